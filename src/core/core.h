@@ -1,0 +1,151 @@
+/*
+ * core.h - errors, logging, bounded buffers, secure memory, the injectable
+ * clock, atomic file writes and fault points.  Everything above core uses
+ * these; core uses nothing above it.  Core never keeps mutable globals:
+ * configuration travels in struct ck_ctx.
+ */
+#ifndef CK_CORE_H
+#define CK_CORE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "certkeep.h"
+
+/* ---- errors ---------------------------------------------------------- */
+
+/*
+ * Fills *e (if not NULL) with code, where and a printf-style message and
+ * returns code, so failures read `return CK_FAIL(err, CK_ERR_IO, "...")`.
+ * Problem fields are left as they were (set them with ck_err_problem).
+ */
+enum ck_code ck_err_set(struct ck_err *e, enum ck_code code, const char *where,
+			const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define CK_FAIL(err, code, ...) ck_err_set((err), (code), __func__, __VA_ARGS__)
+
+/* Prefixes the existing message with "context: " (for adding what we were doing). */
+void ck_err_prefix(struct ck_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends the OpenSSL error queue (and clears it) to e->msg. */
+enum ck_code ck_err_openssl(struct ck_err *e, enum ck_code code, const char *where,
+			    const char *what);
+#define CK_FAIL_SSL(err, what) ck_err_openssl((err), CK_ERR_CRYPTO, __func__, (what))
+
+/* ---- logging ---------------------------------------------------------- */
+
+enum ck_log_level { CK_LOG_ERROR = 0, CK_LOG_WARN = 1, CK_LOG_INFO = 2, CK_LOG_DEBUG = 3 };
+
+struct ck_log {
+	enum ck_log_level level;   /* messages above this level are dropped */
+	FILE *fp;                  /* NULL means stderr */
+};
+
+/* Never pass secrets here.  Server strings must be sanitized first (ck_str_printable). */
+void ck_log(const struct ck_log *lg, enum ck_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- context: clock, sleep, log --------------------------------------- */
+
+struct ck_clock {
+	time_t (*now)(void *arg);                 /* wall clock, seconds */
+	void (*sleep_ms)(void *arg, unsigned ms); /* tests make this instant */
+	void *arg;
+};
+
+struct ck_ctx {
+	struct ck_log log;
+	struct ck_clock clock;
+};
+
+/* A context with the real clock and logging at INFO to stderr. */
+void ck_ctx_init(struct ck_ctx *ctx);
+time_t ck_now(const struct ck_ctx *ctx);
+void ck_sleep_ms(const struct ck_ctx *ctx, unsigned ms);
+
+/* RFC 3339 UTC ("2026-11-22T10:00:00Z") into out[21]. */
+void ck_time_rfc3339(time_t t, char out[21]);
+
+/* ---- bounded buffers --------------------------------------------------- */
+
+/*
+ * A growable byte buffer born with a maximum.  data is always
+ * NUL-terminated (the NUL is not counted in len).  A secret buffer is
+ * cleansed when it grows (old storage) and at cleanup.
+ */
+struct ck_buf {
+	unsigned char *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+	int secret;
+};
+
+void ck_buf_init(struct ck_buf *b, size_t max);
+void ck_buf_init_secret(struct ck_buf *b, size_t max);
+/* CK_ERR_TOO_LARGE if len would pass max; the buffer is unchanged then. */
+enum ck_code ck_buf_append(struct ck_buf *b, const void *data, size_t n, struct ck_err *err);
+enum ck_code ck_buf_printf(struct ck_buf *b, struct ck_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Hands the storage to the caller (who frees it with free or ck_secure_free) and resets b. */
+unsigned char *ck_buf_take(struct ck_buf *b, size_t *len);
+void ck_buf_cleanup(struct ck_buf *b);
+
+/* ---- secure memory ---------------------------------------------------- */
+
+/* Wipes n bytes and frees.  NULL is a no-op. */
+void ck_secure_free(void *p, size_t n);
+/* Wipes a NUL-terminated string and frees it. */
+void ck_secure_strfree(char *s);
+/* strdup that reports CK_ERR_NOMEM. */
+enum ck_code ck_strdup(const char *s, char **out, struct ck_err *err);
+
+/* ---- strings from outside --------------------------------------------- */
+
+/* Copies src into dst (size n), replacing control and non-ASCII bytes with '?'. */
+void ck_str_printable(char *dst, size_t n, const char *src);
+/* 1 if s is non-empty and only [A-Za-z0-9_-] (base64url), at most max chars. */
+int ck_str_is_b64url(const char *s, size_t max);
+
+/* ---- files ------------------------------------------------------------- */
+
+/*
+ * Writes a file whole or not at all: a temp file in the same directory,
+ * created with `mode` (never widened by a later chmod), written, fsynced,
+ * renamed over path, then the directory fsynced.
+ */
+enum ck_code ck_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+				  struct ck_err *err);
+/* Reads a whole file of at most max bytes into a NUL-terminated buffer. */
+enum ck_code ck_file_read(const char *path, size_t max, unsigned char **data, size_t *len,
+			  struct ck_err *err);
+/* Like ck_file_read but the buffer is secret (wipe with ck_secure_free(data, len + 1)). */
+enum ck_code ck_file_read_secret(const char *path, size_t max, unsigned char **data, size_t *len,
+				 struct ck_err *err);
+/* Reads a secret from a file, or from an inherited descriptor when path is "fd:N".
+ * Strips one trailing newline (and CR).  Result is wiped with ck_secure_strfree. */
+enum ck_code ck_secret_read(const char *path, size_t max, char **out, struct ck_err *err);
+/* mkdir -p; directories it creates get `mode` at creation. */
+enum ck_code ck_mkdir_p(const char *path, mode_t mode, struct ck_err *err);
+
+/* ---- fault points ------------------------------------------------------ */
+
+/*
+ * A named point in a write path where a test may kill the process.  Built
+ * only with -Dfault_injection=true.  CERTKEEP_FAULT="name" aborts at the
+ * first pass of `name`, "name:N" at the Nth.  CERTKEEP_FAULT_LOG=FILE
+ * appends each name passed, one per line, so tests can enumerate them.
+ */
+#ifdef CK_FAULT_INJECTION
+void ck_fault_point(const char *name);
+#define CK_FAULT(name) ck_fault_point(name)
+#else
+#define CK_FAULT(name) ((void)0)
+#endif
+
+#define CK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * log.c - leveled logging to stderr (or a chosen stream) and the context
+ * that carries it with the clock.  Must never be handed a secret.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/core.h"
+
+void
+ck_log(const struct ck_log *lg, enum ck_log_level lvl, const char *fmt, ...)
+{
+	static const char *const tag[] = { "error", "warning", "info", "debug" };
+	FILE *fp;
+	va_list ap;
+
+	if (lg == NULL || fmt == NULL || lvl > lg->level)
+		return;
+	fp = lg->fp ? lg->fp : stderr;
+	fprintf(fp, "certkeep: %s: ", tag[lvl]);
+	va_start(ap, fmt);
+	vfprintf(fp, fmt, ap);
+	va_end(ap);
+	fputc('\n', fp);
+	fflush(fp);
+}
+
+static time_t
+real_now(void *arg)
+{
+	(void)arg;
+	return time(NULL);
+}
+
+static void
+real_sleep_ms(void *arg, unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	(void)arg;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+void
+ck_ctx_init(struct ck_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->log.level = CK_LOG_INFO;
+	ctx->log.fp = NULL;
+	ctx->clock.now = real_now;
+	ctx->clock.sleep_ms = real_sleep_ms;
+}
+
+time_t
+ck_now(const struct ck_ctx *ctx)
+{
+	if (ctx == NULL || ctx->clock.now == NULL)
+		return time(NULL);
+	return ctx->clock.now(ctx->clock.arg);
+}
+
+void
+ck_sleep_ms(const struct ck_ctx *ctx, unsigned ms)
+{
+	if (ctx == NULL || ctx->clock.sleep_ms == NULL)
+		real_sleep_ms(NULL, ms);
+	else
+		ctx->clock.sleep_ms(ctx->clock.arg, ms);
+}
+
+void
+ck_time_rfc3339(time_t t, char out[21])
+{
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 21, "1970-01-01T00:00:00Z");
+}

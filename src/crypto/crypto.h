@@ -1,0 +1,210 @@
+/*
+ * crypto.h - keys, base64url, JWK/JWS, CSR, X.509 facts, PEM/DER/PKCS#12
+ * parsing and writing.  Built on OpenSSL 3; knows nothing of ACME, HTTP or
+ * the store.  Private keys stay inside EVP_PKEY; any serialized form is a
+ * secret buffer the caller wipes with ck_secure_free(p, len).
+ */
+#ifndef CK_CRYPTO_H
+#define CK_CRYPTO_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "core/core.h"
+
+/* Named maxima for outside data. */
+#define CK_PEM_MAX (1024 * 1024)       /* one PEM/DER/PKCS#12 input */
+#define CK_BUNDLE_MAX_ITEMS 64         /* certificates + keys in one input */
+#define CK_CSR_MAX_NAMES 100           /* identifiers in one CSR (RFC 8555 servers allow ~100) */
+#define CK_NAME_MAX 253                /* one DNS name */
+
+/* ---- base64url (RFC 4648 section 5, no padding) ------------------------ */
+
+/* *out is NUL-terminated; free with free(). */
+enum ck_code ck_b64url_encode(const unsigned char *in, size_t len, char **out, struct ck_err *err);
+/* Accepts no padding and no whitespace; rejects any non-alphabet byte.
+ * *out is NUL-terminated (not counted in *outlen); free with free(). */
+enum ck_code ck_b64url_decode(const char *in, size_t len, unsigned char **out, size_t *outlen,
+			      struct ck_err *err);
+
+/* ---- keys ----------------------------------------------------------- */
+
+enum ck_key_type {
+	CK_KEY_NONE = 0,
+	CK_KEY_EC256 = 1,
+	CK_KEY_EC384 = 2,
+	CK_KEY_RSA2048 = 3,
+	CK_KEY_RSA3072 = 4,
+	CK_KEY_RSA4096 = 5,
+	CK_KEY_ED25519 = 6,
+};
+
+/* "ec256", "ec384", "rsa2048", "rsa3072", "rsa4096", "ed25519" (also "p256", "p384", "rsa"=2048). */
+enum ck_code ck_key_type_parse(const char *s, enum ck_key_type *out, struct ck_err *err);
+/* Canonical name, e.g. "ec256"; "unknown" for others. */
+const char *ck_key_type_name(enum ck_key_type t);
+/* Type of an existing key (public or private); CK_KEY_NONE if none of ours
+ * (e.g. RSA 1024 - such keys can still be imported, named by ck_key_describe). */
+enum ck_key_type ck_key_type_of(EVP_PKEY *key);
+/* Human description: "EC P-256", "RSA 2048", "Ed25519", "RSA 1024" ... into out. */
+void ck_key_describe(EVP_PKEY *key, char *out, size_t n);
+
+enum ck_code ck_key_generate(enum ck_key_type t, EVP_PKEY **out, struct ck_err *err);
+
+/* Private key as unencrypted PKCS#8 DER (secret) / PEM (secret, NUL-terminated). */
+enum ck_code ck_key_to_pkcs8_der(EVP_PKEY *key, unsigned char **der, size_t *len,
+				 struct ck_err *err);
+enum ck_code ck_key_to_pem(EVP_PKEY *key, char **pem, size_t *len, struct ck_err *err);
+enum ck_code ck_key_from_pkcs8_der(const unsigned char *der, size_t len, EVP_PKEY **out,
+				   struct ck_err *err);
+/* A key from a PEM file's contents (PKCS#8, encrypted PKCS#8 with password,
+ * traditional RSA/EC).  Wrong or missing password -> CK_ERR_BAD_PASSWORD. */
+enum ck_code ck_key_from_pem(const char *pem, size_t len, const char *password, EVP_PKEY **out,
+			     struct ck_err *err);
+
+/* SubjectPublicKeyInfo DER of a key (free with free()). */
+enum ck_code ck_key_spki_der(EVP_PKEY *key, unsigned char **der, size_t *len,
+			     struct ck_err *err);
+/* Lower-case hex SHA-256 of the SPKI DER: the link identity between keys and certificates. */
+enum ck_code ck_key_spki_sha256(EVP_PKEY *key, char out[65], struct ck_err *err);
+/* A public-only EVP_PKEY from SPKI DER. */
+enum ck_code ck_key_from_spki_der(const unsigned char *der, size_t len, EVP_PKEY **out,
+				  struct ck_err *err);
+/* 1 if the two keys have the same public part. */
+int ck_key_public_equal(EVP_PKEY *a, EVP_PKEY *b);
+
+/* Lower-case hex of SHA-256 / SHA-1 over data (out of 65 / 41 bytes). */
+void ck_sha256_hex(const unsigned char *data, size_t len, char out[65]);
+void ck_sha1_hex(const unsigned char *data, size_t len, char out[41]);
+
+/* ---- JWK and JWS (RFC 7517, 7638, 7515; RFC 8555 section 6.2) ------- */
+
+/* "ES256", "ES384", "RS256", "EdDSA"; NULL for keys JWS cannot use. */
+const char *ck_jws_alg(EVP_PKEY *key);
+/* Public JWK with only the required members (new reference). */
+enum ck_code ck_jwk_from_key(EVP_PKEY *key, json_t **out, struct ck_err *err);
+/* Public key from a JWK (EC P-256/P-384, RSA, OKP Ed25519). */
+enum ck_code ck_jwk_to_key(json_t *jwk, EVP_PKEY **out, struct ck_err *err);
+/* RFC 7638 thumbprint, base64url of SHA-256 over the canonical JSON. */
+enum ck_code ck_jwk_thumbprint(json_t *jwk, char **out, struct ck_err *err);
+enum ck_code ck_key_thumbprint(EVP_PKEY *key, char **out, struct ck_err *err);
+
+/*
+ * Flattened JWS JSON serialization.  Protected header: alg, then either
+ * kid (if kid != NULL) or jwk, then nonce (omitted if NULL: the inner JWS
+ * of keyChange), then url.  payload is the exact bytes to sign ("" for
+ * POST-as-GET).  ECDSA signatures are raw r||s as JOSE requires.
+ * *out is a compact JSON string; free with free().
+ */
+enum ck_code ck_jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
+			 const char *payload, char **out, struct ck_err *err);
+/* The same, returning the JSON object (for nesting as a payload). */
+enum ck_code ck_jws_sign_json(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
+			      const char *payload, json_t **out, struct ck_err *err);
+/* External Account Binding (RFC 8555 section 7.3.4): HS256 over the account
+ * JWK with protected {alg: HS256, kid: eab_kid, url}. */
+enum ck_code ck_jws_eab(const unsigned char *hmac_key, size_t key_len, const char *eab_kid,
+			const char *url, json_t *account_jwk, json_t **out, struct ck_err *err);
+/*
+ * Verifies a flattened JWS.  With key == NULL the key is the header's jwk
+ * (which must then be present).  On success returns the decoded payload
+ * (NUL-terminated) and the protected header (new reference), either may be NULL.
+ */
+enum ck_code ck_jws_verify(const char *jws, EVP_PKEY *key, char **payload, json_t **protected_hdr,
+			   struct ck_err *err);
+
+/* ---- CSR ---------------------------------------------------------------- */
+
+/*
+ * A PKCS#10 request signed by key, for names (DNS names, or IPv4/IPv6
+ * literals which become iPAddress SANs).  The subject CN is the first DNS
+ * name (if it is at most 64 bytes); every name is a SAN.  DER out, free().
+ */
+enum ck_code ck_csr_create(EVP_PKEY *key, const char *const *names, size_t n, unsigned char **der,
+			   size_t *len, struct ck_err *err);
+/* 1 if s is an IPv4 or IPv6 literal. */
+int ck_name_is_ip(const char *s);
+
+/* ---- X.509 facts ------------------------------------------------------ */
+
+struct ck_cert_info {
+	char sha256[65];         /* hex thumbprint of the DER */
+	char sha1[41];
+	char spki_sha256[65];
+	char *subject;           /* RFC 2253 one line */
+	char *issuer;
+	char serial[80];         /* hex, upper case, no separators */
+	char **sans;             /* DNS names and IP addresses as text */
+	size_t nsans;
+	time_t not_before;
+	time_t not_after;
+	char key_desc[32];       /* ck_key_describe of the public key */
+	int is_ca;
+	int self_signed;
+};
+
+enum ck_code ck_cert_info_from_der(const unsigned char *der, size_t len, struct ck_cert_info *out,
+				   struct ck_err *err);
+void ck_cert_info_cleanup(struct ck_cert_info *info);
+/* Public key of a certificate (caller frees). */
+enum ck_code ck_cert_pubkey(const unsigned char *der, size_t len, EVP_PKEY **out,
+			    struct ck_err *err);
+/* One certificate as PEM text (NUL-terminated, free()). */
+enum ck_code ck_cert_der_to_pem(const unsigned char *der, size_t len, char **pem,
+				struct ck_err *err);
+
+/* A list of DER blobs (certificates). */
+struct ck_der {
+	unsigned char *data;
+	size_t len;
+};
+struct ck_der_list {
+	struct ck_der *items;
+	size_t n;
+};
+void ck_der_list_cleanup(struct ck_der_list *l);
+
+/* Every CERTIFICATE block of a PEM text, in order (leaf first for ACME
+ * downloads).  Rejects non-certificate blocks and more than CK_BUNDLE_MAX_ITEMS. */
+enum ck_code ck_pem_certs_parse(const char *pem, size_t len, struct ck_der_list *out,
+				struct ck_err *err);
+/* Verifies that chain[0..] signs leaf in order (issuer names and signatures),
+ * not against a trust store. */
+enum ck_code ck_chain_check(const unsigned char *leaf, size_t leaf_len,
+			    const struct ck_der_list *chain, struct ck_err *err);
+
+/* ---- import parser: PEM / DER / PKCS#12 -------------------------------- */
+
+/*
+ * Everything one input file holds: certificates (DER, in file order) and
+ * private keys.  Recognises PEM (any mix and order of CERTIFICATE,
+ * PRIVATE KEY, ENCRYPTED PRIVATE KEY, RSA/EC PRIVATE KEY blocks), a single
+ * DER certificate, a DER PKCS#8 key, and PKCS#12 (PBES2/AES and legacy
+ * 3DES/RC2).  Bounded by CK_PEM_MAX and CK_BUNDLE_MAX_ITEMS.
+ */
+struct ck_bundle {
+	struct ck_der_list certs;
+	EVP_PKEY **keys;
+	size_t nkeys;
+};
+enum ck_code ck_bundle_parse(const unsigned char *data, size_t len, const char *password,
+			     struct ck_bundle *out, struct ck_err *err);
+void ck_bundle_cleanup(struct ck_bundle *b);
+
+/* ---- PKCS#12 output ----------------------------------------------------- */
+
+enum ck_pfx_compat {
+	CK_PFX_MODERN = 0,   /* PBES2 AES-256-CBC, HMAC-SHA256 MAC */
+	CK_PFX_LEGACY = 1,   /* pbeWithSHAAnd3-KeyTripleDES-CBC, SHA-1 MAC (Windows Server 2016 and older) */
+};
+/* key may be NULL (certificate-only PFX).  friendly_name may be NULL. */
+enum ck_code ck_pkcs12_create(EVP_PKEY *key, const unsigned char *cert, size_t cert_len,
+			      const struct ck_der_list *chain, const char *password,
+			      const char *friendly_name, enum ck_pfx_compat compat,
+			      unsigned char **der, size_t *len, struct ck_err *err);
+
+#endif

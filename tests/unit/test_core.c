@@ -1,0 +1,231 @@
+/*
+ * test_core.c - core: errors, bounded buffers, atomic files, secrets from
+ * files and descriptors.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core.h"
+
+static char tmpdir[256];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/ck-core-XXXXXX");
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void
+test_err_set_and_names(void **state)
+{
+	struct ck_err e;
+
+	(void)state;
+	ck_err_clear(&e);
+	assert_int_equal(e.retry_after, -1);
+	assert_int_equal(CK_FAIL(&e, CK_ERR_IO, "cannot open %s", "x"), CK_ERR_IO);
+	assert_int_equal(e.code, CK_ERR_IO);
+	assert_string_equal(e.msg, "cannot open x");
+	assert_string_equal(e.where, "test_err_set_and_names");
+	ck_err_prefix(&e, "importing %s", "a.pem");
+	assert_string_equal(e.msg, "importing a.pem: cannot open x");
+	assert_string_equal(ck_code_name(CK_ERR_KEY_MISSING), "key-missing");
+	assert_string_equal(ck_code_name((enum ck_code)999), "unknown");
+	/* A NULL err must be accepted everywhere. */
+	assert_int_equal(CK_FAIL(NULL, CK_ERR_PARSE, "x"), CK_ERR_PARSE);
+	snprintf(e.problem_type, sizeof(e.problem_type), "urn:ietf:params:acme:error:badNonce");
+	assert_string_equal(ck_err_problem_short(&e), "badNonce");
+}
+
+static void
+test_buf_bounded(void **state)
+{
+	struct ck_buf b;
+	struct ck_err e;
+
+	(void)state;
+	ck_buf_init(&b, 10);
+	assert_int_equal(ck_buf_append(&b, "hello", 5, &e), CK_OK);
+	assert_int_equal(ck_buf_printf(&b, &e, "%d", 12345), CK_OK);
+	assert_int_equal(b.len, 10);
+	assert_string_equal((char *)b.data, "hello12345");
+	/* One byte over the maximum is refused and leaves the buffer as it was. */
+	assert_int_equal(ck_buf_append(&b, "!", 1, &e), CK_ERR_TOO_LARGE);
+	assert_int_equal(b.len, 10);
+	assert_string_equal((char *)b.data, "hello12345");
+	ck_buf_cleanup(&b);
+	assert_null(b.data);
+
+	ck_buf_init_secret(&b, 4096);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(ck_buf_append(&b, "0123456789", 10, &e), CK_OK);
+	assert_int_equal(b.len, 1000);
+	ck_buf_cleanup(&b);
+}
+
+static void
+test_atomic_write_mode_and_content(void **state)
+{
+	char path[300];
+	struct stat st;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	struct ck_err e;
+	mode_t old = umask(0);
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/key.pem", tmpdir);
+	assert_int_equal(ck_file_write_atomic(path, "secret", 6, 0600, &e), CK_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	/* Overwrite keeps the file whole and takes the requested mode. */
+	assert_int_equal(ck_file_write_atomic(path, "other!!", 7, 0644, &e), CK_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(ck_file_read(path, 100, &data, &len, &e), CK_OK);
+	assert_int_equal(len, 7);
+	assert_memory_equal(data, "other!!", 7);
+	free(data);
+	/* A read limit below the size is a clear error. */
+	assert_int_equal(ck_file_read(path, 3, &data, &len, &e), CK_ERR_TOO_LARGE);
+	umask(old);
+}
+
+static void
+test_atomic_write_failure_keeps_old(void **state)
+{
+	char path[300];
+	struct ck_err e;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/nodir/x", tmpdir);
+	assert_int_not_equal(ck_file_write_atomic(path, "x", 1, 0600, &e), CK_OK);
+	assert_int_equal(e.code, CK_ERR_IO);
+	assert_non_null(strstr(e.msg, "nodir"));
+}
+
+static void
+test_secret_read_file_and_fd(void **state)
+{
+	char path[300];
+	char *s = NULL;
+	struct ck_err e;
+	int fds[2];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/pin", tmpdir);
+	assert_int_equal(ck_file_write_atomic(path, "1234\n", 5, 0600, &e), CK_OK);
+	assert_int_equal(ck_secret_read(path, 64, &s, &e), CK_OK);
+	assert_string_equal(s, "1234");
+	ck_secure_strfree(s);
+
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], "pass word\r\n", 11), 11);
+	close(fds[1]);
+	{
+		char ref[32];
+		snprintf(ref, sizeof(ref), "fd:%d", fds[0]);
+		assert_int_equal(ck_secret_read(ref, 64, &s, &e), CK_OK);
+	}
+	close(fds[0]);
+	assert_string_equal(s, "pass word");
+	ck_secure_strfree(s);
+
+	assert_int_equal(ck_secret_read("fd:abc", 64, &s, &e), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_secret_read("/nonexistent/pin", 64, &s, &e), CK_ERR_IO);
+}
+
+static void
+test_mkdir_p_mode(void **state)
+{
+	char path[300];
+	struct stat st;
+	struct ck_err e;
+	mode_t old = umask(0);
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/a/b/c", tmpdir);
+	assert_int_equal(ck_mkdir_p(path, 0700, &e), CK_OK);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0700);
+	assert_int_equal(ck_mkdir_p(path, 0700, &e), CK_OK);
+	umask(old);
+}
+
+static void
+test_strings_from_outside(void **state)
+{
+	char out[16];
+
+	(void)state;
+	ck_str_printable(out, sizeof(out), "ab\x1b[31mc\xff");
+	assert_string_equal(out, "ab?[31mc?");
+	ck_str_printable(out, 4, "abcdef");
+	assert_string_equal(out, "abc");
+	assert_true(ck_str_is_b64url("abc-_XYZ09", 64));
+	assert_false(ck_str_is_b64url("", 64));
+	assert_false(ck_str_is_b64url("../etc", 64));
+	assert_false(ck_str_is_b64url("abc=", 64));
+	assert_false(ck_str_is_b64url("abcdef", 3));
+}
+
+static time_t fake_now_value = 1000;
+static time_t
+fake_now(void *arg)
+{
+	(void)arg;
+	return fake_now_value;
+}
+
+static void
+test_clock_injectable(void **state)
+{
+	struct ck_ctx ctx;
+	char t[21];
+
+	(void)state;
+	ck_ctx_init(&ctx);
+	ctx.clock.now = fake_now;
+	assert_int_equal(ck_now(&ctx), 1000);
+	ck_time_rfc3339(1795305600, t);
+	assert_string_equal(t, "2026-11-22T00:00:00Z");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_err_set_and_names),
+		cmocka_unit_test(test_buf_bounded),
+		cmocka_unit_test(test_atomic_write_mode_and_content),
+		cmocka_unit_test(test_atomic_write_failure_keeps_old),
+		cmocka_unit_test(test_secret_read_file_and_fd),
+		cmocka_unit_test(test_mkdir_p_mode),
+		cmocka_unit_test(test_strings_from_outside),
+		cmocka_unit_test(test_clock_injectable),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
