@@ -1,0 +1,236 @@
+/*
+ * binding.c - bindings: a named deploy target that follows a lineage or
+ * is pinned to one certificate, with what was last deployed there.  The
+ * deploy engine comes later; the store keeps the rows so that removal
+ * refuses certificates in use and doctor finds dangling bindings.
+ *
+ * Must never: create a binding that names nothing in the store.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+enum ck_code
+ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *id,
+		     struct ck_err *err)
+{
+	const char *pin;
+	int64_t bid = 0, dummy = 0;
+	enum ck_code rc;
+	time_t now = st_now(st);
+
+	if (in == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no binding given");
+	pin = in->pinned_sha256[0] ? in->pinned_sha256 : NULL;
+	if ((rc = st_check_name("binding name", in->name, 1, err)) != CK_OK ||
+	    (rc = st_check_name("lineage name", in->lineage, 0, err)) != CK_OK ||
+	    (rc = st_check_text("binding target", in->target, CK_STORE_TEXT_MAX, 1, err)) != CK_OK ||
+	    (rc = st_check_text("binding state", in->state, CK_STORE_NAME_MAX, 0, err)) != CK_OK)
+		return rc;
+	if ((in->lineage == NULL) == (pin == NULL))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "a binding follows a lineage or is pinned to a certificate, not both");
+	if (pin != NULL && (rc = st_check_hex("pinned SHA-256", pin, 64, err)) != CK_OK)
+		return rc;
+	if (in->last_sha256[0] && (rc = st_check_hex("deployed SHA-256", in->last_sha256, 64,
+						      err)) != CK_OK)
+		return rc;
+	if ((rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.binding_put.begin");
+	if (pin != NULL)
+		rc = st_query_int(st, err, &dummy, "SELECT id FROM certificates WHERE sha256 = ?", "t",
+				  pin);
+	else
+		rc = st_query_int(st, err, &dummy, "SELECT id FROM lineages WHERE name = ?", "t",
+				  in->lineage);
+	if (rc == CK_ERR_NOT_FOUND)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND,
+			     "binding '%s' would name a %s the store does not have; nothing was "
+			     "changed", in->name, pin ? "certificate" : "lineage");
+	if (rc != CK_OK)
+		goto out;
+	rc = st_exec(st, err, NULL,
+		     "INSERT INTO bindings (name, lineage, pinned_sha256, target, last_sha256, "
+		     "state, updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+		     "lineage = excluded.lineage, pinned_sha256 = excluded.pinned_sha256, "
+		     "target = excluded.target, last_sha256 = coalesce(excluded.last_sha256, "
+		     "last_sha256), state = excluded.state, updated = excluded.updated",
+		     "ttttttI", in->name, in->lineage, pin, in->target,
+		     in->last_sha256[0] ? in->last_sha256 : NULL, in->state ? in->state : "new",
+		     (int64_t)now);
+	if (rc != CK_OK)
+		goto out;
+	if ((rc = st_query_int(st, err, &bid, "SELECT id FROM bindings WHERE name = ?", "t",
+			       in->name)) != CK_OK)
+		goto out;
+	CK_FAULT("store.binding_put.commit");
+	if ((rc = st_commit(st, err)) != CK_OK)
+		goto out;
+	if (id != NULL)
+		*id = bid;
+out:
+	st_rollback(st);
+	return rc;
+}
+
+enum ck_code
+ck_store_binding_set_deployed(struct ck_store *st, const char *name, const char *sha256,
+			      const char *state, struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	if ((rc = st_check_name("binding name", name, 1, err)) != CK_OK ||
+	    (rc = st_check_hex("deployed SHA-256", sha256, 64, err)) != CK_OK ||
+	    (rc = st_check_text("binding state", state, CK_STORE_NAME_MAX, 1, err)) != CK_OK)
+		return rc;
+	if ((rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.binding_deployed.begin");
+	rc = st_exec(st, err, &changes,
+		     "UPDATE bindings SET last_sha256 = ?, state = ?, updated = ? WHERE name = ?",
+		     "ttit", sha256, state, (int64_t)st_now(st), name);
+	if (rc == CK_OK && changes == 0)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "no binding named '%s'", name);
+	if (rc == CK_OK)
+		rc = st_commit(st, err);
+	st_rollback(st);
+	return rc;
+}
+
+enum ck_code
+ck_store_binding_remove(struct ck_store *st, const char *name, struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	if ((rc = st_check_name("binding name", name, 1, err)) != CK_OK)
+		return rc;
+	if ((rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.binding_remove.begin");
+	rc = st_exec(st, err, &changes, "DELETE FROM bindings WHERE name = ?", "t", name);
+	if (rc == CK_OK && changes == 0)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "no binding named '%s'", name);
+	if (rc == CK_OK)
+		rc = st_commit(st, err);
+	st_rollback(st);
+	return rc;
+}
+
+#define BINDING_COLS "SELECT b.id, b.name, b.lineage, b.pinned_sha256, b.target, " \
+	"b.last_sha256, b.state, b.updated FROM bindings b "
+
+static int
+binding_row(sqlite3_stmt *s, struct ck_binding *b)
+{
+	int oom = 0;
+
+	memset(b, 0, sizeof(*b));
+	b->id = sqlite3_column_int64(s, 0);
+	b->name = st_col_dup(s, 1, &oom);
+	b->lineage = st_col_dup(s, 2, &oom);
+	st_col_copy(s, 3, b->pinned_sha256, sizeof(b->pinned_sha256));
+	b->target = st_col_dup(s, 4, &oom);
+	st_col_copy(s, 5, b->last_sha256, sizeof(b->last_sha256));
+	b->state = st_col_dup(s, 6, &oom);
+	b->updated = (time_t)sqlite3_column_int64(s, 7);
+	return oom;
+}
+
+static enum ck_code
+binding_query(struct ck_store *st, struct ck_binding_list *out, struct ck_err *err,
+	      const char *sql, const char *fmt, int64_t arg)
+{
+	struct ck_binding_list l = { NULL, 0 };
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	enum ck_code rc;
+	int r;
+
+	if ((rc = st_prepare_bind(st, err, &s, sql, fmt, arg)) != CK_OK)
+		return rc;
+	while ((r = st_step(st, s, err)) == 1) {
+		if (l.n == CK_STORE_ROWS_MAX) {
+			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d bindings", CK_STORE_ROWS_MAX);
+			goto out;
+		}
+		if (l.n == cap) {
+			struct ck_binding *p;
+			cap = cap ? cap * 2 : 8;
+			if ((p = realloc(l.items, cap * sizeof(*p))) == NULL)
+				goto nomem;
+			l.items = p;
+		}
+		if (binding_row(s, &l.items[l.n++]))
+			goto nomem;
+	}
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+		goto out;
+	}
+	*out = l;
+	l.items = NULL;
+	l.n = 0;
+	rc = CK_OK;
+	goto out;
+nomem:
+	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+out:
+	ck_binding_list_cleanup(&l);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+ck_store_binding_list(struct ck_store *st, struct ck_binding_list *out, struct ck_err *err)
+{
+	return binding_query(st, out, err, BINDING_COLS "ORDER BY b.name", "", 0);
+}
+
+enum ck_code
+st_cert_bindings_tx(struct ck_store *st, int64_t cert_id, struct ck_binding_list *out,
+		    struct ck_err *err)
+{
+	return binding_query(st, out, err,
+			     BINDING_COLS "JOIN certificates c ON c.id = ?1 "
+			     "WHERE b.pinned_sha256 = c.sha256 OR b.last_sha256 = c.sha256 OR "
+			     "b.lineage IN (SELECT l.name FROM lineages l WHERE "
+			     "l.current_cert_id = c.id) ORDER BY b.name",
+			     "i", cert_id);
+}
+
+enum ck_code
+ck_store_cert_bindings(struct ck_store *st, int64_t cert_id, struct ck_binding_list *out,
+		       struct ck_err *err)
+{
+	return st_cert_bindings_tx(st, cert_id, out, err);
+}
+
+void
+ck_binding_cleanup(struct ck_binding *b)
+{
+	if (b == NULL)
+		return;
+	free(b->name);
+	free(b->lineage);
+	free(b->target);
+	free(b->state);
+	memset(b, 0, sizeof(*b));
+}
+
+void
+ck_binding_list_cleanup(struct ck_binding_list *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++)
+		ck_binding_cleanup(&l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}

@@ -1,0 +1,285 @@
+/*
+ * cert_read.c - reading certificates: the rows `list` and `show` print,
+ * the DER with its chain, alternates, lookup by thumbprint.
+ *
+ * Must never: change the store (no generation bump on reads).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+#define CERT_COLS                                                                     \
+	"SELECT c.id, c.sha256, c.sha1, c.spki_sha256, c.subject, c.issuer, c.serial, " \
+	"c.sans, c.not_before, c.not_after, l.name, c.lineage_id, "                     \
+	"(l.current_cert_id = c.id), c.key_id, c.key_algorithm, "                       \
+	"CASE WHEN k.id IS NULL THEN NULL WHEN k.pkcs11_uri IS NOT NULL "              \
+	"THEN k.pkcs11_uri ELSE 'store' END, c.origin, c.created, "                     \
+	"(SELECT count(*) FROM chain h WHERE h.cert_id = c.id) "                        \
+	"FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "              \
+	"LEFT JOIN keys k ON k.id = c.key_id "
+
+static enum ck_code
+cert_row(sqlite3_stmt *s, struct ck_cert_row *r, struct ck_err *err)
+{
+	const char *sans = (const char *)sqlite3_column_text(s, 7);
+	enum ck_code rc;
+	int oom = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(s, 0);
+	st_col_copy(s, 1, r->sha256, sizeof(r->sha256));
+	st_col_copy(s, 2, r->sha1, sizeof(r->sha1));
+	st_col_copy(s, 3, r->spki_sha256, sizeof(r->spki_sha256));
+	r->subject = st_col_dup(s, 4, &oom);
+	r->issuer = st_col_dup(s, 5, &oom);
+	st_col_copy(s, 6, r->serial, sizeof(r->serial));
+	r->not_before = (time_t)sqlite3_column_int64(s, 8);
+	r->not_after = (time_t)sqlite3_column_int64(s, 9);
+	r->lineage = st_col_dup(s, 10, &oom);
+	r->lineage_id = sqlite3_column_int64(s, 11);
+	r->is_current = sqlite3_column_int(s, 12) == 1;
+	r->key_id = sqlite3_column_int64(s, 13);
+	st_col_copy(s, 14, r->key_algorithm, sizeof(r->key_algorithm));
+	r->key_location = st_col_dup(s, 15, &oom);
+	/* A key_id whose key row is gone is not a link (doctor reports it). */
+	r->linked = r->key_location != NULL;
+	r->origin = st_col_dup(s, 16, &oom);
+	r->created = (time_t)sqlite3_column_int64(s, 17);
+	r->chain_len = (size_t)sqlite3_column_int64(s, 18);
+	if (oom)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	rc = st_strv_from_json(sans, CK_STORE_ROWS_MAX, &r->sans, &r->nsans, err);
+	return rc;
+}
+
+enum ck_code
+ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out, struct ck_err *err)
+{
+	struct ck_cert_list l = { NULL, 0 };
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	enum ck_code rc;
+	int r;
+
+	rc = st_prepare_bind(st, err, &s,
+			     CERT_COLS "ORDER BY l.name IS NULL, l.name, c.not_before DESC, c.id DESC",
+			     "");
+	if (rc != CK_OK)
+		return rc;
+	while ((r = st_step(st, s, err)) == 1) {
+		if (l.n == CK_STORE_ROWS_MAX) {
+			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d certificates",
+				     CK_STORE_ROWS_MAX);
+			goto out;
+		}
+		if (l.n == cap) {
+			struct ck_cert_row *p;
+			cap = cap ? cap * 2 : 16;
+			if ((p = realloc(l.items, cap * sizeof(*p))) == NULL) {
+				rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			l.items = p;
+		}
+		rc = cert_row(s, &l.items[l.n], err);
+		l.n++;
+		if (rc != CK_OK)
+			goto out;
+	}
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+		goto out;
+	}
+	*out = l;
+	l.items = NULL;
+	l.n = 0;
+	rc = CK_OK;
+out:
+	ck_cert_list_cleanup(&l);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out, struct ck_err *err)
+{
+	struct ck_cert_row row;
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	int r;
+
+	if ((rc = st_prepare_bind(st, err, &s, CERT_COLS "WHERE c.id = ?", "i", id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+	} else if (r == 0) {
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
+			     (long long)id);
+	} else {
+		rc = cert_row(s, &row, err);
+		if (rc == CK_OK)
+			*out = row;
+		else
+			ck_cert_row_cleanup(&row);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static enum ck_code
+read_chain(struct ck_store *st, int64_t id, struct ck_der_list *out, struct ck_err *err)
+{
+	struct ck_der_list l = { NULL, 0 };
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	int r = 0, oom = 0;
+
+	if ((rc = st_prepare_bind(st, err, &s,
+				  "SELECT der FROM chain WHERE cert_id = ? ORDER BY pos", "i",
+				  id)) != CK_OK)
+		return rc;
+	l.items = calloc(CK_STORE_CHAIN_MAX, sizeof(*l.items));
+	if (l.items == NULL)
+		oom = 1;
+	while (!oom && (r = st_step(st, s, err)) == 1) {
+		if (l.n == CK_STORE_CHAIN_MAX) {
+			rc = CK_FAIL(err, CK_ERR_CORRUPT, "certificate %lld has too long a chain",
+				     (long long)id);
+			goto out;
+		}
+		l.items[l.n].data = st_col_blob(s, 0, &l.items[l.n].len, &oom);
+		l.n++;
+	}
+	if (oom) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+		goto out;
+	}
+	*out = l;
+	l.items = NULL;
+	l.n = 0;
+out:
+	ck_der_list_cleanup(&l);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+ck_store_cert_der(struct ck_store *st, int64_t id, unsigned char **der, size_t *len,
+		  struct ck_der_list *chain, struct ck_err *err)
+{
+	struct ck_der_list l = { NULL, 0 };
+	sqlite3_stmt *s = NULL;
+	unsigned char *d = NULL;
+	size_t n = 0;
+	enum ck_code rc;
+	int r, oom = 0;
+
+	if ((rc = st_prepare_bind(st, err, &s, "SELECT der FROM certificates WHERE id = ?", "i",
+				  id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+		goto out;
+	}
+	if (r == 0) {
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
+			     (long long)id);
+		goto out;
+	}
+	d = st_col_blob(s, 0, &n, &oom);
+	if (oom || d == NULL) {
+		rc = CK_FAIL(err, oom ? CK_ERR_NOMEM : CK_ERR_CORRUPT,
+			     "certificate %lld cannot be read", (long long)id);
+		goto out;
+	}
+	if (chain != NULL && (rc = read_chain(st, id, &l, err)) != CK_OK)
+		goto out;
+	*der = d;
+	*len = n;
+	d = NULL;
+	if (chain != NULL) {
+		*chain = l;
+		l.items = NULL;
+		l.n = 0;
+	}
+out:
+	free(d);
+	ck_der_list_cleanup(&l);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	char *v = NULL;
+	int r, oom = 0;
+
+	if ((rc = st_prepare_bind(st, err, &s, "SELECT alternates FROM certificates WHERE id = ?",
+				  "i", id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+	else if (r == 0)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
+			     (long long)id);
+	else if ((v = st_col_dup(s, 0, &oom)), oom)
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	else
+		*out = v;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+ck_store_cert_find_sha256(struct ck_store *st, const char *sha256, int64_t *id,
+			  struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_check_hex("SHA-256 thumbprint", sha256, 64, err)) != CK_OK)
+		return rc;
+	rc = st_query_int(st, err, id, "SELECT id FROM certificates WHERE sha256 = ?", "t",
+			  sha256);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no certificate %.16s... in the store", sha256);
+	return rc;
+}
+
+void
+ck_cert_row_cleanup(struct ck_cert_row *r)
+{
+	if (r == NULL)
+		return;
+	free(r->subject);
+	free(r->issuer);
+	st_strv_free(r->sans, r->nsans);
+	free(r->lineage);
+	free(r->key_location);
+	free(r->origin);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+ck_cert_list_cleanup(struct ck_cert_list *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++)
+		ck_cert_row_cleanup(&l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}

@@ -1,0 +1,313 @@
+/*
+ * copy.c - copy and move a certificate between two stores.  The key
+ * (PKCS#8, or a token reference as a reference), chain, alternates and
+ * lineage travel with the certificate in ONE destination transaction
+ * (invariant 5: nothing leaves without its key unless asked).  move
+ * deletes from the source only after the destination committed, so a
+ * crash leaves the certificate in both stores, never in neither.
+ *
+ * Must never: write a certificate into the destination without its key
+ * unless CK_STORE_COPY_NO_KEY; send a key whose public part disagrees with
+ * the certificate.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/store_int.h"
+
+/* Everything one certificate brings along, read from the source. */
+struct copy_set {
+	unsigned char *der;
+	size_t len;
+	struct ck_der_list chain;
+	struct ck_cert_info info;
+	char *origin, *alternates;
+	time_t created;
+	char *lineage, *lineage_idents, lineage_key_type[16];
+	int is_current;
+	int64_t key_id;
+	unsigned char *spki, *pkcs8;
+	size_t spki_len, pkcs8_len;
+	char *uri, key_type[16], algorithm[32];
+};
+
+static void
+copy_set_cleanup(struct copy_set *c)
+{
+	free(c->der);
+	ck_der_list_cleanup(&c->chain);
+	ck_cert_info_cleanup(&c->info);
+	free(c->origin);
+	free(c->alternates);
+	free(c->lineage);
+	free(c->lineage_idents);
+	free(c->spki);
+	ck_secure_free(c->pkcs8, c->pkcs8_len);
+	free(c->uri);
+}
+
+static enum ck_code
+read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	int r, oom = 0;
+
+	if ((rc = ck_store_cert_der(st, id, &c->der, &c->len, &c->chain, err)) != CK_OK)
+		return rc;
+	if ((rc = ck_cert_info_from_der(c->der, c->len, &c->info, err)) != CK_OK)
+		return rc;
+	if ((rc = st_prepare_bind(st, err, &s,
+				  "SELECT c.origin, c.alternates, c.created, l.name, l.identifiers, "
+				  "l.key_type, (l.current_cert_id = c.id), c.key_id "
+				  "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
+				  "WHERE c.id = ?",
+				  "i", id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r == 1) {
+		c->origin = st_col_dup(s, 0, &oom);
+		c->alternates = st_col_dup(s, 1, &oom);
+		c->created = (time_t)sqlite3_column_int64(s, 2);
+		c->lineage = st_col_dup(s, 3, &oom);
+		c->lineage_idents = st_col_dup(s, 4, &oom);
+		st_col_copy(s, 5, c->lineage_key_type, sizeof(c->lineage_key_type));
+		c->is_current = sqlite3_column_int(s, 6) == 1;
+		c->key_id = sqlite3_column_int64(s, 7);
+	}
+	sqlite3_finalize(s);
+	if (r != 1)
+		return r < 0 ? (err ? err->code : CK_ERR_STORE)
+			     : CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate vanished");
+	return oom ? CK_FAIL(err, CK_ERR_NOMEM, "out of memory") : CK_OK;
+}
+
+/* Reads the key and checks it is the certificate's (recomputing both sides). */
+static enum ck_code
+read_key(struct ck_store *st, struct copy_set *c, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	EVP_PKEY *k = NULL;
+	char have[65];
+	enum ck_code rc;
+	int r, oom = 0;
+
+	if ((rc = st_prepare_bind(st, err, &s,
+				  "SELECT spki_der, pkcs8_der, pkcs11_uri, key_type, algorithm "
+				  "FROM keys WHERE id = ?",
+				  "i", c->key_id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r == 1) {
+		c->spki = st_col_blob(s, 0, &c->spki_len, &oom);
+		c->pkcs8 = st_col_blob(s, 1, &c->pkcs8_len, &oom);
+		c->uri = st_col_dup(s, 2, &oom);
+		st_col_copy(s, 3, c->key_type, sizeof(c->key_type));
+		st_col_copy(s, 4, c->algorithm, sizeof(c->algorithm));
+	}
+	sqlite3_finalize(s);
+	if (r < 0)
+		return err ? err->code : CK_ERR_STORE;
+	if (oom)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	if (r == 0 || c->spki == NULL) {
+		c->key_id = 0;  /* linked to a key that is gone: treated as missing */
+		return CK_OK;
+	}
+	if (c->pkcs8 != NULL) {
+		if ((rc = ck_key_from_pkcs8_der(c->pkcs8, c->pkcs8_len, &k, err)) != CK_OK)
+			return CK_FAIL(err, CK_ERR_CORRUPT, "the certificate's key cannot be read; "
+				       "nothing was copied: run 'certkeep doctor'");
+		rc = ck_key_spki_sha256(k, have, err);
+		EVP_PKEY_free(k);
+		if (rc != CK_OK)
+			return rc;
+	} else {
+		ck_sha256_hex(c->spki, c->spki_len, have);
+	}
+	if (strcmp(have, c->info.spki_sha256) != 0)
+		return CK_FAIL(err, CK_ERR_CORRUPT,
+			       "the certificate's stored key does not match it; nothing was copied: "
+			       "run 'certkeep doctor'");
+	return CK_OK;
+}
+
+static enum ck_code
+write_dst(struct ck_store *dst, const struct copy_set *c, struct ck_copy_result *res,
+	  struct ck_err *err)
+{
+	struct st_key_raw k;
+	struct st_cert_raw raw;
+	int64_t key_id = 0, lin_id = 0, cid = 0, cur = 0;
+	enum ck_code rc;
+
+	if (c->key_id > 0) {
+		memset(&k, 0, sizeof(k));
+		k.spki_der = c->spki;
+		k.spki_len = c->spki_len;
+		k.pkcs8 = c->pkcs8;
+		k.pkcs8_len = c->pkcs8_len;
+		k.pkcs11_uri = c->uri;
+		k.key_type = c->key_type;
+		k.algorithm = c->algorithm;
+		if ((rc = st_key_put_tx(dst, &k, &key_id, NULL, err)) != CK_OK)
+			return rc;
+		CK_FAULT("store.copy.key");
+	}
+	if (c->lineage != NULL &&
+	    (rc = st_lineage_ensure_tx(dst, c->lineage, c->lineage_idents, c->lineage_key_type,
+				       &lin_id, err)) != CK_OK)
+		return rc;
+	rc = st_query_int(dst, err, &cid, "SELECT id FROM certificates WHERE sha256 = ?", "t",
+			  c->info.sha256);
+	if (rc == CK_OK) {
+		res->already_present = 1;
+		/* st_key_put_tx linked it if it was labelled. */
+		rc = st_query_int(dst, err, &cur, "SELECT key_id FROM certificates WHERE id = ?",
+				  "i", cid);
+		if (rc == CK_ERR_NOT_FOUND)
+			rc = CK_OK;
+	} else if (rc == CK_ERR_NOT_FOUND) {
+		memset(&raw, 0, sizeof(raw));
+		raw.der = c->der;
+		raw.len = c->len;
+		raw.info = &c->info;
+		raw.chain = &c->chain;
+		raw.origin = c->origin;
+		raw.alternates = c->alternates;
+		raw.key_id = key_id;
+		raw.lineage_id = lin_id;
+		raw.created = c->created;
+		rc = st_cert_insert_tx(dst, &raw, &cid, err);
+		cur = key_id;
+	}
+	if (rc != CK_OK)
+		return rc;
+	if (lin_id > 0 && (c->is_current || !res->already_present)) {
+		rc = st_exec(dst, err, NULL,
+			     "UPDATE lineages SET current_cert_id = ? WHERE id = ? AND "
+			     "(? OR current_cert_id IS NULL)",
+			     "iii", cid, lin_id, (int64_t)c->is_current);
+		if (rc != CK_OK)
+			return rc;
+	}
+	CK_FAULT("store.copy.cert");
+	if ((rc = st_generation_bump_tx(dst, err)) != CK_OK)
+		return rc;
+	res->dst_cert_id = cid;
+	res->dst_key_id = cur;
+	res->key_is_token = c->uri != NULL;
+	return CK_OK;
+}
+
+static enum ck_code
+same_file(const struct ck_store *a, const struct ck_store *b, struct ck_err *err)
+{
+	struct stat sa, sb;
+
+	if (stat(a->path, &sa) == 0 && stat(b->path, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	    sa.st_ino == sb.st_ino)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "the destination is the same store as the source");
+	return CK_OK;
+}
+
+enum ck_code
+ck_store_cert_copy(struct ck_store *src, int64_t cert_id, struct ck_store *dst, unsigned flags,
+		   struct ck_copy_result *out, struct ck_err *err)
+{
+	struct ck_copy_result res;
+	struct copy_set c;
+	enum ck_code rc;
+
+	memset(&c, 0, sizeof(c));
+	memset(&res, 0, sizeof(res));
+	if ((rc = same_file(src, dst, err)) != CK_OK)
+		return rc;
+	if ((rc = read_cert(src, cert_id, &c, err)) != CK_OK)
+		goto out;
+	if (c.key_id > 0 && (rc = read_key(src, &c, err)) != CK_OK)
+		goto out;
+	if (c.key_id == 0 && !(flags & CK_STORE_COPY_NO_KEY)) {
+		rc = CK_FAIL(err, CK_ERR_KEY_MISSING,
+			     "certificate %.16s has no private key in this store; copying it alone "
+			     "makes the state Windows reports as 'Keyset does not exist'; nothing "
+			     "was copied (use --no-key to copy the certificate alone)",
+			     c.info.sha256);
+		goto out;
+	}
+	if ((rc = st_begin(dst, err)) != CK_OK)
+		goto out;
+	CK_FAULT("store.copy.begin");
+	if ((rc = write_dst(dst, &c, &res, err)) != CK_OK)
+		goto out;
+	CK_FAULT("store.copy.commit");
+	if ((rc = st_commit(dst, err)) != CK_OK)
+		goto out;
+	CK_FAULT("store.copy.committed");
+	if (out != NULL)
+		*out = res;
+out:
+	st_rollback(dst);
+	copy_set_cleanup(&c);
+	return rc;
+}
+
+static enum ck_code
+remove_source(struct ck_store *src, int64_t cert_id, int64_t key_id, struct ck_err *err)
+{
+	enum ck_code rc;
+	int used = 0;
+
+	if ((rc = st_begin(src, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.move.src_begin");
+	if ((rc = st_cert_check_unbound_tx(src, cert_id, "move", err)) != CK_OK)
+		goto out;
+	if ((rc = st_cert_delete_tx(src, cert_id, err)) != CK_OK)
+		goto out;
+	CK_FAULT("store.move.src_cert");
+	if (key_id > 0) {
+		if ((rc = st_key_used(src, key_id, &used, NULL, 0, err)) != CK_OK)
+			goto out;
+		if (!used &&
+		    (rc = st_exec(src, err, NULL, "DELETE FROM keys WHERE id = ?", "i", key_id)) !=
+			    CK_OK)
+			goto out;
+		CK_FAULT("store.move.src_key");
+	}
+	CK_FAULT("store.move.src_commit");
+	rc = st_commit(src, err);
+out:
+	st_rollback(src);
+	return rc;
+}
+
+enum ck_code
+ck_store_cert_move(struct ck_store *src, int64_t cert_id, struct ck_store *dst, unsigned flags,
+		   struct ck_copy_result *out, struct ck_err *err)
+{
+	struct ck_copy_result res;
+	int64_t key_id = 0;
+	enum ck_code rc;
+
+	if ((rc = st_cert_check_unbound_tx(src, cert_id, "move", err)) != CK_OK)
+		return rc;
+	rc = st_query_int(src, err, &key_id, "SELECT key_id FROM certificates WHERE id = ?", "i",
+			  cert_id);
+	if (rc != CK_OK && rc != CK_ERR_NOT_FOUND)
+		return rc;
+	if ((rc = ck_store_cert_copy(src, cert_id, dst, flags, &res, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.move.copied");
+	if ((rc = remove_source(src, cert_id, key_id, err)) != CK_OK) {
+		ck_err_prefix(err, "copied to the destination but not removed from the source "
+			      "(it is now in both)");
+		return rc;
+	}
+	CK_FAULT("store.move.done");
+	if (out != NULL)
+		*out = res;
+	return CK_OK;
+}

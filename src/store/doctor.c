@@ -1,0 +1,308 @@
+/*
+ * doctor.c - checks every invariant of a store and explains findings:
+ * the rule table (stable codes, names, severities, and why each matters in
+ * the words an admin has seen), the link check shared with repair, and
+ * repair (relink, never delete) and prune (orphan keys only).
+ *
+ * Every check recomputes from stored DER (certificate SPKI and
+ * thumbprints, the key's public part from its PKCS#8): columns are not
+ * trusted, so corruption is found, not repeated.
+ *
+ * Must never: change the store while checking; delete anything in repair;
+ * delete anything but unused keys in prune.
+ */
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store/doctor_int.h"
+
+static const struct dr_rule rules[] = {
+	[DR_CERT_KEY_MISSING] = { "CK-D001", "cert-key-missing", CK_SEV_WARNING,
+		"a certificate deployed without its private key cannot serve TLS: this is the "
+		"state Windows reports as 'Keyset does not exist' (NTE_BAD_KEYSET) and IIS "
+		"loses its HTTPS binding" },
+	[DR_CERT_KEY_RELINKABLE] = { "CK-D002", "cert-key-relinkable", CK_SEV_ERROR,
+		"the matching key is in the store but the certificate does not point to it, "
+		"so export, copy and deploy would treat it as keyless ('Keyset does not exist')" },
+	[DR_KEY_SPKI_MISMATCH] = { "CK-D003", "key-spki-mismatch", CK_SEV_ERROR,
+		"the linked key is not the certificate's key: a deploy of this pair fails "
+		"(nginx 'key values mismatch', Windows 'the private key does not match')" },
+	[DR_KEY_CORRUPT] = { "CK-D004", "key-corrupt", CK_SEV_ERROR,
+		"the stored key cannot be read or does not match its recorded public key, so it "
+		"cannot sign anything; the store's file was damaged or edited" },
+	[DR_CERT_CORRUPT] = { "CK-D005", "cert-corrupt", CK_SEV_ERROR,
+		"the certificate's recorded thumbprint or public key does not match its own "
+		"bytes, so references and bindings may match the wrong certificate" },
+	[DR_ORPHAN_KEY] = { "CK-D006", "orphan-key", CK_SEV_INFO,
+		"a private key no certificate, account or request uses is secret material kept "
+		"for nothing" },
+	[DR_REQUEST_STALE] = { "CK-D007", "pending-request-stale", CK_SEV_WARNING,
+		"a request that waits this long has probably been forgotten by the CA or by the "
+		"person who sent it; its key stays in the store until it is answered" },
+	[DR_BINDING_DANGLING] = { "CK-D008", "binding-dangling", CK_SEV_ERROR,
+		"a binding that names a certificate the store does not have cannot be deployed: "
+		"this is IIS's 'A specified logon session does not exist' / invalid certificate "
+		"hash (CRYPT_E_NOT_FOUND) failure" },
+	[DR_CERT_EXPIRED] = { "CK-D009", "cert-expired", CK_SEV_ERROR,
+		"clients refuse an expired certificate (browsers show NET::ERR_CERT_DATE_INVALID)" },
+	[DR_CERT_EXPIRING] = { "CK-D010", "cert-expiring", CK_SEV_WARNING,
+		"the certificate expires soon and no newer certificate of its lineage is stored" },
+	[DR_CHAIN_INVALID] = { "CK-D011", "chain-invalid", CK_SEV_WARNING,
+		"a server sending this chain makes clients fail with 'unable to get local issuer "
+		"certificate'" },
+	[DR_STORE_PERMISSIONS] = { "CK-D012", "store-permissions", CK_SEV_ERROR,
+		"the store holds private keys: other users who can read or replace it can "
+		"impersonate every site whose key it holds" },
+	[DR_LINEAGE_DANGLING] = { "CK-D013", "lineage-dangling", CK_SEV_ERROR,
+		"the lineage's current certificate is not in the store, so the name resolves to "
+		"nothing and renewals and deploys of it fail" },
+	[DR_ROLLOVER_PENDING] = { "CK-D014", "account-rollover-pending", CK_SEV_WARNING,
+		"an account key rollover was interrupted: until it is resolved the server may "
+		"accept only one of the two keys ('JWS verification error')" },
+	[DR_ACCOUNT_KEY_MISSING] = { "CK-D015", "account-key-missing", CK_SEV_ERROR,
+		"without its key the ACME account cannot sign requests and is lost to certkeep" },
+};
+
+const char *
+ck_severity_name(enum ck_severity s)
+{
+	switch (s) {
+	case CK_SEV_INFO:
+		return "info";
+	case CK_SEV_WARNING:
+		return "warning";
+	case CK_SEV_ERROR:
+		return "error";
+	}
+	return "unknown";
+}
+
+enum ck_code
+dr_add(struct ck_findings *f, enum dr_id id, enum ck_severity sev, int64_t cert_id,
+       int64_t key_id, char *object, char *what, char *fix, struct ck_err *err)
+{
+	struct ck_finding *p, *n;
+	const struct dr_rule *r = &rules[id];
+
+	if (object == NULL || what == NULL || fix == NULL || f->n >= CK_STORE_ROWS_MAX)
+		goto fail;
+	if ((p = realloc(f->items, (f->n + 1) * sizeof(*p))) == NULL)
+		goto fail;
+	f->items = p;
+	n = &f->items[f->n];
+	memset(n, 0, sizeof(*n));
+	n->code = r->code;
+	n->name = r->name;
+	n->severity = sev;
+	n->object = object;
+	n->what = what;
+	n->why = strdup(r->why);
+	n->fix = fix;
+	n->cert_id = cert_id;
+	n->key_id = key_id;
+	f->n++;
+	if (n->why == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	return CK_OK;
+fail:
+	free(object);
+	free(what);
+	free(fix);
+	return CK_FAIL(err, CK_ERR_NOMEM, "out of memory (or too many findings)");
+}
+
+enum ck_severity
+dr_default_severity(enum dr_id id)
+{
+	return rules[id].severity;
+}
+
+void
+ck_findings_cleanup(struct ck_findings *f)
+{
+	size_t i;
+
+	if (f == NULL)
+		return;
+	for (i = 0; i < f->n; i++) {
+		free(f->items[i].object);
+		free(f->items[i].what);
+		free(f->items[i].why);
+		free(f->items[i].fix);
+	}
+	free(f->items);
+	f->items = NULL;
+	f->n = 0;
+}
+
+/* ---- permissions ----------------------------------------------------- */
+
+static enum ck_code
+check_mode(const char *path, const char *what, struct ck_findings *f, struct ck_err *err)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) != 0 || (sb.st_mode & 077) == 0)
+		return CK_OK;
+	return dr_add(f, DR_STORE_PERMISSIONS, dr_default_severity(DR_STORE_PERMISSIONS), 0, 0,
+		      st_printf("%s %s", what, path),
+		      st_printf("%s %s has mode %04o: group or others have access", what, path,
+				(unsigned)(sb.st_mode & 07777)),
+		      st_printf("chmod %s %s", S_ISDIR(sb.st_mode) ? "700" : "600", path), err);
+}
+
+static enum ck_code
+check_permissions(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
+{
+	char *dup = NULL, *side = NULL;
+	enum ck_code rc;
+	const char *suffix[] = { "-wal", "-shm" };
+	size_t i;
+
+	if ((rc = check_mode(st->path, "store file", f, err)) != CK_OK)
+		return rc;
+	for (i = 0; i < CK_ARRAY_LEN(suffix); i++) {
+		if ((side = st_printf("%s%s", st->path, suffix[i])) == NULL)
+			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = check_mode(side, "store file", f, err);
+		free(side);
+		if (rc != CK_OK)
+			return rc;
+	}
+	if ((dup = strdup(st->path)) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	rc = check_mode(dirname(dup), "store directory", f, err);
+	free(dup);
+	return rc;
+}
+
+/* ---- the whole check -------------------------------------------------- */
+
+enum ck_code
+ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct ck_findings *out,
+		struct ck_err *err)
+{
+	struct ck_findings f = { NULL, 0 };
+	struct ck_doctor_opts o;
+	enum ck_code rc;
+
+	memset(&o, 0, sizeof(o));
+	if (opts != NULL)
+		o = *opts;
+	if (o.now == 0)
+		o.now = st_now(st);
+	if (o.pending_max_age_days <= 0)
+		o.pending_max_age_days = 30;
+	if (o.expiry_warn_days <= 0)
+		o.expiry_warn_days = 30;
+	/* One read transaction: every check sees the same snapshot. */
+	if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return ST_DB_FAIL(st, err, "reading the store");
+	if ((rc = check_permissions(st, &f, err)) != CK_OK ||
+	    (rc = dr_check_certs(st, &o, &f, err)) != CK_OK ||
+	    (rc = dr_check_keys(st, &f, err)) != CK_OK ||
+	    (rc = dr_check_requests(st, &o, &f, err)) != CK_OK ||
+	    (rc = dr_check_bindings(st, &f, err)) != CK_OK ||
+	    (rc = dr_check_lineages(st, &f, err)) != CK_OK ||
+	    (rc = dr_check_accounts(st, &f, err)) != CK_OK)
+		goto out;
+	*out = f;
+	f.items = NULL;
+	f.n = 0;
+out:
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	ck_findings_cleanup(&f);
+	return rc;
+}
+
+/* ---- repair and prune ----------------------------------------------- */
+
+enum ck_code
+ck_store_doctor_repair(struct ck_store *st, struct ck_findings *out, struct ck_err *err)
+{
+	struct ck_findings f = { NULL, 0 };
+	struct dr_link *links = NULL;
+	size_t n = 0, i;
+	enum ck_code rc;
+
+	if ((rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.repair.begin");
+	if ((rc = dr_scan_links(st, &links, &n, err)) != CK_OK)
+		goto out;
+	for (i = 0; i < n; i++) {
+		struct dr_link *l = &links[i];
+		if (l->state == DR_LINK_OK || l->candidate == 0)
+			continue;
+		rc = st_exec(st, err, NULL,
+			     "UPDATE certificates SET key_id = ?, key_state = 'linked' WHERE id = ?",
+			     "ii", l->candidate, l->cert_id);
+		if (rc != CK_OK)
+			goto out;
+		rc = dr_add(&f, DR_CERT_KEY_RELINKABLE, CK_SEV_INFO, l->cert_id, l->candidate,
+			    st_printf("cert %s", l->sha256),
+			    st_printf("certificate %.16s relinked to its key %lld", l->sha256,
+				      (long long)l->candidate),
+			    st_printf("nothing more to do"), err);
+		if (rc != CK_OK)
+			goto out;
+		f.items[f.n - 1].fixed = 1;
+	}
+	if (f.n > 0 && (rc = st_generation_bump_tx(st, err)) != CK_OK)
+		goto out;
+	CK_FAULT("store.repair.commit");
+	if ((rc = st_commit(st, err)) != CK_OK)
+		goto out;
+	*out = f;
+	f.items = NULL;
+	f.n = 0;
+out:
+	st_rollback(st);
+	free(links);
+	ck_findings_cleanup(&f);
+	return rc;
+}
+
+enum ck_code
+ck_store_doctor_prune(struct ck_store *st, struct ck_findings *out, struct ck_err *err)
+{
+	struct ck_findings f = { NULL, 0 };
+	struct ck_key_list keys = { NULL, 0 };
+	enum ck_code rc;
+	size_t i;
+
+	if ((rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.prune.begin");
+	if ((rc = ck_store_key_list(st, 1, &keys, err)) != CK_OK)
+		goto out;
+	for (i = 0; i < keys.n; i++) {
+		const struct ck_key_info *k = &keys.items[i];
+		rc = st_exec(st, err, NULL, "DELETE FROM keys WHERE id = ?", "i", k->id);
+		if (rc != CK_OK)
+			goto out;
+		rc = dr_add(&f, DR_ORPHAN_KEY, CK_SEV_INFO, 0, k->id,
+			    st_printf("key %lld", (long long)k->id),
+			    st_printf("removed unused %s key %lld (public key %.16s)", k->algorithm,
+				      (long long)k->id, k->spki_sha256),
+			    st_printf("nothing more to do"), err);
+		if (rc != CK_OK)
+			goto out;
+		f.items[f.n - 1].fixed = 1;
+	}
+	if (f.n > 0 && (rc = st_generation_bump_tx(st, err)) != CK_OK)
+		goto out;
+	CK_FAULT("store.prune.commit");
+	if ((rc = st_commit(st, err)) != CK_OK)
+		goto out;
+	*out = f;
+	f.items = NULL;
+	f.n = 0;
+out:
+	st_rollback(st);
+	ck_key_list_cleanup(&keys);
+	ck_findings_cleanup(&f);
+	return rc;
+}

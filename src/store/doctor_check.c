@@ -1,0 +1,535 @@
+/*
+ * doctor_check.c - the individual doctor checks over certificates, keys,
+ * requests, bindings, lineages and accounts.  Each appends findings; none
+ * changes the store.  Facts are recomputed from stored DER / PKCS#8.
+ *
+ * Must never: trust a thumbprint or SPKI column without recomputing it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/doctor_int.h"
+
+#define DAY 86400
+
+enum ck_code
+dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exists,
+		   int *corrupt, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	EVP_PKEY *k = NULL;
+	char spki_hash[65], col[65];
+	enum ck_code rc;
+	int r = 0;
+
+	*exists = 0;
+	*corrupt = 0;
+	out[0] = '\0';
+	if ((rc = st_prepare_bind(st, err, &s,
+				  "SELECT spki_der, pkcs8_der, spki_sha256 FROM keys WHERE id = ?",
+				  "i", key_id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+		goto out;
+	}
+	if (r == 0)
+		goto out;
+	*exists = 1;
+	ck_sha256_hex(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), spki_hash);
+	st_col_copy(s, 2, col, sizeof(col));
+	if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+		memcpy(out, spki_hash, 65);
+		*corrupt = strcmp(col, spki_hash) != 0;
+		goto out;
+	}
+	if (ck_key_from_pkcs8_der(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1),
+				  &k, NULL) != CK_OK ||
+	    ck_key_spki_sha256(k, out, NULL) != CK_OK) {
+		out[0] = '\0';
+		*corrupt = 1;
+		goto out;
+	}
+	*corrupt = strcmp(out, spki_hash) != 0 || strcmp(out, col) != 0;
+out:
+	EVP_PKEY_free(k);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+dr_cert_link(struct ck_store *st, int64_t cert_id, const char *spki, int64_t key_id,
+	     struct dr_link *out, struct ck_err *err)
+{
+	char actual[65];
+	int64_t cand = 0;
+	enum ck_code rc;
+	int exists = 0, corrupt = 0;
+
+	out->cert_id = cert_id;
+	out->key_id = key_id;
+	out->candidate = 0;
+	if (key_id == 0) {
+		out->state = DR_LINK_LABELLED;
+	} else {
+		if ((rc = dr_key_actual_spki(st, key_id, actual, &exists, &corrupt, err)) != CK_OK)
+			return rc;
+		if (!exists)
+			out->state = DR_LINK_DANGLING;
+		else if (strcmp(actual, spki) != 0)
+			out->state = DR_LINK_MISMATCH;
+		else
+			out->state = DR_LINK_OK;
+	}
+	if (out->state == DR_LINK_OK)
+		return CK_OK;
+	/* A key whose column says it matches; believed only if recomputing agrees. */
+	rc = st_query_int(st, err, &cand, "SELECT id FROM keys WHERE spki_sha256 = ?", "t", spki);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_OK;
+	if (rc != CK_OK)
+		return rc;
+	if ((rc = dr_key_actual_spki(st, cand, actual, &exists, &corrupt, err)) != CK_OK)
+		return rc;
+	if (exists && !corrupt && strcmp(actual, spki) == 0 && cand != key_id)
+		out->candidate = cand;
+	return CK_OK;
+}
+
+enum ck_code
+dr_scan_links(struct ck_store *st, struct dr_link **links, size_t *n, struct ck_err *err)
+{
+	struct ck_cert_info info;
+	struct dr_link *v = NULL, *p;
+	sqlite3_stmt *s = NULL;
+	size_t cnt = 0;
+	enum ck_code rc;
+	int r = 0;
+
+	if ((rc = st_prepare_bind(st, err, &s,
+				  "SELECT id, der, key_id FROM certificates ORDER BY id", "")) != CK_OK)
+		return rc;
+	while ((r = st_step(st, s, err)) == 1) {
+		if (cnt >= CK_STORE_ROWS_MAX || (p = realloc(v, (cnt + 1) * sizeof(*v))) == NULL) {
+			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		v = p;
+		memset(&v[cnt], 0, sizeof(v[cnt]));
+		memset(&info, 0, sizeof(info));
+		if (ck_cert_info_from_der(sqlite3_column_blob(s, 1),
+					  (size_t)sqlite3_column_bytes(s, 1), &info, NULL) != CK_OK) {
+			v[cnt].cert_id = sqlite3_column_int64(s, 0);
+			v[cnt].state = DR_LINK_CERT_BAD;
+			cnt++;
+			continue;
+		}
+		rc = dr_cert_link(st, sqlite3_column_int64(s, 0), info.spki_sha256,
+				  sqlite3_column_int64(s, 2), &v[cnt], err);
+		memcpy(v[cnt].sha256, info.sha256, sizeof(v[cnt].sha256));
+		ck_cert_info_cleanup(&info);
+		cnt++;
+		if (rc != CK_OK)
+			goto out;
+	}
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+		goto out;
+	}
+	*links = v;
+	*n = cnt;
+	v = NULL;
+out:
+	free(v);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- certificates ----------------------------------------------------- */
+
+static enum ck_code
+cert_link_findings(struct ck_store *st, const struct dr_link *l, struct ck_findings *f,
+		   struct ck_err *err)
+{
+	const char *sha = l->sha256;
+
+	switch (l->state) {
+	case DR_LINK_OK:
+	case DR_LINK_CERT_BAD:
+		return CK_OK;
+	case DR_LINK_MISMATCH:
+		return dr_add(f, DR_KEY_SPKI_MISMATCH, CK_SEV_ERROR, l->cert_id, l->key_id,
+			      st_printf("cert %s", sha),
+			      st_printf("certificate %.16s is linked to key %lld, whose public key "
+					"is not the certificate's", sha, (long long)l->key_id),
+			      l->candidate ? st_printf("certkeep doctor --repair (key %lld matches)",
+						       (long long)l->candidate)
+					   : st_printf("certkeep import THE-RIGHT-KEY-FILE, then "
+						       "certkeep doctor --repair"),
+			      err);
+	case DR_LINK_LABELLED:
+	case DR_LINK_DANGLING:
+		break;
+	}
+	if (l->candidate)
+		return dr_add(f, DR_CERT_KEY_RELINKABLE, CK_SEV_ERROR, l->cert_id, l->candidate,
+			      st_printf("cert %s", sha),
+			      st_printf("certificate %.16s is not linked to its key, but key %lld in "
+					"the store matches it", sha, (long long)l->candidate),
+			      st_printf("certkeep doctor --repair"), err);
+	(void)st;
+	return dr_add(f, DR_CERT_KEY_MISSING,
+		      l->state == DR_LINK_DANGLING ? CK_SEV_ERROR : CK_SEV_WARNING, l->cert_id, 0,
+		      st_printf("cert %s", sha),
+		      l->state == DR_LINK_DANGLING
+			      ? st_printf("certificate %.16s is linked to key %lld, which is not in "
+					  "the store", sha, (long long)l->key_id)
+			      : st_printf("certificate %.16s has no private key in the store", sha),
+		      st_printf("certkeep import KEYFILE (it links by public key), or certkeep rm %s",
+				sha),
+		      err);
+}
+
+static enum ck_code
+cert_expiry_findings(const struct ck_doctor_opts *o, int64_t id, const char *sha,
+		     const char *lineage, const struct ck_cert_info *info, struct ck_findings *f,
+		     struct ck_err *err)
+{
+	char when[21];
+	const char *first = info->nsans > 0 ? info->sans[0] : "NAME";
+
+	ck_time_rfc3339(info->not_after, when);
+	if (info->not_after < o->now)
+		return dr_add(f, DR_CERT_EXPIRED, CK_SEV_ERROR, id, 0, st_printf("cert %s", sha),
+			      st_printf("certificate %.16s (%s) expired at %s", sha,
+					lineage ? lineage : first, when),
+			      lineage ? st_printf("certkeep issue --name %s -d %s", lineage, first)
+				      : st_printf("import a renewed certificate, then certkeep rm %s",
+						  sha),
+			      err);
+	if (info->not_after - o->now < (time_t)o->expiry_warn_days * DAY)
+		return dr_add(f, DR_CERT_EXPIRING, CK_SEV_WARNING, id, 0, st_printf("cert %s", sha),
+			      st_printf("certificate %.16s (%s) expires at %s", sha,
+					lineage ? lineage : first, when),
+			      lineage ? st_printf("certkeep issue --name %s -d %s", lineage, first)
+				      : st_printf("import a renewed certificate, then certkeep rm %s",
+						  sha),
+			      err);
+	return CK_OK;
+}
+
+static enum ck_code
+cert_chain_findings(struct ck_store *st, int64_t id, const unsigned char *der, size_t len,
+		    const char *sha, struct ck_findings *f, struct ck_err *err)
+{
+	struct ck_der_list chain = { NULL, 0 };
+	struct ck_err cerr;
+	unsigned char *d = NULL;
+	size_t dlen = 0;
+	enum ck_code rc;
+
+	ck_err_clear(&cerr);
+	if ((rc = ck_store_cert_der(st, id, &d, &dlen, &chain, err)) != CK_OK)
+		return rc;
+	if (chain.n > 0 && ck_chain_check(der, len, &chain, &cerr) != CK_OK)
+		rc = dr_add(f, DR_CHAIN_INVALID, CK_SEV_WARNING, id, 0, st_printf("cert %s", sha),
+			    st_printf("the chain stored with certificate %.16s does not verify: %s",
+				      sha, cerr.msg),
+			    st_printf("issue the certificate again, or import it with its right "
+				      "intermediate certificates into a fresh lineage"),
+			    err);
+	free(d);
+	ck_der_list_cleanup(&chain);
+	return rc;
+}
+
+/* One certificate row: corruption, link, expiry, chain. */
+static enum ck_code
+check_one_cert(struct ck_store *st, const struct ck_doctor_opts *o, sqlite3_stmt *s,
+	       struct ck_findings *f, struct ck_err *err)
+{
+	struct ck_cert_info info;
+	struct dr_link link;
+	const unsigned char *der = sqlite3_column_blob(s, 1);
+	size_t len = (size_t)sqlite3_column_bytes(s, 1);
+	int64_t id = sqlite3_column_int64(s, 0);
+	char col_sha[65], col_spki[65], lineage[CK_STORE_NAME_MAX + 1];
+	int relevant = sqlite3_column_int(s, 6) || sqlite3_column_int(s, 7) ||
+		       sqlite3_column_type(s, 5) == SQLITE_NULL;
+	enum ck_code rc;
+
+	memset(&info, 0, sizeof(info));
+	memset(&link, 0, sizeof(link));
+	st_col_copy(s, 2, col_sha, sizeof(col_sha));
+	st_col_copy(s, 3, col_spki, sizeof(col_spki));
+	st_col_copy(s, 5, lineage, sizeof(lineage));
+	if (der == NULL || ck_cert_info_from_der(der, len, &info, NULL) != CK_OK)
+		return dr_add(f, DR_CERT_CORRUPT, CK_SEV_ERROR, id, 0, st_printf("cert %s", col_sha),
+			      st_printf("certificate %.16s is not a readable certificate", col_sha),
+			      st_printf("certkeep rm %s, then import the certificate again",
+					col_sha),
+			      err);
+	if (strcmp(col_sha, info.sha256) != 0 || strcmp(col_spki, info.spki_sha256) != 0) {
+		rc = dr_add(f, DR_CERT_CORRUPT, CK_SEV_ERROR, id, 0, st_printf("cert %s", col_sha),
+			    st_printf("certificate recorded as %.16s is really %.16s%s", col_sha,
+				      info.sha256,
+				      strcmp(col_spki, info.spki_sha256) ? " (public key column "
+									   "wrong too)" : ""),
+			    st_printf("certkeep rm %s, then import the certificate again", col_sha),
+			    err);
+		if (rc != CK_OK)
+			goto out;
+	}
+	if ((rc = dr_cert_link(st, id, info.spki_sha256, sqlite3_column_int64(s, 4), &link,
+			       err)) != CK_OK)
+		goto out;
+	memcpy(link.sha256, info.sha256, sizeof(link.sha256));
+	if ((rc = cert_link_findings(st, &link, f, err)) != CK_OK)
+		goto out;
+	if (relevant && (rc = cert_expiry_findings(o, id, info.sha256,
+						   lineage[0] ? lineage : NULL, &info, f, err)) !=
+				CK_OK)
+		goto out;
+	if (sqlite3_column_int(s, 8) > 0)
+		rc = cert_chain_findings(st, id, der, len, info.sha256, f, err);
+out:
+	ck_cert_info_cleanup(&info);
+	return rc;
+}
+
+enum ck_code
+dr_check_certs(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_findings *f,
+	       struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	int r = 0;
+
+	/* relevant for expiry: current of its lineage (6), or used by a binding (7),
+	 * or in no lineage (5 NULL); superseded certificates are not reported. */
+	rc = st_prepare_bind(st, err, &s,
+			     "SELECT c.id, c.der, c.sha256, c.spki_sha256, c.key_id, l.name, "
+			     "coalesce(l.current_cert_id = c.id, 0), "
+			     "EXISTS(SELECT 1 FROM bindings b WHERE b.pinned_sha256 = c.sha256 OR "
+			     "b.last_sha256 = c.sha256), "
+			     "(SELECT count(*) FROM chain h WHERE h.cert_id = c.id) "
+			     "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
+			     "ORDER BY c.id",
+			     "");
+	if (rc != CK_OK)
+		return rc;
+	while ((r = st_step(st, s, err)) == 1) {
+		if ((rc = check_one_cert(st, o, s, f, err)) != CK_OK)
+			goto out;
+	}
+	if (r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- keys -------------------------------------------------------------- */
+
+enum ck_code
+dr_check_keys(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	char actual[65], spki[65], alg[32];
+	enum ck_code rc;
+	int r, exists = 0, corrupt = 0;
+
+	rc = st_prepare_bind(st, err, &s,
+			     "SELECT k.id, k.spki_sha256, k.algorithm, " ST_KEY_USED_SQL
+			     " FROM keys k ORDER BY k.id", "");
+	if (rc != CK_OK)
+		return rc;
+	while ((r = st_step(st, s, err)) == 1) {
+		int64_t id = sqlite3_column_int64(s, 0);
+		st_col_copy(s, 1, spki, sizeof(spki));
+		st_col_copy(s, 2, alg, sizeof(alg));
+		if ((rc = dr_key_actual_spki(st, id, actual, &exists, &corrupt, err)) != CK_OK)
+			goto out;
+		if (corrupt && (rc = dr_add(f, DR_KEY_CORRUPT, CK_SEV_ERROR, 0, id,
+					    st_printf("key %lld", (long long)id),
+					    st_printf("key %lld (%s, public key %.16s) %s", (long long)id,
+						      alg, spki,
+						      actual[0] ? "does not match its recorded "
+								  "public key" : "cannot be read"),
+					    st_printf("restore the store from a backup; certificates of "
+						      "this key need a new key (issue again)"),
+					    err)) != CK_OK)
+			goto out;
+		if (!sqlite3_column_int(s, 3) &&
+		    (rc = dr_add(f, DR_ORPHAN_KEY, CK_SEV_INFO, 0, id,
+				 st_printf("key %lld", (long long)id),
+				 st_printf("%s key %lld (public key %.16s) is used by nothing", alg,
+					   (long long)id, spki),
+				 st_printf("certkeep doctor --prune"), err)) != CK_OK)
+			goto out;
+	}
+	if (r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* ---- requests, bindings, lineages, accounts ---------------------------- */
+
+enum ck_code
+dr_check_requests(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_findings *f,
+		  struct ck_err *err)
+{
+	struct ck_request_list l = { NULL, 0 };
+	char when[21];
+	enum ck_code rc;
+	size_t i;
+
+	if ((rc = ck_store_request_list(st, 0, &l, err)) != CK_OK)
+		return rc;
+	for (i = 0; i < l.n && rc == CK_OK; i++) {
+		const struct ck_request *q = &l.items[i];
+		if (o->now - q->created <= (time_t)o->pending_max_age_days * DAY)
+			continue;
+		ck_time_rfc3339(q->created, when);
+		rc = dr_add(f, DR_REQUEST_STALE, CK_SEV_WARNING, 0, q->key_id,
+			    st_printf("request %lld", (long long)q->id),
+			    st_printf("pending request %lld for %s has waited since %s (more than "
+				      "%d days)", (long long)q->id,
+				      q->nidentifiers ? q->identifiers[0] : "?", when,
+				      o->pending_max_age_days),
+			    st_printf("certkeep import ISSUED-CERT when the CA answers (it links "
+				      "and closes the request)"),
+			    err);
+	}
+	ck_request_list_cleanup(&l);
+	return rc;
+}
+
+static enum ck_code
+binding_dangling(struct ck_findings *f, const char *name, char *what, struct ck_err *err)
+{
+	return dr_add(f, DR_BINDING_DANGLING, CK_SEV_ERROR, 0, 0, st_printf("binding %s", name),
+		      what,
+		      st_printf("point binding %s at a stored certificate, or import the "
+				"certificate it names (certkeep import FILE)", name),
+		      err);
+}
+
+enum ck_code
+dr_check_bindings(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	char name[CK_STORE_NAME_MAX + 1], lin[CK_STORE_NAME_MAX + 1], pin[65], last[65];
+	enum ck_code rc;
+	int r = 0;
+
+	rc = st_prepare_bind(st, err, &s,
+			     "SELECT b.name, b.lineage, b.pinned_sha256, b.last_sha256, "
+			     "EXISTS(SELECT 1 FROM lineages l WHERE l.name = b.lineage), "
+			     "EXISTS(SELECT 1 FROM lineages l JOIN certificates c ON "
+			     "c.id = l.current_cert_id WHERE l.name = b.lineage), "
+			     "EXISTS(SELECT 1 FROM certificates c WHERE c.sha256 = b.pinned_sha256), "
+			     "EXISTS(SELECT 1 FROM certificates c WHERE c.sha256 = b.last_sha256) "
+			     "FROM bindings b ORDER BY b.name", "");
+	if (rc != CK_OK)
+		return rc;
+	while (rc == CK_OK && (r = st_step(st, s, err)) == 1) {
+		st_col_copy(s, 0, name, sizeof(name));
+		st_col_copy(s, 1, lin, sizeof(lin));
+		st_col_copy(s, 2, pin, sizeof(pin));
+		st_col_copy(s, 3, last, sizeof(last));
+		if (pin[0] && !sqlite3_column_int(s, 6))
+			rc = binding_dangling(f, name, st_printf("binding %s is pinned to certificate "
+								 "%.16s, which the store does not "
+								 "have", name, pin), err);
+		else if (lin[0] && !sqlite3_column_int(s, 4))
+			rc = binding_dangling(f, name, st_printf("binding %s follows lineage %s, "
+								 "which does not exist", name, lin),
+					      err);
+		else if (lin[0] && !sqlite3_column_int(s, 5))
+			rc = binding_dangling(f, name, st_printf("binding %s follows lineage %s, "
+								 "which has no certificate", name,
+								 lin), err);
+		else if (last[0] && !sqlite3_column_int(s, 7))
+			rc = binding_dangling(f, name, st_printf("binding %s last deployed "
+								 "certificate %.16s, which the store "
+								 "no longer has", name, last), err);
+	}
+	if (rc == CK_OK && r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+dr_check_lineages(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	char name[CK_STORE_NAME_MAX + 1];
+	enum ck_code rc;
+	int r = 0;
+
+	rc = st_prepare_bind(st, err, &s,
+			     "SELECT l.name, l.current_cert_id FROM lineages l WHERE "
+			     "l.current_cert_id IS NOT NULL AND NOT EXISTS(SELECT 1 FROM "
+			     "certificates c WHERE c.id = l.current_cert_id) ORDER BY l.name", "");
+	if (rc != CK_OK)
+		return rc;
+	while (rc == CK_OK && (r = st_step(st, s, err)) == 1) {
+		st_col_copy(s, 0, name, sizeof(name));
+		rc = dr_add(f, DR_LINEAGE_DANGLING, CK_SEV_ERROR, 0, 0,
+			    st_printf("lineage %s", name),
+			    st_printf("lineage %s points at certificate %lld, which is not in the "
+				      "store", name, (long long)sqlite3_column_int64(s, 1)),
+			    st_printf("issue or import a certificate for %s", name), err);
+	}
+	if (rc == CK_OK && r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+dr_check_accounts(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	char name[CK_STORE_NAME_MAX + 1], server[256];
+	enum ck_code rc;
+	int r = 0;
+
+	rc = st_prepare_bind(st, err, &s,
+			     "SELECT a.id, a.name, a.server, a.pending_key_id IS NOT NULL, "
+			     "EXISTS(SELECT 1 FROM keys k WHERE k.id = a.key_id), "
+			     "a.pending_key_id IS NULL OR "
+			     "EXISTS(SELECT 1 FROM keys k WHERE k.id = a.pending_key_id) "
+			     "FROM accounts a ORDER BY a.id", "");
+	if (rc != CK_OK)
+		return rc;
+	while (rc == CK_OK && (r = st_step(st, s, err)) == 1) {
+		st_col_copy(s, 1, name, sizeof(name));
+		st_col_copy(s, 2, server, sizeof(server));
+		if (!sqlite3_column_int(s, 4) || !sqlite3_column_int(s, 5))
+			rc = dr_add(f, DR_ACCOUNT_KEY_MISSING, CK_SEV_ERROR, 0, 0,
+				    st_printf("account %s", name),
+				    st_printf("account %s (%s) names a %skey that is not in the store",
+					      name, server, sqlite3_column_int(s, 4) ? "pending " : ""),
+				    st_printf("certkeep account recover --server %s --key-file KEYFILE",
+					      server),
+				    err);
+		else if (sqlite3_column_int(s, 3))
+			rc = dr_add(f, DR_ROLLOVER_PENDING, CK_SEV_WARNING, 0, 0,
+				    st_printf("account %s", name),
+				    st_printf("account %s (%s) has an unfinished key rollover", name,
+					      server),
+				    st_printf("certkeep account show --server %s (asks the server "
+					      "which key it accepts and settles it)", server),
+				    err);
+	}
+	if (rc == CK_OK && r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+	sqlite3_finalize(s);
+	return rc;
+}

@@ -1,0 +1,77 @@
+/*
+ * doctor_int.h - what doctor.c (rules, repair, prune) and doctor_check.c
+ * (the checks over the rows) share.  Backend-independent apart from the
+ * statement helpers of store_int.h.
+ */
+#ifndef CK_STORE_DOCTOR_INT_H
+#define CK_STORE_DOCTOR_INT_H
+
+#include "store/store_int.h"
+
+enum dr_id {
+	DR_CERT_KEY_MISSING,
+	DR_CERT_KEY_RELINKABLE,
+	DR_KEY_SPKI_MISMATCH,
+	DR_KEY_CORRUPT,
+	DR_CERT_CORRUPT,
+	DR_ORPHAN_KEY,
+	DR_REQUEST_STALE,
+	DR_BINDING_DANGLING,
+	DR_CERT_EXPIRED,
+	DR_CERT_EXPIRING,
+	DR_CHAIN_INVALID,
+	DR_STORE_PERMISSIONS,
+	DR_LINEAGE_DANGLING,
+	DR_ROLLOVER_PENDING,
+	DR_ACCOUNT_KEY_MISSING,
+};
+
+struct dr_rule {
+	const char *code;
+	const char *name;
+	enum ck_severity severity;
+	const char *why;
+};
+
+/* Appends a finding; takes ownership of object, what and fix (any NULL -> NOMEM). */
+enum ck_code dr_add(struct ck_findings *f, enum dr_id id, enum ck_severity sev, int64_t cert_id,
+		    int64_t key_id, char *object, char *what, char *fix, struct ck_err *err);
+enum ck_severity dr_default_severity(enum dr_id id);
+
+/* State of one certificate's link, recomputed from DER and PKCS#8. */
+enum dr_link_state {
+	DR_LINK_OK,
+	DR_LINK_LABELLED,     /* key_id NULL: "no private key" */
+	DR_LINK_DANGLING,     /* key_id names a key row that is gone */
+	DR_LINK_MISMATCH,     /* the key's real public key differs */
+	DR_LINK_CERT_BAD,     /* the certificate DER does not parse */
+};
+
+struct dr_link {
+	int64_t cert_id;
+	int64_t key_id;       /* as stored */
+	int64_t candidate;    /* a verified matching key (0 if none) */
+	enum dr_link_state state;
+	char sha256[65];      /* recomputed (stored column if the DER is bad) */
+};
+
+/* The real SPKI SHA-256 of key_id (from its PKCS#8 for software keys). */
+enum ck_code dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exists,
+				int *corrupt, struct ck_err *err);
+/* Link state of one certificate whose parsed info is given. */
+enum ck_code dr_cert_link(struct ck_store *st, int64_t cert_id, const char *spki,
+			  int64_t key_id, struct dr_link *out, struct ck_err *err);
+/* Link states of every certificate (free(*links)). */
+enum ck_code dr_scan_links(struct ck_store *st, struct dr_link **links, size_t *n,
+			   struct ck_err *err);
+
+enum ck_code dr_check_certs(struct ck_store *st, const struct ck_doctor_opts *o,
+			    struct ck_findings *f, struct ck_err *err);
+enum ck_code dr_check_keys(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
+enum ck_code dr_check_requests(struct ck_store *st, const struct ck_doctor_opts *o,
+			       struct ck_findings *f, struct ck_err *err);
+enum ck_code dr_check_bindings(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
+enum ck_code dr_check_lineages(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
+enum ck_code dr_check_accounts(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
+
+#endif

@@ -1,0 +1,433 @@
+/*
+ * key.c - keys: software keys (PKCS#8 in the store) and token key
+ * references (pkcs11 URI + SPKI), identified by the SHA-256 of their
+ * SPKI.  Putting a key links every certificate labelled "no private key"
+ * that has the same SPKI (invariant 1 heals in the same transaction).
+ *
+ * Must never: log or copy key material outside a wiped buffer, delete a
+ * key something uses, return a key whose public part disagrees with its
+ * recorded SPKI.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+enum ck_code
+st_key_put_tx(struct ck_store *st, const struct st_key_raw *k, int64_t *id, int *created,
+	      struct ck_err *err)
+{
+	char spki[65];
+	int64_t kid = 0;
+	enum ck_code rc;
+	int linked = 0, made = 0;
+
+	ck_sha256_hex(k->spki_der, k->spki_len, spki);
+	rc = st_query_int(st, err, &kid, "SELECT id FROM keys WHERE spki_sha256 = ?", "t", spki);
+	if (rc == CK_ERR_NOT_FOUND) {
+		rc = st_exec(st, err, NULL,
+			     "INSERT INTO keys (spki_sha256, spki_der, key_type, algorithm, "
+			     "pkcs8_der, pkcs11_uri, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			     "tbttbti", spki, k->spki_der, k->spki_len, k->key_type, k->algorithm,
+			     k->pkcs8, k->pkcs8_len, k->pkcs11_uri, (int64_t)st_now(st));
+		if (rc != CK_OK)
+			return rc;
+		kid = sqlite3_last_insert_rowid(st->db);
+		made = 1;
+		CK_FAULT("store.key_put.insert");
+	} else if (rc != CK_OK) {
+		return rc;
+	}
+	rc = st_exec(st, err, &linked,
+		     "UPDATE certificates SET key_id = ?, key_state = 'linked' "
+		     "WHERE key_id IS NULL AND spki_sha256 = ?",
+		     "it", kid, spki);
+	if (rc != CK_OK)
+		return rc;
+	if (linked > 0)
+		CK_FAULT("store.key_put.link");
+	if ((made || linked > 0) && (rc = st_generation_bump_tx(st, err)) != CK_OK)
+		return rc;
+	*id = kid;
+	if (created != NULL)
+		*created = made;
+	return CK_OK;
+}
+
+static enum ck_code
+key_put_raw(struct ck_store *st, const struct st_key_raw *k, int64_t *id, int *created,
+	    struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.key_put.begin");
+	if ((rc = st_key_put_tx(st, k, id, created, err)) != CK_OK)
+		goto out;
+	CK_FAULT("store.key_put.commit");
+	if ((rc = st_commit(st, err)) != CK_OK)
+		goto out;
+	CK_FAULT("store.key_put.committed");
+out:
+	st_rollback(st);
+	return rc;
+}
+
+enum ck_code
+ck_store_key_put(struct ck_store *st, EVP_PKEY *key, int64_t *id, int *created,
+		 struct ck_err *err)
+{
+	struct st_key_raw k;
+	unsigned char *spki = NULL, *p8 = NULL;
+	size_t spki_len = 0, p8_len = 0;
+	char alg[32];
+	enum ck_code rc;
+
+	if (key == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no key given");
+	if ((rc = ck_key_spki_der(key, &spki, &spki_len, err)) != CK_OK)
+		goto out;
+	if ((rc = ck_key_to_pkcs8_der(key, &p8, &p8_len, err)) != CK_OK)
+		goto out;
+	if (spki_len > CK_STORE_KEY_MAX || p8_len > CK_STORE_KEY_MAX) {
+		rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "key larger than %d bytes", CK_STORE_KEY_MAX);
+		goto out;
+	}
+	ck_key_describe(key, alg, sizeof(alg));
+	memset(&k, 0, sizeof(k));
+	k.spki_der = spki;
+	k.spki_len = spki_len;
+	k.pkcs8 = p8;
+	k.pkcs8_len = p8_len;
+	k.key_type = ck_key_type_name(ck_key_type_of(key));
+	k.algorithm = alg;
+	rc = key_put_raw(st, &k, id, created, err);
+out:
+	free(spki);
+	ck_secure_free(p8, p8_len);
+	return rc;
+}
+
+enum ck_code
+ck_store_key_put_token(struct ck_store *st, const char *pkcs11_uri,
+		       const unsigned char *spki_der, size_t spki_len, int64_t *id, int *created,
+		       struct ck_err *err)
+{
+	struct st_key_raw k;
+	EVP_PKEY *pub = NULL;
+	char alg[32];
+	enum ck_code rc;
+
+	if ((rc = st_check_text("pkcs11 URI", pkcs11_uri, CK_STORE_URL_MAX, 1, err)) != CK_OK)
+		return rc;
+	if (strncmp(pkcs11_uri, "pkcs11:", 7) != 0)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a token key reference must be a pkcs11: URI");
+	if (spki_der == NULL || spki_len == 0 || spki_len > CK_STORE_KEY_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "token key public part missing or too large");
+	if ((rc = ck_key_from_spki_der(spki_der, spki_len, &pub, err)) != CK_OK)
+		return rc;
+	ck_key_describe(pub, alg, sizeof(alg));
+	memset(&k, 0, sizeof(k));
+	k.spki_der = spki_der;
+	k.spki_len = spki_len;
+	k.pkcs11_uri = pkcs11_uri;
+	k.key_type = ck_key_type_name(ck_key_type_of(pub));
+	k.algorithm = alg;
+	rc = key_put_raw(st, &k, id, created, err);
+	EVP_PKEY_free(pub);
+	return rc;
+}
+
+enum ck_code
+st_key_spki_tx(struct ck_store *st, int64_t key_id, char out[65], struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	int r;
+
+	if ((rc = st_prepare_bind(st, err, &s, "SELECT spki_der FROM keys WHERE id = ?", "i",
+				  key_id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+	else if (r == 0)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)key_id);
+	else
+		ck_sha256_hex(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), out);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	EVP_PKEY *key = NULL;
+	char want[65], have[65];
+	enum ck_code rc;
+	int r;
+
+	if ((rc = st_prepare_bind(st, err, &s,
+				  "SELECT pkcs8_der, pkcs11_uri, spki_sha256 FROM keys WHERE id = ?",
+				  "i", id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+		goto out;
+	}
+	if (r == 0) {
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
+		goto out;
+	}
+	if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
+		char uri[256];
+		st_col_copy(s, 1, uri, sizeof(uri));
+		rc = CK_FAIL(err, CK_ERR_KEY_NOT_EXPORTABLE,
+			     "key %lld lives on a token (%s) and cannot leave it", (long long)id,
+			     uri);
+		goto out;
+	}
+	st_col_copy(s, 2, want, sizeof(want));
+	rc = ck_key_from_pkcs8_der(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
+				   &key, err);
+	if (rc != CK_OK) {
+		rc = CK_FAIL(err, CK_ERR_CORRUPT,
+			     "key %lld in the store cannot be read; run 'certkeep doctor'",
+			     (long long)id);
+		goto out;
+	}
+	if ((rc = ck_key_spki_sha256(key, have, err)) != CK_OK)
+		goto out;
+	if (strcmp(want, have) != 0) {
+		rc = CK_FAIL(err, CK_ERR_CORRUPT,
+			     "key %lld in the store does not match its recorded public key; "
+			     "nothing was used: run 'certkeep doctor'", (long long)id);
+		goto out;
+	}
+	*out = key;
+	key = NULL;
+out:
+	EVP_PKEY_free(key);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	int r;
+
+	if ((rc = st_prepare_bind(st, err, &s, "SELECT spki_der FROM keys WHERE id = ?", "i",
+				  id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+	else if (r == 0)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
+	else
+		rc = ck_key_from_spki_der(sqlite3_column_blob(s, 0),
+					  (size_t)sqlite3_column_bytes(s, 0), out, err);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+#define KEY_COLS                                                                       \
+	"SELECT k.id, k.spki_sha256, k.key_type, k.algorithm, k.pkcs11_uri, k.created, " \
+	ST_KEY_USED_SQL " FROM keys k "
+
+static int
+key_row(sqlite3_stmt *s, struct ck_key_info *k)
+{
+	int oom = 0;
+
+	memset(k, 0, sizeof(*k));
+	k->id = sqlite3_column_int64(s, 0);
+	st_col_copy(s, 1, k->spki_sha256, sizeof(k->spki_sha256));
+	st_col_copy(s, 2, k->key_type, sizeof(k->key_type));
+	st_col_copy(s, 3, k->algorithm, sizeof(k->algorithm));
+	k->pkcs11_uri = st_col_dup(s, 4, &oom);
+	k->created = (time_t)sqlite3_column_int64(s, 5);
+	k->used = sqlite3_column_int(s, 6);
+	return oom;
+}
+
+enum ck_code
+ck_store_key_info(struct ck_store *st, int64_t id, struct ck_key_info *out, struct ck_err *err)
+{
+	struct ck_key_info k;
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	int r;
+
+	if ((rc = st_prepare_bind(st, err, &s, KEY_COLS "WHERE k.id = ?", "i", id)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+	} else if (r == 0) {
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
+	} else if (key_row(s, &k)) {
+		ck_key_info_cleanup(&k);
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	} else {
+		*out = k;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+ck_store_key_find_spki(struct ck_store *st, const char *spki, int64_t *id, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_check_hex("SPKI SHA-256", spki, 64, err)) != CK_OK)
+		return rc;
+	rc = st_query_int(st, err, id, "SELECT id FROM keys WHERE spki_sha256 = ?", "t", spki);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no key with that public key is in the store");
+	return rc;
+}
+
+enum ck_code
+ck_store_key_list(struct ck_store *st, int orphans_only, struct ck_key_list *out,
+		  struct ck_err *err)
+{
+	struct ck_key_list l = { NULL, 0 };
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	size_t cap = 0;
+	int r;
+
+	rc = st_prepare_bind(st, err, &s,
+			     orphans_only ? KEY_COLS "WHERE NOT " ST_KEY_USED_SQL " ORDER BY k.id"
+					  : KEY_COLS "ORDER BY k.id",
+			     "");
+	if (rc != CK_OK)
+		return rc;
+	while ((r = st_step(st, s, err)) == 1) {
+		if (l.n == CK_STORE_ROWS_MAX) {
+			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d keys", CK_STORE_ROWS_MAX);
+			goto out;
+		}
+		if (l.n == cap) {
+			struct ck_key_info *p;
+			cap = cap ? cap * 2 : 16;
+			if ((p = realloc(l.items, cap * sizeof(*p))) == NULL)
+				goto nomem;
+			l.items = p;
+		}
+		if (key_row(s, &l.items[l.n++]))
+			goto nomem;
+	}
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+		goto out;
+	}
+	*out = l;
+	l.items = NULL;
+	l.n = 0;
+	rc = CK_OK;
+	goto out;
+nomem:
+	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+out:
+	ck_key_list_cleanup(&l);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+enum ck_code
+st_key_used(struct ck_store *st, int64_t key_id, int *used, char *who, size_t n,
+	    struct ck_err *err)
+{
+	static const struct {
+		const char *sql;
+		const char *what;
+	} users[] = {
+		{ "SELECT id FROM certificates WHERE key_id = ? LIMIT 1", "certificate" },
+		{ "SELECT id FROM accounts WHERE key_id = ?1 OR pending_key_id = ?1 LIMIT 1",
+		  "account" },
+		{ "SELECT id FROM requests WHERE key_id = ? AND closed IS NULL LIMIT 1",
+		  "pending request" },
+		{ "SELECT id FROM orders WHERE key_id = ? AND closed = 0 LIMIT 1", "order" },
+	};
+	int64_t uid = 0;
+	enum ck_code rc;
+	size_t i;
+
+	for (i = 0; i < CK_ARRAY_LEN(users); i++) {
+		rc = st_query_int(st, err, &uid, users[i].sql, "i", key_id);
+		if (rc == CK_OK) {
+			*used = 1;
+			if (who != NULL)
+				snprintf(who, n, "%s %lld", users[i].what, (long long)uid);
+			return CK_OK;
+		}
+		if (rc != CK_ERR_NOT_FOUND)
+			return rc;
+	}
+	*used = 0;
+	return CK_OK;
+}
+
+enum ck_code
+ck_store_key_remove(struct ck_store *st, int64_t id, struct ck_err *err)
+{
+	char who[64];
+	enum ck_code rc;
+	int used = 0, changes = 0;
+
+	if ((rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.key_remove.begin");
+	if ((rc = st_key_used(st, id, &used, who, sizeof(who), err)) != CK_OK)
+		goto out;
+	if (used) {
+		rc = CK_FAIL(err, CK_ERR_IN_USE, "key %lld is used by %s; it was kept",
+			     (long long)id, who);
+		goto out;
+	}
+	if ((rc = st_exec(st, err, &changes, "DELETE FROM keys WHERE id = ?", "i", id)) != CK_OK)
+		goto out;
+	if (changes == 0) {
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
+		goto out;
+	}
+	if ((rc = st_generation_bump_tx(st, err)) != CK_OK)
+		goto out;
+	CK_FAULT("store.key_remove.commit");
+	rc = st_commit(st, err);
+out:
+	st_rollback(st);
+	return rc;
+}
+
+void
+ck_key_info_cleanup(struct ck_key_info *k)
+{
+	if (k == NULL)
+		return;
+	free(k->pkcs11_uri);
+	k->pkcs11_uri = NULL;
+}
+
+void
+ck_key_list_cleanup(struct ck_key_list *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++)
+		ck_key_info_cleanup(&l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}

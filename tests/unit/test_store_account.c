@@ -1,0 +1,160 @@
+/*
+ * test_store_account.c - ACME accounts in the store: put/get, several per
+ * server with a default, and the two-step key rollover (pending key
+ * committed first; commit switches in one transaction and bumps the
+ * generation; clear forgets the pending key but keeps the key row).
+ */
+#include "test_store_util.h"
+
+#define SRV "https://acme.test/dir"
+
+static int64_t
+put_account(struct ck_store *st, const char *name, int64_t key_id)
+{
+	struct ck_account a;
+	struct ck_err err;
+	int64_t id = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.name = (char *)name;
+	a.server = (char *)SRV;
+	a.url = (char *)"https://acme.test/acct/1";
+	a.key_id = key_id;
+	a.contacts = (char *)"[\"mailto:admin@example.org\"]";
+	a.tos_agreed = 1;
+	ck_err_clear(&err);
+	if (ck_store_account_put(st, &a, &id, &err) != CK_OK)
+		fail_msg("account put: %s", err.msg);
+	return id;
+}
+
+static void
+test_account_put_get_default(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k1 = t_key(CK_KEY_EC256), *k2 = t_key(CK_KEY_EC256);
+	struct ck_account a;
+	struct ck_account_list l;
+	struct ck_err err;
+	int64_t kid1 = t_put_key(e->st, k1), kid2 = t_put_key(e->st, k2), id1, id2;
+
+	id1 = put_account(e->st, NULL, kid1);
+	assert_int_equal(ck_store_account_get(e->st, SRV, NULL, &a, NULL), CK_OK);
+	assert_int_equal(a.id, id1);
+	assert_string_equal(a.name, "default");
+	assert_string_equal(a.status, "valid");
+	assert_int_equal(a.tos_agreed, 1);
+	assert_true(a.is_default);
+	ck_account_cleanup(&a);
+	/* Idempotent by (server, name). */
+	assert_int_equal(put_account(e->st, NULL, kid1), id1);
+	id2 = put_account(e->st, "second", kid2);
+	assert_true(id2 != id1);
+	assert_int_equal(ck_store_account_get(e->st, SRV, NULL, &a, NULL), CK_OK);
+	assert_int_equal(a.id, id1);
+	ck_account_cleanup(&a);
+	assert_int_equal(ck_store_account_set_default(e->st, SRV, "second", NULL), CK_OK);
+	assert_int_equal(ck_store_account_get(e->st, SRV, NULL, &a, NULL), CK_OK);
+	assert_int_equal(a.id, id2);
+	ck_account_cleanup(&a);
+	assert_int_equal(ck_store_account_list(e->st, &l, NULL), CK_OK);
+	assert_int_equal(l.n, 2);
+	assert_true(l.items[0].is_default != l.items[1].is_default);
+	ck_account_list_cleanup(&l);
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_account_get(e->st, "https://other.test/dir", NULL, &a, &err),
+			 CK_ERR_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "account register"));
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+}
+
+static void
+test_account_key_must_exist(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_account a;
+
+	memset(&a, 0, sizeof(a));
+	a.server = (char *)SRV;
+	a.key_id = 42;
+	assert_int_equal(ck_store_account_put(e->st, &a, NULL, NULL), CK_ERR_NOT_FOUND);
+	a.contacts = (char *)"not json";
+	assert_int_equal(ck_store_account_put(e->st, &a, NULL, NULL), CK_ERR_INVALID_ARG);
+}
+
+static void
+test_rollover_commit(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *old = t_key(CK_KEY_EC256), *nk = t_key(CK_KEY_RSA2048);
+	struct ck_account a;
+	struct ck_key_list orphans;
+	int64_t kold = t_put_key(e->st, old), knew, id;
+	uint64_t g;
+
+	id = put_account(e->st, NULL, kold);
+	assert_int_equal(ck_store_account_commit_rollover(e->st, id, NULL), CK_ERR_STATE);
+	knew = t_put_key(e->st, nk);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id, knew, NULL), CK_OK);
+	/* Same pending key again is fine; a different one is refused. */
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id, knew, NULL), CK_OK);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id, kold, NULL), CK_ERR_STATE);
+	/* The pending key is in use: never an orphan. */
+	assert_int_equal(ck_store_key_list(e->st, 1, &orphans, NULL), CK_OK);
+	assert_int_equal(orphans.n, 0);
+	ck_key_list_cleanup(&orphans);
+	/* A "process restart": a new handle still sees the pending key. */
+	ck_store_close(e->st);
+	assert_int_equal(ck_store_open(e->path, &e->ctx, &e->st, NULL), CK_OK);
+	assert_int_equal(ck_store_account_get_id(e->st, id, &a, NULL), CK_OK);
+	assert_int_equal(a.pending_key_id, knew);
+	assert_int_equal(a.key_id, kold);
+	ck_account_cleanup(&a);
+	g = t_gen(e->st);
+	assert_int_equal(ck_store_account_commit_rollover(e->st, id, NULL), CK_OK);
+	assert_true(t_gen(e->st) > g);
+	assert_int_equal(ck_store_account_get_id(e->st, id, &a, NULL), CK_OK);
+	assert_int_equal(a.key_id, knew);
+	assert_int_equal(a.pending_key_id, 0);
+	ck_account_cleanup(&a);
+	/* The old key is kept (an orphan now), not deleted. */
+	assert_int_equal(ck_store_key_list(e->st, 1, &orphans, NULL), CK_OK);
+	assert_int_equal(orphans.n, 1);
+	assert_int_equal(orphans.items[0].id, kold);
+	ck_key_list_cleanup(&orphans);
+	EVP_PKEY_free(old);
+	EVP_PKEY_free(nk);
+}
+
+static void
+test_rollover_clear(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *old = t_key(CK_KEY_EC256), *nk = t_key(CK_KEY_EC256);
+	struct ck_account a;
+	int64_t kold = t_put_key(e->st, old), knew = t_put_key(e->st, nk), id;
+
+	id = put_account(e->st, NULL, kold);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id, knew, NULL), CK_OK);
+	assert_int_equal(ck_store_account_clear_pending(e->st, id, NULL), CK_OK);
+	assert_int_equal(ck_store_account_get_id(e->st, id, &a, NULL), CK_OK);
+	assert_int_equal(a.key_id, kold);
+	assert_int_equal(a.pending_key_id, 0);
+	ck_account_cleanup(&a);
+	assert_int_equal(ck_store_key_info(e->st, knew, &(struct ck_key_info){ 0 }, NULL), CK_OK);
+	EVP_PKEY_free(old);
+	EVP_PKEY_free(nk);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_account_put_get_default, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_account_key_must_exist, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_rollover_commit, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_rollover_clear, t_setup, t_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,303 @@
+/*
+ * test_store_doctor.c - doctor finds each planted problem (planted with
+ * raw SQL on the store file, as an admin with sqlite3 or a bug would),
+ * explains it with a stable code, and repair relinks what it can while
+ * prune removes only orphan keys.
+ */
+#include "test_store_util.h"
+
+/* Number of findings named name (whose object contains obj, if given). */
+static size_t
+count(const struct ck_findings *f, const char *name, const char *obj)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < f->n; i++) {
+		if (strcmp(f->items[i].name, name) == 0 &&
+		    (obj == NULL || strstr(f->items[i].object, obj) != NULL))
+			n++;
+	}
+	return n;
+}
+
+static void
+run_doctor(struct t_env *e, struct ck_findings *f)
+{
+	struct ck_doctor_opts o;
+	struct ck_err err;
+	size_t i;
+
+	memset(&o, 0, sizeof(o));
+	o.now = e->now;
+	ck_err_clear(&err);
+	if (ck_store_doctor(e->st, &o, f, &err) != CK_OK)
+		fail_msg("doctor: %s", err.msg);
+	for (i = 0; i < f->n; i++) {
+		const struct ck_finding *x = &f->items[i];
+		/* Every finding explains itself fully. */
+		assert_true(strncmp(x->code, "CK-D0", 5) == 0);
+		assert_true(x->what[0] && x->why[0] && x->fix[0] && x->object[0]);
+	}
+}
+
+static void
+test_clean_store_has_no_findings(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	struct ck_findings f;
+	struct t_pki p;
+	struct ck_der d;
+
+	t_pki_init(&p, e->now);
+	t_put_key(e->st, k);
+	t_leaf(&p, k, "clean.test", 40, e->now, 90, &d);
+	t_put_cert(e->st, &d, &p.chain, 0, "clean", NULL);
+	run_doctor(e, &f);
+	if (f.n != 0)
+		fail_msg("unexpected finding %s: %s", f.items[0].name, f.items[0].what);
+	ck_findings_cleanup(&f);
+	free(d.data);
+	t_pki_cleanup(&p);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_key_problems_and_repair(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k1 = t_key(CK_KEY_EC256), *k2 = t_key(CK_KEY_RSA2048), *k3 = t_key(CK_KEY_EC384);
+	EVP_PKEY *k4 = t_key(CK_KEY_EC256);
+	struct ck_findings f, done;
+	struct ck_cert_row row;
+	struct t_pki p;
+	struct ck_der d1, d2, d3, d4;
+	int64_t kid1, kid2, c1, c2, c3, c4;
+	char sql[300];
+
+	t_pki_init(&p, e->now);
+	kid1 = t_put_key(e->st, k1);
+	kid2 = t_put_key(e->st, k2);
+	t_leaf(&p, k1, "one.test", 41, e->now, 90, &d1);
+	t_leaf(&p, k2, "two.test", 42, e->now, 90, &d2);
+	t_leaf(&p, k3, "three.test", 43, e->now, 90, &d3);
+	t_leaf(&p, k4, "four.test", 44, e->now, 90, &d4);
+	c1 = t_put_cert(e->st, &d1, &p.chain, 0, "one", NULL);
+	c2 = t_put_cert(e->st, &d2, &p.chain, 0, "two", NULL);
+	c3 = t_put_cert(e->st, &d3, &p.chain, 0, "three", NULL); /* no key anywhere */
+	c4 = t_put_cert(e->st, &d4, &p.chain, 0, "four", NULL);
+	/* c1 loses its link though its key is there; c2 is linked to k1's row;
+	 * c4 points at a key row that does not exist. */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE certificates SET key_id = NULL, key_state = 'no-key' WHERE id = %lld;"
+		 "UPDATE certificates SET key_id = %lld WHERE id = %lld;"
+		 "UPDATE certificates SET key_id = 999, key_state = 'linked' WHERE id = %lld;",
+		 (long long)c1, (long long)kid1, (long long)c2, (long long)c4);
+	t_sql(e->path, sql);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "cert-key-relinkable", NULL), 1);
+	assert_int_equal(count(&f, "key-spki-mismatch", NULL), 1);
+	assert_int_equal(count(&f, "cert-key-missing", NULL), 2); /* c3 labelled, c4 dangling */
+	ck_findings_cleanup(&f);
+	/* Repair relinks c1 and c2 (and nothing is deleted). */
+	assert_int_equal(ck_store_doctor_repair(e->st, &done, NULL), CK_OK);
+	assert_int_equal(done.n, 2);
+	assert_true(done.items[0].fixed && done.items[1].fixed);
+	ck_findings_cleanup(&done);
+	assert_int_equal(ck_store_cert_get(e->st, c1, &row, NULL), CK_OK);
+	assert_int_equal(row.key_id, kid1);
+	ck_cert_row_cleanup(&row);
+	assert_int_equal(ck_store_cert_get(e->st, c2, &row, NULL), CK_OK);
+	assert_int_equal(row.key_id, kid2);
+	ck_cert_row_cleanup(&row);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "cert-key-relinkable", NULL), 0);
+	assert_int_equal(count(&f, "key-spki-mismatch", NULL), 0);
+	assert_int_equal(count(&f, "cert-key-missing", NULL), 2);
+	ck_findings_cleanup(&f);
+	(void)c3;
+	free(d1.data);
+	free(d2.data);
+	free(d3.data);
+	free(d4.data);
+	t_pki_cleanup(&p);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+	EVP_PKEY_free(k3);
+	EVP_PKEY_free(k4);
+}
+
+static void
+test_corruption_detected_by_recomputing(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256), *other = t_key(CK_KEY_EC256);
+	unsigned char *p8 = NULL;
+	size_t p8_len = 0;
+	struct ck_findings f;
+	struct t_pki p;
+	struct ck_der d;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t kid, cid;
+	char sql[300];
+
+	t_pki_init(&p, e->now);
+	kid = t_put_key(e->st, k);
+	t_leaf(&p, k, "corrupt.test", 45, e->now, 90, &d);
+	cid = t_put_cert(e->st, &d, NULL, 0, "corrupt", NULL);
+	/* Replace the private key bytes with another key's: columns still agree. */
+	assert_int_equal(ck_key_to_pkcs8_der(other, &p8, &p8_len, NULL), CK_OK);
+	assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE keys SET pkcs8_der = ? WHERE id = ?", -1,
+					    &s, NULL), SQLITE_OK);
+	sqlite3_bind_blob(s, 1, p8, (int)p8_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, kid);
+	assert_int_equal(sqlite3_step(s), SQLITE_DONE);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	snprintf(sql, sizeof(sql),
+		 "UPDATE certificates SET sha256 = '%064d' WHERE id = %lld", 7, (long long)cid);
+	t_sql(e->path, sql);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "key-corrupt", NULL), 1);
+	assert_int_equal(count(&f, "key-spki-mismatch", NULL), 1);
+	assert_int_equal(count(&f, "cert-corrupt", NULL), 1);
+	ck_findings_cleanup(&f);
+	/* Loading the damaged key is refused, not handed out. */
+	{
+		EVP_PKEY *bad = NULL;
+		assert_int_equal(ck_store_key_load(e->st, kid, &bad, NULL), CK_ERR_CORRUPT);
+	}
+	ck_secure_free(p8, p8_len);
+	free(d.data);
+	t_pki_cleanup(&p);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(other);
+}
+
+static void
+test_orphans_requests_bindings_lineages_accounts(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256), *orphan = t_key(CK_KEY_EC256);
+	EVP_PKEY *rk = t_key(CK_KEY_EC256), *ak = t_key(CK_KEY_EC256);
+	const char *names[] = { "stale.test" };
+	struct ck_account acc;
+	struct ck_findings f, pruned;
+	struct ck_key_list kl;
+	struct t_pki p;
+	struct ck_der d;
+	int64_t okid, rkid, akid, aid = 0;
+
+	t_pki_init(&p, e->now);
+	t_put_key(e->st, k);
+	okid = t_put_key(e->st, orphan);
+	rkid = t_put_key(e->st, rk);
+	akid = t_put_key(e->st, ak);
+	t_leaf(&p, k, "b.test", 46, e->now, 90, &d);
+	t_put_cert(e->st, &d, NULL, 0, "b", NULL);
+	assert_int_equal(ck_store_request_put(e->st, rkid, (const unsigned char *)"csr", 3, names, 1,
+					      NULL, NULL, NULL), CK_OK);
+	memset(&acc, 0, sizeof(acc));
+	acc.server = (char *)"https://acme.test/dir";
+	acc.key_id = akid;
+	assert_int_equal(ck_store_account_put(e->st, &acc, &aid, NULL), CK_OK);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, aid, okid, NULL), CK_OK);
+	t_sql(e->path,
+	      "UPDATE requests SET created = created - 40 * 86400;"
+	      "INSERT INTO bindings (name, pinned_sha256, target, state, updated) VALUES "
+	      "('iis-site', '0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', "
+	      "'iis:Default Web Site', 'deployed', 0);"
+	      "INSERT INTO bindings (name, lineage, target, state, updated) VALUES "
+	      "('gone', 'nolineage', 'nginx', 'new', 0);"
+	      "INSERT INTO lineages (name, identifiers, current_cert_id, created) VALUES "
+	      "('ghost', '[]', 12345, 0);");
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "orphan-key", NULL), 0); /* pending account key is used */
+	assert_int_equal(count(&f, "pending-request-stale", NULL), 1);
+	assert_int_equal(count(&f, "binding-dangling", "iis-site"), 1);
+	assert_int_equal(count(&f, "binding-dangling", "gone"), 1);
+	assert_int_equal(count(&f, "lineage-dangling", "ghost"), 1);
+	assert_int_equal(count(&f, "account-rollover-pending", NULL), 1);
+	ck_findings_cleanup(&f);
+	/* The rollover ends with the server keeping the old key: the new one is an orphan. */
+	assert_int_equal(ck_store_account_clear_pending(e->st, aid, NULL), CK_OK);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "orphan-key", NULL), 1);
+	ck_findings_cleanup(&f);
+	assert_int_equal(ck_store_doctor_prune(e->st, &pruned, NULL), CK_OK);
+	assert_int_equal(pruned.n, 1);
+	assert_int_equal(pruned.items[0].key_id, okid);
+	ck_findings_cleanup(&pruned);
+	/* Prune removed only the orphan: certificate, request and account keys stay. */
+	assert_int_equal(ck_store_key_list(e->st, 0, &kl, NULL), CK_OK);
+	assert_int_equal(kl.n, 3);
+	ck_key_list_cleanup(&kl);
+	t_sql(e->path, "PRAGMA foreign_keys = OFF; UPDATE accounts SET key_id = 777;");
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "account-key-missing", NULL), 1);
+	ck_findings_cleanup(&f);
+	free(d.data);
+	t_pki_cleanup(&p);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(orphan);
+	EVP_PKEY_free(rk);
+	EVP_PKEY_free(ak);
+}
+
+static void
+test_expiry_chain_permissions(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256), *k2 = t_key(CK_KEY_EC256);
+	struct ck_findings f;
+	struct ck_der_list wrong;
+	struct t_pki p, q;
+	struct ck_der dold, dsoon, dbad;
+	X509 *x;
+
+	t_pki_init(&p, e->now);
+	t_pki_init(&q, e->now);
+	t_put_key(e->st, k);
+	t_put_key(e->st, k2);
+	x = t_x509(k, p.ca, p.ca_key, "old.test", 0, "DNS:old.test", 50, e->now - 100 * T_DAY,
+		   e->now - T_DAY);
+	t_der(x, &dold);
+	X509_free(x);
+	t_leaf(&p, k, "soon.test", 51, e->now, 10, &dsoon);
+	t_leaf(&p, k2, "bad.test", 52, e->now, 90, &dbad);
+	t_put_cert(e->st, &dold, &p.chain, 0, "old", NULL);
+	t_put_cert(e->st, &dsoon, &p.chain, 0, "soon", NULL);
+	wrong = q.chain; /* another CA: does not sign bad.test */
+	t_put_cert(e->st, &dbad, &wrong, 0, "bad", NULL);
+	assert_int_equal(chmod(e->path, 0644), 0);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "cert-expired", NULL), 1);
+	assert_int_equal(count(&f, "cert-expiring", NULL), 1);
+	assert_int_equal(count(&f, "chain-invalid", NULL), 1);
+	assert_int_equal(count(&f, "store-permissions", "store file"), 1);
+	ck_findings_cleanup(&f);
+	free(dold.data);
+	free(dsoon.data);
+	free(dbad.data);
+	t_pki_cleanup(&p);
+	t_pki_cleanup(&q);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_clean_store_has_no_findings, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_key_problems_and_repair, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_corruption_detected_by_recomputing, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_orphans_requests_bindings_lineages_accounts,
+						t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_expiry_chain_permissions, t_setup, t_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
