@@ -62,7 +62,10 @@ enum ck_code ck_key_to_pem(EVP_PKEY *key, char **pem, size_t *len, struct ck_err
 enum ck_code ck_key_from_pkcs8_der(const unsigned char *der, size_t len, EVP_PKEY **out,
 				   struct ck_err *err);
 /* A key from a PEM file's contents (PKCS#8, encrypted PKCS#8 with password,
- * traditional RSA/EC).  Wrong or missing password -> CK_ERR_BAD_PASSWORD. */
+ * traditional RSA/EC, plain or with a Proc-Type encryption header).  Wrong
+ * or missing password -> CK_ERR_BAD_PASSWORD; never prompts on a tty.
+ * CERTIFICATE and EC PARAMETERS blocks are skipped; no key or more than
+ * one -> CK_ERR_PARSE. */
 enum ck_code ck_key_from_pem(const char *pem, size_t len, const char *password, EVP_PKEY **out,
 			     struct ck_err *err);
 
@@ -169,11 +172,14 @@ struct ck_der_list {
 void ck_der_list_cleanup(struct ck_der_list *l);
 
 /* Every CERTIFICATE block of a PEM text, in order (leaf first for ACME
- * downloads).  Rejects non-certificate blocks and more than CK_BUNDLE_MAX_ITEMS. */
+ * downloads).  Rejects non-certificate blocks (CK_ERR_PARSE), no certificate
+ * at all (CK_ERR_PARSE), and more than CK_BUNDLE_MAX_ITEMS or CK_PEM_MAX
+ * (CK_ERR_TOO_LARGE).  Text outside blocks is ignored. */
 enum ck_code ck_pem_certs_parse(const char *pem, size_t len, struct ck_der_list *out,
 				struct ck_err *err);
 /* Verifies that chain[0..] signs leaf in order (issuer names and signatures),
- * not against a trust store. */
+ * not against a trust store.  An empty chain is CK_OK; a break is
+ * CK_ERR_PARSE naming the position. */
 enum ck_code ck_chain_check(const unsigned char *leaf, size_t leaf_len,
 			    const struct ck_der_list *chain, struct ck_err *err);
 
@@ -185,6 +191,14 @@ enum ck_code ck_chain_check(const unsigned char *leaf, size_t leaf_len,
  * PRIVATE KEY, ENCRYPTED PRIVATE KEY, RSA/EC PRIVATE KEY blocks), a single
  * DER certificate, a DER PKCS#8 key, and PKCS#12 (PBES2/AES and legacy
  * 3DES/RC2).  Bounded by CK_PEM_MAX and CK_BUNDLE_MAX_ITEMS.
+ * password opens encrypted PEM keys and PKCS#12 (NULL: none given; a
+ * PKCS#12 file is then tried with "" and no password).  Failures:
+ * CK_ERR_BAD_PASSWORD (missing or wrong password), CK_ERR_UNSUPPORTED (a
+ * legacy PKCS#12 file and OpenSSL's legacy provider is not installed),
+ * CK_ERR_PARSE (unknown PEM block, named in the message; malformed data),
+ * CK_ERR_TOO_LARGE.  All or nothing: *out is set only on success.  The
+ * legacy provider is loaded only into a private library context while one
+ * such file is read; the keys returned live in the default context.
  */
 struct ck_bundle {
 	struct ck_der_list certs;
@@ -201,7 +215,10 @@ enum ck_pfx_compat {
 	CK_PFX_MODERN = 0,   /* PBES2 AES-256-CBC, HMAC-SHA256 MAC */
 	CK_PFX_LEGACY = 1,   /* pbeWithSHAAnd3-KeyTripleDES-CBC, SHA-1 MAC (Windows Server 2016 and older) */
 };
-/* key may be NULL (certificate-only PFX).  friendly_name may be NULL. */
+/* key may be NULL (certificate-only PFX).  friendly_name may be NULL.
+ * password must not be NULL ("" is allowed).  A key that does not match the
+ * certificate is CK_ERR_KEY_MISMATCH.  2048 iterations for the KDF and MAC.
+ * *der is free()d by the caller. */
 enum ck_code ck_pkcs12_create(EVP_PKEY *key, const unsigned char *cert, size_t cert_len,
 			      const struct ck_der_list *chain, const char *password,
 			      const char *friendly_name, enum ck_pfx_compat compat,

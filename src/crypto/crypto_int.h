@@ -1,0 +1,42 @@
+/*
+ * crypto_int.h - helpers shared between the crypto module's files.  Not part
+ * of the module's contract (crypto.h is); nothing outside src/crypto/ may
+ * include this.
+ */
+#ifndef CK_CRYPTO_INT_H
+#define CK_CRYPTO_INT_H
+
+#include <openssl/pkcs12.h>
+
+#include "crypto/crypto.h"
+
+/* Full DER encoding of an OpenSSL object into a malloc'd buffer (free() or
+ * ck_secure_free()).  i2d is one of the i2d_* functions cast to this type. */
+typedef int (*crypto_i2d_fn)(const void *obj, unsigned char **pp);
+enum ck_code crypto_i2d(const void *obj, crypto_i2d_fn i2d, int secret, unsigned char **der,
+			size_t *len, struct ck_err *err);
+
+/* A certificate from DER that must be consumed whole. */
+enum ck_code crypto_x509_from_der(const unsigned char *der, size_t len, X509 **out,
+				  struct ck_err *err);
+
+/* Appends a copy of der to l, bounded by CK_BUNDLE_MAX_ITEMS. */
+enum ck_code crypto_der_list_add(struct ck_der_list *l, const unsigned char *der, size_t len,
+				 struct ck_err *err);
+
+/* Appends key (taking it) to b->keys, bounded by CK_BUNDLE_MAX_ITEMS. */
+enum ck_code crypto_bundle_add_key(struct ck_bundle *b, EVP_PKEY *key, struct ck_err *err);
+
+/*
+ * Every block of a PEM text into b (certificates and private keys, see
+ * ck_bundle_parse).  With certs_only, any block but CERTIFICATE is
+ * CK_ERR_PARSE (keys are not even decoded).
+ */
+enum ck_code crypto_pem_parse(const unsigned char *data, size_t len, const char *password,
+			      int certs_only, struct ck_bundle *b, struct ck_err *err);
+
+/* The PKCS#12 part of ck_bundle_parse (pkcs12.c). */
+enum ck_code crypto_pkcs12_parse(const unsigned char *data, size_t len, const char *password,
+				 struct ck_bundle *b, struct ck_err *err);
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * csr.c - PKCS#10 requests for ACME finalize (RFC 8555 section 7.4): every
+ * name a SAN (dNSName or iPAddress), CN the first DNS name when it fits.
+ * Owns the name checks (count, length, characters).  Never signs with any
+ * key but the one whose public key goes into the request.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "crypto/crypto_int.h"
+
+#define CSR_CN_MAX 64 /* ub-common-name (RFC 5280) */
+
+int
+ck_name_is_ip(const char *s)
+{
+	unsigned char buf[16];
+
+	if (s == NULL)
+		return 0;
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* A DNS name (possibly a wildcard): LDH labels, '.', '*', '_'; no empty name. */
+static enum ck_code
+csr_name_check(const char *s, size_t i, struct ck_err *err)
+{
+	size_t len, k;
+
+	if (s == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "name %zu is missing", i + 1);
+	len = strlen(s);
+	if (len == 0 || len > CK_NAME_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "name %zu is %zu bytes; a name has 1 to %d bytes", i + 1, len,
+			       CK_NAME_MAX);
+	if (ck_name_is_ip(s))
+		return CK_OK;
+	for (k = 0; k < len; k++) {
+		unsigned char c = (unsigned char)s[k];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.' || c == '*' || c == '_'))
+			return CK_FAIL(err, CK_ERR_INVALID_ARG,
+				       "name %zu has a character that is not allowed in a DNS name "
+				       "or IP address (byte 0x%02x at %zu)",
+				       i + 1, c, k);
+	}
+	return CK_OK;
+}
+
+/* One GENERAL_NAME for s (DNS or IP). */
+static GENERAL_NAME *
+csr_general_name(const char *s)
+{
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *ia5;
+	ASN1_OCTET_STRING *ip;
+
+	if (gn == NULL)
+		return NULL;
+	if (ck_name_is_ip(s)) {
+		ip = a2i_IPADDRESS(s);
+		if (ip == NULL)
+			goto fail;
+		GENERAL_NAME_set0_value(gn, GEN_IPADD, ip);
+	} else {
+		ia5 = ASN1_IA5STRING_new();
+		if (ia5 == NULL || !ASN1_STRING_set(ia5, s, (int)strlen(s))) {
+			ASN1_IA5STRING_free(ia5);
+			goto fail;
+		}
+		GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+	}
+	return gn;
+fail:
+	GENERAL_NAME_free(gn);
+	return NULL;
+}
+
+/* Subject (CN) and the SAN extension request. */
+static enum ck_code
+csr_fill(X509_REQ *req, const char *const *names, size_t n, struct ck_err *err)
+{
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	X509_NAME *subj = X509_NAME_new();
+	const char *cn = NULL;
+	enum ck_code rc = CK_ERR_NOMEM;
+	GENERAL_NAME *gn;
+	int cn_done = 0;
+	size_t i;
+
+	if (gens == NULL || subj == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		if (!cn_done && !ck_name_is_ip(names[i])) {
+			/* Only the first DNS name may be the CN; a longer one leaves none. */
+			cn_done = 1;
+			if (strlen(names[i]) <= CSR_CN_MAX)
+				cn = names[i];
+		}
+		gn = csr_general_name(names[i]);
+		if (gn == NULL || !sk_GENERAL_NAME_push(gens, gn)) {
+			GENERAL_NAME_free(gn);
+			goto nomem;
+		}
+	}
+	if (cn != NULL && !X509_NAME_add_entry_by_NID(subj, NID_commonName, MBSTRING_UTF8,
+						       (const unsigned char *)cn, -1, -1, 0))
+		goto nomem;
+	if (!X509_REQ_set_subject_name(req, subj) ||
+	    X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) != 1 ||
+	    !X509_REQ_add_extensions(req, exts))
+		goto nomem;
+	rc = CK_OK;
+	goto out;
+nomem:
+	rc = CK_FAIL_SSL(err, "building the certificate request failed");
+out:
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	GENERAL_NAMES_free(gens);
+	X509_NAME_free(subj);
+	return rc;
+}
+
+static int
+i2d_req(const void *obj, unsigned char **pp)
+{
+	return i2d_X509_REQ((X509_REQ *)obj, pp);
+}
+
+enum ck_code
+ck_csr_create(EVP_PKEY *key, const char *const *names, size_t n, unsigned char **der,
+	      size_t *len, struct ck_err *err)
+{
+	X509_REQ *req = NULL;
+	const EVP_MD *md;
+	enum ck_code rc;
+	size_t i;
+
+	if (key == NULL || names == NULL || n == 0)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a certificate request needs a key and at "
+							 "least one name");
+	if (n > CK_CSR_MAX_NAMES)
+		return CK_FAIL(err, CK_ERR_TOO_LARGE,
+			       "%zu names is more than the %d one certificate request may hold", n,
+			       CK_CSR_MAX_NAMES);
+	for (i = 0; i < n; i++) {
+		rc = csr_name_check(names[i], i, err);
+		if (rc != CK_OK)
+			return rc;
+	}
+	req = X509_REQ_new();
+	if (req == NULL || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
+	    !X509_REQ_set_pubkey(req, key)) {
+		rc = CK_FAIL_SSL(err, "building the certificate request failed");
+		goto out;
+	}
+	rc = csr_fill(req, names, n, err);
+	if (rc != CK_OK)
+		goto out;
+	/* Ed25519 signs the message itself: no separate digest. */
+	md = EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+	if (X509_REQ_sign(req, key, md) <= 0) {
+		rc = CK_FAIL_SSL(err, "signing the certificate request failed");
+		goto out;
+	}
+	rc = crypto_i2d(req, i2d_req, 0, der, len, err);
+out:
+	X509_REQ_free(req);
+	return rc;
+}
