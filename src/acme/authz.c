@@ -1,0 +1,251 @@
+/*
+ * authz.c - ACME authorizations and challenges (RFC 8555 sections 7.5,
+ * 8): fetch, parse, respond, wait, and the key authorization.  Owns the
+ * rule that a token is base64url before anything uses it.  Never serves
+ * challenges (src/challenge does).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "acme/acme_int.h"
+#include "crypto/crypto.h"
+
+#define CHALLENGE_TYPE_MAX 64
+
+static void
+challenge_cleanup(struct acme_challenge *ch)
+{
+	free(ch->type);
+	free(ch->url);
+	free(ch->status);
+	free(ch->token);
+}
+
+void
+acme_authz_cleanup(struct acme_authz *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->nchallenges; i++)
+		challenge_cleanup(&a->challenges[i]);
+	free(a->challenges);
+	free(a->url);
+	free(a->status);
+	free(a->expires);
+	free(a->identifier.type);
+	free(a->identifier.value);
+	memset(a, 0, sizeof(*a));
+	a->retry_after = -1;
+}
+
+static enum ck_code
+challenge_parse(json_t *j, struct acme_challenge *out, struct ck_err *err)
+{
+	struct acme_challenge ch = { 0 };
+	enum ck_code rc;
+
+	if (!json_is_object(j))
+		return CK_FAIL(err, CK_ERR_PARSE, "a challenge is not an object");
+	if ((rc = acme_json_str(j, "type", CHALLENGE_TYPE_MAX, 1, &ch.type, err)) != CK_OK ||
+	    (rc = acme_json_url(j, "url", 1, &ch.url, err)) != CK_OK ||
+	    (rc = acme_json_str(j, "status", ACME_FIELD_MAX, 1, &ch.status, err)) != CK_OK ||
+	    (rc = acme_json_str(j, "token", ACME_TOKEN_MAX, 0, &ch.token, err)) != CK_OK ||
+	    (rc = acme_error_member(j, &ch.has_error, &ch.error, err)) != CK_OK)
+		goto out;
+	if (ch.token != NULL && !ck_str_is_b64url(ch.token, ACME_TOKEN_MAX)) {
+		rc = CK_FAIL(err, CK_ERR_PARSE, "a %s challenge token is not base64url; refusing it",
+			     ch.type);
+		goto out;
+	}
+	*out = ch;
+	return CK_OK;
+out:
+	challenge_cleanup(&ch);
+	return rc;
+}
+
+static enum ck_code
+authz_challenges(json_t *j, struct acme_authz *a, struct ck_err *err)
+{
+	json_t *arr = json_object_get(j, "challenges");
+	size_t i, n;
+	enum ck_code rc;
+
+	if (!json_is_array(arr))
+		return CK_FAIL(err, CK_ERR_PARSE, "the authorization's \"challenges\" is not an array");
+	n = json_array_size(arr);
+	if (n > ACME_CHALLENGES_MAX)
+		return CK_FAIL(err, CK_ERR_TOO_LARGE, "the authorization has %zu challenges (limit %d)",
+			       n, ACME_CHALLENGES_MAX);
+	if (n == 0)
+		return CK_OK;
+	if ((a->challenges = calloc(n, sizeof(*a->challenges))) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		if ((rc = challenge_parse(json_array_get(arr, i), &a->challenges[i], err)) != CK_OK)
+			return rc;
+		a->nchallenges = i + 1;
+	}
+	return CK_OK;
+}
+
+enum ck_code
+acme_authz_parse(const char *body, size_t len, struct acme_authz *out, struct ck_err *err)
+{
+	struct acme_authz a = { 0 };
+	json_t *j = NULL;
+	enum ck_code rc;
+	int wildcard = -1;
+
+	a.retry_after = -1;
+	if ((rc = acme_json_load(body, len, &j, err)) != CK_OK ||
+	    (rc = acme_json_str(j, "status", ACME_FIELD_MAX, 1, &a.status, err)) != CK_OK ||
+	    (rc = acme_json_str(j, "expires", ACME_FIELD_MAX, 0, &a.expires, err)) != CK_OK ||
+	    (rc = acme_identifier_parse(json_object_get(j, "identifier"), &a.identifier, err)) !=
+		    CK_OK ||
+	    (rc = acme_json_bool(j, "wildcard", &wildcard, err)) != CK_OK ||
+	    (rc = authz_challenges(j, &a, err)) != CK_OK)
+		goto out;
+	a.wildcard = wildcard == 1;
+	*out = a;
+	memset(&a, 0, sizeof(a));
+out:
+	if (rc != CK_OK)
+		ck_err_prefix(err, "bad authorization object");
+	acme_authz_cleanup(&a);
+	json_decref(j);
+	return rc;
+}
+
+enum ck_code
+acme_authz_fetch(struct acme_client *c, const char *url, struct acme_authz *out,
+		 struct ck_err *err)
+{
+	struct acme_http_response resp = { 0 };
+	struct acme_authz a = { 0 };
+	enum ck_code rc;
+
+	if ((rc = acme_client_need_kid(c, err)) != CK_OK)
+		return rc;
+	if ((rc = acme_post(c, url, "", &resp, err)) != CK_OK)
+		goto out;
+	if ((rc = acme_authz_parse(resp.body, resp.body_len, &a, err)) != CK_OK)
+		goto out;
+	if ((a.url = strdup(url)) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	a.retry_after = acme_response_retry_after(c, &resp);
+	*out = a;
+	memset(&a, 0, sizeof(a));
+out:
+	acme_authz_cleanup(&a);
+	acme_http_response_cleanup(&resp);
+	return rc;
+}
+
+const struct acme_challenge *
+acme_authz_challenge(const struct acme_authz *a, const char *type)
+{
+	size_t i;
+
+	for (i = 0; a != NULL && i < a->nchallenges; i++)
+		if (strcmp(a->challenges[i].type, type) == 0)
+			return &a->challenges[i];
+	return NULL;
+}
+
+enum ck_code
+acme_challenge_respond(struct acme_client *c, const struct acme_challenge *ch,
+		       struct ck_err *err)
+{
+	struct acme_http_response resp = { 0 };
+	enum ck_code rc;
+
+	if (ch == NULL || ch->url == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no challenge to respond to");
+	if ((rc = acme_client_need_kid(c, err)) != CK_OK)
+		return rc;
+	rc = acme_post(c, ch->url, "{}", &resp, err);
+	if (rc != CK_OK)
+		ck_err_prefix(err, "the server refused the %s challenge", ch->type);
+	acme_http_response_cleanup(&resp);
+	return rc;
+}
+
+/* err for an invalid authorization: the failed challenge's problem. */
+static enum ck_code
+authz_invalid(const struct acme_authz *a, struct ck_err *err)
+{
+	const struct acme_challenge *bad = NULL;
+	size_t i;
+
+	for (i = 0; i < a->nchallenges && bad == NULL; i++)
+		if (a->challenges[i].has_error)
+			bad = &a->challenges[i];
+	if (bad == NULL)
+		return CK_FAIL(err, CK_ERR_VALIDATION,
+			       "the server could not validate %s (no reason given)",
+			       a->identifier.value);
+	if (err != NULL) {
+		*err = bad->error;
+		err->code = CK_ERR_VALIDATION;
+		ck_err_prefix(err, "the server could not validate %s with %s", a->identifier.value,
+			      bad->type);
+	}
+	return CK_ERR_VALIDATION;
+}
+
+enum ck_code
+acme_authz_wait(struct acme_client *c, struct acme_authz *a, struct ck_err *err)
+{
+	time_t start = ck_now(c->ctx);
+	unsigned long waited = 0;
+	struct acme_authz n;
+	enum ck_code rc;
+	char what[CK_NAME_MAX + 32];
+
+	if (a == NULL || a->status == NULL || a->url == NULL || a->identifier.value == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no authorization to wait for");
+	snprintf(what, sizeof(what), "the authorization for %s", a->identifier.value);
+	for (;;) {
+		if (strcmp(a->status, "valid") == 0)
+			return CK_OK;
+		if (strcmp(a->status, "invalid") == 0)
+			return authz_invalid(a, err);
+		if (strcmp(a->status, "pending") != 0 && strcmp(a->status, "processing") != 0)
+			return CK_FAIL(err, CK_ERR_STATE, "%s is %s; start a new order", what,
+				       a->status);
+		if ((rc = acme_poll_sleep(c, a->retry_after, start, &waited, what, a->status, err)) !=
+		    CK_OK)
+			return rc;
+		if ((rc = acme_authz_fetch(c, a->url, &n, err)) != CK_OK)
+			return rc;
+		acme_authz_cleanup(a);
+		*a = n;
+	}
+}
+
+enum ck_code
+acme_key_authorization(EVP_PKEY *key, const char *token, char **out, struct ck_err *err)
+{
+	char *tp = NULL, *ka = NULL;
+	size_t n;
+	enum ck_code rc;
+
+	if (!ck_str_is_b64url(token, ACME_TOKEN_MAX))
+		return CK_FAIL(err, CK_ERR_PARSE, "the challenge token is not base64url; refusing it");
+	if ((rc = ck_key_thumbprint(key, &tp, err)) != CK_OK)
+		return rc;
+	n = strlen(token) + 1 + strlen(tp) + 1;
+	if ((ka = malloc(n)) == NULL) {
+		free(tp);
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	}
+	snprintf(ka, n, "%s.%s", token, tp);
+	free(tp);
+	*out = ka;
+	return CK_OK;
+}

@@ -1,0 +1,403 @@
+/*
+ * client.c - struct acme_client and the request engine: the https-only
+ * rule for every URL, the nonce pool (HEAD newNonce only when none is in
+ * hand), signed POSTs with bounded badNonce retries, and the bounded
+ * stale-key-cache tolerance after a rollover.  Never parses ACME objects
+ * (directory.c, account.c, order.c do) and never logs payloads.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "acme/acme_int.h"
+#include "crypto/crypto.h"
+
+#define GRACE_BACKOFF_FIRST_MS 250
+#define GRACE_BACKOFF_MAX_MS 2000
+
+enum ck_code
+acme_client_new(const struct ck_ctx *ctx, const char *directory_url, const char *ca_bundle,
+		struct acme_client **out, struct ck_err *err)
+{
+	struct acme_client *c = NULL;
+	enum ck_code rc = CK_ERR_NOMEM;
+
+	if (ctx == NULL || directory_url == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no ACME directory URL given");
+	if (!acme_url_ok(directory_url))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "the ACME directory URL must be https:// (TLS is never optional)");
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->directory_url = strdup(directory_url)) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	c->ctx = ctx;
+	c->poll_timeout_s = ACME_POLL_TIMEOUT_S;
+	c->poll_interval_ms = ACME_POLL_DEFAULT_S * 1000u;
+	c->grace_s = ACME_ROLLOVER_GRACE_S;
+	if ((rc = acme_curl_new(ca_bundle, &c->curl, err)) != CK_OK)
+		goto out;
+	c->ops.request = acme_curl_request;
+	c->ops.arg = c->curl;
+	*out = c;
+	c = NULL;
+	rc = CK_OK;
+out:
+	acme_client_free(c);
+	return rc;
+}
+
+void
+acme_client_free(struct acme_client *c)
+{
+	if (c == NULL)
+		return;
+	acme_curl_free(c->curl);
+	acme_directory_cleanup(&c->dir);
+	free(c->directory_url);
+	free(c->nonce);
+	free(c->kid);
+	EVP_PKEY_free(c->key);
+	EVP_PKEY_free(c->grace_key);
+	free(c);
+}
+
+void
+acme_client_cleanup(struct acme_client **c)
+{
+	if (c == NULL)
+		return;
+	acme_client_free(*c);
+	*c = NULL;
+}
+
+void
+acme_client_set_transport(struct acme_client *c, const struct acme_http_ops *ops)
+{
+	c->ops = *ops;
+}
+
+void
+acme_client_set_timeouts(struct acme_client *c, unsigned connect_s, unsigned total_s)
+{
+	acme_curl_set_timeouts(c->curl, connect_s, total_s);
+}
+
+void
+acme_client_set_poll_timeout(struct acme_client *c, unsigned seconds)
+{
+	c->poll_timeout_s = seconds;
+}
+
+void
+acme_client_set_poll_interval(struct acme_client *c, unsigned ms)
+{
+	c->poll_interval_ms = ms < 50 ? 50 : ms;
+}
+
+enum ck_code
+acme_client_set_account(struct acme_client *c, EVP_PKEY *key, const char *kid, struct ck_err *err)
+{
+	char *k = NULL;
+
+	if (key == NULL || ck_jws_alg(key) == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the account key cannot sign ACME requests");
+	if (kid != NULL && !acme_url_ok(kid))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the account URL must be https://");
+	if (kid != NULL && (k = strdup(kid)) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	if (EVP_PKEY_up_ref(key) != 1) {
+		free(k);
+		return CK_FAIL(err, CK_ERR_CRYPTO, "cannot reference the account key");
+	}
+	EVP_PKEY_free(c->key);
+	free(c->kid);
+	c->key = key;
+	c->kid = k;
+	return CK_OK;
+}
+
+const char *
+acme_client_kid(const struct acme_client *c)
+{
+	return c->kid;
+}
+
+EVP_PKEY *
+acme_client_key(const struct acme_client *c)
+{
+	return c->key;
+}
+
+void
+acme_client_set_rollover_grace(struct acme_client *c, unsigned seconds)
+{
+	c->grace_s = seconds;
+}
+
+void
+acme_client_arm_rollover_grace(struct acme_client *c)
+{
+	EVP_PKEY_free(c->grace_key);
+	c->grace_key = NULL;
+	if (c->key == NULL || EVP_PKEY_up_ref(c->key) != 1)
+		return;
+	c->grace_key = c->key;
+	c->grace_until = ck_now(c->ctx) + (time_t)c->grace_s;
+}
+
+unsigned long
+acme_client_request_count(const struct acme_client *c)
+{
+	return c->nrequests;
+}
+
+void
+acme_client_sleep(struct acme_client *c, unsigned ms)
+{
+	ck_sleep_ms(c->ctx, ms);
+}
+
+enum ck_code
+acme_client_need_kid(struct acme_client *c, struct ck_err *err)
+{
+	if (c->key == NULL)
+		return CK_FAIL(err, CK_ERR_STATE, "no ACME account key is set");
+	if (c->kid == NULL)
+		return CK_FAIL(err, CK_ERR_STATE,
+			       "no ACME account URL is known: register or recover the account first");
+	return CK_OK;
+}
+
+long
+acme_response_retry_after(const struct acme_client *c, const struct acme_http_response *r)
+{
+	return acme_retry_after_parse(acme_http_response_header(r, "Retry-After"), ck_now(c->ctx));
+}
+
+/* ---- one exchange ------------------------------------------------------ */
+
+/* Keeps the Replay-Nonce of any response (valid base64url only). */
+static void
+nonce_keep(struct acme_client *c, const struct acme_http_response *r)
+{
+	const char *n = acme_http_response_header(r, "Replay-Nonce");
+	char *copy;
+
+	if (n == NULL || !ck_str_is_b64url(n, ACME_NONCE_MAX))
+		return;
+	if ((copy = strdup(n)) == NULL)
+		return;
+	free(c->nonce);
+	c->nonce = copy;
+}
+
+static enum ck_code
+url_refused(const char *url, struct ck_err *err)
+{
+	char safe[96];
+
+	ck_str_printable(safe, sizeof(safe), url != NULL ? url : "(none)");
+	return CK_FAIL(err, CK_ERR_INVALID_ARG, "refusing %s: every ACME URL must be https://",
+		       safe);
+}
+
+enum ck_code
+acme_http_do(struct acme_client *c, const struct acme_http_request *req,
+	     struct acme_http_response *out, struct ck_err *err)
+{
+	struct acme_http_response resp = { 0 };
+	enum ck_code rc;
+
+	if (!acme_url_ok(req->url))
+		return url_refused(req->url, err);
+	c->nrequests++;
+	rc = c->ops.request(c->ops.arg, req, &resp, err);
+	if (rc != CK_OK) {
+		acme_http_response_cleanup(&resp);
+		return rc;
+	}
+	if (resp.body_len > ACME_BODY_MAX) {
+		acme_http_response_cleanup(&resp);
+		return CK_FAIL(err, CK_ERR_TOO_LARGE,
+			       "the server sent a body over %d bytes; refusing it", ACME_BODY_MAX);
+	}
+	nonce_keep(c, &resp);
+	if (c->ctx->log.level >= CK_LOG_DEBUG) {
+		char safe[160], ra[40];
+		const char *raw = acme_http_response_header(&resp, "Retry-After");
+		ck_str_printable(safe, sizeof(safe), req->url);
+		ck_str_printable(ra, sizeof(ra), raw != NULL ? raw : "");
+		ck_log(&c->ctx->log, CK_LOG_DEBUG, "acme: %s %s -> %ld%s%s",
+		       req->method == ACME_METHOD_POST ? "POST" :
+		       req->method == ACME_METHOD_HEAD ? "HEAD" : "GET", safe, resp.status,
+		       raw != NULL ? ", Retry-After " : "", ra);
+	}
+	*out = resp;
+	return CK_OK;
+}
+
+static int
+status_ok(long s)
+{
+	return s >= 200 && s < 300;
+}
+
+enum ck_code
+acme_get(struct acme_client *c, const char *url, struct acme_http_response *out,
+	 struct ck_err *err)
+{
+	struct acme_http_request req = { .method = ACME_METHOD_GET, .url = url };
+	struct acme_http_response resp = { 0 };
+	enum ck_code rc;
+
+	if ((rc = acme_http_do(c, &req, &resp, err)) != CK_OK)
+		return rc;
+	if (!status_ok(resp.status)) {
+		rc = acme_problem_from_response(&resp, ck_now(c->ctx), err);
+		acme_http_response_cleanup(&resp);
+		return rc;
+	}
+	*out = resp;
+	return CK_OK;
+}
+
+/* ---- nonces ---------------------------------------------------------------- */
+
+/* Hands over the nonce in hand, or fetches one with HEAD newNonce. */
+static enum ck_code
+nonce_take(struct acme_client *c, char **out, struct ck_err *err)
+{
+	const struct acme_directory *d;
+	struct acme_http_request req = { .method = ACME_METHOD_HEAD };
+	struct acme_http_response resp = { 0 };
+	enum ck_code rc;
+
+	if (c->nonce == NULL) {
+		if ((rc = acme_directory_get(c, &d, err)) != CK_OK)
+			return rc;
+		req.url = d->new_nonce;
+		if ((rc = acme_http_do(c, &req, &resp, err)) != CK_OK)
+			return rc;
+		if (!status_ok(resp.status)) {
+			rc = acme_problem_from_response(&resp, ck_now(c->ctx), err);
+			ck_err_prefix(err, "cannot get a nonce");
+			acme_http_response_cleanup(&resp);
+			return rc;
+		}
+		acme_http_response_cleanup(&resp);
+		if (c->nonce == NULL)
+			return CK_FAIL(err, CK_ERR_HTTP,
+				       "the server's newNonce answer carried no valid Replay-Nonce");
+	}
+	*out = c->nonce;
+	c->nonce = NULL;
+	return CK_OK;
+}
+
+/* ---- signed POST ------------------------------------------------------------ */
+
+/* 1 if the answer looks like a server still holding the pre-rollover key. */
+static int
+grace_applies(struct acme_client *c, EVP_PKEY *key, const struct ck_err *e)
+{
+	if (c->grace_s == 0 || c->grace_key == NULL || ck_now(c->ctx) >= c->grace_until)
+		return 0;
+	if (!ck_key_public_equal(key, c->grace_key))
+		return 0;
+	if (!acme_problem_is(e, "unauthorized") && !acme_problem_is(e, "malformed"))
+		return 0;
+	return strcasestr(e->problem_detail, "JWS") != NULL &&
+	       strcasestr(e->problem_detail, "verif") != NULL;
+}
+
+static enum ck_code
+post_once(struct acme_client *c, const struct acme_post_args *a, EVP_PKEY *key, const char *kid,
+	  struct acme_http_response *out, struct ck_err *err)
+{
+	struct acme_http_request req = { .method = ACME_METHOD_POST, .url = a->url,
+					 .content_type = ACME_CT_JOSE, .accept = a->accept };
+	char *nonce = NULL, *jws = NULL;
+	enum ck_code rc;
+
+	if ((rc = nonce_take(c, &nonce, err)) != CK_OK)
+		goto out;
+	if ((rc = ck_jws_sign(key, kid, nonce, a->url, a->payload != NULL ? a->payload : "", &jws,
+			      err)) != CK_OK)
+		goto out;
+	req.body = jws;
+	req.body_len = strlen(jws);
+	rc = acme_http_do(c, &req, out, err);
+out:
+	free(nonce);
+	free(jws);
+	return rc;
+}
+
+enum ck_code
+acme_post_ex(struct acme_client *c, const struct acme_post_args *a,
+	     struct acme_http_response *out, struct ck_err *err)
+{
+	struct acme_http_response resp = { 0 };
+	EVP_PKEY *key = a->key != NULL ? a->key : c->key;
+	const char *kid = a->use_jwk ? NULL : c->kid;
+	unsigned bad_nonces = 0, backoff = GRACE_BACKOFF_FIRST_MS, slept = 0;
+	struct ck_err e; /* decisions need the problem even when the caller passes no err */
+	enum ck_code rc;
+
+	if (key == NULL)
+		return CK_FAIL(err, CK_ERR_STATE, "no ACME account key is set");
+	if (!acme_url_ok(a->url))
+		return url_refused(a->url, err); /* before a nonce is spent on it */
+	if (a->key != NULL && a->key != c->key)
+		kid = NULL; /* a foreign key never speaks for the client's account */
+	ck_err_clear(&e);
+	for (;;) {
+		acme_http_response_cleanup(&resp);
+		if ((rc = post_once(c, a, key, kid, &resp, &e)) != CK_OK)
+			break;
+		if (status_ok(resp.status)) {
+			*out = resp;
+			return CK_OK;
+		}
+		rc = acme_problem_from_response(&resp, ck_now(c->ctx), &e);
+		if (acme_problem_is(&e, "badNonce") && bad_nonces < ACME_BAD_NONCE_RETRIES) {
+			bad_nonces++;
+			continue; /* the error response's Replay-Nonce is in hand now */
+		}
+		if (acme_problem_is(&e, "badNonce")) {
+			ck_err_set(&e, rc, __func__,
+				   "the server rejected %u fresh nonces in a row (badNonce); giving up",
+				   bad_nonces + 1);
+			break;
+		}
+		/* Only kid-signed requests meet a stale key cache (jwk carries the key). */
+		if (kid != NULL && grace_applies(c, key, &e) && slept < c->grace_s * 1000u) {
+			ck_log(&c->ctx->log, CK_LOG_INFO,
+			       "the server does not know the new account key yet (stale cache after "
+			       "rollover); retrying in %u ms", backoff);
+			acme_client_sleep(c, backoff);
+			slept += backoff;
+			backoff = backoff * 2 > GRACE_BACKOFF_MAX_MS ? GRACE_BACKOFF_MAX_MS : backoff * 2;
+			continue;
+		}
+		if (slept > 0)
+			ck_err_prefix(&e, "the server still rejects the new account key %u ms after the "
+				      "rollover", slept);
+		break;
+	}
+	acme_http_response_cleanup(&resp);
+	if (err != NULL)
+		*err = e;
+	return rc;
+}
+
+enum ck_code
+acme_post(struct acme_client *c, const char *url, const char *payload,
+	  struct acme_http_response *out, struct ck_err *err)
+{
+	struct acme_post_args a = { .url = url, .payload = payload };
+
+	return acme_post_ex(c, &a, out, err);
+}

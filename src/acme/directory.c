@@ -1,0 +1,100 @@
+/*
+ * directory.c - the ACME directory (RFC 8555 section 7.1.1): fetched once
+ * per client, parsed with every URL checked https://.  Owns nothing but
+ * the directory; never follows a URL itself.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "acme/acme_int.h"
+
+void
+acme_directory_cleanup(struct acme_directory *d)
+{
+	if (d == NULL)
+		return;
+	free(d->new_nonce);
+	free(d->new_account);
+	free(d->new_order);
+	free(d->new_authz);
+	free(d->revoke_cert);
+	free(d->key_change);
+	free(d->renewal_info);
+	free(d->terms_of_service);
+	free(d->website);
+	memset(d, 0, sizeof(*d));
+}
+
+static enum ck_code
+directory_meta(json_t *meta, struct acme_directory *d, struct ck_err *err)
+{
+	enum ck_code rc;
+	int b;
+
+	if (meta == NULL || json_is_null(meta))
+		return CK_OK;
+	if (!json_is_object(meta))
+		return CK_FAIL(err, CK_ERR_PARSE, "the directory's \"meta\" is not an object");
+	/* Terms of service are shown to users: printable and bounded, any scheme. */
+	if ((rc = acme_json_str(meta, "termsOfService", ACME_URL_MAX, 0, &d->terms_of_service,
+				err)) != CK_OK)
+		return rc;
+	if ((rc = acme_json_str(meta, "website", ACME_URL_MAX, 0, &d->website, err)) != CK_OK)
+		return rc;
+	if ((rc = acme_json_bool(meta, "externalAccountRequired", &b, err)) != CK_OK)
+		return rc;
+	d->external_account_required = b == 1;
+	return CK_OK;
+}
+
+enum ck_code
+acme_directory_parse(const char *body, size_t len, struct acme_directory *out,
+		     struct ck_err *err)
+{
+	struct acme_directory d = { 0 };
+	json_t *j = NULL;
+	enum ck_code rc;
+
+	if ((rc = acme_json_load(body, len, &j, err)) != CK_OK)
+		goto out;
+	if ((rc = acme_json_url(j, "newNonce", 1, &d.new_nonce, err)) != CK_OK ||
+	    (rc = acme_json_url(j, "newAccount", 1, &d.new_account, err)) != CK_OK ||
+	    (rc = acme_json_url(j, "newOrder", 1, &d.new_order, err)) != CK_OK ||
+	    (rc = acme_json_url(j, "newAuthz", 0, &d.new_authz, err)) != CK_OK ||
+	    (rc = acme_json_url(j, "revokeCert", 0, &d.revoke_cert, err)) != CK_OK ||
+	    (rc = acme_json_url(j, "keyChange", 0, &d.key_change, err)) != CK_OK ||
+	    (rc = acme_json_url(j, "renewalInfo", 0, &d.renewal_info, err)) != CK_OK)
+		goto out;
+	if ((rc = directory_meta(json_object_get(j, "meta"), &d, err)) != CK_OK)
+		goto out;
+	*out = d;
+	memset(&d, 0, sizeof(d));
+out:
+	if (rc != CK_OK)
+		ck_err_prefix(err, "bad ACME directory");
+	acme_directory_cleanup(&d);
+	json_decref(j);
+	return rc;
+}
+
+enum ck_code
+acme_directory_get(struct acme_client *c, const struct acme_directory **out,
+		   struct ck_err *err)
+{
+	struct acme_http_response resp = { 0 };
+	enum ck_code rc;
+
+	if (!c->have_directory) {
+		if ((rc = acme_get(c, c->directory_url, &resp, err)) != CK_OK) {
+			ck_err_prefix(err, "cannot fetch the ACME directory");
+			return rc;
+		}
+		rc = acme_directory_parse(resp.body, resp.body_len, &c->dir, err);
+		acme_http_response_cleanup(&resp);
+		if (rc != CK_OK)
+			return rc;
+		c->have_directory = 1;
+	}
+	*out = &c->dir;
+	return CK_OK;
+}

@@ -1,0 +1,344 @@
+/*
+ * http.c - the default transport on libcurl, and struct acme_http_response.
+ * Owns TLS policy (always verified, https only, no redirects), timeouts,
+ * the body and header bounds, and connection reuse (one easy handle per
+ * client).  Never interprets ACME: status codes are the caller's business.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "acme/acme_int.h"
+
+struct acme_curl {
+	CURL *h;
+	char *ca_bundle;
+	unsigned connect_s;
+	unsigned total_s;
+};
+
+/* What the callbacks collect during one exchange. */
+struct curl_sink {
+	struct acme_http_response *resp;
+	struct ck_buf body;
+	int too_large;
+	int header_overflow;
+};
+
+/* ---- responses ---------------------------------------------------------- */
+
+enum ck_code
+acme_http_response_add_header(struct acme_http_response *r, const char *name, const char *value,
+			      struct ck_err *err)
+{
+	struct acme_http_header *nh;
+	char *n, *v;
+
+	if (r->nheaders >= ACME_HEADERS_MAX)
+		return CK_FAIL(err, CK_ERR_TOO_LARGE, "the server sent more than %d headers",
+			       ACME_HEADERS_MAX);
+	n = strdup(name);
+	v = strdup(value);
+	nh = realloc(r->headers, (r->nheaders + 1) * sizeof(*nh));
+	if (n == NULL || v == NULL || nh == NULL) {
+		free(n);
+		free(v);
+		if (nh != NULL)
+			r->headers = nh;
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	}
+	r->headers = nh;
+	nh[r->nheaders].name = n;
+	nh[r->nheaders].value = v;
+	r->nheaders++;
+	return CK_OK;
+}
+
+enum ck_code
+acme_http_response_set_body(struct acme_http_response *r, const char *body, size_t n,
+			    struct ck_err *err)
+{
+	char *copy;
+
+	if (n > ACME_BODY_MAX)
+		return CK_FAIL(err, CK_ERR_TOO_LARGE,
+			       "the server sent a body over %d bytes; refusing it", ACME_BODY_MAX);
+	copy = malloc(n + 1);
+	if (copy == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	if (n > 0)
+		memcpy(copy, body, n);
+	copy[n] = '\0';
+	free(r->body);
+	r->body = copy;
+	r->body_len = n;
+	return CK_OK;
+}
+
+const char *
+acme_http_response_header(const struct acme_http_response *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; r != NULL && i < r->nheaders; i++)
+		if (strcasecmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
+void
+acme_http_response_cleanup(struct acme_http_response *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->headers);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- libcurl ------------------------------------------------------------ */
+
+enum ck_code
+acme_curl_new(const char *ca_bundle, struct acme_curl **out, struct ck_err *err)
+{
+	struct acme_curl *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	t->connect_s = ACME_CONNECT_TIMEOUT_S;
+	t->total_s = ACME_TOTAL_TIMEOUT_S;
+	if (ca_bundle != NULL && access(ca_bundle, R_OK) != 0) {
+		int e = errno;
+		free(t);
+		return CK_FAIL(err, CK_ERR_IO, "cannot read the CA bundle %s: %s", ca_bundle,
+			       strerror(e));
+	}
+	if (ca_bundle != NULL && (t->ca_bundle = strdup(ca_bundle)) == NULL) {
+		free(t);
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	}
+	t->h = curl_easy_init();
+	if (t->h == NULL) {
+		acme_curl_free(t);
+		return CK_FAIL(err, CK_ERR_INTERNAL, "libcurl could not create a handle");
+	}
+	*out = t;
+	return CK_OK;
+}
+
+void
+acme_curl_free(struct acme_curl *t)
+{
+	if (t == NULL)
+		return;
+	if (t->h != NULL)
+		curl_easy_cleanup(t->h);
+	free(t->ca_bundle);
+	free(t);
+}
+
+void
+acme_curl_set_timeouts(struct acme_curl *t, unsigned connect_s, unsigned total_s)
+{
+	if (connect_s > 0)
+		t->connect_s = connect_s;
+	if (total_s > 0)
+		t->total_s = total_s;
+}
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct curl_sink *s = arg;
+	size_t n = size * nmemb;
+
+	if (ck_buf_append(&s->body, data, n, NULL) != CK_OK) {
+		s->too_large = 1;
+		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+/* Trims spaces, tabs and CR/LF at both ends, in place. */
+static char *
+trim(char *s, size_t *len)
+{
+	while (*len > 0 && (s[0] == ' ' || s[0] == '\t')) {
+		s++;
+		(*len)--;
+	}
+	while (*len > 0 && strchr(" \t\r\n", s[*len - 1]) != NULL)
+		(*len)--;
+	s[*len] = '\0';
+	return s;
+}
+
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct curl_sink *s = arg;
+	size_t n = size * nmemb, nlen, vlen;
+	char line[ACME_HEADER_VALUE_MAX + 128], *colon, *name, *value;
+
+	/* A new status line (1xx interim answers): forget earlier headers. */
+	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+		acme_http_response_cleanup(s->resp);
+		return n;
+	}
+	if (n >= sizeof(line)) {
+		s->header_overflow = 1;
+		return n; /* an oversized header is dropped, never truncated */
+	}
+	memcpy(line, data, n);
+	line[n] = '\0';
+	colon = memchr(line, ':', n);
+	if (colon == NULL)
+		return n;
+	*colon = '\0';
+	nlen = (size_t)(colon - line);
+	vlen = n - nlen - 1;
+	name = trim(line, &nlen);
+	value = trim(colon + 1, &vlen);
+	if (nlen == 0 || vlen > ACME_HEADER_VALUE_MAX)
+		return n;
+	if (acme_http_response_add_header(s->resp, name, value, NULL) != CK_OK)
+		s->header_overflow = 1;
+	return n;
+}
+
+static enum ck_code
+curl_fail(CURLcode cc, const struct curl_sink *s, const char *url, const char *errbuf,
+	  struct ck_err *err)
+{
+	char safe[160];
+	const char *why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc);
+	enum ck_code code = CK_ERR_NETWORK;
+
+	ck_str_printable(safe, sizeof(safe), url);
+	if (s->too_large)
+		return CK_FAIL(err, CK_ERR_TOO_LARGE,
+			       "%s sent a body over %d bytes; refusing it", safe, ACME_BODY_MAX);
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		code = CK_ERR_TIMEOUT;
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+		code = CK_ERR_TLS;
+		break;
+	case CURLE_FILESIZE_EXCEEDED:
+		code = CK_ERR_TOO_LARGE;
+		break;
+	default:
+		break;
+	}
+	if (code == CK_ERR_TLS)
+		return CK_FAIL(err, code, "TLS with %s failed: %s (check --ca-bundle)", safe, why);
+	return CK_FAIL(err, code, "request to %s failed: %s", safe, why);
+}
+
+static enum ck_code
+curl_setup(struct acme_curl *t, const struct acme_http_request *req, struct curl_sink *s,
+	   struct curl_slist **hdrs, char *errbuf, struct ck_err *err)
+{
+	CURL *h = t->h;
+	char line[256];
+
+	curl_easy_reset(h); /* keeps live connections and TLS sessions */
+	curl_easy_setopt(h, CURLOPT_URL, req->url);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (t->ca_bundle != NULL) {
+		/* Instead of the system store, not in addition to it (Debian's
+		 * libcurl also has a default CA path). */
+		curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_bundle);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, (long)t->connect_s);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)t->total_s);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, ACME_USER_AGENT);
+	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)ACME_BODY_MAX);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
+	if (req->method == ACME_METHOD_HEAD)
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	if (req->method == ACME_METHOD_POST) {
+		curl_easy_setopt(h, CURLOPT_POST, 1L);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body != NULL ? req->body : "");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		snprintf(line, sizeof(line), "Content-Type: %s",
+			 req->content_type != NULL ? req->content_type : ACME_CT_JOSE);
+		if ((*hdrs = curl_slist_append(*hdrs, line)) == NULL)
+			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		if ((*hdrs = curl_slist_append(*hdrs, "Expect:")) == NULL)
+			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	}
+	if (req->accept != NULL) {
+		snprintf(line, sizeof(line), "Accept: %s", req->accept);
+		if ((*hdrs = curl_slist_append(*hdrs, line)) == NULL)
+			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
+	return CK_OK;
+}
+
+enum ck_code
+acme_curl_request(void *arg, const struct acme_http_request *req, struct acme_http_response *out,
+		  struct ck_err *err)
+{
+	struct acme_curl *t = arg;
+	struct acme_http_response resp = { 0 };
+	struct curl_sink s = { .resp = &resp };
+	struct curl_slist *hdrs = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	enum ck_code rc;
+	CURLcode cc;
+	long status = 0;
+	size_t len;
+
+	ck_buf_init(&s.body, ACME_BODY_MAX);
+	if ((rc = curl_setup(t, req, &s, &hdrs, errbuf, err)) != CK_OK)
+		goto out;
+	cc = curl_easy_perform(t->h);
+	if (cc != CURLE_OK) {
+		rc = curl_fail(cc, &s, req->url, errbuf, err);
+		goto out;
+	}
+	if (s.header_overflow) {
+		rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "the server sent oversized or too many headers");
+		goto out;
+	}
+	curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
+	resp.status = status;
+	resp.body = (char *)ck_buf_take(&s.body, &len);
+	resp.body_len = len;
+	*out = resp;
+	memset(&resp, 0, sizeof(resp));
+	rc = CK_OK;
+out:
+	curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdrs);
+	ck_buf_cleanup(&s.body);
+	acme_http_response_cleanup(&resp);
+	return rc;
+}

@@ -1,0 +1,298 @@
+/*
+ * test_acme_order.c - orders, authorizations, challenges, polling with
+ * Retry-After, finalize and certificate download against the scripted
+ * server (test_acme_fake.h).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "test_acme_fake.h"
+
+struct env {
+	struct fake f;
+	struct fake_clock clk;
+	struct ck_ctx ctx;
+	EVP_PKEY *key;
+	struct acme_client *c;
+	struct ck_err err;
+};
+
+static int
+setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return -1;
+	fake_reset(&e->f);
+	fake_ctx_init(&e->ctx, &e->clk);
+	if (ck_key_generate(CK_KEY_EC256, &e->key, NULL) != CK_OK)
+		return -1;
+	e->c = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
+	ck_err_clear(&e->err);
+	*state = e;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct env *e = *state;
+
+	acme_client_free(e->c);
+	EVP_PKEY_free(e->key);
+	fake_reset(&e->f);
+	free(e);
+	return 0;
+}
+
+static void
+test_issue_flow(void **state)
+{
+	struct env *e = *state;
+	const char *names[] = { "a.test", "192.0.2.7", "2001:db8::1" };
+	static const unsigned char csr[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+	struct acme_order o = { 0 };
+	struct acme_authz a = { 0 };
+	struct acme_cert cert = { 0 }, *alts = NULL;
+	const struct acme_challenge *ch;
+	unsigned long before;
+	char *payload;
+	size_t nalts = 0, i;
+	json_t *p;
+
+	assert_int_equal(acme_order_new(e->c, names, 3, &o, &e->err), CK_OK);
+	assert_string_equal(o.url, FAKE_BASE "/order/1");
+	assert_string_equal(o.status, "pending");
+	payload = fake_payload(e->f.reqs[e->f.n - 1].body);
+	p = json_loads(payload, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+				    json_object_get(p, "identifiers"), 1), "type")), "ip");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+				    json_object_get(p, "identifiers"), 2), "type")), "ip");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(
+				    json_object_get(p, "identifiers"), 0), "type")), "dns");
+	assert_null(json_object_get(p, "notBefore"));
+	json_decref(p);
+	free(payload);
+
+	before = acme_client_request_count(e->c);
+	assert_int_equal(acme_authz_fetch(e->c, o.authorizations.v[0], &a, &e->err), CK_OK);
+	ch = acme_authz_challenge(&a, "http-01");
+	assert_non_null(ch);
+	assert_int_equal(acme_challenge_respond(e->c, ch, &e->err), CK_OK);
+	payload = fake_payload(e->f.reqs[e->f.n - 1].body);
+	assert_string_equal(payload, "{}");
+	free(payload);
+
+	/* Two pending answers with Retry-After: 3 -> the client sleeps 3 s twice. */
+	e->f.authz_polls_pending = 2;
+	e->f.retry_after = "3";
+	acme_authz_cleanup(&a);
+	assert_int_equal(acme_authz_fetch(e->c, o.authorizations.v[0], &a, &e->err), CK_OK);
+	assert_string_equal(a.status, "pending");
+	assert_int_equal(a.retry_after, 3);
+	assert_int_equal(acme_authz_wait(e->c, &a, &e->err), CK_OK);
+	assert_string_equal(a.status, "valid");
+	assert_int_equal(e->clk.slept_ms, 6000);
+	acme_authz_cleanup(&a);
+
+	/* Finalize answers "processing"; one more poll (no Retry-After: 1 s). */
+	e->f.retry_after = NULL;
+	e->f.order_polls_processing = 1;
+	assert_int_equal(acme_order_finalize(e->c, &o, csr, sizeof(csr), &e->err), CK_OK);
+	payload = fake_payload(e->f.reqs[e->f.n - 1].body);
+	assert_string_equal(payload, "{\"csr\":\"MAMCAQA\"}");
+	free(payload);
+	assert_string_equal(o.status, "processing");
+	assert_string_equal(o.url, FAKE_BASE "/order/1");
+	assert_int_equal(acme_order_wait(e->c, &o, &e->err), CK_OK);
+	assert_string_equal(o.status, "valid");
+	assert_int_equal(e->clk.slept_ms, 8000);
+
+	assert_int_equal(acme_cert_download(e->c, o.certificate, &cert, &e->err), CK_OK);
+	assert_string_equal(e->f.reqs[e->f.n - 1].accept, "application/pem-certificate-chain");
+	assert_string_equal(cert.pem, fake_pem);
+	assert_int_equal(cert.alternates.n, 3);
+	assert_string_equal(cert.alternates.v[0], FAKE_BASE "/cert/1/alt1");
+	assert_string_equal(cert.alternates.v[1], FAKE_BASE "/cert/1/alt2");
+	assert_string_equal(cert.alternates.v[2], FAKE_BASE "/cert/1/alt3");
+	/* authz, challenge, authz x3, finalize, order poll x2, certificate. */
+	assert_int_equal(acme_client_request_count(e->c) - before, 9);
+
+	assert_int_equal(acme_cert_download_alternates(e->c, &cert, &alts, &nalts, &e->err), CK_OK);
+	assert_int_equal(nalts, 3);
+	for (i = 0; i < nalts; i++) {
+		assert_string_equal(alts[i].pem, fake_pem);
+		acme_cert_cleanup(&alts[i]);
+	}
+	free(alts);
+	acme_cert_cleanup(&cert);
+	acme_order_cleanup(&o);
+}
+
+static int
+hook_authz_invalid(struct fake *f, const struct acme_http_request *req,
+		   struct acme_http_response *out)
+{
+	if (strcmp(req->url, FAKE_BASE "/authz/1") != 0)
+		return 0;
+	fake_nonce(f, out);
+	fake_body(out, 200, "application/json",
+		  "{\"status\":\"invalid\",\"identifier\":{\"type\":\"dns\",\"value\":\"a.test\"},"
+		  "\"challenges\":[{\"type\":\"http-01\",\"url\":\"" FAKE_BASE "/chall/1\","
+		  "\"status\":\"invalid\",\"token\":\"tok\",\"error\":{\"type\":"
+		  "\"urn:ietf:params:acme:error:connection\",\"detail\":\"Connection refused\","
+		  "\"status\":400}}]}");
+	return 1;
+}
+
+static void
+test_authz_invalid(void **state)
+{
+	struct env *e = *state;
+	struct acme_authz a = { 0 };
+
+	e->f.hook = hook_authz_invalid;
+	assert_int_equal(acme_authz_fetch(e->c, FAKE_BASE "/authz/1", &a, &e->err), CK_OK);
+	assert_int_equal(acme_authz_wait(e->c, &a, &e->err), CK_ERR_VALIDATION);
+	assert_int_equal(e->err.code, CK_ERR_VALIDATION);
+	assert_string_equal(ck_err_problem_short(&e->err), "connection");
+	assert_string_equal(e->err.problem_detail, "Connection refused");
+	assert_non_null(strstr(e->err.msg, "a.test"));
+	assert_non_null(strstr(e->err.msg, "http-01"));
+	acme_authz_cleanup(&a);
+}
+
+static void
+test_poll_bounded(void **state)
+{
+	struct env *e = *state;
+	struct acme_authz a = { 0 };
+
+	e->f.authz_polls_pending = 1000000;
+	acme_client_set_poll_timeout(e->c, 10);
+	assert_int_equal(acme_authz_fetch(e->c, FAKE_BASE "/authz/1", &a, &e->err), CK_OK);
+	assert_int_equal(acme_authz_wait(e->c, &a, &e->err), CK_ERR_TIMEOUT);
+	assert_true(e->clk.slept_ms <= 10000);
+	assert_true(e->clk.sleeps >= 9);
+	assert_non_null(strstr(e->err.msg, "still pending"));
+	acme_authz_cleanup(&a);
+
+	/* A huge Retry-After is clamped to the bound, then the wait ends at once. */
+	e->f.retry_after = "86400";
+	e->clk.sleeps = 0;
+	assert_int_equal(acme_authz_fetch(e->c, FAKE_BASE "/authz/1", &a, &e->err), CK_OK);
+	assert_int_equal(acme_authz_wait(e->c, &a, &e->err), CK_ERR_TIMEOUT);
+	assert_int_equal(e->clk.sleeps, 0);
+	acme_authz_cleanup(&a);
+}
+
+static void
+test_poll_interval(void **state)
+{
+	struct env *e = *state;
+	struct acme_authz a = { 0 };
+
+	/* Without Retry-After the client's interval applies; with one, the server's. */
+	acme_client_set_poll_interval(e->c, 200);
+	e->f.authz_polls_pending = 3;
+	assert_int_equal(acme_authz_fetch(e->c, FAKE_BASE "/authz/1", &a, &e->err), CK_OK);
+	assert_int_equal(acme_authz_wait(e->c, &a, &e->err), CK_OK);
+	assert_int_equal(e->clk.slept_ms, 600);
+	acme_authz_cleanup(&a);
+	e->f.authz_polls_pending = 2;
+	e->f.retry_after = "0"; /* clamped up to 1 s */
+	assert_int_equal(acme_authz_fetch(e->c, FAKE_BASE "/authz/1", &a, &e->err), CK_OK);
+	assert_int_equal(acme_authz_wait(e->c, &a, &e->err), CK_OK);
+	assert_int_equal(e->clk.slept_ms, 600 + 2000);
+	acme_authz_cleanup(&a);
+}
+
+static int
+hook_order_invalid(struct fake *f, const struct acme_http_request *req,
+		   struct acme_http_response *out)
+{
+	if (strcmp(req->url, FAKE_BASE "/order/1") != 0)
+		return 0;
+	fake_nonce(f, out);
+	fake_body(out, 200, "application/json",
+		  "{\"status\":\"invalid\",\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}],"
+		  "\"authorizations\":[\"" FAKE_BASE "/authz/1\"],\"finalize\":\"" FAKE_BASE
+		  "/order/1/fin\",\"error\":{\"type\":\"urn:ietf:params:acme:error:badCSR\","
+		  "\"detail\":\"CSR has the account key\"}}");
+	return 1;
+}
+
+static void
+test_order_invalid(void **state)
+{
+	struct env *e = *state;
+	struct acme_order o = { 0 };
+
+	e->f.hook = hook_order_invalid;
+	assert_int_equal(acme_order_fetch(e->c, FAKE_BASE "/order/1", &o, &e->err), CK_OK);
+	assert_int_equal(acme_order_wait(e->c, &o, &e->err), CK_ERR_VALIDATION);
+	assert_string_equal(ck_err_problem_short(&e->err), "badCSR");
+	acme_order_cleanup(&o);
+	assert_int_equal(acme_order_fetch(e->c, FAKE_BASE "/order/1", &o, &e->err), CK_OK);
+	assert_int_equal(acme_order_wait(e->c, &o, NULL), CK_ERR_VALIDATION);
+	acme_order_cleanup(&o);
+}
+
+static int
+hook_not_pem(struct fake *f, const struct acme_http_request *req, struct acme_http_response *out)
+{
+	if (strcmp(req->url, FAKE_BASE "/cert/1") != 0)
+		return 0;
+	fake_nonce(f, out);
+	fake_body(out, 200, "text/html", "<html>hello</html>");
+	return 1;
+}
+
+static void
+test_cert_not_pem(void **state)
+{
+	struct env *e = *state;
+	struct acme_cert cert = { 0 };
+
+	e->f.hook = hook_not_pem;
+	assert_int_equal(acme_cert_download(e->c, FAKE_BASE "/cert/1", &cert, &e->err),
+			 CK_ERR_PARSE);
+	assert_null(cert.pem);
+}
+
+static void
+test_order_needs_account(void **state)
+{
+	struct env *e = *state;
+	struct acme_client *c = fake_client(&e->ctx, &e->f, e->key, NULL);
+	struct acme_order o = { 0 };
+	const char *names[] = { "a.test" };
+	const char *bad[] = { "a test" };
+
+	assert_int_equal(acme_order_new(c, names, 1, &o, &e->err), CK_ERR_STATE);
+	assert_int_equal(acme_order_new(e->c, bad, 1, &o, &e->err), CK_ERR_INVALID_ARG);
+	assert_int_equal(acme_order_new(e->c, names, 0, &o, &e->err), CK_ERR_INVALID_ARG);
+	assert_int_equal(e->f.posts, 0);
+	acme_client_free(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_issue_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_authz_invalid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_interval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_invalid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_not_pem, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_needs_account, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
