@@ -52,6 +52,7 @@
 #define ACME_POLL_MIN_S 1                 /* Retry-After clamp for polling */
 #define ACME_POLL_MAX_S 3600
 #define ACME_POLL_DEFAULT_S 1             /* poll interval when Retry-After is absent */
+#define ACME_POLL_FIRST_MS 250            /* first poll without Retry-After; doubles up to the interval */
 #define ACME_ROLLOVER_GRACE_S 10          /* default stale-key-cache tolerance */
 
 /* ---- transport --------------------------------------------------------- */

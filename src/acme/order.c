@@ -264,12 +264,21 @@ enum ck_code
 acme_poll_sleep(struct acme_client *c, long retry_after, time_t start, unsigned long *waited_ms,
 		const char *what, const char *status, struct ck_err *err)
 {
-	unsigned long ms = retry_after >= 0 ?
-		1000ul * acme_retry_after_clamp(retry_after, ACME_POLL_MIN_S, ACME_POLL_MAX_S,
-						ACME_POLL_DEFAULT_S) :
-		c->poll_interval_ms;
-	time_t now = ck_now(c->ctx);
-	unsigned long elapsed = now > start ? 1000ul * (unsigned long)(now - start) : 0;
+	unsigned long ms, elapsed;
+	time_t now;
+
+	if (retry_after >= 0) {
+		ms = 1000ul * acme_retry_after_clamp(retry_after, ACME_POLL_MIN_S, ACME_POLL_MAX_S,
+						     ACME_POLL_DEFAULT_S);
+	} else {
+		/* No Retry-After: start quick (most validations finish within a
+		 * moment) and double the total wait up to the configured interval. */
+		ms = *waited_ms > ACME_POLL_FIRST_MS ? *waited_ms : ACME_POLL_FIRST_MS;
+		if (ms > c->poll_interval_ms)
+			ms = c->poll_interval_ms;
+	}
+	now = ck_now(c->ctx);
+	elapsed = now > start ? 1000ul * (unsigned long)(now - start) : 0;
 
 	if (*waited_ms > elapsed)
 		elapsed = *waited_ms;

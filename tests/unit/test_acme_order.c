@@ -101,7 +101,8 @@ test_issue_flow(void **state)
 	assert_int_equal(e->clk.slept_ms, 6000);
 	acme_authz_cleanup(&a);
 
-	/* Finalize answers "processing"; one more poll (no Retry-After: 1 s). */
+	/* Finalize answers "processing"; without Retry-After the client polls
+	 * after 250 ms, then doubles the total wait: 250 + 250 ms here. */
 	e->f.retry_after = NULL;
 	e->f.order_polls_processing = 1;
 	assert_int_equal(acme_order_finalize(e->c, &o, csr, sizeof(csr), &e->err), CK_OK);
@@ -112,7 +113,7 @@ test_issue_flow(void **state)
 	assert_string_equal(o.url, FAKE_BASE "/order/1");
 	assert_int_equal(acme_order_wait(e->c, &o, &e->err), CK_OK);
 	assert_string_equal(o.status, "valid");
-	assert_int_equal(e->clk.slept_ms, 8000);
+	assert_int_equal(e->clk.slept_ms, 6500);
 
 	assert_int_equal(acme_cert_download(e->c, o.certificate, &cert, &e->err), CK_OK);
 	assert_string_equal(e->f.reqs[e->f.n - 1].accept, "application/pem-certificate-chain");
@@ -213,6 +214,22 @@ test_poll_interval(void **state)
 	acme_authz_cleanup(&a);
 }
 
+static void
+test_poll_backoff_without_retry_after(void **state)
+{
+	struct env *e = *state;
+	struct acme_authz a = { 0 };
+
+	/* Default interval 1 s: 250, 250, 500, then 1000 ms per poll - quick
+	 * for the common case, never faster than 1 s for a slow server. */
+	e->f.authz_polls_pending = 5;
+	assert_int_equal(acme_authz_fetch(e->c, FAKE_BASE "/authz/1", &a, &e->err), CK_OK);
+	assert_int_equal(acme_authz_wait(e->c, &a, &e->err), CK_OK);
+	assert_int_equal(e->clk.sleeps, 5);
+	assert_int_equal(e->clk.slept_ms, 250 + 250 + 500 + 1000 + 1000);
+	acme_authz_cleanup(&a);
+}
+
 static int
 hook_order_invalid(struct fake *f, const struct acme_http_request *req,
 		   struct acme_http_response *out)
@@ -290,6 +307,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_authz_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_interval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_backoff_without_retry_after, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_order_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_not_pem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_needs_account, setup, teardown),
