@@ -1,0 +1,30 @@
+/*
+ * account_int.h - what account.c, account_ops.c and rollover.c share: the
+ * rollover record (settings) and small conversions between the acme
+ * layer's account and the store's row.  Not part of renew's contract
+ * (account.h is); nothing outside src/renew/ includes it.
+ */
+#ifndef CK_RENEW_ACCOUNT_INT_H
+#define CK_RENEW_ACCOUNT_INT_H
+
+#include "renew/account.h"
+
+/* Writes "<when> <grace_s>" as the account's rollover record. */
+enum ck_code acct_rollover_record(struct ck_store *st, int64_t account_id, time_t when,
+				  unsigned grace_s, struct ck_err *err);
+/* Reads the record; *when = 0 and *grace_s = ACME_ROLLOVER_GRACE_S when there is none
+ * or it cannot be read (the record only tunes a tolerance: never fatal). */
+void acct_rollover_read(struct ck_store *st, int64_t account_id, time_t *when,
+			unsigned *grace_s);
+/* JSON array text of a list of contacts (free()). */
+enum ck_code acct_contacts_json(const struct acme_strv *v, char **out, struct ck_err *err);
+/* Re-reads s->account from the store by its id. */
+enum ck_code acct_reload(struct ck_store *st, struct ck_account_session *s, struct ck_err *err);
+/* Copies the server's view (status, contacts, terms) into a store row and
+ * puts it; `row` keeps ownership of its strings. */
+enum ck_code acct_store_server_view(struct ck_store *st, struct ck_account *row,
+				    const struct acme_account *a, struct ck_err *err);
+/* "default" when name is NULL. */
+const char *acct_name(const char *name);
+
+#endif

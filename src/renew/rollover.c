@@ -1,0 +1,259 @@
+/*
+ * rollover.c - account key rollover (RFC 8555 section 7.3.5) that no
+ * crash can lose: the new key is committed and recorded as the account's
+ * pending key before keyChange is sent (invariant 3), the switch after the
+ * server's yes is one transaction, and a rollover left pending is resolved
+ * by asking the server which key it accepts.  Also records the rollover's
+ * time so later processes tolerate a server's stale key cache.
+ *
+ * Must never: clear a pending key without the server having said it keeps
+ * the old one (or refused the new one), switch keys without the server's
+ * yes, or delete either key.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "renew/account_int.h"
+
+/* ---- which key does the server accept? ------------------------------------ */
+
+enum key_verdict { KEY_ACCEPTED = 0, KEY_REFUSED = 1, KEY_OTHER_ACCOUNT = 2 };
+
+/* Asks with onlyReturnExisting signed by key whether it is the key of account url. */
+static enum ck_code
+key_ask(struct acme_client *c, EVP_PKEY *key, const char *url, enum key_verdict *out,
+	struct ck_err *err)
+{
+	struct acme_account_new_opts opts = { .only_return_existing = 1 };
+	struct acme_account a = { 0 };
+	enum ck_code rc;
+
+	if ((rc = acme_client_set_account(c, key, NULL, err)) != CK_OK)
+		return rc;
+	rc = acme_account_new(c, &opts, &a, err);
+	if (rc == CK_ERR_NOT_FOUND) {
+		*out = KEY_REFUSED;
+		return CK_OK;
+	}
+	if (rc != CK_OK)
+		return rc;
+	*out = strcmp(a.url, url) == 0 ? KEY_ACCEPTED : KEY_OTHER_ACCOUNT;
+	acme_account_cleanup(&a);
+	return CK_OK;
+}
+
+/* Loads the two keys and asks about the pending one, then the old one. */
+static enum ck_code
+resolve_ask(struct ck_store *st, struct ck_account_session *s, enum key_verdict *vnew,
+	    enum key_verdict *vold, struct ck_err *err)
+{
+	EVP_PKEY *oldk = NULL, *newk = NULL;
+	enum ck_code rc;
+
+	*vold = KEY_REFUSED;
+	if ((rc = ck_store_key_load(st, s->account.key_id, &oldk, err)) != CK_OK ||
+	    (rc = ck_store_key_load(st, s->account.pending_key_id, &newk, err)) != CK_OK)
+		goto out;
+	if ((rc = key_ask(s->client, newk, s->account.url, vnew, err)) != CK_OK)
+		goto out;
+	if (*vnew != KEY_ACCEPTED)
+		rc = key_ask(s->client, oldk, s->account.url, vold, err);
+	if (rc == CK_OK && *vnew == KEY_ACCEPTED) {
+		/* sign with the new key from here on (the caller resets it too) */
+		rc = acme_client_set_account(s->client, newk, s->account.url, err);
+	}
+out:
+	EVP_PKEY_free(oldk);
+	EVP_PKEY_free(newk);
+	return rc;
+}
+
+enum ck_code
+ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
+			    struct ck_account_session *s, struct ck_err *err)
+{
+	enum key_verdict vnew = KEY_REFUSED, vold = KEY_REFUSED;
+	int64_t old_id = s->account.key_id, new_id = s->account.pending_key_id;
+	time_t when;
+	unsigned grace;
+	enum ck_code rc;
+
+	if (new_id == 0)
+		return CK_OK;
+	ck_log(&ctx->log, CK_LOG_INFO,
+	       "account %s: a key rollover was interrupted (old key %lld, new key %lld): asking "
+	       "the server which key it accepts", s->account.name, (long long)old_id,
+	       (long long)new_id);
+	if ((rc = resolve_ask(st, s, &vnew, &vold, err)) != CK_OK) {
+		ck_err_prefix(err, "account %s: cannot resolve an interrupted key rollover (both "
+				   "keys are kept; run the command again)", s->account.name);
+		return rc;
+	}
+	if (vnew == KEY_ACCEPTED) {
+		if ((rc = ck_store_account_commit_rollover(st, s->account.id, err)) != CK_OK)
+			return rc;
+		acct_rollover_read(st, s->account.id, &when, &grace);
+		acme_client_set_rollover_grace(s->client, grace);
+		acme_client_arm_rollover_grace(s->client);
+		if (acct_rollover_record(st, s->account.id, ck_now(ctx), grace, NULL) != CK_OK)
+			ck_log(&ctx->log, CK_LOG_WARN, "account %s: could not record the rollover "
+			       "time (only the stale-cache tolerance of later commands is lost)",
+			       s->account.name);
+		ck_log(&ctx->log, CK_LOG_INFO,
+		       "account %s: the server accepts the new key: the rollover is now complete "
+		       "in the store (old key %lld stays, unused)", s->account.name,
+		       (long long)old_id);
+		return acct_reload(st, s, err);
+	}
+	if (vold == KEY_ACCEPTED) {
+		if ((rc = ck_store_account_clear_pending(st, s->account.id, err)) != CK_OK)
+			return rc;
+		ck_log(&ctx->log, CK_LOG_INFO,
+		       "account %s: the server still accepts the old key: the rollover did not "
+		       "happen; the account keeps its old key (unused new key %lld stays)",
+		       s->account.name, (long long)new_id);
+		return acct_reload(st, s, err);
+	}
+	return CK_FAIL(err, CK_ERR_STATE,
+		       "account %s: the server (%s) accepts neither the old key (%lld) nor the new "
+		       "key (%lld) of an interrupted rollover for %s%s; both keys are kept in the "
+		       "store: check the account with your CA",
+		       s->account.name, s->server, (long long)old_id, (long long)new_id,
+		       s->account.url,
+		       vnew == KEY_OTHER_ACCOUNT ? " (the new key belongs to another account)" : "");
+}
+
+/* ---- rollover --------------------------------------------------------------- */
+
+/* The new key, committed to the store (invariant 3). */
+static enum ck_code
+new_key_commit(struct ck_store *st, struct ck_account_session *s, enum ck_key_type t,
+	       EVP_PKEY *given, EVP_PKEY **key, int64_t *id, struct ck_err *err)
+{
+	EVP_PKEY *k = NULL;
+	enum ck_code rc;
+
+	if (given != NULL) {
+		if (EVP_PKEY_up_ref(given) != 1)
+			return CK_FAIL(err, CK_ERR_CRYPTO, "cannot reference the new key");
+		k = given;
+	} else {
+		if (t == CK_KEY_NONE)
+			t = ck_key_type_of(s->key);
+		if (t == CK_KEY_NONE)
+			t = CK_KEY_EC256;
+		if ((rc = ck_key_generate(t, &k, err)) != CK_OK)
+			return rc;
+	}
+	if (ck_key_public_equal(k, s->key)) {
+		EVP_PKEY_free(k);
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "the new account key is the current one: nothing to roll over");
+	}
+	if ((rc = ck_store_key_put(st, k, id, NULL, err)) != CK_OK) {
+		EVP_PKEY_free(k);
+		return rc;
+	}
+	*key = k;
+	return CK_OK;
+}
+
+/* keyChange failed: decide whether the server could have switched.  CK_OK
+ * when asking the server shows it did (the store has switched then). */
+static enum ck_code
+key_change_failed(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_session *s,
+		  int64_t new_id, enum ck_code rc, struct ck_err *err)
+{
+	struct ck_err e2;
+
+	ck_err_clear(&e2);
+	if (rc == CK_ERR_EXISTS || (err != NULL && err->http_status >= 400)) {
+		/* the server answered no: it kept the old key */
+		if (ck_store_account_clear_pending(st, s->account.id, &e2) != CK_OK)
+			ck_log(&ctx->log, CK_LOG_WARN, "account %s: %s (the next command resolves it)",
+			       s->account.name, e2.msg);
+		return rc;
+	}
+	/* no answer: the server may have switched; ask it now */
+	if (ck_account_resolve_rollover(ctx, st, s, &e2) != CK_OK)
+		ck_log(&ctx->log, CK_LOG_WARN, "account %s: %s", s->account.name, e2.msg);
+	else if (s->account.key_id == new_id)
+		return CK_OK;
+	ck_err_prefix(err, "the key rollover of account %s got no answer%s", s->account.name,
+		      s->account.pending_key_id != 0 ? " (both keys kept; the next command asks the "
+						       "server which one it accepts)" :
+						       " (the account keeps its old key)");
+	return rc;
+}
+
+/* The server said yes: switch in one transaction, re-recording the pending
+ * key if a concurrent process cleared it meanwhile. */
+static enum ck_code
+switch_keys(struct ck_store *st, struct ck_account_session *s, int64_t new_id,
+	    struct ck_err *err)
+{
+	enum ck_code rc = ck_store_account_commit_rollover(st, s->account.id, err);
+
+	if (rc != CK_ERR_STATE)
+		return rc;
+	if ((rc = ck_store_account_set_pending_key(st, s->account.id, new_id, err)) != CK_OK)
+		return rc;
+	return ck_store_account_commit_rollover(st, s->account.id, err);
+}
+
+enum ck_code
+ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_session *s,
+		    enum ck_key_type key_type, EVP_PKEY *new_key, unsigned grace_s,
+		    struct ck_err *err)
+{
+	EVP_PKEY *k = NULL;
+	int64_t new_id = 0;
+	enum ck_code rc;
+
+	if (grace_s > CK_ACCOUNT_GRACE_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the grace is at most %d seconds",
+			       CK_ACCOUNT_GRACE_MAX);
+	if (s->account.pending_key_id != 0)
+		return CK_FAIL(err, CK_ERR_STATE, "account %s has a rollover pending: resolve it "
+				"first (any account command does)", s->account.name);
+	if ((rc = new_key_commit(st, s, key_type, new_key, &k, &new_id, err)) != CK_OK)
+		goto out;
+	CK_FAULT("rollover.after_key");
+	/* the chosen grace, for a resolution after a crash (time 0: not rolled over yet) */
+	if (acct_rollover_record(st, s->account.id, 0, grace_s, NULL) != CK_OK)
+		ck_log(&ctx->log, CK_LOG_WARN, "account %s: could not record the chosen grace",
+		       s->account.name);
+	if ((rc = ck_store_account_set_pending_key(st, s->account.id, new_id, err)) != CK_OK)
+		goto out;
+	s->account.pending_key_id = new_id;
+	CK_FAULT("rollover.after_pending");
+	acme_client_set_rollover_grace(s->client, grace_s);
+	if (err != NULL)
+		ck_err_clear(err); /* key_change_failed reads http_status */
+	rc = acme_account_key_change(s->client, k, err);
+	if (rc != CK_OK) {
+		if ((rc = key_change_failed(ctx, st, s, new_id, rc, err)) == CK_OK)
+			goto switched; /* the server had switched: resolution committed it */
+		goto out;
+	}
+	CK_FAULT("rollover.after_keychange");
+	if ((rc = switch_keys(st, s, new_id, err)) != CK_OK) {
+		ck_err_prefix(err, "the server accepted the new key but the store could not switch "
+				   "(both keys are kept; the next command completes it)");
+		goto out;
+	}
+	CK_FAULT("rollover.after_commit");
+	if (acct_rollover_record(st, s->account.id, ck_now(ctx), grace_s, NULL) != CK_OK)
+		ck_log(&ctx->log, CK_LOG_WARN, "account %s: could not record the rollover time "
+		       "(only the stale-cache tolerance of later commands is lost)",
+		       s->account.name);
+	CK_FAULT("rollover.after_record");
+	rc = acct_reload(st, s, err);
+switched:
+	EVP_PKEY_free(s->key);
+	s->key = k;
+	k = NULL;
+out:
+	EVP_PKEY_free(k);
+	return rc;
+}

@@ -1,0 +1,358 @@
+/*
+ * test_renew_account.c - key rollover that no crash or lost answer can
+ * turn into a lost account: resolution of a pending rollover by asking
+ * the server (new key accepted, old key accepted, neither, no answer, the
+ * new key belongs to another account), and the rollover itself (success,
+ * 409, an answer that never came with and without the server having
+ * switched).  A real store in a temporary directory; the ACME server is
+ * the scripted fake of test_acme_fake.h.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "renew/account.h"
+#include "test_acme_fake.h"
+
+#define ACCT_URL FAKE_BASE "/acct/1"
+
+struct env {
+	char dir[64];
+	struct fake_clock clk;
+	struct ck_ctx ctx;
+	struct ck_store *st;
+	struct fake f;
+	EVP_PKEY *oldk, *newk;
+	int64_t old_id, new_id, acct_id;
+	struct ck_account_session s;
+	int net_fail_lookup;       /* newAccount lookups fail at the transport */
+	int net_fail_keychange;    /* keyChange "sent" but no answer */
+	int keychange_switches;    /* ... and the server did switch before the line dropped */
+	int keychange_409;
+};
+
+static void
+tp_of(EVP_PKEY *k, char out[64])
+{
+	char *t = NULL;
+
+	assert_int_equal(ck_key_thumbprint(k, &t, NULL), CK_OK);
+	snprintf(out, 64, "%s", t);
+	free(t);
+}
+
+/* The fake, with failures the fake itself cannot produce. */
+static enum ck_code
+env_request(void *arg, const struct acme_http_request *req, struct acme_http_response *out,
+	    struct ck_err *err)
+{
+	struct env *e = arg;
+	int lookup = req->method == ACME_METHOD_POST && strstr(req->url, "/new-acct") != NULL;
+	int keychange = req->method == ACME_METHOD_POST && strstr(req->url, "/key-change") != NULL;
+
+	if (lookup && e->net_fail_lookup)
+		return CK_FAIL(err, CK_ERR_NETWORK, "connection reset (test)");
+	if (keychange && e->net_fail_keychange) {
+		if (e->keychange_switches)
+			tp_of(e->newk, e->f.acct_tp);
+		return CK_FAIL(err, CK_ERR_NETWORK, "connection reset (test)");
+	}
+	if (keychange && e->keychange_409) {
+		fake_nonce(&e->f, out);
+		fake_problem(out, 409, "conflict", "key already in use");
+		return CK_OK;
+	}
+	if (keychange) {
+		enum ck_code rc = fake_request(&e->f, req, out, err);
+		tp_of(e->newk, e->f.acct_tp); /* the server's account now has the new key */
+		return rc;
+	}
+	return fake_request(&e->f, req, out, err);
+}
+
+static int
+setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct ck_account in = { 0 };
+	struct acme_http_ops ops;
+	char path[128];
+
+	assert_non_null(e);
+	snprintf(e->dir, sizeof(e->dir), "/tmp/ck-test-renew-acct-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	snprintf(path, sizeof(path), "%s/store.db", e->dir);
+	fake_ctx_init(&e->ctx, &e->clk);
+	fake_reset(&e->f);
+	assert_int_equal(ck_store_open(path, &e->ctx, &e->st, NULL), CK_OK);
+	assert_int_equal(ck_key_generate(CK_KEY_EC256, &e->oldk, NULL), CK_OK);
+	assert_int_equal(ck_key_generate(CK_KEY_EC384, &e->newk, NULL), CK_OK);
+	assert_int_equal(ck_store_key_put(e->st, e->oldk, &e->old_id, NULL, NULL), CK_OK);
+	in.name = "default";
+	in.server = FAKE_DIR;
+	in.url = ACCT_URL;
+	in.key_id = e->old_id;
+	in.status = "valid";
+	assert_int_equal(ck_store_account_put(e->st, &in, &e->acct_id, NULL), CK_OK);
+	tp_of(e->oldk, e->f.acct_tp); /* the server knows the old key */
+	/* the session ck_account_open would make, wired to the fake */
+	e->s.client = fake_client(&e->ctx, &e->f, e->oldk, ACCT_URL);
+	ops.request = env_request;
+	ops.arg = e;
+	acme_client_set_transport(e->s.client, &ops);
+	assert_int_equal(ck_store_account_get_id(e->st, e->acct_id, &e->s.account, NULL), CK_OK);
+	assert_int_equal(EVP_PKEY_up_ref(e->oldk), 1);
+	e->s.key = e->oldk;
+	snprintf(e->s.server, sizeof(e->s.server), "%s", FAKE_DIR);
+	*state = e;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct env *e = *state;
+	char cmd[128];
+
+	ck_account_session_cleanup(&e->s);
+	ck_store_close(e->st);
+	EVP_PKEY_free(e->oldk);
+	EVP_PKEY_free(e->newk);
+	fake_reset(&e->f);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	assert_int_equal(system(cmd), 0);
+	free(e);
+	return 0;
+}
+
+/* Rollover step 1 as ck_account_rollover does it: new key committed and pending. */
+static void
+make_pending(struct env *e)
+{
+	assert_int_equal(ck_store_key_put(e->st, e->newk, &e->new_id, NULL, NULL), CK_OK);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, e->acct_id, e->new_id, NULL), CK_OK);
+	ck_account_cleanup(&e->s.account);
+	assert_int_equal(ck_store_account_get_id(e->st, e->acct_id, &e->s.account, NULL), CK_OK);
+	assert_int_equal(e->s.account.pending_key_id, e->new_id);
+}
+
+/* The account's rollover record (settings), "" if none. */
+static void
+record_of(struct env *e, char *out, size_t n)
+{
+	char key[64], *v = NULL;
+
+	snprintf(key, sizeof(key), "%s%lld", CK_ACCOUNT_ROLLOVER_SETTING, (long long)e->acct_id);
+	out[0] = '\0';
+	if (ck_store_setting_get(e->st, key, &v, NULL) == CK_OK)
+		snprintf(out, n, "%s", v);
+	free(v);
+}
+
+static void
+assert_row(struct env *e, int64_t key_id, int64_t pending)
+{
+	struct ck_account a = { 0 };
+
+	assert_int_equal(ck_store_account_get_id(e->st, e->acct_id, &a, NULL), CK_OK);
+	assert_int_equal(a.key_id, key_id);
+	assert_int_equal(a.pending_key_id, pending);
+	assert_string_equal(a.url, ACCT_URL);
+	ck_account_cleanup(&a);
+}
+
+static void
+test_resolve_new_key_accepted(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+	char rec[64];
+
+	make_pending(e);
+	tp_of(e->newk, e->f.acct_tp); /* keyChange had reached the server */
+	assert_int_equal(ck_account_resolve_rollover(&e->ctx, e->st, &e->s, &err), CK_OK);
+	assert_row(e, e->new_id, 0);
+	assert_int_equal(e->s.account.key_id, e->new_id);
+	/* the tolerance of later commands is recorded from now */
+	record_of(e, rec, sizeof(rec));
+	assert_non_null(strstr(rec, "1700000000 "));
+}
+
+static void
+test_resolve_old_key_accepted(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+	struct ck_key_info ki = { 0 };
+
+	make_pending(e);
+	assert_int_equal(ck_account_resolve_rollover(&e->ctx, e->st, &e->s, &err), CK_OK);
+	assert_row(e, e->old_id, 0);
+	/* the unused new key is not deleted */
+	assert_int_equal(ck_store_key_info(e->st, e->new_id, &ki, NULL), CK_OK);
+	ck_key_info_cleanup(&ki);
+}
+
+static void
+test_resolve_new_key_of_another_account_keeps_old(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+
+	make_pending(e);
+	tp_of(e->newk, e->f.other_tp); /* the new key answers for /acct/2 */
+	assert_int_equal(ck_account_resolve_rollover(&e->ctx, e->st, &e->s, &err), CK_OK);
+	assert_row(e, e->old_id, 0);
+}
+
+static void
+test_resolve_neither_keeps_both(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+
+	make_pending(e);
+	snprintf(e->f.acct_tp, sizeof(e->f.acct_tp), "somebody-else");
+	assert_int_equal(ck_account_resolve_rollover(&e->ctx, e->st, &e->s, &err), CK_ERR_STATE);
+	assert_non_null(strstr(err.msg, "both keys are kept"));
+	assert_row(e, e->old_id, e->new_id);
+}
+
+static void
+test_resolve_without_answer_keeps_both(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+
+	make_pending(e);
+	e->net_fail_lookup = 1;
+	assert_int_equal(ck_account_resolve_rollover(&e->ctx, e->st, &e->s, &err), CK_ERR_NETWORK);
+	assert_non_null(strstr(err.msg, "both keys are kept"));
+	assert_row(e, e->old_id, e->new_id);
+}
+
+static void
+test_rollover_success(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+	int64_t id;
+	char rec[64];
+
+	assert_int_equal(ck_account_rollover(&e->ctx, e->st, &e->s, CK_KEY_NONE, e->newk, 7, &err),
+			 CK_OK);
+	assert_int_equal(e->f.key_changes, 1);
+	{
+		char spki[65];
+		assert_int_equal(ck_key_spki_sha256(e->newk, spki, NULL), CK_OK);
+		assert_int_equal(ck_store_key_find_spki(e->st, spki, &id, NULL), CK_OK);
+	}
+	assert_row(e, id, 0);
+	assert_true(ck_key_public_equal(e->s.key, e->newk));
+	record_of(e, rec, sizeof(rec));
+	assert_string_equal(rec, "1700000000 7");
+}
+
+static void
+test_rollover_409_clears_pending(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+
+	e->keychange_409 = 1;
+	assert_int_equal(ck_account_rollover(&e->ctx, e->st, &e->s, CK_KEY_NONE, e->newk, 10, &err),
+			 CK_ERR_EXISTS);
+	assert_non_null(strstr(err.msg, "another account"));
+	assert_row(e, e->old_id, 0);
+	assert_true(ck_key_public_equal(e->s.key, e->oldk));
+}
+
+static void
+test_rollover_lost_answer_server_switched(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+
+	e->net_fail_keychange = 1;
+	e->keychange_switches = 1;
+	assert_int_equal(ck_account_rollover(&e->ctx, e->st, &e->s, CK_KEY_NONE, e->newk, 10, &err),
+			 CK_OK);
+	assert_int_not_equal(e->s.account.key_id, e->old_id);
+	assert_int_equal(e->s.account.pending_key_id, 0);
+	assert_true(ck_key_public_equal(e->s.key, e->newk));
+}
+
+static void
+test_rollover_lost_answer_server_kept_old(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+
+	e->net_fail_keychange = 1;
+	assert_int_equal(ck_account_rollover(&e->ctx, e->st, &e->s, CK_KEY_NONE, e->newk, 10, &err),
+			 CK_ERR_NETWORK);
+	assert_non_null(strstr(err.msg, "keeps its old key"));
+	assert_row(e, e->old_id, 0);
+}
+
+static void
+test_rollover_lost_answer_and_no_resolution_keeps_pending(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+	struct ck_account a = { 0 };
+
+	e->net_fail_keychange = 1;
+	e->net_fail_lookup = 1;
+	assert_int_equal(ck_account_rollover(&e->ctx, e->st, &e->s, CK_KEY_NONE, e->newk, 10, &err),
+			 CK_ERR_NETWORK);
+	assert_non_null(strstr(err.msg, "both keys kept"));
+	assert_int_equal(ck_store_account_get_id(e->st, e->acct_id, &a, NULL), CK_OK);
+	assert_int_equal(a.key_id, e->old_id);
+	assert_int_not_equal(a.pending_key_id, 0);
+	ck_account_cleanup(&a);
+}
+
+static void
+test_rollover_refuses_grace_over_max(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+
+	assert_int_equal(ck_account_rollover(&e->ctx, e->st, &e->s, CK_KEY_EC256, NULL,
+					     CK_ACCOUNT_GRACE_MAX + 1, &err), CK_ERR_INVALID_ARG);
+	assert_int_equal(e->f.key_changes, 0);
+	assert_row(e, e->old_id, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_resolve_new_key_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_old_key_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_new_key_of_another_account_keeps_old,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_neither_keeps_both, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_without_answer_keeps_both, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rollover_success, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollover_409_clears_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollover_lost_answer_server_switched, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rollover_lost_answer_server_kept_old, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rollover_lost_answer_and_no_resolution_keeps_pending,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollover_refuses_grace_over_max, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
