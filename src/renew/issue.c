@@ -1,0 +1,498 @@
+/*
+ * issue.c - one certificate from an ACME server into the store, by http-01
+ * with the built-in responder.  Owns the order of steps that keeps the key
+ * and the certificate together (see issue.h); must never ask the server to
+ * finalize before the certificate key is durable in the store.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "acme/acme.h"
+#include "challenge/http01.h"
+#include "renew/account.h"
+#include "renew/issue.h"
+
+/* Everything one issuance holds, released in one place. */
+struct issue_run {
+	const struct ck_ctx *ctx;
+	struct ck_store *st;
+	const struct ck_issue_params *p;
+	struct ck_account_session sess;
+	int have_sess;
+	EVP_PKEY *cert_key;
+	int64_t key_id;
+	int64_t order_id;
+	struct acme_order order;
+	struct http01 *responder;
+	struct acme_cert cert;
+	struct ck_der_list certs;
+	char lineage[CK_STORE_NAME_MAX + 1];
+};
+
+static int
+dns_name_valid(const char *s)
+{
+	size_t len = strlen(s), label = 0, i;
+
+	if (len == 0 || len > CK_NAME_MAX || s[len - 1] == '.')
+		return 0;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			label = 0;
+			continue;
+		}
+		if (!(isalnum(c) || c == '-') || c >= 0x80)
+			return 0;
+		if (label == 0 && c == '-')
+			return 0;
+		if (++label > 63)
+			return 0;
+	}
+	return s[len - 1] != '-';
+}
+
+enum ck_code
+ck_issue_check_names(const char *const *names, size_t n, struct ck_err *err)
+{
+	size_t i, j;
+
+	if (n == 0)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no names given: pass at least one -d NAME");
+	if (n > CK_CSR_MAX_NAMES)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "%zu names is more than the %d one certificate may carry", n,
+			       CK_CSR_MAX_NAMES);
+	for (i = 0; i < n; i++) {
+		char shown[80];
+
+		ck_str_printable(shown, sizeof(shown), names[i]);
+		if (strncmp(names[i], "*.", 2) == 0)
+			return CK_FAIL(err, CK_ERR_UNSUPPORTED,
+				       "%s is a wildcard: http-01 cannot validate wildcards "
+				       "(they need dns-01)", shown);
+		if (!ck_name_is_ip(names[i]) && !dns_name_valid(names[i]))
+			return CK_FAIL(err, CK_ERR_INVALID_ARG,
+				       "'%s' is neither a DNS name nor an IP address", shown);
+		for (j = 0; j < i; j++)
+			if (strcasecmp(names[i], names[j]) == 0)
+				return CK_FAIL(err, CK_ERR_INVALID_ARG, "%s is given twice", shown);
+	}
+	return CK_OK;
+}
+
+/* Lower-cased copies of the names (ACME identifiers are compared lower-case). */
+static enum ck_code
+names_lower(const char *const *names, size_t n, char ***out, struct ck_err *err)
+{
+	char **v = calloc(n + 1, sizeof(*v));
+	size_t i, k;
+
+	if (v == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		if ((v[i] = strdup(names[i])) == NULL) {
+			for (k = 0; k < i; k++)
+				free(v[k]);
+			free(v);
+			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		}
+		for (k = 0; v[i][k] != '\0'; k++)
+			v[i][k] = (char)tolower((unsigned char)v[i][k]);
+	}
+	*out = v;
+	return CK_OK;
+}
+
+static void
+names_free(char **v, size_t n)
+{
+	size_t i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* The certificate key: generated, then committed before anything depends on it. */
+static enum ck_code
+issue_key(struct issue_run *r, char *const *names, struct ck_err *err)
+{
+	const struct ck_issue_params *p = r->p;
+	enum ck_key_type kt = p->key_type;
+	struct ck_lineage lin;
+	enum ck_code rc;
+
+	memset(&lin, 0, sizeof(lin));
+	if (kt == CK_KEY_NONE) {
+		kt = CK_KEY_EC256;
+		if (ck_store_lineage_get(r->st, r->lineage, &lin, NULL) == CK_OK &&
+		    lin.key_type[0] != '\0')
+			(void)ck_key_type_parse(lin.key_type, &kt, NULL);
+		ck_lineage_cleanup(&lin);
+	}
+	if ((rc = ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, p->nnames,
+				       ck_key_type_name(kt), NULL, err)) != CK_OK)
+		return rc;
+	if ((rc = ck_key_generate(kt, &r->cert_key, err)) != CK_OK)
+		return rc;
+	if ((rc = ck_store_key_put(r->st, r->cert_key, &r->key_id, NULL, err)) != CK_OK) {
+		ck_err_prefix(err, "cannot store the new certificate key");
+		return rc;
+	}
+	CK_FAULT("issue.after_key");
+	ck_log(&r->ctx->log, CK_LOG_DEBUG, "certificate key (%s) stored as key %lld",
+	       ck_key_type_name(kt), (long long)r->key_id);
+	return CK_OK;
+}
+
+static enum ck_code
+issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
+{
+	struct ck_order_new on;
+	enum ck_code rc;
+
+	rc = acme_order_new(r->sess.client, (const char *const *)names, r->p->nnames, &r->order,
+			    err);
+	if (rc != CK_OK) {
+		ck_err_prefix(err, "the server refused the order");
+		return rc;
+	}
+	memset(&on, 0, sizeof(on));
+	on.lineage = r->lineage;
+	on.account_id = r->sess.account.id;
+	on.key_id = r->key_id;
+	on.identifiers = (const char *const *)names;
+	on.nidentifiers = r->p->nnames;
+	on.url = r->order.url;
+	on.status = r->order.status;
+	on.finalize_url = r->order.finalize;
+	if ((rc = ck_store_order_put(r->st, &on, &r->order_id, err)) != CK_OK)
+		return rc;
+	CK_FAULT("issue.after_order");
+	return CK_OK;
+}
+
+/* Starts the responder on first need. */
+static enum ck_code
+issue_responder(struct issue_run *r, struct ck_err *err)
+{
+	unsigned port = r->p->http_port ? r->p->http_port : HTTP01_DEFAULT_PORT;
+
+	if (r->responder != NULL)
+		return CK_OK;
+	return http01_start(r->ctx, r->p->http_address, port, &r->responder, err);
+}
+
+/* Answers the http-01 challenge of every pending authorization, then waits for all. */
+static enum ck_code
+issue_authorize(struct issue_run *r, struct ck_err *err)
+{
+	size_t n = r->order.authorizations.n, i, pending = 0;
+	struct acme_authz *az;
+	enum ck_code rc = CK_ERR_INTERNAL;
+
+	if (n == 0)
+		return CK_OK;
+	if ((az = calloc(n, sizeof(*az))) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		const struct acme_challenge *ch;
+		char *keyauth = NULL;
+
+		if ((rc = acme_authz_fetch(r->sess.client, r->order.authorizations.v[i], &az[i],
+					   err)) != CK_OK)
+			goto out;
+		if (strcmp(az[i].status, "valid") == 0)
+			continue;
+		if (strcmp(az[i].status, "pending") != 0) {
+			rc = CK_FAIL(err, CK_ERR_STATE, "authorization for %s is %s, not pending",
+				     az[i].identifier.value, az[i].status);
+			goto out;
+		}
+		ch = acme_authz_challenge(&az[i], "http-01");
+		if (ch == NULL || ch->token == NULL) {
+			rc = CK_FAIL(err, CK_ERR_UNSUPPORTED,
+				     "the server offers no http-01 challenge for %s",
+				     az[i].identifier.value);
+			goto out;
+		}
+		if ((rc = issue_responder(r, err)) != CK_OK)
+			goto out;
+		if ((rc = acme_key_authorization(r->sess.key, ch->token, &keyauth, err)) != CK_OK)
+			goto out;
+		rc = http01_add(r->responder, ch->token, keyauth, err);
+		free(keyauth);
+		if (rc != CK_OK)
+			goto out;
+		if ((rc = acme_challenge_respond(r->sess.client, ch, err)) != CK_OK)
+			goto out;
+		pending++;
+	}
+	for (i = 0; i < n && pending > 0; i++) {
+		if (strcmp(az[i].status, "valid") == 0)
+			continue;
+		if ((rc = acme_authz_wait(r->sess.client, &az[i], err)) != CK_OK) {
+			ck_err_prefix(err, "validation of %s failed", az[i].identifier.value);
+			goto out;
+		}
+		ck_log(&r->ctx->log, CK_LOG_DEBUG, "%s validated", az[i].identifier.value);
+	}
+	rc = CK_OK;
+out:
+	for (i = 0; i < n; i++)
+		acme_authz_cleanup(&az[i]);
+	free(az);
+	if (r->responder != NULL)
+		http01_clear(r->responder);
+	return rc;
+}
+
+static enum ck_code
+issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
+{
+	unsigned char *csr = NULL;
+	size_t csr_len = 0;
+	enum ck_code rc;
+
+	/* Every authorization is valid, so the order is ready (RFC 8555 7.1.6):
+	 * finalize at once and wait only if the server says it is not. */
+	if (strcmp(r->order.status, "pending") == 0 || strcmp(r->order.status, "ready") == 0) {
+		rc = ck_csr_create(r->cert_key, (const char *const *)names, r->p->nnames, &csr,
+				   &csr_len, err);
+		if (rc != CK_OK)
+			return rc;
+		CK_FAULT("issue.before_finalize");
+		rc = acme_order_finalize(r->sess.client, &r->order, csr, csr_len, err);
+		if (rc == CK_ERR_ACME && strcmp(ck_err_problem_short(err), "orderNotReady") == 0) {
+			ck_err_clear(err);
+			rc = acme_order_wait(r->sess.client, &r->order, err);
+			if (rc == CK_OK && strcmp(r->order.status, "ready") == 0)
+				rc = acme_order_finalize(r->sess.client, &r->order, csr, csr_len,
+							 err);
+		}
+		free(csr);
+		if (rc != CK_OK)
+			return rc;
+		(void)ck_store_order_update(r->st, r->order_id, r->order.status, NULL, NULL, 0,
+					    NULL);
+		CK_FAULT("issue.after_finalize");
+		if ((rc = acme_order_wait(r->sess.client, &r->order, err)) != CK_OK)
+			return rc;
+	}
+	if (strcmp(r->order.status, "valid") != 0 || r->order.certificate == NULL)
+		return CK_FAIL(err, CK_ERR_STATE, "the order ended %s without a certificate",
+			       r->order.status);
+	return CK_OK;
+}
+
+/* Alternate chains as JSON text: [[b64 DER, ...], ...]; NULL when none. */
+static enum ck_code
+issue_alternates(struct issue_run *r, char **out, size_t *count, struct ck_err *err)
+{
+	struct acme_cert *alts = NULL;
+	size_t nalts = 0, i, j;
+	json_t *arr = NULL;
+	enum ck_code rc;
+
+	*out = NULL;
+	*count = 0;
+	if (r->cert.alternates.n == 0)
+		return CK_OK;
+	if ((rc = acme_cert_download_alternates(r->sess.client, &r->cert, &alts, &nalts, err)) !=
+	    CK_OK)
+		return rc;
+	rc = CK_ERR_NOMEM;
+	if ((arr = json_array()) == NULL)
+		goto out;
+	for (i = 0; i < nalts; i++) {
+		struct ck_der_list l = { 0 };
+		json_t *chain = json_array();
+
+		if (chain == NULL || json_array_append_new(arr, chain) != 0)
+			goto out;
+		if ((rc = ck_pem_certs_parse(alts[i].pem, alts[i].pem_len, &l, err)) != CK_OK)
+			goto out;
+		for (j = 0; j < l.n; j++) {
+			char *b64 = NULL;
+			/* Standard base64 of DER; base64url is as good for storage. */
+			if ((rc = ck_b64url_encode(l.items[j].data, l.items[j].len, &b64, err)) !=
+			    CK_OK) {
+				ck_der_list_cleanup(&l);
+				goto out;
+			}
+			json_array_append_new(chain, json_string(b64));
+			free(b64);
+		}
+		ck_der_list_cleanup(&l);
+	}
+	if ((*out = json_dumps(arr, JSON_COMPACT)) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*count = nalts;
+	rc = CK_OK;
+out:
+	if (rc == CK_ERR_NOMEM && err != NULL && err->code != CK_ERR_NOMEM)
+		CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	json_decref(arr);
+	for (i = 0; i < nalts; i++)
+		acme_cert_cleanup(&alts[i]);
+	free(alts);
+	return rc;
+}
+
+/* Download, then one transaction: certificate linked to its key, lineage current, order closed. */
+static enum ck_code
+issue_store(struct issue_run *r, struct ck_issue_result *res, struct ck_err *err)
+{
+	struct ck_der_list chain;
+	struct ck_cert_new cn;
+	struct ck_cert_put_result put;
+	struct ck_cert_info info;
+	char *alts = NULL;
+	size_t nalts = 0;
+	enum ck_code rc;
+
+	if ((rc = acme_cert_download(r->sess.client, r->order.certificate, &r->cert, err)) != CK_OK)
+		return rc;
+	if ((rc = ck_pem_certs_parse(r->cert.pem, r->cert.pem_len, &r->certs, err)) != CK_OK) {
+		ck_err_prefix(err, "the server sent a certificate chain that does not parse");
+		return rc;
+	}
+	if (r->certs.n == 0)
+		return CK_FAIL(err, CK_ERR_PARSE, "the server sent an empty certificate chain");
+	if (issue_alternates(r, &alts, &nalts, err) != CK_OK) {
+		/* Alternates are a convenience: never lose the certificate over them. */
+		ck_log(&r->ctx->log, CK_LOG_WARN, "alternate chains not recorded: %s",
+		       err ? err->msg : "error");
+		alts = NULL;
+		nalts = 0;
+	}
+	chain.items = r->certs.items + 1;
+	chain.n = r->certs.n - 1;
+	memset(&cn, 0, sizeof(cn));
+	cn.der = r->certs.items[0].data;
+	cn.len = r->certs.items[0].len;
+	cn.chain = &chain;
+	cn.origin = r->order.url;
+	cn.key_id = r->key_id;
+	cn.lineage = r->lineage;
+	cn.order_id = r->order_id;
+	cn.alternates = alts;
+	rc = ck_store_cert_put(r->st, &cn, &put, err);
+	free(alts);
+	if (rc != CK_OK) {
+		ck_err_prefix(err, "the certificate was issued (%s) but could not be stored",
+			      r->order.certificate);
+		return rc;
+	}
+	CK_FAULT("issue.after_store");
+	memset(&info, 0, sizeof(info));
+	if ((rc = ck_cert_info_from_der(cn.der, cn.len, &info, err)) != CK_OK)
+		return rc;
+	res->cert_id = put.cert_id;
+	memcpy(res->sha256, info.sha256, sizeof(res->sha256));
+	res->not_after = info.not_after;
+	res->alternates = nalts;
+	ck_cert_info_cleanup(&info);
+	return CK_OK;
+}
+
+static enum ck_code
+issue_lineage_name(const struct ck_issue_params *p, char out[CK_STORE_NAME_MAX + 1],
+		   struct ck_err *err)
+{
+	const char *name = p->lineage ? p->lineage : p->names[0];
+	size_t i;
+
+	if (strlen(name) > CK_STORE_NAME_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "lineage name is longer than %d characters: choose one with --name",
+			       CK_STORE_NAME_MAX);
+	snprintf(out, CK_STORE_NAME_MAX + 1, "%s", name);
+	if (p->lineage == NULL) {
+		for (i = 0; out[i] != '\0'; i++) {
+			out[i] = (char)tolower((unsigned char)out[i]);
+			if (out[i] == ':') /* IPv6 literal */
+				out[i] = '-';
+		}
+	}
+	if (!ck_store_name_valid(out))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "'%s' is not a valid lineage name (letters, digits, '.', '_', '-')",
+			       out);
+	return CK_OK;
+}
+
+enum ck_code
+ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
+	 struct ck_issue_result *out, struct ck_err *err)
+{
+	struct issue_run r;
+	struct ck_issue_result res;
+	char **names = NULL;
+	enum ck_code rc;
+
+	memset(&r, 0, sizeof(r));
+	memset(&res, 0, sizeof(res));
+	r.ctx = ctx;
+	r.st = st;
+	r.p = p;
+	if ((rc = ck_issue_check_names(p->names, p->nnames, err)) != CK_OK)
+		return rc;
+	if ((rc = issue_lineage_name(p, r.lineage, err)) != CK_OK)
+		return rc;
+	if ((rc = names_lower(p->names, p->nnames, &names, err)) != CK_OK)
+		return rc;
+	rc = ck_account_open(ctx, st, p->server, p->account, p->ca_bundle,
+			     CK_ACCOUNT_REQUIRE_VALID, &r.sess, err);
+	if (rc != CK_OK)
+		goto out;
+	r.have_sess = 1;
+	ck_log(&ctx->log, CK_LOG_INFO, "ordering a certificate for %s%s from %s", names[0],
+	       p->nnames > 1 ? " and others" : "", r.sess.server);
+	if ((rc = issue_key(&r, names, err)) != CK_OK)
+		goto out;
+	if ((rc = issue_order(&r, names, err)) != CK_OK)
+		goto out;
+	if ((rc = issue_authorize(&r, err)) != CK_OK)
+		goto fail_order;
+	if ((rc = issue_finalize(&r, names, err)) != CK_OK)
+		goto fail_order;
+	if ((rc = issue_store(&r, &res, err)) != CK_OK)
+		goto out;
+	snprintf(res.lineage, sizeof(res.lineage), "%s", r.lineage);
+	res.requests = acme_client_request_count(r.sess.client);
+	ck_log(&ctx->log, CK_LOG_INFO, "certificate %s issued for lineage %s", res.sha256,
+	       r.lineage);
+	*out = res;
+	goto out;
+fail_order:
+	/* An order the server declared invalid can never complete: close it.  Any
+	 * other failure leaves it open so it can be resumed. */
+	if (rc == CK_ERR_VALIDATION ||
+	    (r.order.status != NULL && strcmp(r.order.status, "invalid") == 0))
+		(void)ck_store_order_update(st, r.order_id, "invalid", NULL, NULL, 1, NULL);
+	ck_log(&ctx->log, CK_LOG_INFO,
+	       "kept: the certificate key (key %lld) and the order record; nothing else changed",
+	       (long long)r.key_id);
+out:
+	if (r.responder != NULL)
+		http01_stop(r.responder);
+	ck_der_list_cleanup(&r.certs);
+	acme_cert_cleanup(&r.cert);
+	acme_order_cleanup(&r.order);
+	EVP_PKEY_free(r.cert_key);
+	if (r.have_sess)
+		ck_account_session_cleanup(&r.sess);
+	names_free(names, p->nnames);
+	return rc;
+}
