@@ -207,38 +207,104 @@ st_col_blob(sqlite3_stmt *s, int i, size_t *len, int *oom)
 
 /* ---- transactions ---------------------------------------------------- */
 
+/*
+ * Transactions nest: the outermost is BEGIN IMMEDIATE ... COMMIT; inner
+ * ones are savepoints, so a multi-step operation (an import of several
+ * keys and certificates) built from single-step calls commits as one.
+ */
 enum ck_code
 st_begin(struct ck_store *st, struct ck_err *err)
 {
-	if (st->in_tx)
-		return CK_FAIL(err, CK_ERR_INTERNAL, "nested store transaction");
-	/* IMMEDIATE takes the write lock now (waiting up to the busy timeout),
-	 * so a transaction never fails half-way for want of the lock. */
-	if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return ST_DB_FAIL(st, err, "starting a store transaction");
-	st->in_tx = 1;
+	char sql[48];
+
+	if (st->in_tx == 0) {
+		/* IMMEDIATE takes the write lock now (waiting up to the busy timeout),
+		 * so a transaction never fails half-way for want of the lock. */
+		if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+			return ST_DB_FAIL(st, err, "starting a store transaction");
+	} else {
+		if (st->in_tx >= ST_TX_DEPTH_MAX)
+			return CK_FAIL(err, CK_ERR_INTERNAL, "store transactions nested too deep");
+		snprintf(sql, sizeof(sql), "SAVEPOINT ck_sp%d", st->in_tx);
+		if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			return ST_DB_FAIL(st, err, "starting a nested store transaction");
+	}
+	st->in_tx++;
+	st->tx_committed = 0;
 	return CK_OK;
 }
 
 enum ck_code
 st_commit(struct ck_store *st, struct ck_err *err)
 {
+	char sql[48];
+
+	if (st->in_tx <= 0)
+		return CK_FAIL(err, CK_ERR_INTERNAL, "commit without a store transaction");
+	if (st->in_tx > 1) {
+		snprintf(sql, sizeof(sql), "RELEASE ck_sp%d", st->in_tx - 1);
+		if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+			enum ck_code rc = ST_DB_FAIL(st, err, "committing a nested transaction");
+			st_rollback(st);
+			return rc;
+		}
+		st->in_tx--;
+		st->tx_committed = 1;
+		return CK_OK;
+	}
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		enum ck_code rc = ST_DB_FAIL(st, err, "committing to the store");
 		st_rollback(st);
 		return rc;
 	}
 	st->in_tx = 0;
+	st->tx_committed = 1;
 	return CK_OK;
 }
 
+/*
+ * Write paths end with `commit; out: st_rollback()`: right after a
+ * successful commit the rollback is a no-op, so an inner commit never
+ * rolls back the transaction that encloses it.
+ */
 void
 st_rollback(struct ck_store *st)
 {
-	if (!st->in_tx)
+	char sql[80];
+
+	if (st->tx_committed) {
+		st->tx_committed = 0;
 		return;
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	st->in_tx = 0;
+	}
+	if (st->in_tx <= 0)
+		return;
+	if (st->in_tx > 1) {
+		snprintf(sql, sizeof(sql), "ROLLBACK TO ck_sp%d; RELEASE ck_sp%d", st->in_tx - 1,
+			 st->in_tx - 1);
+		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	} else {
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	st->in_tx--;
+}
+
+enum ck_code
+ck_store_tx_begin(struct ck_store *st, struct ck_err *err)
+{
+	return st_begin(st, err);
+}
+
+enum ck_code
+ck_store_tx_commit(struct ck_store *st, struct ck_err *err)
+{
+	return st_commit(st, err);
+}
+
+void
+ck_store_tx_rollback(struct ck_store *st)
+{
+	st->tx_committed = 0; /* an explicit rollback always undoes the open level */
+	st_rollback(st);
 }
 
 enum ck_code

@@ -90,6 +90,21 @@ int ck_store_schema_version(const struct ck_store *st);
  */
 enum ck_code ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err);
 
+/* ---- transactions spanning several calls ----------------------------- */
+
+/*
+ * Every mutating call is one transaction by itself.  To make several calls
+ * one (an import of many keys and certificates), wrap them: inside, each
+ * call becomes a savepoint of the outer transaction, and nothing is
+ * visible to other processes, or durable, before ck_store_tx_commit.
+ * A call that fails inside has already undone its own part; the caller
+ * then decides: ck_store_tx_rollback undoes everything since begin.
+ * Nesting is allowed (bounded).  Closing the store rolls back an open one.
+ */
+enum ck_code ck_store_tx_begin(struct ck_store *st, struct ck_err *err);
+enum ck_code ck_store_tx_commit(struct ck_store *st, struct ck_err *err);
+void ck_store_tx_rollback(struct ck_store *st);
+
 /* ---- settings (key/value) ------------------------------------------- */
 
 /* *out (free()) is the value; CK_ERR_NOT_FOUND if the key is not set. */

@@ -22,8 +22,11 @@ struct ck_store {
 	const struct ck_ctx *ctx;
 	struct ck_ctx own_ctx;    /* used when the caller gave no ctx */
 	int schema_version;
-	int in_tx;
+	int in_tx;                /* transaction depth: 0 none, 1 BEGIN, >1 savepoints */
+	int tx_committed;         /* the last begin/commit was a commit (see st_rollback) */
 };
+
+#define ST_TX_DEPTH_MAX 8
 
 /* Largest alternates JSON text stored with a certificate. */
 #define ST_ALTERNATES_MAX (CK_STORE_CERT_MAX * CK_STORE_CHAIN_MAX * 2)

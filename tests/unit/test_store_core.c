@@ -468,6 +468,46 @@ test_key_list_orphans_and_remove(void **state)
 	EVP_PKEY_free(k2);
 }
 
+/* Several calls in one transaction: an outer rollback undoes inner commits,
+ * another process sees nothing before the outer commit. */
+static void
+test_tx_spans_calls(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k1 = t_key(CK_KEY_EC256), *k2 = t_key(CK_KEY_EC384);
+	struct ck_store *other = NULL;
+	struct ck_key_list l = { 0 };
+	uint64_t g0 = t_gen(e->st);
+	int64_t id = 0;
+	char spki[65];
+
+	assert_int_equal(ck_store_tx_begin(e->st, NULL), CK_OK);
+	assert_int_equal(ck_store_key_put(e->st, k1, &id, NULL, NULL), CK_OK);
+	assert_int_equal(ck_store_key_put(e->st, k2, &id, NULL, NULL), CK_OK);
+	ck_store_tx_rollback(e->st);
+	assert_int_equal(ck_store_key_list(e->st, 0, &l, NULL), CK_OK);
+	assert_int_equal(l.n, 0);
+	ck_key_list_cleanup(&l);
+	assert_int_equal(t_gen(e->st), g0);
+
+	assert_int_equal(ck_store_tx_begin(e->st, NULL), CK_OK);
+	assert_int_equal(ck_store_key_put(e->st, k1, &id, NULL, NULL), CK_OK);
+	assert_int_equal(ck_store_key_put(e->st, k2, &id, NULL, NULL), CK_OK);
+	/* A second connection (another process) does not see uncommitted keys. */
+	assert_int_equal(ck_store_open(e->path, NULL, &other, NULL), CK_OK);
+	assert_int_equal(ck_key_spki_sha256(k2, spki, NULL), CK_OK);
+	assert_int_equal(ck_store_key_find_spki(other, spki, &id, NULL), CK_ERR_NOT_FOUND);
+	assert_int_equal(ck_store_tx_commit(e->st, NULL), CK_OK);
+	assert_int_equal(ck_store_key_find_spki(other, spki, &id, NULL), CK_OK);
+	ck_store_close(other);
+	assert_int_equal(ck_store_key_list(e->st, 0, &l, NULL), CK_OK);
+	assert_int_equal(l.n, 2);
+	ck_key_list_cleanup(&l);
+	assert_true(t_gen(e->st) > g0);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+}
+
 static void
 test_settings(void **state)
 {
@@ -624,6 +664,7 @@ main(void)
 						t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_key_list_orphans_and_remove, t_setup,
 						t_teardown),
+		cmocka_unit_test_setup_teardown(test_tx_spans_calls, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_settings, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input_bounded, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_processes, t_setup, t_teardown),
