@@ -1,0 +1,55 @@
+/*
+ * cli.h - the command line: argv in, one command file per command, text
+ * or JSON out.  The CLI prints and never decides: every rule lives in the
+ * library below it.
+ *
+ * Exit codes (documented in certkeep(1)):
+ *   0  success (doctor: no findings)
+ *   1  the operation failed (doctor: findings remain); one line on stderr says why
+ *   2  usage error
+ */
+#ifndef CK_CLI_H
+#define CK_CLI_H
+
+#include <stdio.h>
+
+#include "core/core.h"
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+
+struct ck_store;
+
+/* Global options and state shared by every command. */
+struct cli {
+	struct ck_ctx ctx;
+	const char *store_path;   /* --store, $CERTKEEP_STORE, or the default */
+	const char *ca_bundle;    /* --ca-bundle or $CERTKEEP_CA_BUNDLE; NULL = system store */
+	const char *prog;         /* "certkeep" */
+	char default_store[4096]; /* storage behind store_path when defaulted */
+};
+
+/* Opens (creating if needed) the store at cli->store_path. */
+int cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err);
+
+/* Prints "certkeep: <msg>" (plus ACME problem detail) on stderr; returns CLI_EXIT_FAIL. */
+int cli_fail(struct cli *cli, const struct ck_err *err);
+/* Prints "certkeep CMD: msg" and "Try 'certkeep CMD --help'" on stderr; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Each command: argv[0] is the command name; getopt state is reset by the caller. */
+int cmd_account(struct cli *cli, int argc, char **argv);
+int cmd_issue(struct cli *cli, int argc, char **argv);
+int cmd_list(struct cli *cli, int argc, char **argv);
+int cmd_show(struct cli *cli, int argc, char **argv);
+int cmd_export(struct cli *cli, int argc, char **argv);
+int cmd_import(struct cli *cli, int argc, char **argv);
+int cmd_copy(struct cli *cli, int argc, char **argv);
+int cmd_move(struct cli *cli, int argc, char **argv);
+int cmd_rm(struct cli *cli, int argc, char **argv);
+int cmd_request(struct cli *cli, int argc, char **argv);
+int cmd_requests(struct cli *cli, int argc, char **argv);
+int cmd_doctor(struct cli *cli, int argc, char **argv);
+
+#endif

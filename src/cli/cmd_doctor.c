@@ -1,0 +1,175 @@
+/*
+ * cmd_doctor.c - `certkeep doctor [--json] [--repair] [--prune]`: runs the
+ * store's checks (ck_store_doctor), optionally its repair (relinks, never
+ * deletes) and prune (orphan keys only), and prints each finding with its
+ * stable code, what, why and fix.  Exit 0 when no findings remain, 1
+ * otherwise.  The store decides what is wrong and what may be changed.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/print.h"
+#include "store/store.h"
+
+static void
+doctor_usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: certkeep doctor [--json] [--repair] [--prune]\n"
+		"\n"
+		"Checks every invariant of the store and explains each finding: a stable\n"
+		"code, what is wrong, why it matters, and the fix.  Among them: certificates\n"
+		"without their key (\"Keyset does not exist\"), keys that do not match their\n"
+		"certificate, orphan keys, old pending requests, bindings naming a thumbprint\n"
+		"the store does not have (IIS \"invalid certificate hash\"), expired or soon\n"
+		"expiring certificates, chains that do not verify, loose file permissions.\n"
+		"\n"
+		"options:\n"
+		"  --repair    relink certificates whose key is in the store (never deletes)\n"
+		"  --prune     remove orphan keys (keys nothing uses) and say which\n"
+		"  --json      {\"actions\": [...], \"findings\": [...]}, each with code, name,\n"
+		"              severity, object, what, why, fix, cert_id, key_id, fixed\n"
+		"  -h, --help  this text\n"
+		"\n"
+		"exit status: 0 no findings remain, 1 findings remain (or the check failed).\n");
+}
+
+static json_t *
+doctor_json_list(const struct ck_findings *f)
+{
+	json_t *arr = json_array(), *o;
+	size_t i;
+
+	for (i = 0; arr != NULL && i < f->n; i++) {
+		const struct ck_finding *x = &f->items[i];
+		o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:I, s:I, s:b}", "code",
+			      x->code, "name", x->name, "severity", ck_severity_name(x->severity),
+			      "object", x->object, "what", x->what, "why", x->why, "fix", x->fix,
+			      "cert_id", (json_int_t)x->cert_id, "key_id", (json_int_t)x->key_id,
+			      "fixed", x->fixed);
+		if (o == NULL || json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	return arr;
+}
+
+static void
+doctor_print_one(const struct ck_finding *x, const char *prefix)
+{
+	printf("%s%s %s [%s] %s: %s\n", prefix, x->code, x->name, ck_severity_name(x->severity),
+	       x->object ? x->object : "", x->what ? x->what : "");
+	if (x->why != NULL && x->why[0] != '\0')
+		printf("    why: %s\n", x->why);
+	if (x->fix != NULL && x->fix[0] != '\0' && !x->fixed)
+		printf("    fix: %s\n", x->fix);
+}
+
+static void
+doctor_human(const struct ck_findings *actions, const struct ck_findings *f)
+{
+	size_t i;
+
+	for (i = 0; i < actions->n; i++)
+		doctor_print_one(&actions->items[i], actions->items[i].fixed ? "done: " : "");
+	if (f->n == 0) {
+		printf("no findings: every certificate is linked to its key or labelled, and "
+		       "every check passed\n");
+		return;
+	}
+	for (i = 0; i < f->n; i++)
+		doctor_print_one(&f->items[i], "");
+	printf("%zu finding(s)\n", f->n);
+}
+
+/* Appends the items of from to to (moving ownership). */
+static enum ck_code
+doctor_take(struct ck_findings *to, struct ck_findings *from, struct ck_err *err)
+{
+	struct ck_finding *p;
+
+	if (from->n == 0)
+		return CK_OK;
+	p = realloc(to->items, (to->n + from->n) * sizeof(*p));
+	if (p == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	memcpy(p + to->n, from->items, from->n * sizeof(*p));
+	to->items = p;
+	to->n += from->n;
+	free(from->items);
+	from->items = NULL;
+	from->n = 0;
+	return CK_OK;
+}
+
+static enum ck_code
+doctor_run(struct ck_store *st, int repair, int prune, struct ck_findings *actions,
+	   struct ck_findings *found, struct ck_err *err)
+{
+	struct ck_findings one = { NULL, 0 };
+	enum ck_code rc = CK_OK;
+
+	if (repair && ((rc = ck_store_doctor_repair(st, &one, err)) != CK_OK ||
+		       (rc = doctor_take(actions, &one, err)) != CK_OK))
+		goto out;
+	if (prune && ((rc = ck_store_doctor_prune(st, &one, err)) != CK_OK ||
+		      (rc = doctor_take(actions, &one, err)) != CK_OK))
+		goto out;
+	rc = ck_store_doctor(st, NULL, found, err);
+out:
+	ck_findings_cleanup(&one);
+	return rc;
+}
+
+int
+cmd_doctor(struct cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "repair", no_argument, NULL, 'r' },
+		{ "prune", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ck_findings actions = { NULL, 0 }, found = { NULL, 0 };
+	struct ck_store *st = NULL;
+	struct ck_err err;
+	int c, json = 0, repair = 0, prune = 0, rc;
+
+	ck_err_clear(&err);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'r': repair = 1; break;
+		case 'p': prune = 1; break;
+		case 'h':
+			doctor_usage(stdout);
+			return CLI_EXIT_OK;
+		default:
+			return cli_usage_error("doctor", "unknown option");
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
+	if (cli_store_open(cli, &st, &err) != 0 ||
+	    doctor_run(st, repair, prune, &actions, &found, &err) != CK_OK) {
+		rc = cli_fail(cli, &err);
+	} else if (json) {
+		json_t *o = json_pack("{s:o, s:o, s:b}", "actions", doctor_json_list(&actions),
+				      "findings", doctor_json_list(&found), "clean", found.n == 0);
+		rc = print_json_out(o);
+		if (rc == CLI_EXIT_OK && found.n > 0)
+			rc = CLI_EXIT_FAIL;
+	} else {
+		doctor_human(&actions, &found);
+		rc = found.n > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	}
+	ck_findings_cleanup(&actions);
+	ck_findings_cleanup(&found);
+	ck_store_close(st);
+	return rc;
+}

@@ -1,0 +1,185 @@
+/*
+ * main.c - global options, the command table, and dispatch.  Owns the
+ * one struct cli of the process; decides nothing about certificates.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "cli/cli.h"
+#include "store/store.h"
+
+struct cli_cmd {
+	const char *name;
+	int (*run)(struct cli *cli, int argc, char **argv);
+	const char *summary;
+};
+
+static const struct cli_cmd commands[] = {
+	{ "account", cmd_account, "register, show, update, recover, roll over or deactivate ACME accounts" },
+	{ "issue", cmd_issue, "obtain a certificate from an ACME server into the store" },
+	{ "list", cmd_list, "list the certificates in the store" },
+	{ "show", cmd_show, "everything about one certificate" },
+	{ "export", cmd_export, "write a certificate with its key and chain to files" },
+	{ "import", cmd_import, "import certificates and keys (PEM, DER, PKCS#12)" },
+	{ "copy", cmd_copy, "copy a certificate with its key to another store" },
+	{ "move", cmd_move, "move a certificate with its key to another store" },
+	{ "rm", cmd_rm, "remove a certificate that no binding uses" },
+	{ "request", cmd_request, "make a key and CSR for a CA outside ACME" },
+	{ "requests", cmd_requests, "list pending requests" },
+	{ "doctor", cmd_doctor, "check every invariant of the store and explain findings" },
+};
+
+static void
+usage(FILE *fp)
+{
+	size_t i;
+
+	fprintf(fp,
+		"usage: certkeep [--store PATH] [--ca-bundle FILE] [-v|-q] COMMAND [ARGS]\n"
+		"\n"
+		"certkeep obtains certificates from ACME servers, keeps each certificate\n"
+		"together with its private key, and explains any inconsistency it finds.\n"
+		"\n"
+		"global options:\n"
+		"  --store PATH      the store (default $CERTKEEP_STORE, else\n"
+		"                    /var/lib/certkeep/store.db as root, else\n"
+		"                    $XDG_DATA_HOME/certkeep/store.db)\n"
+		"  --ca-bundle FILE  trust this CA bundle for the ACME server's TLS\n"
+		"                    (default $CERTKEEP_CA_BUNDLE, else the system store)\n"
+		"  -v, --verbose     more detail on stderr\n"
+		"  -q, --quiet       only errors on stderr\n"
+		"  -h, --help        this text;  --version  the version\n"
+		"\n"
+		"commands:\n");
+	for (i = 0; i < CK_ARRAY_LEN(commands); i++)
+		fprintf(fp, "  %-9s %s\n", commands[i].name, commands[i].summary);
+	fprintf(fp, "\n'certkeep COMMAND --help' describes a command.  See certkeep(1).\n");
+}
+
+static void
+default_store_path(struct cli *cli)
+{
+	const char *env = getenv("CERTKEEP_STORE");
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+
+	if (env != NULL && env[0] != '\0')
+		snprintf(cli->default_store, sizeof(cli->default_store), "%s", env);
+	else if (geteuid() == 0)
+		snprintf(cli->default_store, sizeof(cli->default_store),
+			 "/var/lib/certkeep/store.db");
+	else if (xdg != NULL && xdg[0] == '/')
+		snprintf(cli->default_store, sizeof(cli->default_store),
+			 "%s/certkeep/store.db", xdg);
+	else
+		snprintf(cli->default_store, sizeof(cli->default_store),
+			 "%s/.local/share/certkeep/store.db", home ? home : ".");
+	cli->store_path = cli->default_store;
+}
+
+int
+cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "certkeep %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'certkeep %s --help'.\n", cmd);
+	return CLI_EXIT_USAGE;
+}
+
+int
+cli_fail(struct cli *cli, const struct ck_err *err)
+{
+	(void)cli;
+	if (err->code == CK_ERR_ACME && err->problem_type[0] != '\0' &&
+	    strstr(err->msg, err->problem_detail) == NULL)
+		fprintf(stderr, "certkeep: %s (%s: %s)\n", err->msg, ck_err_problem_short(err),
+			err->problem_detail);
+	else
+		fprintf(stderr, "certkeep: %s\n", err->msg);
+	if (err->subproblems[0] != '\0')
+		fprintf(stderr, "certkeep: subproblems: %s\n", err->subproblems);
+	return CLI_EXIT_FAIL;
+}
+
+int
+cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err)
+{
+	return ck_store_open(cli->store_path, &cli->ctx, out, err) == CK_OK ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' },
+		{ "ca-bundle", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli cli;
+	const char *env;
+	size_t i;
+	int c;
+
+	memset(&cli, 0, sizeof(cli));
+	ck_ctx_init(&cli.ctx);
+	cli.prog = "certkeep";
+	default_store_path(&cli);
+	env = getenv("CERTKEEP_CA_BUNDLE");
+	if (env != NULL && env[0] != '\0')
+		cli.ca_bundle = env;
+
+	/* '+': stop at the first non-option so each command parses its own. */
+	while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			cli.store_path = optarg;
+			break;
+		case 'c':
+			cli.ca_bundle = optarg;
+			break;
+		case 'v':
+			cli.ctx.log.level = CK_LOG_DEBUG;
+			break;
+		case 'q':
+			cli.ctx.log.level = CK_LOG_ERROR;
+			break;
+		case 'h':
+			usage(stdout);
+			return CLI_EXIT_OK;
+		case 'V':
+			printf("certkeep %s\n", CERTKEEP_VERSION);
+			return CLI_EXIT_OK;
+		default:
+			usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	for (i = 0; i < CK_ARRAY_LEN(commands); i++) {
+		if (strcmp(argv[optind], commands[i].name) == 0) {
+			int sub_argc = argc - optind;
+			char **sub_argv = argv + optind;
+			optind = 0; /* glibc: full reset for the command's own getopt */
+			return commands[i].run(&cli, sub_argc, sub_argv);
+		}
+	}
+	fprintf(stderr, "certkeep: unknown command '%s'\nTry 'certkeep --help'.\n", argv[optind]);
+	return CLI_EXIT_USAGE;
+}
