@@ -276,17 +276,9 @@ ck_store_account_list(struct ck_store *st, struct ck_account_list *out, struct c
 	if ((rc = st_prepare_bind(st, err, &s, ACCOUNT_COLS "ORDER BY server, name", "")) != CK_OK)
 		return rc;
 	while ((r = st_step(st, s, err)) == 1) {
-		if (l.n == CK_STORE_ROWS_MAX) {
-			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d accounts", CK_STORE_ROWS_MAX);
+		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
+						   "accounts", err)) != CK_OK)
 			goto out;
-		}
-		if (l.n == cap) {
-			struct ck_account *p;
-			cap = cap ? cap * 2 : 8;
-			if ((p = realloc(l.items, cap * sizeof(*p))) == NULL)
-				goto nomem;
-			l.items = p;
-		}
 		if (account_row(s, &l.items[l.n++]))
 			goto nomem;
 	}

@@ -153,17 +153,9 @@ binding_query(struct ck_store *st, struct ck_binding_list *out, struct ck_err *e
 	if ((rc = st_prepare_bind(st, err, &s, sql, fmt, arg)) != CK_OK)
 		return rc;
 	while ((r = st_step(st, s, err)) == 1) {
-		if (l.n == CK_STORE_ROWS_MAX) {
-			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d bindings", CK_STORE_ROWS_MAX);
+		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
+						   "bindings", err)) != CK_OK)
 			goto out;
-		}
-		if (l.n == cap) {
-			struct ck_binding *p;
-			cap = cap ? cap * 2 : 8;
-			if ((p = realloc(l.items, cap * sizeof(*p))) == NULL)
-				goto nomem;
-			l.items = p;
-		}
 		if (binding_row(s, &l.items[l.n++]))
 			goto nomem;
 	}

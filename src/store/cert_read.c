@@ -68,20 +68,9 @@ ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out, struct ck_err 
 	if (rc != CK_OK)
 		return rc;
 	while ((r = st_step(st, s, err)) == 1) {
-		if (l.n == CK_STORE_ROWS_MAX) {
-			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d certificates",
-				     CK_STORE_ROWS_MAX);
+		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
+						   "certificates", err)) != CK_OK)
 			goto out;
-		}
-		if (l.n == cap) {
-			struct ck_cert_row *p;
-			cap = cap ? cap * 2 : 16;
-			if ((p = realloc(l.items, cap * sizeof(*p))) == NULL) {
-				rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			l.items = p;
-		}
 		rc = cert_row(s, &l.items[l.n], err);
 		l.n++;
 		if (rc != CK_OK)

@@ -312,17 +312,9 @@ ck_store_key_list(struct ck_store *st, int orphans_only, struct ck_key_list *out
 	if (rc != CK_OK)
 		return rc;
 	while ((r = st_step(st, s, err)) == 1) {
-		if (l.n == CK_STORE_ROWS_MAX) {
-			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d keys", CK_STORE_ROWS_MAX);
+		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
+						   "keys", err)) != CK_OK)
 			goto out;
-		}
-		if (l.n == cap) {
-			struct ck_key_info *p;
-			cap = cap ? cap * 2 : 16;
-			if ((p = realloc(l.items, cap * sizeof(*p))) == NULL)
-				goto nomem;
-			l.items = p;
-		}
 		if (key_row(s, &l.items[l.n++]))
 			goto nomem;
 	}

@@ -109,19 +109,9 @@ ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out, struct c
 	if ((rc = st_prepare_bind(st, err, &s, LINEAGE_COLS "ORDER BY name", "")) != CK_OK)
 		return rc;
 	while ((r = st_step(st, s, err)) == 1) {
-		if (l.n == CK_STORE_ROWS_MAX) {
-			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d lineages", CK_STORE_ROWS_MAX);
+		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
+						   "lineages", err)) != CK_OK)
 			goto out;
-		}
-		if (l.n == cap) {
-			struct ck_lineage *p;
-			cap = cap ? cap * 2 : 16;
-			if ((p = realloc(l.items, cap * sizeof(*p))) == NULL) {
-				rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			l.items = p;
-		}
 		rc = lineage_row(s, &l.items[l.n], err);
 		l.n++;
 		if (rc != CK_OK)

@@ -179,19 +179,9 @@ ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out, struct 
 	    CK_OK)
 		return rc;
 	while ((r = st_step(st, s, err)) == 1) {
-		if (l.n == CK_STORE_ROWS_MAX) {
-			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d orders", CK_STORE_ROWS_MAX);
+		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
+						   "orders", err)) != CK_OK)
 			goto out;
-		}
-		if (l.n == cap) {
-			struct ck_order *p;
-			cap = cap ? cap * 2 : 8;
-			if ((p = realloc(l.items, cap * sizeof(*p))) == NULL) {
-				rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			l.items = p;
-		}
 		rc = order_row(s, &l.items[l.n], err);
 		l.n++;
 		if (rc != CK_OK)

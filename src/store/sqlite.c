@@ -205,6 +205,27 @@ st_col_blob(sqlite3_stmt *s, int i, size_t *len, int *oom)
 	return d;
 }
 
+enum ck_code
+st_list_reserve(void *itemsp, size_t *cap, size_t n, size_t elem, const char *what,
+		struct ck_err *err)
+{
+	void *items, *grown;
+	size_t ncap;
+
+	if (n >= CK_STORE_ROWS_MAX)
+		return CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d %s", CK_STORE_ROWS_MAX, what);
+	if (n < *cap)
+		return CK_OK;
+	/* itemsp points at a `struct x *`; copy it out rather than alias it as void *. */
+	memcpy(&items, itemsp, sizeof(items));
+	ncap = *cap ? *cap * 2 : 16;
+	if ((grown = realloc(items, ncap * elem)) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	memcpy(itemsp, &grown, sizeof(grown));
+	*cap = ncap;
+	return CK_OK;
+}
+
 /* ---- transactions ---------------------------------------------------- */
 
 /*

@@ -28,6 +28,16 @@ struct ck_store {
 
 #define ST_TX_DEPTH_MAX 8
 
+/*
+ * Room for one more row in a list being read: *itemsp (a pointer to the
+ * list's `items` array of elem-sized rows) grows by doubling when n
+ * reaches *cap.  CK_ERR_TOO_LARGE once n reaches CK_STORE_ROWS_MAX
+ * (`what` names the rows in the message), CK_ERR_NOMEM if realloc fails;
+ * the list is unchanged on failure.
+ */
+enum ck_code st_list_reserve(void *itemsp, size_t *cap, size_t n, size_t elem, const char *what,
+			     struct ck_err *err);
+
 /* Largest alternates JSON text stored with a certificate. */
 #define ST_ALTERNATES_MAX (CK_STORE_CERT_MAX * CK_STORE_CHAIN_MAX * 2)
 
