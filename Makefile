@@ -1,0 +1,53 @@
+# Makefile - a thin wrapper over Meson for the two commands of the README.
+#   make demo   install dependencies, build (build/), run scripts/demo
+#   make test   install dependencies, build with sanitizers (build-test/) and
+#               libFuzzer targets (build-fuzz/), run scripts/run-tests
+#   make build  release build only;  make clean  remove the build directories
+# Meson does the real work; nothing here decides how the code is built.
+
+MESON ?= meson
+NINJA ?= ninja
+comma := ,
+
+.PHONY: all build demo test deps build-test build-fuzz clean
+
+all: build
+
+deps:
+	./scripts/install-deps
+
+# setup_or_reconfigure DIR ARGS: configure DIR, or reconfigure it with ARGS
+# when it already exists (so changed options and meson.build files apply).
+define setup_or_reconfigure
+	if [ -f $(1)/build.ninja ]; then \
+		$(MESON) setup --reconfigure $(1) $(2); \
+	else \
+		$(MESON) setup $(1) $(2); \
+	fi
+endef
+
+build:
+	$(call setup_or_reconfigure,build,-Dbuildtype=release -Dtests=false)
+	$(NINJA) -C build
+
+demo: deps build
+	./scripts/demo
+
+build-test:
+	$(call setup_or_reconfigure,build-test,-Db_sanitize=address$(comma)undefined \
+		-Db_lundef=false -Dfault_injection=true -Dbuildtype=debug)
+	$(NINJA) -C build-test
+
+build-fuzz:
+	if [ -f build-fuzz/build.ninja ]; then \
+		CC=clang $(MESON) setup --reconfigure build-fuzz -Dfuzz=true -Dtests=false -Db_lundef=false; \
+	else \
+		CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Dtests=false -Db_lundef=false; \
+	fi
+	$(NINJA) -C build-fuzz
+
+test: deps build-test build-fuzz
+	./scripts/run-tests
+
+clean:
+	rm -rf build build-test build-fuzz .demo
