@@ -2,6 +2,8 @@
 #   make demo   install dependencies, build (build/), run scripts/demo
 #   make test   install dependencies, build with sanitizers (build-test/) and
 #               libFuzzer targets (build-fuzz/), run scripts/run-tests
+#   make bench  release build, then certkeep against certbot/lego/uacme (bench/run;
+#               BENCH_ARGS="--count 5" to shorten); not part of make test
 #   make build  release build only;  make clean  remove the build directories
 # Meson does the real work; nothing here decides how the code is built.
 
@@ -9,7 +11,7 @@ MESON ?= meson
 NINJA ?= ninja
 comma := ,
 
-.PHONY: all build demo test deps build-test build-fuzz clean
+.PHONY: all build demo test bench deps build-test build-fuzz clean
 
 all: build
 
@@ -48,6 +50,9 @@ build-fuzz:
 
 test: deps build-test build-fuzz
 	./scripts/run-tests
+
+bench: build
+	./bench/run $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-test build-fuzz .demo
