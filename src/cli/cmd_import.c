@@ -1,7 +1,8 @@
 /*
  * cmd_import.c - `certkeep import FILE... [--name LINEAGE]
  * [--password-file F]`: reads the password (file or fd:N, never argv),
- * calls ck_store_import_files (which decides what links to what) and says
+ * calls ck_store_import_files_with (which decides what links to what),
+ * with a key finder over the configured tokens (cli/tokens.h), and says
  * plainly what happened to each certificate and key.
  */
 #include <getopt.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/tokens.h"
 #include "store/ops.h"
 
 static void
@@ -23,8 +25,8 @@ import_usage(FILE *fp)
 		"anything is stored: a wrong password stores nothing.\n"
 		"\n"
 		"Each certificate is linked to its private key by public-key match: a key in\n"
-		"the same input, one already in the store, or the key of a pending request\n"
-		"(which it then completes).  A certificate with no key anywhere is stored\n"
+		"the same input, one already in the store, the key of a pending request\n"
+		"(which it then completes), or a key on a configured token (certkeep token).  A certificate with no key anywhere is stored\n"
 		"labelled \"no private key\" and this command says so; importing the key later\n"
 		"links it.  A key without its certificate is kept, unlinked.  CA certificates\n"
 		"in the input become the leaf's chain.  Importing the same thing twice changes\n"
@@ -48,6 +50,8 @@ key_source_text(const struct ck_import_cert *c)
 		return "linked to its key already in the store";
 	case CK_IMPORT_KEY_REQUEST:
 		return "linked to the key of pending request";
+	case CK_IMPORT_KEY_FINDER:
+		return "linked to its key on token";
 	default:
 		return "";
 	}
@@ -68,6 +72,12 @@ import_report_cert(const struct ck_import_cert *c)
 	} else if (c->key_source == CK_IMPORT_KEY_REQUEST) {
 		printf("certificate %.16s (%s): %s %lld, which is now closed\n", c->sha256,
 		       c->subject, key_source_text(c), (long long)c->request_closed);
+	} else if (c->key_source == CK_IMPORT_KEY_FINDER) {
+		printf("certificate %.16s (%s): %s%s '%s' (%s); the key stays on the token\n",
+		       c->sha256, c->subject,
+		       c->newly_linked ? "was stored without its key; now " : "stored, ",
+		       key_source_text(c), c->key_where ? c->key_where : "?",
+		       c->key_location ? c->key_location : "?");
 	} else {
 		printf("certificate %.16s (%s): %s%s\n", c->sha256, c->subject,
 		       c->newly_linked ? "was stored without its key; now " : "stored, ",
@@ -117,6 +127,8 @@ cmd_import(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ck_import_result res;
+	struct ck_key_finder finder;
+	struct ck_token_set *tokens = NULL;
 	struct ck_store *st = NULL;
 	struct ck_err err;
 	const char *lineage = NULL, *passfile = NULL;
@@ -152,9 +164,10 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	    ck_secret_read(passfile, CK_IMPORT_PASSWORD_MAX, &password, &err) != CK_OK)
 		return cli_fail(cli, &err);
 	if (cli_store_open(cli, &st, &err) != 0 ||
-	    ck_store_import_files(st, (const char *const *)(argv + optind),
-				  (size_t)(argc - optind), password, lineage, &res,
-				  &err) != CK_OK) {
+	    cli_tokens_finder(st, &tokens, &finder, &err) != CK_OK ||
+	    ck_store_import_files_with(st, (const char *const *)(argv + optind),
+				       (size_t)(argc - optind), password, lineage, &finder,
+				       &res, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 	} else {
 		import_report(&res);
@@ -162,6 +175,7 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	}
 	ck_import_result_cleanup(&res);
 	ck_secure_strfree(password);
+	ck_token_set_free(tokens);
 	ck_store_close(st);
 	return rc;
 }

@@ -33,6 +33,7 @@ static const struct cli_cmd commands[] = {
 	{ "request", cmd_request, "make a key and CSR for a CA outside ACME" },
 	{ "requests", cmd_requests, "list pending requests" },
 	{ "doctor", cmd_doctor, "check every invariant of the store and explain findings" },
+	{ "token", cmd_token, "configure PKCS#11 tokens whose keys imports link to" },
 };
 
 static void

@@ -2,7 +2,8 @@
  * import.c - certificates and keys coming in: files (PEM, DER, PKCS#12)
  * parsed whole, keys committed first, each certificate that stands on its
  * own stored with the chain built from the input, linked by SPKI (in the
- * input, the store, or a pending request) or labelled "no private key".
+ * input, the store, a pending request, or - through the caller's key
+ * finder - a token) or labelled "no private key".
  * Also the pending request (key + CSR), the first half of an import that
  * arrives days later.
  *
@@ -14,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/pem.h>
 
 #include "store/ops.h"
 
@@ -35,6 +35,12 @@ struct imp_key {
 	char spki[65];
 };
 
+/* A key outside the store the finder found, for one SPKI. */
+struct imp_hit {
+	char spki[65];
+	struct ck_key_hit hit;
+};
+
 struct imp {
 	const struct ck_import_source *src;
 	size_t nsrc;
@@ -43,7 +49,18 @@ struct imp {
 	size_t ncerts;
 	struct imp_key *keys;
 	size_t nkeys;
+	struct imp_hit *hits;
+	size_t nhits;
 };
+
+static void
+imp_hit_cleanup(struct ck_key_hit *h)
+{
+	free(h->pkcs11_uri);
+	free(h->spki_der);
+	free(h->where);
+	memset(h, 0, sizeof(*h));
+}
 
 static void
 imp_cleanup(struct imp *im)
@@ -54,6 +71,9 @@ imp_cleanup(struct imp *im)
 		ck_cert_info_cleanup(&im->certs[i].info);
 	free(im->certs);
 	free(im->keys);
+	for (i = 0; i < im->nhits; i++)
+		imp_hit_cleanup(&im->hits[i].hit);
+	free(im->hits);
 	for (i = 0; im->bundles != NULL && i < im->nsrc; i++)
 		ck_bundle_cleanup(&im->bundles[i]);
 	free(im->bundles);
@@ -71,6 +91,7 @@ ck_import_result_cleanup(struct ck_import_result *r)
 		free(r->certs[i].subject);
 		free(r->certs[i].source);
 		free(r->certs[i].key_location);
+		free(r->certs[i].key_where);
 		free(r->certs[i].lineage);
 	}
 	free(r->certs);
@@ -85,6 +106,17 @@ imp_key_index(const struct imp *im, const char *spki)
 
 	for (i = 0; i < im->nkeys; i++)
 		if (strcmp(im->keys[i].spki, spki) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int
+imp_hit_index(const struct imp *im, const char *spki)
+{
+	size_t i;
+
+	for (i = 0; i < im->nhits; i++)
+		if (strcmp(im->hits[i].spki, spki) == 0)
 			return (int)i;
 	return -1;
 }
@@ -291,6 +323,93 @@ imp_snapshot(struct ck_store *st, struct imp *im, struct ck_err *err)
 	return CK_OK;
 }
 
+/* Checks a finder's hit for spki before anything of it is stored. */
+static enum ck_code
+imp_hit_check(const struct ck_key_hit *h, const char *spki, struct ck_err *err)
+{
+	char got[65];
+
+	if (h->pkcs11_uri == NULL || h->spki_der == NULL || h->spki_len == 0 ||
+	    strlen(h->pkcs11_uri) > CK_STORE_URL_MAX || h->spki_len > CK_STORE_KEY_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the key finder returned an incomplete "
+			       "or over-long key reference");
+	ck_sha256_hex(h->spki_der, h->spki_len, got);
+	if (strcmp(got, spki) != 0)
+		return CK_FAIL(err, CK_ERR_KEY_MISMATCH, "the key finder returned a key whose "
+			       "public key is not the certificate's");
+	return CK_OK;
+}
+
+/*
+ * Asks finder for the key of each standalone certificate whose SPKI
+ * matches no input key and no stored key (pending requests' keys are
+ * stored keys).  Runs before the transaction: a token is not read while
+ * the store is locked.
+ */
+static enum ck_code
+imp_find_outside(struct ck_store *st, struct imp *im, const struct ck_key_finder *finder,
+		 struct ck_err *err)
+{
+	struct ck_key_hit hit;
+	int64_t id = 0;
+	enum ck_code rc;
+	size_t i;
+
+	if (finder == NULL || finder->find == NULL)
+		return CK_OK;
+	if ((im->hits = calloc(im->ncerts + 1, sizeof(*im->hits))) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	for (i = 0; i < im->ncerts; i++) {
+		const char *spki = im->certs[i].info.spki_sha256;
+		if (!im->certs[i].standalone || imp_key_index(im, spki) >= 0 ||
+		    imp_hit_index(im, spki) >= 0)
+			continue;
+		rc = ck_store_key_find_spki(st, spki, &id, err);
+		if (rc == CK_OK)
+			continue;
+		if (rc != CK_ERR_NOT_FOUND)
+			return rc;
+		memset(&hit, 0, sizeof(hit));
+		rc = finder->find(finder->arg, spki, &hit, err);
+		if (rc == CK_OK)
+			rc = imp_hit_check(&hit, spki, err);
+		if (rc != CK_OK) {
+			imp_hit_cleanup(&hit);
+			if (rc == CK_ERR_NOT_FOUND)
+				continue;
+			return rc;
+		}
+		memcpy(im->hits[im->nhits].spki, spki, sizeof(im->hits[0].spki));
+		im->hits[im->nhits++].hit = hit;
+	}
+	if (err != NULL)
+		ck_err_clear(err);
+	return CK_OK;
+}
+
+/* Stores each hit as a token reference (inside the import's transaction). */
+static enum ck_code
+imp_put_hits(struct ck_store *st, const struct imp *im, struct ck_import_result *res,
+	     struct ck_err *err)
+{
+	const struct ck_key_hit *h;
+	int64_t id = 0;
+	int created = 0;
+	enum ck_code rc;
+	size_t i;
+
+	for (i = 0; i < im->nhits; i++) {
+		h = &im->hits[i].hit;
+		rc = ck_store_key_put_token(st, h->pkcs11_uri, h->spki_der, h->spki_len, &id,
+					    &created, err);
+		if (rc != CK_OK)
+			return rc;
+		if (created)
+			res->changed = 1;
+	}
+	return CK_OK;
+}
+
 /* A stored certificate without a key that an input key may link. */
 struct imp_waiting {
 	int64_t cert_id;
@@ -409,6 +528,7 @@ imp_put_cert(struct ck_store *st, const struct imp *im, size_t i, const char *li
 	size_t idx[CK_STORE_CHAIN_MAX], n, j;
 	char origin[CK_STORE_TEXT_MAX];
 	enum ck_code rc;
+	int h;
 
 	imp_chain(im, i, idx, &n);
 	for (j = 0; j < n; j++) {
@@ -443,8 +563,13 @@ imp_put_cert(struct ck_store *st, const struct imp *im, size_t i, const char *li
 		ic->key_source = CK_IMPORT_KEY_INPUT;
 	else if (ic->request_closed > 0)
 		ic->key_source = CK_IMPORT_KEY_REQUEST;
+	else if ((h = imp_hit_index(im, c->info.spki_sha256)) >= 0)
+		ic->key_source = CK_IMPORT_KEY_FINDER;
 	else
 		ic->key_source = CK_IMPORT_KEY_STORE;
+	if (ic->key_source == CK_IMPORT_KEY_FINDER && im->hits[h].hit.where != NULL &&
+	    (ic->key_where = strdup(im->hits[h].hit.where)) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 	ic->newly_linked = c->labelled_before && ic->key_id != 0;
 	return CK_OK;
 }
@@ -495,6 +620,15 @@ ck_store_import(struct ck_store *st, const struct ck_import_source *src, size_t 
 		const char *password, const char *lineage, struct ck_import_result *out,
 		struct ck_err *err)
 {
+	return ck_store_import_with(st, src, n, password, lineage, NULL, out, err);
+}
+
+enum ck_code
+ck_store_import_with(struct ck_store *st, const struct ck_import_source *src, size_t n,
+		     const char *password, const char *lineage,
+		     const struct ck_key_finder *finder, struct ck_import_result *out,
+		     struct ck_err *err)
+{
 	struct ck_import_result res;
 	struct imp_waiting *waiting = NULL;
 	struct imp im;
@@ -517,6 +651,10 @@ ck_store_import(struct ck_store *st, const struct ck_import_source *src, size_t 
 	    (rc = imp_snapshot(st, &im, err)) != CK_OK ||
 	    (rc = imp_waiting_list(st, &im, &waiting, &nwaiting, err)) != CK_OK)
 		goto out;
+	if ((rc = imp_find_outside(st, &im, finder, err)) != CK_OK) {
+		ck_err_prefix(err, "nothing was imported");
+		goto out;
+	}
 	res.certs = calloc(im.ncerts + 1, sizeof(*res.certs));
 	res.keys = calloc(im.nkeys + 1, sizeof(*res.keys));
 	if (res.certs == NULL || res.keys == NULL) {
@@ -529,6 +667,7 @@ ck_store_import(struct ck_store *st, const struct ck_import_source *src, size_t 
 	if ((rc = ck_store_tx_begin(st, err)) != CK_OK)
 		goto out;
 	if ((rc = imp_put_keys(st, &im, &res, err)) != CK_OK ||
+	    (rc = imp_put_hits(st, &im, &res, err)) != CK_OK ||
 	    (rc = imp_put_certs(st, &im, target, lineage, &res, err)) != CK_OK ||
 	    (rc = imp_keys_used(st, &res, err)) != CK_OK ||
 	    (rc = imp_waiting_check(st, waiting, nwaiting, &res, err)) != CK_OK) {
@@ -556,6 +695,15 @@ ck_store_import_files(struct ck_store *st, const char *const *paths, size_t n,
 		      const char *password, const char *lineage, struct ck_import_result *out,
 		      struct ck_err *err)
 {
+	return ck_store_import_files_with(st, paths, n, password, lineage, NULL, out, err);
+}
+
+enum ck_code
+ck_store_import_files_with(struct ck_store *st, const char *const *paths, size_t n,
+			   const char *password, const char *lineage,
+			   const struct ck_key_finder *finder, struct ck_import_result *out,
+			   struct ck_err *err)
+{
 	struct ck_import_source *src = NULL;
 	enum ck_code rc = CK_OK;
 	size_t i;
@@ -581,83 +729,9 @@ ck_store_import_files(struct ck_store *st, const char *const *paths, size_t n,
 		src[i].len = len;
 	}
 	if (rc == CK_OK)
-		rc = ck_store_import(st, src, n, password, lineage, out, err);
+		rc = ck_store_import_with(st, src, n, password, lineage, finder, out, err);
 	for (i = 0; i < n; i++)
 		ck_secure_free((void *)src[i].data, src[i].data ? src[i].len + 1 : 0);
 	free(src);
-	return rc;
-}
-
-/* ---- pending requests ------------------------------------------------ */
-
-static enum ck_code
-csr_to_pem(const unsigned char *der, size_t len, char **out, struct ck_err *err)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data = NULL, *pem;
-	long n;
-
-	if (bio == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	if (!PEM_write_bio(bio, "CERTIFICATE REQUEST", "", der, (long)len)) {
-		BIO_free(bio);
-		return CK_FAIL_SSL(err, "writing the CSR as PEM failed");
-	}
-	n = BIO_get_mem_data(bio, &data);
-	if (n <= 0 || (pem = malloc((size_t)n + 1)) == NULL) {
-		BIO_free(bio);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	}
-	memcpy(pem, data, (size_t)n);
-	pem[n] = '\0';
-	BIO_free(bio);
-	*out = pem;
-	return CK_OK;
-}
-
-enum ck_code
-ck_store_request_create(struct ck_store *st, const char *const *names, size_t n,
-			const char *lineage, enum ck_key_type t, int64_t *request_id,
-			char **csr_pem, struct ck_err *err)
-{
-	EVP_PKEY *key = NULL;
-	unsigned char *csr = NULL;
-	char *pem = NULL;
-	size_t csr_len = 0;
-	int64_t key_id = 0, rid = 0;
-	enum ck_code rc;
-
-	if (names == NULL || n == 0)
-		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a request needs at least one name");
-	if (n > CK_STORE_IDENT_MAX)
-		return CK_FAIL(err, CK_ERR_TOO_LARGE, "%zu names; at most %d in one request", n,
-			       CK_STORE_IDENT_MAX);
-	if (lineage == NULL && ck_store_name_valid(names[0]))
-		lineage = names[0];
-	if (lineage != NULL && !ck_store_name_valid(lineage))
-		return CK_FAIL(err, CK_ERR_INVALID_ARG,
-			       "the lineage name must be 1 to %d of A-Z a-z 0-9 . _ - and not "
-			       "start with '.' or '-'", CK_STORE_NAME_MAX);
-	if ((rc = ck_key_generate(t, &key, err)) != CK_OK)
-		goto out;
-	/* The CSR first: a name it refuses must not leave a key behind. */
-	if ((rc = ck_csr_create(key, names, n, &csr, &csr_len, err)) != CK_OK ||
-	    (rc = csr_to_pem(csr, csr_len, &pem, err)) != CK_OK)
-		goto out;
-	if ((rc = ck_store_key_put(st, key, &key_id, NULL, err)) != CK_OK)
-		goto out;
-	rc = ck_store_request_put(st, key_id, csr, csr_len, names, n, lineage, &rid, err);
-	if (rc != CK_OK) {
-		ck_err_prefix(err, "the new key %lld was kept unused (doctor lists it, "
-				   "'doctor --prune' removes it)", (long long)key_id);
-		goto out;
-	}
-	*request_id = rid;
-	*csr_pem = pem;
-	pem = NULL;
-out:
-	free(pem);
-	free(csr);
-	EVP_PKEY_free(key);
 	return rc;
 }

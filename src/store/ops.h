@@ -33,6 +33,32 @@ enum ck_import_key_source {
 	CK_IMPORT_KEY_INPUT = 1,   /* a key in the same input */
 	CK_IMPORT_KEY_STORE = 2,   /* a key already in the store */
 	CK_IMPORT_KEY_REQUEST = 3, /* the key of a pending request (closed now) */
+	CK_IMPORT_KEY_FINDER = 4,  /* a key outside the store the key finder found (a token) */
+};
+
+/*
+ * A key outside the store, found by public key: what a key finder
+ * returns.  The store keeps only the reference (ck_store_key_put_token).
+ */
+struct ck_key_hit {
+	char *pkcs11_uri;         /* where the private key lives (at most CK_STORE_URL_MAX) */
+	unsigned char *spki_der;  /* its public key */
+	size_t spki_len;
+	char *where;              /* for messages: e.g. the configured token's name */
+};
+
+/*
+ * Looks for a key outside the store (a PKCS#11 token) whose SPKI SHA-256
+ * is spki_sha256.  find() fills *hit (strings and DER malloc()ed: the
+ * import frees them) and returns CK_OK, returns CK_ERR_NOT_FOUND when
+ * there is none, or any other code to stop the import (nothing stored).
+ * The import recomputes the hit's SPKI hash and refuses one that differs.
+ * The store knows nothing of PKCS#11: the caller (the CLI) builds this.
+ */
+struct ck_key_finder {
+	enum ck_code (*find)(void *arg, const char *spki_sha256, struct ck_key_hit *hit,
+			     struct ck_err *err);
+	void *arg;
 };
 
 /* One certificate stored on its own (a leaf, or a CA certificate nobody chains to). */
@@ -47,6 +73,7 @@ struct ck_import_cert {
 	int already_present;      /* it was in the store before this import */
 	int newly_linked;         /* it was in the store without its key and is linked now */
 	int64_t request_closed;   /* the pending request it completed, or 0 */
+	char *key_where;          /* CK_IMPORT_KEY_FINDER: the finder's hit->where, else NULL */
 	char *lineage;            /* the lineage whose current certificate it is, or NULL */
 	size_t chain_len;         /* chain certificates stored with it */
 };
@@ -101,11 +128,28 @@ struct ck_import_source {
 enum ck_code ck_store_import(struct ck_store *st, const struct ck_import_source *src, size_t n,
 			     const char *password, const char *lineage,
 			     struct ck_import_result *out, struct ck_err *err);
+/*
+ * ck_store_import that also asks finder (may be NULL: none) for the key of
+ * each certificate whose SPKI matches no key in the input, the store or a
+ * pending request, before the transaction starts.  Each hit is stored as a
+ * token reference (ck_store_key_put_token) inside the import's transaction,
+ * before the certificates, so the store links them by SPKI; such a
+ * certificate reports key_source CK_IMPORT_KEY_FINDER and key_where.
+ */
+enum ck_code ck_store_import_with(struct ck_store *st, const struct ck_import_source *src,
+				  size_t n, const char *password, const char *lineage,
+				  const struct ck_key_finder *finder, struct ck_import_result *out,
+				  struct ck_err *err);
 /* ck_store_import of files read whole (each at most CK_PEM_MAX bytes; the
  * buffers are wiped after use since they may hold keys). */
 enum ck_code ck_store_import_files(struct ck_store *st, const char *const *paths, size_t n,
 				   const char *password, const char *lineage,
 				   struct ck_import_result *out, struct ck_err *err);
+/* ck_store_import_files with a key finder (may be NULL), as ck_store_import_with. */
+enum ck_code ck_store_import_files_with(struct ck_store *st, const char *const *paths, size_t n,
+					const char *password, const char *lineage,
+					const struct ck_key_finder *finder,
+					struct ck_import_result *out, struct ck_err *err);
 void ck_import_result_cleanup(struct ck_import_result *r);
 
 /* ---- export --------------------------------------------------------- */

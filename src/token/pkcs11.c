@@ -1,0 +1,451 @@
+/*
+ * pkcs11.c - one PKCS#11 module and one of its tokens: dlopen +
+ * C_GetFunctionList, C_Initialize (CKF_OS_LOCKING_OK), the slot found by
+ * token label, a read-only session without login, and the public-key
+ * objects read as SPKI (through token_int.h).
+ *
+ * Must never: log in, read a private attribute, write an object, find a
+ * token by slot id, allocate what the module asks for without a maximum,
+ * or finalise a module it did not initialise.
+ */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "crypto/crypto.h"
+#include "token/token.h"
+#include "token/token_int.h"
+
+/* Last: its compatibility macros rename "value", "count", "params". */
+#include <p11-kit/pkcs11.h>
+
+#define TOK_FIND_BATCH 64
+#define TOK_LABELS_SHOWN 8
+
+struct ck_token {
+	void *dl;
+	CK_FUNCTION_LIST_PTR f;
+	int finalize;             /* this handle initialised the module */
+	CK_SESSION_HANDLE session;
+	int has_session;
+	int login_required;
+	char module[CK_TOKEN_MODULE_PATH_MAX + 1];
+	char label[CK_TOKEN_LABEL_MAX + 1];
+	char serial[17];
+};
+
+/* A blank-padded fixed field as a C string (trailing blanks and NULs removed). */
+static void
+tok_field(const unsigned char *f, size_t n, char *dst, size_t cap)
+{
+	while (n > 0 && (f[n - 1] == ' ' || f[n - 1] == '\0'))
+		n--;
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, f, n);
+	dst[n] = '\0';
+}
+
+static enum ck_code
+tok_load(struct ck_token *t, const char *path, struct ck_err *err)
+{
+	CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
+	CK_C_INITIALIZE_ARGS ia;
+	struct stat sb;
+	char why[256];
+	CK_RV rv;
+
+	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "PKCS#11 module %s not found: check the "
+			       "path (SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so, from the "
+			       "softhsm2 package)", path);
+	if ((t->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		ck_str_printable(why, sizeof(why), dlerror());
+		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "PKCS#11 module %s could not be "
+			       "loaded (%s): check that it is a PKCS#11 library for this "
+			       "machine", path, why);
+	}
+	*(void **)&get_list = dlsym(t->dl, "C_GetFunctionList");
+	if (get_list == NULL || get_list(&t->f) != CKR_OK || t->f == NULL)
+		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "%s is not a PKCS#11 module (no "
+			       "C_GetFunctionList): check the module path", path);
+	memset(&ia, 0, sizeof(ia));
+	ia.flags = CKF_OS_LOCKING_OK;
+	rv = t->f->C_Initialize(&ia);
+	if (rv == CKR_OK)
+		t->finalize = 1;
+	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+		return CK_FAIL(err, CK_ERR_IO, "PKCS#11 module %s failed to initialise "
+			       "(C_Initialize: 0x%lx): check its configuration (for SoftHSM2: "
+			       "SOFTHSM2_CONF and its token directory)", path, (unsigned long)rv);
+	return CK_OK;
+}
+
+/* Labels of the tokens present, for an error message. */
+static void
+tok_labels_text(const char (*labels)[CK_TOKEN_LABEL_MAX + 1], size_t n, char *out, size_t cap)
+{
+	char printable[CK_TOKEN_LABEL_MAX + 1];
+	size_t i, used = 0;
+	int w;
+
+	size_t shown = 0;
+
+	snprintf(out, cap, "none");
+	for (i = 0; i < n && used < cap; i++) {
+		if (labels[i][0] == '\0')
+			continue; /* an uninitialised token (SoftHSM's free slot) */
+		if (shown == TOK_LABELS_SHOWN) {
+			snprintf(out + used, cap - used, ", ...");
+			break;
+		}
+		ck_str_printable(printable, sizeof(printable), labels[i]);
+		w = snprintf(out + used, cap - used, "%s'%s'", shown++ ? ", " : "", printable);
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+/* The slot whose token label is label. */
+static enum ck_code
+tok_find_slot(struct ck_token *t, const char *label, CK_SLOT_ID *slot, struct ck_err *err)
+{
+	CK_SLOT_ID slots[CK_TOKEN_SLOTS_MAX];
+	char labels[CK_TOKEN_SLOTS_MAX][CK_TOKEN_LABEL_MAX + 1];
+	char shown[TOK_LABELS_SHOWN * (CK_TOKEN_LABEL_MAX + 4) + 8];
+	char want[CK_TOKEN_LABEL_MAX + 1];
+	CK_ULONG n = CK_TOKEN_SLOTS_MAX, i, found = 0;
+	CK_TOKEN_INFO ti;
+	CK_RV rv;
+
+	ck_str_printable(want, sizeof(want), label);
+	rv = t->f->C_GetSlotList(CK_TRUE, slots, &n);
+	if (rv == CKR_BUFFER_TOO_SMALL)
+		return CK_FAIL(err, CK_ERR_TOO_LARGE, "PKCS#11 module %s reports more than %d "
+			       "tokens", t->module, CK_TOKEN_SLOTS_MAX);
+	if (rv != CKR_OK)
+		return CK_FAIL(err, CK_ERR_IO, "PKCS#11 module %s could not list its slots "
+			       "(C_GetSlotList: 0x%lx)", t->module, (unsigned long)rv);
+	for (i = 0; i < n && i < CK_TOKEN_SLOTS_MAX; i++) {
+		labels[i][0] = '\0';
+		if (t->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
+			continue;
+		tok_field(ti.label, sizeof(ti.label), labels[i], sizeof(labels[i]));
+		if (strcmp(labels[i], label) != 0)
+			continue;
+		if (found++ == 0) {
+			*slot = slots[i];
+			tok_field(ti.serialNumber, sizeof(ti.serialNumber), t->serial,
+				  sizeof(t->serial));
+			t->login_required = (ti.flags & CKF_LOGIN_REQUIRED) != 0;
+		}
+	}
+	if (found == 1)
+		return CK_OK;
+	if (found > 1)
+		return CK_FAIL(err, CK_ERR_AMBIGUOUS, "%lu tokens of PKCS#11 module %s carry the "
+			       "label '%s': relabel one so each label is unique",
+			       (unsigned long)found, t->module, want);
+	tok_labels_text((const char (*)[CK_TOKEN_LABEL_MAX + 1])labels, n, shown,
+			sizeof(shown));
+	return CK_FAIL(err, CK_ERR_NOT_FOUND, "no token labelled '%s' in PKCS#11 module %s "
+		       "(tokens present: %s): check the label (pkcs11-tool --module %s "
+		       "--list-token-slots) and that the token is initialised",
+		       want, t->module, shown, t->module);
+}
+
+enum ck_code
+ck_token_open(const char *module_path, const char *label, struct ck_token **out,
+	      struct ck_err *err)
+{
+	struct ck_token *t = NULL;
+	CK_SLOT_ID slot = 0;
+	enum ck_code rc = CK_ERR_INVALID_ARG;
+	CK_RV rv;
+
+	if (module_path == NULL || module_path[0] != '/' ||
+	    strlen(module_path) > CK_TOKEN_MODULE_PATH_MAX) {
+		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "the PKCS#11 module path must be absolute "
+			     "and at most %d bytes", CK_TOKEN_MODULE_PATH_MAX);
+		goto out;
+	}
+	if (label == NULL || label[0] == '\0' || strlen(label) > CK_TOKEN_LABEL_MAX) {
+		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "a token label is 1 to %d bytes",
+			     CK_TOKEN_LABEL_MAX);
+		goto out;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	snprintf(t->module, sizeof(t->module), "%s", module_path);
+	snprintf(t->label, sizeof(t->label), "%s", label);
+	if ((rc = tok_load(t, module_path, err)) != CK_OK ||
+	    (rc = tok_find_slot(t, label, &slot, err)) != CK_OK)
+		goto out;
+	rv = t->f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &t->session);
+	if (rv != CKR_OK) {
+		rc = CK_FAIL(err, CK_ERR_IO, "token '%s' of PKCS#11 module %s refused a "
+			     "read-only session (C_OpenSession: 0x%lx)", t->label, t->module,
+			     (unsigned long)rv);
+		goto out;
+	}
+	t->has_session = 1;
+	*out = t;
+	t = NULL;
+	rc = CK_OK;
+out:
+	ck_token_close(t);
+	return rc;
+}
+
+void
+ck_token_close(struct ck_token *t)
+{
+	if (t == NULL)
+		return;
+	if (t->has_session)
+		t->f->C_CloseSession(t->session);
+	if (t->finalize)
+		t->f->C_Finalize(NULL);
+	if (t->dl != NULL)
+		dlclose(t->dl);
+	free(t);
+}
+
+int
+ck_token_login_required(const struct ck_token *t)
+{
+	return t->login_required;
+}
+
+const char *
+ck_token_serial(const struct ck_token *t)
+{
+	return t->serial;
+}
+
+/* ---- objects ------------------------------------------------------------ */
+
+/* An attribute of at most max bytes into *val (malloc'd, NUL after; free()).
+ * *present = 0 (CK_OK) when the object has none or it is not readable. */
+static enum ck_code
+tok_attr(struct ck_token *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, size_t max,
+	 unsigned char **val, size_t *len, int *present, struct ck_err *err)
+{
+	CK_ATTRIBUTE a = { type, NULL, 0 };
+	CK_RV rv;
+
+	*present = 0;
+	*val = NULL;
+	*len = 0;
+	rv = t->f->C_GetAttributeValue(t->session, o, &a, 1);
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
+	    (rv == CKR_OK && a.ulValueLen == CK_UNAVAILABLE_INFORMATION))
+		return CK_OK;
+	if (rv != CKR_OK)
+		return CK_FAIL(err, CK_ERR_IO, "token '%s' could not read attribute 0x%lx "
+			       "(C_GetAttributeValue: 0x%lx)", t->label, (unsigned long)type,
+			       (unsigned long)rv);
+	if (a.ulValueLen > max)
+		return CK_FAIL(err, CK_ERR_TOO_LARGE, "token '%s' has an attribute 0x%lx of %lu "
+			       "bytes; at most %zu are read", t->label, (unsigned long)type,
+			       (unsigned long)a.ulValueLen, max);
+	if ((a.pValue = calloc(1, a.ulValueLen + 1)) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	rv = t->f->C_GetAttributeValue(t->session, o, &a, 1);
+	if (rv != CKR_OK || a.ulValueLen > max) {
+		free(a.pValue);
+		return CK_FAIL(err, CK_ERR_IO, "token '%s' could not read attribute 0x%lx "
+			       "(C_GetAttributeValue: 0x%lx)", t->label, (unsigned long)type,
+			       (unsigned long)rv);
+	}
+	*val = a.pValue;
+	*len = a.ulValueLen;
+	*present = 1;
+	return CK_OK;
+}
+
+/* The public key of object o; CK_ERR_UNSUPPORTED for a type this version cannot read. */
+static enum ck_code
+tok_obj_pkey(struct ck_token *t, CK_OBJECT_HANDLE o, EVP_PKEY **out, struct ck_err *err)
+{
+	CK_KEY_TYPE kt = CKK_VENDOR_DEFINED;
+	CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof(kt) };
+	unsigned char *x = NULL, *y = NULL;
+	size_t xl = 0, yl = 0;
+	int hx = 0, hy = 0;
+	enum ck_code rc;
+
+	if (t->f->C_GetAttributeValue(t->session, o, &a, 1) != CKR_OK)
+		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "a public key without a readable "
+			       "CKA_KEY_TYPE");
+	if (kt == CKK_EC || kt == CKK_EC_EDWARDS) {
+		if ((rc = tok_attr(t, o, CKA_EC_PARAMS, CK_TOKEN_ATTR_MAX, &x, &xl, &hx, err)) ||
+		    (rc = tok_attr(t, o, CKA_EC_POINT, CK_TOKEN_ATTR_MAX, &y, &yl, &hy, err)))
+			goto out;
+		rc = hx && hy ? tok_pkey_ec(x, xl, y, yl, kt == CKK_EC_EDWARDS, out, err) :
+				CK_FAIL(err, CK_ERR_PARSE, "an EC key without its parameters "
+					"or point");
+	} else if (kt == CKK_RSA) {
+		if ((rc = tok_attr(t, o, CKA_MODULUS, CK_TOKEN_ATTR_MAX, &x, &xl, &hx, err)) ||
+		    (rc = tok_attr(t, o, CKA_PUBLIC_EXPONENT, CK_TOKEN_ATTR_MAX, &y, &yl, &hy,
+				   err)))
+			goto out;
+		rc = hx && hy ? tok_pkey_rsa(x, xl, y, yl, out, err) :
+				CK_FAIL(err, CK_ERR_PARSE, "an RSA key without its modulus or "
+					"exponent");
+	} else {
+		rc = CK_FAIL(err, CK_ERR_UNSUPPORTED, "key type 0x%lx is not supported",
+			     (unsigned long)kt);
+	}
+out:
+	free(x);
+	free(y);
+	return rc;
+}
+
+/* One object into k; CK_ERR_UNSUPPORTED / CK_ERR_PARSE / CK_ERR_TOO_LARGE mean "skip it". */
+static enum ck_code
+tok_obj_read(struct ck_token *t, CK_OBJECT_HANDLE o, struct ck_token_key *k, struct ck_err *err)
+{
+	unsigned char *id = NULL, *label = NULL;
+	size_t idl = 0, ll = 0;
+	int hid = 0, hl = 0;
+	EVP_PKEY *pk = NULL;
+	enum ck_code rc;
+
+	if ((rc = tok_attr(t, o, CKA_ID, CK_TOKEN_ID_MAX, &id, &idl, &hid, err)) != CK_OK ||
+	    (rc = tok_attr(t, o, CKA_LABEL, CK_TOKEN_OBJ_LABEL_MAX, &label, &ll, &hl, err)))
+		goto out;
+	if (idl == 0 && ll == 0) {
+		rc = CK_FAIL(err, CK_ERR_UNSUPPORTED, "a key with neither CKA_ID nor CKA_LABEL "
+			     "cannot be named");
+		goto out;
+	}
+	if (memchr(label ? (char *)label : "", '\0', ll) != NULL) {
+		rc = CK_FAIL(err, CK_ERR_PARSE, "a CKA_LABEL with a NUL byte");
+		goto out;
+	}
+	if ((rc = tok_obj_pkey(t, o, &pk, err)) != CK_OK ||
+	    (rc = ck_key_spki_der(pk, &k->spki, &k->spki_len, err)) != CK_OK ||
+	    (rc = ck_key_spki_sha256(pk, k->spki_sha256, err)) != CK_OK)
+		goto out;
+	ck_key_describe(pk, k->algorithm, sizeof(k->algorithm));
+	memcpy(k->id, id ? id : (unsigned char *)"", idl);
+	k->id_len = idl;
+	if ((k->label = malloc(ll + 1)) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	ck_str_printable(k->label, ll + 1, label ? (char *)label : "");
+	rc = ck_pkcs11_uri_format(t->label, k->id, k->id_len, idl ? NULL : (char *)label,
+				  t->module, &k->uri, err);
+out:
+	EVP_PKEY_free(pk);
+	free(id);
+	free(label);
+	return rc;
+}
+
+/* Handles of every public-key object (at most CK_TOKEN_OBJECTS_MAX). */
+static enum ck_code
+tok_find_all(struct ck_token *t, CK_OBJECT_HANDLE *objs, size_t *n, struct ck_err *err)
+{
+	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+	CK_ATTRIBUTE tmpl = { CKA_CLASS, &cls, sizeof(cls) };
+	CK_OBJECT_HANDLE batch[TOK_FIND_BATCH];
+	CK_ULONG got = 0;
+	enum ck_code rc = CK_OK;
+	CK_RV rv;
+
+	*n = 0;
+	if ((rv = t->f->C_FindObjectsInit(t->session, &tmpl, 1)) != CKR_OK)
+		return CK_FAIL(err, CK_ERR_IO, "token '%s' could not search its objects "
+			       "(C_FindObjectsInit: 0x%lx)", t->label, (unsigned long)rv);
+	for (;;) {
+		rv = t->f->C_FindObjects(t->session, batch, TOK_FIND_BATCH, &got);
+		if (rv != CKR_OK) {
+			rc = CK_FAIL(err, CK_ERR_IO, "token '%s' could not search its objects "
+				     "(C_FindObjects: 0x%lx)", t->label, (unsigned long)rv);
+			break;
+		}
+		if (got == 0)
+			break;
+		if (got > TOK_FIND_BATCH || *n + got > CK_TOKEN_OBJECTS_MAX) {
+			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "token '%s' holds more than %d "
+				     "public keys; this version reads at most that many",
+				     t->label, CK_TOKEN_OBJECTS_MAX);
+			break;
+		}
+		memcpy(objs + *n, batch, got * sizeof(*batch));
+		*n += got;
+	}
+	t->f->C_FindObjectsFinal(t->session);
+	return rc;
+}
+
+enum ck_code
+ck_token_public_keys(struct ck_token *t, struct ck_token_key_list *out, struct ck_err *err)
+{
+	struct ck_token_key_list l = { NULL, 0, 0 };
+	CK_OBJECT_HANDLE *objs = NULL;
+	struct ck_err skip;
+	size_t n = 0, i;
+	enum ck_code rc;
+
+	objs = calloc(CK_TOKEN_OBJECTS_MAX, sizeof(*objs));
+	if (objs == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	if ((rc = tok_find_all(t, objs, &n, err)) != CK_OK)
+		goto out;
+	if ((l.items = calloc(n + 1, sizeof(*l.items))) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct ck_token_key *k = &l.items[l.n++];
+		ck_err_clear(&skip);
+		rc = tok_obj_read(t, objs[i], k, &skip);
+		if (rc == CK_ERR_UNSUPPORTED || rc == CK_ERR_PARSE || rc == CK_ERR_TOO_LARGE) {
+			/* an object this version cannot name or read: skipped, counted */
+			free(k->label);
+			free(k->spki);
+			free(k->uri);
+			memset(k, 0, sizeof(*k));
+			l.n--;
+			l.skipped++;
+			continue;
+		}
+		if (rc != CK_OK) {
+			if (err != NULL)
+				*err = skip;
+			goto out;
+		}
+	}
+	*out = l;
+	memset(&l, 0, sizeof(l));
+	rc = CK_OK;
+out:
+	ck_token_key_list_cleanup(&l);
+	free(objs);
+	return rc;
+}
+
+void
+ck_token_key_list_cleanup(struct ck_token_key_list *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++) {
+		free(l->items[i].label);
+		free(l->items[i].spki);
+		free(l->items[i].uri);
+	}
+	free(l->items);
+	memset(l, 0, sizeof(*l));
+}

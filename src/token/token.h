@@ -1,0 +1,194 @@
+/*
+ * token.h - PKCS#11 tokens (smart cards, HSMs, SoftHSM) through the
+ * module's own function list (dlopen + C_GetFunctionList; no libp11):
+ * opening a token found by its label, reading its public-key objects as
+ * SPKI DER (so a certificate can be linked to a key that never leaves
+ * the token), RFC 7512 pkcs11: URIs that name such a key, and the list of
+ * configured tokens (name -> module + label) as JSON text.
+ *
+ * This version only reads public objects, without logging in: no PIN is
+ * asked for, kept or passed.  Key generation and signing on the token
+ * belong to a later version.
+ *
+ * Must never: read a private or secret attribute, log in, write to a
+ * token, trust a size the module reports without its named maximum, or
+ * find a token by slot id (ids change when a token is initialised:
+ * always by label).
+ */
+#ifndef CK_TOKEN_H
+#define CK_TOKEN_H
+
+#include <stddef.h>
+
+#include "core/core.h"
+
+/* ---- named maxima ----------------------------------------------------- */
+
+#define CK_TOKEN_MODULE_PATH_MAX 1024  /* bytes of a module path */
+#define CK_TOKEN_LABEL_MAX 32          /* CK_TOKEN_INFO.label: 32 bytes, blank padded */
+#define CK_TOKEN_ID_MAX 128            /* bytes of one CKA_ID */
+#define CK_TOKEN_OBJ_LABEL_MAX 256     /* bytes of one CKA_LABEL */
+#define CK_TOKEN_ATTR_MAX 4096         /* bytes of any attribute read (RSA 16384-bit modulus: 2048) */
+#define CK_TOKEN_OBJECTS_MAX 1024      /* public-key objects on one token */
+#define CK_TOKEN_SLOTS_MAX 256         /* slots one module may report */
+#define CK_TOKEN_URI_MAX 2048          /* one pkcs11: URI (== CK_STORE_URL_MAX) */
+#define CK_TOKEN_NAME_MAX 64           /* a configured token's name */
+#define CK_TOKEN_CONF_MAX 16           /* configured tokens */
+
+/* The store setting (ck_store_setting_get/set) that holds the configured
+ * tokens as ck_token_conf_format text. */
+#define CK_TOKEN_SETTING "tokens"
+
+/* ---- an open token ------------------------------------------------------ */
+
+struct ck_token;
+
+/*
+ * Loads module_path (an absolute path), initialises it (CKF_OS_LOCKING_OK;
+ * a module another part of the process initialised already is shared and
+ * left initialised), finds the one slot whose token label is label
+ * (compared without the label's blank padding) and opens a read-only
+ * session there.  Errors say what to check: CK_ERR_INVALID_ARG (path not
+ * absolute, label too long), CK_ERR_NOT_FOUND (no such module file; no
+ * token with that label - the message lists the labels present),
+ * CK_ERR_AMBIGUOUS (several tokens carry the label), CK_ERR_UNSUPPORTED
+ * (not a PKCS#11 module), CK_ERR_IO (the module refused an operation).
+ * Close with ck_token_close.  Open one token at a time per module.
+ */
+enum ck_code ck_token_open(const char *module_path, const char *label, struct ck_token **out,
+			   struct ck_err *err);
+/* Closes the session, finalises the module if this handle initialised it,
+ * unloads it.  NULL is a no-op. */
+void ck_token_close(struct ck_token *t);
+/* 1 if the token says CKF_LOGIN_REQUIRED (it may hide objects until login). */
+int ck_token_login_required(const struct ck_token *t);
+/* The token's serial number as it reports it (blank padding removed). */
+const char *ck_token_serial(const struct ck_token *t);
+
+/* One public-key object. */
+struct ck_token_key {
+	unsigned char id[CK_TOKEN_ID_MAX]; /* CKA_ID (may be empty) */
+	size_t id_len;
+	char *label;              /* CKA_LABEL made printable; "" if none */
+	char algorithm[32];       /* "EC P-256", "RSA 2048", "Ed25519" */
+	unsigned char *spki;      /* SubjectPublicKeyInfo DER */
+	size_t spki_len;
+	char spki_sha256[65];     /* the link identity (as ck_key_spki_sha256) */
+	char *uri;                /* pkcs11: URI of the private key with this key's CKA_ID */
+};
+
+struct ck_token_key_list {
+	struct ck_token_key *items;
+	size_t n;
+	size_t skipped;           /* objects of a type this version cannot read (e.g. X25519) */
+};
+
+/*
+ * Every public-key object visible without login, as SPKI DER: EC
+ * (CKA_EC_PARAMS + CKA_EC_POINT), EdDSA (Ed25519/Ed448) and RSA
+ * (CKA_MODULUS + CKA_PUBLIC_EXPONENT).  Each key's uri names the private
+ * key with the same CKA_ID (by label when the object has no CKA_ID) on
+ * this token, with the module path.  An object this version cannot read
+ * (unsupported type, explicit curve parameters, an attribute past its
+ * maximum, attributes that form no valid key, neither CKA_ID nor
+ * CKA_LABEL) is skipped and counted in skipped.  CK_ERR_TOO_LARGE past
+ * CK_TOKEN_OBJECTS_MAX objects; CK_ERR_IO when the module fails.  An
+ * empty list is CK_OK (see ck_token_login_required).
+ */
+enum ck_code ck_token_public_keys(struct ck_token *t, struct ck_token_key_list *out,
+				  struct ck_err *err);
+void ck_token_key_list_cleanup(struct ck_token_key_list *l);
+
+/* ---- pkcs11: URIs (RFC 7512) -------------------------------------------- */
+
+/* What certkeep reads from a URI; the rest of RFC 7512's attributes are refused. */
+struct ck_pkcs11_uri {
+	char token[CK_TOKEN_LABEL_MAX + 1];   /* "" if absent */
+	unsigned char id[CK_TOKEN_ID_MAX];
+	size_t id_len;
+	int has_id;
+	char object[CK_TOKEN_OBJ_LABEL_MAX + 1]; /* "" if absent */
+	char type[16];                        /* "private", "public", "cert", ...; "" if absent */
+	char serial[CK_TOKEN_LABEL_MAX + 1];  /* "" if absent */
+	char module_path[CK_TOKEN_MODULE_PATH_MAX + 1]; /* "" if absent */
+};
+
+/*
+ * "pkcs11:token=T;id=I;type=private?module-path=M" with every byte
+ * outside RFC 3986's unreserved set percent-encoded.  id may be empty
+ * (id_len 0), then object (may be NULL) names the key by label instead.
+ * module_path may be NULL (no query).  *out (free()).  CK_ERR_TOO_LARGE
+ * past the maxima above.
+ */
+enum ck_code ck_pkcs11_uri_format(const char *token, const unsigned char *id, size_t id_len,
+				  const char *object, const char *module_path, char **out,
+				  struct ck_err *err);
+/*
+ * Parses text (at most CK_TOKEN_URI_MAX bytes) into *out.  Path
+ * attributes: token, id, object, type, serial, manufacturer, model (the
+ * last two checked and ignored); query attributes: module-path,
+ * module-name (ignored).  x- attributes are ignored.  Refused with
+ * CK_ERR_PARSE: another scheme, an unknown or repeated attribute, a bad
+ * %XX, a raw byte RFC 7512 does not allow, NUL in a text value, a
+ * pin-value (a secret has no place in a URI), a value past its maximum.
+ */
+enum ck_code ck_pkcs11_uri_parse(const char *text, struct ck_pkcs11_uri *out,
+				 struct ck_err *err);
+
+/* ---- configured tokens (JSON: {"NAME": {"module": M, "token": L}, ...}) -- */
+
+struct ck_token_conf {
+	char name[CK_TOKEN_NAME_MAX + 1];
+	char module[CK_TOKEN_MODULE_PATH_MAX + 1];
+	char label[CK_TOKEN_LABEL_MAX + 1];
+};
+
+struct ck_token_conf_list {
+	struct ck_token_conf items[CK_TOKEN_CONF_MAX];
+	size_t n;
+};
+
+/* 1 if s is a valid token name: 1..CK_TOKEN_NAME_MAX of [A-Za-z0-9._-],
+ * not starting with '.' or '-'. */
+int ck_token_name_valid(const char *s);
+/* text NULL or "" gives an empty list.  CK_ERR_PARSE names what is wrong. */
+enum ck_code ck_token_conf_parse(const char *text, struct ck_token_conf_list *out,
+				 struct ck_err *err);
+/* Compact JSON, names in list order; *out (free()). */
+enum ck_code ck_token_conf_format(const struct ck_token_conf_list *l, char **out,
+				  struct ck_err *err);
+/* Appends; CK_ERR_EXISTS if the name is taken, CK_ERR_TOO_LARGE past
+ * CK_TOKEN_CONF_MAX, CK_ERR_INVALID_ARG for a bad name, relative module
+ * path or over-long label. */
+enum ck_code ck_token_conf_add(struct ck_token_conf_list *l, const char *name,
+			       const char *module, const char *label, struct ck_err *err);
+/* Removes by name; CK_ERR_NOT_FOUND if absent. */
+enum ck_code ck_token_conf_remove(struct ck_token_conf_list *l, const char *name,
+				  struct ck_err *err);
+/* The entry named name, or NULL. */
+const struct ck_token_conf *ck_token_conf_find(const struct ck_token_conf_list *l,
+					       const char *name);
+
+/* ---- finding a key by SPKI on the configured tokens ---------------------- */
+
+struct ck_token_set;
+
+/* A set over the configured tokens l (copied); tokens are opened only when
+ * first searched, each once, one at a time.  *out: ck_token_set_free. */
+enum ck_code ck_token_set_new(const struct ck_token_conf_list *l, struct ck_token_set **out,
+			      struct ck_err *err);
+void ck_token_set_free(struct ck_token_set *s);
+/*
+ * The public key whose SPKI SHA-256 is spki_sha256 on any configured
+ * token, in list order: *key points into the set (valid until it is
+ * freed), *conf names the token.  CK_ERR_NOT_FOUND if none has it.  A
+ * token that cannot be opened or read fails the search with a code other
+ * than CK_ERR_NOT_FOUND (a missing module or label becomes CK_ERR_IO; its
+ * name and what to check are in the message): a key that cannot be looked
+ * for must not be reported as absent.
+ */
+enum ck_code ck_token_set_find(struct ck_token_set *s, const char *spki_sha256,
+			       const struct ck_token_key **key, const struct ck_token_conf **conf,
+			       struct ck_err *err);
+
+#endif
