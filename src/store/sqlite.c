@@ -383,6 +383,33 @@ create_file(const char *path, struct ck_err *err)
 	return CK_OK;
 }
 
+/*
+ * One PRAGMA, retried while the database is busy.  Switching a new file
+ * to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY there at
+ * once without calling the busy handler: several processes creating the
+ * same store together would otherwise fail.  Bounded by CK_STORE_BUSY_MS.
+ */
+static enum ck_code
+pragma_retry(struct ck_store *st, const char *sql, struct ck_err *err)
+{
+	unsigned waited = 0, step = 5;
+
+	for (;;) {
+		int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			return CK_OK;
+		if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
+			break;
+		if (waited >= CK_STORE_BUSY_MS)
+			break;
+		ck_sleep_ms(st->ctx, step);
+		waited += step;
+		if (step < 100)
+			step *= 2;
+	}
+	return ST_DB_FAIL(st, err, "configuring the store");
+}
+
 static enum ck_code
 set_pragmas(struct ck_store *st, struct ck_err *err)
 {
@@ -392,12 +419,13 @@ set_pragmas(struct ck_store *st, struct ck_err *err)
 		"PRAGMA synchronous = FULL",
 		"PRAGMA secure_delete = ON", /* removed keys do not linger in free pages */
 	};
+	enum ck_code rc;
 	size_t i;
 
 	sqlite3_busy_timeout(st->db, CK_STORE_BUSY_MS);
 	for (i = 0; i < CK_ARRAY_LEN(pragmas); i++) {
-		if (sqlite3_exec(st->db, pragmas[i], NULL, NULL, NULL) != SQLITE_OK)
-			return ST_DB_FAIL(st, err, "configuring the store");
+		if ((rc = pragma_retry(st, pragmas[i], err)) != CK_OK)
+			return rc;
 	}
 	return CK_OK;
 }
