@@ -1,5 +1,6 @@
 /*
- * cmd_doctor.c - `certkeep doctor [--json] [--repair] [--prune]`: runs the
+ * cmd_doctor.c - `certkeep doctor [--json] [--repair] [--prune]
+ * [--pending-days N] [--expiry-days N]`: runs the
  * store's checks (ck_store_doctor), optionally its repair (relinks, never
  * deletes) and prune (orphan keys only), and prints each finding with its
  * stable code, what, why and fix.  Exit 0 when no findings remain, 1
@@ -18,7 +19,8 @@ static void
 doctor_usage(FILE *fp)
 {
 	fprintf(fp,
-		"usage: certkeep doctor [--json] [--repair] [--prune]\n"
+		"usage: certkeep doctor [--json] [--repair] [--prune] [--pending-days N]\n"
+		"                       [--expiry-days N]\n"
 		"\n"
 		"Checks every invariant of the store and explains each finding: a stable\n"
 		"code, what is wrong, why it matters, and the fix.  Among them: certificates\n"
@@ -32,6 +34,8 @@ doctor_usage(FILE *fp)
 		"  --prune     remove orphan keys (keys nothing uses) and say which\n"
 		"  --json      {\"actions\": [...], \"findings\": [...]}, each with code, name,\n"
 		"              severity, object, what, why, fix, cert_id, key_id, fixed\n"
+		"  --pending-days N  report pending requests older than N days (default 30)\n"
+		"  --expiry-days N   report certificates expiring within N days (default 30)\n"
 		"  -h, --help  this text\n"
 		"\n"
 		"exit status: 0 no findings remain, 1 findings remain (or the check failed).\n");
@@ -107,8 +111,8 @@ doctor_take(struct ck_findings *to, struct ck_findings *from, struct ck_err *err
 }
 
 static enum ck_code
-doctor_run(struct ck_store *st, int repair, int prune, struct ck_findings *actions,
-	   struct ck_findings *found, struct ck_err *err)
+doctor_run(struct ck_store *st, const struct ck_doctor_opts *opts, int repair, int prune,
+	   struct ck_findings *actions, struct ck_findings *found, struct ck_err *err)
 {
 	struct ck_findings one = { NULL, 0 };
 	enum ck_code rc = CK_OK;
@@ -119,7 +123,7 @@ doctor_run(struct ck_store *st, int repair, int prune, struct ck_findings *actio
 	if (prune && ((rc = ck_store_doctor_prune(st, &one, err)) != CK_OK ||
 		      (rc = doctor_take(actions, &one, err)) != CK_OK))
 		goto out;
-	rc = ck_store_doctor(st, NULL, found, err);
+	rc = ck_store_doctor(st, opts, found, err);
 out:
 	ck_findings_cleanup(&one);
 	return rc;
@@ -132,10 +136,13 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "repair", no_argument, NULL, 'r' },
 		{ "prune", no_argument, NULL, 'p' },
+		{ "pending-days", required_argument, NULL, 'P' },
+		{ "expiry-days", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ck_findings actions = { NULL, 0 }, found = { NULL, 0 };
+	struct ck_doctor_opts dopts = { 0, 0, 0 };
 	struct ck_store *st = NULL;
 	struct ck_err err;
 	int c, json = 0, repair = 0, prune = 0, rc;
@@ -146,6 +153,19 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 		case 'j': json = 1; break;
 		case 'r': repair = 1; break;
 		case 'p': prune = 1; break;
+		case 'P':
+		case 'E': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 3650)
+				return cli_usage_error("doctor", "--%s needs a number of days, 1-3650",
+						       c == 'P' ? "pending-days" : "expiry-days");
+			if (c == 'P')
+				dopts.pending_max_age_days = (int)v;
+			else
+				dopts.expiry_warn_days = (int)v;
+			break;
+		}
 		case 'h':
 			doctor_usage(stdout);
 			return CLI_EXIT_OK;
@@ -156,7 +176,7 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
 	if (cli_store_open(cli, &st, &err) != 0 ||
-	    doctor_run(st, repair, prune, &actions, &found, &err) != CK_OK) {
+	    doctor_run(st, &dopts, repair, prune, &actions, &found, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 	} else if (json) {
 		json_t *o = json_pack("{s:o, s:o, s:b}", "actions", doctor_json_list(&actions),

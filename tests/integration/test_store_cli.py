@@ -241,9 +241,9 @@ def entry(ck, sha256):
     return None
 
 
-def findings(ck):
+def findings(ck, *extra):
     """doctor --json findings (exit 0 clean, 1 findings)."""
-    res = ck.run("doctor", "--json", check=False)
+    res = ck.run("doctor", "--json", *extra, check=False)
     if res.returncode not in (0, 1):
         raise AssertionError(ckharness.describe(res, "doctor must exit 0 or 1"))
     data = json.loads(res.stdout)
@@ -764,6 +764,13 @@ class TestDoctor(StoreCase):
         self.ck.run("request", "-d", "late.example.test", "--csr-out", self.out("r.csr"))
         ck = self.plant("UPDATE requests SET created = created - 90 * 86400")
         self.assertFinding(ck, "pending-request-stale")
+        # N is the operator's: a 90-day-old request is within --pending-days 120.
+        code, data = findings(ck, "--pending-days", "120")
+        self.assertNotIn("pending-request-stale", finding_names(data))
+        code, data = findings(ck, "--pending-days", "60")
+        self.assertIn("pending-request-stale", finding_names(data))
+        res = ck.run("doctor", "--pending-days", "0", check=False)
+        self.assertEqual(res.returncode, 2, ckharness.describe(res, "bad N is a usage error"))
 
     def test_dangling_binding(self):
         self.base()
