@@ -191,6 +191,25 @@ issue_responder(struct issue_run *r, struct ck_err *err)
 	return http01_start(r->ctx, r->p->http_address, port, &r->responder, err);
 }
 
+/* What to check when the server could not fetch the challenge from us. */
+static void
+issue_validation_hint(const struct issue_run *r, struct ck_err *err)
+{
+	const char *t = ck_err_problem_short(err);
+	size_t n;
+
+	if (err == NULL || (strcmp(t, "connection") != 0 && strcmp(t, "unauthorized") != 0 &&
+			    strcmp(t, "dns") != 0))
+		return;
+	n = strlen(err->msg);
+	snprintf(err->msg + n, sizeof(err->msg) - n,
+		 " (the CA must reach this machine's http-01 responder, which listened on %s "
+		 "port %u: check that the name resolves here and that port, or choose "
+		 "--http-port/--http-address)",
+		 r->p->http_address ? r->p->http_address : "every address",
+		 r->p->http_port ? r->p->http_port : HTTP01_DEFAULT_PORT);
+}
+
 /* Answers the http-01 challenge of every pending authorization, then waits for all. */
 static enum ck_code
 issue_authorize(struct issue_run *r, struct ck_err *err)
@@ -241,6 +260,7 @@ issue_authorize(struct issue_run *r, struct ck_err *err)
 			continue;
 		if ((rc = acme_authz_wait(r->sess.client, &az[i], err)) != CK_OK) {
 			ck_err_prefix(err, "validation of %s failed", az[i].identifier.value);
+			issue_validation_hint(r, err);
 			goto out;
 		}
 		ck_log(&r->ctx->log, CK_LOG_DEBUG, "%s validated", az[i].identifier.value);

@@ -7,6 +7,7 @@ separate Pebble with PEBBLE_WFE_NONCEREJECT=60 for the badNonce test.
 """
 
 import datetime
+import json
 import os
 import re
 import shutil
@@ -352,6 +353,28 @@ class TestListExportReissue(StoreCase):
         old_files = self.export(old, key=True, chain=False)
         self.assertEqual(fingerprint(old_files["cert"]), old,
                          "the old certificate is still exportable by its thumbprint")
+
+
+class TestValidationFails(StoreCase):
+    """The CA cannot reach the responder: a clear error that names the
+    cause and what to check, nothing stored but the key, and the next try
+    (on the right port) succeeds."""
+
+    def test_wrong_port(self):
+        free = ckharness.free_port()
+        res = self.ck.run("issue", "-d", "unreachable.example.test", "--http-port", str(free),
+                          "--http-address", "127.0.0.1", check=False, timeout=300)
+        self.assertEqual(res.returncode, 1, ckharness.describe(res, "validation failure exits 1"))
+        err = res.stderr
+        self.assertIn("validation of unreachable.example.test failed", err)
+        self.assertIn("connection", err, "the server's problem type is shown")
+        self.assertIn("--http-port", err, "the error says what to check")
+        self.assertEqual([e for e in self.list_json()], [], "no certificate was stored")
+        doc = self.ck.run("doctor", "--json", check=False)
+        names = [f["name"] for f in json.loads(doc.stdout)["findings"]]
+        self.assertNotIn("cert-key-missing", names)
+        ok = self.issue("unreachable.example.test")
+        self.thumbprint_of(ok)
 
 
 class TestBadNonce(unittest.TestCase):
