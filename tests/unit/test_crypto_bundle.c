@@ -290,6 +290,36 @@ test_bundle_pkcs12_openssl_cli(void **state)
 	ERR_clear_error();
 }
 
+/*
+ * Drops the PEM bodies from `openssl pkcs12 -info` output, in place: the
+ * certificates' base64 is random text that contains "AES" or "RC2" by
+ * chance (about 1 run in 100), and only the report lines name algorithms.
+ */
+static void
+strip_pem_bodies(char *out)
+{
+	char *r = out, *w = out;
+	int in_pem = 0;
+
+	while (*r != '\0') {
+		char *eol = strchr(r, '\n');
+		size_t n = eol ? (size_t)(eol - r) + 1 : strlen(r);
+		int begin = strncmp(r, "-----BEGIN ", 11) == 0;
+		int end = strncmp(r, "-----END ", 9) == 0;
+
+		if (!in_pem || begin || end) {
+			memmove(w, r, n);
+			w += n;
+		}
+		if (begin)
+			in_pem = 1;
+		else if (end)
+			in_pem = 0;
+		r += n;
+	}
+	*w = '\0';
+}
+
 static void
 check_pfx_cli(struct pki *p, const char *file, const char *const *want, const char *unwanted)
 {
@@ -299,12 +329,15 @@ check_pfx_cli(struct pki *p, const char *file, const char *const *want, const ch
 	out = t_run(&st, "cd '%s' && openssl pkcs12 -info -nokeys -passin file:pw -in %s 2>&1",
 		    p->dir, file);
 	assert_int_equal(st, 0);
+	strip_pem_bodies(out);
+	/* the certificates are still listed, by their subjects */
+	assert_non_null(strstr(out, "-----BEGIN CERTIFICATE-----"));
 	for (; *want != NULL; want++) {
 		if (strstr(out, *want) == NULL)
 			fail_msg("openssl pkcs12 -info output lacks \"%s\":\n%s", *want, out);
 	}
-	if (unwanted != NULL)
-		assert_null(strstr(out, unwanted));
+	if (unwanted != NULL && strstr(out, unwanted) != NULL)
+		fail_msg("openssl pkcs12 -info output names \"%s\":\n%s", unwanted, out);
 	free(out);
 }
 
