@@ -313,12 +313,58 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 	return CK_OK;
 }
 
-/* Alternate chains as JSON text: [[b64 DER, ...], ...]; NULL when none. */
+/*
+ * Appends one alternate chain (PEM text, leaf first) to arr as an array of
+ * base64url DER of its issuers only, like a certificate's stored chain.
+ * The alternate must carry the same leaf (CK_ERR_PARSE otherwise).
+ */
+static enum ck_code
+issue_alternate_append(json_t *arr, const struct ck_der *leaf, const struct acme_cert *alt,
+		       struct ck_err *err)
+{
+	struct ck_der_list l = { 0 };
+	json_t *chain = NULL;
+	enum ck_code rc;
+	size_t j;
+
+	if ((rc = ck_pem_certs_parse(alt->pem, alt->pem_len, &l, err)) != CK_OK)
+		return rc;
+	if (l.n == 0 || l.items[0].len != leaf->len ||
+	    memcmp(l.items[0].data, leaf->data, leaf->len) != 0) {
+		rc = CK_FAIL(err, CK_ERR_PARSE, "an alternate chain does not start with the "
+						"issued certificate");
+		goto out;
+	}
+	if ((chain = json_array()) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (j = 1; j < l.n; j++) {
+		char *b64 = NULL;
+
+		if ((rc = ck_b64url_encode(l.items[j].data, l.items[j].len, &b64, err)) != CK_OK)
+			goto out;
+		rc = json_array_append_new(chain, json_string(b64)) == 0
+			     ? CK_OK : CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		free(b64);
+		if (rc != CK_OK)
+			goto out;
+	}
+	rc = json_array_append(arr, chain) == 0 ? CK_OK
+						 : CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+out:
+	json_decref(chain);
+	ck_der_list_cleanup(&l);
+	return rc;
+}
+
+/* Alternate chains as JSON text: [[base64url DER of each issuer, ...], ...];
+ * NULL when none.  r->certs (the default chain) must be parsed already. */
 static enum ck_code
 issue_alternates(struct issue_run *r, char **out, size_t *count, struct ck_err *err)
 {
 	struct acme_cert *alts = NULL;
-	size_t nalts = 0, i, j;
+	size_t nalts = 0, i;
 	json_t *arr = NULL;
 	enum ck_code rc;
 
@@ -329,29 +375,13 @@ issue_alternates(struct issue_run *r, char **out, size_t *count, struct ck_err *
 	if ((rc = acme_cert_download_alternates(r->sess.client, &r->cert, &alts, &nalts, err)) !=
 	    CK_OK)
 		return rc;
-	rc = CK_ERR_NOMEM;
-	if ((arr = json_array()) == NULL)
+	if ((arr = json_array()) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 		goto out;
+	}
 	for (i = 0; i < nalts; i++) {
-		struct ck_der_list l = { 0 };
-		json_t *chain = json_array();
-
-		if (chain == NULL || json_array_append_new(arr, chain) != 0)
+		if ((rc = issue_alternate_append(arr, &r->certs.items[0], &alts[i], err)) != CK_OK)
 			goto out;
-		if ((rc = ck_pem_certs_parse(alts[i].pem, alts[i].pem_len, &l, err)) != CK_OK)
-			goto out;
-		for (j = 0; j < l.n; j++) {
-			char *b64 = NULL;
-			/* Standard base64 of DER; base64url is as good for storage. */
-			if ((rc = ck_b64url_encode(l.items[j].data, l.items[j].len, &b64, err)) !=
-			    CK_OK) {
-				ck_der_list_cleanup(&l);
-				goto out;
-			}
-			json_array_append_new(chain, json_string(b64));
-			free(b64);
-		}
-		ck_der_list_cleanup(&l);
 	}
 	if ((*out = json_dumps(arr, JSON_COMPACT)) == NULL) {
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
@@ -360,8 +390,6 @@ issue_alternates(struct issue_run *r, char **out, size_t *count, struct ck_err *
 	*count = nalts;
 	rc = CK_OK;
 out:
-	if (rc == CK_ERR_NOMEM && err != NULL && err->code != CK_ERR_NOMEM)
-		CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 	json_decref(arr);
 	for (i = 0; i < nalts; i++)
 		acme_cert_cleanup(&alts[i]);

@@ -197,7 +197,8 @@ void ck_key_list_cleanup(struct ck_key_list *l);
  * Any open pending request whose key has the certificate's SPKI is closed
  * in the same transaction.
  * alternates (may be NULL): JSON text of alternate chains (array of
- * arrays of base64 DER), stored as given after a size check.
+ * arrays of base64url DER of the issuers, leaf excluded as in `chain`, as
+ * issuance writes it), stored as given after a size check.
  */
 struct ck_cert_new {
 	const unsigned char *der;
