@@ -20,6 +20,7 @@ struct show {
 	struct ck_binding_list bindings;
 	unsigned char *der;
 	size_t der_len;
+	size_t alternates;  /* alternate chains the ACME server offered, as recorded */
 	time_t now;
 };
 
@@ -38,7 +39,8 @@ show_usage(FILE *fp)
 		"Windows shows it (any case, spaces or colons allowed).\n"
 		"\n"
 		"options:\n"
-		"  --json      one JSON object (the fields of 'list --json' plus chain and\n"
+		"  --json      one JSON object (the fields of 'list --json' plus chain,\n"
+		"              alternate_chains (count) and\n"
 		"              bindings)\n"
 		"  -h, --help  this text\n");
 }
@@ -57,6 +59,30 @@ show_cleanup(struct show *s)
 	free(s->der);
 }
 
+/* Number of alternate chains recorded with certificate id (0 when none). */
+static enum ck_code
+show_alternates_count(struct ck_store *st, int64_t id, size_t *out, struct ck_err *err)
+{
+	char *text = NULL;
+	json_t *arr;
+	enum ck_code rc;
+
+	if ((rc = ck_store_cert_alternates(st, id, &text, err)) != CK_OK)
+		return rc;
+	*out = 0;
+	if (text == NULL)
+		return CK_OK;
+	arr = json_loads(text, 0, NULL);
+	free(text);
+	if (!json_is_array(arr)) {
+		json_decref(arr);
+		return CK_FAIL(err, CK_ERR_CORRUPT, "the stored alternate chains are not a JSON array");
+	}
+	*out = json_array_size(arr);
+	json_decref(arr);
+	return CK_OK;
+}
+
 static enum ck_code
 show_load(struct ck_store *st, int64_t id, struct show *s, struct ck_err *err)
 {
@@ -65,7 +91,8 @@ show_load(struct ck_store *st, int64_t id, struct show *s, struct ck_err *err)
 
 	if ((rc = ck_store_cert_get(st, id, &s->row, err)) != CK_OK ||
 	    (rc = ck_store_cert_der(st, id, &s->der, &s->der_len, &s->chain, err)) != CK_OK ||
-	    (rc = ck_store_cert_bindings(st, id, &s->bindings, err)) != CK_OK)
+	    (rc = ck_store_cert_bindings(st, id, &s->bindings, err)) != CK_OK ||
+	    (rc = show_alternates_count(st, id, &s->alternates, err)) != CK_OK)
 		return rc;
 	s->chain_info = calloc(s->chain.n + 1, sizeof(*s->chain_info));
 	if (s->chain_info == NULL)
@@ -132,6 +159,7 @@ show_json(const struct show *s)
 		json_object_set_new(key, "id", json_integer((json_int_t)s->row.key_id));
 	if (json_object_set_new(o, "spki_sha256", json_string(s->row.spki_sha256)) != 0 ||
 	    json_object_set_new(o, "chain", show_chain_json(s)) != 0 ||
+	    json_object_set_new(o, "alternate_chains", json_integer((json_int_t)s->alternates)) != 0 ||
 	    json_object_set_new(o, "bindings", show_bindings_json(s)) != 0 ||
 	    json_object_set_new(o, "expired", json_boolean(s->row.not_after < s->now)) != 0) {
 		json_decref(o);
@@ -185,6 +213,9 @@ show_human(const struct show *s)
 		printf("  %-12s (none stored)\n", "chain");
 	for (i = 0; i < s->chain.n; i++)
 		printf("  %-12s %zu. %s\n", i == 0 ? "chain" : "", i + 1, s->chain_info[i].subject);
+	if (s->alternates > 0)
+		printf("  %-12s %zu alternate chain(s) offered by the server, recorded\n",
+		       "alternates", s->alternates);
 	if (s->bindings.n == 0)
 		printf("  %-12s (none)\n", "bindings");
 	for (i = 0; i < s->bindings.n; i++) {

@@ -6,6 +6,7 @@ One Pebble for the module (setUpModule); a fresh store per test class; a
 separate Pebble with PEBBLE_WFE_NONCEREJECT=60 for the badNonce test.
 """
 
+import base64
 import datetime
 import json
 import os
@@ -410,6 +411,57 @@ class TestBadNonce(unittest.TestCase):
                            "nonces rejected, badNonce must have happened (POSTs: %d)" % (
                                expected + surplus))
         self.assertEqual(len(ck.json("list", "--json")), self.ISSUES)
+
+
+class TestAlternateChains(unittest.TestCase):
+    """A Pebble with two roots offers the chain to the second root as a
+    Link: rel="alternate"; issuance records it beside the default chain."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="altroots-", dir=TMP)
+        cls.pebble = ckharness.Pebble(os.path.join(cls.dir, "pebble"),
+                                      env={"PEBBLE_ALTERNATE_ROOTS": "1"})
+        cls.pebble.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pebble.stop()
+
+    def test_alternate_chain_recorded(self):
+        store = os.path.join(self.dir, "store", "store.db")
+        ck = ckharness.Certkeep(store, ca_bundle=self.pebble.ca_bundle)
+        ck.run("account", "register", "--server", self.pebble.directory_url, "--agree-tos")
+        sha = ck.run("issue", "-d", "alt.example.test", "--http-port",
+                     str(self.pebble.http_port), "--http-address", "127.0.0.1",
+                     timeout=300).stdout.strip()
+        shown = ck.json("show", sha, "--json")
+        self.assertEqual(shown["alternate_chains"], 1, "one alternate chain is offered")
+        self.assertIn("1 alternate chain", ck.run("show", sha).stdout)
+        # What is stored is the alternate chain itself: base64url DER of its
+        # issuers (no leaf, like "chain"), starting at another intermediate
+        # than the default chain's.
+        db = sqlite3_query(store, "SELECT alternates FROM certificates WHERE sha256 = '%s'" % sha)
+        chains = json.loads(db)
+        self.assertEqual(len(chains), 1)
+        self.assertGreaterEqual(len(chains[0]), 1)
+        first = chains[0][0]
+        der = base64.urlsafe_b64decode(first + "=" * (-len(first) % 4))
+        def field(name):
+            out = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-" + name,
+                                  "-nameopt", "RFC2253"],
+                                 input=der, capture_output=True, check=True).stdout.decode()
+            return out.strip()[len(name) + 1:]
+        self.assertRegex(field("subject"), r"^CN=Pebble Intermediate CA [0-9a-f]+$",
+                         "the alternate starts at an intermediate, not the leaf")
+        # Pebble's alternate is the intermediate cross-signed by another root.
+        self.assertNotEqual(field("issuer"), shown["chain"][0]["issuer"],
+                            "the alternate chain leads to another root")
+
+
+def sqlite3_query(path, sql):
+    return subprocess.run(["sqlite3", path, sql], capture_output=True, text=True,
+                          check=True).stdout.strip()
 
 
 class TestBadNonceForever(unittest.TestCase):
