@@ -1,7 +1,8 @@
 # Makefile - a thin wrapper over Meson for the two commands of the README.
 #   make demo   install dependencies, build (build/), run scripts/demo
-#   make test   install dependencies, build with sanitizers (build-test/) and
-#               libFuzzer targets (build-fuzz/), run scripts/run-tests
+#   make test   install dependencies, build with the default options (build-default/,
+#               what "building by hand" in the README does), with sanitizers
+#               (build-test/) and libFuzzer targets (build-fuzz/), run scripts/run-tests
 #   make bench  release build, then certkeep against certbot/lego/uacme (bench/run;
 #               BENCH_ARGS="--count 5" to shorten); not part of make test
 #   make build  release build only;  make clean  remove the build directories
@@ -11,7 +12,7 @@ MESON ?= meson
 NINJA ?= ninja
 comma := ,
 
-.PHONY: all build demo test bench deps build-test build-fuzz clean
+.PHONY: all build demo test bench deps build-default build-test build-fuzz clean
 
 all: build
 
@@ -35,6 +36,12 @@ build:
 demo: deps build
 	./scripts/demo
 
+# The default configuration, exactly as a user building by hand gets it:
+# it must build (with every warning an error) even though no test runs from it.
+build-default:
+	$(call setup_or_reconfigure,build-default,)
+	$(NINJA) -C build-default
+
 build-test:
 	$(call setup_or_reconfigure,build-test,-Db_sanitize=address$(comma)undefined \
 		-Db_lundef=false -Dfault_injection=true -Dbuildtype=debug)
@@ -48,11 +55,11 @@ build-fuzz:
 	fi
 	$(NINJA) -C build-fuzz
 
-test: deps build-test build-fuzz
+test: deps build-default build-test build-fuzz
 	./scripts/run-tests
 
 bench: build
 	./bench/run $(BENCH_ARGS)
 
 clean:
-	rm -rf build build-test build-fuzz .demo
+	rm -rf build build-default build-test build-fuzz .demo
