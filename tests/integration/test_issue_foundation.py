@@ -22,8 +22,10 @@ import ckharness
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 KEY_TYPES = ("ec256", "ec384", "rsa2048", "rsa3072", "rsa4096", "ed25519")
+# The commands every release has had; the --help test takes the full list from
+# the program's own table (`certkeep --help`) and checks these are among them.
 COMMANDS = ("account", "issue", "list", "show", "export", "import", "copy", "move", "rm",
-            "request", "requests", "doctor")
+            "request", "requests", "doctor", "token")
 
 PEBBLE = None
 TMP = None
@@ -228,8 +230,27 @@ class TestIssueKeyTypes(StoreCase):
         self.assertEqual(key_type_of_cert(files["cert"]), "ec256")
 
     def test_explicit_server(self):
-        res = self.issue("explicit.example.test", server=PEBBLE.directory_url)
-        self.thumbprint_of(res)
+        """--server picks the server, not the store's default: two directory
+        URLs (Pebble itself and a fault proxy in front of it, whose counters
+        show which one an order went through)."""
+        store = os.path.join(self.dir, "two-servers", "store.db")
+        ck = ckharness.Certkeep(store, ca_bundle=PEBBLE.ca_bundle)
+        proxy = PEBBLE.fault_proxy()
+        try:
+            ck.run("account", "register", "--server", proxy.directory_url, "--agree-tos")
+            # registered last, so Pebble's own URL is the store's default server
+            ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos")
+            port = ["--http-port", str(PEBBLE.http_port), "--http-address", "127.0.0.1"]
+            ck.run("issue", "-d", "default.explicit.example.test", *port, timeout=300)
+            self.assertEqual(proxy.count("/order-plz", "POST"), 0,
+                             "without --server the order goes to the default server")
+            res = ck.run("issue", "-d", "explicit.example.test", "--server",
+                         proxy.directory_url, *port, timeout=300)
+            self.thumbprint_of(res)
+            self.assertEqual(proxy.count("/order-plz", "POST"), 1,
+                             "with --server the order goes to that server")
+        finally:
+            proxy.stop()
 
     def test_unknown_key_type_is_usage_error(self):
         res = self.issue("bogus.example.test", key_type="dsa1024", check=False)
@@ -503,9 +524,46 @@ class TestUsage(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix="usage-", dir=TMP)
         cls.ck = ckharness.Certkeep(os.path.join(cls.dir, "store", "store.db"))
 
+    def section(self, text, heading):
+        """Names at the start of each indented line after `heading:` up to the
+        next blank line (how `certkeep --help` lists its command table)."""
+        names, inside = [], False
+        for line in text.splitlines():
+            if line.strip() == heading + ":":
+                inside = True
+            elif inside and not line.strip():
+                break
+            elif inside:
+                names.append(line.split()[0])
+        return names
+
+    def commands(self):
+        """(command, subcommands) from the program itself: the command table
+        in `certkeep --help`, each command's subcommands from its own --help
+        ("subcommands:" section, or its "usage: certkeep CMD SUB" lines)."""
+        top = self.ck.run("--help", check=False)
+        cmds = self.section(top.stdout, "commands")
+        out = []
+        for c in cmds:
+            text = self.ck.run(c, "--help", check=False).stdout
+            subs = self.section(text, "subcommands")
+            subs += [m for m in re.findall(r"^(?:usage:)?\s+certkeep %s ([a-z][a-z-]*)" % c,
+                                           text, re.M) if m not in subs]
+            out.append((c, subs))
+        return out
+
     def test_help_exits_zero(self):
-        for args in [("--help",)] + [(c, "--help") for c in COMMANDS] + [
-                ("account", "register", "--help")]:
+        table = self.commands()
+        names = [c for c, _ in table]
+        for c in COMMANDS:
+            self.assertIn(c, names, "certkeep --help must list the command %s" % c)
+        args_list = [("--help",)]
+        for c, subs in table:
+            args_list.append((c, "--help"))
+            args_list += [(c, s, "--help") for s in subs]
+        self.assertIn(("token", "add", "--help"), args_list)
+        self.assertIn(("account", "register", "--help"), args_list)
+        for args in args_list:
             with self.subTest(args=args):
                 res = self.ck.run(*args, check=False)
                 self.assertEqual(res.returncode, 0, ckharness.describe(res, "--help exits 0"))
