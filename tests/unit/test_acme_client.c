@@ -627,5 +627,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rollover_grace_only_after_rollover, setup,
 						teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int rc;
+
+	if (ck_global_init() != CK_OK)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	ck_global_cleanup();
+	return rc;
 }
