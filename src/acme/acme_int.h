@@ -23,6 +23,8 @@ struct acme_curl;
 struct acme_client {
 	const struct ck_ctx *ctx;
 	char *directory_url;
+	char origin[ACME_ORIGIN_MAX];    /* the directory's origin */
+	struct acme_strv extra_origins;  /* also allowed (acme_client_allow_origin) */
 	struct acme_http_ops ops;
 	struct acme_curl *curl;          /* the default transport (ops.arg) */
 	int have_directory;
@@ -94,6 +96,18 @@ enum ck_code acme_error_member(json_t *j, int *has, struct ck_err *out, struct c
 enum ck_code acme_poll_sleep(struct acme_client *c, long retry_after, time_t start,
 			     unsigned long *waited_ms, const char *what, const char *status,
 			     struct ck_err *err);
+
+/* ---- origin.c: the same-origin rule ---- */
+/*
+ * CK_OK if url is on the directory's origin or an allowed one; otherwise
+ * CK_ERR_PARSE naming `what` (e.g. "the order's finalize URL"), the URL,
+ * both origins and the --allow-origin way out.
+ */
+enum ck_code acme_url_check_origin(const struct acme_client *c, const char *url,
+				   const char *what, struct ck_err *err);
+/* acme_url_check_origin for each URL of a list. */
+enum ck_code acme_strv_check_origin(const struct acme_client *c, const struct acme_strv *v,
+				    const char *what, struct ck_err *err);
 
 /* ---- client.c: the request engine ---- */
 
