@@ -188,6 +188,8 @@ enum ck_code acme_origin_of(const char *url, char out[ACME_ORIGIN_MAX], struct c
  * (CK_ERR_TOO_LARGE).  Allowing an origin twice is harmless. */
 enum ck_code acme_client_allow_origin(struct acme_client *c, const char *origin,
 				      struct ck_err *err);
+/* Forgets every origin allowed with acme_client_allow_origin (to replace the list). */
+void acme_client_clear_origins(struct acme_client *c);
 /* The directory's origin ("https://host:port"), borrowed. */
 const char *acme_client_origin(const struct acme_client *c);
 
@@ -254,6 +256,8 @@ struct acme_strv {
 	size_t n;
 };
 void acme_strv_cleanup(struct acme_strv *s);
+/* Appends a copy of s to v; CK_ERR_TOO_LARGE when v already has max entries. */
+enum ck_code acme_strv_add(struct acme_strv *v, const char *s, size_t max, struct ck_err *err);
 
 /*
  * Appends to *out the targets of every link in one Link header value

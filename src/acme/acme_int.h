@@ -68,8 +68,6 @@ enum ck_code acme_json_strv(json_t *obj, const char *name, size_t max_items, siz
 			    int urls, int required, struct acme_strv *out, struct ck_err *err);
 /* A boolean member: 1/0, or -1 when absent. Present but not a boolean -> CK_ERR_PARSE. */
 enum ck_code acme_json_bool(json_t *obj, const char *name, int *out, struct ck_err *err);
-/* Appends a copy of s to v (bounded by max). */
-enum ck_code acme_strv_add(struct acme_strv *v, const char *s, size_t max, struct ck_err *err);
 /* Compact JSON text of obj (free()). */
 enum ck_code acme_json_dump(json_t *obj, char **out, struct ck_err *err);
 

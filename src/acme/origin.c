@@ -147,6 +147,12 @@ acme_client_allow_origin(struct acme_client *c, const char *origin, struct ck_er
 	return acme_strv_add(&c->extra_origins, o, ACME_ORIGINS_MAX, err);
 }
 
+void
+acme_client_clear_origins(struct acme_client *c)
+{
+	acme_strv_cleanup(&c->extra_origins);
+}
+
 const char *
 acme_client_origin(const struct acme_client *c)
 {

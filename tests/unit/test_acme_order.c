@@ -435,26 +435,34 @@ test_alternate_foreign_refused(void **state)
 	acme_cert_cleanup(&cert);
 }
 
+/* The fake answers newOrder with (location, body) and cert_url with a chain. */
+static void
+canned_order_and_cert(struct env *e, struct fake_canned c[3], const char *location,
+		      const char *body, const char *cert_url)
+{
+	c[0] = (struct fake_canned){ ACME_METHOD_POST, FAKE_BASE "/new-order", 201, location, NULL,
+				     NULL, body };
+	c[1] = (struct fake_canned){ ACME_METHOD_POST, cert_url, 200, NULL, NULL,
+				     "application/pem-certificate-chain", fake_pem };
+	c[2] = (struct fake_canned){ 0 };
+	e->f.hook = fake_canned_hook;
+	e->f.hook_arg = c;
+}
+
 /* Host case, an explicit default port and the path's case do not change the origin. */
 static void
 test_order_same_origin_accepted(void **state)
 {
 	struct env *e = *state;
-	const struct fake_canned canned[] = {
-		{ ACME_METHOD_POST, FAKE_BASE "/new-order", 201, "https://ACME.test:443/Order/1",
-		  NULL, NULL,
-		  ORDER_BODY("https://Acme.Test/AUTHZ/1", "https://acme.test:443/Order/1/FIN",
-			     "https://ACME.TEST/Cert/1") },
-		{ ACME_METHOD_POST, "https://ACME.TEST/Cert/1", 200, NULL, NULL,
-		  "application/pem-certificate-chain", fake_pem },
-		{ 0 },
-	};
+	struct fake_canned canned[3];
 	const char *names[] = { "a.test" };
 	struct acme_order o = { 0 };
 	struct acme_cert cert = { 0 };
 
-	e->f.hook = fake_canned_hook;
-	e->f.hook_arg = (void *)canned;
+	canned_order_and_cert(e, canned, "https://ACME.test:443/Order/1",
+			      ORDER_BODY("https://Acme.Test/AUTHZ/1",
+					 "https://acme.test:443/Order/1/FIN", "https://ACME.TEST/Cert/1"),
+			      "https://ACME.TEST/Cert/1");
 	assert_int_equal(acme_order_new(e->c, names, 1, &o, &e->err), CK_OK);
 	assert_string_equal(o.url, "https://ACME.test:443/Order/1");
 	assert_string_equal(o.finalize, "https://acme.test:443/Order/1/FIN");
@@ -469,19 +477,15 @@ static void
 test_order_extra_origin_accepted(void **state)
 {
 	struct env *e = *state;
-	const struct fake_canned canned[] = {
-		{ ACME_METHOD_POST, FAKE_BASE "/new-order", 201, FAKE_BASE "/order/1", NULL, NULL,
-		  ORDER_BODY(FAKE_BASE "/authz/1", FAKE_BASE "/fin", "https://cdn.test:8443/c/1") },
-		{ ACME_METHOD_POST, "https://cdn.test:8443/c/1", 200, NULL, NULL,
-		  "application/pem-certificate-chain", fake_pem },
-		{ 0 },
-	};
+	struct fake_canned canned[3];
 	const char *names[] = { "a.test" };
 	struct acme_order o = { 0 };
 	struct acme_cert cert = { 0 };
 
-	e->f.hook = fake_canned_hook;
-	e->f.hook_arg = (void *)canned;
+	canned_order_and_cert(e, canned, FAKE_BASE "/order/1",
+			      ORDER_BODY(FAKE_BASE "/authz/1", FAKE_BASE "/fin",
+					 "https://cdn.test:8443/c/1"),
+			      "https://cdn.test:8443/c/1");
 	assert_int_equal(acme_order_new(e->c, names, 1, &o, &e->err), CK_ERR_PARSE);
 	assert_int_equal(acme_client_allow_origin(e->c, "https://CDN.test:8443/", &e->err), CK_OK);
 	assert_int_equal(acme_client_allow_origin(e->c, "https://cdn.test:8443", &e->err), CK_OK);
