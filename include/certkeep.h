@@ -79,6 +79,26 @@ struct ck_err {
 	long retry_after;               /* seconds from the server's Retry-After, -1 if none */
 };
 
+/*
+ * Process-wide set-up of the libraries libcertkeep uses: OpenSSL
+ * (OPENSSL_init_crypto with its configuration file, error strings, all
+ * ciphers and digests; OPENSSL_init_ssl) and libcurl
+ * (curl_global_init(CURL_GLOBAL_DEFAULT)).  Call it once, at the start of
+ * main, BEFORE any other thread exists (curl_global_init is not
+ * thread-safe), and before any other ck_ call that may reach the network.
+ * Idempotent: a second call returns CK_OK and changes nothing.  Returns
+ * CK_OK, CK_ERR_CRYPTO (OpenSSL could not initialise) or CK_ERR_NOMEM /
+ * CK_ERR_INTERNAL (libcurl could not).  Apart from this call libcertkeep
+ * changes no process-wide state (no umask, signals or environment).
+ */
+enum ck_code ck_global_init(void);
+/*
+ * Undoes ck_global_init's libcurl part (curl_global_cleanup), when every
+ * other thread that used libcertkeep has finished; a no-op without a
+ * matching ck_global_init.  OpenSSL releases its own state at exit.
+ */
+void ck_global_cleanup(void);
+
 /* Resets *e to "no error" (code CK_OK, empty strings, retry_after -1). */
 void ck_err_clear(struct ck_err *e);
 /* Stable name of a code, e.g. "key-missing". */

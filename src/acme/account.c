@@ -178,7 +178,8 @@ acme_account_new(struct acme_client *c, const struct acme_account_new_opts *opts
 			*err = e;
 		goto out;
 	}
-	if ((rc = account_parse(&resp, NULL, &a, err)) != CK_OK)
+	if ((rc = account_parse(&resp, NULL, &a, err)) != CK_OK ||
+	    (rc = acme_url_check_origin(c, a.url, "the account URL (Location)", err)) != CK_OK)
 		goto out;
 	if ((kid = strdup(a.url)) == NULL) {
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");

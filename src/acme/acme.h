@@ -7,7 +7,9 @@
  * It takes EVP_PKEYs and URLs and returns parsed objects.  It never knows
  * the store, never writes files and never logs secrets.  Every string a
  * server hands back is type-checked and bounded before use; every URL it
- * hands back must be https://.
+ * hands back must be https:// and on the directory's origin (scheme,
+ * host, port) or on an origin the caller allowed for that server
+ * (acme_client_allow_origin): no request ever goes anywhere else.
  *
  * Ownership: objects filled by acme_* functions are owned by the caller
  * and released with their _cleanup function (safe on a zeroed or already
@@ -32,6 +34,8 @@
 #define ACME_BODY_MAX (1024 * 1024)       /* any response body (JSON or PEM chain) */
 #define ACME_JSON_DEPTH_MAX 16            /* nesting of arrays/objects in a response */
 #define ACME_URL_MAX 2048                 /* any URL from the server */
+#define ACME_ORIGIN_MAX 300               /* "https://" host ":" port, NUL included */
+#define ACME_ORIGINS_MAX 8                /* extra origins allowed for one server */
 #define ACME_NONCE_MAX 512                /* a Replay-Nonce value */
 #define ACME_TOKEN_MAX 256                /* a challenge token (base64url only) */
 #define ACME_HEADERS_MAX 64               /* headers kept from one response */
@@ -165,6 +169,30 @@ void acme_client_set_rollover_grace(struct acme_client *c, unsigned seconds);
  * requests signed with that key. */
 void acme_client_arm_rollover_grace(struct acme_client *c);
 
+/*
+ * Origins.  Every URL the client requests must be on the directory's
+ * origin or on one allowed here; anything else is refused before a byte
+ * is sent, with an error (CK_ERR_PARSE) that names both origins.  Origins
+ * compare as "https://host:port": host case-insensitive, an IPv6 literal
+ * in brackets, the port explicit or 443.  URLs are parsed by libcurl's URL
+ * API, as the transport parses them.
+ */
+
+/* Normalises "https://HOST[:PORT][/]" into out; anything with a path,
+ * query, fragment or user name, or not https -> CK_ERR_INVALID_ARG. */
+enum ck_code acme_origin_parse(const char *text, char out[ACME_ORIGIN_MAX], struct ck_err *err);
+/* The origin of an https:// URL into out; CK_ERR_PARSE if it has none. */
+enum ck_code acme_origin_of(const char *url, char out[ACME_ORIGIN_MAX], struct ck_err *err);
+/* Allows one more origin (acme_origin_parse syntax) for this client, for a
+ * CA that really serves from several hosts; at most ACME_ORIGINS_MAX
+ * (CK_ERR_TOO_LARGE).  Allowing an origin twice is harmless. */
+enum ck_code acme_client_allow_origin(struct acme_client *c, const char *origin,
+				      struct ck_err *err);
+/* Forgets every origin allowed with acme_client_allow_origin (to replace the list). */
+void acme_client_clear_origins(struct acme_client *c);
+/* The directory's origin ("https://host:port"), borrowed. */
+const char *acme_client_origin(const struct acme_client *c);
+
 /* Number of HTTP requests this client has sent (for tests and benchmarks). */
 unsigned long acme_client_request_count(const struct acme_client *c);
 
@@ -186,7 +214,9 @@ struct acme_directory {
 /*
  * The directory (fetched on first call, then cached for the client's life).
  * *out is borrowed from the client.  newNonce, newAccount and newOrder are
- * required; every URL must be https://.
+ * required; every URL must be https:// and on an allowed origin (the
+ * directory's own, or one given to acme_client_allow_origin): otherwise
+ * CK_ERR_PARSE and the directory is not kept.
  */
 enum ck_code acme_directory_get(struct acme_client *c, const struct acme_directory **out,
 				struct ck_err *err);
@@ -226,6 +256,8 @@ struct acme_strv {
 	size_t n;
 };
 void acme_strv_cleanup(struct acme_strv *s);
+/* Appends a copy of s to v; CK_ERR_TOO_LARGE when v already has max entries. */
+enum ck_code acme_strv_add(struct acme_strv *v, const char *s, size_t max, struct ck_err *err);
 
 /*
  * Appends to *out the targets of every link in one Link header value

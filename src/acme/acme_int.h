@@ -23,6 +23,8 @@ struct acme_curl;
 struct acme_client {
 	const struct ck_ctx *ctx;
 	char *directory_url;
+	char origin[ACME_ORIGIN_MAX];    /* the directory's origin */
+	struct acme_strv extra_origins;  /* also allowed (acme_client_allow_origin) */
 	struct acme_http_ops ops;
 	struct acme_curl *curl;          /* the default transport (ops.arg) */
 	int have_directory;
@@ -66,8 +68,6 @@ enum ck_code acme_json_strv(json_t *obj, const char *name, size_t max_items, siz
 			    int urls, int required, struct acme_strv *out, struct ck_err *err);
 /* A boolean member: 1/0, or -1 when absent. Present but not a boolean -> CK_ERR_PARSE. */
 enum ck_code acme_json_bool(json_t *obj, const char *name, int *out, struct ck_err *err);
-/* Appends a copy of s to v (bounded by max). */
-enum ck_code acme_strv_add(struct acme_strv *v, const char *s, size_t max, struct ck_err *err);
 /* Compact JSON text of obj (free()). */
 enum ck_code acme_json_dump(json_t *obj, char **out, struct ck_err *err);
 
@@ -94,6 +94,18 @@ enum ck_code acme_error_member(json_t *j, int *has, struct ck_err *out, struct c
 enum ck_code acme_poll_sleep(struct acme_client *c, long retry_after, time_t start,
 			     unsigned long *waited_ms, const char *what, const char *status,
 			     struct ck_err *err);
+
+/* ---- origin.c: the same-origin rule ---- */
+/*
+ * CK_OK if url is on the directory's origin or an allowed one; otherwise
+ * CK_ERR_PARSE naming `what` (e.g. "the order's finalize URL"), the URL,
+ * both origins and the --allow-origin way out.
+ */
+enum ck_code acme_url_check_origin(const struct acme_client *c, const char *url,
+				   const char *what, struct ck_err *err);
+/* acme_url_check_origin for each URL of a list. */
+enum ck_code acme_strv_check_origin(const struct acme_client *c, const struct acme_strv *v,
+				    const char *what, struct ck_err *err);
 
 /* ---- client.c: the request engine ---- */
 

@@ -126,6 +126,7 @@ acme_authz_fetch(struct acme_client *c, const char *url, struct acme_authz *out,
 	struct acme_http_response resp = { 0 };
 	struct acme_authz a = { 0 };
 	enum ck_code rc;
+	size_t i;
 
 	if ((rc = acme_client_need_kid(c, err)) != CK_OK)
 		return rc;
@@ -133,6 +134,10 @@ acme_authz_fetch(struct acme_client *c, const char *url, struct acme_authz *out,
 		goto out;
 	if ((rc = acme_authz_parse(resp.body, resp.body_len, &a, err)) != CK_OK)
 		goto out;
+	for (i = 0; i < a.nchallenges; i++)
+		if ((rc = acme_url_check_origin(c, a.challenges[i].url, "the challenge URL",
+						err)) != CK_OK)
+			goto out;
 	if ((a.url = strdup(url)) == NULL) {
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 		goto out;

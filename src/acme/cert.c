@@ -80,6 +80,10 @@ acme_cert_download_alternates(struct acme_client *c, const struct acme_cert *cer
 	size_t i, got = 0;
 	enum ck_code rc = CK_OK;
 
+	/* All or none: no alternate is fetched while another is on a foreign origin. */
+	if ((rc = acme_strv_check_origin(c, &cert->alternates,
+					 "the certificate's alternate chain URL", err)) != CK_OK)
+		return rc;
 	if (cert->alternates.n > 0 &&
 	    (alts = calloc(cert->alternates.n, sizeof(*alts))) == NULL)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");

@@ -1,6 +1,6 @@
 /*
  * client.c - struct acme_client and the request engine: the https-only
- * rule for every URL, the nonce pool (HEAD newNonce only when none is in
+ * and same-origin rules for every URL (origin.c), the nonce pool (HEAD newNonce only when none is in
  * hand), signed POSTs with bounded badNonce retries, and the bounded
  * stale-key-cache tolerance after a rollover.  Never parses ACME objects
  * (directory.c, account.c, order.c do) and never logs payloads.
@@ -32,6 +32,10 @@ acme_client_new(const struct ck_ctx *ctx, const char *directory_url, const char 
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if ((rc = acme_origin_of(directory_url, c->origin, err)) != CK_OK) {
+		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "the ACME directory URL has no https:// origin");
+		goto out;
+	}
 	c->ctx = ctx;
 	c->poll_timeout_s = ACME_POLL_TIMEOUT_S;
 	c->poll_interval_ms = ACME_POLL_DEFAULT_S * 1000u;
@@ -56,6 +60,7 @@ acme_client_free(struct acme_client *c)
 	acme_curl_free(c->curl);
 	acme_directory_cleanup(&c->dir);
 	free(c->directory_url);
+	acme_strv_cleanup(&c->extra_origins);
 	free(c->nonce);
 	free(c->kid);
 	EVP_PKEY_free(c->key);
@@ -212,6 +217,8 @@ acme_http_do(struct acme_client *c, const struct acme_http_request *req,
 
 	if (!acme_url_ok(req->url))
 		return url_refused(req->url, err);
+	if ((rc = acme_url_check_origin(c, req->url, "a request to", err)) != CK_OK)
+		return rc;
 	c->nrequests++;
 	rc = c->ops.request(c->ops.arg, req, &resp, err);
 	if (rc != CK_OK) {
@@ -350,6 +357,8 @@ acme_post_ex(struct acme_client *c, const struct acme_post_args *a,
 		return CK_FAIL(err, CK_ERR_STATE, "no ACME account key is set");
 	if (!acme_url_ok(a->url))
 		return url_refused(a->url, err); /* before a nonce is spent on it */
+	if ((rc = acme_url_check_origin(c, a->url, "a signed request to", err)) != CK_OK)
+		return rc;
 	if (a->key != NULL && a->key != c->key)
 		kid = NULL; /* a foreign key never speaks for the client's account */
 	ck_err_clear(&e);

@@ -1,8 +1,12 @@
 /*
  * directory.c - the ACME directory (RFC 8555 section 7.1.1): fetched once
- * per client, parsed with every URL checked https://.  Owns nothing but
- * the directory; never follows a URL itself.
+ * per client, parsed with every URL checked https://, and kept only when
+ * every resource it names is on the directory's own origin or an allowed
+ * one (origin.c).  Owns nothing but the directory; never follows a URL
+ * itself.  Terms of service and website are shown, never fetched, so any
+ * origin is fine for them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,11 +81,39 @@ out:
 	return rc;
 }
 
+/* Every resource URL of d on an allowed origin. */
+static enum ck_code
+directory_origins(const struct acme_client *c, const struct acme_directory *d, struct ck_err *err)
+{
+	const struct {
+		const char *name;
+		const char *url;
+	} urls[] = {
+		{ "newNonce", d->new_nonce }, { "newAccount", d->new_account },
+		{ "newOrder", d->new_order }, { "newAuthz", d->new_authz },
+		{ "revokeCert", d->revoke_cert }, { "keyChange", d->key_change },
+		{ "renewalInfo", d->renewal_info },
+	};
+	char what[64];
+	enum ck_code rc;
+	size_t i;
+
+	for (i = 0; i < CK_ARRAY_LEN(urls); i++) {
+		if (urls[i].url == NULL)
+			continue;
+		snprintf(what, sizeof(what), "the directory's %s URL", urls[i].name);
+		if ((rc = acme_url_check_origin(c, urls[i].url, what, err)) != CK_OK)
+			return rc;
+	}
+	return CK_OK;
+}
+
 enum ck_code
 acme_directory_get(struct acme_client *c, const struct acme_directory **out,
 		   struct ck_err *err)
 {
 	struct acme_http_response resp = { 0 };
+	struct acme_directory d = { 0 };
 	enum ck_code rc;
 
 	if (!c->have_directory) {
@@ -89,10 +121,15 @@ acme_directory_get(struct acme_client *c, const struct acme_directory **out,
 			ck_err_prefix(err, "cannot fetch the ACME directory");
 			return rc;
 		}
-		rc = acme_directory_parse(resp.body, resp.body_len, &c->dir, err);
+		rc = acme_directory_parse(resp.body, resp.body_len, &d, err);
 		acme_http_response_cleanup(&resp);
-		if (rc != CK_OK)
+		if (rc == CK_OK && (rc = directory_origins(c, &d, err)) != CK_OK)
+			ck_err_prefix(err, "bad ACME directory");
+		if (rc != CK_OK) {
+			acme_directory_cleanup(&d);
 			return rc;
+		}
+		c->dir = d;
 		c->have_directory = 1;
 	}
 	*out = &c->dir;

@@ -125,7 +125,24 @@ out:
 	return rc;
 }
 
-/* Parses a 2xx order answer into *out with url and Retry-After. */
+/* Every URL of an order on an allowed origin: nothing of it is followed otherwise. */
+static enum ck_code
+order_origins(const struct acme_client *c, const struct acme_order *o, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = acme_url_check_origin(c, o->url, "the order URL (Location)", err)) != CK_OK ||
+	    (rc = acme_strv_check_origin(c, &o->authorizations, "the order's authorization URL",
+					 err)) != CK_OK ||
+	    (rc = acme_url_check_origin(c, o->finalize, "the order's finalize URL", err)) != CK_OK)
+		return rc;
+	if (o->certificate != NULL)
+		return acme_url_check_origin(c, o->certificate, "the order's certificate URL", err);
+	return CK_OK;
+}
+
+/* Parses a 2xx order answer into *out with url and Retry-After; every URL
+ * in it must be on an allowed origin. */
 static enum ck_code
 order_from_response(struct acme_client *c, const struct acme_http_response *r, const char *url,
 		    struct acme_order *out, struct ck_err *err)
@@ -139,6 +156,10 @@ order_from_response(struct acme_client *c, const struct acme_http_response *r, c
 		acme_order_cleanup(&o);
 		return CK_FAIL(err, url == NULL || !acme_url_ok(url) ? CK_ERR_PARSE : CK_ERR_NOMEM,
 			       "the server gave no https:// order URL (Location)");
+	}
+	if ((rc = order_origins(c, &o, err)) != CK_OK) {
+		acme_order_cleanup(&o);
+		return rc;
 	}
 	o.retry_after = acme_response_retry_after(c, r);
 	*out = o;

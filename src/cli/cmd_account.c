@@ -26,13 +26,16 @@ struct acct_args {
 	const char *server, *name, *key_file, *eab_kid, *eab_file;
 	const char *contacts[ACCT_CONTACTS_MAX];
 	size_t ncontacts;
+	const char *origins[ACME_ORIGINS_MAX];   /* --allow-origin */
+	size_t norigins;
+	int origins_given;
 	int contact_given, agree_tos, json, yes, grace_given;
 	unsigned grace;
 	enum ck_key_type key_type;
 };
 
 enum { O_SERVER = 1000, O_ACCOUNT, O_CONTACT, O_AGREE, O_KEYTYPE, O_KEYFILE, O_EABKID,
-       O_EABFILE, O_JSON, O_YES, O_GRACE };
+       O_EABFILE, O_JSON, O_YES, O_GRACE, O_ORIGIN };
 
 struct acct_sub {
 	const char *name;
@@ -55,6 +58,7 @@ static const struct option all_opts[] = {
 	{ "json", no_argument, NULL, O_JSON },
 	{ "yes", no_argument, NULL, O_YES },
 	{ "grace", required_argument, NULL, O_GRACE },
+	{ "allow-origin", required_argument, NULL, O_ORIGIN },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -63,15 +67,15 @@ static const struct option all_opts[] = {
 static char
 opt_letter(int c)
 {
-	static const char letters[] = "sacAtfkKjyg";
-	return c >= O_SERVER && c <= O_GRACE ? letters[c - O_SERVER] : '?';
+	static const char letters[] = "sacAtfkKjygo";
+	return c >= O_SERVER && c <= O_ORIGIN ? letters[c - O_SERVER] : '?';
 }
 
 static int
 opt_value(struct acct_args *a, int c, const char *arg, char *cmd)
 {
 	struct ck_err err;
-	char *end;
+	char *end, norm[ACME_ORIGIN_MAX];
 	long v;
 
 	ck_err_clear(&err);
@@ -107,6 +111,16 @@ opt_value(struct acct_args *a, int c, const char *arg, char *cmd)
 					       CK_ACCOUNT_GRACE_MAX);
 		a->grace = (unsigned)v;
 		a->grace_given = 1;
+		break;
+	case O_ORIGIN:
+		a->origins_given = 1;
+		if (arg[0] == '\0')
+			break; /* --allow-origin '' clears */
+		if (a->norigins >= ACME_ORIGINS_MAX)
+			return cli_usage_error(cmd, "at most %d --allow-origin", ACME_ORIGINS_MAX);
+		if (acme_origin_parse(arg, norm, &err) != CK_OK)
+			return cli_usage_error(cmd, "--allow-origin: %s", err.msg);
+		a->origins[a->norigins++] = arg;
 		break;
 	default:
 		return cli_usage_error(cmd, "unknown option");
@@ -195,6 +209,21 @@ key_json(struct ck_store *st, int64_t id)
 	return o != NULL ? o : json_null();
 }
 
+/* The extra origins allowed for a server, as a JSON array (empty if none or unreadable). */
+static json_t *
+origins_json(struct ck_store *st, const char *server)
+{
+	struct acme_strv v = { 0 };
+	json_t *arr = json_array();
+	size_t i;
+
+	if (arr != NULL && ck_server_origins_get(st, server, &v, NULL) == CK_OK)
+		for (i = 0; i < v.n; i++)
+			json_array_append_new(arr, json_string(v.v[i]));
+	acme_strv_cleanup(&v);
+	return arr;
+}
+
 static json_t *
 account_json(struct ck_store *st, const struct ck_account *r)
 {
@@ -218,6 +247,8 @@ account_json(struct ck_store *st, const struct ck_account *r)
 		      "key", key, "pending_key", key_json(st, r->pending_key_id),
 		      "eab_kid", str_or_null(r->eab_kid), "default", r->is_default != 0,
 		      "created", time_json(r->created));
+	if (o != NULL)
+		json_object_set_new(o, "allowed_origins", origins_json(st, r->server));
 	return o;
 }
 
@@ -237,25 +268,26 @@ json_print(json_t *j)
 	return 0;
 }
 
+/* A JSON array of strings as "a, b" (empty_text when empty), bounded by n. */
 static void
-contacts_text(const json_t *contacts, char *out, size_t n)
+strings_text(const json_t *arr, const char *empty_text, char *out, size_t n)
 {
 	size_t i, used = 0;
 
 	out[0] = '\0';
-	for (i = 0; i < json_array_size(contacts) && used < n; i++) {
-		const char *s = json_string_value(json_array_get(contacts, i));
+	for (i = 0; i < json_array_size(arr) && used < n; i++) {
+		const char *s = json_string_value(json_array_get(arr, i));
 		used += (size_t)snprintf(out + used, n - used, "%s%s", i ? ", " : "", s ? s : "");
 	}
 	if (out[0] == '\0')
-		snprintf(out, n, "(none)");
+		snprintf(out, n, "%s", empty_text);
 }
 
 static int
 account_print(struct ck_store *st, const struct ck_account *r, int as_json)
 {
 	json_t *o = account_json(st, r), *key, *pend;
-	char contacts[1024];
+	char contacts[1024], origins[ACME_ORIGINS_MAX * ACME_ORIGIN_MAX];
 
 	if (o == NULL)
 		return -1;
@@ -263,7 +295,9 @@ account_print(struct ck_store *st, const struct ck_account *r, int as_json)
 		return json_print(o);
 	key = json_object_get(o, "key");
 	pend = json_object_get(o, "pending_key");
-	contacts_text(json_object_get(o, "contacts"), contacts, sizeof(contacts));
+	strings_text(json_object_get(o, "contacts"), "(none)", contacts, sizeof(contacts));
+	strings_text(json_object_get(o, "allowed_origins"), "(none: only the server's own)",
+		     origins, sizeof(origins));
 	printf("account:        %s%s\n", r->name, r->is_default ? " (default for its server)" : "");
 	printf("server:         %s\n", r->server);
 	printf("url:            %s\n", r->url != NULL ? r->url : "(registration unfinished)");
@@ -274,6 +308,7 @@ account_print(struct ck_store *st, const struct ck_account *r, int as_json)
 	       json_string_value(json_object_get(key, "algorithm")) : "(missing)");
 	printf("jwk thumbprint: %s\n", json_is_object(key) ?
 	       json_string_value(json_object_get(key, "jwk_thumbprint")) : "-");
+	printf("other origins:  %s\n", origins);
 	if (r->eab_kid != NULL)
 		printf("eab key id:     %s\n", r->eab_kid);
 	if (json_is_object(pend))
@@ -324,6 +359,7 @@ sub_register(struct cli *cli, struct acct_args *a)
 	o.key_type = a->key_type;
 	o.eab_kid = a->eab_kid;
 	o.ca_bundle = cli->ca_bundle;
+	o.allow_origins = (struct ck_origins_arg){ a->origins, a->norigins, a->origins_given };
 	if ((a->key_file != NULL && key_file_read(a->key_file, &o.key, &err) != CK_OK) ||
 	    (a->eab_file != NULL && eab_key_read(a->eab_file, &hmac, &hmac_len, &err) != CK_OK))
 		goto fail;
@@ -426,15 +462,20 @@ sub_update(struct cli *cli, struct acct_args *a)
 	int ret = CLI_EXIT_FAIL;
 
 	ck_err_clear(&err);
-	if (!a->contact_given && !a->agree_tos)
-		return cli_usage_error("account update", "give --contact (repeatable; '' clears) "
-				       "and/or --agree-tos");
+	if (!a->contact_given && !a->agree_tos && !a->origins_given)
+		return cli_usage_error("account update", "give --contact (repeatable; '' clears), "
+				       "--agree-tos and/or --allow-origin (repeatable; '' clears)");
 	o.set_contacts = a->contact_given;
 	o.contacts = a->contacts;
 	o.ncontacts = a->ncontacts;
 	o.agree_tos = a->agree_tos;
-	if (open_session(cli, a, CK_ACCOUNT_REQUIRE_VALID, &st, &s, &err) != 0 ||
-	    ck_account_update(st, &s, &o, &err) != CK_OK)
+	if (open_session(cli, a, CK_ACCOUNT_REQUIRE_VALID, &st, &s, &err) != 0)
+		goto fail;
+	/* Origins first (a local setting): the update below may need them. */
+	if (a->origins_given &&
+	    ck_account_origins_set(st, &s, a->origins, a->norigins, &err) != CK_OK)
+		goto fail;
+	if ((a->contact_given || a->agree_tos) && ck_account_update(st, &s, &o, &err) != CK_OK)
 		goto fail;
 	ret = account_print(st, &s.account, a->json) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 	goto out;
@@ -452,6 +493,7 @@ sub_recover(struct cli *cli, struct acct_args *a)
 	struct ck_account row = { 0 };
 	struct ck_store *st = NULL;
 	struct ck_err err;
+	struct ck_origins_arg origins = { a->origins, a->norigins, a->origins_given };
 	EVP_PKEY *key = NULL;
 	int ret = CLI_EXIT_FAIL;
 
@@ -459,8 +501,8 @@ sub_recover(struct cli *cli, struct acct_args *a)
 	if (a->server == NULL || a->key_file == NULL)
 		return cli_usage_error("account recover", "--server URL and --key-file F are required");
 	if (key_file_read(a->key_file, &key, &err) != CK_OK || cli_store_open(cli, &st, &err) != 0 ||
-	    ck_account_recover(&cli->ctx, st, a->server, a->name, key, cli->ca_bundle, &row,
-			       &err) != CK_OK) {
+	    ck_account_recover(&cli->ctx, st, a->server, a->name, key, cli->ca_bundle, &origins,
+			       &row, &err) != CK_OK) {
 		ret = cli_fail(cli, &err);
 		goto out;
 	}
@@ -546,7 +588,7 @@ out:
 /* ---- dispatch -------------------------------------------------------------------- */
 
 static const struct acct_sub subs[] = {
-	{ "register", sub_register, "sacAtfkKj",
+	{ "register", sub_register, "sacAtfkKjo",
 	  "usage: certkeep account register --server URL --agree-tos [options]\n"
 	  "\n"
 	  "Creates an account key in the store, then the account on the server (or\n"
@@ -561,6 +603,10 @@ static const struct acct_sub subs[] = {
 	  "  --eab-kid KID             External Account Binding key id from the CA\n"
 	  "  --eab-hmac-key-file F     file (or fd:N) with the base64url EAB HMAC key\n"
 	  "  --account NAME            account name in the store (default \"default\")\n"
+	  "  --allow-origin ORIGIN     also follow the server's URLs on ORIGIN\n"
+	  "                            (https://HOST[:PORT]; repeatable), for a CA that\n"
+	  "                            really serves from several hosts; kept for the\n"
+	  "                            server, later commands honour it\n"
 	  "  --json                    print the stored account as JSON\n" },
 	{ "list", sub_list, "j",
 	  "usage: certkeep account list [--json]\n"
@@ -572,17 +618,22 @@ static const struct acct_sub subs[] = {
 	  "Fetches the account from the server (signed with the stored key), records\n"
 	  "its status and prints URL, status, contacts, terms, key algorithm and JWK\n"
 	  "thumbprint.  Default: the store's default server and its default account.\n" },
-	{ "update", sub_update, "sacAj",
+	{ "update", sub_update, "sacAjo",
 	  "usage: certkeep account update [--server URL] [--account NAME] [--contact URI]...\n"
-	  "                               [--agree-tos]\n"
+	  "                               [--agree-tos] [--allow-origin ORIGIN]...\n"
 	  "\n"
 	  "Replaces the account's contacts (--contact '' clears them) and/or agrees\n"
-	  "to the server's (new) terms of service.\n" },
-	{ "recover", sub_recover, "safj",
+	  "to the server's (new) terms of service.  --allow-origin replaces the list\n"
+	  "of other origins (https://HOST[:PORT]) whose URLs certkeep follows for\n"
+	  "this server ('' clears it; only the store changes, the server is not\n"
+	  "asked).  Otherwise every URL must be on the directory's own origin.\n" },
+	{ "recover", sub_recover, "safjo",
 	  "usage: certkeep account recover --server URL --key-file F [--account NAME]\n"
+	  "                                [--allow-origin ORIGIN]...\n"
 	  "\n"
 	  "Finds the server's account for the key in F (onlyReturnExisting) and\n"
-	  "stores the key and the account.  Nothing is created on the server.\n" },
+	  "stores the key and the account.  Nothing is created on the server.\n"
+	  "--allow-origin as for register.\n" },
 	{ "rollover", sub_rollover, "satfgj",
 	  "usage: certkeep account rollover [--server URL] [--account NAME] [--key-type T]\n"
 	  "                                 [--key-file F] [--grace SECONDS]\n"

@@ -135,6 +135,12 @@ main(int argc, char **argv)
 	size_t i;
 	int c;
 
+	/* First, while the process has one thread: libcurl's and OpenSSL's global set-up. */
+	if (ck_global_init() != CK_OK) {
+		fprintf(stderr, "certkeep: cannot initialise libcurl or OpenSSL\n");
+		return CLI_EXIT_FAIL;
+	}
+	atexit(ck_global_cleanup);
 	memset(&cli, 0, sizeof(cli));
 	ck_ctx_init(&cli.ctx);
 	cli.prog = "certkeep";

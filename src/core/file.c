@@ -42,16 +42,14 @@ ck_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode
 {
 	char tmp[PATH_MAX];
 	const unsigned char *p = data;
-	mode_t old_umask;
 	int fd = -1;
 	enum ck_code rc = CK_ERR_IO;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "path too long: %s", path);
-	/* mkstemp creates 0600; tighten the umask so no window is wider. */
-	old_umask = umask(077);
+	/* mkostemp creates the file 0600 whatever the umask (glibc, POSIX.1-2008),
+	 * so no window is wider; the process umask is not ours to change. */
 	fd = mkostemp(tmp, O_CLOEXEC);
-	umask(old_umask);
 	if (fd == -1)
 		return CK_FAIL(err, CK_ERR_IO, "cannot create a file beside %s: %s", path,
 			       strerror(errno));

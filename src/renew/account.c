@@ -219,7 +219,7 @@ ck_account_open(const struct ck_ctx *ctx, struct ck_store *st, const char *serve
 	if ((rc = row_pick(st, srv, name, &s.account, err)) != CK_OK ||
 	    (rc = row_check(&s.account, flags, err)) != CK_OK)
 		goto out;
-	if ((rc = acme_client_new(ctx, srv, ca_bundle, &s.client, err)) != CK_OK)
+	if ((rc = ck_server_client_new(ctx, st, srv, ca_bundle, NULL, &s.client, err)) != CK_OK)
 		goto out;
 	if (s.account.pending_key_id != 0 &&
 	    (rc = ck_account_resolve_rollover(ctx, st, &s, err)) != CK_OK)

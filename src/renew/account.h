@@ -42,6 +42,44 @@ enum ck_code ck_account_open(const struct ck_ctx *ctx, struct ck_store *st, cons
 			     struct ck_account_session *out, struct ck_err *err);
 void ck_account_session_cleanup(struct ck_account_session *s);
 
+/* ---- origins allowed per server (origins.c) ----------------------------- */
+
+/*
+ * A client follows only URLs on its directory's origin (acme.h), and on
+ * the extra origins the user listed for that directory URL, kept in the
+ * settings under this prefix + the directory URL as space-separated
+ * normalised origins ("https://host:port").
+ */
+#define CK_SERVER_ORIGINS_SETTING "origins:"
+
+/* Origins given on a command line; given = 0: use what the store has. */
+struct ck_origins_arg {
+	const char *const *v;
+	size_t n;
+	int given;
+};
+
+/* The stored extra origins of server into *out (empty if none;
+ * acme_strv_cleanup).  A damaged value -> CK_ERR_CORRUPT saying how to
+ * set it again. */
+enum ck_code ck_server_origins_get(struct ck_store *st, const char *server,
+				   struct acme_strv *out, struct ck_err *err);
+/* Replaces the stored list (each checked and normalised with
+ * acme_origin_parse, duplicates dropped, at most ACME_ORIGINS_MAX); n = 0
+ * removes it. */
+enum ck_code ck_server_origins_set(struct ck_store *st, const char *server,
+				   const char *const *origins, size_t n, struct ck_err *err);
+/* A client for server that allows `given` origins if given->given, else
+ * the stored ones (given may be NULL). */
+enum ck_code ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st,
+				  const char *server, const char *ca_bundle,
+				  const struct ck_origins_arg *given, struct acme_client **out,
+				  struct ck_err *err);
+/* ck_server_origins_set for the session's server, and its client follows
+ * the new list from now on. */
+enum ck_code ck_account_origins_set(struct ck_store *st, struct ck_account_session *s,
+				    const char *const *origins, size_t n, struct ck_err *err);
+
 /* ---- account lifecycle (what `certkeep account ...` runs) ---------------- */
 
 /*
@@ -64,6 +102,7 @@ struct ck_account_register_opts {
 	const unsigned char *eab_hmac_key; /* raw HMAC key (decoded) */
 	size_t eab_hmac_key_len;
 	const char *ca_bundle;           /* may be NULL */
+	struct ck_origins_arg allow_origins; /* given: replace the server's list on success */
 };
 
 /*
@@ -76,7 +115,9 @@ struct ck_account_register_opts {
  * default server; the account becomes the server's default account if
  * the server had none.  *adopted = 1 when the key already had an account
  * (newAccount answered 200).  An existing valid account of the same name
- * with another key: CK_ERR_EXISTS.  *out: the stored row.
+ * with another key: CK_ERR_EXISTS.  With allow_origins.given the client
+ * follows those origins (instead of the stored ones) and they become the
+ * server's stored list once the account is stored.  *out: the stored row.
  */
 enum ck_code ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
 				 const struct ck_account_register_opts *o, struct ck_account *out,
@@ -84,13 +125,15 @@ enum ck_code ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
 
 /*
  * Finds the account of `key` on `server` by onlyReturnExisting and stores
- * the key and the account under `name` (NULL: "default").  No account:
+ * the key and the account under `name` (NULL: "default").  allow_origins
+ * (may be NULL) as in ck_account_register_opts.  No account:
  * CK_ERR_NOT_FOUND and nothing stored.  A different account already
  * stored under that name: CK_ERR_EXISTS.
  */
 enum ck_code ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
 				const char *name, EVP_PKEY *key, const char *ca_bundle,
-				struct ck_account *out, struct ck_err *err);
+				const struct ck_origins_arg *allow_origins, struct ck_account *out,
+				struct ck_err *err);
 
 /*
  * Fetches the account from the server (POST-as-GET with the kid, so a

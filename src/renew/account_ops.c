@@ -140,6 +140,16 @@ register_commit_key(struct ck_store *st, const struct ck_account_register_opts *
 	return rc;
 }
 
+/* Stores origins given for this registration (or recovery) as the server's list. */
+static enum ck_code
+origins_record(struct ck_store *st, const char *server, const struct ck_origins_arg *given,
+	       struct ck_err *err)
+{
+	if (given == NULL || !given->given)
+		return CK_OK;
+	return ck_server_origins_set(st, server, given->v, given->n, err);
+}
+
 enum ck_code
 ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
 		    const struct ck_account_register_opts *o, struct ck_account *out, int *adopted,
@@ -156,7 +166,8 @@ ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
 
 	if (!ck_store_name_valid(name))
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "bad account name (use letters, digits, . _ -)");
-	if ((rc = acme_client_new(ctx, o->server, o->ca_bundle, &c, err)) != CK_OK ||
+	if ((rc = ck_server_client_new(ctx, st, o->server, o->ca_bundle, &o->allow_origins, &c,
+					err)) != CK_OK ||
 	    (rc = register_precheck(c, o, err)) != CK_OK ||
 	    (rc = register_key(st, o, name, &prev, &key, err)) != CK_OK ||
 	    (rc = register_commit_key(st, o, name, &prev, key, &row_id, err)) != CK_OK)
@@ -183,7 +194,8 @@ ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
 	CK_FAULT("register.after_new_account");
 	if ((rc = ck_store_account_get_id(st, row_id, &row, err)) != CK_OK ||
 	    (rc = acct_store_server_view(st, &row, &a, err)) != CK_OK ||
-	    (rc = register_defaults(st, o->server, name, err)) != CK_OK)
+	    (rc = register_defaults(st, o->server, name, err)) != CK_OK ||
+	    (rc = origins_record(st, o->server, &o->allow_origins, err)) != CK_OK)
 		goto out;
 	ck_account_cleanup(&row);
 	if ((rc = ck_store_account_get_id(st, row_id, &row, err)) != CK_OK)
@@ -205,7 +217,8 @@ out:
 
 enum ck_code
 ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
-		   const char *name, EVP_PKEY *key, const char *ca_bundle, struct ck_account *out,
+		   const char *name, EVP_PKEY *key, const char *ca_bundle,
+		   const struct ck_origins_arg *allow_origins, struct ck_account *out,
 		   struct ck_err *err)
 {
 	struct acme_client *c = NULL;
@@ -219,7 +232,8 @@ ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *se
 	name = acct_name(name);
 	if (!ck_store_name_valid(name))
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "bad account name (use letters, digits, . _ -)");
-	if ((rc = acme_client_new(ctx, server, ca_bundle, &c, err)) != CK_OK ||
+	if ((rc = ck_server_client_new(ctx, st, server, ca_bundle, allow_origins, &c, err)) !=
+		    CK_OK ||
 	    (rc = acme_client_set_account(c, key, NULL, err)) != CK_OK)
 		goto out;
 	if ((rc = acme_account_new(c, &nopts, &a, err)) != CK_OK) {
@@ -254,6 +268,8 @@ ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *se
 		goto out;
 	if (ck_store_setting_get(st, CK_SETTING_DEFAULT_SERVER, &setting, NULL) != CK_OK &&
 	    (rc = register_defaults(st, server, name, err)) != CK_OK)
+		goto out;
+	if ((rc = origins_record(st, server, allow_origins, err)) != CK_OK)
 		goto out;
 	ck_account_cleanup(&prev);
 	if ((rc = ck_store_account_get_id(st, row_id, &prev, err)) != CK_OK)

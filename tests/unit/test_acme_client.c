@@ -601,6 +601,99 @@ test_curl_transport(void **state)
 	assert_null(c);
 }
 
+/* ---- same origin ----------------------------------------------------------- */
+
+#define EVIL "https://evil.test"
+#define DIR_WITH(new_order, key_change) \
+	"{\"newNonce\":\"" FAKE_BASE "/new-nonce\",\"newAccount\":\"" FAKE_BASE "/new-acct\"," \
+	"\"newOrder\":\"" new_order "\",\"keyChange\":\"" key_change "\"," \
+	"\"meta\":{\"termsOfService\":\"https://legal.example.org/tos.pdf\"}}"
+
+/* A directory naming a resource on another origin is not used at all. */
+static void
+test_directory_foreign_url_refused(void **state)
+{
+	struct env *e = *state;
+	const struct fake_canned canned[] = {
+		{ ACME_METHOD_GET, FAKE_DIR, 200, NULL, NULL, NULL,
+		  DIR_WITH(FAKE_BASE "/new-order", EVIL "/key-change") },
+		{ 0 },
+	};
+	const struct acme_directory *d = NULL;
+	const char *names[] = { "a.test" };
+	struct acme_order o = { 0 };
+
+	e->f.hook = fake_canned_hook;
+	e->f.hook_arg = (void *)canned;
+	assert_int_equal(acme_directory_get(e->c, &d, &e->err), CK_ERR_PARSE);
+	assert_null(d);
+	assert_non_null(strstr(e->err.msg, "keyChange"));
+	assert_non_null(strstr(e->err.msg, "https://evil.test:443"));
+	assert_non_null(strstr(e->err.msg, "https://acme.test:443"));
+	assert_non_null(strstr(e->err.msg, "--allow-origin https://evil.test:443"));
+	/* Nothing of it is kept: every later call asks again and refuses again. */
+	assert_int_equal(acme_order_new(e->c, names, 1, &o, &e->err), CK_ERR_PARSE);
+	assert_int_equal(acme_account_key_change(e->c, e->key2, &e->err), CK_ERR_PARSE);
+	assert_int_equal(e->f.posts, 0);
+	assert_int_equal(fake_requests_to(&e->f, EVIL), 0);
+
+	/* Allowed for this server: used. */
+	assert_int_equal(acme_client_allow_origin(e->c, EVIL, &e->err), CK_OK);
+	assert_int_equal(acme_directory_get(e->c, &d, &e->err), CK_OK);
+	assert_string_equal(d->key_change, EVIL "/key-change");
+}
+
+/* An account URL (Location, the kid) elsewhere is never adopted nor signed for. */
+static void
+test_account_location_foreign_refused(void **state)
+{
+	struct env *e = *state;
+	const struct fake_canned canned[] = {
+		{ ACME_METHOD_POST, FAKE_BASE "/new-acct", 201, EVIL "/acct/1", NULL, NULL,
+		  fake_account },
+		{ 0 },
+	};
+	struct acme_client *c = fake_client(&e->ctx, &e->f, e->key, NULL);
+	struct acme_client *stored = fake_client(&e->ctx, &e->f, e->key, EVIL "/acct/1");
+	struct acme_account a = { 0 };
+
+	e->f.hook = fake_canned_hook;
+	e->f.hook_arg = (void *)canned;
+	assert_int_equal(acme_account_new(c, NULL, &a, &e->err), CK_ERR_PARSE);
+	assert_non_null(strstr(e->err.msg, "account URL"));
+	assert_non_null(strstr(e->err.msg, "https://evil.test:443"));
+	assert_null(acme_client_kid(c));
+	assert_null(a.url);
+	/* A kid on another origin (a store written before this rule) signs nothing there. */
+	assert_int_equal(acme_account_fetch(stored, &a, &e->err), CK_ERR_PARSE);
+	assert_int_equal(acme_account_deactivate(stored, NULL, &e->err), CK_ERR_PARSE);
+	assert_int_equal(fake_requests_to(&e->f, EVIL), 0);
+	acme_client_free(c);
+	acme_client_free(stored);
+}
+
+static void
+test_allow_origin_checks(void **state)
+{
+	struct env *e = *state;
+	char name[32];
+	int i;
+
+	assert_string_equal(acme_client_origin(e->c), "https://acme.test:443");
+	assert_int_equal(acme_client_allow_origin(e->c, "https://cdn.test/path", &e->err),
+			 CK_ERR_INVALID_ARG);
+	assert_non_null(strstr(e->err.msg, "https://HOST"));
+	assert_int_equal(acme_client_allow_origin(e->c, "http://cdn.test", &e->err),
+			 CK_ERR_INVALID_ARG);
+	for (i = 0; i < ACME_ORIGINS_MAX; i++) {
+		snprintf(name, sizeof(name), "https://h%d.test", i);
+		assert_int_equal(acme_client_allow_origin(e->c, name, &e->err), CK_OK);
+	}
+	assert_int_equal(acme_client_allow_origin(e->c, "https://h0.test", &e->err), CK_OK);
+	assert_int_equal(acme_client_allow_origin(e->c, "https://one-more.test", &e->err),
+			 CK_ERR_TOO_LARGE);
+}
+
 int
 main(void)
 {
@@ -626,6 +719,16 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rollover_grace_runs_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollover_grace_only_after_rollover, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_directory_foreign_url_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_account_location_foreign_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_allow_origin_checks, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int rc;
+
+	if (ck_global_init() != CK_OK)
+		return 1;
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	ck_global_cleanup();
+	return rc;
 }

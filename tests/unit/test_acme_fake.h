@@ -337,6 +337,54 @@ fake_request(void *arg, const struct acme_http_request *req, struct acme_http_re
 	return CK_OK;
 }
 
+/*
+ * Canned answers for exact URLs (any host), for a test that needs the
+ * server to hand out URLs on other origins: set f->hook = fake_canned_hook
+ * and f->hook_arg to an array ended by an entry with url NULL.  Requests
+ * to other URLs get the scripted answers.
+ */
+struct fake_canned {
+	enum acme_method method;
+	const char *url;
+	long status;
+	const char *location;    /* Location header, or NULL */
+	const char *link;        /* Link header, or NULL */
+	const char *ctype;
+	const char *body;
+};
+
+static FAKE_UNUSED int
+fake_canned_hook(struct fake *f, const struct acme_http_request *req,
+		 struct acme_http_response *out)
+{
+	const struct fake_canned *c;
+
+	for (c = f->hook_arg; c != NULL && c->url != NULL; c++) {
+		if (c->method != req->method || strcmp(c->url, req->url) != 0)
+			continue;
+		fake_nonce(f, out);
+		if (c->location != NULL)
+			fake_header(out, "Location", c->location);
+		if (c->link != NULL)
+			fake_header(out, "Link", c->link);
+		fake_body(out, c->status, c->ctype != NULL ? c->ctype : "application/json", c->body);
+		return 1;
+	}
+	return 0;
+}
+
+/* Requests the fake saw whose URL starts with prefix (e.g. "https://evil.test"). */
+static FAKE_UNUSED int
+fake_requests_to(const struct fake *f, const char *prefix)
+{
+	int i, n = 0;
+
+	for (i = 0; i < f->n && i < FAKE_MAX_REQ; i++)
+		if (strncmp(f->reqs[i].url, prefix, strlen(prefix)) == 0)
+			n++;
+	return n;
+}
+
 /* Test context: clock that advances by the slept time, no real sleeping. */
 struct fake_clock {
 	time_t now;

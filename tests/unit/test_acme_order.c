@@ -299,6 +299,208 @@ test_order_needs_account(void **state)
 	acme_client_free(c);
 }
 
+/* ---- same origin ----------------------------------------------------------- */
+
+#define EVIL "https://evil.test"
+#define ORDER_BODY(authz, fin, cert) \
+	"{\"status\":\"valid\",\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}]," \
+	"\"authorizations\":[\"" authz "\"],\"finalize\":\"" fin "\",\"certificate\":\"" cert "\"}"
+
+/* newOrder answered with location and body; the error names both origins. */
+static void
+new_order_refused(struct env *e, const char *location, const char *body, const char *foreign,
+		  const char *what)
+{
+	const struct fake_canned canned[] = {
+		{ ACME_METHOD_POST, FAKE_BASE "/new-order", 201, location, NULL, NULL, body },
+		{ 0 },
+	};
+	const char *names[] = { "a.test" };
+	struct acme_order o = { 0 };
+
+	e->f.hook = fake_canned_hook;
+	e->f.hook_arg = (void *)canned;
+	assert_int_equal(acme_order_new(e->c, names, 1, &o, &e->err), CK_ERR_PARSE);
+	assert_null(o.url);
+	assert_non_null(strstr(e->err.msg, what));
+	assert_non_null(strstr(e->err.msg, foreign));
+	assert_non_null(strstr(e->err.msg, "https://acme.test:443"));
+	assert_non_null(strstr(e->err.msg, "--allow-origin"));
+	e->f.hook = NULL;
+	e->f.hook_arg = NULL;
+}
+
+static void
+test_order_foreign_urls_refused(void **state)
+{
+	struct env *e = *state;
+
+	new_order_refused(e, FAKE_BASE "/order/1",
+			  ORDER_BODY(EVIL "/authz/1", FAKE_BASE "/fin", FAKE_BASE "/cert/1"),
+			  "https://evil.test:443", "authorization URL");
+	new_order_refused(e, FAKE_BASE "/order/1",
+			  ORDER_BODY(FAKE_BASE "/authz/1", "https://acme.test:8443/fin",
+				     FAKE_BASE "/cert/1"),
+			  "https://acme.test:8443", "finalize URL");
+	new_order_refused(e, FAKE_BASE "/order/1",
+			  ORDER_BODY(FAKE_BASE "/authz/1", FAKE_BASE "/fin", EVIL "/cert/1"),
+			  "https://evil.test:443", "certificate URL");
+	new_order_refused(e, EVIL "/order/1",
+			  ORDER_BODY(FAKE_BASE "/authz/1", FAKE_BASE "/fin", FAKE_BASE "/cert/1"),
+			  "https://evil.test:443", "order URL (Location)");
+	/* A user name in the URL does not fool the comparison: the host is evil.test. */
+	new_order_refused(e, FAKE_BASE "/order/1",
+			  ORDER_BODY("https://acme.test@evil.test/authz/1", FAKE_BASE "/fin",
+				     FAKE_BASE "/cert/1"),
+			  "https://evil.test:443", "authorization URL");
+	assert_int_equal(fake_requests_to(&e->f, EVIL), 0);
+	assert_int_equal(fake_requests_to(&e->f, "https://acme.test:8443"), 0);
+	assert_int_equal(fake_requests_to(&e->f, "https://acme.test@"), 0);
+}
+
+/* Whatever hands the client a foreign URL, no signed request goes there. */
+static void
+test_no_signed_request_elsewhere(void **state)
+{
+	struct env *e = *state;
+	static const unsigned char csr[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+	struct acme_order o = { 0 };
+	struct acme_authz a = { 0 };
+	struct acme_cert cert = { 0 };
+	struct acme_challenge ch = { .type = "http-01", .url = EVIL "/chall/1" };
+	int posts = e->f.posts;
+
+	o.url = strdup(FAKE_BASE "/order/1");
+	o.status = strdup("ready");
+	o.finalize = strdup(EVIL "/fin");
+	assert_int_equal(acme_order_finalize(e->c, &o, csr, sizeof(csr), &e->err), CK_ERR_PARSE);
+	assert_non_null(strstr(e->err.msg, "https://evil.test:443"));
+	acme_order_cleanup(&o);
+	assert_int_equal(acme_order_fetch(e->c, "https://acme.test:444/order/1", &o, &e->err),
+			 CK_ERR_PARSE);
+	assert_int_equal(acme_authz_fetch(e->c, EVIL "/authz/1", &a, &e->err), CK_ERR_PARSE);
+	assert_int_equal(acme_challenge_respond(e->c, &ch, &e->err), CK_ERR_PARSE);
+	assert_int_equal(acme_cert_download(e->c, EVIL "/cert/1", &cert, &e->err), CK_ERR_PARSE);
+	assert_int_equal(e->f.n, 0);       /* not even a nonce was fetched */
+	assert_int_equal(e->f.posts, posts);
+}
+
+/* An authorization whose challenge is elsewhere is refused before any challenge is answered. */
+static void
+test_challenge_foreign_refused(void **state)
+{
+	struct env *e = *state;
+	const struct fake_canned canned[] = {
+		{ ACME_METHOD_POST, FAKE_BASE "/authz/9", 200, NULL, NULL, NULL,
+		  "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"a.test\"},"
+		  "\"challenges\":[{\"type\":\"http-01\",\"url\":\"" EVIL "/chall/1\","
+		  "\"status\":\"pending\",\"token\":\"tok\"}]}" },
+		{ 0 },
+	};
+	struct acme_authz a = { 0 };
+
+	e->f.hook = fake_canned_hook;
+	e->f.hook_arg = (void *)canned;
+	assert_int_equal(acme_authz_fetch(e->c, FAKE_BASE "/authz/9", &a, &e->err), CK_ERR_PARSE);
+	assert_non_null(strstr(e->err.msg, "challenge URL"));
+	assert_non_null(strstr(e->err.msg, "https://evil.test:443"));
+	assert_null(a.url);
+	assert_int_equal(fake_requests_to(&e->f, EVIL), 0);
+}
+
+/* Alternates elsewhere: none is fetched; the default chain was fine. */
+static void
+test_alternate_foreign_refused(void **state)
+{
+	struct env *e = *state;
+	const struct fake_canned canned[] = {
+		{ ACME_METHOD_POST, FAKE_BASE "/cert/7", 200, NULL,
+		  "<" FAKE_BASE "/cert/7/alt1>;rel=\"alternate\", <" EVIL "/alt2>;rel=\"alternate\"",
+		  "application/pem-certificate-chain", fake_pem },
+		{ 0 },
+	};
+	struct acme_cert cert = { 0 }, *alts = NULL;
+	size_t n = 0;
+
+	e->f.hook = fake_canned_hook;
+	e->f.hook_arg = (void *)canned;
+	assert_int_equal(acme_cert_download(e->c, FAKE_BASE "/cert/7", &cert, &e->err), CK_OK);
+	assert_int_equal(cert.alternates.n, 2);
+	assert_int_equal(acme_cert_download_alternates(e->c, &cert, &alts, &n, &e->err),
+			 CK_ERR_PARSE);
+	assert_non_null(strstr(e->err.msg, "alternate chain URL"));
+	assert_non_null(strstr(e->err.msg, "https://evil.test:443"));
+	assert_int_equal(fake_requests_to(&e->f, FAKE_BASE "/cert/7/alt1"), 0);
+	assert_int_equal(fake_requests_to(&e->f, EVIL), 0);
+	acme_cert_cleanup(&cert);
+}
+
+/* The fake answers newOrder with (location, body) and cert_url with a chain. */
+static void
+canned_order_and_cert(struct env *e, struct fake_canned c[3], const char *location,
+		      const char *body, const char *cert_url)
+{
+	c[0] = (struct fake_canned){ ACME_METHOD_POST, FAKE_BASE "/new-order", 201, location, NULL,
+				     NULL, body };
+	c[1] = (struct fake_canned){ ACME_METHOD_POST, cert_url, 200, NULL, NULL,
+				     "application/pem-certificate-chain", fake_pem };
+	c[2] = (struct fake_canned){ 0 };
+	e->f.hook = fake_canned_hook;
+	e->f.hook_arg = c;
+}
+
+/* Host case, an explicit default port and the path's case do not change the origin. */
+static void
+test_order_same_origin_accepted(void **state)
+{
+	struct env *e = *state;
+	struct fake_canned canned[3];
+	const char *names[] = { "a.test" };
+	struct acme_order o = { 0 };
+	struct acme_cert cert = { 0 };
+
+	canned_order_and_cert(e, canned, "https://ACME.test:443/Order/1",
+			      ORDER_BODY("https://Acme.Test/AUTHZ/1",
+					 "https://acme.test:443/Order/1/FIN", "https://ACME.TEST/Cert/1"),
+			      "https://ACME.TEST/Cert/1");
+	assert_int_equal(acme_order_new(e->c, names, 1, &o, &e->err), CK_OK);
+	assert_string_equal(o.url, "https://ACME.test:443/Order/1");
+	assert_string_equal(o.finalize, "https://acme.test:443/Order/1/FIN");
+	assert_int_equal(acme_cert_download(e->c, o.certificate, &cert, &e->err), CK_OK);
+	assert_int_equal(fake_requests_to(&e->f, "https://ACME.TEST/Cert/1"), 1);
+	acme_cert_cleanup(&cert);
+	acme_order_cleanup(&o);
+}
+
+/* An origin the user allowed for this server is followed like the directory's own. */
+static void
+test_order_extra_origin_accepted(void **state)
+{
+	struct env *e = *state;
+	struct fake_canned canned[3];
+	const char *names[] = { "a.test" };
+	struct acme_order o = { 0 };
+	struct acme_cert cert = { 0 };
+
+	canned_order_and_cert(e, canned, FAKE_BASE "/order/1",
+			      ORDER_BODY(FAKE_BASE "/authz/1", FAKE_BASE "/fin",
+					 "https://cdn.test:8443/c/1"),
+			      "https://cdn.test:8443/c/1");
+	assert_int_equal(acme_order_new(e->c, names, 1, &o, &e->err), CK_ERR_PARSE);
+	assert_int_equal(acme_client_allow_origin(e->c, "https://CDN.test:8443/", &e->err), CK_OK);
+	assert_int_equal(acme_client_allow_origin(e->c, "https://cdn.test:8443", &e->err), CK_OK);
+	assert_int_equal(acme_order_new(e->c, names, 1, &o, &e->err), CK_OK);
+	assert_int_equal(acme_cert_download(e->c, o.certificate, &cert, &e->err), CK_OK);
+	assert_string_equal(cert.pem, fake_pem);
+	assert_int_equal(fake_requests_to(&e->f, "https://cdn.test:8443/"), 1);
+	/* The same host on another port is still another origin. */
+	acme_cert_cleanup(&cert);
+	assert_int_equal(acme_cert_download(e->c, "https://cdn.test/c/1", &cert, &e->err),
+			 CK_ERR_PARSE);
+	assert_int_equal(fake_requests_to(&e->f, "https://cdn.test/"), 0);
+	acme_order_cleanup(&o);
+}
+
 int
 main(void)
 {
@@ -312,6 +514,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_order_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cert_not_pem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_order_needs_account, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_foreign_urls_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_signed_request_elsewhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_challenge_foreign_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alternate_foreign_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_same_origin_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_order_extra_origin_accepted, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -374,6 +374,49 @@ test_key_authorization(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* Origins as libcurl parses URLs: scheme + lower-cased host + port (443 by default). */
+static void
+test_origin(void **state)
+{
+	static const struct {
+		const char *url, *origin;
+	} ok[] = {
+		{ "https://acme.test/dir", "https://acme.test:443" },
+		{ "https://ACME.Test:443/Dir?x=1#f", "https://acme.test:443" },
+		{ "https://acme.test:14000", "https://acme.test:14000" },
+		{ "https://127.0.0.1:14000/dir", "https://127.0.0.1:14000" },
+		{ "https://[::1]:14000/dir", "https://[::1]:14000" },
+		{ "https://[2001:DB8::1]/x", "https://[2001:db8::1]:443" },
+		{ "https://acme.test@evil.test/x", "https://evil.test:443" },
+		{ "https://evil.test#@acme.test/", "https://evil.test:443" },
+	};
+	static const char *const bad[] = { "http://acme.test/", "acme.test/dir", "https://",
+					   "https://[fe80::1%25eth0]/", "ftp://acme.test/" };
+	char o[ACME_ORIGIN_MAX];
+	struct ck_err e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CK_ARRAY_LEN(ok); i++) {
+		assert_int_equal(acme_origin_of(ok[i].url, o, &e), CK_OK);
+		assert_string_equal(o, ok[i].origin);
+	}
+	for (i = 0; i < CK_ARRAY_LEN(bad); i++)
+		assert_int_equal(acme_origin_of(bad[i], o, &e), CK_ERR_PARSE);
+	/* What a user may list: an origin, nothing more. */
+	assert_int_equal(acme_origin_parse("https://CDN.test", o, &e), CK_OK);
+	assert_string_equal(o, "https://cdn.test:443");
+	assert_int_equal(acme_origin_parse("https://cdn.test:8443/", o, &e), CK_OK);
+	assert_string_equal(o, "https://cdn.test:8443");
+	assert_int_equal(acme_origin_parse("https://[::1]:8443", o, &e), CK_OK);
+	assert_string_equal(o, "https://[::1]:8443");
+	assert_int_equal(acme_origin_parse("https://cdn.test/acme", o, &e), CK_ERR_INVALID_ARG);
+	assert_int_equal(acme_origin_parse("https://cdn.test/?q", o, &e), CK_ERR_INVALID_ARG);
+	assert_int_equal(acme_origin_parse("https://u@cdn.test", o, &e), CK_ERR_INVALID_ARG);
+	assert_int_equal(acme_origin_parse("cdn.test", o, &e), CK_ERR_INVALID_ARG);
+	assert_int_equal(acme_origin_parse(NULL, o, &e), CK_ERR_INVALID_ARG);
+}
+
 int
 main(void)
 {
@@ -389,6 +432,7 @@ main(void)
 		cmocka_unit_test(test_order_parse),
 		cmocka_unit_test(test_authz_parse),
 		cmocka_unit_test(test_key_authorization),
+		cmocka_unit_test(test_origin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -258,8 +258,9 @@ main(void)
 	};
 	int rc;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (ck_global_init() != CK_OK)
+		return 1;
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	curl_global_cleanup();
+	ck_global_cleanup();
 	return rc;
 }

@@ -13,11 +13,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/core.h"
 
 static char tmpdir[256];
+
+/*
+ * The process umask belongs to the program that embeds the library.  This
+ * definition takes the place of libc's umask for the whole test binary
+ * (the library is linked statically into it), so a test can count the
+ * library's calls; it still sets the umask, through the system call.
+ */
+static unsigned umask_calls;
+
+mode_t
+umask(mode_t mask)
+{
+	umask_calls++;
+	return (mode_t)syscall(SYS_umask, mask);
+}
 
 static int
 setup(void **state)
@@ -111,6 +127,48 @@ test_atomic_write_mode_and_content(void **state)
 	/* A read limit below the size is a clear error. */
 	assert_int_equal(ck_file_read(path, 3, &data, &len, &e), CK_ERR_TOO_LARGE);
 	umask(old);
+}
+
+/* The library never touches the process umask, and modes hold whatever it is. */
+static void
+test_atomic_write_leaves_umask_alone(void **state)
+{
+	static const mode_t masks[] = { 0, 022, 077, 0777 };
+	char path[300];
+	struct stat st;
+	struct ck_err e;
+	mode_t old = umask(0), now;
+	size_t i;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/umask.pem", tmpdir);
+	for (i = 0; i < CK_ARRAY_LEN(masks); i++) {
+		umask(masks[i]);
+		umask_calls = 0;
+		assert_int_equal(ck_file_write_atomic(path, "secret", 6, 0600, &e), CK_OK);
+		assert_int_equal(umask_calls, 0);
+		now = umask(masks[i]);
+		assert_int_equal(now, masks[i]);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+		assert_int_equal(ck_file_write_atomic(path, "cert", 4, 0644, &e), CK_OK);
+		assert_int_equal(stat(path, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0644);
+	}
+	umask(old);
+}
+
+/* One init call for libcurl and OpenSSL; calling it again changes nothing. */
+static void
+test_global_init_idempotent(void **state)
+{
+	(void)state;
+	assert_int_equal(ck_global_init(), CK_OK);
+	assert_int_equal(ck_global_init(), CK_OK);
+	ck_global_cleanup();
+	ck_global_cleanup(); /* without a matching init: a no-op */
+	assert_int_equal(ck_global_init(), CK_OK);
+	ck_global_cleanup();
 }
 
 static void
@@ -221,6 +279,8 @@ main(void)
 		cmocka_unit_test(test_err_set_and_names),
 		cmocka_unit_test(test_buf_bounded),
 		cmocka_unit_test(test_atomic_write_mode_and_content),
+		cmocka_unit_test(test_atomic_write_leaves_umask_alone),
+		cmocka_unit_test(test_global_init_idempotent),
 		cmocka_unit_test(test_atomic_write_failure_keeps_old),
 		cmocka_unit_test(test_secret_read_file_and_fd),
 		cmocka_unit_test(test_mkdir_p_mode),

@@ -332,6 +332,61 @@ test_rollover_refuses_grace_over_max(void **state)
 	assert_row(e, e->old_id, 0);
 }
 
+/* Origins allowed for a server: kept in the store, honoured by the session and
+ * by every client made for that server later, cleared by an empty list. */
+static void
+test_server_origins_kept(void **state)
+{
+	struct env *e = *state;
+	const char *given[] = { "https://CDN.test", "https://cdn.test:443/", "https://other.test:8443" };
+	struct acme_strv v = { 0 };
+	struct acme_client *c = NULL;
+	struct acme_http_ops ops = { fake_request, &e->f };
+	struct acme_cert cert = { 0 };
+	struct ck_err err;
+
+	assert_int_equal(ck_server_origins_get(e->st, FAKE_DIR, &v, &err), CK_OK);
+	assert_int_equal(v.n, 0);
+	assert_int_equal(acme_cert_download(e->s.client, "https://cdn.test/c", &cert, &err),
+			 CK_ERR_PARSE);
+	assert_int_equal(ck_account_origins_set(e->st, &e->s, given, 3, &err), CK_OK);
+	assert_int_equal(ck_server_origins_get(e->st, FAKE_DIR, &v, &err), CK_OK);
+	assert_int_equal(v.n, 2);
+	assert_string_equal(v.v[0], "https://cdn.test:443");
+	assert_string_equal(v.v[1], "https://other.test:8443");
+	acme_strv_cleanup(&v);
+	/* The session follows it now: the request reaches the (fake) host. */
+	assert_int_not_equal(acme_cert_download(e->s.client, "https://cdn.test/c", &cert, &err),
+			     CK_ERR_PARSE);
+	assert_int_equal(fake_requests_to(&e->f, "https://cdn.test/c"), 1);
+	/* A client made later for the server honours the stored list. */
+	assert_int_equal(ck_server_client_new(&e->ctx, e->st, FAKE_DIR, NULL, NULL, &c, &err), CK_OK);
+	acme_client_set_transport(c, &ops);
+	assert_int_equal(acme_client_set_account(c, e->oldk, ACCT_URL, &err), CK_OK);
+	assert_int_not_equal(acme_cert_download(c, "https://other.test:8443/c", &cert, &err),
+			     CK_ERR_PARSE);
+	assert_int_equal(fake_requests_to(&e->f, "https://other.test:8443/c"), 1);
+	acme_client_free(c);
+	/* Another server's list is its own. */
+	assert_int_equal(ck_server_origins_get(e->st, "https://acme.test/other-dir", &v, &err),
+			 CK_OK);
+	assert_int_equal(v.n, 0);
+	/* Cleared: refused again. */
+	assert_int_equal(ck_account_origins_set(e->st, &e->s, NULL, 0, &err), CK_OK);
+	assert_int_equal(acme_cert_download(e->s.client, "https://cdn.test/c", &cert, &err),
+			 CK_ERR_PARSE);
+	assert_int_equal(fake_requests_to(&e->f, "https://cdn.test/c"), 1);
+	/* Bad input and a damaged setting say so. */
+	assert_int_equal(ck_account_origins_set(e->st, &e->s, (const char *[]){ "https://x.test/p" },
+						1, &err), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_store_setting_set(e->st, CK_SERVER_ORIGINS_SETTING FAKE_DIR,
+					      "https://x.test/p", &err), CK_OK);
+	assert_int_equal(ck_server_origins_get(e->st, FAKE_DIR, &v, &err), CK_ERR_CORRUPT);
+	assert_non_null(strstr(err.msg, "--allow-origin"));
+	assert_int_equal(ck_server_client_new(&e->ctx, e->st, FAKE_DIR, NULL, NULL, &c, &err),
+			 CK_ERR_CORRUPT);
+}
+
 int
 main(void)
 {
@@ -352,6 +407,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rollover_lost_answer_and_no_resolution_keeps_pending,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollover_refuses_grace_over_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_origins_kept, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
