@@ -4,8 +4,10 @@
  * the server (new key accepted, old key accepted, neither, no answer, the
  * new key belongs to another account), and the rollover itself (success,
  * 409, an answer that never came with and without the server having
- * switched).  A real store in a temporary directory; the ACME server is
- * the scripted fake of test_acme_fake.h.
+ * switched), and that refresh, update and deactivate never
+ * write back a key a concurrent rollover replaced.  A real store in a
+ * temporary directory; the ACME server is the scripted fake of
+ * test_acme_fake.h.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -332,6 +334,48 @@ test_rollover_refuses_grace_over_max(void **state)
 	assert_row(e, e->old_id, 0);
 }
 
+/* Another process commits a rollover while this session's request is in
+ * flight: what the session stores afterwards must not put the old key back. */
+static void
+concurrent_rollover(struct env *e)
+{
+	make_pending(e); /* reloads e->s.account: restore the stale view below */
+	assert_int_equal(ck_store_account_commit_rollover(e->st, e->acct_id, NULL), CK_OK);
+	e->s.account.key_id = e->old_id;
+	e->s.account.pending_key_id = 0;
+}
+
+static void
+test_refresh_update_deactivate_keep_a_concurrent_rollover(void **state)
+{
+	struct env *e = *state;
+	struct acme_account_update_opts o = { 0 };
+	const char *contacts[] = { "mailto:b@example.org" };
+	int which;
+
+	for (which = 0; which < 3; which++) {
+		if (which > 0) {
+			teardown(state);
+			setup(state);
+			e = *state;
+		}
+		concurrent_rollover(e);
+		if (which == 0) {
+			assert_int_equal(ck_account_refresh(e->st, &e->s, NULL, NULL), CK_OK);
+		} else if (which == 1) {
+			o.set_contacts = 1;
+			o.contacts = contacts;
+			o.ncontacts = 1;
+			o.agree_tos = 1;
+			assert_int_equal(ck_account_update(e->st, &e->s, &o, NULL), CK_OK);
+		} else {
+			assert_int_equal(ck_account_deactivate(e->st, &e->s, NULL), CK_OK);
+		}
+		assert_row(e, e->new_id, 0);
+		assert_int_equal(e->s.account.key_id, e->new_id);
+	}
+}
+
 int
 main(void)
 {
@@ -352,6 +396,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rollover_lost_answer_and_no_resolution_keeps_pending,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollover_refuses_grace_over_max, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_refresh_update_deactivate_keep_a_concurrent_rollover, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
