@@ -90,9 +90,10 @@ ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 		return rc;
 	}
 	if (vnew == KEY_ACCEPTED) {
-		if ((rc = ck_store_account_commit_rollover(st, s->account.id, err)) != CK_OK)
-			return rc;
 		acct_rollover_read(st, s->account.id, &when, &grace);
+		if ((rc = ck_store_account_commit_rollover_keep(st, s->account.id, grace, err)) !=
+		    CK_OK)
+			return rc;
 		acme_client_set_rollover_grace(s->client, grace);
 		acme_client_arm_rollover_grace(s->client);
 		if (acct_rollover_record(st, s->account.id, ck_now(ctx), grace, NULL) != CK_OK)
@@ -101,8 +102,8 @@ ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 			       s->account.name);
 		ck_log(&ctx->log, CK_LOG_INFO,
 		       "account %s: the server accepts the new key: the rollover is now complete "
-		       "in the store (old key %lld stays, unused)", s->account.name,
-		       (long long)old_id);
+		       "in the store (old key %lld stays, kept in use for the %u s grace)",
+		       s->account.name, (long long)old_id, grace);
 		return acct_reload(st, s, err);
 	}
 	if (vold == KEY_ACCEPTED) {
@@ -189,16 +190,16 @@ key_change_failed(const struct ck_ctx *ctx, struct ck_store *st, struct ck_accou
 /* The server said yes: switch in one transaction, re-recording the pending
  * key if a concurrent process cleared it meanwhile. */
 static enum ck_code
-switch_keys(struct ck_store *st, struct ck_account_session *s, int64_t new_id,
+switch_keys(struct ck_store *st, struct ck_account_session *s, int64_t new_id, unsigned grace_s,
 	    struct ck_err *err)
 {
-	enum ck_code rc = ck_store_account_commit_rollover(st, s->account.id, err);
+	enum ck_code rc = ck_store_account_commit_rollover_keep(st, s->account.id, grace_s, err);
 
 	if (rc != CK_ERR_STATE)
 		return rc;
 	if ((rc = ck_store_account_set_pending_key(st, s->account.id, new_id, err)) != CK_OK)
 		return rc;
-	return ck_store_account_commit_rollover(st, s->account.id, err);
+	return ck_store_account_commit_rollover_keep(st, s->account.id, grace_s, err);
 }
 
 enum ck_code
@@ -237,7 +238,7 @@ ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_acc
 		goto out;
 	}
 	CK_FAULT("rollover.after_keychange");
-	if ((rc = switch_keys(st, s, new_id, err)) != CK_OK) {
+	if ((rc = switch_keys(st, s, new_id, grace_s, err)) != CK_OK) {
 		ck_err_prefix(err, "the server accepted the new key but the store could not switch "
 				   "(both keys are kept; the next command completes it)");
 		goto out;

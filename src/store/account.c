@@ -404,6 +404,13 @@ out:
 enum ck_code
 ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id, struct ck_err *err)
 {
+	return ck_store_account_commit_rollover_keep(st, account_id, CK_STORE_ACCOUNT_KEEP_S, err);
+}
+
+enum ck_code
+ck_store_account_commit_rollover_keep(struct ck_store *st, int64_t account_id,
+				      unsigned keep_previous_s, struct ck_err *err)
+{
 	enum ck_code rc;
 	int changes = 0;
 
@@ -411,9 +418,10 @@ ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id, struct
 		return rc;
 	CK_FAULT("store.account_rollover.begin");
 	rc = st_exec(st, err, &changes,
-		     "UPDATE accounts SET key_id = pending_key_id, pending_key_id = NULL "
+		     "UPDATE accounts SET previous_key_id = key_id, previous_until = ?, "
+		     "key_id = pending_key_id, pending_key_id = NULL "
 		     "WHERE id = ? AND pending_key_id IS NOT NULL",
-		     "i", account_id);
+		     "ii", (int64_t)st_now(st) + (int64_t)keep_previous_s, account_id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_STATE,
 			     "account %lld has no key rollover in progress; nothing was changed",

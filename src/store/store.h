@@ -512,8 +512,15 @@ enum ck_code ck_store_account_list(struct ck_store *st, struct ck_account_list *
 enum ck_code ck_store_account_set_pending_key(struct ck_store *st, int64_t account_id,
 					      int64_t key_id, struct ck_err *err);
 /* Rollover step 2 (the server accepted the new key): key_id = pending key,
- * pending = none, one transaction, generation bumped.  CK_ERR_STATE if no
- * key is pending. */
+ * pending = none, one transaction, generation bumped.  The key it replaces
+ * stays the account's previous key, in use (never an orphan for doctor or
+ * prune) for keep_previous_s seconds: the rollover's grace, while a server
+ * with a stale key cache may still accept only that key.  CK_ERR_STATE if
+ * no key is pending.  ck_store_account_commit_rollover keeps it
+ * CK_STORE_ACCOUNT_KEEP_S. */
+#define CK_STORE_ACCOUNT_KEEP_S 10
+enum ck_code ck_store_account_commit_rollover_keep(struct ck_store *st, int64_t account_id,
+						   unsigned keep_previous_s, struct ck_err *err);
 enum ck_code ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id,
 					      struct ck_err *err);
 /* The server kept the old key: forget the pending key (the key row stays). */

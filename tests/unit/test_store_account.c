@@ -2,9 +2,11 @@
  * test_store_account.c - ACME accounts in the store: put/get, several per
  * server with a default, and the two-step key rollover (pending key
  * committed first; commit switches in one transaction and bumps the
- * generation; clear forgets the pending key but keeps the key row), and
- * the update that never writes a key back (a row read before a network
- * round trip must not undo a rollover committed meanwhile).
+ * generation; clear forgets the pending key but keeps the key row), the
+ * update that never writes a key back (a row read before a network round
+ * trip must not undo a rollover committed meanwhile), and the previous key
+ * that stays in use, never an orphan for doctor or prune, for the
+ * rollover's grace.
  */
 #include "test_store_util.h"
 
@@ -120,7 +122,12 @@ test_rollover_commit(void **state)
 	assert_int_equal(a.key_id, knew);
 	assert_int_equal(a.pending_key_id, 0);
 	ck_account_cleanup(&a);
-	/* The old key is kept (an orphan now), not deleted. */
+	/* The old key is kept, not deleted: the account's previous key, in use
+	 * for CK_STORE_ACCOUNT_KEEP_S, then an orphan. */
+	assert_int_equal(ck_store_key_list(e->st, 1, &orphans, NULL), CK_OK);
+	assert_int_equal(orphans.n, 0);
+	ck_key_list_cleanup(&orphans);
+	e->now += CK_STORE_ACCOUNT_KEEP_S;
 	assert_int_equal(ck_store_key_list(e->st, 1, &orphans, NULL), CK_OK);
 	assert_int_equal(orphans.n, 1);
 	assert_int_equal(orphans.items[0].id, kold);
@@ -224,6 +231,58 @@ test_put_refuses_a_key_during_a_rollover(void **state)
 	EVP_PKEY_free(x);
 }
 
+static size_t
+orphan_findings(struct t_env *e, int64_t key_id)
+{
+	struct ck_doctor_opts o;
+	struct ck_findings f;
+	size_t i, n = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.now = e->now;
+	assert_int_equal(ck_store_doctor(e->st, &o, &f, NULL), CK_OK);
+	for (i = 0; i < f.n; i++)
+		n += strcmp(f.items[i].name, "orphan-key") == 0 && f.items[i].key_id == key_id;
+	ck_findings_cleanup(&f);
+	return n;
+}
+
+/* The key a rollover replaced is the account's previous key: in use until
+ * the grace given to commit_rollover_keep ends, then an orphan. */
+static void
+test_previous_key_kept_for_the_grace(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *old = t_key(CK_KEY_EC256), *nk = t_key(CK_KEY_EC256);
+	struct ck_findings pruned;
+	struct ck_key_list orphans;
+	int64_t kold = t_put_key(e->st, old), knew = t_put_key(e->st, nk), id;
+
+	id = put_account(e->st, NULL, kold);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id, knew, NULL), CK_OK);
+	assert_int_equal(ck_store_account_commit_rollover_keep(e->st, id, 30, NULL), CK_OK);
+	e->now += 29;
+	assert_int_equal(orphan_findings(e, kold), 0);
+	assert_int_equal(ck_store_key_list(e->st, 1, &orphans, NULL), CK_OK);
+	assert_int_equal(orphans.n, 0);
+	ck_key_list_cleanup(&orphans);
+	assert_int_equal(ck_store_doctor_prune(e->st, &pruned, NULL), CK_OK);
+	assert_int_equal(pruned.n, 0);
+	ck_findings_cleanup(&pruned);
+	assert_int_equal(ck_store_key_remove(e->st, kold, NULL), CK_ERR_IN_USE);
+	/* the grace is over: the old key is unused, and prune may remove it */
+	e->now += 1;
+	assert_int_equal(orphan_findings(e, kold), 1);
+	assert_int_equal(orphan_findings(e, knew), 0);
+	assert_int_equal(ck_store_doctor_prune(e->st, &pruned, NULL), CK_OK);
+	assert_int_equal(pruned.n, 1);
+	assert_int_equal(pruned.items[0].key_id, kold);
+	ck_findings_cleanup(&pruned);
+	assert_int_equal(ck_store_key_info(e->st, knew, &(struct ck_key_info){ 0 }, NULL), CK_OK);
+	EVP_PKEY_free(old);
+	EVP_PKEY_free(nk);
+}
+
 int
 main(void)
 {
@@ -235,6 +294,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_update_never_writes_the_key, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_put_refuses_a_key_during_a_rollover, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_previous_key_kept_for_the_grace, t_setup,
 						t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
