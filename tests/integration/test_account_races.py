@@ -1,6 +1,11 @@
 """Issue 13 (accounts): where certkeep reasons about the ACME server's state
 or another certkeep process's, a rollover must never lose the account.
 
+- keyChange reaches Pebble (which switches the key) but the client hears a
+  502 from a "gateway" (tests/faultproxy.py, action forward_then_error): the
+  answer is not a "no", so certkeep asks the server which key it accepts
+  and keeps the new one; afterwards the account works, issuance works, and
+  `doctor` offers neither key for pruning.
 - `account update` is in flight (the fault proxy holds the server's answer
   after Pebble applied it) while `account rollover` in a second process
   commits; when the update's answer arrives it must not write the key it
@@ -73,9 +78,43 @@ class RaceCase(unittest.TestCase):
                          "after %s the store's account key must be the new key" % what)
         self.assertIsNone(acct["pending_key"])
 
+    def orphan_findings(self):
+        res = self.ck.run("doctor", "--json", check=False)
+        self.assertIn(res.returncode, (0, 1), ckharness.describe(res, "doctor must run"))
+        return [f for f in json.loads(res.stdout)["findings"] if f["name"] == "orphan-key"]
+
     def issue(self, name):
         self.ck.run("issue", "-d", name, "--http-port", str(PEBBLE.http_port),
                     "--http-address", "127.0.0.1", timeout=300)
+
+
+class TestKeyChangeGatewayError(RaceCase):
+    def test_502_after_the_server_switched_keeps_the_account(self):
+        rule = self.proxy.add_rule(self.proxy.key_change_path, method="POST", count=1,
+                                   action="forward_then_error", status=502)
+        res = self.ck.run("account", "rollover", "--key-file", self.new.path,
+                          "--grace", "300", check=False)
+        self.assertEqual(rule.hits, 1, "keyChange must have met the 502")
+        self.assertEqual(res.returncode, 0, ckharness.describe(
+            res, "a 502 is no answer: asking the server shows the rollover happened"))
+        self.assert_account_works_with_new_key("a keyChange answered 502")
+        self.assertEqual(self.orphan_findings(), [],
+                         "within the rollover's grace period doctor must offer neither the "
+                         "new key nor the previous one for pruning")
+        self.ck.run("doctor", "--prune")
+        self.assert_account_works_with_new_key("doctor --prune")
+        self.issue("gateway-502.example.test")
+
+    def test_definite_refusal_still_clears_the_pending_key(self):
+        self.proxy.add_rule(self.proxy.key_change_path, method="POST", count=1,
+                            type="malformed", detail="refused by the test")
+        res = self.ck.run("account", "rollover", "--key-file", self.new.path, check=False)
+        self.assertEqual(res.returncode, 1, ckharness.describe(res, "a 400 malformed is a no"))
+        self.assertIn("refused by the test", res.stderr)
+        acct = self.show()
+        self.assertIsNone(acct["pending_key"])
+        self.assertEqual(acct["jwk_thumbprint"], jwk_thumbprint(self.old.jwk))
+        self.assertEqual(self.probe.account_url(self.old), self.url)
 
 
 class TestConcurrentUpdate(RaceCase):
