@@ -15,8 +15,6 @@ The server's view is checked with ckharness.AcmeProbe, never through
 certkeep itself.
 """
 
-import base64
-import hashlib
 import json
 import os
 import shutil
@@ -44,11 +42,6 @@ def tearDownModule():
         shutil.rmtree(TMP, ignore_errors=True)
 
 
-def jwk_thumbprint(jwk):
-    canon = json.dumps(jwk, sort_keys=True, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(hashlib.sha256(canon).digest()).rstrip(b"=").decode()
-
-
 class RaceCase(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix=self._testMethodName + "-", dir=TMP)
@@ -74,7 +67,7 @@ class RaceCase(unittest.TestCase):
         self.assertEqual(res.returncode, 0, ckharness.describe(
             res, "after %s `account show` (signed with the stored key) must work" % what))
         acct = json.loads(res.stdout)
-        self.assertEqual(acct["jwk_thumbprint"], jwk_thumbprint(self.new.jwk),
+        self.assertEqual(acct["jwk_thumbprint"], ckharness.jwk_thumbprint(self.new.jwk),
                          "after %s the store's account key must be the new key" % what)
         self.assertIsNone(acct["pending_key"])
 
@@ -113,7 +106,7 @@ class TestKeyChangeGatewayError(RaceCase):
         self.assertIn("refused by the test", res.stderr)
         acct = self.show()
         self.assertIsNone(acct["pending_key"])
-        self.assertEqual(acct["jwk_thumbprint"], jwk_thumbprint(self.old.jwk))
+        self.assertEqual(acct["jwk_thumbprint"], ckharness.jwk_thumbprint(self.old.jwk))
         self.assertEqual(self.probe.account_url(self.old), self.url)
 
 
