@@ -58,6 +58,7 @@ GET  /counters          {"POST /order-plz": 3, ...}  (method + path, query dropp
 GET  /rules             the active rules
 POST /rules             a rule (the keyword arguments of FaultProxy.add_rule) -> {"id": N}
 POST /rules/clear       remove every rule
+POST /rules/ID/release  let the answers a "hold" rule holds go
 POST /stale-key         {"seconds": N}: stale-account-key mode (0 = off)
 POST /reset             rules, counters, request log and stale mode all cleared
 GET  /log               [{"time", "method", "path", "status", "action"}, ...]
@@ -90,6 +91,11 @@ class Rule:
         str) and `headers`, e.g. for ARI or other canned answers.
     action "drop": close the connection without an answer.
     action "delay": wait `delay` seconds, then forward as usual.
+    action "forward_then_error": forward upstream (the upstream acts on the
+        request: a keyChange commits), throw its answer away and answer the
+        client `status` (default 502) instead, like a load balancer that gave
+        up waiting: a plain-text gateway page, or a problem document when
+        `type` is given.  The client cannot tell what happened upstream.
     Every answer the proxy makes itself carries a fresh Replay-Nonce fetched
     from upstream, so a client can go on.
     """
@@ -106,12 +112,14 @@ class Rule:
         if action is None:
             action = "delay" if delay is not None and status is None else (
                 "respond" if body is not None else "problem")
-        if action not in ("problem", "respond", "drop", "delay"):
+        if action not in ("problem", "respond", "drop", "delay", "forward_then_error", "hold"):
             raise ValueError("unknown action %r" % action)
         self.action = action
         if type and not type.startswith("urn:"):
             type = "urn:ietf:params:acme:error:" + type
         self.type = type
+        if status is None and action == "forward_then_error":
+            status = 502
         self.status = status if status is not None else PROBLEM_TYPES.get(
             (type or "").rsplit(":", 1)[-1], 503 if action == "problem" else 200)
         self.detail = detail
@@ -120,12 +128,15 @@ class Rule:
         self.body = body
         self.headers = dict(headers or {})
         self.hits = 0
+        self.released = threading.Event()
+        self.holding = threading.Event()  # set once an answer is being held
 
     def matches(self, method, path):
         return (self.method is None or self.method == method) and path.startswith(self.path)
 
     def as_dict(self):
-        return {k: v for k, v in vars(self).items() if v is not None}
+        return {k: v for k, v in vars(self).items()
+                if v is not None and not isinstance(v, threading.Event)}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -165,6 +176,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            return
+        if rule is not None and rule.action in ("forward_then_error", "hold"):
+            self._forward(body, path, after=rule)
             return
         if rule is not None:
             self._answer_rule(rule, path)
@@ -210,7 +224,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if nonce:
             headers["Replay-Nonce"] = nonce
 
-    def _forward(self, body, path):
+    def _gateway_error(self, rule, path, upstream_status):
+        """The answer of a forward_then_error rule, after the upstream's."""
+        action = "rule %d (upstream %s)" % (rule.id, upstream_status)
+        if rule.type:
+            self._answer_problem(rule.status, rule.type, rule.detail or "injected by faultproxy",
+                                 rule.retry_after, path, action, rule.headers)
+            return
+        self.server.proxy._log(self.command, path, rule.status, action)
+        text = "%d gateway error (injected by faultproxy)\n" % rule.status
+        self._send(rule.status, text.encode(), {"Content-Type": "text/plain"})
+
+    def _forward(self, body, path, after=None):
         proxy = self.server.proxy
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
         try:
@@ -231,7 +256,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         data = proxy._rewrite_bytes(data)
         if self.command == "POST" and status == 200 and path == proxy.key_change_path:
             proxy._key_changed(body)
-        proxy._log(self.command, path, status, "forward")
+        if after is not None and after.action == "forward_then_error":
+            self._gateway_error(after, path, status)
+            return
+        action = "forward"
+        if after is not None:  # hold
+            after.holding.set()
+            released = after.released.wait(after.delay if after.delay is not None else 60)
+            action = "rule %d (held, %s)" % (after.id, "released" if released else "timed out")
+        proxy._log(self.command, path, status, action)
         self._send(status, data, out, reason)
 
     def _send(self, status, data, headers, reason=None):
@@ -296,6 +329,7 @@ class FaultProxy:
         self.verbose = verbose
         self.lock = threading.Lock()
         self.rules = []
+        self.held = []  # "hold" rules, kept after their count ran out so release finds them
         self.counters = {}
         self.requests = []
         self.stale_seconds = 0
@@ -320,6 +354,9 @@ class FaultProxy:
         return self
 
     def stop(self):
+        with self.lock:
+            for rule in self.held:
+                rule.released.set()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -357,14 +394,28 @@ class FaultProxy:
         rule = Rule(path, method=method, count=count, **kw)
         with self.lock:
             self.rules.append(rule)
+            if rule.action == "hold":
+                self.held.append(rule)
         return rule
 
     def clear_rules(self):
         with self.lock:
             self.rules = []
 
+    def release(self, rule):
+        """Lets a "hold" rule's answers go (rule: the Rule or its id)."""
+        rid = rule.id if isinstance(rule, Rule) else int(rule)
+        with self.lock:
+            found = [r for r in self.rules + self.held if r.id == rid]
+        for r in found:
+            r.released.set()
+        return bool(found)
+
     def reset(self):
         with self.lock:
+            for rule in self.held:
+                rule.released.set()
+            self.held = []
             self.rules = []
             self.counters = {}
             self.requests = []
@@ -523,6 +574,9 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
             if self.path == "/rules":
                 rule = proxy.add_rule(**body)
                 self._reply(200, {"id": rule.id})
+            elif self.path.startswith("/rules/") and self.path.endswith("/release"):
+                found = proxy.release(self.path[len("/rules/"):-len("/release")])
+                self._reply(200 if found else 404, {} if found else {"error": "no such rule"})
             elif self.path == "/rules/clear":
                 proxy.clear_rules()
                 self._reply(200, {})

@@ -391,7 +391,7 @@ acme_account_key_change(struct acme_client *c, EVP_PKEY *new_key, struct ck_err 
 					"server; the account keeps its old key: roll over to a "
 					"freshly generated key");
 		else
-			ck_err_prefix(&e, "keyChange failed; the account keeps its old key");
+			ck_err_prefix(&e, "keyChange failed"); /* the caller knows what it means */
 		if (err != NULL)
 			*err = e;
 		goto out;

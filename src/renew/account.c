@@ -105,20 +105,19 @@ enum ck_code
 acct_store_server_view(struct ck_store *st, struct ck_account *row, const struct acme_account *a,
 		       struct ck_err *err)
 {
-	struct ck_account in = *row;
+	struct ck_account in = { 0 };
 	char *contacts = NULL;
 	enum ck_code rc;
 
 	if ((rc = acct_contacts_json(&a->contacts, &contacts, err)) != CK_OK)
 		return rc;
+	/* only what the server said: never the key read before the round trip */
+	in.id = row->id;
 	in.contacts = contacts;
-	if (a->status != NULL)
-		in.status = a->status;
-	if (a->url != NULL)
-		in.url = a->url;
-	if (a->tos_agreed == 1)
-		in.tos_agreed = 1;
-	rc = ck_store_account_put(st, &in, NULL, err);
+	in.status = a->status;
+	in.url = a->url;
+	in.tos_agreed = a->tos_agreed == 1;
+	rc = ck_store_account_update(st, &in, err);
 	free(contacts);
 	return rc;
 }

@@ -139,7 +139,10 @@ enum ck_code ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, c
  * Fetches the account from the server (POST-as-GET with the kid, so a
  * success proves the server accepts the stored key) and stores its
  * status, contacts and terms agreement; s->account is re-read.  *out (may
- * be NULL) receives the server's view.
+ * be NULL) receives the server's view.  This, update and deactivate store
+ * only what the server said (ck_store_account_update), never the key read
+ * before the round trip: a rollover committed meanwhile by another process
+ * stays.
  */
 enum ck_code ck_account_refresh(struct ck_store *st, struct ck_account_session *s,
 				struct acme_account *out, struct ck_err *err);
@@ -156,10 +159,15 @@ enum ck_code ck_account_deactivate(struct ck_store *st, struct ck_account_sessio
  * if not NULL, else generated of key_type; CK_KEY_NONE = the current
  * key's type) is committed and recorded as the account's pending key
  * before keyChange is sent; the server's yes is then one transaction
- * (commit_rollover).  409 -> CK_ERR_EXISTS (the key belongs to another
- * account), pending cleared.  An answer that never came is resolved at
- * once by asking the server (see ck_account_resolve_rollover); if that
- * fails too the next ck_account_open does it.  grace_s (0 disables, at
+ * (commit_rollover; the replaced key stays in use as the account's previous
+ * key for grace_s).  Only a definite refusal clears the pending key: 409 ->
+ * CK_ERR_EXISTS (the key belongs to another account), or a 4xx problem
+ * document that refuses the request itself (malformed other than a JWS
+ * verification failure, badPublicKey, badSignatureAlgorithm, badNonce,
+ * rateLimited, userActionRequired).  Any other answer (5xx, gateway pages,
+ * unauthorized, JWS verification errors) and an answer that never came are
+ * resolved at once by asking the server (see ck_account_resolve_rollover);
+ * if that fails too the next ck_account_open does it.  grace_s (0 disables, at
  * most CK_ACCOUNT_GRACE_MAX) is the stale-key-cache tolerance, recorded
  * so the next commands honour it too.  Fault points: rollover.after_key,
  * rollover.after_pending, rollover.after_keychange, rollover.after_commit,

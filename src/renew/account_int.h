@@ -20,8 +20,9 @@ void acct_rollover_read(struct ck_store *st, int64_t account_id, time_t *when,
 enum ck_code acct_contacts_json(const struct acme_strv *v, char **out, struct ck_err *err);
 /* Re-reads s->account from the store by its id. */
 enum ck_code acct_reload(struct ck_store *st, struct ck_account_session *s, struct ck_err *err);
-/* Copies the server's view (status, contacts, terms) into a store row and
- * puts it; `row` keeps ownership of its strings. */
+/* Records the server's view (url, status, contacts, terms) for the store row
+ * row->id (ck_store_account_update: never the key, which a concurrent
+ * rollover may have changed since `row` was read). */
 enum ck_code acct_store_server_view(struct ck_store *st, struct ck_account *row,
 				    const struct acme_account *a, struct ck_err *err);
 /* "default" when name is NULL. */

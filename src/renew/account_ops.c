@@ -361,12 +361,8 @@ ck_account_update(struct ck_store *st, struct ck_account_session *s,
 		goto out;
 	if (o->agree_tos && a.tos_agreed != 1) {
 		/* the server does not echo the agreement: record what was sent */
-		struct ck_account in;
-		if ((rc = acct_reload(st, s, err)) != CK_OK)
-			goto out;
-		in = s->account;
-		in.tos_agreed = 1;
-		if ((rc = ck_store_account_put(st, &in, NULL, err)) != CK_OK)
+		struct ck_account in = { .id = s->account.id, .tos_agreed = 1 };
+		if ((rc = ck_store_account_update(st, &in, err)) != CK_OK)
 			goto out;
 	}
 	rc = acct_reload(st, s, err);
@@ -380,14 +376,12 @@ enum ck_code
 ck_account_deactivate(struct ck_store *st, struct ck_account_session *s, struct ck_err *err)
 {
 	struct acme_account a = { 0 };
-	struct ck_account in;
+	struct ck_account in = { .id = s->account.id, .status = "deactivated" };
 	enum ck_code rc;
 
 	if ((rc = acme_account_deactivate(s->client, &a, err)) != CK_OK)
 		goto out;
-	in = s->account;
-	in.status = "deactivated";
-	if ((rc = ck_store_account_put(st, &in, NULL, err)) != CK_OK) {
+	if ((rc = ck_store_account_update(st, &in, err)) != CK_OK) {
 		ck_err_prefix(err, "the server deactivated the account but the store could not "
 				   "record it");
 		goto out;

@@ -7,8 +7,8 @@
  * time so later processes tolerate a server's stale key cache.
  *
  * Must never: clear a pending key without the server having said it keeps
- * the old one (or refused the new one), switch keys without the server's
- * yes, or delete either key.
+ * the old one (or refused the new one, definitely: see key_change_refused),
+ * switch keys without the server's yes, or delete either key.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -90,9 +90,10 @@ ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 		return rc;
 	}
 	if (vnew == KEY_ACCEPTED) {
-		if ((rc = ck_store_account_commit_rollover(st, s->account.id, err)) != CK_OK)
-			return rc;
 		acct_rollover_read(st, s->account.id, &when, &grace);
+		if ((rc = ck_store_account_commit_rollover_keep(st, s->account.id, grace, err)) !=
+		    CK_OK)
+			return rc;
 		acme_client_set_rollover_grace(s->client, grace);
 		acme_client_arm_rollover_grace(s->client);
 		if (acct_rollover_record(st, s->account.id, ck_now(ctx), grace, NULL) != CK_OK)
@@ -101,8 +102,8 @@ ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 			       s->account.name);
 		ck_log(&ctx->log, CK_LOG_INFO,
 		       "account %s: the server accepts the new key: the rollover is now complete "
-		       "in the store (old key %lld stays, unused)", s->account.name,
-		       (long long)old_id);
+		       "in the store (old key %lld stays, kept in use for the %u s grace)",
+		       s->account.name, (long long)old_id, grace);
 		return acct_reload(st, s, err);
 	}
 	if (vold == KEY_ACCEPTED) {
@@ -158,8 +159,56 @@ new_key_commit(struct ck_store *st, struct ck_account_session *s, enum ck_key_ty
 	return CK_OK;
 }
 
-/* keyChange failed: decide whether the server could have switched.  CK_OK
- * when asking the server shows it did (the store has switched then). */
+/* 1 if a problem says the server did not verify the JWS, i.e. did not accept
+ * the key it was signed with (Pebble: 400 malformed "JWS verification error";
+ * Boulder: 401 unauthorized, also from a stale key cache). */
+static int
+jws_not_verified(const struct ck_err *e)
+{
+	return strcasestr(e->problem_detail, "JWS") != NULL &&
+	       strcasestr(e->problem_detail, "verif") != NULL;
+}
+
+/*
+ * Whether a failed keyChange (rc, err) is a definite "no": the server
+ * refused the request without changing the account's key, so the pending
+ * key may be cleared.  Definite: CK_ERR_EXISTS (409 conflict, or
+ * onlyReturnExisting found the new key on another account), and a 4xx
+ * problem document of a type that refuses the request itself before any
+ * change: malformed, badPublicKey, badSignatureAlgorithm, badNonce (after
+ * the transport's retries), rateLimited, userActionRequired.
+ *
+ * Everything else is "unknown" and is resolved by asking the server which
+ * key it accepts: a 5xx or a gateway answer (the change may be committed
+ * behind a load balancer that gave up), a 4xx without a problem document
+ * (not the ACME server speaking), unauthorized, accountDoesNotExist and
+ * any JWS verification failure (the server did not accept the old key: a
+ * stale key cache, or a rollover that already went through), an unknown
+ * problem type, a timeout or dropped connection, and rc without err.
+ */
+static int
+key_change_refused(enum ck_code rc, const struct ck_err *err)
+{
+	static const char *const definite[] = { "malformed", "badPublicKey",
+						"badSignatureAlgorithm", "badNonce",
+						"rateLimited", "userActionRequired" };
+	size_t i;
+
+	if (rc == CK_ERR_EXISTS)
+		return 1;
+	if (err == NULL || err->http_status < 400 || err->http_status >= 500 ||
+	    err->problem_type[0] == '\0' || jws_not_verified(err))
+		return 0;
+	for (i = 0; i < CK_ARRAY_LEN(definite); i++) {
+		if (strcmp(ck_err_problem_short(err), definite[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* keyChange failed: clear the pending key on a definite "no", else ask the
+ * server which key it accepts.  CK_OK when asking shows the server switched
+ * (the store has switched then). */
 static enum ck_code
 key_change_failed(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_session *s,
 		  int64_t new_id, enum ck_code rc, struct ck_err *err)
@@ -167,38 +216,45 @@ key_change_failed(const struct ck_ctx *ctx, struct ck_store *st, struct ck_accou
 	struct ck_err e2;
 
 	ck_err_clear(&e2);
-	if (rc == CK_ERR_EXISTS || (err != NULL && err->http_status >= 400)) {
-		/* the server answered no: it kept the old key */
+	if (key_change_refused(rc, err)) {
 		if (ck_store_account_clear_pending(st, s->account.id, &e2) != CK_OK)
 			ck_log(&ctx->log, CK_LOG_WARN, "account %s: %s (the next command resolves it)",
 			       s->account.name, e2.msg);
+		if (rc != CK_ERR_EXISTS) /* that message already says what happened */
+			ck_err_prefix(err, "the server refused the key rollover of account %s; the "
+					   "account keeps its old key", s->account.name);
 		return rc;
 	}
-	/* no answer: the server may have switched; ask it now */
+	ck_log(&ctx->log, CK_LOG_INFO, "account %s: keyChange got no definite answer (%s): "
+	       "asking the server which key it accepts", s->account.name,
+	       err != NULL ? err->msg : "no details");
 	if (ck_account_resolve_rollover(ctx, st, s, &e2) != CK_OK)
 		ck_log(&ctx->log, CK_LOG_WARN, "account %s: %s", s->account.name, e2.msg);
 	else if (s->account.key_id == new_id)
 		return CK_OK;
-	ck_err_prefix(err, "the key rollover of account %s got no answer%s", s->account.name,
-		      s->account.pending_key_id != 0 ? " (both keys kept; the next command asks the "
-						       "server which one it accepts)" :
-						       " (the account keeps its old key)");
+	ck_err_prefix(err, "the key rollover of account %s got no definite answer%s",
+		      s->account.name,
+		      s->account.pending_key_id != 0 ?
+			      " (both keys kept; the next command asks the server which one it "
+			      "accepts)" :
+			      ": the server still accepts the old key, so the account keeps its old "
+			      "key");
 	return rc;
 }
 
 /* The server said yes: switch in one transaction, re-recording the pending
  * key if a concurrent process cleared it meanwhile. */
 static enum ck_code
-switch_keys(struct ck_store *st, struct ck_account_session *s, int64_t new_id,
+switch_keys(struct ck_store *st, struct ck_account_session *s, int64_t new_id, unsigned grace_s,
 	    struct ck_err *err)
 {
-	enum ck_code rc = ck_store_account_commit_rollover(st, s->account.id, err);
+	enum ck_code rc = ck_store_account_commit_rollover_keep(st, s->account.id, grace_s, err);
 
 	if (rc != CK_ERR_STATE)
 		return rc;
 	if ((rc = ck_store_account_set_pending_key(st, s->account.id, new_id, err)) != CK_OK)
 		return rc;
-	return ck_store_account_commit_rollover(st, s->account.id, err);
+	return ck_store_account_commit_rollover_keep(st, s->account.id, grace_s, err);
 }
 
 enum ck_code
@@ -237,7 +293,7 @@ ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_acc
 		goto out;
 	}
 	CK_FAULT("rollover.after_keychange");
-	if ((rc = switch_keys(st, s, new_id, err)) != CK_OK) {
+	if ((rc = switch_keys(st, s, new_id, grace_s, err)) != CK_OK) {
 		ck_err_prefix(err, "the server accepted the new key but the store could not switch "
 				   "(both keys are kept; the next command completes it)");
 		goto out;

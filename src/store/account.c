@@ -6,7 +6,9 @@
  *
  * Must never: replace an account key without a committed successor, lose
  * the pending key while a rollover may be in flight (only clear_pending or
- * commit_rollover end it).
+ * commit_rollover end it), or let a general update write a key back (what
+ * a caller read before its network round trip is stale: only the rollover
+ * calls, registration and recovery change key_id).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,24 +18,20 @@
 #define ACCOUNT_DEFAULT_NAME "default"
 #define ACCOUNT_DEFAULT_SETTING "default_account:"
 
+/* The fields the server reports: url, contacts, status. */
 static enum ck_code
-check_account(const struct ck_account *in, struct ck_err *err)
+check_view(const struct ck_account *in, struct ck_err *err)
 {
 	char **v = NULL;
 	size_t n = 0;
 	enum ck_code rc;
 
-	if ((rc = st_check_name("account name", in->name, 0, err)) != CK_OK ||
-	    (rc = st_check_text("server URL", in->server, CK_STORE_URL_MAX, 1, err)) != CK_OK ||
-	    (rc = st_check_text("account URL", in->url, CK_STORE_URL_MAX, 0, err)) != CK_OK ||
-	    (rc = st_check_text("EAB key id", in->eab_kid, CK_STORE_TEXT_MAX, 0, err)) != CK_OK ||
+	if ((rc = st_check_text("account URL", in->url, CK_STORE_URL_MAX, 0, err)) != CK_OK ||
 	    (rc = st_check_text("contacts", in->contacts, CK_STORE_TEXT_MAX, 0, err)) != CK_OK)
 		return rc;
 	if (in->status != NULL && strcmp(in->status, "valid") != 0 &&
 	    strcmp(in->status, "deactivated") != 0 && strcmp(in->status, "revoked") != 0)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "unknown account status");
-	if (in->key_id <= 0)
-		return CK_FAIL(err, CK_ERR_INVALID_ARG, "an account needs its key committed first");
 	if (in->contacts != NULL) {
 		if ((rc = st_strv_from_json(in->contacts, CK_STORE_CONTACT_MAX, &v, &n, err)) != CK_OK)
 			return CK_FAIL(err, CK_ERR_INVALID_ARG,
@@ -44,12 +42,26 @@ check_account(const struct ck_account *in, struct ck_err *err)
 	return CK_OK;
 }
 
+static enum ck_code
+check_account(const struct ck_account *in, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_check_name("account name", in->name, 0, err)) != CK_OK ||
+	    (rc = st_check_text("server URL", in->server, CK_STORE_URL_MAX, 1, err)) != CK_OK ||
+	    (rc = st_check_text("EAB key id", in->eab_kid, CK_STORE_TEXT_MAX, 0, err)) != CK_OK)
+		return rc;
+	if (in->key_id <= 0)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "an account needs its key committed first");
+	return check_view(in, err);
+}
+
 enum ck_code
 ck_store_account_put(struct ck_store *st, const struct ck_account *in, int64_t *id,
 		     struct ck_err *err)
 {
 	const char *name;
-	int64_t aid = 0, old_key = 0, dummy = 0;
+	int64_t aid = 0, old_key = 0, pending = 0, dummy = 0;
 	enum ck_code rc;
 
 	if (in == NULL)
@@ -76,6 +88,16 @@ ck_store_account_put(struct ck_store *st, const struct ck_account *in, int64_t *
 		if ((rc = st_query_int(st, err, &old_key,
 				       "SELECT key_id FROM accounts WHERE id = ?", "i", aid)) != CK_OK)
 			goto out;
+		if ((rc = st_query_int(st, err, &pending, "SELECT COALESCE(pending_key_id, 0) "
+				       "FROM accounts WHERE id = ?", "i", aid)) != CK_OK)
+			goto out;
+		if (old_key != in->key_id && pending != 0) {
+			rc = CK_FAIL(err, CK_ERR_STATE,
+				     "account %lld has a key rollover in progress: its key is not "
+				     "replaced; resolve the rollover first (any account command "
+				     "does)", (long long)aid);
+			goto out;
+		}
 		rc = st_exec(st, err, NULL,
 			     "UPDATE accounts SET name = ?, server = ?, url = ?, key_id = ?, "
 			     "contacts = ?, status = ?, tos_agreed = ?, eab_kid = ? WHERE id = ?",
@@ -106,6 +128,37 @@ ck_store_account_put(struct ck_store *st, const struct ck_account *in, int64_t *
 	CK_FAULT("store.account_put.committed");
 	if (id != NULL)
 		*id = aid;
+out:
+	st_rollback(st);
+	return rc;
+}
+
+enum ck_code
+ck_store_account_update(struct ck_store *st, const struct ck_account *in, struct ck_err *err)
+{
+	int changes = 0;
+	enum ck_code rc;
+
+	if (in == NULL || in->id <= 0)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no account row given");
+	if ((rc = check_view(in, err)) != CK_OK)
+		return rc;
+	if ((rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.account_update.begin");
+	rc = st_exec(st, err, &changes,
+		     "UPDATE accounts SET url = COALESCE(?, url), "
+		     "contacts = COALESCE(?, contacts), status = COALESCE(?, status), "
+		     "tos_agreed = MAX(tos_agreed, ?) WHERE id = ?",
+		     "tttii", in->url, in->contacts, in->status, (int64_t)(in->tos_agreed != 0),
+		     in->id);
+	if (rc == CK_OK && changes == 0)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "account %lld is not in the store",
+			     (long long)in->id);
+	if (rc != CK_OK)
+		goto out;
+	CK_FAULT("store.account_update.commit");
+	rc = st_commit(st, err);
 out:
 	st_rollback(st);
 	return rc;
@@ -351,6 +404,13 @@ out:
 enum ck_code
 ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id, struct ck_err *err)
 {
+	return ck_store_account_commit_rollover_keep(st, account_id, CK_STORE_ACCOUNT_KEEP_S, err);
+}
+
+enum ck_code
+ck_store_account_commit_rollover_keep(struct ck_store *st, int64_t account_id,
+				      unsigned keep_previous_s, struct ck_err *err)
+{
 	enum ck_code rc;
 	int changes = 0;
 
@@ -358,9 +418,10 @@ ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id, struct
 		return rc;
 	CK_FAULT("store.account_rollover.begin");
 	rc = st_exec(st, err, &changes,
-		     "UPDATE accounts SET key_id = pending_key_id, pending_key_id = NULL "
+		     "UPDATE accounts SET previous_key_id = key_id, previous_until = ?, "
+		     "key_id = pending_key_id, pending_key_id = NULL "
 		     "WHERE id = ? AND pending_key_id IS NOT NULL",
-		     "i", account_id);
+		     "ii", (int64_t)st_now(st) + (int64_t)keep_previous_s, account_id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_STATE,
 			     "account %lld has no key rollover in progress; nothing was changed",

@@ -344,7 +344,8 @@ st_key_used(struct ck_store *st, int64_t key_id, int *used, char *who, size_t n,
 		const char *what;
 	} users[] = {
 		{ "SELECT id FROM certificates WHERE key_id = ? LIMIT 1", "certificate" },
-		{ "SELECT id FROM accounts WHERE key_id = ?1 OR pending_key_id = ?1 LIMIT 1",
+		{ "SELECT id FROM accounts WHERE key_id = ?1 OR pending_key_id = ?1 OR "
+		  "(previous_key_id = ?1 AND previous_until > ck_now()) LIMIT 1",
 		  "account" },
 		{ "SELECT id FROM requests WHERE key_id = ? AND closed IS NULL LIMIT 1",
 		  "pending request" },

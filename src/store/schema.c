@@ -111,6 +111,11 @@ static const char *const migrations[] = {
 	"  state TEXT NOT NULL,"
 	"  updated INTEGER NOT NULL,"
 	"  CHECK ((lineage IS NULL) <> (pinned_sha256 IS NULL)));",
+	/* 2: an account's key before its last rollover, kept in use until the
+	 * rollover's grace ends (a server's stale key cache may still want it) */
+	"ALTER TABLE accounts ADD COLUMN previous_key_id INTEGER "
+	"  REFERENCES keys(id) ON DELETE SET NULL;"
+	"ALTER TABLE accounts ADD COLUMN previous_until INTEGER;",
 };
 
 #define ST_SCHEMA_VERSION ((int)CK_ARRAY_LEN(migrations))

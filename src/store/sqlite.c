@@ -430,6 +430,15 @@ set_pragmas(struct ck_store *st, struct ck_err *err)
 	return CK_OK;
 }
 
+/* SQL ck_now(): the store's clock (st_now), so a test clock reaches queries too. */
+static void
+sql_now(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	(void)argv;
+	sqlite3_result_int64(c, (sqlite3_int64)st_now(sqlite3_user_data(c)));
+}
+
 enum ck_code
 ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
 	      struct ck_err *err)
@@ -460,6 +469,12 @@ ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
 		goto out;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
+	if (sqlite3_create_function(st->db, "ck_now", 0, SQLITE_UTF8, st, sql_now, NULL,
+				    NULL) != SQLITE_OK) {
+		rc = CK_FAIL(err, CK_ERR_STORE, "cannot open the store %s: %s", path,
+			     sqlite3_errmsg(st->db));
+		goto out;
+	}
 	if ((rc = set_pragmas(st, err)) != CK_OK)
 		goto out;
 	if ((rc = st_schema_migrate(st, err)) != CK_OK)

@@ -473,12 +473,27 @@ struct ck_account_list {
 
 /*
  * Inserts or updates the account identified by (server, name) (or by id
- * when in->id > 0).  key_id must be committed.  pending_key_id is not
- * touched by put (use the rollover calls).  Bumps the generation when
- * key_id changes.  *id (may be NULL) receives the row id.
+ * when in->id > 0), every column including key_id: for registration and
+ * recovery, where the caller has just proven the key with the server.
+ * key_id must be committed.  pending_key_id is not touched by put (use the
+ * rollover calls); replacing the key of a row with a rollover pending is
+ * refused (CK_ERR_STATE).  Bumps the generation when key_id changes.  *id
+ * (may be NULL) receives the row id.  Anything else that updates an
+ * existing account uses ck_store_account_update: a row read before a
+ * network round trip is stale after it, and writing its key_id back would
+ * undo a rollover another process committed meanwhile.
  */
 enum ck_code ck_store_account_put(struct ck_store *st, const struct ck_account *in, int64_t *id,
 				  struct ck_err *err);
+/*
+ * Records what the server said about account in->id: url, contacts,
+ * status (NULL: as stored) and tos_agreed (1 sets it; 0 leaves it).  Never
+ * writes key_id, pending_key_id, name, server or eab_kid (those fields of
+ * *in are ignored), so it cannot undo a concurrent rollover.
+ * CK_ERR_NOT_FOUND if the row is gone.
+ */
+enum ck_code ck_store_account_update(struct ck_store *st, const struct ck_account *in,
+				     struct ck_err *err);
 /* Account (server, name); name NULL = the server's default account
  * (ck_store_account_set_default, else the one named "default", else the
  * only account for that server).  CK_ERR_NOT_FOUND / CK_ERR_AMBIGUOUS. */
@@ -497,8 +512,15 @@ enum ck_code ck_store_account_list(struct ck_store *st, struct ck_account_list *
 enum ck_code ck_store_account_set_pending_key(struct ck_store *st, int64_t account_id,
 					      int64_t key_id, struct ck_err *err);
 /* Rollover step 2 (the server accepted the new key): key_id = pending key,
- * pending = none, one transaction, generation bumped.  CK_ERR_STATE if no
- * key is pending. */
+ * pending = none, one transaction, generation bumped.  The key it replaces
+ * stays the account's previous key, in use (never an orphan for doctor or
+ * prune) for keep_previous_s seconds: the rollover's grace, while a server
+ * with a stale key cache may still accept only that key.  CK_ERR_STATE if
+ * no key is pending.  ck_store_account_commit_rollover keeps it
+ * CK_STORE_ACCOUNT_KEEP_S. */
+#define CK_STORE_ACCOUNT_KEEP_S 10
+enum ck_code ck_store_account_commit_rollover_keep(struct ck_store *st, int64_t account_id,
+						   unsigned keep_previous_s, struct ck_err *err);
 enum ck_code ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id,
 					      struct ck_err *err);
 /* The server kept the old key: forget the pending key (the key row stays). */

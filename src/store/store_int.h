@@ -127,10 +127,15 @@ enum ck_code st_key_spki_tx(struct ck_store *st, int64_t key_id, char out[65],
 /* 1 if the key is used by a certificate, account, open request or unfinished order. */
 enum ck_code st_key_used(struct ck_store *st, int64_t key_id, int *used, char *who, size_t n,
 			 struct ck_err *err);
-/* SQL condition "k.id is used", shared by list/prune/doctor. */
+/* SQL condition "k.id is used", shared by list/prune/doctor.  An account's
+ * previous key counts until its rollover's grace ends (previous_until, by
+ * the store's clock: the SQL function ck_now() is st_now): a server with a
+ * stale key cache may still accept only that key, so it is never an orphan
+ * before then. */
 #define ST_KEY_USED_SQL                                                              \
 	"(EXISTS(SELECT 1 FROM certificates c WHERE c.key_id = k.id) OR "             \
-	"EXISTS(SELECT 1 FROM accounts a WHERE a.key_id = k.id OR a.pending_key_id = k.id) OR " \
+	"EXISTS(SELECT 1 FROM accounts a WHERE a.key_id = k.id OR a.pending_key_id = k.id OR " \
+	"(a.previous_key_id = k.id AND a.previous_until > ck_now())) OR "                  \
 	"EXISTS(SELECT 1 FROM requests r WHERE r.key_id = k.id AND r.closed IS NULL) OR " \
 	"EXISTS(SELECT 1 FROM orders o WHERE o.key_id = k.id AND o.closed = 0))"
 

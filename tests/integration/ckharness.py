@@ -25,6 +25,8 @@ and stays up until it is killed (SIGTERM/SIGINT stop Pebble cleanly).
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import os
 import re
@@ -623,6 +625,13 @@ class Certkeep:
             return json.loads(res.stdout)
         except ValueError as e:
             raise CertkeepError(describe(res, "stdout is not JSON: %s" % e)) from None
+
+
+def jwk_thumbprint(jwk):
+    """RFC 7638: base64url(SHA-256(canonical JSON of the required members)),
+    what `certkeep account show --json` calls jwk_thumbprint."""
+    canon = json.dumps(jwk, sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(canon).digest()).rstrip(b"=").decode()
 
 
 def describe(res, why):

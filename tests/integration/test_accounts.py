@@ -10,8 +10,6 @@ The server's view is checked with ckharness.AcmeProbe (a separate minimal
 ACME client signing through openssl), never through certkeep itself.
 """
 
-import base64
-import hashlib
 import json
 import os
 import shutil
@@ -43,10 +41,7 @@ def tearDownModule():
         shutil.rmtree(TMP, ignore_errors=True)
 
 
-def jwk_thumbprint(jwk):
-    """RFC 7638: base64url(SHA-256(canonical JSON of the required members))."""
-    canon = json.dumps(jwk, sort_keys=True, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(hashlib.sha256(canon).digest()).rstrip(b"=").decode()
+jwk_thumbprint = ckharness.jwk_thumbprint
 
 
 class AccountCase(unittest.TestCase):

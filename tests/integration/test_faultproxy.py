@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -232,6 +233,61 @@ class TestRules(ProxyCase):
         self.assertIn("suggestedWindow", json.loads(body))
 
 
+    def test_forward_then_error(self):
+        # The keyChange reaches Pebble (which switches the key), the client
+        # hears 502 from the "gateway": only asking the server again tells.
+        probe = self.probe()
+        old, new = self.key("old"), self.key("new")
+        status, kid, _ = probe.new_account(old)
+        self.assertEqual(status, 201)
+        rule = self.proxy.add_rule(self.proxy.key_change_path, method="POST", count=1,
+                                   action="forward_then_error")
+        status, body = probe.key_change(kid, old, new)
+        self.assertEqual(status, 502)
+        self.assertIn("gateway error", body)
+        self.assertEqual(probe.account_url(new), kid, "upstream must have switched the key")
+        self.assertIsNone(probe.account_url(old))
+        entry = [r for r in self.proxy.request_log() if r["path"] == self.proxy.key_change_path]
+        self.assertEqual([(r["status"], r["action"]) for r in entry],
+                         [(502, "rule %d (upstream 200)" % rule.id)])
+        # count=1: the next keyChange is forwarded as usual
+        status, body = probe.key_change(kid, new, old)
+        self.assertEqual(status, 200, body)
+
+    def test_forward_then_error_with_a_problem_document(self):
+        probe = self.probe()
+        self.proxy.add_rule("/sign-me-up", method="POST", count=1, status=504,
+                            action="forward_then_error", type="serverInternal",
+                            detail="timeout")
+        key = self.key("acct")
+        status, headers, body = probe.post(probe.directory["newAccount"], key,
+                                           {"termsOfServiceAgreed": True})
+        self.assertEqual(status, 504)
+        self.assertEqual(body["type"], "urn:ietf:params:acme:error:serverInternal")
+        self.assertTrue(headers["Replay-Nonce"])
+        # upstream created the account although the client heard 504
+        status, _, _ = probe.new_account(key, only_return_existing=True)
+        self.assertEqual(status, 200)
+
+
+    def test_hold_answers_after_upstream_acted(self):
+        # The account exists upstream while its creator still waits for the answer.
+        probe, other = self.probe(), self.probe()
+        key = self.key("held")
+        rule = self.proxy.add_rule("/sign-me-up", method="POST", count=1, action="hold")
+        result = []
+        worker = threading.Thread(target=lambda: result.append(probe.new_account(key)))
+        worker.start()
+        self.assertTrue(rule.holding.wait(30), "the request must reach the hold")
+        self.assertIsNotNone(other.account_url(key), "upstream acted before the answer")
+        self.assertEqual(result, [], "the answer must still be held")
+        self.assertTrue(self.proxy.release(rule))
+        worker.join(30)
+        self.assertEqual(result[0][0], 201)
+        self.assertIn("rule %d (held, released)" % rule.id,
+                      [r["action"] for r in self.proxy.request_log()])
+
+
 class TestStaleAccountKey(ProxyCase):
 
     def rollover(self, probe):
@@ -345,6 +401,19 @@ class TestStandalone(unittest.TestCase):
             self.assertEqual(r.status, 200)
         self.assertEqual(call("GET", "/counters")["GET /dir"], 2)
         self.assertEqual(call("GET", "/rules"), [])
+        held = call("POST", "/rules", {"path": "/dir", "count": 1, "action": "hold"})
+        got = []
+        worker = threading.Thread(target=lambda: got.append(
+            urllib.request.urlopen(directory_url, context=ctx, timeout=30).status))
+        worker.start()
+        for _ in range(100):
+            if call("GET", "/counters").get("GET /dir") == 3:
+                break
+            time.sleep(0.05)
+        self.assertEqual(got, [], "a held answer must wait for its release")
+        call("POST", "/rules/%d/release" % held["id"], {})
+        worker.join(30)
+        self.assertEqual(got, [200])
         call("POST", "/reset", {})
         self.assertEqual(call("GET", "/counters"), {})
 

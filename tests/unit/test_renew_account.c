@@ -4,8 +4,11 @@
  * the server (new key accepted, old key accepted, neither, no answer, the
  * new key belongs to another account), and the rollover itself (success,
  * 409, an answer that never came with and without the server having
- * switched).  A real store in a temporary directory; the ACME server is
- * the scripted fake of test_acme_fake.h.
+ * switched; which failed keyChange answers are a definite "no" and which
+ * are resolved by asking), and that refresh, update and deactivate never
+ * write back a key a concurrent rollover replaced.  A real store in a
+ * temporary directory; the ACME server is the scripted fake of
+ * test_acme_fake.h.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +39,12 @@ struct env {
 	int net_fail_keychange;    /* keyChange "sent" but no answer */
 	int keychange_switches;    /* ... and the server did switch before the line dropped */
 	int keychange_409;
+	long kc_status;            /* keyChange answered with this status ... */
+	const char *kc_type;       /* ... and this problem type (NULL: an HTML gateway page) */
+	const char *kc_detail;
+	int kc_switched;           /* ... after the server switched to the new key */
+	int kc_answered;           /* that answer was sent */
+	int lookups_after_kc;      /* newAccount lookups after it (asking the server) */
 };
 
 static void
@@ -63,6 +72,19 @@ env_request(void *arg, const struct acme_http_request *req, struct acme_http_res
 		if (e->keychange_switches)
 			tp_of(e->newk, e->f.acct_tp);
 		return CK_FAIL(err, CK_ERR_NETWORK, "connection reset (test)");
+	}
+	if (lookup && e->kc_answered)
+		e->lookups_after_kc++;
+	if (keychange && e->kc_status != 0) {
+		e->kc_answered = 1;
+		if (e->kc_switched)
+			tp_of(e->newk, e->f.acct_tp);
+		fake_nonce(&e->f, out);
+		if (e->kc_type != NULL)
+			fake_problem(out, e->kc_status, e->kc_type, e->kc_detail);
+		else
+			fake_body(out, e->kc_status, "text/html", "<html>gateway</html>");
+		return CK_OK;
 	}
 	if (keychange && e->keychange_409) {
 		fake_nonce(&e->f, out);
@@ -387,6 +409,117 @@ test_server_origins_kept(void **state)
 			 CK_ERR_CORRUPT);
 }
 
+/*
+ * A failed keyChange: only a definite refusal clears the pending key; any
+ * other answer is resolved by asking the server, which finds the account
+ * on the new key when the server had switched (a 5xx from a gateway after
+ * the commit; a JWS verification error from a server that already holds
+ * the new key) and on the old one when it had not.
+ */
+static void
+test_rollover_keychange_answers(void **state)
+{
+	static const struct {
+		long status;
+		const char *type, *detail;
+		int switched, definite;
+	} cases[] = {
+		{ 502, NULL, NULL, 1, 0 },
+		{ 504, NULL, NULL, 0, 0 },
+		{ 500, "serverInternal", "could not commit?", 1, 0 },
+		{ 503, "serverInternal", "overloaded", 0, 0 },
+		{ 404, NULL, NULL, 1, 0 },
+		{ 401, "unauthorized", "JWS verification error", 1, 0 },
+		{ 400, "malformed", "JWS verification error", 1, 0 },
+		{ 403, "unauthorized", "account key mismatch", 1, 0 },
+		{ 400, "accountDoesNotExist", "no such account", 1, 0 },
+		{ 400, "somethingNew", "a type this client does not know", 1, 0 },
+		{ 400, "malformed", "inner JWS url does not match", 0, 1 },
+		{ 400, "badPublicKey", "key too small", 0, 1 },
+		{ 400, "badSignatureAlgorithm", "no ES512", 0, 1 },
+		{ 429, "rateLimited", "too many key changes", 0, 1 },
+	};
+	struct env *e = *state;
+	char old_tp[64];
+	size_t i;
+
+	tp_of(e->oldk, old_tp);
+	for (i = 0; i < CK_ARRAY_LEN(cases); i++) {
+		struct ck_err err;
+		struct ck_account a = { 0 };
+		enum ck_code rc;
+		int want_new = cases[i].switched && !cases[i].definite;
+
+		if (i > 0) { /* back to the old key, nothing pending */
+			teardown(state);
+			setup(state);
+			e = *state;
+		}
+		e->kc_status = cases[i].status;
+		e->kc_type = cases[i].type;
+		e->kc_detail = cases[i].detail;
+		e->kc_switched = cases[i].switched;
+		ck_err_clear(&err);
+		rc = ck_account_rollover(&e->ctx, e->st, &e->s, CK_KEY_NONE, e->newk, 10, &err);
+		assert_int_equal(ck_store_account_get_id(e->st, e->acct_id, &a, NULL), CK_OK);
+		if (want_new != (a.key_id != e->old_id) || a.pending_key_id != 0 ||
+		    (rc == CK_OK) != want_new ||
+		    (e->lookups_after_kc == 0) != cases[i].definite)
+			fail_msg("keyChange answered %ld %s (%s), switched %d: rc %d, key %lld "
+				 "(old %lld), pending %lld, %d lookups after: %s", cases[i].status,
+				 cases[i].type ? cases[i].type : "(html)",
+				 cases[i].detail ? cases[i].detail : "", cases[i].switched, rc,
+				 (long long)a.key_id, (long long)e->old_id,
+				 (long long)a.pending_key_id, e->lookups_after_kc, err.msg);
+		if (!want_new)
+			assert_non_null(strstr(err.msg, "keeps its old key"));
+		assert_true(ck_key_public_equal(e->s.key, want_new ? e->newk : e->oldk));
+		ck_account_cleanup(&a);
+	}
+}
+
+/* Another process commits a rollover while this session's request is in
+ * flight: what the session stores afterwards must not put the old key back. */
+static void
+concurrent_rollover(struct env *e)
+{
+	make_pending(e); /* reloads e->s.account: restore the stale view below */
+	assert_int_equal(ck_store_account_commit_rollover(e->st, e->acct_id, NULL), CK_OK);
+	e->s.account.key_id = e->old_id;
+	e->s.account.pending_key_id = 0;
+}
+
+static void
+test_refresh_update_deactivate_keep_a_concurrent_rollover(void **state)
+{
+	struct env *e = *state;
+	struct acme_account_update_opts o = { 0 };
+	const char *contacts[] = { "mailto:b@example.org" };
+	int which;
+
+	for (which = 0; which < 3; which++) {
+		if (which > 0) {
+			teardown(state);
+			setup(state);
+			e = *state;
+		}
+		concurrent_rollover(e);
+		if (which == 0) {
+			assert_int_equal(ck_account_refresh(e->st, &e->s, NULL, NULL), CK_OK);
+		} else if (which == 1) {
+			o.set_contacts = 1;
+			o.contacts = contacts;
+			o.ncontacts = 1;
+			o.agree_tos = 1;
+			assert_int_equal(ck_account_update(e->st, &e->s, &o, NULL), CK_OK);
+		} else {
+			assert_int_equal(ck_account_deactivate(e->st, &e->s, NULL), CK_OK);
+		}
+		assert_row(e, e->new_id, 0);
+		assert_int_equal(e->s.account.key_id, e->new_id);
+	}
+}
+
 int
 main(void)
 {
@@ -408,6 +541,9 @@ main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollover_refuses_grace_over_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_origins_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollover_keychange_answers, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_refresh_update_deactivate_keep_a_concurrent_rollover, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

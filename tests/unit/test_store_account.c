@@ -2,7 +2,11 @@
  * test_store_account.c - ACME accounts in the store: put/get, several per
  * server with a default, and the two-step key rollover (pending key
  * committed first; commit switches in one transaction and bumps the
- * generation; clear forgets the pending key but keeps the key row).
+ * generation; clear forgets the pending key but keeps the key row), the
+ * update that never writes a key back (a row read before a network round
+ * trip must not undo a rollover committed meanwhile), and the previous key
+ * that stays in use, never an orphan for doctor or prune, for the
+ * rollover's grace.
  */
 #include "test_store_util.h"
 
@@ -118,7 +122,12 @@ test_rollover_commit(void **state)
 	assert_int_equal(a.key_id, knew);
 	assert_int_equal(a.pending_key_id, 0);
 	ck_account_cleanup(&a);
-	/* The old key is kept (an orphan now), not deleted. */
+	/* The old key is kept, not deleted: the account's previous key, in use
+	 * for CK_STORE_ACCOUNT_KEEP_S, then an orphan. */
+	assert_int_equal(ck_store_key_list(e->st, 1, &orphans, NULL), CK_OK);
+	assert_int_equal(orphans.n, 0);
+	ck_key_list_cleanup(&orphans);
+	e->now += CK_STORE_ACCOUNT_KEEP_S;
 	assert_int_equal(ck_store_key_list(e->st, 1, &orphans, NULL), CK_OK);
 	assert_int_equal(orphans.n, 1);
 	assert_int_equal(orphans.items[0].id, kold);
@@ -147,6 +156,133 @@ test_rollover_clear(void **state)
 	EVP_PKEY_free(nk);
 }
 
+/* An update carrying a stale row (the key read before a concurrent rollover)
+ * records the server's fields and leaves the key alone. */
+static void
+test_update_never_writes_the_key(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *old = t_key(CK_KEY_EC256), *nk = t_key(CK_KEY_EC256);
+	struct ck_account stale, a, in;
+	int64_t kold = t_put_key(e->st, old), knew = t_put_key(e->st, nk), id;
+
+	id = put_account(e->st, NULL, kold);
+	assert_int_equal(ck_store_account_get_id(e->st, id, &stale, NULL), CK_OK);
+	/* another process rolls the account over meanwhile */
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id, knew, NULL), CK_OK);
+	assert_int_equal(ck_store_account_commit_rollover(e->st, id, NULL), CK_OK);
+	in = stale;
+	in.contacts = (char *)"[\"mailto:new@example.org\"]";
+	in.status = (char *)"deactivated";
+	in.tos_agreed = 0;
+	assert_int_equal(ck_store_account_update(e->st, &in, NULL), CK_OK);
+	assert_int_equal(ck_store_account_get_id(e->st, id, &a, NULL), CK_OK);
+	assert_int_equal(a.key_id, knew);
+	assert_int_equal(a.pending_key_id, 0);
+	assert_string_equal(a.contacts, "[\"mailto:new@example.org\"]");
+	assert_string_equal(a.status, "deactivated");
+	assert_int_equal(a.tos_agreed, 1); /* 0 leaves an agreement as it is */
+	assert_string_equal(a.url, "https://acme.test/acct/1");
+	ck_account_cleanup(&a);
+	/* NULL fields stay as stored; bad input and a missing row are refused */
+	memset(&in, 0, sizeof(in));
+	in.id = id;
+	in.status = (char *)"valid";
+	assert_int_equal(ck_store_account_update(e->st, &in, NULL), CK_OK);
+	assert_int_equal(ck_store_account_get_id(e->st, id, &a, NULL), CK_OK);
+	assert_string_equal(a.contacts, "[\"mailto:new@example.org\"]");
+	assert_string_equal(a.status, "valid");
+	ck_account_cleanup(&a);
+	in.status = (char *)"bogus";
+	assert_int_equal(ck_store_account_update(e->st, &in, NULL), CK_ERR_INVALID_ARG);
+	in.status = NULL;
+	in.id = id + 100;
+	assert_int_equal(ck_store_account_update(e->st, &in, NULL), CK_ERR_NOT_FOUND);
+	ck_account_cleanup(&stale);
+	EVP_PKEY_free(old);
+	EVP_PKEY_free(nk);
+}
+
+/* put may replace a key (registration, recovery), never under a pending rollover. */
+static void
+test_put_refuses_a_key_during_a_rollover(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *old = t_key(CK_KEY_EC256), *nk = t_key(CK_KEY_EC256), *x = t_key(CK_KEY_EC256);
+	struct ck_account a;
+	struct ck_err err;
+	int64_t kold = t_put_key(e->st, old), knew = t_put_key(e->st, nk);
+	int64_t kx = t_put_key(e->st, x), id;
+
+	id = put_account(e->st, NULL, kold);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id, knew, NULL), CK_OK);
+	assert_int_equal(ck_store_account_get_id(e->st, id, &a, NULL), CK_OK);
+	a.key_id = kx;
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_account_put(e->st, &a, NULL, &err), CK_ERR_STATE);
+	assert_non_null(strstr(err.msg, "rollover in progress"));
+	ck_account_cleanup(&a);
+	assert_int_equal(ck_store_account_get_id(e->st, id, &a, NULL), CK_OK);
+	assert_int_equal(a.key_id, kold);
+	assert_int_equal(a.pending_key_id, knew);
+	ck_account_cleanup(&a);
+	EVP_PKEY_free(old);
+	EVP_PKEY_free(nk);
+	EVP_PKEY_free(x);
+}
+
+static size_t
+orphan_findings(struct t_env *e, int64_t key_id)
+{
+	struct ck_doctor_opts o;
+	struct ck_findings f;
+	size_t i, n = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.now = e->now;
+	assert_int_equal(ck_store_doctor(e->st, &o, &f, NULL), CK_OK);
+	for (i = 0; i < f.n; i++)
+		n += strcmp(f.items[i].name, "orphan-key") == 0 && f.items[i].key_id == key_id;
+	ck_findings_cleanup(&f);
+	return n;
+}
+
+/* The key a rollover replaced is the account's previous key: in use until
+ * the grace given to commit_rollover_keep ends, then an orphan. */
+static void
+test_previous_key_kept_for_the_grace(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *old = t_key(CK_KEY_EC256), *nk = t_key(CK_KEY_EC256);
+	struct ck_findings pruned;
+	struct ck_key_list orphans;
+	int64_t kold = t_put_key(e->st, old), knew = t_put_key(e->st, nk), id;
+
+	id = put_account(e->st, NULL, kold);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id, knew, NULL), CK_OK);
+	assert_int_equal(ck_store_account_commit_rollover_keep(e->st, id, 30, NULL), CK_OK);
+	e->now += 29;
+	assert_int_equal(orphan_findings(e, kold), 0);
+	assert_int_equal(ck_store_key_list(e->st, 1, &orphans, NULL), CK_OK);
+	assert_int_equal(orphans.n, 0);
+	ck_key_list_cleanup(&orphans);
+	assert_int_equal(ck_store_doctor_prune(e->st, &pruned, NULL), CK_OK);
+	assert_int_equal(pruned.n, 0);
+	ck_findings_cleanup(&pruned);
+	assert_int_equal(ck_store_key_remove(e->st, kold, NULL), CK_ERR_IN_USE);
+	/* the grace is over: the old key is unused, and prune may remove it */
+	e->now += 1;
+	assert_int_equal(orphan_findings(e, kold), 1);
+	assert_int_equal(orphan_findings(e, knew), 0);
+	assert_int_equal(ck_store_doctor_prune(e->st, &pruned, NULL), CK_OK);
+	assert_int_equal(pruned.n, 1);
+	assert_int_equal(pruned.items[0].key_id, kold);
+	ck_findings_cleanup(&pruned);
+	assert_int_equal(ck_store_key_info(e->st, knew, &(struct ck_key_info){ 0 }, NULL), CK_OK);
+	EVP_PKEY_free(old);
+	EVP_PKEY_free(nk);
+}
+
 int
 main(void)
 {
@@ -155,6 +291,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_account_key_must_exist, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_rollover_commit, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_rollover_clear, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_update_never_writes_the_key, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_put_refuses_a_key_during_a_rollover, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_previous_key_kept_for_the_grace, t_setup,
+						t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
