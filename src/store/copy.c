@@ -6,15 +6,28 @@
  * deletes from the source only after the destination committed, so a
  * crash leaves the certificate in both stores, never in neither.
  *
+ * move deletes the source key only when the destination can sign with it
+ * itself: a software key needs the destination's own PKCS#8 (loaded and
+ * checked against the public key); a token reference needs a row for the
+ * same public key there.  A destination that knows the key only as a
+ * token reference is NOT upgraded to the software key: the schema keeps
+ * one place per key (pkcs8_der XOR pkcs11_uri), and replacing the
+ * reference would quietly turn the destination's other certificates on
+ * that key from token-backed into software keys that deploys write to
+ * files.  Such a move is refused with nothing changed; copy still works.
+ *
  * Must never: write a certificate into the destination without its key
  * unless CK_STORE_COPY_NO_KEY; send a key whose public part disagrees with
- * the certificate.
+ * the certificate; delete the source's key while the destination cannot
+ * sign with it.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "store/store_int.h"
+
+#define COPY_URI_SHOWN 120 /* bytes of a pkcs11: URI quoted in an error */
 
 /* Everything one certificate brings along, read from the source. */
 struct copy_set {
@@ -133,13 +146,58 @@ read_key(struct ck_store *st, struct copy_set *c, struct ck_err *err)
 	return CK_OK;
 }
 
+/*
+ * CK_OK if dst can sign with the key whose SPKI SHA-256 is spki without
+ * the source: for a software source key (software != 0) dst's row for
+ * spki must hold a PKCS#8 that loads and matches; for a token reference,
+ * any row for spki will do.  Otherwise CK_ERR_STATE (or dst's error);
+ * the message ends with `kept` (what the caller leaves as it was).  Reads
+ * only.
+ */
 static enum ck_code
-write_dst(struct ck_store *dst, const struct copy_set *c, struct ck_copy_result *res,
+dst_holds_key(struct ck_store *dst, const char *spki, int software, const char *kept,
+	      struct ck_err *err)
+{
+	EVP_PKEY *k = NULL;
+	int64_t id = 0;
+	enum ck_code rc;
+	char *uri = NULL;
+
+	rc = st_query_int(dst, err, &id, "SELECT id FROM keys WHERE spki_sha256 = ?", "t", spki);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_STATE, "refusing to move: the destination does not "
+			       "hold the key (public key %.16s); %s", spki, kept);
+	if (rc != CK_OK || !software)
+		return rc;
+	rc = ck_store_key_load(dst, id, &k, err);
+	EVP_PKEY_free(k);
+	if (rc == CK_ERR_KEY_NOT_EXPORTABLE) {
+		struct ck_key_info ki;
+		if (ck_store_key_info(dst, id, &ki, NULL) == CK_OK) {
+			uri = ki.pkcs11_uri;
+			ki.pkcs11_uri = NULL;
+		}
+		rc = CK_FAIL(err, CK_ERR_STATE,
+			     "refusing to move: the destination holds this public key only as a "
+			     "token reference (%.*s), so deleting the software key here would "
+			     "leave no copy that can leave a token; %s (use 'certkeep copy' to "
+			     "keep the software key in this store)",
+			     COPY_URI_SHOWN, uri ? uri : "?", kept);
+		free(uri);
+	} else if (rc != CK_OK) {
+		ck_err_prefix(err, "refusing to move: the destination's copy of the key is "
+			      "unusable; %s", kept);
+	}
+	return rc;
+}
+
+static enum ck_code
+write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_copy_result *res,
 	  struct ck_err *err)
 {
 	struct st_key_raw k;
 	struct st_cert_raw raw;
-	int64_t key_id = 0, lin_id = 0, cid = 0, cur = 0;
+	int64_t key_id = 0, lin_id = 0, cid = 0, cur = 0, is_ref = 0;
 	enum ck_code rc;
 
 	if (c->key_id > 0) {
@@ -152,6 +210,9 @@ write_dst(struct ck_store *dst, const struct copy_set *c, struct ck_copy_result 
 		k.key_type = c->key_type;
 		k.algorithm = c->algorithm;
 		if ((rc = st_key_put_tx(dst, &k, &key_id, NULL, err)) != CK_OK)
+			return rc;
+		if (move && (rc = dst_holds_key(dst, c->info.spki_sha256, c->pkcs8 != NULL,
+						"nothing was changed", err)) != CK_OK)
 			return rc;
 		CK_FAULT("store.copy.key");
 	}
@@ -197,7 +258,11 @@ write_dst(struct ck_store *dst, const struct copy_set *c, struct ck_copy_result 
 		return rc;
 	res->dst_cert_id = cid;
 	res->dst_key_id = cur;
-	res->key_is_token = c->uri != NULL;
+	/* What the destination holds, which may be a reference it had already. */
+	if (key_id > 0 && (rc = st_query_int(dst, err, &is_ref, "SELECT pkcs8_der IS NULL FROM "
+					     "keys WHERE id = ?", "i", key_id)) != CK_OK)
+		return rc;
+	res->key_is_token = is_ref != 0;
 	return CK_OK;
 }
 
@@ -213,9 +278,10 @@ same_file(const struct ck_store *a, const struct ck_store *b, struct ck_err *err
 	return CK_OK;
 }
 
-enum ck_code
-ck_store_cert_copy(struct ck_store *src, int64_t cert_id, struct ck_store *dst, unsigned flags,
-		   struct ck_copy_result *out, struct ck_err *err)
+/* Copy; for a move (move != 0) refused unless dst then holds the key itself. */
+static enum ck_code
+copy_cert(struct ck_store *src, int64_t cert_id, struct ck_store *dst, unsigned flags, int move,
+	  struct ck_copy_result *out, struct ck_err *err)
 {
 	struct ck_copy_result res;
 	struct copy_set c;
@@ -240,7 +306,7 @@ ck_store_cert_copy(struct ck_store *src, int64_t cert_id, struct ck_store *dst, 
 	if ((rc = st_begin(dst, err)) != CK_OK)
 		goto out;
 	CK_FAULT("store.copy.begin");
-	if ((rc = write_dst(dst, &c, &res, err)) != CK_OK)
+	if ((rc = write_dst(dst, &c, move, &res, err)) != CK_OK)
 		goto out;
 	CK_FAULT("store.copy.commit");
 	if ((rc = st_commit(dst, err)) != CK_OK)
@@ -254,14 +320,86 @@ out:
 	return rc;
 }
 
+enum ck_code
+ck_store_cert_copy(struct ck_store *src, int64_t cert_id, struct ck_store *dst, unsigned flags,
+		   struct ck_copy_result *out, struct ck_err *err)
+{
+	return copy_cert(src, cert_id, dst, flags, 0, out, err);
+}
+
+/* The source key's SPKI SHA-256 and whether it is a software key (PKCS#8 here). */
 static enum ck_code
-remove_source(struct ck_store *src, int64_t cert_id, int64_t key_id, struct ck_err *err)
+src_key_kind(struct ck_store *src, int64_t key_id, char spki[65], int *software,
+	     struct ck_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	enum ck_code rc;
+	int r;
+
+	if ((rc = st_prepare_bind(src, err, &s,
+				  "SELECT spki_sha256, pkcs8_der IS NOT NULL FROM keys WHERE id = ?",
+				  "i", key_id)) != CK_OK)
+		return rc;
+	r = st_step(src, s, err);
+	if (r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+	else if (r == 0)
+		rc = CK_ERR_NOT_FOUND;
+	else {
+		st_col_copy(s, 0, spki, 65);
+		*software = sqlite3_column_int(s, 1);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/*
+ * Deletes the key from src (in src's open transaction) if nothing else
+ * there uses it, after checking that dst holds it.  The caller holds
+ * dst's write lock, so dst's key cannot go between the check and src's
+ * commit.
+ */
+static enum ck_code
+remove_source_key(struct ck_store *src, struct ck_store *dst, int64_t key_id,
+		  struct ck_err *err)
+{
+	char spki[65];
+	enum ck_code rc;
+	int used = 0, software = 0;
+
+	if ((rc = st_key_used(src, key_id, &used, NULL, 0, err)) != CK_OK || used)
+		return rc;
+	rc = src_key_kind(src, key_id, spki, &software, err);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_OK;
+	if (rc != CK_OK || (rc = dst_holds_key(dst, spki, software,
+					       "the source keeps the certificate and its key",
+					       err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.move.src_verified");
+	if ((rc = st_exec(src, err, NULL, "DELETE FROM keys WHERE id = ?", "i", key_id)) != CK_OK)
+		return rc;
+	st_wal_scrub(src);
+	return CK_OK;
+}
+
+/*
+ * Removes the certificate (and its key when unused) from src, in one src
+ * transaction, while holding dst's write lock (an empty transaction,
+ * rolled back at the end).  Two moves in opposite directions at once may
+ * wait on each other's lock until CK_STORE_BUSY_MS: then both fail with
+ * the certificate in both stores, never in neither.
+ */
+static enum ck_code
+remove_source(struct ck_store *src, struct ck_store *dst, int64_t cert_id, int64_t key_id,
+	      struct ck_err *err)
 {
 	enum ck_code rc;
-	int used = 0;
 
-	if ((rc = st_begin(src, err)) != CK_OK)
+	if ((rc = st_begin(dst, err)) != CK_OK)
 		return rc;
+	if ((rc = st_begin(src, err)) != CK_OK)
+		goto out;
 	CK_FAULT("store.move.src_begin");
 	if ((rc = st_cert_check_unbound_tx(src, cert_id, "move", err)) != CK_OK)
 		goto out;
@@ -269,11 +407,7 @@ remove_source(struct ck_store *src, int64_t cert_id, int64_t key_id, struct ck_e
 		goto out;
 	CK_FAULT("store.move.src_cert");
 	if (key_id > 0) {
-		if ((rc = st_key_used(src, key_id, &used, NULL, 0, err)) != CK_OK)
-			goto out;
-		if (!used &&
-		    (rc = st_exec(src, err, NULL, "DELETE FROM keys WHERE id = ?", "i", key_id)) !=
-			    CK_OK)
+		if ((rc = remove_source_key(src, dst, key_id, err)) != CK_OK)
 			goto out;
 		CK_FAULT("store.move.src_key");
 	}
@@ -281,6 +415,7 @@ remove_source(struct ck_store *src, int64_t cert_id, int64_t key_id, struct ck_e
 	rc = st_commit(src, err);
 out:
 	st_rollback(src);
+	st_rollback(dst);
 	return rc;
 }
 
@@ -298,10 +433,10 @@ ck_store_cert_move(struct ck_store *src, int64_t cert_id, struct ck_store *dst, 
 			  cert_id);
 	if (rc != CK_OK && rc != CK_ERR_NOT_FOUND)
 		return rc;
-	if ((rc = ck_store_cert_copy(src, cert_id, dst, flags, &res, err)) != CK_OK)
+	if ((rc = copy_cert(src, cert_id, dst, flags, 1, &res, err)) != CK_OK)
 		return rc;
 	CK_FAULT("store.move.copied");
-	if ((rc = remove_source(src, cert_id, key_id, err)) != CK_OK) {
+	if ((rc = remove_source(src, dst, cert_id, key_id, err)) != CK_OK) {
 		ck_err_prefix(err, "copied to the destination but not removed from the source "
 			      "(it is now in both)");
 		return rc;

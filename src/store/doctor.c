@@ -292,6 +292,8 @@ ck_store_doctor_prune(struct ck_store *st, struct ck_findings *out, struct ck_er
 			goto out;
 		f.items[f.n - 1].fixed = 1;
 	}
+	if (f.n > 0)
+		st_wal_scrub(st); /* after the commit: no old copy of a key left in the WAL */
 	if (f.n > 0 && (rc = st_generation_bump_tx(st, err)) != CK_OK)
 		goto out;
 	CK_FAULT("store.prune.commit");

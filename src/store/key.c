@@ -393,6 +393,7 @@ ck_store_key_remove(struct ck_store *st, int64_t id, struct ck_err *err)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
 		goto out;
 	}
+	st_wal_scrub(st); /* after the commit: no old copy of the key left in the WAL */
 	if ((rc = st_generation_bump_tx(st, err)) != CK_OK)
 		goto out;
 	CK_FAULT("store.key_remove.commit");

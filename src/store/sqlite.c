@@ -280,6 +280,8 @@ st_commit(struct ck_store *st, struct ck_err *err)
 	}
 	st->in_tx = 0;
 	st->tx_committed = 1;
+	if (st->wal_scrub)
+		st_wal_scrub(st);
 	return CK_OK;
 }
 
@@ -305,8 +307,31 @@ st_rollback(struct ck_store *st)
 		sqlite3_exec(st->db, sql, NULL, NULL, NULL);
 	} else {
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		st->wal_scrub = 0; /* nothing was deleted after all */
 	}
 	st->in_tx--;
+}
+
+void
+st_wal_scrub(struct ck_store *st)
+{
+	int rc, frames = 0, copied = 0;
+
+	if (st->in_tx > 0) {
+		st->wal_scrub = 1;
+		return;
+	}
+	st->wal_scrub = 0;
+	/* Waits for readers of older snapshots, but not as long as for a lock. */
+	sqlite3_busy_timeout(st->db, ST_WAL_SCRUB_MS);
+	rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &frames,
+				       &copied);
+	sqlite3_busy_timeout(st->db, CK_STORE_BUSY_MS);
+	if (rc != SQLITE_OK)
+		ck_log(&st->ctx->log, CK_LOG_WARN,
+		       "store %s: the removed key is gone from the store, but another process "
+		       "was reading it, so an older copy stays in %s-wal until SQLite next "
+		       "checkpoints it (%s)", st->path, st->path, sqlite3_errstr(rc));
 }
 
 enum ck_code

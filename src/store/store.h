@@ -596,7 +596,10 @@ enum ck_code ck_store_cert_copy(struct ck_store *src, int64_t cert_id, struct ck
  * from src in its own transaction, with the key when nothing else in src
  * uses it.  Refuses up front with CK_ERR_IN_USE if a binding in src uses
  * it.  A crash between the two leaves the certificate in both stores,
- * never in neither.
+ * never in neither.  The source key is deleted only while dst holds the
+ * key itself (a software key: dst's own PKCS#8, loaded and checked);
+ * CK_ERR_STATE, with nothing changed, when dst knows a software key only
+ * as a token reference (the reference is not replaced).
  */
 enum ck_code ck_store_cert_move(struct ck_store *src, int64_t cert_id, struct ck_store *dst,
 				unsigned flags, struct ck_copy_result *out, struct ck_err *err);

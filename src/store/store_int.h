@@ -24,6 +24,7 @@ struct ck_store {
 	int schema_version;
 	int in_tx;                /* transaction depth: 0 none, 1 BEGIN, >1 savepoints */
 	int tx_committed;         /* the last begin/commit was a commit (see st_rollback) */
+	int wal_scrub;            /* key material was deleted: checkpoint after the commit */
 };
 
 #define ST_TX_DEPTH_MAX 8
@@ -84,6 +85,19 @@ enum ck_code st_commit(struct ck_store *st, struct ck_err *err);
 void st_rollback(struct ck_store *st);
 enum ck_code st_generation_bump_tx(struct ck_store *st, struct ck_err *err);
 time_t st_now(const struct ck_store *st);
+/*
+ * Call after deleting key material.  secure_delete zeroes the freed pages,
+ * but the WAL (store.db-wal) keeps older page images with the key until a
+ * checkpoint resets it, and while another connection has the store open
+ * nothing resets it.  Outside a transaction this checkpoints now
+ * (TRUNCATE: every frame copied back, the WAL cut to zero bytes); inside
+ * one it is done right after the outermost commit, and forgotten on the
+ * outermost rollback.  Never fails the caller: if a reader keeps the
+ * checkpoint from completing within ST_WAL_SCRUB_MS, a warning is logged
+ * (the removal itself has committed).
+ */
+void st_wal_scrub(struct ck_store *st);
+#define ST_WAL_SCRUB_MS 2000
 
 /* ---- schema.c ------------------------------------------------------ */
 

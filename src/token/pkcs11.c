@@ -4,14 +4,32 @@
  * token label, a read-only session without login, and the public-key
  * objects read as SPKI (through token_int.h).
  *
+ * The module path comes from the store, and certkeep may run as root, so
+ * loading it runs code that whoever can write the store names.  A module
+ * is loaded only from a regular file owned by root or the effective user
+ * and writable by its owner alone, in directories that satisfy the same
+ * (a sticky directory such as /tmp may be writable by others: they
+ * cannot replace what they do not own).  Symbolic links in the path are
+ * followed (Debian's own /usr/lib/softhsm/libsofthsm2.so and the
+ * pkcs11/ directory are links), but only through realpath: the resolved
+ * path is then walked from / one component at a time with O_NOFOLLOW,
+ * each directory checked on its descriptor, the file opened O_NOFOLLOW and
+ * checked with fstat, and exactly that descriptor loaded (dlopen of
+ * /proc/self/fd/N), so nothing can be swapped between check and load.
+ *
  * Must never: log in, read a private attribute, write an object, find a
  * token by slot id, allocate what the module asks for without a maximum,
- * or finalise a module it did not initialise.
+ * finalise a module it did not initialise, or load a module file it has
+ * not checked on the descriptor it loads.
  */
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
 #include "token/token.h"
@@ -47,25 +65,184 @@ tok_field(const unsigned char *f, size_t n, char *dst, size_t cap)
 	dst[n] = '\0';
 }
 
-static enum ck_code
-tok_load(struct ck_token *t, const char *path, struct ck_err *err)
+/*
+ * Why a file or directory with status sb is unsafe to load code from, or
+ * NULL: someone other than root or the effective user owns it, or others
+ * may write it (a directory with the sticky bit excepted).  buf holds the
+ * "owned by uid N" text.
+ */
+static const char *
+tok_unsafe(const struct stat *sb, char *buf, size_t n)
 {
-	CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
-	CK_C_INITIALIZE_ARGS ia;
-	struct stat sb;
-	char why[256];
-	CK_RV rv;
+	if (sb->st_uid != 0 && sb->st_uid != geteuid()) {
+		snprintf(buf, n, "owned by uid %lu", (unsigned long)sb->st_uid);
+		return buf;
+	}
+	if (S_ISDIR(sb->st_mode) && (sb->st_mode & S_ISVTX))
+		return NULL;
+	if (sb->st_mode & S_IWOTH)
+		return "world-writable";
+	if (sb->st_mode & S_IWGRP)
+		return "group-writable";
+	return NULL;
+}
 
-	if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
-		return CK_FAIL(err, CK_ERR_NOT_FOUND, "PKCS#11 module %s not found: check the "
-			       "path (SoftHSM2's is /usr/lib/softhsm/libsofthsm2.so, from the "
-			       "softhsm2 package)", path);
-	if ((t->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+/*
+ * CK_ERR_PERMISSION: "refusing to load PKCS#11 module PATH: WHAT is WHY
+ * (the path resolves to R); ...", the reason before anything long.
+ */
+static enum ck_code
+tok_refuse(const char *path, const char *resolved, const char *what, const char *why,
+	   struct ck_err *err)
+{
+	int moved = strcmp(path, resolved) != 0;
+
+	return CK_FAIL(err, CK_ERR_PERMISSION, "refusing to load PKCS#11 module %.200s: %.220s "
+		       "is %s%s%.200s%s; a module is loaded only from a regular file owned by "
+		       "root or uid %lu and not writable by group or others, in directories "
+		       "alike", path, what ? what : "it", why,
+		       moved ? " (the path resolves to " : "", moved ? resolved : "",
+		       moved ? ")" : "", (unsigned long)geteuid());
+}
+
+/*
+ * Walks resolved (an absolute path without symbolic links) from "/" and
+ * returns in *dirfd an O_PATH descriptor of its directory, every
+ * directory on the way checked on its own descriptor.  *base points at
+ * the last component.
+ */
+static enum ck_code
+tok_walk(const char *path, char *resolved, int *dirfd, const char **base, struct ck_err *err)
+{
+	char *comp = resolved + 1, *slash, shown[PATH_MAX + 32], ubuf[40];
+	const char *why;
+	struct stat sb;
+	int dfd, nfd, e;
+
+	if ((dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return CK_FAIL(err, CK_ERR_IO, "cannot open /: %s", strerror(errno));
+	for (;;) {
+		if (fstat(dfd, &sb) != 0) {
+			close(dfd);
+			return CK_FAIL(err, CK_ERR_IO, "cannot check a directory of %s: %s", path,
+				       strerror(errno));
+		}
+		if ((why = tok_unsafe(&sb, ubuf, sizeof(ubuf))) != NULL) {
+			snprintf(shown, sizeof(shown), "directory %.*s", (int)(comp - resolved),
+				 resolved);
+			close(dfd);
+			return tok_refuse(path, resolved, shown, why, err);
+		}
+		if ((slash = strchr(comp, '/')) == NULL)
+			break;
+		*slash = '\0';
+		nfd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		e = errno;
+		*slash = '/';
+		close(dfd);
+		if (nfd < 0)
+			return e == ELOOP || e == ENOTDIR
+				       ? tok_refuse(path, resolved, "a directory on its path",
+						    "a symlink now (it changed while it was checked)",
+						    err)
+				       : CK_FAIL(err, CK_ERR_IO, "cannot open a directory of %s: %s",
+						 path, strerror(e));
+		dfd = nfd;
+		comp = slash + 1;
+	}
+	*dirfd = dfd;
+	*base = comp;
+	return CK_OK;
+}
+
+/*
+ * Opens module path for loading: realpath, tok_walk, then the file itself
+ * with O_NOFOLLOW, checked with fstat.  *fd: a read-only descriptor of a
+ * checked regular file.  CK_ERR_NOT_FOUND if there is no such file,
+ * CK_ERR_PERMISSION (the path and the reason) if it is not safe to load.
+ */
+static enum ck_code
+tok_module_open(const char *path, int *fd, struct ck_err *err)
+{
+	char resolved[PATH_MAX], ubuf[40];
+	const char *base = NULL, *why;
+	struct stat sb;
+	enum ck_code rc;
+	int dfd = -1, f, e;
+
+	if (realpath(path, resolved) == NULL)
+		return errno == ENOENT || errno == ENOTDIR
+			       ? CK_FAIL(err, CK_ERR_NOT_FOUND, "PKCS#11 module %s not found: "
+					 "check the path (SoftHSM2's is "
+					 "/usr/lib/softhsm/libsofthsm2.so, from the softhsm2 "
+					 "package)", path)
+			       : CK_FAIL(err, errno == EACCES ? CK_ERR_PERMISSION : CK_ERR_IO,
+					 "PKCS#11 module %s cannot be resolved: %s", path,
+					 strerror(errno));
+	if ((rc = tok_walk(path, resolved, &dfd, &base, err)) != CK_OK)
+		return rc;
+	/* Not opened before it is known to be a regular file (a FIFO would block). */
+	if (fstatat(dfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(sb.st_mode)) {
+		close(dfd);
+		return tok_refuse(path, resolved, NULL,
+				  S_ISLNK(sb.st_mode) ? "a symlink" : "not a regular file", err);
+	}
+	f = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	e = errno;
+	close(dfd);
+	if (f < 0)
+		return e == ELOOP ? tok_refuse(path, resolved, NULL, "a symlink", err)
+				  : CK_FAIL(err, e == EACCES ? CK_ERR_PERMISSION : CK_ERR_IO,
+					    "PKCS#11 module %s cannot be opened: %s", path,
+					    strerror(e));
+	if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode))
+		why = "not a regular file";
+	else
+		why = tok_unsafe(&sb, ubuf, sizeof(ubuf));
+	if (why != NULL) {
+		close(f);
+		return tok_refuse(path, resolved, NULL, why, err);
+	}
+	*fd = f;
+	return CK_OK;
+}
+
+/* dlopen of exactly the checked descriptor fd, through /proc/self/fd. */
+static enum ck_code
+tok_dlopen_fd(struct ck_token *t, const char *path, int fd, struct ck_err *err)
+{
+	char self[64], why[256];
+	struct stat a, b;
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if (stat(self, &a) != 0 || fstat(fd, &b) != 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino)
+		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "PKCS#11 module %s: the checked file "
+			       "cannot be loaded through %s (is /proc mounted?)", path, self);
+	if ((t->dl = dlopen(self, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		ck_str_printable(why, sizeof(why), dlerror());
 		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "PKCS#11 module %s could not be "
 			       "loaded (%s): check that it is a PKCS#11 library for this "
 			       "machine", path, why);
 	}
+	return CK_OK;
+}
+
+static enum ck_code
+tok_load(struct ck_token *t, const char *path, struct ck_err *err)
+{
+	CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
+	CK_C_INITIALIZE_ARGS ia;
+	enum ck_code rc;
+	int fd = -1;
+	CK_RV rv;
+
+	if ((rc = tok_module_open(path, &fd, err)) != CK_OK)
+		return rc;
+	rc = tok_dlopen_fd(t, path, fd, err);
+	close(fd); /* the loader has its own mapping now */
+	if (rc != CK_OK)
+		return rc;
 	*(void **)&get_list = dlsym(t->dl, "C_GetFunctionList");
 	if (get_list == NULL || get_list(&t->f) != CKR_OK || t->f == NULL)
 		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "%s is not a PKCS#11 module (no "

@@ -51,6 +51,9 @@ struct ck_token;
  * session there.  Errors say what to check: CK_ERR_INVALID_ARG (path not
  * absolute, label too long), CK_ERR_NOT_FOUND (no such module file; no
  * token with that label - the message lists the labels present),
+ * CK_ERR_PERMISSION (the module file or a directory on its resolved path
+ * is owned by another uid than root or the effective user, or writable by
+ * group or others: refused with the path and the reason, never loaded),
  * CK_ERR_AMBIGUOUS (several tokens carry the label), CK_ERR_UNSUPPORTED
  * (not a PKCS#11 module), CK_ERR_IO (the module refused an operation).
  * Close with ck_token_close.  Open one token at a time per module.

@@ -12,7 +12,12 @@ URI as the key's location and linked true, `export` refusing the key
 ("cannot leave its token") while `--no-key` works, a certificate whose key
 is on no token still labelled "no private key", a certificate imported
 before its token was configured linked by a later import, `token rm`, and
---help on every token subcommand.
+--help on every token subcommand.  A module path comes from the store and
+a root `certkeep import` loads it: a module file that is group- or
+world-writable, owned by another uid, or in a group-writable directory is
+refused with the path and the reason (by `token add` and by an import
+that searches a configured token); a good copy in a private directory and
+a symbolic link to the real module load.
 """
 
 import hashlib
@@ -263,6 +268,57 @@ class TokenTest(unittest.TestCase):
         self.assertIn("nothing was imported", res.stderr)
         self.assertIn("configured token 'moved'", res.stderr)
         self.assertIn("certkeep token rm moved", res.stderr)
+        self.assertEqual(self.ck.json("list", "--json"), [])
+
+    def module_copy(self, mode=0o644):
+        d = tempfile.mkdtemp(prefix="modules-", dir=self.dir)
+        os.chmod(d, 0o755)
+        lib = os.path.join(d, "libsofthsm2-copy.so")
+        shutil.copy(MODULE, lib)
+        os.chmod(lib, mode)
+        return lib
+
+    def assertRefused(self, res, lib, reason):
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("refusing to load PKCS#11 module %s" % lib, res.stderr)
+        self.assertIn(reason, res.stderr)
+
+    def test_unsafe_module_refused(self):
+        lib = self.module_copy()
+        for mode, reason in ((0o664, "it is group-writable"), (0o646, "it is world-writable")):
+            os.chmod(lib, mode)
+            res = self.ck.run("token", "add", "x", "--module", lib, "--token", LABEL,
+                              check=False)
+            self.assertRefused(res, lib, reason)
+        os.chmod(lib, 0o644)
+        os.chown(lib, 65534, 65534)
+        res = self.ck.run("token", "add", "x", "--module", lib, "--token", LABEL, check=False)
+        self.assertRefused(res, lib, "it is owned by uid 65534")
+        os.chown(lib, 0, 0)
+        os.chmod(os.path.dirname(lib), 0o775)
+        res = self.ck.run("token", "add", "x", "--module", lib, "--token", LABEL, check=False)
+        self.assertRefused(res, lib, "directory %s/ is group-writable" % os.path.dirname(lib))
+        self.assertEqual(self.ck.json("token", "list", "--json"), [])
+
+    def test_safe_copy_and_symlink_load(self):
+        lib = self.module_copy()
+        res = self.ck.run("token", "add", "copy", "--module", lib, "--token", LABEL)
+        self.assertIn("2 public key(s)", res.stdout)
+        link = os.path.join(self.dir, "link.so")
+        os.symlink(MODULE, link)
+        res = self.ck.run("token", "add", "link", "--module", link, "--token", LABEL)
+        self.assertIn("2 public key(s)", res.stdout)
+
+    def test_import_refuses_module_made_writable(self):
+        # configured while safe; then someone makes it group-writable: the
+        # import (run as root here) does not load it, says why, stores nothing
+        lib = self.module_copy()
+        self.ck.run("token", "add", "hsm", "--module", lib, "--token", LABEL)
+        os.chmod(lib, 0o664)
+        cert = HSM.cert_for(HSM.keys["k-ec"]["pem"], "writable.token.test")
+        res = self.ck.run("import", cert, check=False)
+        self.assertRefused(res, lib, "group-writable")
+        self.assertIn("nothing was imported", res.stderr)
         self.assertEqual(self.ck.json("list", "--json"), [])
 
     def test_help(self):

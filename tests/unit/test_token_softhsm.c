@@ -202,6 +202,78 @@ test_open_errors(void **state)
 	ck_token_close(t);
 }
 
+/* ck_token_open(path) fails with CK_ERR_PERMISSION, naming path and each of needles. */
+static void
+t_refused(const char *path, const char *n1, const char *n2)
+{
+	struct ck_token *t = NULL;
+	struct ck_err err;
+
+	ck_err_clear(&err);
+	if (ck_token_open(path, T_LABEL, &t, &err) != CK_ERR_PERMISSION) {
+		ck_token_close(t);
+		fail_msg("%s was not refused (%s)", path, err.msg);
+	}
+	assert_null(t);
+	if (strstr(err.msg, path) == NULL || strstr(err.msg, n1) == NULL ||
+	    (n2 != NULL && strstr(err.msg, n2) == NULL))
+		fail_msg("refusal of %s does not say '%s'/'%s': %s", path, n1, n2 ? n2 : "",
+			 err.msg);
+}
+
+/*
+ * A module is loaded only from a regular file owned by root or us, not
+ * writable by group or others, in directories alike; symbolic links are
+ * followed to such a file (Debian's own module path is one).
+ */
+static void
+test_module_file_checks(void **state)
+{
+	struct ck_token *t = NULL;
+	struct ck_err err;
+	char dir[160], sub[200], lib[240], link[240], badlink[240];
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/modules", hsm.dir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	snprintf(lib, sizeof(lib), "%s/libcopy.so", dir);
+	t_run("cp " T_MODULE " %s && chmod 0644 %s", lib, lib);
+
+	/* the real module, reached through Debian's symbolic link, loads */
+	ck_err_clear(&err);
+	assert_int_equal(ck_token_open(T_MODULE, T_LABEL, &t, &err), CK_OK);
+	ck_token_close(t);
+	t = NULL;
+	/* so does a link of our own to it */
+	snprintf(link, sizeof(link), "%s/link.so", dir);
+	assert_int_equal(symlink(T_MODULE, link), 0);
+	assert_int_equal(ck_token_open(link, T_LABEL, &t, &err), CK_OK);
+	ck_token_close(t);
+	t = NULL;
+
+	assert_int_equal(chmod(lib, 0664), 0);
+	t_refused(lib, "group-writable", NULL);
+	assert_int_equal(chmod(lib, 0646), 0);
+	t_refused(lib, "world-writable", NULL);
+	/* a link to a bad file is refused for the file, naming both */
+	snprintf(badlink, sizeof(badlink), "%s/badlink.so", dir);
+	assert_int_equal(symlink(lib, badlink), 0);
+	t_refused(badlink, "world-writable", lib);
+	assert_int_equal(chmod(lib, 0644), 0);
+	assert_int_equal(chown(lib, 65534, 65534), 0);
+	t_refused(lib, "owned by uid 65534", NULL);
+	assert_int_equal(chown(lib, 0, 0), 0);
+	/* a writable directory on the path */
+	assert_int_equal(chmod(dir, 0775), 0);
+	t_refused(lib, "directory", "group-writable");
+	assert_int_equal(chmod(dir, 0755), 0);
+	/* not a regular file */
+	snprintf(sub, sizeof(sub), "%s/fifo.so", dir);
+	assert_int_equal(mkfifo(sub, 0644), 0);
+	t_refused(sub, "not a regular file", NULL);
+	t_refused(dir, "not a regular file", NULL);
+}
+
 static void
 test_set_find(void **state)
 {
@@ -380,6 +452,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_public_keys),
 		cmocka_unit_test(test_open_errors),
+		cmocka_unit_test(test_module_file_checks),
 		cmocka_unit_test(test_set_find),
 		cmocka_unit_test_setup_teardown(test_import_links_token_key, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_import_refuses_wrong_hit, t_setup,
