@@ -364,6 +364,10 @@ void ck_lineage_list_cleanup(struct ck_lineage_list *l);
 
 /* ---- orders in flight ----------------------------------------------- */
 
+/* An order open longer than this was interrupted and not resumed: doctor
+ * reports it (order-stale).  Until then its key is in use, never an orphan. */
+#define CK_STORE_ORDER_STALE_S 86400
+
 struct ck_order {
 	int64_t id;
 	char *lineage;            /* lineage name the order is for */
