@@ -1,8 +1,10 @@
 /*
  * issue.c - one certificate from an ACME server into the store, by http-01
  * with the built-in responder.  Owns the order of steps that keeps the key
- * and the certificate together (see issue.h); must never ask the server to
- * finalize before the certificate key is durable in the store.
+ * and the certificate together (see issue.h), and the resume of an order
+ * left open.  Must never ask the server to finalize before the certificate
+ * key is durable in the store, store a certificate before it is checked, or
+ * close an order on anything but a definite answer from the server.
  */
 #include <ctype.h>
 #include <stdlib.h>
