@@ -1,8 +1,10 @@
 /*
  * issue.c - one certificate from an ACME server into the store, by http-01
  * with the built-in responder.  Owns the order of steps that keeps the key
- * and the certificate together (see issue.h); must never ask the server to
- * finalize before the certificate key is durable in the store.
+ * and the certificate together (see issue.h), and the resume of an order
+ * left open.  Must never ask the server to finalize before the certificate
+ * key is durable in the store, store a certificate before it is checked, or
+ * close an order on anything but a definite answer from the server.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@ struct issue_run {
 	EVP_PKEY *cert_key;
 	int64_t key_id;
 	int64_t order_id;
+	int resumed;              /* the order was found open in the store, not placed */
 	struct acme_order order;
 	struct http01 *responder;
 	struct acme_cert cert;
@@ -121,14 +124,13 @@ names_free(char **v, size_t n)
 	free(v);
 }
 
-/* The certificate key: generated, then committed before anything depends on it. */
+/* The lineage row (names, key type) and the key type to use for a new key. */
 static enum ck_code
-issue_key(struct issue_run *r, char *const *names, struct ck_err *err)
+issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
+	      struct ck_err *err)
 {
-	const struct ck_issue_params *p = r->p;
-	enum ck_key_type kt = p->key_type;
+	enum ck_key_type kt = r->p->key_type;
 	struct ck_lineage lin;
-	enum ck_code rc;
 
 	memset(&lin, 0, sizeof(lin));
 	if (kt == CK_KEY_NONE) {
@@ -138,9 +140,17 @@ issue_key(struct issue_run *r, char *const *names, struct ck_err *err)
 			(void)ck_key_type_parse(lin.key_type, &kt, NULL);
 		ck_lineage_cleanup(&lin);
 	}
-	if ((rc = ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, p->nnames,
-				       ck_key_type_name(kt), NULL, err)) != CK_OK)
-		return rc;
+	*kt_out = kt;
+	return ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, r->p->nnames,
+				    ck_key_type_name(kt), NULL, err);
+}
+
+/* The certificate key: generated, then committed before anything depends on it. */
+static enum ck_code
+issue_key(struct issue_run *r, enum ck_key_type kt, struct ck_err *err)
+{
+	enum ck_code rc;
+
 	if ((rc = ck_key_generate(kt, &r->cert_key, err)) != CK_OK)
 		return rc;
 	if ((rc = ck_store_key_put(r->st, r->cert_key, &r->key_id, NULL, err)) != CK_OK) {
@@ -178,6 +188,100 @@ issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
 		return rc;
 	CK_FAULT("issue.after_order");
 	return CK_OK;
+}
+
+/* A failed fetch of an order that is a definite "the server no longer has
+ * it": 404 or 410.  Anything else (5xx, 429, a timeout, a dropped
+ * connection, another 4xx) is not proof that the order is gone. */
+static int
+issue_order_gone(const struct ck_err *e)
+{
+	return e != NULL && (e->code == CK_ERR_ACME || e->code == CK_ERR_HTTP) &&
+	       (e->http_status == 404 || e->http_status == 410);
+}
+
+/* Closes a stored order the server declared dead; its key becomes unused. */
+static enum ck_code
+issue_order_close(struct issue_run *r, const struct ck_order *o, const char *why,
+		  struct ck_err *err)
+{
+	enum ck_code rc;
+
+	ck_log(&r->ctx->log, CK_LOG_INFO,
+	       "open order %lld (%s) %s: closed, its key %lld is no longer used by it; placing a "
+	       "new order", (long long)o->id, o->url, why, (long long)o->key_id);
+	rc = ck_store_order_update(r->st, o->id, "invalid", NULL, NULL, 1, err);
+	if (rc == CK_ERR_STATE) /* another run closed it meanwhile: its outcome stands */
+		ck_err_clear(err);
+	return rc == CK_ERR_STATE ? CK_OK : rc;
+}
+
+/*
+ * Continues the newest open order of this lineage placed by this account
+ * for exactly these names (ck_issue_order_find), if the server still has
+ * it: r->order, r->order_id, r->key_id and r->cert_key (the stored key, so
+ * the CSR uses it) are set.  They stay unset when there is nothing to
+ * continue.  An unknown answer from the server fails, leaving the order open.
+ */
+static enum ck_code
+issue_resume(struct issue_run *r, char *const *names, enum ck_key_type kt, struct ck_err *err)
+{
+	struct acme_order ao = { 0 };
+	struct ck_key_info ki;
+	struct ck_order o;
+	enum ck_code rc;
+
+	memset(&o, 0, sizeof(o));
+	memset(&ki, 0, sizeof(ki));
+	rc = ck_issue_order_find(r->st, r->lineage, r->sess.account.id, (const char *const *)names,
+				 r->p->nnames, &o, err);
+	if (rc == CK_ERR_NOT_FOUND) {
+		ck_err_clear(err);
+		return CK_OK;
+	}
+	if (rc != CK_OK)
+		return rc;
+	if ((rc = ck_store_key_info(r->st, o.key_id, &ki, err)) != CK_OK)
+		goto out;
+	if (r->p->key_type != CK_KEY_NONE && strcmp(ki.key_type, ck_key_type_name(kt)) != 0) {
+		ck_log(&r->ctx->log, CK_LOG_INFO,
+		       "open order %lld has a %s key, not the %s asked for: left open; placing a "
+		       "new order", (long long)o.id, ki.key_type, ck_key_type_name(kt));
+		goto out;
+	}
+	if ((rc = acme_order_fetch(r->sess.client, o.url, &ao, err)) != CK_OK) {
+		if (issue_order_gone(err)) {
+			ck_err_clear(err);
+			rc = issue_order_close(r, &o, "is unknown to the server", err);
+		} else {
+			ck_err_prefix(err, "cannot learn the state of open order %lld (%s); it is "
+				      "left open and will be resumed on the next run",
+				      (long long)o.id, o.url);
+		}
+		goto out;
+	}
+	if (strcmp(ao.status, "invalid") == 0) {
+		rc = issue_order_close(r, &o, "is invalid at the server (failed or expired)", err);
+		goto out;
+	}
+	if ((rc = ck_store_key_load(r->st, o.key_id, &r->cert_key, err)) != CK_OK) {
+		ck_err_prefix(err, "open order %lld cannot be resumed: its key %lld", (long long)o.id,
+			      (long long)o.key_id);
+		goto out;
+	}
+	(void)ck_store_order_update(r->st, o.id, ao.status, NULL, NULL, 0, NULL);
+	ck_log(&r->ctx->log, CK_LOG_INFO, "resuming order %lld (%s), %s at the server",
+	       (long long)o.id, o.url, ao.status);
+	r->order = ao;
+	memset(&ao, 0, sizeof(ao));
+	r->order_id = o.id;
+	r->key_id = o.key_id;
+	r->resumed = 1;
+out:
+	acme_order_cleanup(&ao);
+	ck_key_info_cleanup(&ki);
+	ck_order_cleanup(&o);
+	return rc;
 }
 
 /* Starts the responder on first need. */
@@ -304,9 +408,11 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 		(void)ck_store_order_update(r->st, r->order_id, r->order.status, NULL, NULL, 0,
 					    NULL);
 		CK_FAULT("issue.after_finalize");
-		if ((rc = acme_order_wait(r->sess.client, &r->order, err)) != CK_OK)
-			return rc;
 	}
+	/* Finalized now or before (a resumed order): wait for the certificate. */
+	if (strcmp(r->order.status, "processing") == 0 &&
+	    (rc = acme_order_wait(r->sess.client, &r->order, err)) != CK_OK)
+		return rc;
 	if (strcmp(r->order.status, "valid") != 0 || r->order.certificate == NULL)
 		return CK_FAIL(err, CK_ERR_STATE, "the order ended %s without a certificate",
 			       r->order.status);
@@ -397,16 +503,45 @@ out:
 	return rc;
 }
 
-/* Download, then one transaction: certificate linked to its key, lineage current, order closed. */
+/*
+ * After the certificate is committed: fetch the alternate chains and
+ * attach them in a second transaction.  Best effort: a failure (or a kill
+ * while an alternate download hangs) costs the alternates, never the
+ * certificate.  Returns how many were recorded.
+ */
+static size_t
+issue_store_alternates(struct issue_run *r, int64_t cert_id)
+{
+	struct ck_err e;
+	char *alts = NULL;
+	size_t nalts = 0;
+
+	ck_err_clear(&e);
+	if (issue_alternates(r, &alts, &nalts, &e) == CK_OK && alts != NULL &&
+	    ck_store_cert_alternates_set(r->st, cert_id, alts, &e) == CK_OK) {
+		free(alts);
+		return nalts;
+	}
+	free(alts);
+	if (e.code != CK_OK)
+		ck_log(&r->ctx->log, CK_LOG_WARN,
+		       "alternate chains not recorded (the certificate is stored): %s", e.msg);
+	return 0;
+}
+
+/*
+ * Download and check, then one transaction: certificate linked to its key,
+ * lineage current, order closed.  A certificate that is not what was
+ * ordered is not stored; the order stays open and the key stays.
+ */
 static enum ck_code
-issue_store(struct issue_run *r, struct ck_issue_result *res, struct ck_err *err)
+issue_store(struct issue_run *r, char *const *names, struct ck_issue_result *res,
+	    struct ck_err *err)
 {
 	struct ck_der_list chain;
 	struct ck_cert_new cn;
 	struct ck_cert_put_result put;
 	struct ck_cert_info info;
-	char *alts = NULL;
-	size_t nalts = 0;
 	enum ck_code rc;
 
 	if ((rc = acme_cert_download(r->sess.client, r->order.certificate, &r->cert, err)) != CK_OK)
@@ -415,14 +550,12 @@ issue_store(struct issue_run *r, struct ck_issue_result *res, struct ck_err *err
 		ck_err_prefix(err, "the server sent a certificate chain that does not parse");
 		return rc;
 	}
-	if (r->certs.n == 0)
-		return CK_FAIL(err, CK_ERR_PARSE, "the server sent an empty certificate chain");
-	if (issue_alternates(r, &alts, &nalts, err) != CK_OK) {
-		/* Alternates are a convenience: never lose the certificate over them. */
-		ck_log(&r->ctx->log, CK_LOG_WARN, "alternate chains not recorded: %s",
-		       err ? err->msg : "error");
-		alts = NULL;
-		nalts = 0;
+	if ((rc = ck_issue_check_cert(&r->certs, r->cert_key, (const char *const *)names,
+				      r->p->nnames, err)) != CK_OK) {
+		ck_err_prefix(err, "refusing the certificate of order %lld (%s); nothing was "
+			      "stored, the order and its key %lld are kept for investigation",
+			      (long long)r->order_id, r->order.url, (long long)r->key_id);
+		return rc;
 	}
 	chain.items = r->certs.items + 1;
 	chain.n = r->certs.n - 1;
@@ -434,10 +567,7 @@ issue_store(struct issue_run *r, struct ck_issue_result *res, struct ck_err *err
 	cn.key_id = r->key_id;
 	cn.lineage = r->lineage;
 	cn.order_id = r->order_id;
-	cn.alternates = alts;
-	rc = ck_store_cert_put(r->st, &cn, &put, err);
-	free(alts);
-	if (rc != CK_OK) {
+	if ((rc = ck_store_cert_put(r->st, &cn, &put, err)) != CK_OK) {
 		ck_err_prefix(err, "the certificate was issued (%s) but could not be stored",
 			      r->order.certificate);
 		return rc;
@@ -449,8 +579,8 @@ issue_store(struct issue_run *r, struct ck_issue_result *res, struct ck_err *err
 	res->cert_id = put.cert_id;
 	memcpy(res->sha256, info.sha256, sizeof(res->sha256));
 	res->not_after = info.not_after;
-	res->alternates = nalts;
 	ck_cert_info_cleanup(&info);
+	res->alternates = issue_store_alternates(r, put.cert_id);
 	return CK_OK;
 }
 
@@ -486,6 +616,7 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 {
 	struct issue_run r;
 	struct ck_issue_result res;
+	enum ck_key_type kt = CK_KEY_EC256;
 	char **names = NULL;
 	enum ck_code rc;
 
@@ -507,31 +638,41 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 	r.have_sess = 1;
 	ck_log(&ctx->log, CK_LOG_INFO, "ordering a certificate for %s%s from %s", names[0],
 	       p->nnames > 1 ? " and others" : "", r.sess.server);
-	if ((rc = issue_key(&r, names, err)) != CK_OK)
+	if ((rc = issue_lineage(&r, names, &kt, err)) != CK_OK ||
+	    (rc = issue_resume(&r, names, kt, err)) != CK_OK)
 		goto out;
-	if ((rc = issue_order(&r, names, err)) != CK_OK)
-		goto out;
-	if ((rc = issue_authorize(&r, err)) != CK_OK)
+	if (r.order_id == 0) {
+		if ((rc = issue_key(&r, kt, err)) != CK_OK)
+			goto out;
+		if ((rc = issue_order(&r, names, err)) != CK_OK)
+			goto out;
+	}
+	if (strcmp(r.order.status, "pending") == 0 && (rc = issue_authorize(&r, err)) != CK_OK)
 		goto fail_order;
 	if ((rc = issue_finalize(&r, names, err)) != CK_OK)
 		goto fail_order;
-	if ((rc = issue_store(&r, &res, err)) != CK_OK)
+	if ((rc = issue_store(&r, names, &res, err)) != CK_OK)
 		goto out;
 	snprintf(res.lineage, sizeof(res.lineage), "%s", r.lineage);
 	res.requests = acme_client_request_count(r.sess.client);
+	res.order_id = r.order_id;
+	res.resumed = r.resumed;
 	ck_log(&ctx->log, CK_LOG_INFO, "certificate %s issued for lineage %s", res.sha256,
 	       r.lineage);
 	*out = res;
 	goto out;
 fail_order:
 	/* An order the server declared invalid can never complete: close it.  Any
-	 * other failure leaves it open so it can be resumed. */
+	 * other failure leaves it open: the next ck_issue for this lineage and
+	 * these names resumes it (issue_resume). */
 	if (rc == CK_ERR_VALIDATION ||
 	    (r.order.status != NULL && strcmp(r.order.status, "invalid") == 0))
 		(void)ck_store_order_update(st, r.order_id, "invalid", NULL, NULL, 1, NULL);
 	ck_log(&ctx->log, CK_LOG_INFO,
-	       "kept: the certificate key (key %lld) and the order record; nothing else changed",
-	       (long long)r.key_id);
+	       "kept: the certificate key (key %lld) and the order record (order %lld, %s); "
+	       "nothing else changed", (long long)r.key_id, (long long)r.order_id,
+	       r.order.status != NULL && strcmp(r.order.status, "invalid") == 0
+		       ? "closed" : "open: the next run resumes it");
 out:
 	if (r.responder != NULL)
 		http01_stop(r.responder);

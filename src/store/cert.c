@@ -17,6 +17,26 @@
 
 #include "store/store_int.h"
 
+/* Alternate chains text (NULL allowed): bounded, and a JSON array. */
+static enum ck_code
+cert_check_alternates(const char *alternates, struct ck_err *err)
+{
+	enum ck_code rc;
+	json_t *j;
+	int ok;
+
+	if ((rc = st_check_text("alternate chains", alternates, ST_ALTERNATES_MAX, 0, err)) != CK_OK)
+		return rc;
+	if (alternates == NULL)
+		return CK_OK;
+	j = json_loads(alternates, 0, NULL);
+	ok = json_is_array(j);
+	json_decref(j);
+	if (!ok)
+		return CK_FAIL(err, CK_ERR_PARSE, "alternate chains are not a JSON array");
+	return CK_OK;
+}
+
 enum ck_code
 st_cert_check_input(const unsigned char *der, size_t len, const struct ck_der_list *chain,
 		    const char *origin, const char *alternates, struct ck_err *err)
@@ -41,17 +61,9 @@ st_cert_check_input(const unsigned char *der, size_t len, const struct ck_der_li
 					       "chain certificate %zu is empty or too large", i + 1);
 		}
 	}
-	if ((rc = st_check_text("origin", origin, CK_STORE_TEXT_MAX, 0, err)) != CK_OK ||
-	    (rc = st_check_text("alternate chains", alternates, ST_ALTERNATES_MAX, 0, err)) != CK_OK)
+	if ((rc = st_check_text("origin", origin, CK_STORE_TEXT_MAX, 0, err)) != CK_OK)
 		return rc;
-	if (alternates != NULL) {
-		json_t *j = json_loads(alternates, 0, NULL);
-		int ok = json_is_array(j);
-		json_decref(j);
-		if (!ok)
-			return CK_FAIL(err, CK_ERR_PARSE, "alternate chains are not a JSON array");
-	}
-	return CK_OK;
+	return cert_check_alternates(alternates, err);
 }
 
 enum ck_code
@@ -407,6 +419,33 @@ ck_store_cert_remove(struct ck_store *st, int64_t id, struct ck_err *err)
 	if ((rc = st_cert_delete_tx(st, id, err)) != CK_OK)
 		goto out;
 	CK_FAULT("store.cert_remove.commit");
+	rc = st_commit(st, err);
+out:
+	st_rollback(st);
+	return rc;
+}
+
+enum ck_code
+ck_store_cert_alternates_set(struct ck_store *st, int64_t id, const char *alternates,
+			     struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	if (alternates == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no alternate chains given");
+	if ((rc = cert_check_alternates(alternates, err)) != CK_OK)
+		return rc;
+	if ((rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	CK_FAULT("store.cert_alternates_set.begin");
+	rc = st_exec(st, err, &changes, "UPDATE certificates SET alternates = ? WHERE id = ?",
+		     "ti", alternates, id);
+	if (rc == CK_OK && changes == 0)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
+			     (long long)id);
+	if (rc != CK_OK)
+		goto out;
 	rc = st_commit(st, err);
 out:
 	st_rollback(st);

@@ -63,6 +63,10 @@ static const struct dr_rule rules[] = {
 		"accept only one of the two keys ('JWS verification error')" },
 	[DR_ACCOUNT_KEY_MISSING] = { "CK-D015", "account-key-missing", CK_SEV_ERROR,
 		"without its key the ACME account cannot sign requests and is lost to certkeep" },
+	[DR_ORDER_STALE] = { "CK-D016", "order-stale", CK_SEV_WARNING,
+		"an ACME order left open this long was interrupted and not resumed: the CA may "
+		"hold a certificate for it that is not in the store, and its key stays here "
+		"until the order is finished or given up" },
 };
 
 const char *
@@ -206,7 +210,8 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 	    (rc = dr_check_requests(st, &o, &f, err)) != CK_OK ||
 	    (rc = dr_check_bindings(st, &f, err)) != CK_OK ||
 	    (rc = dr_check_lineages(st, &f, err)) != CK_OK ||
-	    (rc = dr_check_accounts(st, &f, err)) != CK_OK)
+	    (rc = dr_check_accounts(st, &f, err)) != CK_OK ||
+	    (rc = dr_check_orders(st, &o, &f, err)) != CK_OK)
 		goto out;
 	*out = f;
 	f.items = NULL;

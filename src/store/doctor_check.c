@@ -533,3 +533,37 @@ dr_check_accounts(struct ck_store *st, struct ck_findings *f, struct ck_err *err
 	sqlite3_finalize(s);
 	return rc;
 }
+
+/* Open orders older than CK_STORE_ORDER_STALE_S: interrupted and never
+ * resumed.  Their keys are not orphans (ST_KEY_USED_SQL counts open orders). */
+enum ck_code
+dr_check_orders(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_findings *f,
+		struct ck_err *err)
+{
+	struct ck_order_list l = { NULL, 0 };
+	char when[21];
+	enum ck_code rc;
+	size_t i;
+
+	if ((rc = ck_store_order_list_open(st, &l, err)) != CK_OK)
+		return rc;
+	for (i = 0; i < l.n && rc == CK_OK; i++) {
+		const struct ck_order *q = &l.items[i];
+
+		if (o->now - q->created <= CK_STORE_ORDER_STALE_S)
+			continue;
+		ck_time_rfc3339(q->created, when);
+		rc = dr_add(f, DR_ORDER_STALE, CK_SEV_WARNING, 0, q->key_id,
+			    st_printf("order %lld", (long long)q->id),
+			    st_printf("order %lld for lineage %s (%s%s) has been open since %s, "
+				      "last %s at %s", (long long)q->id, q->lineage,
+				      q->nidentifiers ? q->identifiers[0] : "?",
+				      q->nidentifiers > 1 ? " and others" : "", when, q->status,
+				      q->url ? q->url : "an unknown URL"),
+			    st_printf("certkeep issue --name %s with the same names resumes it (or "
+				      "closes it if the CA has given it up)", q->lineage),
+			    err);
+	}
+	ck_order_list_cleanup(&l);
+	return rc;
+}

@@ -24,6 +24,7 @@ enum dr_id {
 	DR_LINEAGE_DANGLING,
 	DR_ROLLOVER_PENDING,
 	DR_ACCOUNT_KEY_MISSING,
+	DR_ORDER_STALE,
 };
 
 struct dr_rule {
@@ -73,5 +74,7 @@ enum ck_code dr_check_requests(struct ck_store *st, const struct ck_doctor_opts 
 enum ck_code dr_check_bindings(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
 enum ck_code dr_check_lineages(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
 enum ck_code dr_check_accounts(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
+enum ck_code dr_check_orders(struct ck_store *st, const struct ck_doctor_opts *o,
+			     struct ck_findings *f, struct ck_err *err);
 
 #endif

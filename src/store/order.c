@@ -97,14 +97,26 @@ ck_store_order_update(struct ck_store *st, int64_t id, const char *status, const
 	if ((rc = st_begin(st, err)) != CK_OK)
 		return rc;
 	CK_FAULT("store.order_update.begin");
+	/* A closed order is final: what a caller learnt from the server before
+	 * another process stored its certificate (or gave it up) must not
+	 * overwrite that outcome. */
 	rc = st_exec(st, err, &changes,
 		     "UPDATE orders SET status = coalesce(?, status), url = coalesce(?, url), "
 		     "finalize_url = coalesce(?, finalize_url), closed = max(closed, ?), "
-		     "updated = ? WHERE id = ?",
+		     "updated = ? WHERE id = ? AND closed = 0",
 		     "tttiii", status, url, finalize_url, (int64_t)(closed != 0),
 		     (int64_t)st_now(st), id);
-	if (rc == CK_OK && changes == 0)
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "order %lld is not in the store", (long long)id);
+	if (rc == CK_OK && changes == 0) {
+		int64_t dummy = 0;
+
+		rc = st_query_int(st, err, &dummy, "SELECT id FROM orders WHERE id = ?", "i", id);
+		if (rc == CK_OK)
+			rc = CK_FAIL(err, CK_ERR_STATE, "order %lld is closed already; nothing changed",
+				     (long long)id);
+		else if (rc == CK_ERR_NOT_FOUND)
+			rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "order %lld is not in the store",
+				     (long long)id);
+	}
 	if (rc != CK_OK)
 		goto out;
 	CK_FAULT("store.order_update.commit");

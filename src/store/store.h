@@ -272,6 +272,11 @@ enum ck_code ck_store_cert_der(struct ck_store *st, int64_t id, unsigned char **
 /* Alternate chains JSON as stored (free()); *out = NULL when none. */
 enum ck_code ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out,
 				      struct ck_err *err);
+/* Attaches alternate chains (JSON text as in ck_cert_new.alternates) to a
+ * stored certificate, one transaction; issuance calls it after the
+ * certificate itself is committed.  CK_ERR_NOT_FOUND if id is unknown. */
+enum ck_code ck_store_cert_alternates_set(struct ck_store *st, int64_t id,
+					  const char *alternates, struct ck_err *err);
 /* Certificate by full SHA-256 hex; CK_ERR_NOT_FOUND if absent. */
 enum ck_code ck_store_cert_find_sha256(struct ck_store *st, const char *sha256, int64_t *id,
 				       struct ck_err *err);
@@ -359,6 +364,10 @@ void ck_lineage_list_cleanup(struct ck_lineage_list *l);
 
 /* ---- orders in flight ----------------------------------------------- */
 
+/* An order open longer than this was interrupted and not resumed: doctor
+ * reports it (order-stale).  Until then its key is in use, never an orphan. */
+#define CK_STORE_ORDER_STALE_S 86400
+
 struct ck_order {
 	int64_t id;
 	char *lineage;            /* lineage name the order is for */
@@ -396,8 +405,9 @@ struct ck_order_new {
 };
 enum ck_code ck_store_order_put(struct ck_store *st, const struct ck_order_new *in, int64_t *id,
 				struct ck_err *err);
-/* Updates status (and url / finalize_url when not NULL).  closed != 0 closes
- * the order (status "invalid" closes it too). */
+/* Updates status (and url / finalize_url when not NULL) of an open order.
+ * closed != 0 closes the order (status "invalid" closes it too).  A closed
+ * order is final: CK_ERR_STATE, nothing changed. */
 enum ck_code ck_store_order_update(struct ck_store *st, int64_t id, const char *status,
 				   const char *url, const char *finalize_url, int closed,
 				   struct ck_err *err);

@@ -14,13 +14,17 @@ For each operation (import, copy, move, request -> import, issue-finalize):
      certificate; then re-run the operation and assert it completes.
 
 Needs a binary built with -Dfault_injection=true (the test build is); the
-tests skip, saying so, otherwise.  issue-finalize needs Pebble (ckharness).
+tests skip, saying so, otherwise.  issue-finalize needs Pebble (ckharness);
+for it, a crash that leaves the ACME order open must be resumed by the
+re-run: no second newOrder in Pebble's log, and the stored certificate is
+that order's (issue 13).
 Each test prints how many fault points and runs it covered.
 """
 
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import tempfile
 import unittest
@@ -147,11 +151,14 @@ class CrashLoop:
                 self.assertIn("fault point", res.stderr)
                 self.check_invariants(state, before, site)
                 if self.needs_rerun(state):
+                    before_rerun = self.before_rerun(state)
                     res = self.run_op(state, {})
                     self.assertEqual(res.returncode, 0, ckharness.describe(
                         res, "%s must complete when re-run after a crash at %s" % (
                             self.OP, site)))
+                    self.after_rerun(state, site, before_rerun, res)
                 self.done(state)
+        self.after_all(sites)
         TOTALS["points"] += len(names)
         TOTALS["runs"] += runs
         sys.stderr.write("\n%s: %d fault points (%d crash sites), %d crash runs, each "
@@ -160,6 +167,16 @@ class CrashLoop:
 
     def needs_rerun(self, state):
         return True
+
+    def before_rerun(self, state):
+        """What after_rerun needs to know about the crashed state."""
+        return None
+
+    def after_rerun(self, state, site, before, res):
+        """Checks how the re-run completed (after a crash at site)."""
+
+    def after_all(self, sites):
+        """Checks over every crash site once the loop is done."""
 
 
 class TestCrashImport(CrashLoop, unittest.TestCase):
@@ -293,6 +310,44 @@ class TestCrashIssue(CrashLoop, unittest.TestCase):
         current = [e for e in sc.entries(ck) if e["name"] == "crash" and e["current"]]
         self.assertEqual(len(current), 1, "the lineage has its current certificate")
         self.assertIs(current[0]["key"]["linked"], True)
+
+    # Resume (issue 13): a crash that leaves the order open is continued by
+    # the re-run, which places no new order and stores that order's certificate.
+
+    def before_rerun(self, state):
+        db = sqlite3.connect(state["stores"][0].store)
+        try:
+            left = db.execute("SELECT url FROM orders WHERE lineage = 'crash' AND closed = 0"
+                              ).fetchall()
+        finally:
+            db.close()
+        return [u for (u,) in left], PEBBLE.count_requests("POST", "/order-plz")
+
+    def after_rerun(self, state, site, before, res):
+        left, placed = before
+        if not left:
+            return
+        self.assertEqual(len(left), 1, "crash at %s left one open order" % site)
+        self.assertEqual(PEBBLE.count_requests("POST", "/order-plz"), placed,
+                         "re-run after a crash at %s must resume the open order, not place "
+                         "a new one" % site)
+        sha = res.stdout.strip()
+        entry = sc.entry(state["stores"][0], sha)
+        self.assertEqual(entry["origin"], left[0], "crash at %s: the re-run stored the "
+                                                   "certificate of the open order" % site)
+        self.resumed_sites.append(site)
+
+    def setUp(self):
+        super().setUp()
+        self.resumed_sites = []
+
+    def after_all(self, sites):
+        if not sites:
+            return
+        for site in ("issue.after_order:1", "issue.before_finalize:1",
+                     "issue.after_finalize:1"):
+            self.assertIn(site, self.resumed_sites, "a crash at %s leaves an order the "
+                                                     "re-run resumes" % site)
 
 
 if __name__ == "__main__":

@@ -287,6 +287,67 @@ test_expiry_chain_permissions(void **state)
 	EVP_PKEY_free(k2);
 }
 
+/* 1 if doctor calls key_id an orphan. */
+static int
+is_orphan(const struct ck_findings *f, int64_t key_id)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		if (strcmp(f->items[i].name, "orphan-key") == 0 && f->items[i].key_id == key_id)
+			return 1;
+	return 0;
+}
+
+static void
+test_open_order_stale_after_a_day(void **state)
+{
+	struct t_env *e = *state;
+	const char *names[] = { "www.example.test", "example.test" };
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	struct ck_order_new on;
+	struct ck_findings f;
+	int64_t kid, oid = 0;
+	size_t i;
+
+	kid = t_put_key(e->st, k);
+	memset(&on, 0, sizeof(on));
+	on.lineage = "www";
+	on.key_id = kid;
+	on.identifiers = names;
+	on.nidentifiers = 2;
+	on.url = "https://ca.test/order/7";
+	on.status = "processing";
+	assert_int_equal(ck_store_order_put(e->st, &on, &oid, NULL), CK_OK);
+	/* A young open order: nothing to report, and its key is in use. */
+	e->now += CK_STORE_ORDER_STALE_S;
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "order-stale", NULL), 0);
+	assert_false(is_orphan(&f, kid));
+	ck_findings_cleanup(&f);
+	/* A second later it is older than a day: reported with its key, which is
+	 * still not an orphan (the order may yet complete). */
+	e->now += 1;
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "order-stale", "order "), 1);
+	for (i = 0; strcmp(f.items[i].name, "order-stale") != 0; i++)
+		;
+	assert_int_equal(f.items[i].key_id, kid);
+	assert_string_equal(f.items[i].code, "CK-D016");
+	assert_non_null(strstr(f.items[i].what, "lineage www"));
+	assert_non_null(strstr(f.items[i].what, "processing"));
+	assert_non_null(strstr(f.items[i].fix, "certkeep issue --name www"));
+	assert_false(is_orphan(&f, kid));
+	ck_findings_cleanup(&f);
+	/* Closed (the server gave it up): no longer stale, its key is unused. */
+	assert_int_equal(ck_store_order_update(e->st, oid, "invalid", NULL, NULL, 1, NULL), CK_OK);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "order-stale", NULL), 0);
+	assert_true(is_orphan(&f, kid));
+	ck_findings_cleanup(&f);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -298,6 +359,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_orphans_requests_bindings_lineages_accounts,
 						t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_chain_permissions, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_open_order_stale_after_a_day, t_setup,
+						t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
