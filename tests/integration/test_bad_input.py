@@ -23,6 +23,7 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 import unittest
 
@@ -89,6 +90,51 @@ class TestEabKeyFile(Case):
                              check=False)
                 self.assertFails(res, "EAB HMAC key file %s is empty" % f, "base64url")
         self.assertFalse(os.path.exists(ck.store), "nothing was stored, so no store was made")
+
+
+# ------------------------------------------------------------------ PFX password
+
+class TestPfxPassword(Case):
+
+    def test_empty_password_file_is_refused_naming_no_password(self):
+        ck, leaf = self.store_with_leaf()
+        empty = sc.write(self.path("empty.pw"), "", 0o600)
+        newline = sc.write(self.path("newline.pw"), "\n", 0o600)
+        for pw in (empty, newline):
+            with self.subTest(password_file=os.path.basename(pw)):
+                out = self.path("out.pfx")
+                res = ck.run("export", "www", "--format", "pfx", "--out", out,
+                             "--password-file", pw, check=False)
+                self.assertFails(res, "empty", "--no-password")
+                self.assertFalse(os.path.exists(out), "no PFX may be written")
+
+    def test_no_password_makes_an_unprotected_pfx_on_purpose(self):
+        ck, leaf = self.store_with_leaf()
+        out = self.path("open.pfx")
+        ck.run("export", "www", "--format", "pfx", "--out", out, "--no-password")
+        self.assertEqual(sc.mode_of(out), 0o600)
+        res = sc.openssl("pkcs12", "-in", out, "-passin", "pass:", "-nodes", "-info")
+        self.assertEqual(sc.pubkey_of_cert(leaf["cert"]),
+                         subprocess.run(["openssl", "pkey", "-pubout"], input=res.stdout,
+                                        capture_output=True, text=True, check=True).stdout)
+        # certkeep's own import reads it without a password file (symmetry).
+        other = sc.new_store(self.dir, "other")
+        other.run("import", out)
+        e = sc.entry(other, leaf["sha256"])
+        self.assertIsNotNone(e)
+        self.assertEqual(e["key"]["location"], "store")
+
+    def test_no_password_with_password_file_is_a_usage_error(self):
+        ck, _ = self.store_with_leaf()
+        pw = sc.write(self.path("pw"), "secret\n", 0o600)
+        res = ck.run("export", "www", "--format", "pfx", "--out", self.path("x.pfx"),
+                     "--no-password", "--password-file", pw, check=False)
+        self.assertFails(res, "--no-password", code=2)
+        res = ck.run("export", "www", "--out", self.path("x.pem"), "--no-password",
+                     check=False)
+        self.assertFails(res, "--no-password is for --format pfx", code=2)
+        self.assertFalse(os.path.exists(self.path("x.pfx")))
+        self.assertFalse(os.path.exists(self.path("x.pem")))
 
 
 if __name__ == "__main__":
