@@ -21,10 +21,12 @@ the command line, no ACME server needed.
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 import tempfile
+import time
 import unittest
 
 import ckharness
@@ -52,6 +54,13 @@ def tearDownModule():
 def file_hash(path):
     with open(path, "rb") as fp:
         return hashlib.sha256(fp.read()).hexdigest()
+
+
+def dead_pid():
+    """A pid that no process has (a child that has exited and been reaped)."""
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
 
 
 class Case(unittest.TestCase):
@@ -135,6 +144,48 @@ class TestPfxPassword(Case):
         self.assertFails(res, "--no-password is for --format pfx", code=2)
         self.assertFalse(os.path.exists(self.path("x.pfx")))
         self.assertFalse(os.path.exists(self.path("x.pem")))
+
+
+# ------------------------------------------------------------------ temp files
+
+TMP_RE = re.compile(r"^\.key\.pem\.certkeep-tmp-(\d+)-[A-Za-z0-9]{6}$")
+
+
+class TestExportTempFiles(Case):
+
+    def temps(self, d):
+        return sorted(n for n in os.listdir(d) if TMP_RE.match(n))
+
+    def test_crash_leftover_is_recognisable_and_removed_by_the_next_export(self):
+        ck, leaf = self.store_with_leaf()
+        d = tempfile.mkdtemp(prefix="out-", dir=self.dir)
+        key = os.path.join(d, "key.pem")
+        args = ("export", "www", "--key-out", key, "--cert-out", os.path.join(d, "cert.pem"))
+        res = ck.run(*args, env={"CERTKEEP_FAULT": "file.write_atomic.rename:1"}, check=False)
+        if "fault point" not in res.stderr:
+            self.skipTest("certkeep was built without -Dfault_injection=true")
+        self.assertNotEqual(res.returncode, 0)
+        left = self.temps(d)
+        self.assertEqual(len(left), 1, "the crash leaves the key's temp file: %r" % os.listdir(d))
+        self.assertFalse(os.path.exists(key))
+        crashed = os.path.join(d, left[0])
+        self.assertEqual(sc.mode_of(crashed), 0o600)
+        self.assertIn("PRIVATE KEY", sc.read(crashed))
+        # A live writer's temp file (this test process) must survive the next export.
+        live = os.path.join(d, ".key.pem.certkeep-tmp-%d-abcDEF" % os.getpid())
+        sc.write(live, "live writer\n", 0o600)
+        # A dead writer's file is only removed once it is older than a minute.
+        fresh = os.path.join(d, ".key.pem.certkeep-tmp-%d-fresh1" % dead_pid())
+        sc.write(fresh, "just crashed\n", 0o600)
+        old = time.time() - 3600
+        for p in (crashed, live):
+            os.utime(p, (old, old))
+        ck.run(*args)
+        self.assertFalse(os.path.exists(crashed), "the crashed export's temp file is removed")
+        self.assertTrue(os.path.exists(live), "a live writer's temp file is kept")
+        self.assertTrue(os.path.exists(fresh), "a temp file younger than a minute is kept")
+        self.assertEqual(sc.mode_of(key), 0o600)
+        self.assertEqual(sc.pubkey_of_key(key), sc.pubkey_of_cert(leaf["cert"]))
 
 
 if __name__ == "__main__":
