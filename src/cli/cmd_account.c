@@ -340,7 +340,7 @@ sub_register(struct cli *cli, struct acct_args *a)
 		goto fail;
 	o.eab_hmac_key = hmac;
 	o.eab_hmac_key_len = hmac_len;
-	if (cli_store_open(cli, &st, &err) != 0 ||
+	if (cli_store_open_create(cli, &st, &err) != 0 ||
 	    ck_account_register(&cli->ctx, st, &o, &row, &adopted, &err) != CK_OK)
 		goto fail;
 	if (a->json)
@@ -469,7 +469,8 @@ sub_recover(struct cli *cli, struct acct_args *a)
 	ck_err_clear(&err);
 	if (a->server == NULL || a->key_file == NULL)
 		return cli_usage_error("account recover", "--server URL and --key-file F are required");
-	if (key_file_read(a->key_file, &key, &err) != CK_OK || cli_store_open(cli, &st, &err) != 0 ||
+	if (key_file_read(a->key_file, &key, &err) != CK_OK ||
+	    cli_store_open_create(cli, &st, &err) != 0 ||
 	    ck_account_recover(&cli->ctx, st, a->server, a->name, key, cli->ca_bundle, &row,
 			       &err) != CK_OK) {
 		ret = cli_fail(cli, &err);

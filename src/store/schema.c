@@ -111,6 +111,10 @@ static const char *const migrations[] = {
 	"  state TEXT NOT NULL,"
 	"  updated INTEGER NOT NULL,"
 	"  CHECK ((lineage IS NULL) <> (pinned_sha256 IS NULL)));",
+	/* 2: mark the file as a certkeep store (CK_STORE_APPLICATION_ID), so that
+	 * opening refuses other programs' databases before writing to them.
+	 * Stores made before this are recognised by their tables. */
+	"PRAGMA application_id = 1131107188;",
 };
 
 #define ST_SCHEMA_VERSION ((int)CK_ARRAY_LEN(migrations))

@@ -56,6 +56,16 @@ def file_hash(path):
         return hashlib.sha256(fp.read()).hexdigest()
 
 
+def sqlite_file(path, *statements):
+    """A SQLite database of another program (rollback journal, python's sqlite3)."""
+    con = sqlite3.connect(path)
+    for sql in statements:
+        con.execute(sql)
+    con.commit()
+    con.close()
+    return path
+
+
 def dead_pid():
     """A pid that no process has (a child that has exited and been reaped)."""
     p = subprocess.Popen(["true"])
@@ -186,6 +196,135 @@ class TestExportTempFiles(Case):
         self.assertTrue(os.path.exists(fresh), "a temp file younger than a minute is kept")
         self.assertEqual(sc.mode_of(key), 0o600)
         self.assertEqual(sc.pubkey_of_key(key), sc.pubkey_of_cert(leaf["cert"]))
+
+
+# ------------------------------------------------------------------ store path
+
+NO_CREATE = [
+    ("list",),
+    ("show", "www"),
+    ("export", "www", "--cert-out", "/dev/null", "--no-key"),
+    ("rm", "www"),
+    ("requests",),
+    ("doctor",),
+    ("token", "list"),
+    ("token", "keys", "tok"),
+    ("token", "rm", "tok"),
+    ("account", "list"),
+    ("account", "show", "--server", "https://127.0.0.1:9/dir"),
+    ("account", "update", "--server", "https://127.0.0.1:9/dir", "--contact",
+     "mailto:a@example.org"),
+    ("account", "rollover", "--server", "https://127.0.0.1:9/dir"),
+    ("account", "deactivate", "--server", "https://127.0.0.1:9/dir", "--yes"),
+    ("copy", "www", "--to", "TO"),
+    ("move", "www", "--to", "TO"),
+]
+
+
+class TestStorePath(Case):
+
+    def test_mistyped_store_path_creates_nothing(self):
+        missing = os.path.join(self.dir, "typo", "deeper", "store.db")
+        ck = ckharness.Certkeep(missing)
+        to = os.path.join(self.dir, "to", "store.db")
+        for cmd in NO_CREATE:
+            with self.subTest(cmd=" ".join(cmd[:2])):
+                args = [to if a == "TO" else a for a in cmd]
+                res = ck.run(*args, check=False, input="")
+                self.assertFails(res, "no store at %s" % missing)
+                self.assertFalse(os.path.exists(os.path.join(self.dir, "typo")),
+                                 "neither the store nor its directory may be created")
+                self.assertFalse(os.path.exists(os.path.join(self.dir, "to")))
+
+    def test_commands_that_store_something_create_the_store(self):
+        leaf = PKI.leaf("ec256")
+        ck = ckharness.Certkeep(os.path.join(self.dir, "new", "store.db"))
+        ck.run("import", leaf["cert"], leaf["key"], "--name", "www")
+        self.assertEqual(sc.mode_of(ck.store), 0o600)
+        self.assertEqual(sc.mode_of(os.path.dirname(ck.store)), 0o700)
+        con = sqlite3.connect(ck.store)
+        self.assertEqual(con.execute("PRAGMA application_id").fetchone()[0], APPLICATION_ID)
+        con.close()
+        to = os.path.join(self.dir, "copy", "store.db")
+        ck.run("copy", "www", "--to", to)
+        self.assertIsNotNone(sc.entry(ckharness.Certkeep(to), leaf["sha256"]))
+        req = ckharness.Certkeep(os.path.join(self.dir, "req", "store.db"))
+        req.run("request", "-d", "req.example.org", "--csr-out", self.path("req.csr"))
+        self.assertTrue(os.path.exists(req.store))
+
+    def not_stores(self):
+        """(name, path) of things that are not certkeep stores."""
+        other = sqlite_file(self.path("other.sqlite"),
+                            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
+                            "INSERT INTO notes (body) VALUES ('mine')")
+        appid = sqlite_file(self.path("appid.sqlite"), "PRAGMA application_id = 1234",
+                            "CREATE TABLE t (x)")
+        text = sc.write(self.path("notes.txt"), "SQLite format 3? no, just text\n" * 40)
+        empty = sc.write(self.path("empty.db"), b"")
+        d = self.path("a-directory")
+        os.mkdir(d)
+        return [("another program's SQLite database", other, "without certkeep's tables"),
+                ("a SQLite database with another application_id", appid,
+                 "another application"),
+                ("a text file", text, "not a certkeep store"),
+                ("an empty file", empty, "not a certkeep store"),
+                ("a directory", d, "is a directory")]
+
+    def test_a_file_that_is_not_a_store_is_refused_and_unchanged(self):
+        leaf = PKI.leaf("ec256")
+        for what, path, needle in self.not_stores():
+            before = None if os.path.isdir(path) else file_hash(path)
+            ck = ckharness.Certkeep(path)
+            for cmd in (("doctor",), ("list",), ("import", leaf["cert"], leaf["key"])):
+                if what == "an empty file" and cmd[0] == "import":
+                    continue  # a command that creates stores may fill an empty file
+                with self.subTest(what=what, cmd=cmd[0]):
+                    res = ck.run(*cmd, check=False)
+                    self.assertFails(res, path, needle, "not changed")
+                    if before is not None:
+                        self.assertEqual(file_hash(path), before, "the file must be unchanged")
+                    for suffix in ("-wal", "-shm", "-journal"):
+                        self.assertFalse(os.path.exists(path + suffix),
+                                         "no %s file may appear beside it" % suffix)
+
+    def test_an_empty_file_becomes_a_store_for_a_command_that_creates(self):
+        leaf = PKI.leaf("ec256")
+        path = sc.write(self.path("empty.db"), b"", 0o600)
+        ck = ckharness.Certkeep(path)
+        ck.run("import", leaf["cert"], leaf["key"])
+        self.assertIsNotNone(sc.entry(ck, leaf["sha256"]))
+
+
+# ------------------------------------------------------------------ a store made by v1
+
+class TestStoreV1(Case):
+
+    def test_store_made_by_an_earlier_certkeep_opens_and_migrates(self):
+        d = os.path.join(self.dir, "v1")
+        os.mkdir(d, 0o700)
+        store = os.path.join(d, "store.db")
+        shutil.copyfile(FIXTURE_V1, store)
+        os.chmod(store, 0o600)
+        con = sqlite3.connect(store)
+        self.assertEqual(con.execute("PRAGMA application_id").fetchone()[0], 0,
+                         "the fixture predates the application_id")
+        con.close()
+        ck = ckharness.Certkeep(store)
+        e = sc.entry(ck, FIXTURE_V1_SHA256)
+        self.assertIsNotNone(e, "the certificate of the v1 store is listed")
+        self.assertEqual(e["key"]["location"], "store")
+        con = sqlite3.connect(store)
+        self.assertEqual(con.execute("PRAGMA application_id").fetchone()[0], APPLICATION_ID)
+        versions = [r[0] for r in con.execute("SELECT version FROM schema_version")]
+        con.close()
+        self.assertGreater(max(versions), 1, "the store was migrated")
+        cert, key = self.path("cert.pem"), self.path("key.pem")
+        ck.run("export", "v1", "--cert-out", cert, "--key-out", key)
+        self.assertEqual(sc.sha256_of(cert), FIXTURE_V1_SHA256)
+        self.assertEqual(sc.pubkey_of_key(key), sc.pubkey_of_cert(cert))
+        self.assertEqual(sc.mode_of(key), 0o600)
+        code, data = sc.findings(ck)
+        self.assertEqual(code, 0, "doctor is clean: %r" % data)
 
 
 if __name__ == "__main__":
