@@ -30,8 +30,12 @@ struct cli {
 	char default_store[4096]; /* storage behind store_path when defaulted */
 };
 
-/* Opens (creating if needed) the store at cli->store_path. */
+/* Opens the existing store at cli->store_path: "no store at PATH" if absent,
+ * and nothing is created (a mistyped --store must not make a new store). */
 int cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err);
+/* Opens the store, creating it if absent: only for commands that put
+ * something in it (account register/recover, issue, import, request, token add). */
+int cli_store_open_create(struct cli *cli, struct ck_store **out, struct ck_err *err);
 
 /* Prints "certkeep: <msg>" (plus ACME problem detail) on stderr; returns CLI_EXIT_FAIL. */
 int cli_fail(struct cli *cli, const struct ck_err *err);

@@ -146,12 +146,18 @@ key_file_read(const char *path, EVP_PKEY **out, struct ck_err *err)
 	return rc;
 }
 
-/* The EAB HMAC key: base64url text in a file (or fd:N), decoded. */
+/*
+ * The EAB HMAC key: base64url text in a file (or fd:N), decoded.  OUTPUT
+ * *key (wipe with ck_secure_free(*key, *len + 1)) and *len, set only on
+ * success; a file that holds no key (empty, or only '=' padding) is an
+ * error that says what was expected.
+ */
 static enum ck_code
 eab_key_read(const char *path, unsigned char **key, size_t *len, struct ck_err *err)
 {
 	char *text = NULL;
-	size_t n;
+	unsigned char *k = NULL;
+	size_t n, klen = 0;
 	enum ck_code rc;
 
 	if ((rc = ck_secret_read(path, ACCT_SECRET_MAX, &text, err)) != CK_OK)
@@ -159,15 +165,20 @@ eab_key_read(const char *path, unsigned char **key, size_t *len, struct ck_err *
 	n = strlen(text);
 	while (n > 0 && text[n - 1] == '=')
 		n--; /* some CAs hand out padded base64url */
-	rc = ck_b64url_decode(text, n, key, len, err);
+	if (n > 0 && (rc = ck_b64url_decode(text, n, &k, &klen, err)) != CK_OK)
+		CK_FAIL(err, rc, "the EAB HMAC key in %s is not base64url text (expected the "
+			"base64url key the CA gave you)", path);
+	else if (klen == 0)
+		rc = CK_FAIL(err, CK_ERR_PARSE, "EAB HMAC key file %s is empty (expected the "
+			     "base64url key the CA gave you); nothing was sent or stored", path);
 	ck_secure_strfree(text);
-	if (rc == CK_OK && *len == 0) {
-		free(*key);
-		rc = CK_FAIL(err, CK_ERR_PARSE, "the EAB HMAC key in %s is empty", path);
-	} else if (rc != CK_OK) {
-		rc = CK_FAIL(err, rc, "the EAB HMAC key in %s is not base64url text", path);
+	if (rc != CK_OK) {
+		ck_secure_free(k, klen + 1);
+		return rc;
 	}
-	return rc;
+	*key = k;
+	*len = klen;
+	return CK_OK;
 }
 
 /* ---- printing ------------------------------------------------------------------- */
@@ -365,7 +376,7 @@ sub_register(struct cli *cli, struct acct_args *a)
 		goto fail;
 	o.eab_hmac_key = hmac;
 	o.eab_hmac_key_len = hmac_len;
-	if (cli_store_open(cli, &st, &err) != 0 ||
+	if (cli_store_open_create(cli, &st, &err) != 0 ||
 	    ck_account_register(&cli->ctx, st, &o, &row, &adopted, &err) != CK_OK)
 		goto fail;
 	if (a->json)
@@ -500,7 +511,8 @@ sub_recover(struct cli *cli, struct acct_args *a)
 	ck_err_clear(&err);
 	if (a->server == NULL || a->key_file == NULL)
 		return cli_usage_error("account recover", "--server URL and --key-file F are required");
-	if (key_file_read(a->key_file, &key, &err) != CK_OK || cli_store_open(cli, &st, &err) != 0 ||
+	if (key_file_read(a->key_file, &key, &err) != CK_OK ||
+	    cli_store_open_create(cli, &st, &err) != 0 ||
 	    ck_account_recover(&cli->ctx, st, a->server, a->name, key, cli->ca_bundle, &origins,
 			       &row, &err) != CK_OK) {
 		ret = cli_fail(cli, &err);

@@ -16,7 +16,7 @@ export_usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: certkeep export REF [--format pem|der|pfx] [--pfx-compat modern|legacy]\n"
-		"                       [--password-file F] [--no-key]\n"
+		"                       [--password-file F | --no-password] [--no-key]\n"
 		"                       (--out F | [--cert-out F] [--key-out F] [--chain-out F]\n"
 		"                                  [--fullchain-out F])\n"
 		"\n"
@@ -31,12 +31,15 @@ export_usage(FILE *fp)
 		"\n"
 		"options:\n"
 		"  --format pem|der|pfx     default pem; pfx is PKCS#12 and needs --out and\n"
-		"                           --password-file\n"
+		"                           --password-file (or --no-password)\n"
 		"  --pfx-compat modern|legacy\n"
 		"                           modern: AES-256 + SHA-256 (default); legacy: 3DES +\n"
 		"                           SHA-1 for Windows Server 2016 and older\n"
 		"  --password-file F        the PFX password from file F, or fd:N for an\n"
-		"                           inherited descriptor (never on the command line)\n"
+		"                           inherited descriptor (never on the command line);\n"
+		"                           an empty password is refused\n"
+		"  --no-password            an unprotected PFX on purpose (empty password:\n"
+		"                           anyone who has the file has the key)\n"
 		"  --out F                  one file: pem = certificate + chain + key,\n"
 		"                           pfx = all three, der = the certificate alone\n"
 		"  --cert-out F             the certificate\n"
@@ -49,7 +52,7 @@ export_usage(FILE *fp)
 }
 
 enum { OPT_FORMAT = 256, OPT_COMPAT, OPT_PASSFILE, OPT_OUT, OPT_CERT, OPT_KEY, OPT_CHAIN,
-       OPT_FULL, OPT_NOKEY };
+       OPT_FULL, OPT_NOKEY, OPT_NOPASS };
 
 /* Parses the options into o; returns -1 for --help, 0 ok, else the usage exit code. */
 static int
@@ -66,6 +69,7 @@ export_parse(int argc, char **argv, struct ck_export_opts *o, const char **passf
 		{ "chain-out", required_argument, NULL, OPT_CHAIN },
 		{ "fullchain-out", required_argument, NULL, OPT_FULL },
 		{ "no-key", no_argument, NULL, OPT_NOKEY },
+		{ "no-password", no_argument, NULL, OPT_NOPASS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -90,6 +94,7 @@ export_parse(int argc, char **argv, struct ck_export_opts *o, const char **passf
 		case OPT_CHAIN: o->chain_out = optarg; break;
 		case OPT_FULL: o->fullchain_out = optarg; break;
 		case OPT_NOKEY: o->no_key = 1; break;
+		case OPT_NOPASS: o->no_password = 1; break;
 		case 'h':
 			export_usage(stdout);
 			return -1;
@@ -102,9 +107,10 @@ export_parse(int argc, char **argv, struct ck_export_opts *o, const char **passf
 	if (optind != argc - 1)
 		return cli_usage_error("export", "exactly one REF, please");
 	*ref = argv[optind];
-	/* The library's rule check, with a placeholder for the password it will read. */
+	/* The library's rule check, with a placeholder for the password it will
+	 * read (checked again once read: an empty one is refused). */
 	if (*passfile != NULL)
-		o->password = "";
+		o->password = "(from the file)";
 	if (ck_export_check(o, &err) != CK_OK)
 		return cli_usage_error("export", "%s", err.msg);
 	o->password = NULL;
@@ -146,6 +152,12 @@ cmd_export(struct cli *cli, int argc, char **argv)
 	    ck_secret_read(passfile, CK_IMPORT_PASSWORD_MAX, &password, &err) != CK_OK)
 		return cli_fail(cli, &err);
 	o.password = password;
+	if (ck_export_check(&o, &err) != CK_OK) {
+		ck_err_prefix(&err, "%s", passfile);
+		rc = cli_fail(cli, &err);
+		ck_secure_strfree(password);
+		return rc;
+	}
 	if (cli_store_open(cli, &st, &err) != 0 ||
 	    ck_store_ref_resolve(st, ref, &id, &err) != CK_OK ||
 	    ck_store_export(st, id, &o, &res, &err) != CK_OK) {

@@ -163,7 +163,7 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	if (passfile != NULL &&
 	    ck_secret_read(passfile, CK_IMPORT_PASSWORD_MAX, &password, &err) != CK_OK)
 		return cli_fail(cli, &err);
-	if (cli_store_open(cli, &st, &err) != 0 ||
+	if (cli_store_open_create(cli, &st, &err) != 0 ||
 	    cli_tokens_finder(st, &tokens, &finder, &err) != CK_OK ||
 	    ck_store_import_files_with(st, (const char *const *)(argv + optind),
 				       (size_t)(argc - optind), password, lineage, &finder,

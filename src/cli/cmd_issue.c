@@ -116,7 +116,7 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 		ret = cli_usage_error("issue", "%s", err.msg);
 		goto out;
 	}
-	if (cli_store_open(cli, &st, &err) != 0) {
+	if (cli_store_open_create(cli, &st, &err) != 0) {
 		ret = cli_fail(cli, &err);
 		goto out;
 	}

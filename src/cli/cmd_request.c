@@ -110,7 +110,7 @@ cmd_request(struct cli *cli, int argc, char **argv)
 	if (lineage != NULL && !ck_store_name_valid(lineage))
 		return cli_usage_error("request", "--name: 1 to %d of A-Z a-z 0-9 . _ - and not "
 						  "starting with '.' or '-'", CK_STORE_NAME_MAX);
-	if (cli_store_open(cli, &st, &err) != 0 ||
+	if (cli_store_open_create(cli, &st, &err) != 0 ||
 	    ck_store_request_create(st, names, n, lineage, kt, &rid, &pem, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 	} else if (ck_file_write_atomic(csr_out, pem, strlen(pem), 0644, &err) != CK_OK) {

@@ -179,7 +179,7 @@ token_add(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(cli, &err);
 		goto out;
 	}
-	if (cli_store_open(cli, &st, &err) != 0 || ck_store_tx_begin(st, &err) != CK_OK) {
+	if (cli_store_open_create(cli, &st, &err) != 0 || ck_store_tx_begin(st, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 		goto out;
 	}

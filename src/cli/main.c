@@ -50,7 +50,8 @@ usage(FILE *fp)
 		"global options:\n"
 		"  --store PATH      the store (default $CERTKEEP_STORE, else\n"
 		"                    /var/lib/certkeep/store.db as root, else\n"
-		"                    $XDG_DATA_HOME/certkeep/store.db)\n"
+		"                    $XDG_DATA_HOME/certkeep/store.db); only commands\n"
+		"                    that store something create it\n"
 		"  --ca-bundle FILE  trust this CA bundle for the ACME server's TLS\n"
 		"                    (default $CERTKEEP_CA_BUNDLE, else the system store)\n"
 		"  -v, --verbose     more detail on stderr\n"
@@ -115,7 +116,21 @@ cli_fail(struct cli *cli, const struct ck_err *err)
 int
 cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err)
 {
-	return ck_store_open(cli->store_path, &cli->ctx, out, err) == CK_OK ? 0 : -1;
+	if (ck_store_open_ex(cli->store_path, &cli->ctx, 0, out, err) == CK_OK)
+		return 0;
+	if (err->code == CK_ERR_NOT_FOUND)
+		ck_err_set(err, CK_ERR_NOT_FOUND, __func__,
+			   "no store at %s; nothing was created: check --store (or "
+			   "$CERTKEEP_STORE), or start a store with 'certkeep account register', "
+			   "'certkeep import' or 'certkeep issue'", cli->store_path);
+	return -1;
+}
+
+int
+cli_store_open_create(struct cli *cli, struct ck_store **out, struct ck_err *err)
+{
+	return ck_store_open_ex(cli->store_path, &cli->ctx, CK_STORE_CREATE, out, err) == CK_OK
+		       ? 0 : -1;
 }
 
 int

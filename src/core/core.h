@@ -119,6 +119,18 @@ int ck_str_is_b64url(const char *s, size_t max);
  */
 enum ck_code ck_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 				  struct ck_err *err);
+/*
+ * Temp files of ck_file_write_atomic: ".NAME.certkeep-tmp-PID-XXXXXX" in
+ * NAME's directory.  Before writing, the leftovers of crashed writes of the
+ * same NAME are removed: regular files of ours, older than
+ * CK_FILE_TMP_STALE_S, whose writer's pid no longer runs (a live writer's
+ * temp file is never removed).
+ */
+#define CK_FILE_TMP_STALE_S 60
+/* The mkstemp template for path written by pid into out; -1 if too long or no name. */
+int ck_file_tmp_name(const char *path, pid_t pid, char *out, size_t n);
+/* 1 (and *pid) if directory entry is a temp file name of a file named base, else 0. */
+int ck_file_tmp_match(const char *entry, const char *base, pid_t *pid);
 /* Reads a whole file of at most max bytes into a NUL-terminated buffer. */
 enum ck_code ck_file_read(const char *path, size_t max, unsigned char **data, size_t *len,
 			  struct ck_err *err);

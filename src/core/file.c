@@ -3,13 +3,17 @@
  * files or inherited descriptors, and directories created with their final
  * mode.  Modes are set at creation and never widened afterwards.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -36,6 +40,106 @@ fsync_dir_of(const char *path, struct ck_err *err)
 	return CK_OK;
 }
 
+/*
+ * Temp files are named ".NAME.certkeep-tmp-PID-XXXXXX" beside NAME: hidden,
+ * recognisably certkeep's, and they say which process wrote them, so a
+ * later write of NAME can tell a crashed writer's leftover (which may hold
+ * a private key) from a live writer's file.
+ */
+#define TMP_TAG ".certkeep-tmp-"
+
+/* The directory part of path ("." if none) into dir, the name into *base. */
+static int
+split_path(const char *path, char *dir, size_t n, const char **base)
+{
+	const char *slash = strrchr(path, '/');
+
+	*base = slash ? slash + 1 : path;
+	if (slash == NULL)
+		return snprintf(dir, n, ".") < (int)n ? 0 : -1;
+	if (slash == path)
+		return snprintf(dir, n, "/") < (int)n ? 0 : -1;
+	if ((size_t)(slash - path) >= n)
+		return -1;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return 0;
+}
+
+int
+ck_file_tmp_name(const char *path, pid_t pid, char *out, size_t n)
+{
+	char dir[PATH_MAX];
+	const char *base;
+
+	if (split_path(path, dir, sizeof(dir), &base) != 0 || base[0] == '\0')
+		return -1;
+	if (snprintf(out, n, "%.*s.%s" TMP_TAG "%ld-XXXXXX", (int)(base - path), path, base,
+		     (long)pid) >= (int)n)
+		return -1;
+	return 0;
+}
+
+int
+ck_file_tmp_match(const char *entry, const char *base, pid_t *pid)
+{
+	size_t bl = strlen(base), tl = strlen(TMP_TAG), i;
+	const char *p;
+	char *end;
+	long v;
+
+	if (entry[0] != '.' || strncmp(entry + 1, base, bl) != 0 ||
+	    strncmp(entry + 1 + bl, TMP_TAG, tl) != 0)
+		return 0;
+	p = entry + 1 + bl + tl;
+	if (!isdigit((unsigned char)p[0]))
+		return 0;
+	errno = 0;
+	v = strtol(p, &end, 10);
+	if (errno != 0 || v <= 0 || v > INT_MAX || *end != '-')
+		return 0;
+	for (i = 1; i <= 6; i++)
+		if (!isalnum((unsigned char)end[i]))
+			return 0;
+	if (end[7] != '\0')
+		return 0;
+	*pid = (pid_t)v;
+	return 1;
+}
+
+/*
+ * Removes leftovers of crashed writes of path: certkeep temp files of this
+ * name that are regular files, ours, untouched for CK_FILE_TMP_STALE_S,
+ * and whose writer is gone (no process has its pid).  A live writer's file
+ * is never removed: a concurrent export keeps its temp file.  Best effort:
+ * what cannot be checked or removed stays.
+ */
+static void
+tmp_clean_stale(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *base;
+	struct dirent *de;
+	struct stat sb;
+	time_t now = time(NULL);
+	DIR *d;
+	pid_t pid;
+
+	if (split_path(path, dir, sizeof(dir), &base) != 0 || (d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!ck_file_tmp_match(de->d_name, base, &pid) || pid == getpid())
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+		    now - sb.st_mtime < CK_FILE_TMP_STALE_S)
+			continue;
+		if (kill(pid, 0) == -1 && errno == ESRCH)
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	closedir(d);
+}
+
 enum ck_code
 ck_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		     struct ck_err *err)
@@ -45,8 +149,9 @@ ck_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode
 	int fd = -1;
 	enum ck_code rc = CK_ERR_IO;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
-		return CK_FAIL(err, CK_ERR_INVALID_ARG, "path too long: %s", path);
+	if (ck_file_tmp_name(path, getpid(), tmp, sizeof(tmp)) != 0)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "bad or too long path: %s", path);
+	tmp_clean_stale(path);
 	/* mkostemp creates the file 0600 whatever the umask (glibc, POSIX.1-2008),
 	 * so no window is wider; the process umask is not ours to change. */
 	fd = mkostemp(tmp, O_CLOEXEC);
@@ -81,6 +186,7 @@ ck_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode
 		goto out;
 	}
 	fd = -1;
+	CK_FAULT("file.write_atomic.rename");
 	if (rename(tmp, path) == -1) {
 		CK_FAIL(err, CK_ERR_IO, "cannot rename into %s: %s", path, strerror(errno));
 		goto out;

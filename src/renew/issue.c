@@ -172,7 +172,12 @@ issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
 	rc = acme_order_new(r->sess.client, (const char *const *)names, r->p->nnames, &r->order,
 			    err);
 	if (rc != CK_OK) {
-		ck_err_prefix(err, "the server refused the order");
+		/* Only a 4xx problem document is a refusal; a 5xx, a timeout or a
+		 * URL refused on this side is not the server saying no. */
+		if (err != NULL && err->http_status >= 400 && err->http_status < 500)
+			ck_err_prefix(err, "the server refused the order");
+		else
+			ck_err_prefix(err, "placing the order failed");
 		return rc;
 	}
 	memset(&on, 0, sizeof(on));

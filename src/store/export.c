@@ -59,10 +59,45 @@ export_paths(const struct ck_export_opts *o, const char *p[CK_EXPORT_FILES_MAX])
 	return n;
 }
 
+/*
+ * A PFX is protected by a non-empty password, or unprotected because the
+ * caller said so (no_password): an empty password file is a mistake far
+ * more often than a wish, and the PFX it makes opens for anyone.
+ */
+static enum ck_code
+export_check_password(const struct ck_export_opts *o, struct ck_err *err)
+{
+	if (o->format != CK_EXPORT_PFX && (o->password != NULL || o->no_password))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "%s is for --format pfx; PEM and DER keys are written "
+			       "unencrypted, mode 0600",
+			       o->password != NULL ? "--password-file" : "--no-password");
+	if (o->format != CK_EXPORT_PFX)
+		return CK_OK;
+	if (o->no_password && o->password != NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "--no-password and --password-file contradict each other");
+	if (o->no_password)
+		return CK_OK;
+	if (o->password == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "a PFX needs a password: --password-file FILE (or fd:N); passwords "
+			       "are never taken from the command line (--no-password writes an "
+			       "unprotected PFX on purpose)");
+	if (o->password[0] == '\0')
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "the PFX password is empty, which would leave the key unprotected; "
+			       "nothing was written: put the password in the file, or give "
+			       "--no-password instead of --password-file to write an unprotected "
+			       "PFX on purpose");
+	return CK_OK;
+}
+
 enum ck_code
 ck_export_check(const struct ck_export_opts *o, struct ck_err *err)
 {
 	const char *p[CK_EXPORT_FILES_MAX];
+	enum ck_code rc;
 	int separate;
 	size_t n, i, j;
 
@@ -79,14 +114,8 @@ ck_export_check(const struct ck_export_opts *o, struct ck_err *err)
 			       "--key-out, --chain-out, --fullchain-out as wanted)");
 	if (o->format == CK_EXPORT_PFX && o->out == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a PFX is one file: use --out FILE");
-	if (o->format == CK_EXPORT_PFX && o->password == NULL)
-		return CK_FAIL(err, CK_ERR_INVALID_ARG,
-			       "a PFX needs a password: --password-file FILE (or fd:N); passwords "
-			       "are never taken from the command line");
-	if (o->format != CK_EXPORT_PFX && o->password != NULL)
-		return CK_FAIL(err, CK_ERR_INVALID_ARG,
-			       "--password-file is for --format pfx; PEM and DER keys are "
-			       "written unencrypted, mode 0600");
+	if ((rc = export_check_password(o, err)) != CK_OK)
+		return rc;
 	if (o->no_key && o->key_out != NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "--no-key and --key-out contradict each other");
 	if (o->format == CK_EXPORT_DER && (o->chain_out != NULL || o->fullchain_out != NULL))
@@ -246,7 +275,8 @@ export_build(struct exp *e, const struct ck_export_opts *o, struct ck_err *err)
 	enum ck_code rc;
 
 	if (o->format == CK_EXPORT_PFX) {
-		rc = ck_pkcs12_create(e->key, e->der, e->der_len, &e->chain, o->password,
+		rc = ck_pkcs12_create(e->key, e->der, e->der_len, &e->chain,
+				      o->no_password ? "" : o->password,
 				      e->row.lineage, o->pfx_compat, &pfx, &pfx_len, err);
 		if (rc != CK_OK)
 			return rc;

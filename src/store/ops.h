@@ -169,13 +169,14 @@ enum ck_export_format {
 struct ck_export_opts {
 	enum ck_export_format format;
 	enum ck_pfx_compat pfx_compat;
-	const char *password;     /* pfx only; required there */
+	const char *password;     /* pfx only; required there, non-empty */
 	int no_key;
 	const char *out;
 	const char *cert_out;
 	const char *key_out;
 	const char *chain_out;
 	const char *fullchain_out;
+	int no_password;          /* pfx only: an unprotected PFX on purpose (no password) */
 };
 
 #define CK_EXPORT_FILES_MAX 5

@@ -116,6 +116,10 @@ static const char *const migrations[] = {
 	"ALTER TABLE accounts ADD COLUMN previous_key_id INTEGER "
 	"  REFERENCES keys(id) ON DELETE SET NULL;"
 	"ALTER TABLE accounts ADD COLUMN previous_until INTEGER;",
+	/* 3: mark the file as a certkeep store (CK_STORE_APPLICATION_ID), so that
+	 * opening refuses other programs' databases before writing to them.
+	 * Stores made before this are recognised by their tables. */
+	"PRAGMA application_id = 1131107188;",
 };
 
 #define ST_SCHEMA_VERSION ((int)CK_ARRAY_LEN(migrations))

@@ -447,7 +447,6 @@ set_pragmas(struct ck_store *st, struct ck_err *err)
 	enum ck_code rc;
 	size_t i;
 
-	sqlite3_busy_timeout(st->db, CK_STORE_BUSY_MS);
 	for (i = 0; i < CK_ARRAY_LEN(pragmas); i++) {
 		if ((rc = pragma_retry(st, pragmas[i], err)) != CK_OK)
 			return rc;
@@ -464,9 +463,141 @@ sql_now(sqlite3_context *c, int argc, sqlite3_value **argv)
 	sqlite3_result_int64(c, (sqlite3_int64)st_now(sqlite3_user_data(c)));
 }
 
+/*
+ * What the file holds, in one read-only statement: out[0] application_id,
+ * out[1] tables, out[2] certkeep schema-1 tables among them, out[3] 1 if
+ * schema_version is one, exactly as st_schema_migrate creates it.  Retried while another process holds the lock
+ * (a store being created is switched to WAL under an exclusive lock).
+ * Returns the SQLite result code.
+ */
+static int
+read_identity(struct ck_store *st, int64_t out[4])
+{
+	static const char sql[] =
+		"SELECT (SELECT application_id FROM pragma_application_id()),"
+		" (SELECT count(*) FROM sqlite_master WHERE type = 'table'),"
+		" (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+		"  ('schema_version', 'generation', 'keys', 'certificates')),"
+		" (SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+		"  AND name = 'schema_version' AND sql = 'CREATE TABLE schema_version ("
+		" version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)')";
+	unsigned waited = 0, step = 5;
+	int rc, i;
+
+	for (;;) {
+		sqlite3_stmt *s = NULL;
+
+		rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+		if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+			for (i = 0; i < 4; i++)
+				out[i] = sqlite3_column_int64(s, i);
+			rc = SQLITE_OK;
+		}
+		sqlite3_finalize(s);
+		if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) ||
+		    waited >= CK_STORE_BUSY_MS)
+			return rc;
+		ck_sleep_ms(st->ctx, step);
+		waited += step;
+		if (step < 100)
+			step *= 2;
+	}
+}
+
+/*
+ * Whether the file at st->path is a certkeep store, decided by reads only
+ * (before anything that writes): *empty is set for a database with no
+ * tables (a new or zero-length file) or only the schema_version table (a
+ * store another process is creating right now).  A certkeep store carries
+ * CK_STORE_APPLICATION_ID; one made before that (schema 1) is recognised
+ * by its tables and gets the id from migration 3.  Anything else is
+ * refused, so that it is never modified.
+ */
+static enum ck_code
+check_is_store(struct ck_store *st, int *empty, struct ck_err *err)
+{
+	int64_t id[4] = { 0 };
+	int rc = read_identity(st, id);
+
+	if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+		return ST_DB_FAIL(st, err, "opening the store");
+	if (rc != SQLITE_OK)
+		return CK_FAIL(err, CK_ERR_STORE,
+			       "%s is not a certkeep store (%s); it was not changed: check --store",
+			       st->path, sqlite3_errmsg(st->db));
+	*empty = id[0] == 0 && id[1] == id[3];
+	if (id[0] == CK_STORE_APPLICATION_ID || *empty || (id[0] == 0 && id[2] == 4))
+		return CK_OK;
+	if (id[0] != 0)
+		return CK_FAIL(err, CK_ERR_STORE,
+			       "%s is a SQLite database of another application (application_id "
+			       "0x%08llx), not a certkeep store; it was not changed: check --store",
+			       st->path, (unsigned long long)(uint32_t)id[0]);
+	return CK_FAIL(err, CK_ERR_STORE,
+		       "%s is a SQLite database without certkeep's tables, not a certkeep "
+		       "store; it was not changed: check --store", st->path);
+}
+
+/*
+ * Where the store file is: absent (*exists = 0), or a regular file.
+ * Anything else (a directory, a symbolic link, a device) is an error.
+ */
+static enum ck_code
+stat_store(const char *path, int *exists, struct ck_err *err)
+{
+	struct stat sb;
+
+	*exists = 0;
+	if (lstat(path, &sb) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return CK_OK;
+		return CK_FAIL(err, errno == EACCES ? CK_ERR_PERMISSION : CK_ERR_IO,
+			       "cannot reach the store %s: %s", path, strerror(errno));
+	}
+	if (!S_ISREG(sb.st_mode))
+		return CK_FAIL(err, CK_ERR_STORE, "%s is %s, not a certkeep store file; it was not "
+			       "changed: check --store", path,
+			       S_ISDIR(sb.st_mode) ? "a directory" :
+			       S_ISLNK(sb.st_mode) ? "a symbolic link" : "not a regular file");
+	*exists = 1;
+	return CK_OK;
+}
+
+/* Opens the file, refusing what is not a store before anything writes. */
+static enum ck_code
+store_connect(struct ck_store *st, unsigned flags, struct ck_err *err)
+{
+	int exists = 0, empty = 0;
+	enum ck_code rc;
+
+	if ((rc = stat_store(st->path, &exists, err)) != CK_OK)
+		return rc;
+	if (!exists && !(flags & CK_STORE_CREATE))
+		return CK_FAIL(err, CK_ERR_NOT_FOUND,
+			       "no store at %s; nothing was created (only commands that put "
+			       "something in a store create one): check --store", st->path);
+	if (!exists && (rc = create_file(st->path, err)) != CK_OK)
+		return rc;
+	/* READWRITE without CREATE: SQLite itself never makes the file. */
+	if (sqlite3_open_v2(st->path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX,
+			    NULL) != SQLITE_OK)
+		return CK_FAIL(err, CK_ERR_STORE, "cannot open the store %s: %s", st->path,
+			       st->db ? sqlite3_errmsg(st->db) : "out of memory");
+	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(st->db, CK_STORE_BUSY_MS);
+	if ((rc = check_is_store(st, &empty, err)) != CK_OK)
+		return rc;
+	if (empty && !(flags & CK_STORE_CREATE))
+		return CK_FAIL(err, CK_ERR_STORE,
+			       "%s is empty (no tables), not a certkeep store; it was not "
+			       "changed: check --store", st->path);
+	return CK_OK;
+}
+
 enum ck_code
-ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
-	      struct ck_err *err)
+ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
+		 struct ck_store **out, struct ck_err *err)
 {
 	struct ck_store *st = NULL;
 	enum ck_code rc = CK_ERR_NOMEM;
@@ -484,16 +615,8 @@ ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
 	} else {
 		st->ctx = ctx;
 	}
-	if ((rc = create_file(path, err)) != CK_OK)
+	if ((rc = store_connect(st, flags, err)) != CK_OK)
 		goto out;
-	if (sqlite3_open_v2(path, &st->db,
-			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_FULLMUTEX,
-			    NULL) != SQLITE_OK) {
-		rc = CK_FAIL(err, CK_ERR_STORE, "cannot open the store %s: %s", path,
-			     st->db ? sqlite3_errmsg(st->db) : "out of memory");
-		goto out;
-	}
-	sqlite3_extended_result_codes(st->db, 1);
 	if (sqlite3_create_function(st->db, "ck_now", 0, SQLITE_UTF8, st, sql_now, NULL,
 				    NULL) != SQLITE_OK) {
 		rc = CK_FAIL(err, CK_ERR_STORE, "cannot open the store %s: %s", path,
@@ -510,6 +633,13 @@ ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
 out:
 	ck_store_close(st);
 	return rc;
+}
+
+enum ck_code
+ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
+	      struct ck_err *err)
+{
+	return ck_store_open_ex(path, ctx, CK_STORE_CREATE, out, err);
 }
 
 void

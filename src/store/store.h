@@ -60,17 +60,36 @@ struct ck_store;
 
 /* ---- open, close, generation ---------------------------------------- */
 
+/* ck_store_open_ex flags. */
+#define CK_STORE_CREATE 0x1 /* create the store if the path does not exist */
+
+/* PRAGMA application_id of a certkeep store ("CkSt" = 1131107188), set by
+ * migration 2 (tests/unit/test_store_core.c checks the two agree). */
+#define CK_STORE_APPLICATION_ID 0x436b5374
+
 /*
- * Opens the store at path, creating it if absent: missing directories are
- * created 0700 and the file 0600 at creation (never chmod'ed later).  An
- * existing store is opened as is (doctor reports loose permissions).
- * Sets WAL, synchronous=FULL, foreign_keys=ON and a busy timeout of
- * CK_STORE_BUSY_MS, then applies pending schema migrations in order (one
- * transaction each; opening twice is harmless).  ctx (clock, log) must
- * outlive the store; it may be NULL for the real clock and default log.
- * Errors: CK_ERR_IO / CK_ERR_PERMISSION (path), CK_ERR_STORE (database),
- * CK_ERR_UNSUPPORTED (schema newer than this build), CK_ERR_BUSY.
+ * Opens the store at path.  With CK_STORE_CREATE in flags an absent store
+ * is created: missing directories 0700 and the file 0600 at creation
+ * (never chmod'ed later).  Without it an absent path is CK_ERR_NOT_FOUND
+ * ("no store at PATH") and nothing is created, not even a directory.
+ * Before anything that writes, the file must be a certkeep store (its
+ * application_id, or for a store made before the id existed its tables):
+ * a directory, a non-SQLite file, another program's SQLite database, or
+ * an empty file (unless CK_STORE_CREATE) is refused with CK_ERR_STORE and
+ * left byte for byte as it was.  An existing store is opened as is (doctor
+ * reports loose permissions).  Then sets WAL, synchronous=FULL,
+ * foreign_keys=ON and a busy timeout of CK_STORE_BUSY_MS, and applies
+ * pending schema migrations in order (one transaction each; opening twice
+ * is harmless).  ctx (clock, log) must outlive the store; it may be NULL
+ * for the real clock and default log.
+ * Errors: CK_ERR_NOT_FOUND (no store, without CK_STORE_CREATE),
+ * CK_ERR_IO / CK_ERR_PERMISSION (path), CK_ERR_STORE (not a store, or the
+ * database failed), CK_ERR_UNSUPPORTED (schema newer than this build),
+ * CK_ERR_BUSY.
  */
+enum ck_code ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
+			      struct ck_store **out, struct ck_err *err);
+/* ck_store_open_ex(path, ctx, CK_STORE_CREATE, out, err): creates an absent store. */
 enum ck_code ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
 			   struct ck_err *err);
 /* Closes the store.  NULL is a no-op. */

@@ -563,6 +563,7 @@ class TestShowList(StoreCase):
             self.assertIn(needle, text)
 
     def test_list_human_and_empty(self):
+        self.ck.run("import", PKI.key("ec256", os.path.join(self.dir, "lone.key")))
         self.assertIn("no certificates", self.ck.run("list").stdout)
         self.assertEqual(entries(self.ck), [])
         leaf = PKI.leaf()

@@ -184,6 +184,39 @@ test_atomic_write_failure_keeps_old(void **state)
 	assert_non_null(strstr(e.msg, "nodir"));
 }
 
+/* Temp names say whose they are; only exact names of the same file match. */
+static void
+test_atomic_write_temp_names(void **state)
+{
+	char name[300], path[300];
+	pid_t pid = 0;
+	struct ck_err e;
+
+	(void)state;
+	assert_int_equal(ck_file_tmp_name("/etc/ssl/key.pem", 42, name, sizeof(name)), 0);
+	assert_string_equal(name, "/etc/ssl/.key.pem.certkeep-tmp-42-XXXXXX");
+	assert_int_equal(ck_file_tmp_name("key.pem", 7, name, sizeof(name)), 0);
+	assert_string_equal(name, ".key.pem.certkeep-tmp-7-XXXXXX");
+	assert_int_equal(ck_file_tmp_name("/d/", 7, name, sizeof(name)), -1);
+	assert_int_equal(ck_file_tmp_name("/d/key.pem", 7, name, 10), -1);
+
+	assert_int_equal(ck_file_tmp_match(".key.pem.certkeep-tmp-42-aB3xYz", "key.pem", &pid), 1);
+	assert_int_equal(pid, 42);
+	assert_int_equal(ck_file_tmp_match(".key.pem.certkeep-tmp-42-aB3xY", "key.pem", &pid), 0);
+	assert_int_equal(ck_file_tmp_match(".key.pem.certkeep-tmp-42-aB3xYzz", "key.pem", &pid), 0);
+	assert_int_equal(ck_file_tmp_match(".key.pem.certkeep-tmp--1-aB3xYz", "key.pem", &pid), 0);
+	assert_int_equal(ck_file_tmp_match(".key.pem.certkeep-tmp-x-aB3xYz", "key.pem", &pid), 0);
+	assert_int_equal(ck_file_tmp_match(".cert.pem.certkeep-tmp-42-aB3xYz", "key.pem", &pid), 0);
+	assert_int_equal(ck_file_tmp_match("key.pem.tmp-aB3xYz", "key.pem", &pid), 0);
+	assert_int_equal(ck_file_tmp_match(".key.pem", "key.pem", &pid), 0);
+
+	/* A successful write leaves no temp file behind. */
+	snprintf(path, sizeof(path), "%s/names.pem", tmpdir);
+	assert_int_equal(ck_file_write_atomic(path, "x", 1, 0600, &e), CK_OK);
+	snprintf(name, sizeof(name), "ls -a '%s' | grep -q certkeep-tmp", tmpdir);
+	assert_int_not_equal(system(name), 0);
+}
+
 static void
 test_secret_read_file_and_fd(void **state)
 {
@@ -282,6 +315,7 @@ main(void)
 		cmocka_unit_test(test_atomic_write_leaves_umask_alone),
 		cmocka_unit_test(test_global_init_idempotent),
 		cmocka_unit_test(test_atomic_write_failure_keeps_old),
+		cmocka_unit_test(test_atomic_write_temp_names),
 		cmocka_unit_test(test_secret_read_file_and_fd),
 		cmocka_unit_test(test_mkdir_p_mode),
 		cmocka_unit_test(test_strings_from_outside),

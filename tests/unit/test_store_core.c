@@ -58,6 +58,90 @@ test_open_newer_schema_refused(void **state)
 	assert_non_null(strstr(err.msg, "newer"));
 }
 
+static int64_t
+t_application_id(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Without CK_STORE_CREATE an absent store is "no store at", and nothing appears. */
+static void
+test_open_without_create(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_store *b = NULL;
+	struct ck_err err;
+	struct stat sb;
+	char path[400], dir[400];
+
+	snprintf(dir, sizeof(dir), "%s/typo", e->dir);
+	snprintf(path, sizeof(path), "%s/store.db", dir);
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_open_ex(path, &e->ctx, 0, &b, &err), CK_ERR_NOT_FOUND);
+	assert_null(b);
+	assert_non_null(strstr(err.msg, "no store at"));
+	assert_int_equal(stat(dir, &sb), -1);
+	/* The existing store opens without the flag; the flag creates. */
+	assert_int_equal(ck_store_open_ex(e->path, &e->ctx, 0, &b, NULL), CK_OK);
+	ck_store_cleanup(&b);
+	assert_int_equal(ck_store_open_ex(path, &e->ctx, CK_STORE_CREATE, &b, NULL), CK_OK);
+	ck_store_cleanup(&b);
+	assert_int_equal(t_application_id(path), CK_STORE_APPLICATION_ID);
+}
+
+/* Another program's database is refused before anything writes to it. */
+static void
+test_open_foreign_database_untouched(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_store *b = NULL;
+	struct ck_err err;
+	struct stat before, after;
+	char path[400], wal[420];
+
+	snprintf(path, sizeof(path), "%s/other.sqlite", e->dir);
+	t_sql(path, "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('x')");
+	assert_int_equal(stat(path, &before), 0);
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_open_ex(path, &e->ctx, CK_STORE_CREATE, &b, &err), CK_ERR_STORE);
+	assert_null(b);
+	assert_non_null(strstr(err.msg, "not a certkeep store"));
+	assert_int_equal(stat(path, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	assert_int_equal(after.st_mtime, before.st_mtime);
+	assert_int_equal(t_application_id(path), 0);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	assert_int_equal(stat(wal, &after), -1);
+}
+
+/* A store made before the application_id (schema 2 and older) opens and
+ * gets it from migration 3.  (tests/data/store-v1.db, made by an older
+ * certkeep, is the real thing: test_bad_input.TestStoreV1.) */
+static void
+test_open_store_without_application_id(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_store *b = NULL;
+
+	ck_store_cleanup(&e->st);
+	assert_int_equal(t_application_id(e->path), CK_STORE_APPLICATION_ID);
+	t_sql(e->path, "PRAGMA application_id = 0; DELETE FROM schema_version WHERE version >= 3");
+	assert_int_equal(t_application_id(e->path), 0);
+	assert_int_equal(ck_store_open_ex(e->path, &e->ctx, 0, &b, NULL), CK_OK);
+	ck_store_cleanup(&b);
+	assert_int_equal(t_application_id(e->path), CK_STORE_APPLICATION_ID);
+}
+
 static void
 test_key_put_idempotent(void **state)
 {
@@ -649,6 +733,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_modes, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_open_twice_idempotent, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_open_newer_schema_refused, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_open_without_create, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_open_foreign_database_untouched, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_open_store_without_application_id, t_setup,
+						t_teardown),
 		cmocka_unit_test_setup_teardown(test_key_put_idempotent, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_token_key_not_exportable, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_cert_links_each_key_type, t_setup, t_teardown),
