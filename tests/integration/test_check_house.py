@@ -47,7 +47,7 @@ class CheckHouse(unittest.TestCase):
         write(self.root, "src/core/ok.c", "#include \"core/core.h\"\n" + long_function("ok", 100))
         write(self.root, "src/crypto/c.c", "#include \"core/core.h\"\n/* sqlite3_open() in a "
               "comment, \"sqlite3_close\" in a string */\nconst char *s = \"sqlite3_x(\";\n")
-        write(self.root, "src/store/sqlite.c", "#include <sqlite3.h>\nvoid d(sqlite3 *db) "
+        write(self.root, "src/store/sqlite/driver.c", "#include <sqlite3.h>\nvoid d(sqlite3 *db) "
               "{ sqlite3_close(db); }\n")
         write(self.root, "src/store/s.c", "#include \"crypto/crypto.h\"\n")
         self.lib_c = os.path.join(self.root, "lib.c")
