@@ -36,7 +36,7 @@ define setup_or_reconfigure
 endef
 
 build:
-	$(call setup_or_reconfigure,build,-Dbuildtype=release -Dtests=false)
+	$(call setup_or_reconfigure,build,-Dbuildtype=release -Dtests=false -Dwerror=false)
 	$(NINJA) -C build
 
 demo: deps build
