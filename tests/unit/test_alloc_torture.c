@@ -303,27 +303,21 @@ op_store(void *arg, struct ck_err *err)
 	return sc->run(sc, err);
 }
 
-/* The first line where the two dumps differ, for the failure message. */
+/* The table and the first line where the two dumps differ, for the message. */
 static void
 dump_diff(const char *a, const char *b)
 {
-	size_t i = 0, line = 0;
+	const char *table;
+	size_t i = 0;
 
 	while (a[i] != '\0' && a[i] == b[i])
 		i++;
 	while (i > 0 && a[i - 1] != '\n')
 		i--;
-	for (line = i; b[line] != '\0' && b[line] != '\n'; line++)
+	for (table = a + i; table > a && strncmp(table, "SELECT", 6) != 0; table--)
 		;
-	{
-		const char *sel = a + i;
-
-		while (sel > a && strncmp(sel, "SELECT", 6) != 0)
-			sel--;
-		fprintf(stderr, "in %.*s\n", (int)strcspn(sel, "\n"), sel);
-	}
-	fprintf(stderr, "before: %.*s\nafter:  %.*s\n", (int)strcspn(a + i, "\n"), a + i,
-		(int)(line - i), b + i);
+	fprintf(stderr, "in %.*s\nbefore: %.*s\nafter:  %.*s\n", (int)strcspn(table, "\n"),
+		table, (int)strcspn(a + i, "\n"), a + i, (int)strcspn(b + i, "\n"), b + i);
 }
 
 /* Copies file from to to (to replaced); a missing from removes to. */
