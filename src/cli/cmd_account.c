@@ -1,9 +1,9 @@
 /*
  * cmd_account.c - `certkeep account register|list|show|update|recover|
- * rollover|deactivate`: argv to the calls of renew/account.h, accounts to
+ * rollover|deactivate`: argv to the calls of flow/account.h, accounts to
  * text or JSON.  Secrets (EAB HMAC keys, account key files) are read from
  * files only, never from argv, and wiped after use.  Prints; the rules
- * (key first, rollover resolution, what is stored) live in renew.
+ * (key first, rollover resolution, what is stored) live in flow/.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 
 #include "cli/cli.h"
 #include "crypto/crypto.h"
-#include "renew/account.h"
+#include "flow/account.h"
 #include "store/store.h"
 
 #define ACCT_SECRET_MAX 4096     /* an EAB HMAC key file (base64url text) */

@@ -11,7 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/tokens.h"
-#include "store/ops.h"
+#include "flow/ops.h"
 
 static void
 import_usage(FILE *fp)

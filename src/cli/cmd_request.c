@@ -14,7 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/print.h"
-#include "store/ops.h"
+#include "flow/ops.h"
 
 static void
 request_usage(FILE *fp)

@@ -8,7 +8,7 @@
 #ifndef CK_CLI_TOKENS_H
 #define CK_CLI_TOKENS_H
 
-#include "store/ops.h"
+#include "flow/ops.h"
 #include "token/token.h"
 
 /* The configured tokens (an empty list when none is). */

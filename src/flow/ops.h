@@ -13,8 +13,8 @@
  * Conventions as in store.h: enum ck_code, *err filled on failure, OUT
  * parameters set only on success, _cleanup NULL-safe on zeroed structs.
  */
-#ifndef CK_STORE_OPS_H
-#define CK_STORE_OPS_H
+#ifndef CK_FLOW_OPS_H
+#define CK_FLOW_OPS_H
 
 #include <stddef.h>
 #include <stdint.h>

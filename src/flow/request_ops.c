@@ -9,7 +9,7 @@
 
 #include <openssl/pem.h>
 
-#include "store/ops.h"
+#include "flow/ops.h"
 #include "store/store.h"
 
 /* ---- pending requests ------------------------------------------------ */

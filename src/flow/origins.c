@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "renew/account_int.h"
+#include "flow/account_int.h"
 
 #define ORIGINS_TEXT_MAX (ACME_ORIGINS_MAX * ACME_ORIGIN_MAX)
 

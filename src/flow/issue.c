@@ -14,8 +14,8 @@
 
 #include "acme/acme.h"
 #include "challenge/http01.h"
-#include "renew/account.h"
-#include "renew/issue.h"
+#include "flow/account.h"
+#include "flow/issue.h"
 
 /* Everything one issuance holds, released in one place. */
 struct issue_run {

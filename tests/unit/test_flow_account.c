@@ -1,5 +1,5 @@
 /*
- * test_renew_account.c - key rollover that no crash or lost answer can
+ * test_flow_account.c - key rollover that no crash or lost answer can
  * turn into a lost account: resolution of a pending rollover by asking
  * the server (new key accepted, old key accepted, neither, no answer, the
  * new key belongs to another account), and the rollover itself (success,
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "renew/account.h"
+#include "flow/account.h"
 #include "test_acme_fake.h"
 
 #define ACCT_URL FAKE_BASE "/acct/1"

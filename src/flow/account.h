@@ -8,8 +8,8 @@
  *
  * Sits above acme and store; knows nothing of the CLI.
  */
-#ifndef CK_RENEW_ACCOUNT_H
-#define CK_RENEW_ACCOUNT_H
+#ifndef CK_FLOW_ACCOUNT_H
+#define CK_FLOW_ACCOUNT_H
 
 #include <openssl/evp.h>
 
