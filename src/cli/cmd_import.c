@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/tokens.h"
+#include "flow/tokens.h"
 #include "flow/ops.h"
 
 static void
@@ -164,7 +164,7 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	    ck_secret_read(passfile, CK_IMPORT_PASSWORD_MAX, &password, &err) != CK_OK)
 		return cli_fail(cli, &err);
 	if (cli_store_open_create(cli, &st, &err) != 0 ||
-	    cli_tokens_finder(st, &tokens, &finder, &err) != CK_OK ||
+	    ck_tokens_finder(st, &tokens, &finder, &err) != CK_OK ||
 	    ck_store_import_files_with(st, (const char *const *)(argv + optind),
 				       (size_t)(argc - optind), password, lineage, &finder,
 				       &res, &err) != CK_OK) {

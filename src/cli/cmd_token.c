@@ -13,7 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/print.h"
-#include "cli/tokens.h"
+#include "flow/tokens.h"
 
 static void
 token_usage(FILE *fp)
@@ -183,9 +183,9 @@ token_add(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(cli, &err);
 		goto out;
 	}
-	if (cli_tokens_load(st, &l, &err) != CK_OK ||
+	if (ck_tokens_load(st, &l, &err) != CK_OK ||
 	    ck_token_conf_add(&l, name, module, label, &err) != CK_OK ||
-	    cli_tokens_save(st, &l, &err) != CK_OK || ck_store_tx_commit(st, &err) != CK_OK) {
+	    ck_tokens_save(st, &l, &err) != CK_OK || ck_store_tx_commit(st, &err) != CK_OK) {
 		ck_store_tx_rollback(st);
 		rc = cli_fail(cli, &err);
 		goto out;
@@ -217,7 +217,7 @@ token_list(struct cli *cli, int argc, char **argv)
 	rc = token_opts("list", argc, argv, token_list_usage, 0, &json, NULL, NULL, &name);
 	if (rc >= 0)
 		return rc;
-	if (cli_store_open(cli, &st, &err) != 0 || cli_tokens_load(st, &l, &err) != CK_OK) {
+	if (cli_store_open(cli, &st, &err) != 0 || ck_tokens_load(st, &l, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 		ck_store_close(st);
 		return rc;
@@ -263,9 +263,9 @@ token_rm(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(cli, &err);
 		goto out;
 	}
-	if (cli_tokens_load(st, &l, &err) != CK_OK ||
+	if (ck_tokens_load(st, &l, &err) != CK_OK ||
 	    ck_token_conf_remove(&l, name, &err) != CK_OK ||
-	    cli_tokens_save(st, &l, &err) != CK_OK || ck_store_tx_commit(st, &err) != CK_OK) {
+	    ck_tokens_save(st, &l, &err) != CK_OK || ck_store_tx_commit(st, &err) != CK_OK) {
 		ck_store_tx_rollback(st);
 		rc = cli_fail(cli, &err);
 		goto out;
@@ -348,7 +348,7 @@ token_keys(struct cli *cli, int argc, char **argv)
 	rc = token_opts("keys", argc, argv, token_keys_usage, 1, &json, NULL, NULL, &name);
 	if (rc >= 0)
 		return rc;
-	if (cli_store_open(cli, &st, &err) != 0 || cli_tokens_load(st, &l, &err) != CK_OK) {
+	if (cli_store_open(cli, &st, &err) != 0 || ck_tokens_load(st, &l, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 		goto out;
 	}

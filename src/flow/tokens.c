@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/tokens.h"
+#include "flow/tokens.h"
 
 enum ck_code
-cli_tokens_load(struct ck_store *st, struct ck_token_conf_list *out, struct ck_err *err)
+ck_tokens_load(struct ck_store *st, struct ck_token_conf_list *out, struct ck_err *err)
 {
 	char *text = NULL;
 	enum ck_code rc;
@@ -31,7 +31,7 @@ cli_tokens_load(struct ck_store *st, struct ck_token_conf_list *out, struct ck_e
 }
 
 enum ck_code
-cli_tokens_save(struct ck_store *st, const struct ck_token_conf_list *l, struct ck_err *err)
+ck_tokens_save(struct ck_store *st, const struct ck_token_conf_list *l, struct ck_err *err)
 {
 	char *text = NULL;
 	enum ck_code rc;
@@ -72,7 +72,7 @@ tokens_find(void *arg, const char *spki_sha256, struct ck_key_hit *hit, struct c
 }
 
 enum ck_code
-cli_tokens_finder(struct ck_store *st, struct ck_token_set **set, struct ck_key_finder *f,
+ck_tokens_finder(struct ck_store *st, struct ck_token_set **set, struct ck_key_finder *f,
 		  struct ck_err *err)
 {
 	struct ck_token_conf_list l;
@@ -81,7 +81,7 @@ cli_tokens_finder(struct ck_store *st, struct ck_token_set **set, struct ck_key_
 
 	memset(f, 0, sizeof(*f));
 	*set = NULL;
-	if ((rc = cli_tokens_load(st, &l, err)) != CK_OK)
+	if ((rc = ck_tokens_load(st, &l, err)) != CK_OK)
 		return rc;
 	if (l.n == 0)
 		return CK_OK;
