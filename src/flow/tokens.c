@@ -1,6 +1,7 @@
 /*
- * tokens.c - configured tokens in the store's settings, and the import's
- * key finder over them (see tokens.h).
+ * tokens.c - configured tokens in the store's settings, the changes to
+ * them, a token's public keys, and the import's key finder over them
+ * (see tokens.h).
  *
  * Must never: keep a PIN, or hand the store a key reference whose SPKI
  * it has not got from the token itself.
@@ -91,4 +92,85 @@ ck_tokens_finder(struct ck_store *st, struct ck_token_set **set, struct ck_key_f
 	f->arg = s;
 	*set = s;
 	return CK_OK;
+}
+
+/* Opens a token (no login) and lists its public keys; OUTPUT only on success. */
+static enum ck_code
+tokens_open_keys(const char *module, const char *label, struct ck_token **t,
+		 struct ck_token_key_list *keys, struct ck_err *err)
+{
+	struct ck_token_key_list kl = { NULL, 0, 0 };
+	struct ck_token *tok = NULL;
+	enum ck_code rc;
+
+	if ((rc = ck_token_open(module, label, &tok, err)) != CK_OK ||
+	    (rc = ck_token_public_keys(tok, &kl, err)) != CK_OK) {
+		ck_token_key_list_cleanup(&kl);
+		ck_token_close(tok);
+		return rc;
+	}
+	*t = tok;
+	*keys = kl;
+	return CK_OK;
+}
+
+enum ck_code
+ck_tokens_probe(const char *name, const char *module, const char *label, struct ck_token **t,
+		struct ck_token_key_list *keys, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = tokens_open_keys(module, label, t, keys, err)) != CK_OK)
+		ck_err_prefix(err, "token '%s' was not added", name);
+	return rc;
+}
+
+/* Loads the configuration, adds (module != NULL) or removes token name, saves
+ * it: one transaction, rolled back on any failure. */
+static enum ck_code
+tokens_update(struct ck_store *st, const char *name, const char *module, const char *label,
+	      struct ck_err *err)
+{
+	struct ck_token_conf_list l;
+	enum ck_code rc;
+
+	if ((rc = ck_store_tx_begin(st, err)) != CK_OK)
+		return rc;
+	if ((rc = ck_tokens_load(st, &l, err)) != CK_OK ||
+	    (rc = module != NULL ? ck_token_conf_add(&l, name, module, label, err)
+				 : ck_token_conf_remove(&l, name, err)) != CK_OK ||
+	    (rc = ck_tokens_save(st, &l, err)) != CK_OK ||
+	    (rc = ck_store_tx_commit(st, err)) != CK_OK)
+		ck_store_tx_rollback(st);
+	return rc;
+}
+
+enum ck_code
+ck_tokens_add(struct ck_store *st, const char *name, const char *module, const char *label,
+	      struct ck_err *err)
+{
+	if (module == NULL || label == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a token needs a module and a label");
+	return tokens_update(st, name, module, label, err);
+}
+
+enum ck_code
+ck_tokens_remove(struct ck_store *st, const char *name, struct ck_err *err)
+{
+	return tokens_update(st, name, NULL, NULL, err);
+}
+
+enum ck_code
+ck_tokens_keys(const struct ck_token_conf_list *l, const char *name, struct ck_token **t,
+	       struct ck_token_key_list *keys, struct ck_err *err)
+{
+	const struct ck_token_conf *c;
+	enum ck_code rc;
+
+	if ((c = ck_token_conf_find(l, name)) == NULL)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no token named '%s' is configured "
+			       "('certkeep token list' shows them)", name);
+	if ((rc = tokens_open_keys(c->module, c->label, t, keys, err)) != CK_OK)
+		ck_err_prefix(err, "token '%s'", name);
+	return rc;
 }
