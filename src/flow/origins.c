@@ -102,6 +102,8 @@ ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st, const char *
 
 	if ((rc = acme_client_new(ctx, server, ca_bundle, &c, err)) != CK_OK)
 		return rc;
+	if (ctx->acme_transport != NULL)
+		acme_client_set_transport(c, ctx->acme_transport);
 	if (given != NULL && given->given) {
 		for (i = 0; i < given->n && rc == CK_OK; i++)
 			rc = acme_client_allow_origin(c, given->v[i], err);
