@@ -2,7 +2,7 @@
  * cmd_import.c - `certkeep import FILE... [--name LINEAGE]
  * [--password-file F]`: reads the password (file or fd:N, never argv),
  * calls ck_store_import_files_with (which decides what links to what),
- * with a key finder over the configured tokens (cli/tokens.h), and says
+ * with a key finder over the configured tokens (flow/tokens.h), and says
  * plainly what happened to each certificate and key.
  */
 #include <getopt.h>

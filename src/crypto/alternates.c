@@ -88,7 +88,7 @@ ck_alternates_encode(const struct ck_alternates *a, char **json, struct ck_err *
 			goto out;
 		}
 	}
-	if ((text = json_dumps(arr, JSON_COMPACT)) == NULL) {
+	if ((text = ck_json_dumps(arr, JSON_COMPACT)) == NULL) {
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -128,13 +128,18 @@ enum ck_code
 ck_alternates_decode(const char *json, struct ck_alternates *out, struct ck_err *err)
 {
 	struct ck_alternates a = { NULL, 0 };
+	json_error_t jerr;
 	json_t *arr = NULL;
 	enum ck_code rc = CK_OK;
 	size_t i, n;
 
 	if (json == NULL || json[0] == '\0')
 		goto done;
-	arr = json_loads(json, 0, NULL);
+	arr = json_loads(json, 0, &jerr);
+	if (arr == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	n = json_array_size(arr);
 	if (!json_is_array(arr) || n > CK_ALTERNATES_MAX) {
 		rc = CK_FAIL(err, CK_ERR_PARSE, "the alternate chains are not a JSON array of at "

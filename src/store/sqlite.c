@@ -104,7 +104,17 @@ st_prepare_bind(struct ck_store *st, struct ck_err *err, sqlite3_stmt **out, con
 int
 st_step(struct ck_store *st, sqlite3_stmt *s, struct ck_err *err)
 {
-	int rc = sqlite3_step(s);
+	int rc;
+
+	/* On some errors (SQLITE_NOMEM, _FULL, _IOERR) SQLite rolls the whole
+	 * transaction back by itself; a statement run after that would commit
+	 * on its own, half of a change.  The transaction is gone: refuse. */
+	if (st->in_tx > 0 && sqlite3_get_autocommit(st->db)) {
+		ck_err_set(err, CK_ERR_STORE, __func__, "the store transaction was rolled back "
+			   "after an error (out of memory or I/O); nothing of it was written");
+		return -1;
+	}
+	rc = sqlite3_step(s);
 
 	if (rc == SQLITE_ROW)
 		return 1;
