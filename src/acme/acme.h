@@ -250,14 +250,7 @@ long acme_retry_after_parse(const char *value, time_t now);
 /* Clamp: -1 (absent) -> dflt; else into [min, max]. */
 unsigned acme_retry_after_clamp(long seconds, unsigned min, unsigned max, unsigned dflt);
 
-/*
- * Lists of strings (URLs, contacts) are struct ck_strv (core.h).  The old
- * names stay until src/renew/ (issue 7: moving to src/flow/) is converted;
- * nothing in src/acme/ uses them.  src/renew/ adds only origin URLs.
- */
-#define acme_strv ck_strv
-#define acme_strv_add(v, s, max, err) ck_strv_add((v), (s), (max), ACME_URL_MAX, (err))
-#define acme_strv_cleanup(v) ck_strv_cleanup(v)
+/* Lists of strings (URLs, contacts) are struct ck_strv (core.h). */
 
 /*
  * Appends to *out the targets of every link in one Link header value

@@ -223,7 +223,7 @@ test_retry_after(void **state)
 static void
 test_link_header(void **state)
 {
-	struct acme_strv v = { 0 };
+	struct ck_strv v = { 0 };
 	struct ck_err err;
 
 	(void)state;
@@ -246,7 +246,7 @@ test_link_header(void **state)
 					 "rel=alternate", "alternate", 4, &v, &err), CK_OK);
 	assert_int_equal(v.n, 4);
 	assert_string_equal(v.v[3], "https://a.test/4");
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 
 	assert_int_equal(acme_link_parse("https://a.test/x;rel=alternate", "alternate", 8, &v, &err),
 			 CK_ERR_PARSE);
@@ -256,7 +256,7 @@ test_link_header(void **state)
 					 &err), CK_ERR_PARSE);
 	assert_int_equal(acme_link_parse("<https://a.test/x> junk", "alternate", 8, &v, &err),
 			 CK_ERR_PARSE);
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 }
 
 static void
