@@ -110,13 +110,13 @@ ck_store_account_put(struct ck_store *st, const struct ck_account *in, int64_t *
 				     (long long)in->id);
 			goto out;
 		}
-		rc = st_exec(st, err, NULL,
-			     "INSERT INTO accounts (name, server, url, key_id, contacts, status, "
-			     "tos_agreed, eab_kid, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		rc = st_query_int(st, err, &aid,
+				  "INSERT INTO accounts (name, server, url, key_id, contacts, status, "
+				  "tos_agreed, eab_kid, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+				  "RETURNING id",
 			     "tttittiti", name, in->server, in->url, in->key_id,
 			     in->contacts ? in->contacts : "[]", in->status ? in->status : "valid",
 			     (int64_t)(in->tos_agreed != 0), in->eab_kid, (int64_t)st_now(st));
-		aid = sqlite3_last_insert_rowid(st->db);
 	}
 	if (rc != CK_OK)
 		goto out;
@@ -169,22 +169,22 @@ out:
 	"tos_agreed, eab_kid, created FROM accounts "
 
 static int
-account_row(sqlite3_stmt *s, struct ck_account *a)
+account_row(struct st_stmt *s, struct ck_account *a)
 {
 	int oom = 0;
 
 	memset(a, 0, sizeof(*a));
-	a->id = sqlite3_column_int64(s, 0);
+	a->id = st_col_int64(s, 0);
 	a->name = st_col_dup(s, 1, &oom);
 	a->server = st_col_dup(s, 2, &oom);
 	a->url = st_col_dup(s, 3, &oom);
-	a->key_id = sqlite3_column_int64(s, 4);
-	a->pending_key_id = sqlite3_column_int64(s, 5);
+	a->key_id = st_col_int64(s, 4);
+	a->pending_key_id = st_col_int64(s, 5);
 	a->contacts = st_col_dup(s, 6, &oom);
 	a->status = st_col_dup(s, 7, &oom);
-	a->tos_agreed = sqlite3_column_int(s, 8);
+	a->tos_agreed = st_col_int(s, 8);
 	a->eab_kid = st_col_dup(s, 9, &oom);
-	a->created = (time_t)sqlite3_column_int64(s, 10);
+	a->created = (time_t)st_col_int64(s, 10);
 	return oom;
 }
 
@@ -193,7 +193,7 @@ static enum ck_code
 default_name(struct ck_store *st, const char *server, char *out, size_t n, struct ck_err *err)
 {
 	char *key = NULL, *v = NULL;
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r, count = 0;
 
@@ -225,7 +225,7 @@ default_name(struct ck_store *st, const char *server, char *out, size_t n, struc
 	}
 	if (r < 0)
 		rc = err ? err->code : CK_ERR_STORE;
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -234,7 +234,7 @@ account_one(struct ck_store *st, struct ck_err *err, struct ck_account *out, con
 	    const char *fmt, int64_t id, const char *a, const char *b)
 {
 	struct ck_account acc;
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	char def[CK_STORE_NAME_MAX + 1];
 	enum ck_code rc;
 	int r;
@@ -258,7 +258,7 @@ account_one(struct ck_store *st, struct ck_err *err, struct ck_account *out, con
 			acc.is_default = strcmp(def, acc.name) == 0;
 		*out = acc;
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -321,7 +321,7 @@ ck_store_account_list(struct ck_store *st, struct ck_account_list *out, struct c
 {
 	struct ck_account_list l = { NULL, 0 };
 	char def[CK_STORE_NAME_MAX + 1];
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	size_t cap = 0, i;
 	enum ck_code rc;
 	int r;
@@ -352,7 +352,7 @@ nomem:
 	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 out:
 	ck_account_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 

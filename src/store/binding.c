@@ -124,19 +124,19 @@ ck_store_binding_remove(struct ck_store *st, const char *name, struct ck_err *er
 	"b.last_sha256, b.state, b.updated FROM bindings b "
 
 static int
-binding_row(sqlite3_stmt *s, struct ck_binding *b)
+binding_row(struct st_stmt *s, struct ck_binding *b)
 {
 	int oom = 0;
 
 	memset(b, 0, sizeof(*b));
-	b->id = sqlite3_column_int64(s, 0);
+	b->id = st_col_int64(s, 0);
 	b->name = st_col_dup(s, 1, &oom);
 	b->lineage = st_col_dup(s, 2, &oom);
 	st_col_copy(s, 3, b->pinned_sha256, sizeof(b->pinned_sha256));
 	b->target = st_col_dup(s, 4, &oom);
 	st_col_copy(s, 5, b->last_sha256, sizeof(b->last_sha256));
 	b->state = st_col_dup(s, 6, &oom);
-	b->updated = (time_t)sqlite3_column_int64(s, 7);
+	b->updated = (time_t)st_col_int64(s, 7);
 	return oom;
 }
 
@@ -145,7 +145,7 @@ binding_query(struct ck_store *st, struct ck_binding_list *out, struct ck_err *e
 	      const char *sql, const char *fmt, int64_t arg)
 {
 	struct ck_binding_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	size_t cap = 0;
 	enum ck_code rc;
 	int r;
@@ -172,7 +172,7 @@ nomem:
 	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 out:
 	ck_binding_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 

@@ -75,14 +75,11 @@ st_lineage_ensure_tx(struct ck_store *st, const char *name, const char *identifi
 	rc = st_query_int(st, err, id, "SELECT id FROM lineages WHERE name = ?", "t", name);
 	if (rc != CK_ERR_NOT_FOUND)
 		return rc;
-	rc = st_exec(st, err, NULL,
-		     "INSERT INTO lineages (name, identifiers, key_type, created) "
-		     "VALUES (?, ?, ?, ?)",
+	return st_query_int(st, err, id,
+			    "INSERT INTO lineages (name, identifiers, key_type, created) "
+			    "VALUES (?, ?, ?, ?) RETURNING id",
 		     "ttti", name, identifiers_json ? identifiers_json : "[]",
 		     key_type ? key_type : "", (int64_t)st_now(st));
-	if (rc == CK_OK)
-		*id = sqlite3_last_insert_rowid(st->db);
-	return rc;
 }
 
 enum ck_code
@@ -98,11 +95,11 @@ st_cert_insert_tx(struct ck_store *st, const struct st_cert_raw *c, int64_t *id,
 	rc = st_strv_to_json((const char *const *)in->sans, in->nsans, 100000, 4096, &sans, err);
 	if (rc != CK_OK)
 		return rc;
-	rc = st_exec(st, err, NULL,
-		     "INSERT INTO certificates (der, sha256, sha1, spki_sha256, subject, issuer, "
-		     "serial, sans, not_before, not_after, key_algorithm, key_id, key_state, "
-		     "lineage_id, origin, alternates, created) "
-		     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	rc = st_query_int(st, err, &cid,
+			  "INSERT INTO certificates (der, sha256, sha1, spki_sha256, subject, issuer, "
+			  "serial, sans, not_before, not_after, key_algorithm, key_id, key_state, "
+			  "lineage_id, origin, alternates, created) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
 		     "btttttttiitItItti", c->der, c->len, in->sha256, in->sha1, in->spki_sha256,
 		     in->subject ? in->subject : "", in->issuer ? in->issuer : "", in->serial,
 		     sans, (int64_t)in->not_before, (int64_t)in->not_after, in->key_desc,
@@ -111,7 +108,6 @@ st_cert_insert_tx(struct ck_store *st, const struct st_cert_raw *c, int64_t *id,
 	free(sans);
 	if (rc != CK_OK)
 		return rc;
-	cid = sqlite3_last_insert_rowid(st->db);
 	CK_FAULT("store.cert_put.insert");
 	for (i = 0; c->chain != NULL && i < c->chain->n; i++) {
 		rc = st_exec(st, err, NULL, "INSERT INTO chain (cert_id, pos, der) VALUES (?, ?, ?)",
@@ -164,7 +160,7 @@ static enum ck_code
 find_request(struct ck_store *st, const char *spki, int64_t *req_id, char *lineage, size_t n,
 	     struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -180,10 +176,10 @@ find_request(struct ck_store *st, const char *spki, int64_t *req_id, char *linea
 	if (r < 0)
 		rc = err ? err->code : CK_ERR_STORE;
 	else if (r == 1) {
-		*req_id = sqlite3_column_int64(s, 0);
+		*req_id = st_col_int64(s, 0);
 		st_col_copy(s, 1, lineage, n);
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -229,7 +225,7 @@ put_existing(struct ck_store *st, int64_t cid, const struct ck_cert_info *info,
 static enum ck_code
 key_type_of(struct ck_store *st, int64_t key_id, char *out, size_t n, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 
 	if ((rc = st_prepare_bind(st, err, &s, "SELECT key_type FROM keys WHERE id = ?", "i",
@@ -237,7 +233,7 @@ key_type_of(struct ck_store *st, int64_t key_id, char *out, size_t n, struct ck_
 		return rc;
 	if (st_step(st, s, err) == 1)
 		st_col_copy(s, 0, out, n);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return CK_OK;
 }
 

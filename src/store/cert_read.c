@@ -20,33 +20,33 @@
 	"LEFT JOIN keys k ON k.id = c.key_id "
 
 static enum ck_code
-cert_row(sqlite3_stmt *s, struct ck_cert_row *r, struct ck_err *err)
+cert_row(struct st_stmt *s, struct ck_cert_row *r, struct ck_err *err)
 {
-	const char *sans = (const char *)sqlite3_column_text(s, 7);
+	const char *sans = st_col_text(s, 7);
 	enum ck_code rc;
 	int oom = 0;
 
 	memset(r, 0, sizeof(*r));
-	r->id = sqlite3_column_int64(s, 0);
+	r->id = st_col_int64(s, 0);
 	st_col_copy(s, 1, r->sha256, sizeof(r->sha256));
 	st_col_copy(s, 2, r->sha1, sizeof(r->sha1));
 	st_col_copy(s, 3, r->spki_sha256, sizeof(r->spki_sha256));
 	r->subject = st_col_dup(s, 4, &oom);
 	r->issuer = st_col_dup(s, 5, &oom);
 	st_col_copy(s, 6, r->serial, sizeof(r->serial));
-	r->not_before = (time_t)sqlite3_column_int64(s, 8);
-	r->not_after = (time_t)sqlite3_column_int64(s, 9);
+	r->not_before = (time_t)st_col_int64(s, 8);
+	r->not_after = (time_t)st_col_int64(s, 9);
 	r->lineage = st_col_dup(s, 10, &oom);
-	r->lineage_id = sqlite3_column_int64(s, 11);
-	r->is_current = sqlite3_column_int(s, 12) == 1;
-	r->key_id = sqlite3_column_int64(s, 13);
+	r->lineage_id = st_col_int64(s, 11);
+	r->is_current = st_col_int(s, 12) == 1;
+	r->key_id = st_col_int64(s, 13);
 	st_col_copy(s, 14, r->key_algorithm, sizeof(r->key_algorithm));
 	r->key_location = st_col_dup(s, 15, &oom);
 	/* A key_id whose key row is gone is not a link (doctor reports it). */
 	r->linked = r->key_location != NULL;
 	r->origin = st_col_dup(s, 16, &oom);
-	r->created = (time_t)sqlite3_column_int64(s, 17);
-	r->chain_len = (size_t)sqlite3_column_int64(s, 18);
+	r->created = (time_t)st_col_int64(s, 17);
+	r->chain_len = (size_t)st_col_int64(s, 18);
 	if (oom)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 	rc = st_strv_from_json(sans, CK_STORE_ROWS_MAX, &r->sans, &r->nsans, err);
@@ -57,7 +57,7 @@ enum ck_code
 ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out, struct ck_err *err)
 {
 	struct ck_cert_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	size_t cap = 0;
 	enum ck_code rc;
 	int r;
@@ -86,7 +86,7 @@ ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out, struct ck_err 
 	rc = CK_OK;
 out:
 	ck_cert_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -94,7 +94,7 @@ enum ck_code
 ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out, struct ck_err *err)
 {
 	struct ck_cert_row row;
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -113,7 +113,7 @@ ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out, stru
 		else
 			ck_cert_row_cleanup(&row);
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -121,7 +121,7 @@ static enum ck_code
 read_chain(struct ck_store *st, int64_t id, struct ck_der_list *out, struct ck_err *err)
 {
 	struct ck_der_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r = 0, oom = 0;
 
@@ -154,7 +154,7 @@ read_chain(struct ck_store *st, int64_t id, struct ck_der_list *out, struct ck_e
 	l.n = 0;
 out:
 	ck_der_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -163,7 +163,7 @@ ck_store_cert_der(struct ck_store *st, int64_t id, unsigned char **der, size_t *
 		  struct ck_der_list *chain, struct ck_err *err)
 {
 	struct ck_der_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	unsigned char *d = NULL;
 	size_t n = 0;
 	enum ck_code rc;
@@ -201,14 +201,14 @@ ck_store_cert_der(struct ck_store *st, int64_t id, unsigned char **der, size_t *
 out:
 	free(d);
 	ck_der_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
 enum ck_code
 ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	char *v = NULL;
 	int r, oom = 0;
@@ -226,7 +226,7 @@ ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out, struct ck_
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 	else
 		*out = v;
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 

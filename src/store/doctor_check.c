@@ -16,7 +16,7 @@ enum ck_code
 dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exists,
 		   int *corrupt, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	EVP_PKEY *k = NULL;
 	char spki_hash[65], col[65];
 	enum ck_code rc;
@@ -37,14 +37,14 @@ dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exist
 	if (r == 0)
 		goto out;
 	*exists = 1;
-	ck_sha256_hex(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), spki_hash);
+	ck_sha256_hex(st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0), spki_hash);
 	st_col_copy(s, 2, col, sizeof(col));
-	if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+	if (st_col_is_null(s, 1)) {
 		memcpy(out, spki_hash, 65);
 		*corrupt = strcmp(col, spki_hash) != 0;
 		goto out;
 	}
-	if (ck_key_from_pkcs8_der(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1),
+	if (ck_key_from_pkcs8_der(st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1),
 				  &k, NULL) != CK_OK ||
 	    ck_key_spki_sha256(k, out, NULL) != CK_OK) {
 		out[0] = '\0';
@@ -54,7 +54,7 @@ dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exist
 	*corrupt = strcmp(out, spki_hash) != 0 || strcmp(out, col) != 0;
 out:
 	EVP_PKEY_free(k);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -102,7 +102,7 @@ dr_scan_links(struct ck_store *st, struct dr_link **links, size_t *n, struct ck_
 {
 	struct ck_cert_info info;
 	struct dr_link *v = NULL, *p;
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	size_t cnt = 0;
 	enum ck_code rc;
 	int r = 0;
@@ -118,15 +118,15 @@ dr_scan_links(struct ck_store *st, struct dr_link **links, size_t *n, struct ck_
 		v = p;
 		memset(&v[cnt], 0, sizeof(v[cnt]));
 		memset(&info, 0, sizeof(info));
-		if (ck_cert_info_from_der(sqlite3_column_blob(s, 1),
-					  (size_t)sqlite3_column_bytes(s, 1), &info, NULL) != CK_OK) {
-			v[cnt].cert_id = sqlite3_column_int64(s, 0);
+		if (ck_cert_info_from_der(st_col_blob_ref(s, 1, NULL),
+					  st_col_bytes(s, 1), &info, NULL) != CK_OK) {
+			v[cnt].cert_id = st_col_int64(s, 0);
 			v[cnt].state = DR_LINK_CERT_BAD;
 			cnt++;
 			continue;
 		}
-		rc = dr_cert_link(st, sqlite3_column_int64(s, 0), info.spki_sha256,
-				  sqlite3_column_int64(s, 2), &v[cnt], err);
+		rc = dr_cert_link(st, st_col_int64(s, 0), info.spki_sha256,
+				  st_col_int64(s, 2), &v[cnt], err);
 		memcpy(v[cnt].sha256, info.sha256, sizeof(v[cnt].sha256));
 		ck_cert_info_cleanup(&info);
 		cnt++;
@@ -142,7 +142,7 @@ dr_scan_links(struct ck_store *st, struct dr_link **links, size_t *n, struct ck_
 	v = NULL;
 out:
 	free(v);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -246,17 +246,17 @@ cert_chain_findings(struct ck_store *st, int64_t id, const unsigned char *der, s
 
 /* One certificate row: corruption, link, expiry, chain. */
 static enum ck_code
-check_one_cert(struct ck_store *st, const struct ck_doctor_opts *o, sqlite3_stmt *s,
+check_one_cert(struct ck_store *st, const struct ck_doctor_opts *o, struct st_stmt *s,
 	       struct ck_findings *f, struct ck_err *err)
 {
 	struct ck_cert_info info;
 	struct dr_link link;
-	const unsigned char *der = sqlite3_column_blob(s, 1);
-	size_t len = (size_t)sqlite3_column_bytes(s, 1);
-	int64_t id = sqlite3_column_int64(s, 0);
+	const unsigned char *der = st_col_blob_ref(s, 1, NULL);
+	size_t len = st_col_bytes(s, 1);
+	int64_t id = st_col_int64(s, 0);
 	char col_sha[65], col_spki[65], lineage[CK_STORE_NAME_MAX + 1];
-	int relevant = sqlite3_column_int(s, 6) || sqlite3_column_int(s, 7) ||
-		       sqlite3_column_type(s, 5) == SQLITE_NULL;
+	int relevant = st_col_int(s, 6) || st_col_int(s, 7) ||
+		       st_col_is_null(s, 5);
 	enum ck_code rc;
 
 	memset(&info, 0, sizeof(info));
@@ -281,7 +281,7 @@ check_one_cert(struct ck_store *st, const struct ck_doctor_opts *o, sqlite3_stmt
 		if (rc != CK_OK)
 			goto out;
 	}
-	if ((rc = dr_cert_link(st, id, info.spki_sha256, sqlite3_column_int64(s, 4), &link,
+	if ((rc = dr_cert_link(st, id, info.spki_sha256, st_col_int64(s, 4), &link,
 			       err)) != CK_OK)
 		goto out;
 	memcpy(link.sha256, info.sha256, sizeof(link.sha256));
@@ -291,7 +291,7 @@ check_one_cert(struct ck_store *st, const struct ck_doctor_opts *o, sqlite3_stmt
 						   lineage[0] ? lineage : NULL, &info, f, err)) !=
 				CK_OK)
 		goto out;
-	if (sqlite3_column_int(s, 8) > 0)
+	if (st_col_int(s, 8) > 0)
 		rc = cert_chain_findings(st, id, der, len, info.sha256, f, err);
 out:
 	ck_cert_info_cleanup(&info);
@@ -302,7 +302,7 @@ enum ck_code
 dr_check_certs(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_findings *f,
 	       struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r = 0;
 
@@ -326,7 +326,7 @@ dr_check_certs(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_fi
 	if (r < 0)
 		rc = err ? err->code : CK_ERR_STORE;
 out:
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -335,7 +335,7 @@ out:
 enum ck_code
 dr_check_keys(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	char actual[65], spki[65], alg[32];
 	enum ck_code rc;
 	int r, exists = 0, corrupt = 0;
@@ -346,7 +346,7 @@ dr_check_keys(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 	if (rc != CK_OK)
 		return rc;
 	while ((r = st_step(st, s, err)) == 1) {
-		int64_t id = sqlite3_column_int64(s, 0);
+		int64_t id = st_col_int64(s, 0);
 		st_col_copy(s, 1, spki, sizeof(spki));
 		st_col_copy(s, 2, alg, sizeof(alg));
 		if ((rc = dr_key_actual_spki(st, id, actual, &exists, &corrupt, err)) != CK_OK)
@@ -361,7 +361,7 @@ dr_check_keys(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 						      "this key need a new key (issue again)"),
 					    err)) != CK_OK)
 			goto out;
-		if (!sqlite3_column_int(s, 3) &&
+		if (!st_col_int(s, 3) &&
 		    (rc = dr_add(f, DR_ORPHAN_KEY, CK_SEV_INFO, 0, id,
 				 st_printf("key %lld", (long long)id),
 				 st_printf("%s key %lld (public key %.16s) is used by nothing", alg,
@@ -372,7 +372,7 @@ dr_check_keys(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 	if (r < 0)
 		rc = err ? err->code : CK_ERR_STORE;
 out:
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -421,7 +421,7 @@ binding_dangling(struct ck_findings *f, const char *name, char *what, struct ck_
 enum ck_code
 dr_check_bindings(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	char name[CK_STORE_NAME_MAX + 1], lin[CK_STORE_NAME_MAX + 1], pin[65], last[65];
 	enum ck_code rc;
 	int r = 0;
@@ -441,33 +441,33 @@ dr_check_bindings(struct ck_store *st, struct ck_findings *f, struct ck_err *err
 		st_col_copy(s, 1, lin, sizeof(lin));
 		st_col_copy(s, 2, pin, sizeof(pin));
 		st_col_copy(s, 3, last, sizeof(last));
-		if (pin[0] && !sqlite3_column_int(s, 6))
+		if (pin[0] && !st_col_int(s, 6))
 			rc = binding_dangling(f, name, st_printf("binding %s is pinned to certificate "
 								 "%.16s, which the store does not "
 								 "have", name, pin), err);
-		else if (lin[0] && !sqlite3_column_int(s, 4))
+		else if (lin[0] && !st_col_int(s, 4))
 			rc = binding_dangling(f, name, st_printf("binding %s follows lineage %s, "
 								 "which does not exist", name, lin),
 					      err);
-		else if (lin[0] && !sqlite3_column_int(s, 5))
+		else if (lin[0] && !st_col_int(s, 5))
 			rc = binding_dangling(f, name, st_printf("binding %s follows lineage %s, "
 								 "which has no certificate", name,
 								 lin), err);
-		else if (last[0] && !sqlite3_column_int(s, 7))
+		else if (last[0] && !st_col_int(s, 7))
 			rc = binding_dangling(f, name, st_printf("binding %s last deployed "
 								 "certificate %.16s, which the store "
 								 "no longer has", name, last), err);
 	}
 	if (rc == CK_OK && r < 0)
 		rc = err ? err->code : CK_ERR_STORE;
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
 enum ck_code
 dr_check_lineages(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	char name[CK_STORE_NAME_MAX + 1];
 	enum ck_code rc;
 	int r = 0;
@@ -483,19 +483,19 @@ dr_check_lineages(struct ck_store *st, struct ck_findings *f, struct ck_err *err
 		rc = dr_add(f, DR_LINEAGE_DANGLING, CK_SEV_ERROR, 0, 0,
 			    st_printf("lineage %s", name),
 			    st_printf("lineage %s points at certificate %lld, which is not in the "
-				      "store", name, (long long)sqlite3_column_int64(s, 1)),
+				      "store", name, (long long)st_col_int64(s, 1)),
 			    st_printf("issue or import a certificate for %s", name), err);
 	}
 	if (rc == CK_OK && r < 0)
 		rc = err ? err->code : CK_ERR_STORE;
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
 enum ck_code
 dr_check_accounts(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	char name[CK_STORE_NAME_MAX + 1], server[256];
 	enum ck_code rc;
 	int r = 0;
@@ -511,15 +511,15 @@ dr_check_accounts(struct ck_store *st, struct ck_findings *f, struct ck_err *err
 	while (rc == CK_OK && (r = st_step(st, s, err)) == 1) {
 		st_col_copy(s, 1, name, sizeof(name));
 		st_col_copy(s, 2, server, sizeof(server));
-		if (!sqlite3_column_int(s, 4) || !sqlite3_column_int(s, 5))
+		if (!st_col_int(s, 4) || !st_col_int(s, 5))
 			rc = dr_add(f, DR_ACCOUNT_KEY_MISSING, CK_SEV_ERROR, 0, 0,
 				    st_printf("account %s", name),
 				    st_printf("account %s (%s) names a %skey that is not in the store",
-					      name, server, sqlite3_column_int(s, 4) ? "pending " : ""),
+					      name, server, st_col_int(s, 4) ? "pending " : ""),
 				    st_printf("certkeep account recover --server %s --key-file KEYFILE",
 					      server),
 				    err);
-		else if (sqlite3_column_int(s, 3))
+		else if (st_col_int(s, 3))
 			rc = dr_add(f, DR_ROLLOVER_PENDING, CK_SEV_WARNING, 0, 0,
 				    st_printf("account %s", name),
 				    st_printf("account %s (%s) has an unfinished key rollover", name,
@@ -530,7 +530,7 @@ dr_check_accounts(struct ck_store *st, struct ck_findings *f, struct ck_err *err
 	}
 	if (rc == CK_OK && r < 0)
 		rc = err ? err->code : CK_ERR_STORE;
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 

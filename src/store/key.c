@@ -25,14 +25,14 @@ st_key_put_tx(struct ck_store *st, const struct st_key_raw *k, int64_t *id, int 
 	ck_sha256_hex(k->spki_der, k->spki_len, spki);
 	rc = st_query_int(st, err, &kid, "SELECT id FROM keys WHERE spki_sha256 = ?", "t", spki);
 	if (rc == CK_ERR_NOT_FOUND) {
-		rc = st_exec(st, err, NULL,
-			     "INSERT INTO keys (spki_sha256, spki_der, key_type, algorithm, "
-			     "pkcs8_der, pkcs11_uri, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		rc = st_query_int(st, err, &kid,
+				  "INSERT INTO keys (spki_sha256, spki_der, key_type, algorithm, "
+				  "pkcs8_der, pkcs11_uri, created) VALUES (?, ?, ?, ?, ?, ?, ?) "
+				  "RETURNING id",
 			     "tbttbti", spki, k->spki_der, k->spki_len, k->key_type, k->algorithm,
 			     k->pkcs8, k->pkcs8_len, k->pkcs11_uri, (int64_t)st_now(st));
 		if (rc != CK_OK)
 			return rc;
-		kid = sqlite3_last_insert_rowid(st->db);
 		made = 1;
 		CK_FAULT("store.key_put.insert");
 	} else if (rc != CK_OK) {
@@ -142,7 +142,7 @@ ck_store_key_put_token(struct ck_store *st, const char *pkcs11_uri,
 enum ck_code
 st_key_spki_tx(struct ck_store *st, int64_t key_id, char out[65], struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -155,15 +155,15 @@ st_key_spki_tx(struct ck_store *st, int64_t key_id, char out[65], struct ck_err 
 	else if (r == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)key_id);
 	else
-		ck_sha256_hex(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), out);
-	sqlite3_finalize(s);
+		ck_sha256_hex(st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0), out);
+	st_finalize(s);
 	return rc;
 }
 
 enum ck_code
 ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	EVP_PKEY *key = NULL;
 	char want[65], have[65];
 	enum ck_code rc;
@@ -182,7 +182,7 @@ ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
 		goto out;
 	}
-	if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
+	if (st_col_is_null(s, 0)) {
 		char uri[256];
 		st_col_copy(s, 1, uri, sizeof(uri));
 		rc = CK_FAIL(err, CK_ERR_KEY_NOT_EXPORTABLE,
@@ -191,7 +191,7 @@ ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err
 		goto out;
 	}
 	st_col_copy(s, 2, want, sizeof(want));
-	rc = ck_key_from_pkcs8_der(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
+	rc = ck_key_from_pkcs8_der(st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0),
 				   &key, err);
 	if (rc != CK_OK) {
 		rc = CK_FAIL(err, CK_ERR_CORRUPT,
@@ -211,14 +211,14 @@ ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err
 	key = NULL;
 out:
 	EVP_PKEY_free(key);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
 enum ck_code
 ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -231,9 +231,9 @@ ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_e
 	else if (r == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
 	else
-		rc = ck_key_from_spki_der(sqlite3_column_blob(s, 0),
-					  (size_t)sqlite3_column_bytes(s, 0), out, err);
-	sqlite3_finalize(s);
+		rc = ck_key_from_spki_der(st_col_blob_ref(s, 0, NULL),
+					  st_col_bytes(s, 0), out, err);
+	st_finalize(s);
 	return rc;
 }
 
@@ -242,18 +242,18 @@ ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_e
 	ST_KEY_USED_SQL " FROM keys k "
 
 static int
-key_row(sqlite3_stmt *s, struct ck_key_info *k)
+key_row(struct st_stmt *s, struct ck_key_info *k)
 {
 	int oom = 0;
 
 	memset(k, 0, sizeof(*k));
-	k->id = sqlite3_column_int64(s, 0);
+	k->id = st_col_int64(s, 0);
 	st_col_copy(s, 1, k->spki_sha256, sizeof(k->spki_sha256));
 	st_col_copy(s, 2, k->key_type, sizeof(k->key_type));
 	st_col_copy(s, 3, k->algorithm, sizeof(k->algorithm));
 	k->pkcs11_uri = st_col_dup(s, 4, &oom);
-	k->created = (time_t)sqlite3_column_int64(s, 5);
-	k->used = sqlite3_column_int(s, 6);
+	k->created = (time_t)st_col_int64(s, 5);
+	k->used = st_col_int(s, 6);
 	return oom;
 }
 
@@ -261,7 +261,7 @@ enum ck_code
 ck_store_key_info(struct ck_store *st, int64_t id, struct ck_key_info *out, struct ck_err *err)
 {
 	struct ck_key_info k;
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -278,7 +278,7 @@ ck_store_key_info(struct ck_store *st, int64_t id, struct ck_key_info *out, stru
 	} else {
 		*out = k;
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -300,7 +300,7 @@ ck_store_key_list(struct ck_store *st, int orphans_only, struct ck_key_list *out
 		  struct ck_err *err)
 {
 	struct ck_key_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	size_t cap = 0;
 	int r;
@@ -331,7 +331,7 @@ nomem:
 	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 out:
 	ck_key_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 

@@ -52,19 +52,19 @@ out:
 #define LINEAGE_COLS "SELECT id, name, identifiers, key_type, current_cert_id, created FROM lineages "
 
 static enum ck_code
-lineage_row(sqlite3_stmt *s, struct ck_lineage *l, struct ck_err *err)
+lineage_row(struct st_stmt *s, struct ck_lineage *l, struct ck_err *err)
 {
 	int oom = 0;
 
 	memset(l, 0, sizeof(*l));
-	l->id = sqlite3_column_int64(s, 0);
+	l->id = st_col_int64(s, 0);
 	l->name = st_col_dup(s, 1, &oom);
 	st_col_copy(s, 3, l->key_type, sizeof(l->key_type));
-	l->current_cert_id = sqlite3_column_int64(s, 4);
-	l->created = (time_t)sqlite3_column_int64(s, 5);
+	l->current_cert_id = st_col_int64(s, 4);
+	l->created = (time_t)st_col_int64(s, 5);
 	if (oom)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	return st_strv_from_json((const char *)sqlite3_column_text(s, 2), CK_STORE_IDENT_MAX,
+	return st_strv_from_json(st_col_text(s, 2), CK_STORE_IDENT_MAX,
 				 &l->identifiers, &l->nidentifiers, err);
 }
 
@@ -73,7 +73,7 @@ ck_store_lineage_get(struct ck_store *st, const char *name, struct ck_lineage *o
 		     struct ck_err *err)
 {
 	struct ck_lineage l;
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -93,7 +93,7 @@ ck_store_lineage_get(struct ck_store *st, const char *name, struct ck_lineage *o
 		else
 			ck_lineage_cleanup(&l);
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -101,7 +101,7 @@ enum ck_code
 ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out, struct ck_err *err)
 {
 	struct ck_lineage_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	size_t cap = 0;
 	enum ck_code rc;
 	int r;
@@ -126,7 +126,7 @@ ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out, struct c
 	l.n = 0;
 out:
 	ck_lineage_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 

@@ -59,16 +59,16 @@ ck_store_order_put(struct ck_store *st, const struct ck_order_new *in, int64_t *
 			     (long long)in->key_id);
 	if (rc != CK_OK)
 		goto out;
-	rc = st_exec(st, err, NULL,
-		     "INSERT INTO orders (lineage, account_id, key_id, identifiers, url, status, "
-		     "finalize_url, closed, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	rc = st_query_int(st, err, &dummy,
+			  "INSERT INTO orders (lineage, account_id, key_id, identifiers, url, status, "
+			  "finalize_url, closed, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+			  "RETURNING id",
 		     "tIittttiii", in->lineage, in->account_id, in->key_id, json, in->url,
 		     in->status ? in->status : "pending", in->finalize_url,
 		     (int64_t)(in->status && strcmp(in->status, "invalid") == 0), (int64_t)now,
 		     (int64_t)now);
 	if (rc != CK_OK)
 		goto out;
-	dummy = sqlite3_last_insert_rowid(st->db);
 	CK_FAULT("store.order_put.commit");
 	if ((rc = st_commit(st, err)) != CK_OK)
 		goto out;
@@ -131,24 +131,24 @@ out:
 	"closed, created, updated FROM orders "
 
 static enum ck_code
-order_row(sqlite3_stmt *s, struct ck_order *o, struct ck_err *err)
+order_row(struct st_stmt *s, struct ck_order *o, struct ck_err *err)
 {
 	int oom = 0;
 
 	memset(o, 0, sizeof(*o));
-	o->id = sqlite3_column_int64(s, 0);
+	o->id = st_col_int64(s, 0);
 	o->lineage = st_col_dup(s, 1, &oom);
-	o->account_id = sqlite3_column_int64(s, 2);
-	o->key_id = sqlite3_column_int64(s, 3);
+	o->account_id = st_col_int64(s, 2);
+	o->key_id = st_col_int64(s, 3);
 	o->url = st_col_dup(s, 5, &oom);
 	o->status = st_col_dup(s, 6, &oom);
 	o->finalize_url = st_col_dup(s, 7, &oom);
-	o->closed = sqlite3_column_int(s, 8);
-	o->created = (time_t)sqlite3_column_int64(s, 9);
-	o->updated = (time_t)sqlite3_column_int64(s, 10);
+	o->closed = st_col_int(s, 8);
+	o->created = (time_t)st_col_int64(s, 9);
+	o->updated = (time_t)st_col_int64(s, 10);
 	if (oom)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	return st_strv_from_json((const char *)sqlite3_column_text(s, 4), CK_STORE_IDENT_MAX,
+	return st_strv_from_json(st_col_text(s, 4), CK_STORE_IDENT_MAX,
 				 &o->identifiers, &o->nidentifiers, err);
 }
 
@@ -156,7 +156,7 @@ enum ck_code
 ck_store_order_get(struct ck_store *st, int64_t id, struct ck_order *out, struct ck_err *err)
 {
 	struct ck_order o;
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -174,7 +174,7 @@ ck_store_order_get(struct ck_store *st, int64_t id, struct ck_order *out, struct
 		else
 			ck_order_cleanup(&o);
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -182,7 +182,7 @@ enum ck_code
 ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out, struct ck_err *err)
 {
 	struct ck_order_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	size_t cap = 0;
 	enum ck_code rc;
 	int r;
@@ -208,7 +208,7 @@ ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out, struct 
 	l.n = 0;
 out:
 	ck_order_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 

@@ -39,13 +39,12 @@ ck_store_request_put(struct ck_store *st, int64_t key_id, const unsigned char *c
 			     (long long)key_id);
 	if (rc != CK_OK)
 		goto out;
-	rc = st_exec(st, err, NULL,
-		     "INSERT INTO requests (key_id, csr_der, identifiers, lineage, created) "
-		     "VALUES (?, ?, ?, ?, ?)",
+	rc = st_query_int(st, err, &rid,
+			  "INSERT INTO requests (key_id, csr_der, identifiers, lineage, created) "
+			  "VALUES (?, ?, ?, ?, ?) RETURNING id",
 		     "ibtti", key_id, csr_der, csr_len, json, lineage, (int64_t)st_now(st));
 	if (rc != CK_OK)
 		goto out;
-	rid = sqlite3_last_insert_rowid(st->db);
 	CK_FAULT("store.request_put.commit");
 	if ((rc = st_commit(st, err)) != CK_OK)
 		goto out;
@@ -63,22 +62,22 @@ out:
 	"r.created, r.closed, r.cert_id FROM requests r LEFT JOIN keys k ON k.id = r.key_id "
 
 static enum ck_code
-request_row(sqlite3_stmt *s, struct ck_request *r, struct ck_err *err)
+request_row(struct st_stmt *s, struct ck_request *r, struct ck_err *err)
 {
 	int oom = 0;
 
 	memset(r, 0, sizeof(*r));
-	r->id = sqlite3_column_int64(s, 0);
-	r->key_id = sqlite3_column_int64(s, 1);
+	r->id = st_col_int64(s, 0);
+	r->key_id = st_col_int64(s, 1);
 	st_col_copy(s, 2, r->spki_sha256, sizeof(r->spki_sha256));
 	r->csr_der = st_col_blob(s, 3, &r->csr_len, &oom);
 	r->lineage = st_col_dup(s, 5, &oom);
-	r->created = (time_t)sqlite3_column_int64(s, 6);
-	r->closed = (time_t)sqlite3_column_int64(s, 7);
-	r->cert_id = sqlite3_column_int64(s, 8);
+	r->created = (time_t)st_col_int64(s, 6);
+	r->closed = (time_t)st_col_int64(s, 7);
+	r->cert_id = st_col_int64(s, 8);
 	if (oom)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	return st_strv_from_json((const char *)sqlite3_column_text(s, 4), CK_STORE_IDENT_MAX,
+	return st_strv_from_json(st_col_text(s, 4), CK_STORE_IDENT_MAX,
 				 &r->identifiers, &r->nidentifiers, err);
 }
 
@@ -87,7 +86,7 @@ request_one(struct ck_store *st, struct ck_err *err, struct ck_request *out, con
 	    const char *sql, const char *fmt, const void *arg)
 {
 	struct ck_request req;
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -109,7 +108,7 @@ request_one(struct ck_store *st, struct ck_err *err, struct ck_request *out, con
 		else
 			ck_request_cleanup(&req);
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -140,7 +139,7 @@ ck_store_request_list(struct ck_store *st, int all_requests, struct ck_request_l
 		      struct ck_err *err)
 {
 	struct ck_request_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	size_t cap = 0;
 	enum ck_code rc;
 	int r;
@@ -169,7 +168,7 @@ ck_store_request_list(struct ck_store *st, int all_requests, struct ck_request_l
 	l.n = 0;
 out:
 	ck_request_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 

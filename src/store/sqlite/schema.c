@@ -1,15 +1,16 @@
 /*
- * schema.c - the store's schema as an ordered list of migrations.
- * Migration N (1-based) takes the database from version N-1 to N, in one
- * transaction that also records the new version; the version is re-read
- * inside the transaction so two processes opening a new store at once
- * apply each migration exactly once.  docs/store.md documents every table.
+ * sqlite/schema.c - the store's schema in SQLite's dialect, as an ordered
+ * list of migrations: migration N (1-based) takes the database from
+ * version N-1 to N.  The runner that applies them, one transaction each,
+ * is the store's (src/store/schema.c); a driver for another database
+ * carries the same versions in its own dialect.  docs/store.md documents
+ * every table.
  *
  * Must never: edit a migration that has shipped (add a new one instead).
  */
-#include <string.h>
+#include <stddef.h>
 
-#include "store/store_int.h"
+#include "store/sqlite/sqlite_int.h"
 
 static const char *const migrations[] = {
 	/* 1: the full first schema. */
@@ -122,76 +123,17 @@ static const char *const migrations[] = {
 	"PRAGMA application_id = 1131107188;",
 };
 
-#define ST_SCHEMA_VERSION ((int)CK_ARRAY_LEN(migrations))
+/* Exactly the text read_identity (driver.c) recognises in a store. */
+static const char schema_init[] =
+	"CREATE TABLE IF NOT EXISTS schema_version ("
+	" version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)";
 
-static enum ck_code
-read_version(struct ck_store *st, int *out, struct ck_err *err)
+const char *
+st_sqlite_migration(int n)
 {
-	int64_t v = 0;
-	enum ck_code rc;
-
-	rc = st_query_int(st, err, &v, "SELECT max(version) FROM schema_version", "");
-	if (rc == CK_ERR_NOT_FOUND) {
-		*out = 0;
-		return CK_OK;
-	}
-	if (rc == CK_OK)
-		*out = (int)v;
-	return rc;
-}
-
-/* Applies migration n (1-based) unless another process did it first. */
-static enum ck_code
-apply_one(struct ck_store *st, int n, struct ck_err *err)
-{
-	enum ck_code rc;
-	int have = 0;
-
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	if ((rc = read_version(st, &have, err)) != CK_OK)
-		goto out;
-	if (have >= n) {
-		rc = st_commit(st, err);
-		goto out;
-	}
-	if (sqlite3_exec(st->db, migrations[n - 1], NULL, NULL, NULL) != SQLITE_OK) {
-		rc = ST_DB_FAIL(st, err, "migrating the store schema");
-		goto out;
-	}
-	if ((rc = st_exec(st, err, NULL,
-			  "INSERT INTO schema_version (version, applied) VALUES (?, ?)", "ii",
-			  (int64_t)n, (int64_t)st_now(st))) != CK_OK)
-		goto out;
-	CK_FAULT("store.migrate.commit");
-	rc = st_commit(st, err);
-out:
-	st_rollback(st);
-	return rc;
-}
-
-enum ck_code
-st_schema_migrate(struct ck_store *st, struct ck_err *err)
-{
-	enum ck_code rc;
-	int have = 0, n;
-
-	if (sqlite3_exec(st->db,
-			 "CREATE TABLE IF NOT EXISTS schema_version ("
-			 " version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)",
-			 NULL, NULL, NULL) != SQLITE_OK)
-		return ST_DB_FAIL(st, err, "creating the schema version table");
-	if ((rc = read_version(st, &have, err)) != CK_OK)
-		return rc;
-	if (have > ST_SCHEMA_VERSION)
-		return CK_FAIL(err, CK_ERR_UNSUPPORTED,
-			       "the store %s has schema version %d, newer than this certkeep "
-			       "understands (%d); nothing was changed: use a newer certkeep",
-			       st->path, have, ST_SCHEMA_VERSION);
-	for (n = have + 1; n <= ST_SCHEMA_VERSION; n++) {
-		if ((rc = apply_one(st, n, err)) != CK_OK)
-			return rc;
-	}
-	st->schema_version = ST_SCHEMA_VERSION;
-	return CK_OK;
+	if (n == 0)
+		return schema_init;
+	if (n < 0 || (size_t)n > CK_ARRAY_LEN(migrations))
+		return NULL;
+	return migrations[n - 1];
 }
