@@ -312,17 +312,40 @@ out:
 	return rc;
 }
 
+/* What cert_put_body reads and writes. */
+struct cert_put_args {
+	const struct ck_cert_new *in;
+	const struct ck_cert_info *info;
+	struct ck_cert_put_result res;   /* OUT */
+};
+
+static enum ck_code
+cert_put_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct cert_put_args *a = arg;
+	int64_t cid = 0;
+	enum ck_code rc;
+
+	memset(&a->res, 0, sizeof(a->res));
+	rc = st_query_int(st, err, &cid, "SELECT id FROM certificates WHERE sha256 = ?", "t",
+			  a->info->sha256);
+	if (rc == CK_OK)
+		return put_existing(st, cid, a->info, a->in, &a->res, err);
+	if (rc == CK_ERR_NOT_FOUND)
+		return put_new(st, a->info, a->in, &a->res, err);
+	return rc;
+}
+
 enum ck_code
 ck_store_cert_put(struct ck_store *st, const struct ck_cert_new *in,
 		  struct ck_cert_put_result *out, struct ck_err *err)
 {
-	struct ck_cert_put_result res;
+	struct cert_put_args a;
 	struct ck_cert_info info;
-	int64_t cid = 0;
 	enum ck_code rc;
 
 	memset(&info, 0, sizeof(info));
-	memset(&res, 0, sizeof(res));
+	memset(&a, 0, sizeof(a));
 	if (in == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no certificate given");
 	if ((rc = st_cert_check_input(in->der, in->len, in->chain, in->origin, in->alternates,
@@ -331,25 +354,11 @@ ck_store_cert_put(struct ck_store *st, const struct ck_cert_new *in,
 		return rc;
 	if ((rc = ck_cert_info_from_der(in->der, in->len, &info, err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.cert_put.begin");
-	rc = st_query_int(st, err, &cid, "SELECT id FROM certificates WHERE sha256 = ?", "t",
-			  info.sha256);
-	if (rc == CK_OK)
-		rc = put_existing(st, cid, &info, in, &res, err);
-	else if (rc == CK_ERR_NOT_FOUND)
-		rc = put_new(st, &info, in, &res, err);
-	if (rc != CK_OK)
-		goto out;
-	CK_FAULT("store.cert_put.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.cert_put.committed");
-	if (out != NULL)
-		*out = res;
-out:
-	st_rollback(st);
+	a.in = in;
+	a.info = &info;
+	rc = st_tx_run(st, err, "store.cert_put", cert_put_body, &a);
+	if (rc == CK_OK && out != NULL)
+		*out = a.res;
 	ck_cert_info_cleanup(&info);
 	return rc;
 }
@@ -402,23 +411,22 @@ st_cert_delete_tx(struct ck_store *st, int64_t cert_id, struct ck_err *err)
 	return rc;
 }
 
+/* Deletes certificate *(int64_t *)arg unless a binding uses it (st_tx_body). */
+static enum ck_code
+cert_remove_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	int64_t id = *(const int64_t *)arg;
+	enum ck_code rc;
+
+	if ((rc = st_cert_check_unbound_tx(st, id, "remove", err)) != CK_OK)
+		return rc;
+	return st_cert_delete_tx(st, id, err);
+}
+
 enum ck_code
 ck_store_cert_remove(struct ck_store *st, int64_t id, struct ck_err *err)
 {
-	enum ck_code rc;
-
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.cert_remove.begin");
-	if ((rc = st_cert_check_unbound_tx(st, id, "remove", err)) != CK_OK)
-		goto out;
-	if ((rc = st_cert_delete_tx(st, id, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.cert_remove.commit");
-	rc = st_commit(st, err);
-out:
-	st_rollback(st);
-	return rc;
+	return st_tx_run(st, err, "store.cert_remove", cert_remove_body, &id);
 }
 
 enum ck_code
@@ -432,18 +440,10 @@ ck_store_cert_alternates_set(struct ck_store *st, int64_t id, const char *altern
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no alternate chains given");
 	if ((rc = cert_check_alternates(alternates, err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.cert_alternates_set.begin");
-	rc = st_exec(st, err, &changes, "UPDATE certificates SET alternates = ? WHERE id = ?",
-		     "ti", alternates, id);
+	rc = st_tx_exec(st, err, "store.cert_alternates_set", &changes,
+			"UPDATE certificates SET alternates = ? WHERE id = ?", "ti", alternates, id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
 			     (long long)id);
-	if (rc != CK_OK)
-		goto out;
-	rc = st_commit(st, err);
-out:
-	st_rollback(st);
 	return rc;
 }

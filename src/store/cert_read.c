@@ -20,13 +20,12 @@
 	"LEFT JOIN keys k ON k.id = c.key_id "
 
 static enum ck_code
-cert_row(struct st_stmt *s, struct ck_cert_row *r, struct ck_err *err)
+cert_row(struct st_stmt *s, void *elem, struct ck_err *err)
 {
 	const char *sans = st_col_text(s, 7);
-	enum ck_code rc;
+	struct ck_cert_row *r = elem;
 	int oom = 0;
 
-	memset(r, 0, sizeof(*r));
 	r->id = st_col_int64(s, 0);
 	st_col_copy(s, 1, r->sha256, sizeof(r->sha256));
 	st_col_copy(s, 2, r->sha1, sizeof(r->sha1));
@@ -49,71 +48,39 @@ cert_row(struct st_stmt *s, struct ck_cert_row *r, struct ck_err *err)
 	r->chain_len = (size_t)st_col_int64(s, 18);
 	if (oom)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	rc = st_strv_from_json(sans, CK_STORE_ROWS_MAX, &r->sans, &r->nsans, err);
-	return rc;
+	return st_strv_from_json(sans, CK_STORE_ROWS_MAX, &r->sans, &r->nsans, err);
 }
+
+static void
+cert_free(void *elem)
+{
+	ck_cert_row_cleanup(elem);
+}
+
+static const struct st_list_spec cert_spec = {
+	sizeof(struct ck_cert_row), "certificates", cert_row, cert_free,
+};
 
 enum ck_code
 ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out, struct ck_err *err)
 {
-	struct ck_cert_list l = { NULL, 0 };
-	struct st_stmt *s = NULL;
-	size_t cap = 0;
-	enum ck_code rc;
-	int r;
-
-	rc = st_prepare_bind(st, err, &s,
-			     CERT_COLS "ORDER BY l.name IS NULL, l.name, c.not_before DESC, c.id DESC",
-			     "");
-	if (rc != CK_OK)
-		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
-						   "certificates", err)) != CK_OK)
-			goto out;
-		rc = cert_row(s, &l.items[l.n], err);
-		l.n++;
-		if (rc != CK_OK)
-			goto out;
-	}
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
-	*out = l;
-	l.items = NULL;
-	l.n = 0;
-	rc = CK_OK;
-out:
-	ck_cert_list_cleanup(&l);
-	st_finalize(s);
-	return rc;
+	return st_list_read(st, err, &cert_spec, &out->items, &out->n,
+			    CERT_COLS "ORDER BY l.name IS NULL, l.name, c.not_before DESC, c.id DESC",
+			    "");
 }
 
 enum ck_code
 ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out, struct ck_err *err)
 {
 	struct ck_cert_row row;
-	struct st_stmt *s = NULL;
 	enum ck_code rc;
-	int r;
 
-	if ((rc = st_prepare_bind(st, err, &s, CERT_COLS "WHERE c.id = ?", "i", id)) != CK_OK)
-		return rc;
-	r = st_step(st, s, err);
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-	} else if (r == 0) {
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
-			     (long long)id);
-	} else {
-		rc = cert_row(s, &row, err);
-		if (rc == CK_OK)
-			*out = row;
-		else
-			ck_cert_row_cleanup(&row);
-	}
-	st_finalize(s);
+	rc = st_row_read(st, err, &cert_spec, &row, CERT_COLS "WHERE c.id = ?", "i", id);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
+			       (long long)id);
+	if (rc == CK_OK)
+		*out = row;
 	return rc;
 }
 
@@ -262,13 +229,6 @@ ck_cert_row_cleanup(struct ck_cert_row *r)
 void
 ck_cert_list_cleanup(struct ck_cert_list *l)
 {
-	size_t i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; i < l->n; i++)
-		ck_cert_row_cleanup(&l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
+	if (l != NULL)
+		st_list_free(&l->items, &l->n, sizeof(*l->items), cert_free);
 }

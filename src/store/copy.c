@@ -278,17 +278,33 @@ same_file(const struct ck_store *a, const struct ck_store *b, struct ck_err *err
 	return CK_OK;
 }
 
+/* What write_body writes into the destination, and what it reports. */
+struct write_args {
+	const struct copy_set *c;
+	int move;
+	struct ck_copy_result res;   /* OUT */
+};
+
+static enum ck_code
+write_body(struct ck_store *dst, void *arg, struct ck_err *err)
+{
+	struct write_args *a = arg;
+
+	memset(&a->res, 0, sizeof(a->res));
+	return write_dst(dst, a->c, a->move, &a->res, err);
+}
+
 /* Copy; for a move (move != 0) refused unless dst then holds the key itself. */
 static enum ck_code
 copy_cert(struct ck_store *src, int64_t cert_id, struct ck_store *dst, unsigned flags, int move,
 	  struct ck_copy_result *out, struct ck_err *err)
 {
-	struct ck_copy_result res;
+	struct write_args w;
 	struct copy_set c;
 	enum ck_code rc;
 
 	memset(&c, 0, sizeof(c));
-	memset(&res, 0, sizeof(res));
+	memset(&w, 0, sizeof(w));
 	if ((rc = same_file(src, dst, err)) != CK_OK)
 		return rc;
 	if ((rc = read_cert(src, cert_id, &c, err)) != CK_OK)
@@ -303,19 +319,11 @@ copy_cert(struct ck_store *src, int64_t cert_id, struct ck_store *dst, unsigned 
 			     c.info.sha256);
 		goto out;
 	}
-	if ((rc = st_begin(dst, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.copy.begin");
-	if ((rc = write_dst(dst, &c, move, &res, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.copy.commit");
-	if ((rc = st_commit(dst, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.copy.committed");
-	if (out != NULL)
-		*out = res;
+	w.c = &c;
+	w.move = move;
+	if ((rc = st_tx_run(dst, err, "store.copy", write_body, &w)) == CK_OK && out != NULL)
+		*out = w.res;
 out:
-	st_rollback(dst);
 	copy_set_cleanup(&c);
 	return rc;
 }

@@ -152,13 +152,23 @@ enum ck_code
 st_exec(struct ck_store *st, struct ck_err *err, int *changes, const char *sql, const char *fmt,
 	...)
 {
-	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	va_list ap;
 
 	va_start(ap, fmt);
-	rc = prepare_bind_v(st, err, &s, sql, fmt, ap);
+	rc = st_vexec(st, err, changes, sql, fmt, ap);
 	va_end(ap);
+	return rc;
+}
+
+enum ck_code
+st_vexec(struct ck_store *st, struct ck_err *err, int *changes, const char *sql, const char *fmt,
+	 va_list ap)
+{
+	struct st_stmt *s = NULL;
+	enum ck_code rc;
+
+	rc = prepare_bind_v(st, err, &s, sql, fmt, ap);
 	if (rc == CK_OK && st_step(st, s, err) < 0)
 		rc = err ? err->code : CK_ERR_STORE;
 	if (rc == CK_OK && changes != NULL)
@@ -354,5 +364,41 @@ st_list_read(struct ck_store *st, struct ck_err *err, const struct st_list_spec 
 out:
 	st_list_free(&items, &got, spec->elem, spec->row_free);
 	st_finalize(s);
+	return rc;
+}
+
+/* st_row_read with a va_list. */
+static enum ck_code
+row_read_v(struct ck_store *st, struct ck_err *err, const struct st_list_spec *spec,
+	   void *elem, const char *sql, const char *fmt, va_list ap)
+{
+	struct st_stmt *s = NULL;
+	enum ck_code rc;
+	int r;
+
+	if ((rc = prepare_bind_v(st, err, &s, sql, fmt, ap)) != CK_OK)
+		return rc;
+	memset(elem, 0, spec->elem);
+	r = st_step(st, s, err);
+	if (r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+	else if (r == 0)
+		rc = CK_ERR_NOT_FOUND;
+	else if ((rc = spec->row(s, elem, err)) != CK_OK && spec->row_free != NULL)
+		spec->row_free(elem);
+	st_finalize(s);
+	return rc;
+}
+
+enum ck_code
+st_row_read(struct ck_store *st, struct ck_err *err, const struct st_list_spec *spec,
+	    void *elem, const char *sql, const char *fmt, ...)
+{
+	enum ck_code rc;
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = row_read_v(st, err, spec, elem, sql, fmt, ap);
+	va_end(ap);
 	return rc;
 }

@@ -158,20 +158,10 @@ ck_store_setting_set(struct ck_store *st, const char *key, const char *value,
 				err)) != CK_OK ||
 	    (rc = st_check_text("setting value", value, CK_STORE_TEXT_MAX, 0, err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.setting_set.begin");
 	if (value == NULL)
-		rc = st_exec(st, err, NULL, "DELETE FROM settings WHERE key = ?", "t", key);
-	else
-		rc = st_exec(st, err, NULL,
-			     "INSERT INTO settings (key, value) VALUES (?, ?) "
-			     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-			     "tt", key, value);
-	if (rc == CK_OK) {
-		CK_FAULT("store.setting_set.commit");
-		rc = st_commit(st, err);
-	}
-	st_rollback(st);
-	return rc;
+		return st_tx_exec(st, err, "store.setting_set", NULL,
+				  "DELETE FROM settings WHERE key = ?", "t", key);
+	return st_tx_exec(st, err, "store.setting_set", NULL,
+			  "INSERT INTO settings (key, value) VALUES (?, ?) "
+			  "ON CONFLICT(key) DO UPDATE SET value = excluded.value", "tt", key, value);
 }

@@ -62,6 +62,13 @@ struct st_list_spec {
  */
 enum ck_code st_list_read(struct ck_store *st, struct ck_err *err, const struct st_list_spec *spec,
 			  void *itemsp, size_t *n, const char *sql, const char *fmt, ...);
+/*
+ * The first row of sql into elem (spec->row), the way st_list_read reads
+ * each.  CK_ERR_NOT_FOUND with no message set if there is no row (the
+ * caller says what was missing); on failure elem holds nothing to free.
+ */
+enum ck_code st_row_read(struct ck_store *st, struct ck_err *err, const struct st_list_spec *spec,
+			 void *elem, const char *sql, const char *fmt, ...);
 /* Frees each of *n rows with row_free (may be NULL), then the array; sets
  * *itemsp NULL and *n 0.  The one body of every ck_*_list_cleanup. */
 void st_list_free(void *itemsp, size_t *n, size_t elem, void (*row_free)(void *));
@@ -95,6 +102,8 @@ void st_finalize(struct st_stmt *s);
 /* Runs a statement that returns no rows.  *changes (may be NULL): rows changed. */
 enum ck_code st_exec(struct ck_store *st, struct ck_err *err, int *changes, const char *sql,
 		     const char *fmt, ...);
+enum ck_code st_vexec(struct ck_store *st, struct ck_err *err, int *changes, const char *sql,
+		      const char *fmt, va_list ap);
 /* First column of the first row as int64; CK_ERR_NOT_FOUND (no message set) if no row.
  * Also reads the id of a new row: "INSERT ... RETURNING id". */
 enum ck_code st_query_int(struct ck_store *st, struct ck_err *err, int64_t *out, const char *sql,
@@ -136,6 +145,14 @@ typedef enum ck_code (*st_tx_body)(struct ck_store *st, void *arg, struct ck_err
  */
 enum ck_code st_tx_run(struct ck_store *st, struct ck_err *err, const char *name,
 		       st_tx_body body, void *arg);
+/*
+ * One statement in its own transaction (st_tx_run with fault points
+ * "<name>.begin", ".commit", ".committed").  *changes (may be NULL): rows
+ * changed; a caller that needs a row to change checks it (nothing changed
+ * means nothing was written).
+ */
+enum ck_code st_tx_exec(struct ck_store *st, struct ck_err *err, const char *name, int *changes,
+			const char *sql, const char *fmt, ...);
 #define ST_TX_RETRY_MAX 4
 #define ST_TX_RETRY_MS 20
 /*
@@ -199,6 +216,10 @@ struct st_key_raw {
 /* Inserts (or finds by SPKI) a key and links labelled certificates with its SPKI. */
 enum ck_code st_key_put_tx(struct ck_store *st, const struct st_key_raw *k, int64_t *id,
 			   int *created, struct ck_err *err);
+/* CK_OK if key key_id is in the store, else CK_ERR_NOT_FOUND "<whose> %lld is
+ * not in the store<then>" (whose: "the order's key", then: "; nothing was recorded"). */
+enum ck_code st_key_exists_tx(struct ck_store *st, int64_t key_id, const char *whose,
+			      const char *then, struct ck_err *err);
 /* SHA-256 hex of the key's stored SPKI DER (recomputed, not the column). */
 enum ck_code st_key_spki_tx(struct ck_store *st, int64_t key_id, char out[65],
 			    struct ck_err *err);

@@ -9,6 +9,7 @@
  * inside a caller's transaction (only the outermost level can be run
  * again), retry without a bound.
  */
+#include <stdarg.h>
 #include <stdio.h>
 
 #include "store/store_int.h"
@@ -154,6 +155,45 @@ st_tx_run(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body 
 		ck_sleep_ms(st->ctx, wait_ms);
 		wait_ms *= 2;
 	}
+	return rc;
+}
+
+/* One statement, its bindings and its result, for st_tx_exec. */
+struct tx_exec_args {
+	const char *sql;
+	const char *fmt;
+	va_list ap;
+	int changes;
+};
+
+static enum ck_code
+tx_exec_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct tx_exec_args *a = arg;
+	enum ck_code rc;
+	va_list ap;
+
+	va_copy(ap, a->ap); /* a retry binds the same values again */
+	rc = st_vexec(st, err, &a->changes, a->sql, a->fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+enum ck_code
+st_tx_exec(struct ck_store *st, struct ck_err *err, const char *name, int *changes,
+	   const char *sql, const char *fmt, ...)
+{
+	struct tx_exec_args a;
+	enum ck_code rc;
+
+	a.sql = sql;
+	a.fmt = fmt;
+	a.changes = 0;
+	va_start(a.ap, fmt);
+	rc = st_tx_run(st, err, name, tx_exec_body, &a);
+	va_end(a.ap);
+	if (rc == CK_OK && changes != NULL)
+		*changes = a.changes;
 	return rc;
 }
 
