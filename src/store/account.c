@@ -172,7 +172,7 @@ ck_store_account_update(struct ck_store *st, const struct ck_account *in, struct
 	rc = st_tx_exec(st, err, "store.account_update", &changes,
 			"UPDATE accounts SET url = COALESCE(?, url), "
 			"contacts = COALESCE(?, contacts), status = COALESCE(?, status), "
-			"tos_agreed = MAX(tos_agreed, ?) WHERE id = ?",
+			"tos_agreed = CASE WHEN ? = 1 THEN 1 ELSE tos_agreed END WHERE id = ?",
 			"tttii", in->url, in->contacts, in->status,
 			(int64_t)(in->tos_agreed != 0), in->id);
 	if (rc == CK_OK && changes == 0)

@@ -327,44 +327,81 @@ st_list_free(void *itemsp, size_t *n, size_t elem, void (*row_free)(void *))
 	*n = 0;
 }
 
+/* st_each_row with a va_list. */
+static enum ck_code
+each_row_v(struct ck_store *st, struct ck_err *err, st_row_visit fn, void *arg, const char *sql,
+	   const char *fmt, va_list ap)
+{
+	struct st_stmt *s = NULL;
+	enum ck_code rc;
+	int r;
+
+	if ((rc = prepare_bind_v(st, err, &s, sql, fmt, ap)) != CK_OK)
+		return rc;
+	while ((r = st_step(st, s, err)) == 1) {
+		if ((rc = fn(st, s, arg, err)) != CK_OK)
+			goto out;
+	}
+	if (r < 0)
+		rc = err ? err->code : CK_ERR_STORE;
+out:
+	st_finalize(s);
+	return rc;
+}
+
+enum ck_code
+st_each_row(struct ck_store *st, struct ck_err *err, st_row_visit fn, void *arg, const char *sql,
+	    const char *fmt, ...)
+{
+	enum ck_code rc;
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = each_row_v(st, err, fn, arg, sql, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* A list being read by st_list_read. */
+struct list_read {
+	const struct st_list_spec *spec;
+	unsigned char *items;
+	size_t cap, n;
+};
+
+static enum ck_code
+list_read_row(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
+{
+	struct list_read *l = arg;
+	size_t elem = l->spec->elem;
+	enum ck_code rc;
+
+	(void)st;
+	if ((rc = st_list_reserve(&l->items, &l->cap, l->n, elem, l->spec->what, err)) != CK_OK)
+		return rc;
+	memset(l->items + l->n * elem, 0, elem);
+	l->n++; /* a half-read row is freed with the others */
+	return l->spec->row(s, l->items + (l->n - 1) * elem, err);
+}
+
 enum ck_code
 st_list_read(struct ck_store *st, struct ck_err *err, const struct st_list_spec *spec,
 	     void *itemsp, size_t *n, const char *sql, const char *fmt, ...)
 {
-	struct st_stmt *s = NULL;
-	unsigned char *items = NULL;
-	size_t cap = 0, got = 0;
+	struct list_read l = { spec, NULL, 0, 0 };
 	enum ck_code rc;
 	va_list ap;
-	int r;
 
 	va_start(ap, fmt);
-	rc = prepare_bind_v(st, err, &s, sql, fmt, ap);
+	rc = each_row_v(st, err, list_read_row, &l, sql, fmt, ap);
 	va_end(ap);
-	if (rc != CK_OK)
+	if (rc != CK_OK) {
+		st_list_free(&l.items, &l.n, spec->elem, spec->row_free);
 		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if ((rc = st_list_reserve(&items, &cap, got, spec->elem, spec->what, err)) != CK_OK)
-			goto out;
-		memset(items + got * spec->elem, 0, spec->elem);
-		rc = spec->row(s, items + got * spec->elem, err);
-		got++; /* a half-read row is freed with the others */
-		if (rc != CK_OK)
-			goto out;
 	}
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
-	memcpy(itemsp, &items, sizeof(items));
-	*n = got;
-	items = NULL;
-	got = 0;
-	rc = CK_OK;
-out:
-	st_list_free(&items, &got, spec->elem, spec->row_free);
-	st_finalize(s);
-	return rc;
+	memcpy(itemsp, &l.items, sizeof(l.items));
+	*n = l.n;
+	return CK_OK;
 }
 
 /* st_row_read with a va_list. */

@@ -102,7 +102,8 @@ ck_store_order_update(struct ck_store *st, int64_t id, const char *status, const
 	 * overwrite that outcome. */
 	rc = st_tx_exec(st, err, "store.order_update", &changes,
 			"UPDATE orders SET status = coalesce(?, status), url = coalesce(?, url), "
-			"finalize_url = coalesce(?, finalize_url), closed = max(closed, ?), "
+			"finalize_url = coalesce(?, finalize_url), "
+			"closed = CASE WHEN ? = 1 THEN 1 ELSE closed END, "
 			"updated = ? WHERE id = ? AND closed = 0",
 			"tttiii", status, url, finalize_url, (int64_t)(closed != 0),
 			(int64_t)st_now(st), id);

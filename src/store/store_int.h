@@ -45,6 +45,13 @@ struct st_stmt;
 enum ck_code st_list_reserve(void *itemsp, size_t *cap, size_t n, size_t elem, const char *what,
 			     struct ck_err *err);
 
+/* Called for each row st_each_row reads; a failure stops the read. */
+typedef enum ck_code (*st_row_visit)(struct ck_store *st, struct st_stmt *s, void *arg,
+				     struct ck_err *err);
+/* Runs sql (bound by fmt) and calls fn on each row until one fails. */
+enum ck_code st_each_row(struct ck_store *st, struct ck_err *err, st_row_visit fn, void *arg,
+			 const char *sql, const char *fmt, ...);
+
 /* How st_list_read reads one kind of row. */
 struct st_list_spec {
 	size_t elem;              /* sizeof one row of the list */
