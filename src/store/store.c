@@ -59,6 +59,7 @@ ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
 	} else {
 		st->ctx = ctx;
 	}
+	/* One driver today; the fleet issue picks PostgreSQL by the path's form. */
 	st->drv = &st_sqlite_driver;
 	if ((rc = st->drv->open(path, flags, st->ctx, &st->conn, err)) != CK_OK)
 		goto out;
