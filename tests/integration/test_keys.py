@@ -73,14 +73,23 @@ def pkcs8_of(con, key_path):
     return bytes(row[0])
 
 
+def start_store(ck):
+    """Creates ck's store empty, as a user would: only a command that puts
+    something in a store creates one, so import a lone certificate (no key)
+    and remove it again."""
+    leaf = PKI.leaf()
+    ck.run("import", leaf["cert"], "--name", "starter")
+    ck.run("rm", "starter")
+    assert sc.entries(ck) == [], "the starter certificate is gone"
+    return ck
+
+
 class KeysCase(sc.StoreCase):
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix=self.id().rsplit(".", 1)[-1] + "-", dir=TMP)
-        self.ck = sc.new_store(self.dir)
-        self.ck.run("list")  # creates the store
-        self.dst = sc.new_store(self.dir, "dst")
-        self.dst.run("list")
+        self.ck = start_store(sc.new_store(self.dir))
+        self.dst = start_store(sc.new_store(self.dir, "dst"))
 
     def assertKeyUsable(self, ck, leaf, msg):
         e = sc.entry(ck, leaf["sha256"])

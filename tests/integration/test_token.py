@@ -301,7 +301,10 @@ class TokenTest(unittest.TestCase):
         os.chmod(os.path.dirname(lib), 0o775)
         res = self.ck.run("token", "add", "x", "--module", lib, "--token", LABEL, check=False)
         self.assertRefused(res, lib, "directory %s/ is group-writable" % os.path.dirname(lib))
-        self.assertEqual(self.ck.json("token", "list", "--json"), [])
+        # Nothing was configured: a refused 'token add' does not even start a store.
+        res = self.ck.run("token", "list", "--json", check=False)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("no store at", res.stderr)
 
     def test_safe_copy_and_symlink_load(self):
         lib = self.module_copy()
