@@ -16,30 +16,27 @@ static int lose_commits;   /* commits (or releases) still to lose */
 static int commits_tried;
 static int lost_last;      /* the last failure was a lost race */
 
+/* 1 if this commit loses the race (counted either way). */
+static int
+lose_this_one(void)
+{
+	commits_tried++;
+	lost_last = lose_commits > 0;
+	if (lost_last)
+		lose_commits--;
+	return lost_last;
+}
+
 static int
 flaky_commit(struct st_conn *c)
 {
-	commits_tried++;
-	if (lose_commits > 0) {
-		lose_commits--;
-		lost_last = 1;
-		return -1;
-	}
-	lost_last = 0;
-	return st_sqlite_driver.commit(c);
+	return lose_this_one() ? -1 : st_sqlite_driver.commit(c);
 }
 
 static int
 flaky_release(struct st_conn *c, int depth)
 {
-	commits_tried++;
-	if (lose_commits > 0) {
-		lose_commits--;
-		lost_last = 1;
-		return -1;
-	}
-	lost_last = 0;
-	return st_sqlite_driver.release(c, depth);
+	return lose_this_one() ? -1 : st_sqlite_driver.release(c, depth);
 }
 
 static enum st_fail
