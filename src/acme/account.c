@@ -93,6 +93,8 @@ contacts_json(const char *const *contacts, size_t n, json_t **out, struct ck_err
 	return CK_OK;
 }
 
+/* obj[name] = v, taking v in every case: json_object_set_new frees v when
+ * it fails, so the caller must not touch v after this call. */
 static enum ck_code
 json_set(json_t *obj, const char *name, json_t *v, struct ck_err *err)
 {
@@ -274,10 +276,12 @@ key_change_payload(struct acme_client *c, EVP_PKEY *new_key, const char *url, ch
 		goto out;
 	}
 	if ((rc = ck_jwk_from_key(c->key, &old_jwk, err)) != CK_OK ||
-	    (rc = json_set(inner_payload, "account", json_string(c->kid), err)) != CK_OK ||
-	    (rc = json_set(inner_payload, "oldKey", old_jwk, err)) != CK_OK)
+	    (rc = json_set(inner_payload, "account", json_string(c->kid), err)) != CK_OK)
 		goto out;
-	old_jwk = NULL; /* owned by inner_payload now */
+	rc = json_set(inner_payload, "oldKey", old_jwk, err);
+	old_jwk = NULL; /* json_set took it, also when it failed */
+	if (rc != CK_OK)
+		goto out;
 	if ((rc = acme_json_dump(inner_payload, &ptext, err)) != CK_OK)
 		goto out;
 	/* RFC 8555 7.3.5: inner JWS has jwk and url, and no nonce. */

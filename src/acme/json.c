@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "crypto/crypto.h"
 #include "acme/acme_int.h"
 
 int
@@ -236,7 +237,7 @@ acme_json_bool(json_t *obj, const char *name, int *out, struct ck_err *err)
 enum ck_code
 acme_json_dump(json_t *obj, char **out, struct ck_err *err)
 {
-	char *s = json_dumps(obj, JSON_COMPACT);
+	char *s = ck_json_dumps(obj, JSON_COMPACT);
 
 	if (s == NULL)
 		return CK_FAIL(err, CK_ERR_NOMEM, "cannot serialise a JSON request");

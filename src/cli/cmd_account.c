@@ -270,7 +270,7 @@ json_print(json_t *j)
 
 	if (j == NULL)
 		return -1;
-	text = json_dumps(j, JSON_INDENT(2));
+	text = ck_json_dumps(j, JSON_INDENT(2));
 	json_decref(j);
 	if (text == NULL)
 		return -1;

@@ -156,8 +156,12 @@ requests_one_json(struct ck_store *st, const struct ck_request *r)
 	memset(&ki, 0, sizeof(ki));
 	if (ids == NULL)
 		return NULL;
-	for (i = 0; i < r->nidentifiers; i++)
-		json_array_append_new(ids, json_string(r->identifiers[i]));
+	for (i = 0; i < r->nidentifiers; i++) {
+		if (json_array_append_new(ids, json_string(r->identifiers[i])) != 0) {
+			json_decref(ids); /* the JSON output fails whole, never a name short */
+			return NULL;
+		}
+	}
 	(void)ck_store_key_info(st, r->key_id, &ki, NULL);
 	o = json_pack("{s:I, s:s?, s:o, s:o, s:{s:I, s:s, s:s}, s:o*}", "id", (json_int_t)r->id,
 		      "lineage", r->lineage, "identifiers", ids, "created",

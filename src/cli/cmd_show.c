@@ -155,9 +155,10 @@ show_json(const struct show *s)
 	if (o == NULL)
 		return print_json_out(NULL);
 	key = json_object_get(o, "key");
-	if (key != NULL && s->row.linked)
-		json_object_set_new(key, "id", json_integer((json_int_t)s->row.key_id));
-	if (json_object_set_new(o, "spki_sha256", json_string(s->row.spki_sha256)) != 0 ||
+	/* Each set takes its value, also when it fails: nothing to free here. */
+	if ((key != NULL && s->row.linked &&
+	     json_object_set_new(key, "id", json_integer((json_int_t)s->row.key_id)) != 0) ||
+	    json_object_set_new(o, "spki_sha256", json_string(s->row.spki_sha256)) != 0 ||
 	    json_object_set_new(o, "chain", show_chain_json(s)) != 0 ||
 	    json_object_set_new(o, "alternate_chains", json_integer((json_int_t)s->alternates)) != 0 ||
 	    json_object_set_new(o, "bindings", show_bindings_json(s)) != 0 ||

@@ -86,6 +86,13 @@ void ck_sha1_hex(const unsigned char *data, size_t len, char out[41]);
 
 /* ---- JWK and JWS (RFC 7517, 7638, 7515; RFC 8555 section 6.2) ------- */
 
+/*
+ * json_dumps that never returns incomplete text: NULL when memory runs out
+ * at any point (jansson's own json_dumps can drop an object key then and
+ * still succeed).  Free the result with free().
+ */
+char *ck_json_dumps(const json_t *v, size_t flags);
+
 /* "ES256", "ES384", "RS256", "EdDSA"; NULL for keys JWS cannot use. */
 const char *ck_jws_alg(EVP_PKEY *key);
 /* Public JWK with only the required members (new reference). */

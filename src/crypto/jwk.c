@@ -341,7 +341,7 @@ ck_jwk_thumbprint(json_t *jwk, char **out, struct ck_err *err)
 	if (rc != CK_OK)
 		goto out;
 	/* RFC 7638 section 3: required members only, sorted, no whitespace. */
-	text = json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS);
+	text = ck_json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL) {
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 		goto out;

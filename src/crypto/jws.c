@@ -177,7 +177,7 @@ jws_build(json_t *hdr, const unsigned char *payload, size_t plen, EVP_PKEY *key,
 	json_t *jws = NULL;
 	enum ck_code rc;
 
-	hdr_text = json_dumps(hdr, JSON_COMPACT);
+	hdr_text = ck_json_dumps(hdr, JSON_COMPACT);
 	if (hdr_text == NULL) {
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 		goto out;
@@ -285,7 +285,7 @@ ck_jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
 	rc = ck_jws_sign_json(key, kid, nonce, url, payload, &jws, err);
 	if (rc != CK_OK)
 		return rc;
-	s = json_dumps(jws, JSON_COMPACT);
+	s = ck_json_dumps(jws, JSON_COMPACT);
 	json_decref(jws);
 	if (s == NULL)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
@@ -311,7 +311,7 @@ ck_jws_eab(const unsigned char *hmac_key, size_t key_len, const char *eab_kid, c
 		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "EAB key id or url is not valid UTF-8");
 		goto out;
 	}
-	payload = json_dumps(account_jwk, JSON_COMPACT);
+	payload = ck_json_dumps(account_jwk, JSON_COMPACT);
 	if (payload == NULL) {
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 		goto out;

@@ -80,7 +80,7 @@ acct_contacts_json(const struct acme_strv *v, char **out, struct ck_err *err)
 			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 		}
 	}
-	text = json_dumps(arr, JSON_COMPACT);
+	text = ck_json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
 	if (text == NULL)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");

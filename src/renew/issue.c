@@ -494,7 +494,7 @@ issue_alternates(struct issue_run *r, char **out, size_t *count, struct ck_err *
 		if ((rc = issue_alternate_append(arr, &r->certs.items[0], &alts[i], err)) != CK_OK)
 			goto out;
 	}
-	if ((*out = json_dumps(arr, JSON_COMPACT)) == NULL) {
+	if ((*out = ck_json_dumps(arr, JSON_COMPACT)) == NULL) {
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 		goto out;
 	}

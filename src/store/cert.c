@@ -231,10 +231,16 @@ key_type_of(struct ck_store *st, int64_t key_id, char *out, size_t n, struct ck_
 	if ((rc = st_prepare_bind(st, err, &s, "SELECT key_type FROM keys WHERE id = ?", "i",
 				  key_id)) != CK_OK)
 		return rc;
-	if (st_step(st, s, err) == 1)
+	switch (st_step(st, s, err)) {
+	case 1:
 		st_col_copy(s, 0, out, n);
+		break;
+	case -1:
+		rc = CK_ERR_STORE;
+		break;
+	}
 	st_finalize(s);
-	return CK_OK;
+	return rc;
 }
 
 static enum ck_code

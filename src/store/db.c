@@ -141,8 +141,16 @@ st_prepare_bind(struct ck_store *st, struct ck_err *err, struct st_stmt **out, c
 int
 st_step(struct ck_store *st, struct st_stmt *s, struct ck_err *err)
 {
-	int rc = st->drv->step(s->h);
+	int rc;
 
+	/* A transaction the database ended by itself after an error is gone:
+	 * a statement run now would commit on its own, half of a change. */
+	if (st->in_tx > 0 && !st->drv->tx_alive(st->conn)) {
+		ck_err_set(err, CK_ERR_STORE, __func__, "the store transaction was rolled back "
+			   "after an error (out of memory or I/O); nothing of it was written");
+		return -1;
+	}
+	rc = st->drv->step(s->h);
 	if (rc < 0)
 		ST_DB_FAIL(st, err, "running a query");
 	return rc;

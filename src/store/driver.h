@@ -95,6 +95,14 @@ struct st_driver_ops {
 	int (*commit)(struct st_conn *c);
 	/* Never fails loudly; a connection without a transaction is left as is. */
 	void (*rollback)(struct st_conn *c);
+	/*
+	 * 1 while the transaction begin() opened is still open and usable; 0
+	 * once the database ended it by itself after an error (SQLite rolls
+	 * back on out of memory, a full disk or I/O errors; PostgreSQL marks
+	 * it aborted on any error).  A statement run after that must be
+	 * refused: it would commit on its own, half of a change.
+	 */
+	int (*tx_alive)(struct st_conn *c);
 	/* Nested levels inside begin(): depth 1 is the first savepoint. */
 	int (*savepoint)(struct st_conn *c, int depth);
 	int (*release)(struct st_conn *c, int depth);

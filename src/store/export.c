@@ -310,13 +310,17 @@ export_write_one(struct ck_export_result *r, const char *path, const char *what,
 	struct ck_export_file *f = &r->files[r->nfiles];
 	enum ck_code rc;
 
+	/* The path is copied first: nothing may fail once the file is written,
+	 * or a file would exist that the result does not list. */
+	if ((f->path = strdup(path)) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 	if ((rc = ck_file_write_atomic(path, data, len, mode, err)) != CK_OK) {
+		free(f->path);
+		f->path = NULL;
 		if (r->nfiles > 0)
 			ck_err_prefix(err, "%zu file(s) were already written", r->nfiles);
 		return rc;
 	}
-	if ((f->path = strdup(path)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 	f->what = what;
 	f->mode = mode;
 	r->nfiles++;

@@ -35,7 +35,7 @@ st_strv_to_json(const char *const *v, size_t n, size_t max_n, size_t max_len, ch
 			goto out;
 		}
 	}
-	if ((s = json_dumps(arr, JSON_COMPACT)) == NULL)
+	if ((s = ck_json_dumps(arr, JSON_COMPACT)) == NULL)
 		goto nomem;
 	*out = s;
 	rc = CK_OK;

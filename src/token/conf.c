@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "crypto/crypto.h"
 #include "token/token.h"
 
 int
@@ -146,7 +147,7 @@ ck_token_conf_format(const struct ck_token_conf_list *l, char **out, struct ck_e
 		if (e == NULL || json_object_set_new(root, l->items[i].name, e) != 0)
 			goto fail;
 	}
-	if ((s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
+	if ((s = ck_json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
 		goto fail;
 	json_decref(root);
 	*out = s;

@@ -440,6 +440,14 @@ sqlite_rollback(struct st_conn *c)
 }
 
 static int
+sqlite_tx_alive(struct st_conn *c)
+{
+	/* After SQLITE_NOMEM, _FULL or _IOERR SQLite may have rolled back the
+	 * whole transaction itself: the connection is in autocommit again. */
+	return !sqlite3_get_autocommit(c->db);
+}
+
+static int
 sqlite_savepoint(struct st_conn *c, int depth)
 {
 	char sql[48];
@@ -520,6 +528,7 @@ const struct st_driver_ops st_sqlite_driver = {
 	.begin_read = sqlite_begin_read,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
+	.tx_alive = sqlite_tx_alive,
 	.savepoint = sqlite_savepoint,
 	.release = sqlite_release,
 	.rollback_to = sqlite_rollback_to,
