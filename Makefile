@@ -2,7 +2,9 @@
 #   make demo   install dependencies, build (build/), run scripts/demo
 #   make test   install dependencies, build with the default options (build-default/,
 #               what "building by hand" in the README does), with sanitizers
-#               (build-test/) and libFuzzer targets (build-fuzz/), run scripts/run-tests
+#               (build-test/) and libFuzzer targets (build-fuzz/), all three with
+#               -Dwerror=true; run scripts/check-house (on build-default/'s
+#               libcertkeep.so), then scripts/run-tests
 #   make bench  release build, then certkeep against certbot/lego/uacme (bench/run;
 #               BENCH_ARGS="--count 5" to shorten); not part of make test
 #   make build  release build only;  make clean  remove the build directories
@@ -11,8 +13,12 @@
 MESON ?= meson
 NINJA ?= ninja
 comma := ,
+# Every build `make test` (and so CI) makes treats a warning as an error; the
+# release build (`make build`, and meson's default) does not, so a newer
+# compiler's new warning never breaks a user's build.
+WERROR := -Dwerror=true
 
-.PHONY: all build demo test bench deps build-default build-test build-fuzz clean
+.PHONY: all build demo test bench deps build-default build-test build-fuzz check-house clean
 
 all: build
 
@@ -30,30 +36,39 @@ define setup_or_reconfigure
 endef
 
 build:
-	$(call setup_or_reconfigure,build,-Dbuildtype=release -Dtests=false)
+	$(call setup_or_reconfigure,build,-Dbuildtype=release -Dtests=false -Dwerror=false)
 	$(NINJA) -C build
 
 demo: deps build
 	./scripts/demo
 
-# The default configuration, exactly as a user building by hand gets it:
-# it must build (with every warning an error) even though no test runs from it.
+# The default configuration, as a user building by hand gets it (plus
+# -Dwerror=true): it must build without a warning even though no test runs
+# from it.
 build-default:
-	$(call setup_or_reconfigure,build-default,)
+	$(call setup_or_reconfigure,build-default,$(WERROR))
 	$(NINJA) -C build-default
 
 build-test:
 	$(call setup_or_reconfigure,build-test,-Db_sanitize=address$(comma)undefined \
-		-Db_lundef=false -Dfault_injection=true -Dbuildtype=debug)
+		-Db_lundef=false -Dfault_injection=true -Dbuildtype=debug $(WERROR))
 	$(NINJA) -C build-test
 
 build-fuzz:
 	if [ -f build-fuzz/build.ninja ]; then \
-		CC=clang $(MESON) setup --reconfigure build-fuzz -Dfuzz=true -Dtests=false -Db_lundef=false; \
+		CC=clang $(MESON) setup --reconfigure build-fuzz -Dfuzz=true -Dtests=false \
+			-Db_lundef=false $(WERROR); \
 	else \
-		CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Dtests=false -Db_lundef=false; \
+		CC=clang $(MESON) setup build-fuzz -Dfuzz=true -Dtests=false -Db_lundef=false $(WERROR); \
 	fi
 	$(NINJA) -C build-fuzz
+
+# The house rules (scripts/check-house): measured on the sources and on
+# build-default/'s libcertkeep.so (its exported symbols).  make test runs
+# it through scripts/run-tests (one test, "house"), so its verdict is
+# counted in the last line like any other test.
+check-house: build-default
+	./scripts/check-house --lib build-default/libcertkeep.so
 
 test: deps build-default build-test build-fuzz
 	./scripts/run-tests

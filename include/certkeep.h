@@ -21,11 +21,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <certkeep/version.h> /* CERTKEEP_VERSION, generated from meson.build */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define CERTKEEP_VERSION "0.1.0"
 
 /* Error codes.  Numbers are never reused or renumbered: only added. */
 enum ck_code {

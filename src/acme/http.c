@@ -21,12 +21,10 @@ struct acme_curl {
 	unsigned total_s;
 };
 
-/* What the callbacks collect during one exchange. */
+/* What the body callback collects during one exchange. */
 struct curl_sink {
-	struct acme_http_response *resp;
 	struct ck_buf body;
 	int too_large;
-	int header_overflow;
 };
 
 /* ---- responses ---------------------------------------------------------- */
@@ -169,51 +167,46 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* Trims spaces, tabs and CR/LF at both ends, in place. */
-static char *
-trim(char *s, size_t *len)
+/*
+ * The response headers the ACME layer reads, copied from libcurl's own
+ * header store (curl_easy_header, libcurl >= 7.84) into resp: the final
+ * response's only (CURLH_HEADER of request -1 leaves out 1xx interim
+ * answers and trailers), every instance of each in order (Link comes once
+ * per alternate chain), values already trimmed by libcurl.  A value over
+ * ACME_HEADER_VALUE_MAX, or more than ACME_HEADERS_MAX of them, is refused
+ * whole (CK_ERR_TOO_LARGE), never truncated.
+ */
+static enum ck_code
+curl_headers(CURL *h, struct acme_http_response *resp, struct ck_err *err)
 {
-	while (*len > 0 && (s[0] == ' ' || s[0] == '\t')) {
-		s++;
-		(*len)--;
-	}
-	while (*len > 0 && strchr(" \t\r\n", s[*len - 1]) != NULL)
-		(*len)--;
-	s[*len] = '\0';
-	return s;
-}
+	static const char *const wanted[] = { "Replay-Nonce", "Location", "Retry-After",
+					      "Content-Type", "Link" };
+	struct curl_header *hd;
+	enum ck_code rc;
+	CURLHcode hc;
+	size_t k, i, amount;
 
-static size_t
-on_header(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct curl_sink *s = arg;
-	size_t n = size * nmemb, nlen, vlen;
-	char line[ACME_HEADER_VALUE_MAX + 128], *colon, *name, *value;
-
-	/* A new status line (1xx interim answers): forget earlier headers. */
-	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-		acme_http_response_cleanup(s->resp);
-		return n;
+	for (k = 0; k < CK_ARRAY_LEN(wanted); k++) {
+		amount = 1;
+		for (i = 0; i < amount; i++) {
+			hc = curl_easy_header(h, wanted[k], i, CURLH_HEADER, -1, &hd);
+			if (hc == CURLHE_MISSING || hc == CURLHE_NOHEADERS)
+				break;
+			if (hc == CURLHE_OUT_OF_MEMORY)
+				return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			if (hc != CURLHE_OK)
+				return CK_FAIL(err, CK_ERR_INTERNAL, "libcurl could not return the "
+					       "%s header (CURLHcode %d)", wanted[k], (int)hc);
+			amount = hd->amount;
+			if (strlen(hd->value) > ACME_HEADER_VALUE_MAX)
+				return CK_FAIL(err, CK_ERR_TOO_LARGE, "the server sent a %s header "
+					       "over %d bytes", wanted[k], ACME_HEADER_VALUE_MAX);
+			if ((rc = acme_http_response_add_header(resp, wanted[k], hd->value, err)) !=
+			    CK_OK)
+				return rc;
+		}
 	}
-	if (n >= sizeof(line)) {
-		s->header_overflow = 1;
-		return n; /* an oversized header is dropped, never truncated */
-	}
-	memcpy(line, data, n);
-	line[n] = '\0';
-	colon = memchr(line, ':', n);
-	if (colon == NULL)
-		return n;
-	*colon = '\0';
-	nlen = (size_t)(colon - line);
-	vlen = n - nlen - 1;
-	name = trim(line, &nlen);
-	value = trim(colon + 1, &vlen);
-	if (nlen == 0 || vlen > ACME_HEADER_VALUE_MAX)
-		return n;
-	if (acme_http_response_add_header(s->resp, name, value, NULL) != CK_OK)
-		s->header_overflow = 1;
-	return n;
+	return CK_OK;
 }
 
 static enum ck_code
@@ -278,8 +271,6 @@ curl_setup(struct acme_curl *t, const struct acme_http_request *req, struct curl
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, s);
 	if (req->method == ACME_METHOD_HEAD)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	if (req->method == ACME_METHOD_POST) {
@@ -308,7 +299,7 @@ acme_curl_request(void *arg, const struct acme_http_request *req, struct acme_ht
 {
 	struct acme_curl *t = arg;
 	struct acme_http_response resp = { 0 };
-	struct curl_sink s = { .resp = &resp };
+	struct curl_sink s = { .too_large = 0 };
 	struct curl_slist *hdrs = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	enum ck_code rc;
@@ -324,10 +315,8 @@ acme_curl_request(void *arg, const struct acme_http_request *req, struct acme_ht
 		rc = curl_fail(cc, &s, req->url, errbuf, err);
 		goto out;
 	}
-	if (s.header_overflow) {
-		rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "the server sent oversized or too many headers");
+	if ((rc = curl_headers(t->h, &resp, err)) != CK_OK)
 		goto out;
-	}
 	curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &status);
 	resp.status = status;
 	resp.body = (char *)ck_buf_take(&s.body, &len);

@@ -5,7 +5,10 @@
  * non-ASCII), the RFC 7512 forms other tools write, and the refusals
  * (another scheme, repeated/unknown attributes, bad escapes, NUL in a
  * label, pin-value, over-long values, raw characters that must be
- * escaped).
+ * escaped).  Every URI certkeep writes, and every form it accepts, names
+ * the same token, key and module for p11-kit's own parser (p11_kit_uri_*),
+ * which the PKCS#11 tools around certkeep use; the forms certkeep refuses
+ * are the ones p11-kit reads leniently (see src/token/uri.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <p11-kit/uri.h>
 
 #include "token/token.h"
 
@@ -150,6 +154,88 @@ test_parse_rejects(void **state)
 	assert_int_equal(ck_pkcs11_uri_parse(NULL, &p, &err), CK_ERR_INVALID_ARG);
 }
 
+/* p11-kit's reading of text must match p (token, id, object, module path). */
+static void
+assert_p11kit_agrees(const char *text, const struct ck_pkcs11_uri *p)
+{
+	P11KitUri *u = p11_kit_uri_new();
+	CK_TOKEN_INFO *ti;
+	CK_ATTRIBUTE *a;
+	char label[sizeof(ti->label) + 1];
+	size_t n;
+
+	assert_non_null(u);
+	if (p11_kit_uri_parse(text, P11_KIT_URI_FOR_ANY, u) != P11_KIT_URI_OK)
+		fail_msg("p11-kit refused what certkeep accepts: %s", text);
+	/* p11-kit flags x- (vendor) attributes as unrecognized; certkeep ignores them */
+	assert_int_equal(p11_kit_uri_any_unrecognized(u), strstr(text, ";x-") != NULL);
+	ti = p11_kit_uri_get_token_info(u);
+	n = sizeof(ti->label);
+	while (n > 0 && ti->label[n - 1] == ' ')
+		n--;
+	memcpy(label, ti->label, n);
+	label[n] = '\0';
+	assert_string_equal(label, p->token);
+	a = p11_kit_uri_get_attribute(u, CKA_ID);
+	if (!p->has_id) {
+		assert_null(a);
+	} else {
+		assert_non_null(a);
+		assert_int_equal(a->ulValueLen, p->id_len);
+		assert_memory_equal(a->pValue, p->id, p->id_len);
+	}
+	a = p11_kit_uri_get_attribute(u, CKA_LABEL);
+	if (p->object[0] == '\0') {
+		assert_null(a);
+	} else {
+		assert_non_null(a);
+		assert_int_equal(a->ulValueLen, strlen(p->object));
+		assert_memory_equal(a->pValue, p->object, a->ulValueLen);
+	}
+	if (p->module_path[0] == '\0')
+		assert_null(p11_kit_uri_get_module_path(u));
+	else
+		assert_string_equal(p11_kit_uri_get_module_path(u), p->module_path);
+	p11_kit_uri_free(u);
+}
+
+static void
+test_p11kit_reads_the_same(void **state)
+{
+	static const unsigned char id[] = { 0x00, 0x7f, 0x80, 0xff, '%', ';' };
+	static const char *const labels[] = { "my tok", "x;y=z?w&v%", "caf\xc3\xa9", "T" };
+	static const char *const other[] = {
+		"pkcs11:model=SoftHSM%20v2;manufacturer=SoftHSM%20project;serial=0123abcd;"
+		"object=k1;token=T?module-path=/usr/lib/p.so&module-name=softhsm2",
+		"pkcs11:object=a=b&c;token=T",
+		"pkcs11:id=%a1%B2;type=private?module-path=%2Fopt%2Fa%20b%2Fp.so",
+		"pkcs11:token=T;x-vendor=1",
+		"pkcs11:",
+	};
+	struct ck_pkcs11_uri p;
+	struct ck_err err;
+	char *u = NULL;
+	size_t i;
+
+	(void)state;
+	/* what certkeep writes: percent-encoded labels, binary ids, module-path query */
+	for (i = 0; i < CK_ARRAY_LEN(labels); i++) {
+		assert_int_equal(ck_pkcs11_uri_format(labels[i], i % 2 ? id : NULL,
+						      i % 2 ? sizeof(id) : 0, "key 1;%",
+						      i < 2 ? "/opt/a b/lib%p11.so" : NULL, &u,
+						      &err), CK_OK);
+		assert_int_equal(ck_pkcs11_uri_parse(u, &p, &err), CK_OK);
+		assert_p11kit_agrees(u, &p);
+		free(u);
+	}
+	/* what other tools write and certkeep accepts */
+	for (i = 0; i < CK_ARRAY_LEN(other); i++) {
+		if (ck_pkcs11_uri_parse(other[i], &p, &err) != CK_OK)
+			fail_msg("refused: %s: %s", other[i], err.msg);
+		assert_p11kit_agrees(other[i], &p);
+	}
+}
+
 static void
 test_format_limits(void **state)
 {
@@ -211,6 +297,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_parse_other_tools),
 		cmocka_unit_test(test_parse_rejects),
+		cmocka_unit_test(test_p11kit_reads_the_same),
 		cmocka_unit_test(test_format_limits),
 		cmocka_unit_test(test_conf),
 	};

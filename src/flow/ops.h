@@ -13,8 +13,8 @@
  * Conventions as in store.h: enum ck_code, *err filled on failure, OUT
  * parameters set only on success, _cleanup NULL-safe on zeroed structs.
  */
-#ifndef CK_STORE_OPS_H
-#define CK_STORE_OPS_H
+#ifndef CK_FLOW_OPS_H
+#define CK_FLOW_OPS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -231,5 +231,19 @@ void ck_export_result_cleanup(struct ck_export_result *r);
 enum ck_code ck_store_request_create(struct ck_store *st, const char *const *names, size_t n,
 				     const char *lineage, enum ck_key_type t,
 				     int64_t *request_id, char **csr_pem, struct ck_err *err);
+/*
+ * ck_store_request_create, then the CSR written to csr_path (PEM, mode
+ * 0644, whole or not at all) only after the request is committed, so no
+ * CSR exists whose key could be lost.  When the file cannot be written the
+ * request and its key stay recorded and the error says so (and that
+ * `certkeep requests --json` shows the CSR); *request_id is set only when
+ * both succeeded.
+ */
+enum ck_code ck_request_create_file(struct ck_store *st, const char *const *names, size_t n,
+				    const char *lineage, enum ck_key_type t,
+				    const char *csr_path, int64_t *request_id,
+				    struct ck_err *err);
+/* The CSR of stored request r as PEM text.  OUTPUT *pem (free()). */
+enum ck_code ck_request_csr_pem(const struct ck_request *r, char **pem, struct ck_err *err);
 
 #endif

@@ -8,8 +8,8 @@
  *
  * Sits above acme and store; knows nothing of the CLI.
  */
-#ifndef CK_RENEW_ACCOUNT_H
-#define CK_RENEW_ACCOUNT_H
+#ifndef CK_FLOW_ACCOUNT_H
+#define CK_FLOW_ACCOUNT_H
 
 #include <openssl/evp.h>
 
@@ -70,7 +70,8 @@ enum ck_code ck_server_origins_get(struct ck_store *st, const char *server,
 enum ck_code ck_server_origins_set(struct ck_store *st, const char *server,
 				   const char *const *origins, size_t n, struct ck_err *err);
 /* A client for server that allows `given` origins if given->given, else
- * the stored ones (given may be NULL). */
+ * the stored ones (given may be NULL), sending through ctx->acme_transport
+ * when set (else libcurl).  Every ACME client of the flows is made here. */
 enum ck_code ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st,
 				  const char *server, const char *ca_bundle,
 				  const struct ck_origins_arg *given, struct acme_client **out,
@@ -104,6 +105,23 @@ struct ck_account_register_opts {
 	const char *ca_bundle;           /* may be NULL */
 	struct ck_origins_arg allow_origins; /* given: replace the server's list on success */
 };
+
+#define CK_ACCOUNT_EAB_FILE_MAX 4096 /* bytes of an EAB HMAC key file (base64url text) */
+
+/*
+ * Reads an account private key (PEM) from path (or fd:N), at most
+ * CK_PEM_MAX bytes, wiping the text after parsing.  OUTPUT *out
+ * (EVP_PKEY_free), set only on success; errors are prefixed with path.
+ */
+enum ck_code ck_account_key_file_read(const char *path, EVP_PKEY **out, struct ck_err *err);
+/*
+ * The EAB HMAC key: base64url text in a file (or fd:N), '=' padding
+ * allowed, decoded.  OUTPUT *key (wipe with ck_secure_free(*key, *len + 1))
+ * and *len, set only on success; a file that holds no key (empty, or only
+ * '=' padding) is an error that says what was expected.
+ */
+enum ck_code ck_account_eab_key_read(const char *path, unsigned char **key, size_t *len,
+				     struct ck_err *err);
 
 /*
  * Registers (or adopts) an account.  Refuses, before anything is stored,

@@ -22,8 +22,8 @@
  * unknown answer (5xx, timeout, dropped connection) leaves the order open
  * and fails: it is asked again next time, never assumed gone.
  */
-#ifndef CK_RENEW_ISSUE_H
-#define CK_RENEW_ISSUE_H
+#ifndef CK_FLOW_ISSUE_H
+#define CK_FLOW_ISSUE_H
 
 #include <stdint.h>
 #include <time.h>
