@@ -1,5 +1,5 @@
 /*
- * account.h - an ACME account made ready to use: the store's record, its
+ * certkeep/account.h - an ACME account made ready to use: the store's record, its
  * key, and an acme_client signing with it.  Opening an account resolves an
  * interrupted key rollover first (invariant 3: the new key was committed as
  * the account's pending key before keyChange was sent, so asking the server
@@ -8,14 +8,28 @@
  *
  * Sits above acme and store; knows nothing of the CLI.
  */
-#ifndef CK_RENEW_ACCOUNT_H
-#define CK_RENEW_ACCOUNT_H
+#ifndef CERTKEEP_ACCOUNT_H
+#define CERTKEEP_ACCOUNT_H
 
 #include <openssl/evp.h>
 
-#include "acme/acme.h"
-#include "core/core.h"
-#include "store/store.h"
+#include <certkeep/store.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ACME protocol client a session signs with: internal, opaque here. */
+struct acme_client;
+
+/* Extra origins ("https://host:port") the server's client may follow besides
+ * its directory's own, as given on a command line; given = 0: use the list
+ * the store keeps for that server. */
+struct ck_origins_arg {
+	const char *const *v;
+	size_t n;
+	int given;
+};
 
 /* ck_account_open flags */
 #define CK_ACCOUNT_REQUIRE_VALID 0x1  /* fail with CK_ERR_STATE unless status is "valid" */
@@ -37,48 +51,10 @@ struct ck_account_session {
  * CK_ERR_STATE for a deactivated account when CK_ACCOUNT_REQUIRE_VALID.
  * *out is filled only on success; release it with ck_account_session_cleanup.
  */
-enum ck_code ck_account_open(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
-			     const char *name, const char *ca_bundle, unsigned flags,
-			     struct ck_account_session *out, struct ck_err *err);
-void ck_account_session_cleanup(struct ck_account_session *s);
-
-/* ---- origins allowed per server (origins.c) ----------------------------- */
-
-/*
- * A client follows only URLs on its directory's origin (acme.h), and on
- * the extra origins the user listed for that directory URL, kept in the
- * settings under this prefix + the directory URL as space-separated
- * normalised origins ("https://host:port").
- */
-#define CK_SERVER_ORIGINS_SETTING "origins:"
-
-/* Origins given on a command line; given = 0: use what the store has. */
-struct ck_origins_arg {
-	const char *const *v;
-	size_t n;
-	int given;
-};
-
-/* The stored extra origins of server into *out (empty if none;
- * acme_strv_cleanup).  A damaged value -> CK_ERR_CORRUPT saying how to
- * set it again. */
-enum ck_code ck_server_origins_get(struct ck_store *st, const char *server,
-				   struct acme_strv *out, struct ck_err *err);
-/* Replaces the stored list (each checked and normalised with
- * acme_origin_parse, duplicates dropped, at most ACME_ORIGINS_MAX); n = 0
- * removes it. */
-enum ck_code ck_server_origins_set(struct ck_store *st, const char *server,
-				   const char *const *origins, size_t n, struct ck_err *err);
-/* A client for server that allows `given` origins if given->given, else
- * the stored ones (given may be NULL). */
-enum ck_code ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st,
-				  const char *server, const char *ca_bundle,
-				  const struct ck_origins_arg *given, struct acme_client **out,
-				  struct ck_err *err);
-/* ck_server_origins_set for the session's server, and its client follows
- * the new list from now on. */
-enum ck_code ck_account_origins_set(struct ck_store *st, struct ck_account_session *s,
-				    const char *const *origins, size_t n, struct ck_err *err);
+CK_API enum ck_code ck_account_open(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
+				    const char *name, const char *ca_bundle, unsigned flags,
+				    struct ck_account_session *out, struct ck_err *err);
+CK_API void ck_account_session_cleanup(struct ck_account_session *s);
 
 /* ---- account lifecycle (what `certkeep account ...` runs) ---------------- */
 
@@ -119,9 +95,9 @@ struct ck_account_register_opts {
  * follows those origins (instead of the stored ones) and they become the
  * server's stored list once the account is stored.  *out: the stored row.
  */
-enum ck_code ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
-				 const struct ck_account_register_opts *o, struct ck_account *out,
-				 int *adopted, struct ck_err *err);
+CK_API enum ck_code ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
+					const struct ck_account_register_opts *o, struct ck_account *out,
+					int *adopted, struct ck_err *err);
 
 /*
  * Finds the account of `key` on `server` by onlyReturnExisting and stores
@@ -130,29 +106,14 @@ enum ck_code ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
  * CK_ERR_NOT_FOUND and nothing stored.  A different account already
  * stored under that name: CK_ERR_EXISTS.
  */
-enum ck_code ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
-				const char *name, EVP_PKEY *key, const char *ca_bundle,
-				const struct ck_origins_arg *allow_origins, struct ck_account *out,
-				struct ck_err *err);
+CK_API enum ck_code ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
+				       const char *name, EVP_PKEY *key, const char *ca_bundle,
+				       const struct ck_origins_arg *allow_origins, struct ck_account *out,
+				       struct ck_err *err);
 
-/*
- * Fetches the account from the server (POST-as-GET with the kid, so a
- * success proves the server accepts the stored key) and stores its
- * status, contacts and terms agreement; s->account is re-read.  *out (may
- * be NULL) receives the server's view.  This, update and deactivate store
- * only what the server said (ck_store_account_update), never the key read
- * before the round trip: a rollover committed meanwhile by another process
- * stays.
- */
-enum ck_code ck_account_refresh(struct ck_store *st, struct ck_account_session *s,
-				struct acme_account *out, struct ck_err *err);
-/* Updates contacts (replace; an empty list clears) and/or agrees to the
- * terms, on the server and then in the store. */
-enum ck_code ck_account_update(struct ck_store *st, struct ck_account_session *s,
-			       const struct acme_account_update_opts *o, struct ck_err *err);
 /* Deactivates the account on the server (final) and records the status. */
-enum ck_code ck_account_deactivate(struct ck_store *st, struct ck_account_session *s,
-				   struct ck_err *err);
+CK_API enum ck_code ck_account_deactivate(struct ck_store *st, struct ck_account_session *s,
+					  struct ck_err *err);
 
 /*
  * Key rollover (RFC 8555 section 7.3.5), key first: the new key (new_key
@@ -173,9 +134,9 @@ enum ck_code ck_account_deactivate(struct ck_store *st, struct ck_account_sessio
  * rollover.after_pending, rollover.after_keychange, rollover.after_commit,
  * rollover.after_record.
  */
-enum ck_code ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st,
-				 struct ck_account_session *s, enum ck_key_type key_type,
-				 EVP_PKEY *new_key, unsigned grace_s, struct ck_err *err);
+CK_API enum ck_code ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st,
+					struct ck_account_session *s, enum ck_key_type key_type,
+					EVP_PKEY *new_key, unsigned grace_s, struct ck_err *err);
 
 /*
  * Resolves a pending rollover of s->account (s->client must exist; its
@@ -185,7 +146,10 @@ enum ck_code ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st,
  * -> pending cleared; neither (or no answer) -> CK_ERR_STATE and both
  * keys kept.  Logs what it did at INFO.  s->account is re-read.
  */
-enum ck_code ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
-					 struct ck_account_session *s, struct ck_err *err);
+CK_API enum ck_code ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
+						struct ck_account_session *s, struct ck_err *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

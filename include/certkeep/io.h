@@ -1,5 +1,5 @@
 /*
- * ops.h - store operations composed from the store API for the commands
+ * certkeep/io.h - store operations composed from the store API for the commands
  * that move certificates and keys in and out: import (files -> keys,
  * certificates with chains, links), export (a certificate with its key
  * and chain -> files), and the pending request (key + CSR) that a later
@@ -13,14 +13,18 @@
  * Conventions as in store.h: enum ck_code, *err filled on failure, OUT
  * parameters set only on success, _cleanup NULL-safe on zeroed structs.
  */
-#ifndef CK_STORE_OPS_H
-#define CK_STORE_OPS_H
+#ifndef CERTKEEP_IO_H
+#define CERTKEEP_IO_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "store/store.h"
+#include <certkeep/store.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* ---- import --------------------------------------------------------- */
 
@@ -125,9 +129,9 @@ struct ck_import_source {
  * alone certificate becomes current of (CK_ERR_INVALID_ARG if the input
  * holds several).  The same input twice stores nothing (changed = 0).
  */
-enum ck_code ck_store_import(struct ck_store *st, const struct ck_import_source *src, size_t n,
-			     const char *password, const char *lineage,
-			     struct ck_import_result *out, struct ck_err *err);
+CK_API enum ck_code ck_store_import(struct ck_store *st, const struct ck_import_source *src, size_t n,
+				    const char *password, const char *lineage,
+				    struct ck_import_result *out, struct ck_err *err);
 /*
  * ck_store_import that also asks finder (may be NULL: none) for the key of
  * each certificate whose SPKI matches no key in the input, the store or a
@@ -136,21 +140,21 @@ enum ck_code ck_store_import(struct ck_store *st, const struct ck_import_source 
  * before the certificates, so the store links them by SPKI; such a
  * certificate reports key_source CK_IMPORT_KEY_FINDER and key_where.
  */
-enum ck_code ck_store_import_with(struct ck_store *st, const struct ck_import_source *src,
-				  size_t n, const char *password, const char *lineage,
-				  const struct ck_key_finder *finder, struct ck_import_result *out,
-				  struct ck_err *err);
+CK_API enum ck_code ck_store_import_with(struct ck_store *st, const struct ck_import_source *src,
+					 size_t n, const char *password, const char *lineage,
+					 const struct ck_key_finder *finder, struct ck_import_result *out,
+					 struct ck_err *err);
 /* ck_store_import of files read whole (each at most CK_PEM_MAX bytes; the
  * buffers are wiped after use since they may hold keys). */
-enum ck_code ck_store_import_files(struct ck_store *st, const char *const *paths, size_t n,
-				   const char *password, const char *lineage,
-				   struct ck_import_result *out, struct ck_err *err);
+CK_API enum ck_code ck_store_import_files(struct ck_store *st, const char *const *paths, size_t n,
+					  const char *password, const char *lineage,
+					  struct ck_import_result *out, struct ck_err *err);
 /* ck_store_import_files with a key finder (may be NULL), as ck_store_import_with. */
-enum ck_code ck_store_import_files_with(struct ck_store *st, const char *const *paths, size_t n,
-					const char *password, const char *lineage,
-					const struct ck_key_finder *finder,
-					struct ck_import_result *out, struct ck_err *err);
-void ck_import_result_cleanup(struct ck_import_result *r);
+CK_API enum ck_code ck_store_import_files_with(struct ck_store *st, const char *const *paths, size_t n,
+					       const char *password, const char *lineage,
+					       const struct ck_key_finder *finder,
+					       struct ck_import_result *out, struct ck_err *err);
+CK_API void ck_import_result_cleanup(struct ck_import_result *r);
 
 /* ---- export --------------------------------------------------------- */
 
@@ -199,11 +203,11 @@ struct ck_export_result {
  * files, pfx only with out and a password, der without chain files,
  * key_out not with no_key.  CK_ERR_INVALID_ARG saying what to change.
  */
-enum ck_code ck_export_check(const struct ck_export_opts *o, struct ck_err *err);
+CK_API enum ck_code ck_export_check(const struct ck_export_opts *o, struct ck_err *err);
 /* "pem" / "der" / "pfx" and "modern" / "legacy"; CK_ERR_INVALID_ARG otherwise. */
-enum ck_code ck_export_format_parse(const char *s, enum ck_export_format *out,
-				    struct ck_err *err);
-enum ck_code ck_pfx_compat_parse(const char *s, enum ck_pfx_compat *out, struct ck_err *err);
+CK_API enum ck_code ck_export_format_parse(const char *s, enum ck_export_format *out,
+					   struct ck_err *err);
+CK_API enum ck_code ck_pfx_compat_parse(const char *s, enum ck_pfx_compat *out, struct ck_err *err);
 
 /*
  * Writes certificate cert_id as o asks, each file whole or not at all
@@ -214,9 +218,9 @@ enum ck_code ck_pfx_compat_parse(const char *s, enum ck_pfx_compat *out, struct 
  * and with CK_ERR_KEY_NOT_EXPORTABLE when the key is wanted but lives on a
  * token.  A key that no longer matches the certificate is CK_ERR_CORRUPT.
  */
-enum ck_code ck_store_export(struct ck_store *st, int64_t cert_id, const struct ck_export_opts *o,
-			     struct ck_export_result *out, struct ck_err *err);
-void ck_export_result_cleanup(struct ck_export_result *r);
+CK_API enum ck_code ck_store_export(struct ck_store *st, int64_t cert_id, const struct ck_export_opts *o,
+				    struct ck_export_result *out, struct ck_err *err);
+CK_API void ck_export_result_cleanup(struct ck_export_result *r);
 
 /* ---- pending requests ------------------------------------------------ */
 
@@ -228,8 +232,11 @@ void ck_export_result_cleanup(struct ck_export_result *r);
  * CSR as PEM, *request_id the request.  A crash between the two commits
  * leaves an orphan key, never a request without its key.
  */
-enum ck_code ck_store_request_create(struct ck_store *st, const char *const *names, size_t n,
-				     const char *lineage, enum ck_key_type t,
-				     int64_t *request_id, char **csr_pem, struct ck_err *err);
+CK_API enum ck_code ck_store_request_create(struct ck_store *st, const char *const *names, size_t n,
+					    const char *lineage, enum ck_key_type t,
+					    int64_t *request_id, char **csr_pem, struct ck_err *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,5 +1,5 @@
 /*
- * issue.h - obtain one certificate from an ACME server into the store.
+ * certkeep/issue.h - obtain one certificate from an ACME server into the store.
  *
  * The order of steps is the point of this file (ARCHITECTURE.md invariants
  * 1-3): the certificate key is committed to the store before the order is
@@ -22,15 +22,17 @@
  * unknown answer (5xx, timeout, dropped connection) leaves the order open
  * and fails: it is asked again next time, never assumed gone.
  */
-#ifndef CK_RENEW_ISSUE_H
-#define CK_RENEW_ISSUE_H
+#ifndef CERTKEEP_ISSUE_H
+#define CERTKEEP_ISSUE_H
 
 #include <stdint.h>
 #include <time.h>
 
-#include "core/core.h"
-#include "crypto/crypto.h"
-#include "store/store.h"
+#include <certkeep/store.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct ck_issue_params {
 	const char *server;            /* directory URL; NULL = the store's default server */
@@ -60,13 +62,13 @@ struct ck_issue_result {
  * IPv4/IPv6 literals; no wildcard: http-01 cannot validate one) and the
  * lineage name.  Pure; used by ck_issue and by callers that check early.
  */
-enum ck_code ck_issue_check_names(const char *const *names, size_t n, struct ck_err *err);
+CK_API enum ck_code ck_issue_check_names(const char *const *names, size_t n, struct ck_err *err);
 
 /*
  * 1 if a and b name the same identifiers in any order: DNS names compared
  * case-insensitively, IP literals by address ("::1" == "0:0::1").
  */
-int ck_issue_names_same(const char *const *a, size_t na, const char *const *b, size_t nb);
+CK_API int ck_issue_names_same(const char *const *a, size_t na, const char *const *b, size_t nb);
 
 /*
  * Checks a downloaded chain (leaf first) before anything of it is stored:
@@ -76,8 +78,8 @@ int ck_issue_names_same(const char *const *a, size_t na, const char *const *b, s
  * position).  The last certificate is not checked against a trust store:
  * it may be a root or be issued by one the server does not send.
  */
-enum ck_code ck_issue_check_cert(const struct ck_der_list *certs, EVP_PKEY *key,
-				 const char *const *names, size_t n, struct ck_err *err);
+CK_API enum ck_code ck_issue_check_cert(const struct ck_der_list *certs, EVP_PKEY *key,
+					const char *const *names, size_t n, struct ck_err *err);
 
 /*
  * The open order ck_issue would resume for lineage: the newest one placed
@@ -87,9 +89,9 @@ enum ck_code ck_issue_check_cert(const struct ck_der_list *certs, EVP_PKEY *key,
  * old names again resumes it).  CK_ERR_NOT_FOUND if there is none.  The
  * renewal scheduler calls this to see what is in flight for a lineage.
  */
-enum ck_code ck_issue_order_find(struct ck_store *st, const char *lineage, int64_t account_id,
-				 const char *const *names, size_t n, struct ck_order *out,
-				 struct ck_err *err);
+CK_API enum ck_code ck_issue_order_find(struct ck_store *st, const char *lineage, int64_t account_id,
+					const char *const *names, size_t n, struct ck_order *out,
+					struct ck_err *err);
 
 /*
  * Runs the whole issuance by http-01 with the built-in responder.  *out is
@@ -100,8 +102,11 @@ enum ck_code ck_issue_order_find(struct ck_store *st, const char *lineage, int64
  * certificate that fails ck_issue_check_cert is not stored; its order and
  * key stay for investigation.
  */
-enum ck_code ck_issue(const struct ck_ctx *ctx, struct ck_store *st,
-		      const struct ck_issue_params *p, struct ck_issue_result *out,
-		      struct ck_err *err);
+CK_API enum ck_code ck_issue(const struct ck_ctx *ctx, struct ck_store *st,
+			     const struct ck_issue_params *p, struct ck_issue_result *out,
+			     struct ck_err *err);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -1,5 +1,5 @@
 /*
- * store.h - the certificate-and-key store: keys, certificates with their
+ * certkeep/store.h - the certificate-and-key store: keys, certificates with their
  * chains, lineages (named certificates), orders in flight, pending
  * requests, ACME accounts, bindings, settings; references (REF); copy and
  * move between stores; doctor.
@@ -25,8 +25,8 @@
  * Must never: build SQL from strings it was given (bound parameters only),
  * log key material, delete a key that something still uses.
  */
-#ifndef CK_STORE_H
-#define CK_STORE_H
+#ifndef CERTKEEP_STORE_H
+#define CERTKEEP_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -34,8 +34,12 @@
 
 #include <openssl/evp.h>
 
-#include "core/core.h"
-#include "crypto/crypto.h"
+#include <certkeep/context.h>
+#include <certkeep/keys.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct ck_store;
 
@@ -87,19 +91,19 @@ struct ck_store;
  * database failed), CK_ERR_UNSUPPORTED (schema newer than this build),
  * CK_ERR_BUSY.
  */
-enum ck_code ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
-			      struct ck_store **out, struct ck_err *err);
+CK_API enum ck_code ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
+				     struct ck_store **out, struct ck_err *err);
 /* ck_store_open_ex(path, ctx, CK_STORE_CREATE, out, err): creates an absent store. */
-enum ck_code ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
-			   struct ck_err *err);
+CK_API enum ck_code ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
+				  struct ck_err *err);
 /* Closes the store.  NULL is a no-op. */
-void ck_store_close(struct ck_store *st);
+CK_API void ck_store_close(struct ck_store *st);
 /* Closes *st and sets it to NULL. */
-void ck_store_cleanup(struct ck_store **st);
+CK_API void ck_store_cleanup(struct ck_store **st);
 /* Path the store was opened with. */
-const char *ck_store_path(const struct ck_store *st);
+CK_API const char *ck_store_path(const struct ck_store *st);
 /* Schema version of the open database (after migrations). */
-int ck_store_schema_version(const struct ck_store *st);
+CK_API int ck_store_schema_version(const struct ck_store *st);
 
 /*
  * Generation counter: bumped (persistently, in the same transaction) by
@@ -107,7 +111,7 @@ int ck_store_schema_version(const struct ck_store *st);
  * certificate and account keys.  Reads never bump it.  A cache records the
  * value it read at and is stale when the value differs.
  */
-enum ck_code ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err);
+CK_API enum ck_code ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err);
 
 /* ---- transactions spanning several calls ----------------------------- */
 
@@ -120,18 +124,18 @@ enum ck_code ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_e
  * then decides: ck_store_tx_rollback undoes everything since begin.
  * Nesting is allowed (bounded).  Closing the store rolls back an open one.
  */
-enum ck_code ck_store_tx_begin(struct ck_store *st, struct ck_err *err);
-enum ck_code ck_store_tx_commit(struct ck_store *st, struct ck_err *err);
-void ck_store_tx_rollback(struct ck_store *st);
+CK_API enum ck_code ck_store_tx_begin(struct ck_store *st, struct ck_err *err);
+CK_API enum ck_code ck_store_tx_commit(struct ck_store *st, struct ck_err *err);
+CK_API void ck_store_tx_rollback(struct ck_store *st);
 
 /* ---- settings (key/value) ------------------------------------------- */
 
 /* *out (free()) is the value; CK_ERR_NOT_FOUND if the key is not set. */
-enum ck_code ck_store_setting_get(struct ck_store *st, const char *key, char **out,
-				  struct ck_err *err);
+CK_API enum ck_code ck_store_setting_get(struct ck_store *st, const char *key, char **out,
+					 struct ck_err *err);
 /* Sets key to value; value NULL removes the key. */
-enum ck_code ck_store_setting_set(struct ck_store *st, const char *key, const char *value,
-				  struct ck_err *err);
+CK_API enum ck_code ck_store_setting_set(struct ck_store *st, const char *key, const char *value,
+					 struct ck_err *err);
 
 /* ---- keys ----------------------------------------------------------- */
 
@@ -160,40 +164,40 @@ struct ck_key_list {
  * the key (how a smart-card certificate arriving late heals).  Bumps the
  * generation when anything changed.
  */
-enum ck_code ck_store_key_put(struct ck_store *st, EVP_PKEY *key, int64_t *id, int *created,
-			      struct ck_err *err);
+CK_API enum ck_code ck_store_key_put(struct ck_store *st, EVP_PKEY *key, int64_t *id, int *created,
+				     struct ck_err *err);
 /*
  * Stores a reference to a key that lives on a PKCS#11 token: its URI and
  * SPKI DER, no private part.  Idempotent by spki_sha256 as above; links
  * labelled certificates the same way.
  */
-enum ck_code ck_store_key_put_token(struct ck_store *st, const char *pkcs11_uri,
-				    const unsigned char *spki_der, size_t spki_len, int64_t *id,
-				    int *created, struct ck_err *err);
+CK_API enum ck_code ck_store_key_put_token(struct ck_store *st, const char *pkcs11_uri,
+					   const unsigned char *spki_der, size_t spki_len, int64_t *id,
+					   int *created, struct ck_err *err);
 /*
  * The private key (caller frees with EVP_PKEY_free).  A token key gives
  * CK_ERR_KEY_NOT_EXPORTABLE naming its URI (use the token module).
  * A stored key whose public part no longer hashes to its spki_sha256
  * gives CK_ERR_CORRUPT.
  */
-enum ck_code ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out,
-			       struct ck_err *err);
+CK_API enum ck_code ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out,
+				      struct ck_err *err);
 /* The public key (software or token), from the stored SPKI DER. */
-enum ck_code ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out,
-				 struct ck_err *err);
-enum ck_code ck_store_key_info(struct ck_store *st, int64_t id, struct ck_key_info *out,
-			       struct ck_err *err);
+CK_API enum ck_code ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out,
+					struct ck_err *err);
+CK_API enum ck_code ck_store_key_info(struct ck_store *st, int64_t id, struct ck_key_info *out,
+				      struct ck_err *err);
 /* Key whose SPKI SHA-256 (lower-case hex, 64 digits) is spki; CK_ERR_NOT_FOUND if none. */
-enum ck_code ck_store_key_find_spki(struct ck_store *st, const char *spki, int64_t *id,
-				    struct ck_err *err);
+CK_API enum ck_code ck_store_key_find_spki(struct ck_store *st, const char *spki, int64_t *id,
+					   struct ck_err *err);
 /* Every key (orphans_only: only keys no certificate, account, open request or
  * unfinished order uses), oldest first. */
-enum ck_code ck_store_key_list(struct ck_store *st, int orphans_only, struct ck_key_list *out,
-			       struct ck_err *err);
+CK_API enum ck_code ck_store_key_list(struct ck_store *st, int orphans_only, struct ck_key_list *out,
+				      struct ck_err *err);
 /* Removes a key nothing uses; CK_ERR_IN_USE (naming the user) otherwise. */
-enum ck_code ck_store_key_remove(struct ck_store *st, int64_t id, struct ck_err *err);
-void ck_key_info_cleanup(struct ck_key_info *k);
-void ck_key_list_cleanup(struct ck_key_list *l);
+CK_API enum ck_code ck_store_key_remove(struct ck_store *st, int64_t id, struct ck_err *err);
+CK_API void ck_key_info_cleanup(struct ck_key_info *k);
+CK_API void ck_key_list_cleanup(struct ck_key_list *l);
 
 /* ---- certificates --------------------------------------------------- */
 
@@ -247,8 +251,8 @@ struct ck_cert_put_result {
  * certificate), CK_ERR_TOO_LARGE, CK_ERR_KEY_MISMATCH, CK_ERR_NOT_FOUND
  * (key_id or order_id unknown), CK_ERR_STORE.
  */
-enum ck_code ck_store_cert_put(struct ck_store *st, const struct ck_cert_new *in,
-			       struct ck_cert_put_result *out, struct ck_err *err);
+CK_API enum ck_code ck_store_cert_put(struct ck_store *st, const struct ck_cert_new *in,
+				      struct ck_cert_put_result *out, struct ck_err *err);
 
 /* A certificate as `certkeep list --json` and `show` need it. */
 struct ck_cert_row {
@@ -281,24 +285,24 @@ struct ck_cert_list {
 };
 
 /* Every certificate, grouped by lineage name (unnamed last), newest first within. */
-enum ck_code ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out,
-				struct ck_err *err);
-enum ck_code ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out,
-			       struct ck_err *err);
-/* The DER of certificate id (free()) and, if chain != NULL, its chain in order. */
-enum ck_code ck_store_cert_der(struct ck_store *st, int64_t id, unsigned char **der, size_t *len,
-			       struct ck_der_list *chain, struct ck_err *err);
-/* Alternate chains JSON as stored (free()); *out = NULL when none. */
-enum ck_code ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out,
+CK_API enum ck_code ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out,
+				       struct ck_err *err);
+CK_API enum ck_code ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out,
 				      struct ck_err *err);
+/* The DER of certificate id (free()) and, if chain != NULL, its chain in order. */
+CK_API enum ck_code ck_store_cert_der(struct ck_store *st, int64_t id, unsigned char **der, size_t *len,
+				      struct ck_der_list *chain, struct ck_err *err);
+/* Alternate chains JSON as stored (free()); *out = NULL when none. */
+CK_API enum ck_code ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out,
+					     struct ck_err *err);
 /* Attaches alternate chains (JSON text as in ck_cert_new.alternates) to a
  * stored certificate, one transaction; issuance calls it after the
  * certificate itself is committed.  CK_ERR_NOT_FOUND if id is unknown. */
-enum ck_code ck_store_cert_alternates_set(struct ck_store *st, int64_t id,
-					  const char *alternates, struct ck_err *err);
+CK_API enum ck_code ck_store_cert_alternates_set(struct ck_store *st, int64_t id,
+						 const char *alternates, struct ck_err *err);
 /* Certificate by full SHA-256 hex; CK_ERR_NOT_FOUND if absent. */
-enum ck_code ck_store_cert_find_sha256(struct ck_store *st, const char *sha256, int64_t *id,
-				       struct ck_err *err);
+CK_API enum ck_code ck_store_cert_find_sha256(struct ck_store *st, const char *sha256, int64_t *id,
+					      struct ck_err *err);
 /*
  * Removes a certificate and its chain.  Refuses with CK_ERR_IN_USE (the
  * message names the binding) if a binding pins it, deploys it, or follows
@@ -307,9 +311,9 @@ enum ck_code ck_store_cert_find_sha256(struct ck_store *st, const char *sha256, 
  * remaining certificate (or none).  The key stays (an orphan: doctor
  * reports it, prune removes it).  Bumps the generation.
  */
-enum ck_code ck_store_cert_remove(struct ck_store *st, int64_t id, struct ck_err *err);
-void ck_cert_row_cleanup(struct ck_cert_row *r);
-void ck_cert_list_cleanup(struct ck_cert_list *l);
+CK_API enum ck_code ck_store_cert_remove(struct ck_store *st, int64_t id, struct ck_err *err);
+CK_API void ck_cert_row_cleanup(struct ck_cert_row *r);
+CK_API void ck_cert_list_cleanup(struct ck_cert_list *l);
 
 /* ---- references (REF) ----------------------------------------------- */
 
@@ -336,10 +340,10 @@ struct ck_ref {
  * saying which forms are accepted when text is none of them (empty, too
  * long, separators around something that is not 40 hex digits, ...).
  */
-enum ck_code ck_ref_parse(const char *text, struct ck_ref *out, struct ck_err *err);
+CK_API enum ck_code ck_ref_parse(const char *text, struct ck_ref *out, struct ck_err *err);
 /* 1 if s is a valid lineage/binding/account name: 1..CK_STORE_NAME_MAX of [A-Za-z0-9._-],
  * not starting with '.' or '-'. */
-int ck_store_name_valid(const char *s);
+CK_API int ck_store_name_valid(const char *s);
 
 /*
  * Resolves text to a certificate id: a lineage name gives the lineage's
@@ -348,8 +352,8 @@ int ck_store_name_valid(const char *s);
  * says so), CK_ERR_AMBIGUOUS (the message lists each candidate's SHA-256
  * prefix and lineage name), CK_ERR_INVALID_ARG (unparseable).
  */
-enum ck_code ck_store_ref_resolve(struct ck_store *st, const char *text, int64_t *cert_id,
-				  struct ck_err *err);
+CK_API enum ck_code ck_store_ref_resolve(struct ck_store *st, const char *text, int64_t *cert_id,
+					 struct ck_err *err);
 
 /* ---- lineages ------------------------------------------------------- */
 
@@ -370,16 +374,16 @@ struct ck_lineage_list {
 
 /* Creates the lineage or updates its identifiers and key type (key_type may be
  * NULL: unchanged / default).  Does not touch its current certificate. */
-enum ck_code ck_store_lineage_put(struct ck_store *st, const char *name,
-				  const char *const *identifiers, size_t n, const char *key_type,
-				  int64_t *id, struct ck_err *err);
+CK_API enum ck_code ck_store_lineage_put(struct ck_store *st, const char *name,
+					 const char *const *identifiers, size_t n, const char *key_type,
+					 int64_t *id, struct ck_err *err);
 /* CK_ERR_NOT_FOUND if absent. */
-enum ck_code ck_store_lineage_get(struct ck_store *st, const char *name, struct ck_lineage *out,
-				  struct ck_err *err);
-enum ck_code ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out,
-				   struct ck_err *err);
-void ck_lineage_cleanup(struct ck_lineage *l);
-void ck_lineage_list_cleanup(struct ck_lineage_list *l);
+CK_API enum ck_code ck_store_lineage_get(struct ck_store *st, const char *name, struct ck_lineage *out,
+					 struct ck_err *err);
+CK_API enum ck_code ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out,
+					  struct ck_err *err);
+CK_API void ck_lineage_cleanup(struct ck_lineage *l);
+CK_API void ck_lineage_list_cleanup(struct ck_lineage_list *l);
 
 /* ---- orders in flight ----------------------------------------------- */
 
@@ -422,21 +426,21 @@ struct ck_order_new {
 	const char *status;
 	const char *finalize_url;
 };
-enum ck_code ck_store_order_put(struct ck_store *st, const struct ck_order_new *in, int64_t *id,
-				struct ck_err *err);
+CK_API enum ck_code ck_store_order_put(struct ck_store *st, const struct ck_order_new *in, int64_t *id,
+				       struct ck_err *err);
 /* Updates status (and url / finalize_url when not NULL) of an open order.
  * closed != 0 closes the order (status "invalid" closes it too).  A closed
  * order is final: CK_ERR_STATE, nothing changed. */
-enum ck_code ck_store_order_update(struct ck_store *st, int64_t id, const char *status,
-				   const char *url, const char *finalize_url, int closed,
-				   struct ck_err *err);
-enum ck_code ck_store_order_get(struct ck_store *st, int64_t id, struct ck_order *out,
-				struct ck_err *err);
+CK_API enum ck_code ck_store_order_update(struct ck_store *st, int64_t id, const char *status,
+					  const char *url, const char *finalize_url, int closed,
+					  struct ck_err *err);
+CK_API enum ck_code ck_store_order_get(struct ck_store *st, int64_t id, struct ck_order *out,
+				       struct ck_err *err);
 /* Orders not closed, oldest first. */
-enum ck_code ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out,
-				      struct ck_err *err);
-void ck_order_cleanup(struct ck_order *o);
-void ck_order_list_cleanup(struct ck_order_list *l);
+CK_API enum ck_code ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out,
+					     struct ck_err *err);
+CK_API void ck_order_cleanup(struct ck_order *o);
+CK_API void ck_order_list_cleanup(struct ck_order_list *l);
 
 /* ---- pending requests ----------------------------------------------- */
 
@@ -461,22 +465,22 @@ struct ck_request_list {
 
 /* Records a pending request; key_id must be committed (CK_ERR_NOT_FOUND),
  * lineage may be NULL. */
-enum ck_code ck_store_request_put(struct ck_store *st, int64_t key_id,
-				  const unsigned char *csr_der, size_t csr_len,
-				  const char *const *identifiers, size_t n, const char *lineage,
-				  int64_t *id, struct ck_err *err);
-enum ck_code ck_store_request_get(struct ck_store *st, int64_t id, struct ck_request *out,
-				  struct ck_err *err);
+CK_API enum ck_code ck_store_request_put(struct ck_store *st, int64_t key_id,
+					 const unsigned char *csr_der, size_t csr_len,
+					 const char *const *identifiers, size_t n, const char *lineage,
+					 int64_t *id, struct ck_err *err);
+CK_API enum ck_code ck_store_request_get(struct ck_store *st, int64_t id, struct ck_request *out,
+					 struct ck_err *err);
 /* Open requests (all_requests != 0: closed ones too), oldest first. */
-enum ck_code ck_store_request_list(struct ck_store *st, int all_requests,
-				   struct ck_request_list *out, struct ck_err *err);
+CK_API enum ck_code ck_store_request_list(struct ck_store *st, int all_requests,
+					  struct ck_request_list *out, struct ck_err *err);
 /* The open request whose key has SPKI spki; CK_ERR_NOT_FOUND if none. */
-enum ck_code ck_store_request_find_spki(struct ck_store *st, const char *spki,
-					struct ck_request *out, struct ck_err *err);
+CK_API enum ck_code ck_store_request_find_spki(struct ck_store *st, const char *spki,
+					       struct ck_request *out, struct ck_err *err);
 /* Closes an open request without a certificate (given up); the key stays. */
-enum ck_code ck_store_request_close(struct ck_store *st, int64_t id, struct ck_err *err);
-void ck_request_cleanup(struct ck_request *r);
-void ck_request_list_cleanup(struct ck_request_list *l);
+CK_API enum ck_code ck_store_request_close(struct ck_store *st, int64_t id, struct ck_err *err);
+CK_API void ck_request_cleanup(struct ck_request *r);
+CK_API void ck_request_list_cleanup(struct ck_request_list *l);
 
 /* ---- ACME accounts -------------------------------------------------- */
 
@@ -512,8 +516,8 @@ struct ck_account_list {
  * network round trip is stale after it, and writing its key_id back would
  * undo a rollover another process committed meanwhile.
  */
-enum ck_code ck_store_account_put(struct ck_store *st, const struct ck_account *in, int64_t *id,
-				  struct ck_err *err);
+CK_API enum ck_code ck_store_account_put(struct ck_store *st, const struct ck_account *in, int64_t *id,
+					 struct ck_err *err);
 /*
  * Records what the server said about account in->id: url, contacts,
  * status (NULL: as stored) and tos_agreed (1 sets it; 0 leaves it).  Never
@@ -521,25 +525,25 @@ enum ck_code ck_store_account_put(struct ck_store *st, const struct ck_account *
  * *in are ignored), so it cannot undo a concurrent rollover.
  * CK_ERR_NOT_FOUND if the row is gone.
  */
-enum ck_code ck_store_account_update(struct ck_store *st, const struct ck_account *in,
-				     struct ck_err *err);
+CK_API enum ck_code ck_store_account_update(struct ck_store *st, const struct ck_account *in,
+					    struct ck_err *err);
 /* Account (server, name); name NULL = the server's default account
  * (ck_store_account_set_default, else the one named "default", else the
  * only account for that server).  CK_ERR_NOT_FOUND / CK_ERR_AMBIGUOUS. */
-enum ck_code ck_store_account_get(struct ck_store *st, const char *server, const char *name,
-				  struct ck_account *out, struct ck_err *err);
-enum ck_code ck_store_account_get_id(struct ck_store *st, int64_t id, struct ck_account *out,
-				     struct ck_err *err);
-enum ck_code ck_store_account_set_default(struct ck_store *st, const char *server,
-					  const char *name, struct ck_err *err);
+CK_API enum ck_code ck_store_account_get(struct ck_store *st, const char *server, const char *name,
+					 struct ck_account *out, struct ck_err *err);
+CK_API enum ck_code ck_store_account_get_id(struct ck_store *st, int64_t id, struct ck_account *out,
+					    struct ck_err *err);
+CK_API enum ck_code ck_store_account_set_default(struct ck_store *st, const char *server,
+						 const char *name, struct ck_err *err);
 /* Every account (server, then name). */
-enum ck_code ck_store_account_list(struct ck_store *st, struct ck_account_list *out,
-				   struct ck_err *err);
+CK_API enum ck_code ck_store_account_list(struct ck_store *st, struct ck_account_list *out,
+					  struct ck_err *err);
 /* Rollover step 1 (before keyChange is sent): records the committed key
  * key_id as the account's pending key.  CK_ERR_STATE if another pending key
  * is recorded (resolve it first). */
-enum ck_code ck_store_account_set_pending_key(struct ck_store *st, int64_t account_id,
-					      int64_t key_id, struct ck_err *err);
+CK_API enum ck_code ck_store_account_set_pending_key(struct ck_store *st, int64_t account_id,
+						     int64_t key_id, struct ck_err *err);
 /* Rollover step 2 (the server accepted the new key): key_id = pending key,
  * pending = none, one transaction, generation bumped.  The key it replaces
  * stays the account's previous key, in use (never an orphan for doctor or
@@ -548,15 +552,15 @@ enum ck_code ck_store_account_set_pending_key(struct ck_store *st, int64_t accou
  * no key is pending.  ck_store_account_commit_rollover keeps it
  * CK_STORE_ACCOUNT_KEEP_S. */
 #define CK_STORE_ACCOUNT_KEEP_S 10
-enum ck_code ck_store_account_commit_rollover_keep(struct ck_store *st, int64_t account_id,
-						   unsigned keep_previous_s, struct ck_err *err);
-enum ck_code ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id,
-					      struct ck_err *err);
+CK_API enum ck_code ck_store_account_commit_rollover_keep(struct ck_store *st, int64_t account_id,
+							  unsigned keep_previous_s, struct ck_err *err);
+CK_API enum ck_code ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id,
+						     struct ck_err *err);
 /* The server kept the old key: forget the pending key (the key row stays). */
-enum ck_code ck_store_account_clear_pending(struct ck_store *st, int64_t account_id,
-					    struct ck_err *err);
-void ck_account_cleanup(struct ck_account *a);
-void ck_account_list_cleanup(struct ck_account_list *l);
+CK_API enum ck_code ck_store_account_clear_pending(struct ck_store *st, int64_t account_id,
+						   struct ck_err *err);
+CK_API void ck_account_cleanup(struct ck_account *a);
+CK_API void ck_account_list_cleanup(struct ck_account_list *l);
 
 /* ---- bindings ------------------------------------------------------- */
 
@@ -581,21 +585,21 @@ struct ck_binding_list {
  * pinned_sha256 is set, and it must exist in the store (a binding is never
  * created dangling: CK_ERR_NOT_FOUND).  state NULL = "new".
  */
-enum ck_code ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *id,
-				  struct ck_err *err);
+CK_API enum ck_code ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *id,
+					 struct ck_err *err);
 /* Records a deployment: last_sha256 and state. */
-enum ck_code ck_store_binding_set_deployed(struct ck_store *st, const char *name,
-					   const char *sha256, const char *state,
-					   struct ck_err *err);
-enum ck_code ck_store_binding_remove(struct ck_store *st, const char *name, struct ck_err *err);
-enum ck_code ck_store_binding_list(struct ck_store *st, struct ck_binding_list *out,
-				   struct ck_err *err);
+CK_API enum ck_code ck_store_binding_set_deployed(struct ck_store *st, const char *name,
+						  const char *sha256, const char *state,
+						  struct ck_err *err);
+CK_API enum ck_code ck_store_binding_remove(struct ck_store *st, const char *name, struct ck_err *err);
+CK_API enum ck_code ck_store_binding_list(struct ck_store *st, struct ck_binding_list *out,
+					  struct ck_err *err);
 /* Bindings that use certificate cert_id (pinned, last deployed, or following its
  * lineage while it is current). */
-enum ck_code ck_store_cert_bindings(struct ck_store *st, int64_t cert_id,
-				    struct ck_binding_list *out, struct ck_err *err);
-void ck_binding_cleanup(struct ck_binding *b);
-void ck_binding_list_cleanup(struct ck_binding_list *l);
+CK_API enum ck_code ck_store_cert_bindings(struct ck_store *st, int64_t cert_id,
+					   struct ck_binding_list *out, struct ck_err *err);
+CK_API void ck_binding_cleanup(struct ck_binding *b);
+CK_API void ck_binding_list_cleanup(struct ck_binding_list *l);
 
 /* ---- copy and move between stores ----------------------------------- */
 
@@ -618,8 +622,8 @@ struct ck_copy_result {
  * has no key, unless flags has CK_STORE_COPY_NO_KEY.  src and dst must be
  * different files (CK_ERR_INVALID_ARG).
  */
-enum ck_code ck_store_cert_copy(struct ck_store *src, int64_t cert_id, struct ck_store *dst,
-				unsigned flags, struct ck_copy_result *out, struct ck_err *err);
+CK_API enum ck_code ck_store_cert_copy(struct ck_store *src, int64_t cert_id, struct ck_store *dst,
+				       unsigned flags, struct ck_copy_result *out, struct ck_err *err);
 /*
  * Copy, then (after the destination has committed) remove the certificate
  * from src in its own transaction, with the key when nothing else in src
@@ -630,8 +634,8 @@ enum ck_code ck_store_cert_copy(struct ck_store *src, int64_t cert_id, struct ck
  * CK_ERR_STATE, with nothing changed, when dst knows a software key only
  * as a token reference (the reference is not replaced).
  */
-enum ck_code ck_store_cert_move(struct ck_store *src, int64_t cert_id, struct ck_store *dst,
-				unsigned flags, struct ck_copy_result *out, struct ck_err *err);
+CK_API enum ck_code ck_store_cert_move(struct ck_store *src, int64_t cert_id, struct ck_store *dst,
+				       unsigned flags, struct ck_copy_result *out, struct ck_err *err);
 
 /* ---- doctor ---------------------------------------------------------- */
 
@@ -677,18 +681,21 @@ struct ck_findings {
  * stored DER (columns are not trusted).  Never changes the store.  An
  * empty list means clean.
  */
-enum ck_code ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts,
-			     struct ck_findings *out, struct ck_err *err);
+CK_API enum ck_code ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts,
+				    struct ck_findings *out, struct ck_err *err);
 /* Relinks certificates labelled "no private key" (or linked to a key that is
  * gone) whose matching key exists in the store.  Never deletes anything.
  * *out lists what was done (fixed = 1), one transaction. */
-enum ck_code ck_store_doctor_repair(struct ck_store *st, struct ck_findings *out,
-				    struct ck_err *err);
+CK_API enum ck_code ck_store_doctor_repair(struct ck_store *st, struct ck_findings *out,
+					   struct ck_err *err);
 /* Removes orphan keys only, one transaction; *out lists each removed key. */
-enum ck_code ck_store_doctor_prune(struct ck_store *st, struct ck_findings *out,
-				   struct ck_err *err);
+CK_API enum ck_code ck_store_doctor_prune(struct ck_store *st, struct ck_findings *out,
+					  struct ck_err *err);
 /* "info", "warning", "error". */
-const char *ck_severity_name(enum ck_severity s);
-void ck_findings_cleanup(struct ck_findings *f);
+CK_API const char *ck_severity_name(enum ck_severity s);
+CK_API void ck_findings_cleanup(struct ck_findings *f);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
