@@ -81,6 +81,24 @@ struct ck_account_register_opts {
 	struct ck_origins_arg allow_origins; /* given: replace the server's list on success */
 };
 
+#define CK_ACCOUNT_EAB_FILE_MAX 4096 /* bytes of an EAB HMAC key file (base64url text) */
+
+/*
+ * Reads an account private key (PEM) from path (or fd:N), at most 1 MiB, wiping the text after parsing.  OUTPUT *out
+ * (EVP_PKEY_free), set only on success; errors are prefixed with path.
+ */
+CK_API enum ck_code ck_account_key_file_read(const char *path, EVP_PKEY **out,
+					     struct ck_err *err);
+/*
+ * The EAB HMAC key: base64url text in a file (or fd:N), '=' padding
+ * allowed, decoded.  OUTPUT *key and *len, set only on success; *key is a
+ * secret: wipe it (OPENSSL_cleanse(*key, *len + 1)) and free() it.  A file
+ * that holds no key (empty, or only '=' padding) is an error that says
+ * what was expected.
+ */
+CK_API enum ck_code ck_account_eab_key_read(const char *path, unsigned char **key, size_t *len,
+					    struct ck_err *err);
+
 /*
  * Registers (or adopts) an account.  Refuses, before anything is stored,
  * when the server has terms of service and agree_tos is 0 (the message

@@ -144,7 +144,7 @@ CK_API enum ck_code ck_store_import_with(struct ck_store *st, const struct ck_im
 					 size_t n, const char *password, const char *lineage,
 					 const struct ck_key_finder *finder, struct ck_import_result *out,
 					 struct ck_err *err);
-/* ck_store_import of files read whole (each at most CK_PEM_MAX bytes; the
+/* ck_store_import of files read whole (each at most 1 MiB; the
  * buffers are wiped after use since they may hold keys). */
 CK_API enum ck_code ck_store_import_files(struct ck_store *st, const char *const *paths, size_t n,
 					  const char *password, const char *lineage,
@@ -235,6 +235,21 @@ CK_API void ck_export_result_cleanup(struct ck_export_result *r);
 CK_API enum ck_code ck_store_request_create(struct ck_store *st, const char *const *names, size_t n,
 					    const char *lineage, enum ck_key_type t,
 					    int64_t *request_id, char **csr_pem, struct ck_err *err);
+/*
+ * ck_store_request_create, then the CSR written to csr_path (PEM, mode
+ * 0644, whole or not at all) only after the request is committed, so no
+ * CSR exists whose key could be lost.  When the file cannot be written the
+ * request and its key stay recorded and the error says so (and that
+ * `certkeep requests --json` shows the CSR); *request_id is set only when
+ * both succeeded.
+ */
+CK_API enum ck_code ck_request_create_file(struct ck_store *st, const char *const *names,
+					   size_t n, const char *lineage, enum ck_key_type t,
+					   const char *csr_path, int64_t *request_id,
+					   struct ck_err *err);
+/* The CSR of stored request r as PEM text.  OUTPUT *pem (free()). */
+CK_API enum ck_code ck_request_csr_pem(const struct ck_request *r, char **pem,
+				       struct ck_err *err);
 
 #ifdef __cplusplus
 }

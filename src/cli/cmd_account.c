@@ -1,9 +1,9 @@
 /*
  * cmd_account.c - `certkeep account register|list|show|update|recover|
- * rollover|deactivate`: argv to the calls of renew/account.h, accounts to
+ * rollover|deactivate`: argv to the calls of flow/account.h, accounts to
  * text or JSON.  Secrets (EAB HMAC keys, account key files) are read from
  * files only, never from argv, and wiped after use.  Prints; the rules
- * (key first, rollover resolution, what is stored) live in renew.
+ * (key first, rollover resolution, what is stored) live in flow/.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,10 +14,9 @@
 
 #include "cli/cli.h"
 #include "crypto/crypto.h"
-#include "renew/account.h"
+#include "flow/account.h"
 #include "store/store.h"
 
-#define ACCT_SECRET_MAX 4096     /* an EAB HMAC key file (base64url text) */
 #define ACCT_CONTACTS_MAX 16     /* --contact options */
 
 /* Everything a subcommand may be given. */
@@ -126,59 +125,6 @@ opt_value(struct acct_args *a, int c, const char *arg, char *cmd)
 		return cli_usage_error(cmd, "unknown option");
 	}
 	return -1;
-}
-
-/* ---- reading secrets and keys ------------------------------------------------- */
-
-static enum ck_code
-key_file_read(const char *path, EVP_PKEY **out, struct ck_err *err)
-{
-	unsigned char *data = NULL;
-	size_t len = 0;
-	enum ck_code rc;
-
-	if ((rc = ck_file_read_secret(path, CK_PEM_MAX, &data, &len, err)) != CK_OK)
-		return rc;
-	rc = ck_key_from_pem((const char *)data, len, NULL, out, err);
-	ck_secure_free(data, len + 1);
-	if (rc != CK_OK)
-		ck_err_prefix(err, "%s", path);
-	return rc;
-}
-
-/*
- * The EAB HMAC key: base64url text in a file (or fd:N), decoded.  OUTPUT
- * *key (wipe with ck_secure_free(*key, *len + 1)) and *len, set only on
- * success; a file that holds no key (empty, or only '=' padding) is an
- * error that says what was expected.
- */
-static enum ck_code
-eab_key_read(const char *path, unsigned char **key, size_t *len, struct ck_err *err)
-{
-	char *text = NULL;
-	unsigned char *k = NULL;
-	size_t n, klen = 0;
-	enum ck_code rc;
-
-	if ((rc = ck_secret_read(path, ACCT_SECRET_MAX, &text, err)) != CK_OK)
-		return rc;
-	n = strlen(text);
-	while (n > 0 && text[n - 1] == '=')
-		n--; /* some CAs hand out padded base64url */
-	if (n > 0 && (rc = ck_b64url_decode(text, n, &k, &klen, err)) != CK_OK)
-		CK_FAIL(err, rc, "the EAB HMAC key in %s is not base64url text (expected the "
-			"base64url key the CA gave you)", path);
-	else if (klen == 0)
-		rc = CK_FAIL(err, CK_ERR_PARSE, "EAB HMAC key file %s is empty (expected the "
-			     "base64url key the CA gave you); nothing was sent or stored", path);
-	ck_secure_strfree(text);
-	if (rc != CK_OK) {
-		ck_secure_free(k, klen + 1);
-		return rc;
-	}
-	*key = k;
-	*len = klen;
-	return CK_OK;
 }
 
 /* ---- printing ------------------------------------------------------------------- */
@@ -371,8 +317,8 @@ sub_register(struct cli *cli, struct acct_args *a)
 	o.eab_kid = a->eab_kid;
 	o.ca_bundle = cli->ca_bundle;
 	o.allow_origins = (struct ck_origins_arg){ a->origins, a->norigins, a->origins_given };
-	if ((a->key_file != NULL && key_file_read(a->key_file, &o.key, &err) != CK_OK) ||
-	    (a->eab_file != NULL && eab_key_read(a->eab_file, &hmac, &hmac_len, &err) != CK_OK))
+	if ((a->key_file != NULL && ck_account_key_file_read(a->key_file, &o.key, &err) != CK_OK) ||
+	    (a->eab_file != NULL && ck_account_eab_key_read(a->eab_file, &hmac, &hmac_len, &err) != CK_OK))
 		goto fail;
 	o.eab_hmac_key = hmac;
 	o.eab_hmac_key_len = hmac_len;
@@ -511,7 +457,7 @@ sub_recover(struct cli *cli, struct acct_args *a)
 	ck_err_clear(&err);
 	if (a->server == NULL || a->key_file == NULL)
 		return cli_usage_error("account recover", "--server URL and --key-file F are required");
-	if (key_file_read(a->key_file, &key, &err) != CK_OK ||
+	if (ck_account_key_file_read(a->key_file, &key, &err) != CK_OK ||
 	    cli_store_open_create(cli, &st, &err) != 0 ||
 	    ck_account_recover(&cli->ctx, st, a->server, a->name, key, cli->ca_bundle, &origins,
 			       &row, &err) != CK_OK) {
@@ -544,7 +490,7 @@ sub_rollover(struct cli *cli, struct acct_args *a)
 	ck_err_clear(&err);
 	if (a->key_file != NULL && a->key_type != CK_KEY_NONE)
 		return cli_usage_error("account rollover", "give --key-type or --key-file, not both");
-	if ((a->key_file != NULL && key_file_read(a->key_file, &key, &err) != CK_OK) ||
+	if ((a->key_file != NULL && ck_account_key_file_read(a->key_file, &key, &err) != CK_OK) ||
 	    open_session(cli, a, CK_ACCOUNT_REQUIRE_VALID, &st, &s, &err) != 0 ||
 	    ck_account_rollover(&cli->ctx, st, &s, a->key_type, key,
 				a->grace_given ? a->grace : ACME_ROLLOVER_GRACE_S, &err) != CK_OK) {

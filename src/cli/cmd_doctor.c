@@ -4,7 +4,8 @@
  * store's checks (ck_store_doctor), optionally its repair (relinks, never
  * deletes) and prune (orphan keys only), and prints each finding with its
  * stable code, what, why and fix.  Exit 0 when no findings remain, 1
- * otherwise.  The store decides what is wrong and what may be changed.
+ * otherwise.  The store decides what is wrong and what may be changed;
+ * ck_doctor_run (flow/doctor.h) the order of repair, prune and checks.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,7 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/print.h"
-#include "store/store.h"
+#include "flow/doctor.h"
 
 static void
 doctor_usage(FILE *fp)
@@ -90,45 +91,6 @@ doctor_human(const struct ck_findings *actions, const struct ck_findings *f)
 	printf("%zu finding(s)\n", f->n);
 }
 
-/* Appends the items of from to to (moving ownership). */
-static enum ck_code
-doctor_take(struct ck_findings *to, struct ck_findings *from, struct ck_err *err)
-{
-	struct ck_finding *p;
-
-	if (from->n == 0)
-		return CK_OK;
-	p = realloc(to->items, (to->n + from->n) * sizeof(*p));
-	if (p == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	memcpy(p + to->n, from->items, from->n * sizeof(*p));
-	to->items = p;
-	to->n += from->n;
-	free(from->items);
-	from->items = NULL;
-	from->n = 0;
-	return CK_OK;
-}
-
-static enum ck_code
-doctor_run(struct ck_store *st, const struct ck_doctor_opts *opts, int repair, int prune,
-	   struct ck_findings *actions, struct ck_findings *found, struct ck_err *err)
-{
-	struct ck_findings one = { NULL, 0 };
-	enum ck_code rc = CK_OK;
-
-	if (repair && ((rc = ck_store_doctor_repair(st, &one, err)) != CK_OK ||
-		       (rc = doctor_take(actions, &one, err)) != CK_OK))
-		goto out;
-	if (prune && ((rc = ck_store_doctor_prune(st, &one, err)) != CK_OK ||
-		      (rc = doctor_take(actions, &one, err)) != CK_OK))
-		goto out;
-	rc = ck_store_doctor(st, opts, found, err);
-out:
-	ck_findings_cleanup(&one);
-	return rc;
-}
-
 int
 cmd_doctor(struct cli *cli, int argc, char **argv)
 {
@@ -141,18 +103,20 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct ck_findings actions = { NULL, 0 }, found = { NULL, 0 };
-	struct ck_doctor_opts dopts = { 0, 0, 0 };
+	struct ck_doctor_report rep;
+	struct ck_doctor_run_opts dopts;
 	struct ck_store *st = NULL;
 	struct ck_err err;
-	int c, json = 0, repair = 0, prune = 0, rc;
+	int c, json = 0, rc;
 
 	ck_err_clear(&err);
+	memset(&rep, 0, sizeof(rep));
+	memset(&dopts, 0, sizeof(dopts));
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
-		case 'r': repair = 1; break;
-		case 'p': prune = 1; break;
+		case 'r': dopts.repair = 1; break;
+		case 'p': dopts.prune = 1; break;
 		case 'P':
 		case 'E': {
 			char *end;
@@ -161,9 +125,9 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 				return cli_usage_error("doctor", "--%s needs a number of days, 1-3650",
 						       c == 'P' ? "pending-days" : "expiry-days");
 			if (c == 'P')
-				dopts.pending_max_age_days = (int)v;
+				dopts.check.pending_max_age_days = (int)v;
 			else
-				dopts.expiry_warn_days = (int)v;
+				dopts.check.expiry_warn_days = (int)v;
 			break;
 		}
 		case 'h':
@@ -176,20 +140,20 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
 	if (cli_store_open(cli, &st, &err) != 0 ||
-	    doctor_run(st, &dopts, repair, prune, &actions, &found, &err) != CK_OK) {
+	    ck_doctor_run(st, &dopts, &rep, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 	} else if (json) {
-		json_t *o = json_pack("{s:o, s:o, s:b}", "actions", doctor_json_list(&actions),
-				      "findings", doctor_json_list(&found), "clean", found.n == 0);
+		json_t *o = json_pack("{s:o, s:o, s:b}", "actions", doctor_json_list(&rep.actions),
+				      "findings", doctor_json_list(&rep.found), "clean",
+				      rep.found.n == 0);
 		rc = print_json_out(o);
-		if (rc == CLI_EXIT_OK && found.n > 0)
+		if (rc == CLI_EXIT_OK && rep.found.n > 0)
 			rc = CLI_EXIT_FAIL;
 	} else {
-		doctor_human(&actions, &found);
-		rc = found.n > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+		doctor_human(&rep.actions, &rep.found);
+		rc = rep.found.n > 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 	}
-	ck_findings_cleanup(&actions);
-	ck_findings_cleanup(&found);
+	ck_doctor_report_cleanup(&rep);
 	ck_store_close(st);
 	return rc;
 }

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "store/ops.h"
+#include "flow/ops.h"
 
 static void
 export_usage(FILE *fp)

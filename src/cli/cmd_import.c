@@ -2,7 +2,7 @@
  * cmd_import.c - `certkeep import FILE... [--name LINEAGE]
  * [--password-file F]`: reads the password (file or fd:N, never argv),
  * calls ck_store_import_files_with (which decides what links to what),
- * with a key finder over the configured tokens (cli/tokens.h), and says
+ * with a key finder over the configured tokens (flow/tokens.h), and says
  * plainly what happened to each certificate and key.
  */
 #include <getopt.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "cli/tokens.h"
-#include "store/ops.h"
+#include "flow/tokens.h"
+#include "flow/ops.h"
 
 static void
 import_usage(FILE *fp)
@@ -164,7 +164,7 @@ cmd_import(struct cli *cli, int argc, char **argv)
 	    ck_secret_read(passfile, CK_IMPORT_PASSWORD_MAX, &password, &err) != CK_OK)
 		return cli_fail(cli, &err);
 	if (cli_store_open_create(cli, &st, &err) != 0 ||
-	    cli_tokens_finder(st, &tokens, &finder, &err) != CK_OK ||
+	    ck_tokens_finder(st, &tokens, &finder, &err) != CK_OK ||
 	    ck_store_import_files_with(st, (const char *const *)(argv + optind),
 				       (size_t)(argc - optind), password, lineage, &finder,
 				       &res, &err) != CK_OK) {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "renew/issue.h"
+#include "flow/issue.h"
 
 static void
 issue_usage(FILE *fp)

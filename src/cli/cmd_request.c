@@ -2,19 +2,17 @@
  * cmd_request.c - `certkeep request -d NAME... [--name LINEAGE]
  * [--key-type T] --csr-out FILE` (a pending request for a CA outside
  * ACME: the library commits the key, then the request) and `certkeep
- * requests [--json]` (what is pending).  Writes the CSR file only after
- * the request is committed, so no CSR exists whose key could be lost.
+ * requests [--json]` (what is pending).  Parses argv, calls flow/ops.h
+ * (which writes the CSR file only after the request is committed), prints.
  */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/pem.h>
-
 #include "cli/cli.h"
 #include "cli/print.h"
-#include "store/ops.h"
+#include "flow/ops.h"
 
 static void
 request_usage(FILE *fp)
@@ -70,7 +68,6 @@ cmd_request(struct cli *cli, int argc, char **argv)
 	enum ck_key_type kt = CK_KEY_EC256;
 	struct ck_store *st = NULL;
 	struct ck_err err;
-	char *pem = NULL;
 	int64_t rid = 0;
 	size_t n = 0;
 	int c, rc;
@@ -111,11 +108,7 @@ cmd_request(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("request", "--name: 1 to %d of A-Z a-z 0-9 . _ - and not "
 						  "starting with '.' or '-'", CK_STORE_NAME_MAX);
 	if (cli_store_open_create(cli, &st, &err) != 0 ||
-	    ck_store_request_create(st, names, n, lineage, kt, &rid, &pem, &err) != CK_OK) {
-		rc = cli_fail(cli, &err);
-	} else if (ck_file_write_atomic(csr_out, pem, strlen(pem), 0644, &err) != CK_OK) {
-		ck_err_prefix(&err, "request %lld and its key were recorded, but the CSR was not "
-				    "written ('certkeep requests --json' shows it)", (long long)rid);
+	    ck_request_create_file(st, names, n, lineage, kt, csr_out, &rid, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 	} else {
 		printf("request %lld recorded: key stored, CSR written to %s\n", (long long)rid,
@@ -123,26 +116,20 @@ cmd_request(struct cli *cli, int argc, char **argv)
 		printf("have it signed, then run: certkeep import CERT_FILE\n");
 		rc = CLI_EXIT_OK;
 	}
-	free(pem);
 	ck_store_close(st);
 	return rc;
 }
 
-/* The CSR of r as PEM text in a new JSON string. */
+/* The CSR of r as PEM text in a new JSON string (NULL when it cannot be made). */
 static json_t *
 requests_csr_json(const struct ck_request *r)
 {
-	BIO *bio = BIO_new(BIO_s_mem());
 	json_t *s = NULL;
-	char *data = NULL;
-	long n;
+	char *pem = NULL;
 
-	if (bio == NULL)
-		return NULL;
-	if (PEM_write_bio(bio, "CERTIFICATE REQUEST", "", r->csr_der, (long)r->csr_len) &&
-	    (n = BIO_get_mem_data(bio, &data)) > 0)
-		s = json_stringn(data, (size_t)n);
-	BIO_free(bio);
+	if (ck_request_csr_pem(r, &pem, NULL) == CK_OK)
+		s = json_string(pem);
+	free(pem);
 	return s;
 }
 

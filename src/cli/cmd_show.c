@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/print.h"
+#include "crypto/alternates.h"
 #include "store/store.h"
 
 struct show {
@@ -63,23 +64,21 @@ show_cleanup(struct show *s)
 static enum ck_code
 show_alternates_count(struct ck_store *st, int64_t id, size_t *out, struct ck_err *err)
 {
+	struct ck_alternates a = { NULL, 0 };
 	char *text = NULL;
-	json_t *arr;
 	enum ck_code rc;
 
 	if ((rc = ck_store_cert_alternates(st, id, &text, err)) != CK_OK)
 		return rc;
-	*out = 0;
-	if (text == NULL)
-		return CK_OK;
-	arr = json_loads(text, 0, NULL);
+	rc = ck_alternates_decode(text, &a, NULL);
 	free(text);
-	if (!json_is_array(arr)) {
-		json_decref(arr);
-		return CK_FAIL(err, CK_ERR_CORRUPT, "the stored alternate chains are not a JSON array");
-	}
-	*out = json_array_size(arr);
-	json_decref(arr);
+	if (rc == CK_ERR_PARSE)
+		return CK_FAIL(err, CK_ERR_CORRUPT, "the stored alternate chains are not a JSON "
+			       "array of chains");
+	if (rc != CK_OK)
+		return CK_FAIL(err, rc, "the stored alternate chains could not be read");
+	*out = a.n;
+	ck_alternates_cleanup(&a);
 	return CK_OK;
 }
 

@@ -1,8 +1,8 @@
 /*
  * cmd_token.c - `certkeep token add|list|rm|keys`: the PKCS#11 tokens an
  * import searches for a certificate's key (kept in the store's settings,
- * see tokens.h), and what public keys a token shows.  Prints; the token
- * module reads the token and the store keeps the configuration.
+ * see flow/tokens.h), and what public keys a token shows.  Parses argv,
+ * calls flow/tokens.h, prints.
  *
  * Must never: ask for, read or store a PIN (this version reads only
  * public objects), or save a token it could not open.
@@ -13,7 +13,7 @@
 
 #include "cli/cli.h"
 #include "cli/print.h"
-#include "cli/tokens.h"
+#include "flow/tokens.h"
 
 static void
 token_usage(FILE *fp)
@@ -155,7 +155,6 @@ token_empty_note(const char *name, const struct ck_token *t)
 static int
 token_add(struct cli *cli, int argc, char **argv)
 {
-	struct ck_token_conf_list l;
 	struct ck_token_key_list keys = { NULL, 0, 0 };
 	struct ck_token *t = NULL;
 	struct ck_store *st = NULL;
@@ -173,20 +172,9 @@ token_add(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("token add", "NAME: 1 to %d of A-Z a-z 0-9 . _ - and not "
 				       "starting with '.' or '-'", CK_TOKEN_NAME_MAX);
 	/* The token is checked before the store is locked; a failure saves nothing. */
-	if (ck_token_open(module, label, &t, &err) != CK_OK ||
-	    ck_token_public_keys(t, &keys, &err) != CK_OK) {
-		ck_err_prefix(&err, "token '%s' was not added", name);
-		rc = cli_fail(cli, &err);
-		goto out;
-	}
-	if (cli_store_open_create(cli, &st, &err) != 0 || ck_store_tx_begin(st, &err) != CK_OK) {
-		rc = cli_fail(cli, &err);
-		goto out;
-	}
-	if (cli_tokens_load(st, &l, &err) != CK_OK ||
-	    ck_token_conf_add(&l, name, module, label, &err) != CK_OK ||
-	    cli_tokens_save(st, &l, &err) != CK_OK || ck_store_tx_commit(st, &err) != CK_OK) {
-		ck_store_tx_rollback(st);
+	if (ck_tokens_probe(name, module, label, &t, &keys, &err) != CK_OK ||
+	    cli_store_open_create(cli, &st, &err) != 0 ||
+	    ck_tokens_add(st, name, module, label, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 		goto out;
 	}
@@ -217,7 +205,7 @@ token_list(struct cli *cli, int argc, char **argv)
 	rc = token_opts("list", argc, argv, token_list_usage, 0, &json, NULL, NULL, &name);
 	if (rc >= 0)
 		return rc;
-	if (cli_store_open(cli, &st, &err) != 0 || cli_tokens_load(st, &l, &err) != CK_OK) {
+	if (cli_store_open(cli, &st, &err) != 0 || ck_tokens_load(st, &l, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 		ck_store_close(st);
 		return rc;
@@ -249,7 +237,6 @@ token_list(struct cli *cli, int argc, char **argv)
 static int
 token_rm(struct cli *cli, int argc, char **argv)
 {
-	struct ck_token_conf_list l;
 	struct ck_store *st = NULL;
 	struct ck_err err;
 	const char *name = NULL;
@@ -259,14 +246,7 @@ token_rm(struct cli *cli, int argc, char **argv)
 	rc = token_opts("rm", argc, argv, token_rm_usage, 1, NULL, NULL, NULL, &name);
 	if (rc >= 0)
 		return rc;
-	if (cli_store_open(cli, &st, &err) != 0 || ck_store_tx_begin(st, &err) != CK_OK) {
-		rc = cli_fail(cli, &err);
-		goto out;
-	}
-	if (cli_tokens_load(st, &l, &err) != CK_OK ||
-	    ck_token_conf_remove(&l, name, &err) != CK_OK ||
-	    cli_tokens_save(st, &l, &err) != CK_OK || ck_store_tx_commit(st, &err) != CK_OK) {
-		ck_store_tx_rollback(st);
+	if (cli_store_open(cli, &st, &err) != 0 || ck_tokens_remove(st, name, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 		goto out;
 	}
@@ -337,7 +317,6 @@ token_keys(struct cli *cli, int argc, char **argv)
 {
 	struct ck_token_conf_list l;
 	struct ck_token_key_list kl = { NULL, 0, 0 };
-	const struct ck_token_conf *c;
 	struct ck_token *t = NULL;
 	struct ck_store *st = NULL;
 	struct ck_err err;
@@ -348,21 +327,13 @@ token_keys(struct cli *cli, int argc, char **argv)
 	rc = token_opts("keys", argc, argv, token_keys_usage, 1, &json, NULL, NULL, &name);
 	if (rc >= 0)
 		return rc;
-	if (cli_store_open(cli, &st, &err) != 0 || cli_tokens_load(st, &l, &err) != CK_OK) {
+	if (cli_store_open(cli, &st, &err) != 0 || ck_tokens_load(st, &l, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 		goto out;
 	}
-	ck_store_close(st);
+	ck_store_close(st); /* not locked while the module loads */
 	st = NULL;
-	if ((c = ck_token_conf_find(&l, name)) == NULL) {
-		CK_FAIL(&err, CK_ERR_NOT_FOUND, "no token named '%s' is configured ('certkeep "
-			"token list' shows them)", name);
-		rc = cli_fail(cli, &err);
-		goto out;
-	}
-	if (ck_token_open(c->module, c->label, &t, &err) != CK_OK ||
-	    ck_token_public_keys(t, &kl, &err) != CK_OK) {
-		ck_err_prefix(&err, "token '%s'", name);
+	if (ck_tokens_keys(&l, name, &t, &kl, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 		goto out;
 	}

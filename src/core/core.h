@@ -54,11 +54,19 @@ struct ck_clock {
 	void *arg;
 };
 
+struct acme_http_ops; /* acme/acme.h: how an ACME client sends its requests */
+
 /* Public as an opaque handle (ck_ctx_new and its setters); inside the
  * library and its tests a plain struct, set up with ck_ctx_init. */
 struct ck_ctx {
 	struct ck_log log;
 	struct ck_clock clock;
+	/*
+	 * The transport of every ACME client the flows make (ck_server_client_new):
+	 * NULL means libcurl; a test points it at a scripted server.  Borrowed;
+	 * must outlive the clients.
+	 */
+	const struct acme_http_ops *acme_transport;
 };
 
 /* A context with the real clock and logging at INFO to stderr. */

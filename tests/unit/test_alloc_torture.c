@@ -22,7 +22,7 @@
 
 #include "acme/acme.h"
 #include "crypto/crypto.h"
-#include "store/ops.h"
+#include "flow/ops.h"
 #include "store/store.h"
 #include "alloc_fail.h"
 #include "test_acme_fake.h"

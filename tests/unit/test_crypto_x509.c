@@ -4,6 +4,7 @@
  * between a certificate and its key.
  */
 #include "test_crypto_util.h"
+#include "crypto/alternates.h"
 
 static void
 csr_names(X509_REQ *req, char *out, size_t n)
@@ -407,6 +408,68 @@ test_chain_check(void **state)
 	pki_free(&p);
 }
 
+/*
+ * Alternate chains in their stored text: what issue writes is what show
+ * (and a later certkeep) reads back, in the format stores already hold:
+ * [[base64url DER of each issuer, ...], ...], the leaf left out.
+ */
+static void
+test_alternates(void **state)
+{
+	struct pki p;
+	struct t_text a = {0}, b = {0};
+	struct ck_alternates alt = {NULL, 0}, back = {NULL, 0};
+	struct ck_der leaf;
+	unsigned char *inter_der, *root_der;
+	char *text = NULL, *i64 = NULL, *r64 = NULL, want[8192];
+	size_t ilen, rlen;
+
+	(void)state;
+	pki_make(&p, CK_KEY_EC256);
+	leaf.data = t_cert_der(p.leaf, &leaf.len);
+	inter_der = t_cert_der(p.inter, &ilen);
+	root_der = t_cert_der(p.root, &rlen);
+	t_text_add_cert(&a, p.leaf);
+	t_text_add_cert(&a, p.inter);
+	t_text_add_cert(&a, p.root);
+	t_text_add_cert(&b, p.inter); /* does not start with the leaf */
+	assert_int_equal(ck_alternates_add(&alt, &leaf, a.s, a.len, NULL), CK_OK);
+	assert_int_equal(ck_alternates_add(&alt, &leaf, b.s, b.len, NULL), CK_ERR_PARSE);
+	assert_int_equal(alt.n, 1);
+	assert_int_equal(alt.chains[0].n, 2);
+	assert_int_equal(ck_alternates_encode(&alt, &text, NULL), CK_OK);
+	assert_int_equal(ck_b64url_encode(inter_der, ilen, &i64, NULL), CK_OK);
+	assert_int_equal(ck_b64url_encode(root_der, rlen, &r64, NULL), CK_OK);
+	snprintf(want, sizeof(want), "[[\"%s\",\"%s\"]]", i64, r64);
+	assert_string_equal(text, want);
+
+	assert_int_equal(ck_alternates_decode(text, &back, NULL), CK_OK);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(back.chains[0].n, 2);
+	assert_memory_equal(back.chains[0].items[1].data, root_der, rlen);
+	ck_alternates_cleanup(&back);
+	assert_int_equal(ck_alternates_decode(NULL, &back, NULL), CK_OK);
+	assert_int_equal(back.n, 0);
+	assert_int_equal(ck_alternates_decode("[[],[]]", &back, NULL), CK_OK);
+	assert_int_equal(back.n, 2);
+	ck_alternates_cleanup(&back);
+	assert_int_equal(ck_alternates_decode("{}", &back, NULL), CK_ERR_PARSE);
+	assert_int_equal(ck_alternates_decode("[1]", &back, NULL), CK_ERR_PARSE);
+	assert_int_equal(ck_alternates_decode("[[\"AAAA\", 7]]", &back, NULL), CK_ERR_PARSE);
+	assert_int_equal(ck_alternates_decode("[[\"*\"]]", &back, NULL), CK_ERR_PARSE);
+
+	ck_alternates_cleanup(&alt);
+	free(text);
+	free(i64);
+	free(r64);
+	free(leaf.data);
+	free(inter_der);
+	free(root_der);
+	free(a.s);
+	free(b.s);
+	pki_free(&p);
+}
+
 int
 main(void)
 {
@@ -419,6 +482,7 @@ main(void)
 		cmocka_unit_test(test_spki_link),
 		cmocka_unit_test(test_pem_certs),
 		cmocka_unit_test(test_chain_check),
+		cmocka_unit_test(test_alternates),
 	};
 
 	return cmocka_run_group_tests_name("crypto_x509", tests, NULL, NULL);

@@ -15,7 +15,7 @@
 
 #include <openssl/pem.h>
 
-#include "store/ops.h"
+#include "flow/ops.h"
 #include "token/token.h"
 
 #define T_MODULE "/usr/lib/softhsm/libsofthsm2.so"

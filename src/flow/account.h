@@ -6,8 +6,8 @@
  *
  * Sits above acme and store; knows nothing of the CLI.
  */
-#ifndef CK_RENEW_ACCOUNT_H
-#define CK_RENEW_ACCOUNT_H
+#ifndef CK_FLOW_ACCOUNT_H
+#define CK_FLOW_ACCOUNT_H
 
 #include <certkeep/account.h>
 
@@ -36,7 +36,8 @@ enum ck_code ck_server_origins_get(struct ck_store *st, const char *server,
 enum ck_code ck_server_origins_set(struct ck_store *st, const char *server,
 				   const char *const *origins, size_t n, struct ck_err *err);
 /* A client for server that allows `given` origins if given->given, else
- * the stored ones (given may be NULL). */
+ * the stored ones (given may be NULL), sending through ctx->acme_transport
+ * when set (else libcurl).  Every ACME client of the flows is made here. */
 enum ck_code ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st,
 				  const char *server, const char *ca_bundle,
 				  const struct ck_origins_arg *given, struct acme_client **out,

@@ -17,7 +17,7 @@
 
 #include <jansson.h>
 
-#include "renew/account_int.h"
+#include "flow/account_int.h"
 
 const char *
 acct_name(const char *name)

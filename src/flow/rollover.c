@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "renew/account_int.h"
+#include "flow/account_int.h"
 
 /* ---- which key does the server accept? ------------------------------------ */
 

@@ -1,5 +1,5 @@
 /*
- * test_renew_account.c - key rollover that no crash or lost answer can
+ * test_flow_account.c - key rollover that no crash or lost answer can
  * turn into a lost account: resolution of a pending rollover by asking
  * the server (new key accepted, old key accepted, neither, no answer, the
  * new key belongs to another account), and the rollover itself (success,
@@ -8,7 +8,7 @@
  * are resolved by asking), and that refresh, update and deactivate never
  * write back a key a concurrent rollover replaced.  A real store in a
  * temporary directory; the ACME server is the scripted fake of
- * test_acme_fake.h.
+ * test_acme_fake.h, reached through the context (ck_ctx.acme_transport).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "renew/account.h"
+#include "flow/account.h"
 #include "test_acme_fake.h"
 
 #define ACCT_URL FAKE_BASE "/acct/1"
@@ -30,6 +30,7 @@ struct env {
 	char dir[64];
 	struct fake_clock clk;
 	struct ck_ctx ctx;
+	struct acme_http_ops ops;  /* ctx.acme_transport: env_request */
 	struct ck_store *st;
 	struct fake f;
 	EVP_PKEY *oldk, *newk;
@@ -104,7 +105,6 @@ setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	struct ck_account in = { 0 };
-	struct acme_http_ops ops;
 	char path[128];
 
 	assert_non_null(e);
@@ -124,15 +124,13 @@ setup(void **state)
 	in.status = "valid";
 	assert_int_equal(ck_store_account_put(e->st, &in, &e->acct_id, NULL), CK_OK);
 	tp_of(e->oldk, e->f.acct_tp); /* the server knows the old key */
-	/* the session ck_account_open would make, wired to the fake */
-	e->s.client = fake_client(&e->ctx, &e->f, e->oldk, ACCT_URL);
-	ops.request = env_request;
-	ops.arg = e;
-	acme_client_set_transport(e->s.client, &ops);
-	assert_int_equal(ck_store_account_get_id(e->st, e->acct_id, &e->s.account, NULL), CK_OK);
-	assert_int_equal(EVP_PKEY_up_ref(e->oldk), 1);
-	e->s.key = e->oldk;
-	snprintf(e->s.server, sizeof(e->s.server), "%s", FAKE_DIR);
+	/* the session the flows open, talking to the fake through the context */
+	e->ops.request = env_request;
+	e->ops.arg = e;
+	e->ctx.acme_transport = &e->ops;
+	assert_int_equal(ck_account_open(&e->ctx, e->st, FAKE_DIR, "default", NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, &e->s, NULL), CK_OK);
+	assert_int_equal(e->s.account.id, e->acct_id);
 	*state = e;
 	return 0;
 }

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "renew/account_int.h"
+#include "flow/account_int.h"
 
 #define ORIGINS_TEXT_MAX (ACME_ORIGINS_MAX * ACME_ORIGIN_MAX)
 
@@ -102,6 +102,8 @@ ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st, const char *
 
 	if ((rc = acme_client_new(ctx, server, ca_bundle, &c, err)) != CK_OK)
 		return rc;
+	if (ctx->acme_transport != NULL)
+		acme_client_set_transport(c, ctx->acme_transport);
 	if (given != NULL && given->given) {
 		for (i = 0; i < given->n && rc == CK_OK; i++)
 			rc = acme_client_allow_origin(c, given->v[i], err);

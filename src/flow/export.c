@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/ops.h"
+#include "flow/ops.h"
 
 #define EXPORT_OUT_MAX (4 * CK_PEM_MAX) /* one output file */
 

@@ -15,7 +15,7 @@
 
 #include <jansson.h>
 
-#include "renew/account_int.h"
+#include "flow/account_int.h"
 
 /* ---- register --------------------------------------------------------------- */
 

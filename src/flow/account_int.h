@@ -1,13 +1,13 @@
 /*
  * account_int.h - what account.c, account_ops.c and rollover.c share: the
  * rollover record (settings) and small conversions between the acme
- * layer's account and the store's row.  Not part of renew's contract
- * (account.h is); nothing outside src/renew/ includes it.
+ * layer's account and the store's row.  Not part of the flow's contract
+ * (account.h is); nothing outside src/flow/ includes it.
  */
-#ifndef CK_RENEW_ACCOUNT_INT_H
-#define CK_RENEW_ACCOUNT_INT_H
+#ifndef CK_FLOW_ACCOUNT_INT_H
+#define CK_FLOW_ACCOUNT_INT_H
 
-#include "renew/account.h"
+#include "flow/account.h"
 
 /* Writes "<when> <grace_s>" as the account's rollover record. */
 enum ck_code acct_rollover_record(struct ck_store *st, int64_t account_id, time_t when,

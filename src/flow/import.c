@@ -16,7 +16,7 @@
 #include <string.h>
 
 
-#include "store/ops.h"
+#include "flow/ops.h"
 
 /* One certificate of the input. */
 struct imp_cert {

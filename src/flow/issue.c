@@ -14,8 +14,9 @@
 
 #include "acme/acme.h"
 #include "challenge/http01.h"
-#include "renew/account.h"
-#include "renew/issue.h"
+#include "crypto/alternates.h"
+#include "flow/account.h"
+#include "flow/issue.h"
 
 /* Everything one issuance holds, released in one place. */
 struct issue_run {
@@ -424,59 +425,14 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 	return CK_OK;
 }
 
-/*
- * Appends one alternate chain (PEM text, leaf first) to arr as an array of
- * base64url DER of its issuers only, like a certificate's stored chain.
- * The alternate must carry the same leaf (CK_ERR_PARSE otherwise).
- */
-static enum ck_code
-issue_alternate_append(json_t *arr, const struct ck_der *leaf, const struct acme_cert *alt,
-		       struct ck_err *err)
-{
-	struct ck_der_list l = { 0 };
-	json_t *chain = NULL;
-	enum ck_code rc;
-	size_t j;
-
-	if ((rc = ck_pem_certs_parse(alt->pem, alt->pem_len, &l, err)) != CK_OK)
-		return rc;
-	if (l.n == 0 || l.items[0].len != leaf->len ||
-	    memcmp(l.items[0].data, leaf->data, leaf->len) != 0) {
-		rc = CK_FAIL(err, CK_ERR_PARSE, "an alternate chain does not start with the "
-						"issued certificate");
-		goto out;
-	}
-	if ((chain = json_array()) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (j = 1; j < l.n; j++) {
-		char *b64 = NULL;
-
-		if ((rc = ck_b64url_encode(l.items[j].data, l.items[j].len, &b64, err)) != CK_OK)
-			goto out;
-		rc = json_array_append_new(chain, json_string(b64)) == 0
-			     ? CK_OK : CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-		free(b64);
-		if (rc != CK_OK)
-			goto out;
-	}
-	rc = json_array_append(arr, chain) == 0 ? CK_OK
-						 : CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-out:
-	json_decref(chain);
-	ck_der_list_cleanup(&l);
-	return rc;
-}
-
-/* Alternate chains as JSON text: [[base64url DER of each issuer, ...], ...];
- * NULL when none.  r->certs (the default chain) must be parsed already. */
+/* Alternate chains as their stored text (crypto/alternates.h); NULL when
+ * none.  r->certs (the default chain) must be parsed already. */
 static enum ck_code
 issue_alternates(struct issue_run *r, char **out, size_t *count, struct ck_err *err)
 {
+	struct ck_alternates alt = { NULL, 0 };
 	struct acme_cert *alts = NULL;
 	size_t nalts = 0, i;
-	json_t *arr = NULL;
 	enum ck_code rc;
 
 	*out = NULL;
@@ -486,22 +442,15 @@ issue_alternates(struct issue_run *r, char **out, size_t *count, struct ck_err *
 	if ((rc = acme_cert_download_alternates(r->sess.client, &r->cert, &alts, &nalts, err)) !=
 	    CK_OK)
 		return rc;
-	if ((arr = json_array()) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-		goto out;
-	}
 	for (i = 0; i < nalts; i++) {
-		if ((rc = issue_alternate_append(arr, &r->certs.items[0], &alts[i], err)) != CK_OK)
+		if ((rc = ck_alternates_add(&alt, &r->certs.items[0], alts[i].pem, alts[i].pem_len,
+					    err)) != CK_OK)
 			goto out;
 	}
-	if ((*out = ck_json_dumps(arr, JSON_COMPACT)) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	*count = nalts;
-	rc = CK_OK;
+	if ((rc = ck_alternates_encode(&alt, out, err)) == CK_OK)
+		*count = alt.n;
 out:
-	json_decref(arr);
+	ck_alternates_cleanup(&alt);
 	for (i = 0; i < nalts; i++)
 		acme_cert_cleanup(&alts[i]);
 	free(alts);

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "renew/issue.h"
+#include "flow/issue.h"
 
 /* One identifier in a canonical form: IP literals as their address bytes
  * (so "::1" equals "0:0::1"), DNS names compared case-insensitively. */

@@ -2,14 +2,15 @@
  * request_ops.c - pending requests for a CA outside ACME: the key is made
  * and committed first, then the request with its CSR, so the certificate
  * that arrives days later (certkeep import) always finds its key.  Never
- * writes the CSR file before the request is committed.
+ * writes the CSR file before the request is committed.  Also the CSR of a
+ * stored request as PEM, for listings.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/pem.h>
 
-#include "store/ops.h"
+#include "flow/ops.h"
 #include "store/store.h"
 
 /* ---- pending requests ------------------------------------------------ */
@@ -84,4 +85,32 @@ out:
 	free(csr);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+enum ck_code
+ck_request_create_file(struct ck_store *st, const char *const *names, size_t n,
+		       const char *lineage, enum ck_key_type t, const char *csr_path,
+		       int64_t *request_id, struct ck_err *err)
+{
+	char *pem = NULL;
+	int64_t rid = 0;
+	enum ck_code rc;
+
+	if (csr_path == NULL || csr_path[0] == '\0')
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no file to write the CSR to was given");
+	if ((rc = ck_store_request_create(st, names, n, lineage, t, &rid, &pem, err)) != CK_OK)
+		return rc;
+	if ((rc = ck_file_write_atomic(csr_path, pem, strlen(pem), 0644, err)) != CK_OK)
+		ck_err_prefix(err, "request %lld and its key were recorded, but the CSR was not "
+				   "written ('certkeep requests --json' shows it)", (long long)rid);
+	else
+		*request_id = rid;
+	free(pem);
+	return rc;
+}
+
+enum ck_code
+ck_request_csr_pem(const struct ck_request *r, char **pem, struct ck_err *err)
+{
+	return csr_to_pem(r->csr_der, r->csr_len, pem, err);
 }

@@ -1,12 +1,12 @@
 /*
- * test_renew_issue.c - what `certkeep issue` decides without a server:
+ * test_flow_issue.c - what `certkeep issue` decides without a server:
  * which names it accepts (a typo must fail fast, before a key is made),
  * whether a downloaded certificate is the one ordered (before anything is
  * stored), and which open order it resumes.
  */
 #include "test_store_util.h"
 
-#include "renew/issue.h"
+#include "flow/issue.h"
 
 static enum ck_code
 check1(const char *name, struct ck_err *e)

@@ -1,6 +1,6 @@
 /*
- * test_store_import.c - the store's import / export / request glue
- * (src/store/ops.h): linking by SPKI across key types (in the input, in
+ * test_flow_import.c - the import / export / request flows
+ * (src/flow/ops.h): linking by SPKI across key types (in the input, in
  * the store, in a pending request), chains ordered by issuer, labelled
  * certificates healed by a later key, the no-op re-import, a wrong password
  * storing nothing, --name with several leaves refused, and export's rules
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <openssl/pem.h>
 
-#include "store/ops.h"
+#include "flow/ops.h"
 #include "test_store_util.h"
 
 /* A root, an intermediate under it, and the PEM text of both. */

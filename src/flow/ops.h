@@ -3,8 +3,8 @@
  * requests.  The operations are public: include/certkeep/io.h (their
  * contract comments live there).
  */
-#ifndef CK_STORE_OPS_H
-#define CK_STORE_OPS_H
+#ifndef CK_FLOW_OPS_H
+#define CK_FLOW_OPS_H
 
 #include <certkeep/io.h>
 

@@ -3,8 +3,8 @@
  * checks are public: include/certkeep/issue.h (the order of steps and the
  * resume rules are written there).
  */
-#ifndef CK_RENEW_ISSUE_H
-#define CK_RENEW_ISSUE_H
+#ifndef CK_FLOW_ISSUE_H
+#define CK_FLOW_ISSUE_H
 
 #include <certkeep/issue.h>
 

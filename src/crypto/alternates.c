@@ -1,0 +1,182 @@
+/*
+ * alternates.c - alternate chains and their stored text (alternates.h).
+ *
+ * Must never: accept a chain that does not carry the issued certificate,
+ * or read more than the bounds of alternates.h from stored text.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "crypto/alternates.h"
+
+enum ck_code
+ck_alternates_add(struct ck_alternates *a, const struct ck_der *leaf, const char *pem,
+		  size_t pem_len, struct ck_err *err)
+{
+	struct ck_der_list l = { NULL, 0 };
+	struct ck_der_list *p;
+	enum ck_code rc;
+
+	if (a->n >= CK_ALTERNATES_MAX)
+		return CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d alternate chains",
+			       CK_ALTERNATES_MAX);
+	if ((rc = ck_pem_certs_parse(pem, pem_len, &l, err)) != CK_OK)
+		return rc;
+	if (l.n == 0 || l.items[0].len != leaf->len ||
+	    memcmp(l.items[0].data, leaf->data, leaf->len) != 0) {
+		ck_der_list_cleanup(&l);
+		return CK_FAIL(err, CK_ERR_PARSE, "an alternate chain does not start with the "
+						  "issued certificate");
+	}
+	if ((p = realloc(a->chains, (a->n + 1) * sizeof(*p))) == NULL) {
+		ck_der_list_cleanup(&l);
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	}
+	a->chains = p;
+	/* Drop the leaf: the chain keeps the issuers only. */
+	free(l.items[0].data);
+	memmove(l.items, l.items + 1, (l.n - 1) * sizeof(*l.items));
+	l.n--;
+	a->chains[a->n++] = l;
+	return CK_OK;
+}
+
+/* One chain as a JSON array of base64url strings. */
+static enum ck_code
+alternates_chain_json(const struct ck_der_list *c, json_t **out, struct ck_err *err)
+{
+	json_t *arr = json_array();
+	enum ck_code rc = CK_OK;
+	size_t i;
+
+	if (arr == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	for (i = 0; i < c->n && rc == CK_OK; i++) {
+		char *b64 = NULL;
+
+		if ((rc = ck_b64url_encode(c->items[i].data, c->items[i].len, &b64, err)) != CK_OK)
+			break;
+		if (json_array_append_new(arr, json_string(b64)) != 0)
+			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		free(b64);
+	}
+	if (rc != CK_OK) {
+		json_decref(arr);
+		return rc;
+	}
+	*out = arr;
+	return CK_OK;
+}
+
+enum ck_code
+ck_alternates_encode(const struct ck_alternates *a, char **json, struct ck_err *err)
+{
+	json_t *arr = json_array(), *chain = NULL;
+	enum ck_code rc = CK_OK;
+	char *text;
+	size_t i;
+
+	if (arr == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	for (i = 0; i < a->n; i++) {
+		if ((rc = alternates_chain_json(&a->chains[i], &chain, err)) != CK_OK)
+			goto out;
+		if (json_array_append_new(arr, chain) != 0) {
+			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if ((text = ck_json_dumps(arr, JSON_COMPACT)) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	*json = text;
+out:
+	json_decref(arr);
+	return rc;
+}
+
+/* One stored chain (a JSON array of base64url strings) into *out. */
+static enum ck_code
+alternates_chain_parse(const json_t *j, struct ck_der_list *out, struct ck_err *err)
+{
+	size_t i, n = json_array_size(j);
+	enum ck_code rc;
+
+	if (!json_is_array(j) || n > CK_BUNDLE_MAX_ITEMS)
+		return CK_FAIL(err, CK_ERR_PARSE, "an alternate chain is not an array of at most "
+			       "%d certificates", CK_BUNDLE_MAX_ITEMS);
+	if (n > 0 && (out->items = calloc(n, sizeof(*out->items))) == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		const json_t *s = json_array_get(j, i);
+
+		if (!json_is_string(s))
+			return CK_FAIL(err, CK_ERR_PARSE, "an alternate chain holds a non-string");
+		rc = ck_b64url_decode(json_string_value(s), json_string_length(s),
+				      &out->items[i].data, &out->items[i].len, err);
+		if (rc != CK_OK)
+			return rc;
+		out->n++;
+	}
+	return CK_OK;
+}
+
+enum ck_code
+ck_alternates_decode(const char *json, struct ck_alternates *out, struct ck_err *err)
+{
+	struct ck_alternates a = { NULL, 0 };
+	json_error_t jerr;
+	json_t *arr = NULL;
+	enum ck_code rc = CK_OK;
+	size_t i, n;
+
+	if (json == NULL || json[0] == '\0')
+		goto done;
+	arr = json_loads(json, 0, &jerr);
+	if (arr == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	n = json_array_size(arr);
+	if (!json_is_array(arr) || n > CK_ALTERNATES_MAX) {
+		rc = CK_FAIL(err, CK_ERR_PARSE, "the alternate chains are not a JSON array of at "
+			     "most %d chains", CK_ALTERNATES_MAX);
+		goto out;
+	}
+	if (n > 0 && (a.chains = calloc(n, sizeof(*a.chains))) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++, a.n++) {
+		if ((rc = alternates_chain_parse(json_array_get(arr, i), &a.chains[i], err)) !=
+		    CK_OK) {
+			a.n++; /* the partly parsed chain is cleaned up too */
+			goto out;
+		}
+	}
+done:
+	*out = a;
+	a.chains = NULL;
+	a.n = 0;
+out:
+	ck_alternates_cleanup(&a);
+	json_decref(arr);
+	return rc;
+}
+
+void
+ck_alternates_cleanup(struct ck_alternates *a)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < a->n; i++)
+		ck_der_list_cleanup(&a->chains[i]);
+	free(a->chains);
+	a->chains = NULL;
+	a->n = 0;
+}

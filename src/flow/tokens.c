@@ -1,0 +1,176 @@
+/*
+ * tokens.c - configured tokens in the store's settings, the changes to
+ * them, a token's public keys, and the import's key finder over them
+ * (see tokens.h).
+ *
+ * Must never: keep a PIN, or hand the store a key reference whose SPKI
+ * it has not got from the token itself.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "flow/tokens.h"
+
+enum ck_code
+ck_tokens_load(struct ck_store *st, struct ck_token_conf_list *out, struct ck_err *err)
+{
+	char *text = NULL;
+	enum ck_code rc;
+
+	rc = ck_store_setting_get(st, CK_TOKEN_SETTING, &text, err);
+	if (rc == CK_ERR_NOT_FOUND) {
+		memset(out, 0, sizeof(*out));
+		if (err != NULL)
+			ck_err_clear(err);
+		return CK_OK;
+	}
+	if (rc != CK_OK)
+		return rc;
+	rc = ck_token_conf_parse(text, out, err);
+	free(text);
+	return rc;
+}
+
+enum ck_code
+ck_tokens_save(struct ck_store *st, const struct ck_token_conf_list *l, struct ck_err *err)
+{
+	char *text = NULL;
+	enum ck_code rc;
+
+	if (l->n == 0)
+		return ck_store_setting_set(st, CK_TOKEN_SETTING, NULL, err);
+	if ((rc = ck_token_conf_format(l, &text, err)) != CK_OK)
+		return rc;
+	rc = ck_store_setting_set(st, CK_TOKEN_SETTING, text, err);
+	free(text);
+	return rc;
+}
+
+static enum ck_code
+tokens_find(void *arg, const char *spki_sha256, struct ck_key_hit *hit, struct ck_err *err)
+{
+	const struct ck_token_key *k = NULL;
+	const struct ck_token_conf *c = NULL;
+	struct ck_key_hit h;
+	enum ck_code rc;
+
+	if ((rc = ck_token_set_find(arg, spki_sha256, &k, &c, err)) != CK_OK)
+		return rc;
+	memset(&h, 0, sizeof(h));
+	h.pkcs11_uri = strdup(k->uri);
+	h.where = strdup(c->name);
+	h.spki_der = malloc(k->spki_len);
+	if (h.pkcs11_uri == NULL || h.where == NULL || h.spki_der == NULL) {
+		free(h.pkcs11_uri);
+		free(h.where);
+		free(h.spki_der);
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	}
+	memcpy(h.spki_der, k->spki, k->spki_len);
+	h.spki_len = k->spki_len;
+	*hit = h;
+	return CK_OK;
+}
+
+enum ck_code
+ck_tokens_finder(struct ck_store *st, struct ck_token_set **set, struct ck_key_finder *f,
+		  struct ck_err *err)
+{
+	struct ck_token_conf_list l;
+	struct ck_token_set *s = NULL;
+	enum ck_code rc;
+
+	memset(f, 0, sizeof(*f));
+	*set = NULL;
+	if ((rc = ck_tokens_load(st, &l, err)) != CK_OK)
+		return rc;
+	if (l.n == 0)
+		return CK_OK;
+	if ((rc = ck_token_set_new(&l, &s, err)) != CK_OK)
+		return rc;
+	f->find = tokens_find;
+	f->arg = s;
+	*set = s;
+	return CK_OK;
+}
+
+/* Opens a token (no login) and lists its public keys; OUTPUT only on success. */
+static enum ck_code
+tokens_open_keys(const char *module, const char *label, struct ck_token **t,
+		 struct ck_token_key_list *keys, struct ck_err *err)
+{
+	struct ck_token_key_list kl = { NULL, 0, 0 };
+	struct ck_token *tok = NULL;
+	enum ck_code rc;
+
+	if ((rc = ck_token_open(module, label, &tok, err)) != CK_OK ||
+	    (rc = ck_token_public_keys(tok, &kl, err)) != CK_OK) {
+		ck_token_key_list_cleanup(&kl);
+		ck_token_close(tok);
+		return rc;
+	}
+	*t = tok;
+	*keys = kl;
+	return CK_OK;
+}
+
+enum ck_code
+ck_tokens_probe(const char *name, const char *module, const char *label, struct ck_token **t,
+		struct ck_token_key_list *keys, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = tokens_open_keys(module, label, t, keys, err)) != CK_OK)
+		ck_err_prefix(err, "token '%s' was not added", name);
+	return rc;
+}
+
+/* Loads the configuration, adds (module != NULL) or removes token name, saves
+ * it: one transaction, rolled back on any failure. */
+static enum ck_code
+tokens_update(struct ck_store *st, const char *name, const char *module, const char *label,
+	      struct ck_err *err)
+{
+	struct ck_token_conf_list l;
+	enum ck_code rc;
+
+	if ((rc = ck_store_tx_begin(st, err)) != CK_OK)
+		return rc;
+	if ((rc = ck_tokens_load(st, &l, err)) != CK_OK ||
+	    (rc = module != NULL ? ck_token_conf_add(&l, name, module, label, err)
+				 : ck_token_conf_remove(&l, name, err)) != CK_OK ||
+	    (rc = ck_tokens_save(st, &l, err)) != CK_OK ||
+	    (rc = ck_store_tx_commit(st, err)) != CK_OK)
+		ck_store_tx_rollback(st);
+	return rc;
+}
+
+enum ck_code
+ck_tokens_add(struct ck_store *st, const char *name, const char *module, const char *label,
+	      struct ck_err *err)
+{
+	if (module == NULL || label == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a token needs a module and a label");
+	return tokens_update(st, name, module, label, err);
+}
+
+enum ck_code
+ck_tokens_remove(struct ck_store *st, const char *name, struct ck_err *err)
+{
+	return tokens_update(st, name, NULL, NULL, err);
+}
+
+enum ck_code
+ck_tokens_keys(const struct ck_token_conf_list *l, const char *name, struct ck_token **t,
+	       struct ck_token_key_list *keys, struct ck_err *err)
+{
+	const struct ck_token_conf *c;
+	enum ck_code rc;
+
+	if ((c = ck_token_conf_find(l, name)) == NULL)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no token named '%s' is configured "
+			       "('certkeep token list' shows them)", name);
+	if ((rc = tokens_open_keys(c->module, c->label, t, keys, err)) != CK_OK)
+		ck_err_prefix(err, "token '%s'", name);
+	return rc;
+}

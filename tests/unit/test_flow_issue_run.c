@@ -1,0 +1,279 @@
+/*
+ * test_flow_issue_run.c - ck_issue run whole against the scripted ACME
+ * server of test_acme_fake.h, through the context's transport
+ * (ck_ctx.acme_transport): a certificate issued, linked to the key that was
+ * committed first, the lineage's current one, the order closed, an
+ * alternate chain recorded; a 5xx on finalize (the server issued, the
+ * answer was lost) is an unknown that keeps the key and the open order;
+ * the next run resumes that order, places no new one, and stores the
+ * certificate the server had issued for the kept key.  A real store in a
+ * temporary directory; the authorization is already valid at the server,
+ * so no http-01 responder is started.
+ */
+#include "test_store_util.h"
+#include "test_acme_fake.h"
+
+#include <openssl/pem.h>
+
+#include "crypto/alternates.h"
+#include "flow/issue.h"
+
+#define ACCT_URL FAKE_BASE "/acct/1"
+
+struct env {
+	char dir[64];
+	struct fake_clock clk;
+	struct ck_ctx ctx;
+	struct acme_http_ops ops;
+	struct fake f;
+	struct ck_store *st;
+	EVP_PKEY *ca_key;
+	X509 *ca;
+	char *chain_pem;         /* what /cert/1 serves once finalize was received */
+	long finalize_status;    /* 0: answer finalize normally; else this status, after issuing */
+	int finalizes;
+	int64_t acct_id;
+};
+
+/* The certificate for the CSR of a finalize request, with the CA after it. */
+static void
+env_issue(struct env *e, const char *jws)
+{
+	char *payload = fake_payload(jws);
+	json_t *j = payload != NULL ? json_loads(payload, 0, NULL) : NULL;
+	const char *csr64 = json_string_value(json_object_get(j, "csr"));
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	X509_REQ *req;
+	EVP_PKEY *pub;
+	X509 *leaf;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data = NULL;
+	long n;
+
+	assert_non_null(csr64);
+	assert_int_equal(ck_b64url_decode(csr64, strlen(csr64), &der, &len, NULL), CK_OK);
+	p = der;
+	assert_non_null(req = d2i_X509_REQ(NULL, &p, (long)len));
+	assert_non_null(pub = X509_REQ_get_pubkey(req));
+	leaf = t_x509(pub, e->ca, e->ca_key, "a.test", 0, "DNS:a.test", 77, 1690000000,
+		      2000000000);
+	assert_int_equal(PEM_write_bio_X509(b, leaf), 1);
+	assert_int_equal(PEM_write_bio_X509(b, e->ca), 1);
+	n = BIO_get_mem_data(b, &data);
+	free(e->chain_pem);
+	e->chain_pem = strndup(data, (size_t)n);
+	BIO_free(b);
+	X509_free(leaf);
+	EVP_PKEY_free(pub);
+	X509_REQ_free(req);
+	free(der);
+	json_decref(j);
+	free(payload);
+}
+
+/* The fake, issuing real certificates (and losing finalize answers when told). */
+static int
+env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_response *out)
+{
+	struct env *e = f->hook_arg;
+	const char *path = req->url + strlen(FAKE_BASE);
+	char *body;
+
+	if (req->method != ACME_METHOD_POST)
+		return 0;
+	if (strcmp(path, "/order/1/fin") == 0) {
+		e->finalizes++;
+		body = strndup(req->body, req->body_len);
+		env_issue(e, body);
+		free(body);
+		if (e->finalize_status == 0)
+			return 0;
+		fake_nonce(f, out);
+		fake_body(out, e->finalize_status, "text/html", "<html>bad gateway</html>");
+		return 1;
+	}
+	if (strcmp(path, "/cert/1") == 0 || strcmp(path, "/cert/1/alt1") == 0) {
+		assert_non_null(e->chain_pem);
+		fake_nonce(f, out);
+		if (strcmp(path, "/cert/1") == 0)
+			fake_header(out, "Link", "<" FAKE_BASE "/cert/1/alt1>;rel=\"alternate\"");
+		fake_body(out, 200, "application/pem-certificate-chain", e->chain_pem);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	struct ck_account in = { 0 };
+	EVP_PKEY *acct_key = t_key(CK_KEY_EC256);
+	char path[128], *tp = NULL;
+	int64_t key_id = 0;
+
+	assert_non_null(e);
+	snprintf(e->dir, sizeof(e->dir), "/tmp/ck-test-issue-run-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	snprintf(path, sizeof(path), "%s/store.db", e->dir);
+	fake_ctx_init(&e->ctx, &e->clk);
+	fake_reset(&e->f);
+	e->f.hook = env_hook;
+	e->f.hook_arg = e;
+	e->ops.request = fake_request;
+	e->ops.arg = &e->f;
+	e->ctx.acme_transport = &e->ops; /* the seam under test */
+	assert_int_equal(ck_store_open(path, &e->ctx, &e->st, NULL), CK_OK);
+	e->ca_key = t_key(CK_KEY_EC256);
+	e->ca = t_x509(e->ca_key, NULL, NULL, "fake CA", 1, NULL, 1, 1690000000, 2000000000);
+	assert_int_equal(ck_store_key_put(e->st, acct_key, &key_id, NULL, NULL), CK_OK);
+	in.name = "default";
+	in.server = FAKE_DIR;
+	in.url = ACCT_URL;
+	in.key_id = key_id;
+	in.status = "valid";
+	assert_int_equal(ck_store_account_put(e->st, &in, &e->acct_id, NULL), CK_OK);
+	assert_int_equal(ck_key_thumbprint(acct_key, &tp, NULL), CK_OK);
+	snprintf(e->f.acct_tp, sizeof(e->f.acct_tp), "%s", tp);
+	free(tp);
+	EVP_PKEY_free(acct_key);
+	*state = e;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct env *e = *state;
+
+	ck_store_close(e->st);
+	fake_reset(&e->f);
+	EVP_PKEY_free(e->ca_key);
+	X509_free(e->ca);
+	free(e->chain_pem);
+	t_rm_rf(e->dir);
+	free(e);
+	return 0;
+}
+
+static const char *const names[] = { "a.test" };
+
+static enum ck_code
+run_issue(struct env *e, struct ck_issue_result *res, struct ck_err *err)
+{
+	struct ck_issue_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.server = FAKE_DIR;
+	p.account = "default";
+	p.names = names;
+	p.nnames = 1;
+	p.http_address = "127.0.0.1";
+	memset(res, 0, sizeof(*res));
+	ck_err_clear(err);
+	return ck_issue(&e->ctx, e->st, &p, res, err);
+}
+
+/* What a successful run leaves: the certificate linked to the order's key,
+ * current in its lineage, the order closed, the alternate recorded. */
+static void
+check_stored(struct env *e, const struct ck_issue_result *res)
+{
+	struct ck_cert_row row;
+	struct ck_order o;
+	struct ck_alternates alt = { NULL, 0 };
+	char *text = NULL;
+
+	memset(&row, 0, sizeof(row));
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(ck_store_cert_get(e->st, res->cert_id, &row, NULL), CK_OK);
+	assert_int_equal(ck_store_order_get(e->st, res->order_id, &o, NULL), CK_OK);
+	assert_true(row.linked);
+	assert_int_equal(row.key_id, o.key_id);
+	assert_true(row.is_current);
+	assert_string_equal(row.lineage, "a.test");
+	assert_string_equal(row.sha256, res->sha256);
+	assert_true(o.closed);
+	assert_int_equal(res->alternates, 1);
+	assert_int_equal(ck_store_cert_alternates(e->st, res->cert_id, &text, NULL), CK_OK);
+	assert_int_equal(ck_alternates_decode(text, &alt, NULL), CK_OK);
+	assert_int_equal(alt.n, 1);
+	assert_int_equal(alt.chains[0].n, 1); /* the CA after the leaf */
+	ck_alternates_cleanup(&alt);
+	free(text);
+	ck_order_cleanup(&o);
+	ck_cert_row_cleanup(&row);
+}
+
+static void
+test_issue_success(void **state)
+{
+	struct env *e = *state;
+	struct ck_issue_result res;
+	struct ck_err err;
+
+	if (run_issue(e, &res, &err) != CK_OK)
+		fail_msg("issue: %s", err.msg);
+	check_stored(e, &res);
+	assert_false(res.resumed);
+	assert_int_equal(e->finalizes, 1);
+	assert_int_equal(fake_requests_to(&e->f, FAKE_BASE "/new-order"), 1);
+	assert_true(res.requests > 0);
+}
+
+/*
+ * finalize answered 502 after the server issued: not a "no".  Nothing but
+ * the key and the open order is kept; the next run asks the server about
+ * that order, finds the certificate and stores it for the kept key,
+ * without a new order or a second finalize.
+ */
+static void
+test_issue_finalize_5xx_then_resumed(void **state)
+{
+	struct env *e = *state;
+	struct ck_issue_result res;
+	struct ck_order o;
+	struct ck_cert_list cl = { NULL, 0 };
+	struct ck_err err;
+	int64_t kept_key;
+
+	e->finalize_status = 502;
+	assert_int_not_equal(run_issue(e, &res, &err), CK_OK);
+	assert_int_equal(err.http_status, 502);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(ck_issue_order_find(e->st, "a.test", e->acct_id, names, 1, &o, NULL),
+			 CK_OK);
+	assert_false(o.closed);
+	kept_key = o.key_id;
+	assert_true(kept_key > 0);
+	ck_order_cleanup(&o);
+	assert_int_equal(ck_store_cert_list(e->st, &cl, NULL), CK_OK);
+	assert_int_equal(cl.n, 0);
+	ck_cert_list_cleanup(&cl);
+
+	e->finalize_status = 0;
+	e->finalizes = 0;
+	if (run_issue(e, &res, &err) != CK_OK)
+		fail_msg("resumed issue: %s", err.msg);
+	assert_true(res.resumed);
+	check_stored(e, &res);
+	assert_int_equal(e->finalizes, 0);
+	assert_int_equal(fake_requests_to(&e->f, FAKE_BASE "/new-order"), 1);
+	assert_int_equal(ck_store_order_get(e->st, res.order_id, &o, NULL), CK_OK);
+	assert_int_equal(o.key_id, kept_key);
+	ck_order_cleanup(&o);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_issue_success, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_issue_finalize_5xx_then_resumed, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
