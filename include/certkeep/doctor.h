@@ -1,14 +1,18 @@
 /*
- * doctor.h - `certkeep doctor` as one call: the order in which the store's
+ * certkeep/doctor.h - `certkeep doctor` as one call: the order in which the store's
  * repair (relinks, never deletes), prune (orphan keys only) and checks run,
  * so that the findings reported are what remains after the changes asked
  * for.  The store decides what is wrong and what may be changed
- * (ck_store_doctor*, store.h); this file only decides the order.
+ * (ck_store_doctor*, certkeep/store.h); this file only decides the order.
  */
-#ifndef CK_FLOW_DOCTOR_H
-#define CK_FLOW_DOCTOR_H
+#ifndef CERTKEEP_DOCTOR_H
+#define CERTKEEP_DOCTOR_H
 
-#include "store/store.h"
+#include <certkeep/store.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 struct ck_doctor_run_opts {
 	struct ck_doctor_opts check; /* what ck_store_doctor reports */
@@ -27,8 +31,11 @@ struct ck_doctor_report {
  * *out must be zeroed; on failure it holds what was done so far and must
  * still be cleaned up.  The store is clean when out->found.n == 0.
  */
-enum ck_code ck_doctor_run(struct ck_store *st, const struct ck_doctor_run_opts *o,
-			   struct ck_doctor_report *out, struct ck_err *err);
-void ck_doctor_report_cleanup(struct ck_doctor_report *r);
+CK_API enum ck_code ck_doctor_run(struct ck_store *st, const struct ck_doctor_run_opts *o,
+				  struct ck_doctor_report *out, struct ck_err *err);
+CK_API void ck_doctor_report_cleanup(struct ck_doctor_report *r);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
