@@ -15,6 +15,9 @@
  *                         doctor (docs/store.md)
  *   <certkeep/io.h>       import, export, pending requests (CSR for a CA
  *                         outside ACME)
+ *   <certkeep/doctor.h>   `certkeep doctor` as one call: repair, prune, checks
+ *   <certkeep/tokens.h>   the PKCS#11 tokens a store is configured with, and
+ *                         the key finder an import uses to link to them
  *   <certkeep/account.h>  ACME accounts: register, recover, open, rollover,
  *                         deactivate
  *   <certkeep/issue.h>    one certificate from an ACME server into the store
@@ -42,6 +45,8 @@
 #include <certkeep/keys.h>
 #include <certkeep/store.h>
 #include <certkeep/io.h>
+#include <certkeep/doctor.h>
+#include <certkeep/tokens.h>
 #include <certkeep/account.h>
 #include <certkeep/issue.h>
 

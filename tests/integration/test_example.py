@@ -9,6 +9,7 @@ $CK_EXAMPLE_BIN overrides the program's path.  A missing program is a
 failure, not a skip: it means the public API no longer builds."""
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -67,6 +68,32 @@ class IssueExport(unittest.TestCase):
         line = [x for x in res.stdout.splitlines() if "libcertkeep.so" in x]
         self.assertEqual(len(line), 1, res.stdout)
         self.assertIn(INSTALL + "/", line[0], "links the installed libcertkeep.so.0")
+
+    def test_every_public_function_is_exported(self):
+        """Each function the installed headers declare carries CK_API and is
+        exported by the installed libcertkeep.so.0: a declaration without it
+        would compile in an embedding program and then fail to link."""
+        inc = os.path.join(INSTALL, "usr", "local", "include")
+        decl = re.compile(r"^(CK_API )?[a-z][A-Za-z0-9_ ]*?[ *](ck_[a-z0-9_]+)\(", re.M)
+        declared, unmarked = set(), []
+        for dirpath, _, names in os.walk(inc):
+            for name in names:
+                with open(os.path.join(dirpath, name)) as f:
+                    for m in decl.finditer(f.read()):
+                        declared.add(m.group(2))
+                        if not m.group(1):
+                            unmarked.append("%s: %s" % (name, m.group(2)))
+        self.assertEqual(unmarked, [], "public declarations without CK_API")
+        self.assertGreater(len(declared), 100)
+        lib = [os.path.join(d, n) for d, _, ns in os.walk(INSTALL) for n in ns
+               if n == "libcertkeep.so.0"]
+        self.assertEqual(len(lib), 1, lib)
+        nm = subprocess.run(["nm", "-D", "--defined-only", lib[0]], capture_output=True,
+                            text=True, check=True).stdout
+        exported = {cols[2] for cols in (x.split() for x in nm.splitlines())
+                    if len(cols) == 3 and cols[1] == "T"}
+        self.assertEqual(sorted(declared - exported), [], "declared but not exported")
+        self.assertEqual(sorted(exported - declared), [], "exported but not declared")
 
     def test_issues_and_exports_a_matching_pair(self):
         out = os.path.join(self.dir, "out")
