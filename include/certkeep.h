@@ -30,7 +30,7 @@
  * (certkeep/context.h says it in full).  Conventions: every function
  * returns enum ck_code and fills a caller's struct ck_err on failure, OUT
  * parameters are set only on success (certkeep/error.h).  examples/
- * issue_export.c issues a certificate and exports it in about 60 lines.
+ * issue_export.c issues a certificate and exports it (about 50 lines).
  *
  * Link with `pkg-config --cflags --libs libcertkeep`.  Only functions
  * declared here (marked CK_API) are exported from libcertkeep.so.
