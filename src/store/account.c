@@ -56,111 +56,128 @@ check_account(const struct ck_account *in, struct ck_err *err)
 	return check_view(in, err);
 }
 
+/* What account_put_body reads and writes. */
+struct account_put_args {
+	const struct ck_account *in;
+	const char *name;
+	int64_t id;               /* OUT */
+};
+
+/* The account's id if it exists, 0 if not (CK_OK either way). */
+static enum ck_code
+account_find(struct ck_store *st, const struct ck_account *in, const char *name, int64_t *aid,
+	     struct ck_err *err)
+{
+	enum ck_code rc;
+
+	*aid = 0;
+	if (in->id > 0)
+		rc = st_query_int(st, err, aid, "SELECT id FROM accounts WHERE id = ?", "i", in->id);
+	else
+		rc = st_query_int(st, err, aid,
+				  "SELECT id FROM accounts WHERE server = ? AND name = ?", "tt",
+				  in->server, name);
+	if (rc == CK_ERR_NOT_FOUND && in->id > 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "account %lld is not in the store",
+			       (long long)in->id);
+	return rc == CK_ERR_NOT_FOUND ? CK_OK : rc;
+}
+
+/* Updates account aid (its key only if no rollover is in progress). */
+static enum ck_code
+account_overwrite(struct ck_store *st, const struct ck_account *in, const char *name,
+		  int64_t aid, int64_t *old_key, struct ck_err *err)
+{
+	int64_t pending = 0;
+	enum ck_code rc;
+
+	if ((rc = st_query_int(st, err, old_key,
+			       "SELECT key_id FROM accounts WHERE id = ?", "i", aid)) != CK_OK)
+		return rc;
+	if ((rc = st_query_int(st, err, &pending, "SELECT COALESCE(pending_key_id, 0) "
+			       "FROM accounts WHERE id = ?", "i", aid)) != CK_OK)
+		return rc;
+	if (*old_key != in->key_id && pending != 0)
+		return CK_FAIL(err, CK_ERR_STATE,
+			       "account %lld has a key rollover in progress: its key is not "
+			       "replaced; resolve the rollover first (any account command "
+			       "does)", (long long)aid);
+	return st_exec(st, err, NULL,
+		       "UPDATE accounts SET name = ?, server = ?, url = ?, key_id = ?, "
+		       "contacts = ?, status = ?, tos_agreed = ?, eab_kid = ? WHERE id = ?",
+		       "tttittiti", name, in->server, in->url, in->key_id,
+		       in->contacts ? in->contacts : "[]", in->status ? in->status : "valid",
+		       (int64_t)(in->tos_agreed != 0), in->eab_kid, aid);
+}
+
+static enum ck_code
+account_put_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct account_put_args *a = arg;
+	const struct ck_account *in = a->in;
+	int64_t aid = 0, old_key = 0;
+	enum ck_code rc;
+
+	if ((rc = st_key_exists_tx(st, in->key_id, "the account's key", "", err)) != CK_OK ||
+	    (rc = account_find(st, in, a->name, &aid, err)) != CK_OK)
+		return rc;
+	if (aid != 0)
+		rc = account_overwrite(st, in, a->name, aid, &old_key, err);
+	else
+		rc = st_query_int(st, err, &aid,
+				  "INSERT INTO accounts (name, server, url, key_id, contacts, status, "
+				  "tos_agreed, eab_kid, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+				  "RETURNING id",
+				  "tttittiti", a->name, in->server, in->url, in->key_id,
+				  in->contacts ? in->contacts : "[]",
+				  in->status ? in->status : "valid", (int64_t)(in->tos_agreed != 0),
+				  in->eab_kid, (int64_t)st_now(st));
+	if (rc != CK_OK)
+		return rc;
+	if (old_key != in->key_id && (rc = st_generation_bump_tx(st, err)) != CK_OK)
+		return rc;
+	a->id = aid;
+	return CK_OK;
+}
+
 enum ck_code
 ck_store_account_put(struct ck_store *st, const struct ck_account *in, int64_t *id,
 		     struct ck_err *err)
 {
-	const char *name;
-	int64_t aid = 0, old_key = 0, pending = 0, dummy = 0;
+	struct account_put_args a = { in, NULL, 0 };
 	enum ck_code rc;
 
 	if (in == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no account given");
 	if ((rc = check_account(in, err)) != CK_OK)
 		return rc;
-	name = in->name ? in->name : ACCOUNT_DEFAULT_NAME;
-	if ((rc = st_begin(st, err)) != CK_OK)
+	a.name = in->name ? in->name : ACCOUNT_DEFAULT_NAME;
+	if ((rc = st_tx_run(st, err, "store.account_put", account_put_body, &a)) != CK_OK)
 		return rc;
-	CK_FAULT("store.account_put.begin");
-	rc = st_query_int(st, err, &dummy, "SELECT id FROM keys WHERE id = ?", "i", in->key_id);
-	if (rc == CK_ERR_NOT_FOUND)
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "the account's key %lld is not in the store",
-			     (long long)in->key_id);
-	if (rc != CK_OK)
-		goto out;
-	if (in->id > 0)
-		rc = st_query_int(st, err, &aid, "SELECT id FROM accounts WHERE id = ?", "i", in->id);
-	else
-		rc = st_query_int(st, err, &aid,
-				  "SELECT id FROM accounts WHERE server = ? AND name = ?", "tt",
-				  in->server, name);
-	if (rc == CK_OK) {
-		if ((rc = st_query_int(st, err, &old_key,
-				       "SELECT key_id FROM accounts WHERE id = ?", "i", aid)) != CK_OK)
-			goto out;
-		if ((rc = st_query_int(st, err, &pending, "SELECT COALESCE(pending_key_id, 0) "
-				       "FROM accounts WHERE id = ?", "i", aid)) != CK_OK)
-			goto out;
-		if (old_key != in->key_id && pending != 0) {
-			rc = CK_FAIL(err, CK_ERR_STATE,
-				     "account %lld has a key rollover in progress: its key is not "
-				     "replaced; resolve the rollover first (any account command "
-				     "does)", (long long)aid);
-			goto out;
-		}
-		rc = st_exec(st, err, NULL,
-			     "UPDATE accounts SET name = ?, server = ?, url = ?, key_id = ?, "
-			     "contacts = ?, status = ?, tos_agreed = ?, eab_kid = ? WHERE id = ?",
-			     "tttittiti", name, in->server, in->url, in->key_id,
-			     in->contacts ? in->contacts : "[]", in->status ? in->status : "valid",
-			     (int64_t)(in->tos_agreed != 0), in->eab_kid, aid);
-	} else if (rc == CK_ERR_NOT_FOUND) {
-		if (in->id > 0) {
-			rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "account %lld is not in the store",
-				     (long long)in->id);
-			goto out;
-		}
-		rc = st_exec(st, err, NULL,
-			     "INSERT INTO accounts (name, server, url, key_id, contacts, status, "
-			     "tos_agreed, eab_kid, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			     "tttittiti", name, in->server, in->url, in->key_id,
-			     in->contacts ? in->contacts : "[]", in->status ? in->status : "valid",
-			     (int64_t)(in->tos_agreed != 0), in->eab_kid, (int64_t)st_now(st));
-		aid = sqlite3_last_insert_rowid(st->db);
-	}
-	if (rc != CK_OK)
-		goto out;
-	if (old_key != in->key_id && (rc = st_generation_bump_tx(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.account_put.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.account_put.committed");
 	if (id != NULL)
-		*id = aid;
-out:
-	st_rollback(st);
-	return rc;
+		*id = a.id;
+	return CK_OK;
 }
 
 enum ck_code
 ck_store_account_update(struct ck_store *st, const struct ck_account *in, struct ck_err *err)
 {
-	int changes = 0;
 	enum ck_code rc;
+	int changes = 0;
 
 	if (in == NULL || in->id <= 0)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no account row given");
 	if ((rc = check_view(in, err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.account_update.begin");
-	rc = st_exec(st, err, &changes,
-		     "UPDATE accounts SET url = COALESCE(?, url), "
-		     "contacts = COALESCE(?, contacts), status = COALESCE(?, status), "
-		     "tos_agreed = MAX(tos_agreed, ?) WHERE id = ?",
-		     "tttii", in->url, in->contacts, in->status, (int64_t)(in->tos_agreed != 0),
-		     in->id);
+	rc = st_tx_exec(st, err, "store.account_update", &changes,
+			"UPDATE accounts SET url = COALESCE(?, url), "
+			"contacts = COALESCE(?, contacts), status = COALESCE(?, status), "
+			"tos_agreed = CASE WHEN ? = 1 THEN 1 ELSE tos_agreed END WHERE id = ?",
+			"tttii", in->url, in->contacts, in->status,
+			(int64_t)(in->tos_agreed != 0), in->id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "account %lld is not in the store",
 			     (long long)in->id);
-	if (rc != CK_OK)
-		goto out;
-	CK_FAULT("store.account_update.commit");
-	rc = st_commit(st, err);
-out:
-	st_rollback(st);
 	return rc;
 }
 
@@ -168,32 +185,42 @@ out:
 	"SELECT id, name, server, url, key_id, pending_key_id, contacts, status, "     \
 	"tos_agreed, eab_kid, created FROM accounts "
 
-static int
-account_row(sqlite3_stmt *s, struct ck_account *a)
+static enum ck_code
+account_row(struct st_stmt *s, void *elem, struct ck_err *err)
 {
+	struct ck_account *a = elem;
 	int oom = 0;
 
-	memset(a, 0, sizeof(*a));
-	a->id = sqlite3_column_int64(s, 0);
+	a->id = st_col_int64(s, 0);
 	a->name = st_col_dup(s, 1, &oom);
 	a->server = st_col_dup(s, 2, &oom);
 	a->url = st_col_dup(s, 3, &oom);
-	a->key_id = sqlite3_column_int64(s, 4);
-	a->pending_key_id = sqlite3_column_int64(s, 5);
+	a->key_id = st_col_int64(s, 4);
+	a->pending_key_id = st_col_int64(s, 5);
 	a->contacts = st_col_dup(s, 6, &oom);
 	a->status = st_col_dup(s, 7, &oom);
-	a->tos_agreed = sqlite3_column_int(s, 8);
+	a->tos_agreed = st_col_int(s, 8);
 	a->eab_kid = st_col_dup(s, 9, &oom);
-	a->created = (time_t)sqlite3_column_int64(s, 10);
-	return oom;
+	a->created = (time_t)st_col_int64(s, 10);
+	return oom ? CK_FAIL(err, CK_ERR_NOMEM, "out of memory") : CK_OK;
 }
+
+static void
+account_free(void *elem)
+{
+	ck_account_cleanup(elem);
+}
+
+static const struct st_list_spec account_spec = {
+	sizeof(struct ck_account), "accounts", account_row, account_free,
+};
 
 /* The default account's name for server into out (n bytes); "" if none; ambiguous -> error. */
 static enum ck_code
 default_name(struct ck_store *st, const char *server, char *out, size_t n, struct ck_err *err)
 {
 	char *key = NULL, *v = NULL;
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r, count = 0;
 
@@ -225,7 +252,7 @@ default_name(struct ck_store *st, const char *server, char *out, size_t n, struc
 	}
 	if (r < 0)
 		rc = err ? err->code : CK_ERR_STORE;
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -234,32 +261,21 @@ account_one(struct ck_store *st, struct ck_err *err, struct ck_account *out, con
 	    const char *fmt, int64_t id, const char *a, const char *b)
 {
 	struct ck_account acc;
-	sqlite3_stmt *s = NULL;
 	char def[CK_STORE_NAME_MAX + 1];
 	enum ck_code rc;
-	int r;
 
-	rc = fmt[0] == 'i' ? st_prepare_bind(st, err, &s, sql, fmt, id)
-			   : st_prepare_bind(st, err, &s, sql, fmt, a, b);
+	rc = fmt[0] == 'i' ? st_row_read(st, err, &account_spec, &acc, sql, fmt, id)
+			   : st_row_read(st, err, &account_spec, &acc, sql, fmt, a, b);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND,
+			       "no such ACME account in the store: register one with 'certkeep "
+			       "account register'");
 	if (rc != CK_OK)
 		return rc;
-	r = st_step(st, s, err);
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-	} else if (r == 0) {
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND,
-			     "no such ACME account in the store: register one with 'certkeep "
-			     "account register'");
-	} else if (account_row(s, &acc)) {
-		ck_account_cleanup(&acc);
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	} else {
-		if (default_name(st, acc.server, def, sizeof(def), NULL) == CK_OK)
-			acc.is_default = strcmp(def, acc.name) == 0;
-		*out = acc;
-	}
-	sqlite3_finalize(s);
-	return rc;
+	if (default_name(st, acc.server, def, sizeof(def), NULL) == CK_OK)
+		acc.is_default = strcmp(def, acc.name) == 0;
+	*out = acc;
+	return CK_OK;
 }
 
 enum ck_code
@@ -321,84 +337,64 @@ ck_store_account_list(struct ck_store *st, struct ck_account_list *out, struct c
 {
 	struct ck_account_list l = { NULL, 0 };
 	char def[CK_STORE_NAME_MAX + 1];
-	sqlite3_stmt *s = NULL;
-	size_t cap = 0, i;
 	enum ck_code rc;
-	int r;
+	size_t i;
 
-	if ((rc = st_prepare_bind(st, err, &s, ACCOUNT_COLS "ORDER BY server, name", "")) != CK_OK)
+	if ((rc = st_list_read(st, err, &account_spec, &l.items, &l.n,
+			       ACCOUNT_COLS "ORDER BY server, name", "")) != CK_OK)
 		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
-						   "accounts", err)) != CK_OK)
-			goto out;
-		if (account_row(s, &l.items[l.n++]))
-			goto nomem;
-	}
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
 	for (i = 0; i < l.n; i++) {
 		if (default_name(st, l.items[i].server, def, sizeof(def), NULL) == CK_OK)
 			l.items[i].is_default = strcmp(def, l.items[i].name) == 0;
 	}
 	*out = l;
-	l.items = NULL;
-	l.n = 0;
-	rc = CK_OK;
-	goto out;
-nomem:
-	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-out:
-	ck_account_list_cleanup(&l);
-	sqlite3_finalize(s);
-	return rc;
+	return CK_OK;
+}
+
+/* An account id and a key id, for the rollover bodies. */
+struct account_key_args {
+	int64_t account_id;
+	int64_t key_id;
+	unsigned keep_previous_s;
+};
+
+static enum ck_code
+account_pending_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	const struct account_key_args *a = arg;
+	int64_t pending = 0, dummy = 0;
+	enum ck_code rc;
+
+	if ((rc = st_key_exists_tx(st, a->key_id, "the new account key", "; nothing was changed",
+				   err)) != CK_OK)
+		return rc;
+	rc = st_query_int(st, err, &dummy, "SELECT id FROM accounts WHERE id = ?", "i",
+			  a->account_id);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "account %lld is not in the store",
+			       (long long)a->account_id);
+	if (rc != CK_OK)
+		return rc;
+	rc = st_query_int(st, err, &pending, "SELECT pending_key_id FROM accounts WHERE id = ?",
+			  "i", a->account_id);
+	if (rc == CK_OK && pending != a->key_id)
+		return CK_FAIL(err, CK_ERR_STATE,
+			       "account %lld already has a key rollover in progress (pending key "
+			       "%lld); resolve it first", (long long)a->account_id,
+			       (long long)pending);
+	if (rc != CK_OK && rc != CK_ERR_NOT_FOUND)
+		return rc;
+	return st_exec(st, err, NULL, "UPDATE accounts SET pending_key_id = ? WHERE id = ?", "ii",
+		       a->key_id, a->account_id);
 }
 
 enum ck_code
 ck_store_account_set_pending_key(struct ck_store *st, int64_t account_id, int64_t key_id,
 				 struct ck_err *err)
 {
-	int64_t pending = 0, dummy = 0;
-	enum ck_code rc;
+	struct account_key_args a = { account_id, key_id, 0 };
 
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.account_pending.begin");
-	rc = st_query_int(st, err, &dummy, "SELECT id FROM keys WHERE id = ?", "i", key_id);
-	if (rc == CK_ERR_NOT_FOUND)
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND,
-			     "the new account key %lld is not in the store; nothing was changed",
-			     (long long)key_id);
-	if (rc != CK_OK)
-		goto out;
-	rc = st_query_int(st, err, &dummy, "SELECT id FROM accounts WHERE id = ?", "i", account_id);
-	if (rc == CK_ERR_NOT_FOUND)
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "account %lld is not in the store",
-			     (long long)account_id);
-	if (rc != CK_OK)
-		goto out;
-	rc = st_query_int(st, err, &pending, "SELECT pending_key_id FROM accounts WHERE id = ?",
-			  "i", account_id);
-	if (rc == CK_OK && pending != key_id) {
-		rc = CK_FAIL(err, CK_ERR_STATE,
-			     "account %lld already has a key rollover in progress (pending key "
-			     "%lld); resolve it first", (long long)account_id, (long long)pending);
-		goto out;
-	}
-	if (rc != CK_OK && rc != CK_ERR_NOT_FOUND)
-		goto out;
-	if ((rc = st_exec(st, err, NULL, "UPDATE accounts SET pending_key_id = ? WHERE id = ?",
-			  "ii", key_id, account_id)) != CK_OK)
-		goto out;
-	CK_FAULT("store.account_pending.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.account_pending.committed");
-out:
-	st_rollback(st);
-	return rc;
+	return st_tx_run(st, err, "store.account_pending", account_pending_body, &a);
 }
 
 enum ck_code
@@ -407,37 +403,35 @@ ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id, struct
 	return ck_store_account_commit_rollover_keep(st, account_id, CK_STORE_ACCOUNT_KEEP_S, err);
 }
 
-enum ck_code
-ck_store_account_commit_rollover_keep(struct ck_store *st, int64_t account_id,
-				      unsigned keep_previous_s, struct ck_err *err)
+static enum ck_code
+account_rollover_body(struct ck_store *st, void *arg, struct ck_err *err)
 {
+	const struct account_key_args *a = arg;
 	enum ck_code rc;
 	int changes = 0;
 
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.account_rollover.begin");
 	rc = st_exec(st, err, &changes,
 		     "UPDATE accounts SET previous_key_id = key_id, previous_until = ?, "
 		     "key_id = pending_key_id, pending_key_id = NULL "
 		     "WHERE id = ? AND pending_key_id IS NOT NULL",
-		     "ii", (int64_t)st_now(st) + (int64_t)keep_previous_s, account_id);
+		     "ii", (int64_t)st_now(st) + (int64_t)a->keep_previous_s, a->account_id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_STATE,
 			     "account %lld has no key rollover in progress; nothing was changed",
-			     (long long)account_id);
+			     (long long)a->account_id);
 	if (rc != CK_OK)
-		goto out;
+		return rc;
 	CK_FAULT("store.account_rollover.switch");
-	if ((rc = st_generation_bump_tx(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.account_rollover.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.account_rollover.committed");
-out:
-	st_rollback(st);
-	return rc;
+	return st_generation_bump_tx(st, err);
+}
+
+enum ck_code
+ck_store_account_commit_rollover_keep(struct ck_store *st, int64_t account_id,
+				      unsigned keep_previous_s, struct ck_err *err)
+{
+	struct account_key_args a = { account_id, 0, keep_previous_s };
+
+	return st_tx_run(st, err, "store.account_rollover", account_rollover_body, &a);
 }
 
 enum ck_code
@@ -446,19 +440,11 @@ ck_store_account_clear_pending(struct ck_store *st, int64_t account_id, struct c
 	enum ck_code rc;
 	int changes = 0;
 
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.account_clear_pending.begin");
-	rc = st_exec(st, err, &changes, "UPDATE accounts SET pending_key_id = NULL WHERE id = ?",
-		     "i", account_id);
+	rc = st_tx_exec(st, err, "store.account_clear_pending", &changes,
+			"UPDATE accounts SET pending_key_id = NULL WHERE id = ?", "i", account_id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "account %lld is not in the store",
 			     (long long)account_id);
-	if (rc == CK_OK) {
-		CK_FAULT("store.account_clear_pending.commit");
-		rc = st_commit(st, err);
-	}
-	st_rollback(st);
 	return rc;
 }
 
@@ -479,13 +465,6 @@ ck_account_cleanup(struct ck_account *a)
 void
 ck_account_list_cleanup(struct ck_account_list *l)
 {
-	size_t i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; i < l->n; i++)
-		ck_account_cleanup(&l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
+	if (l != NULL)
+		st_list_free(&l->items, &l->n, sizeof(*l->items), account_free);
 }

@@ -11,14 +11,55 @@
 
 #include "store/store_int.h"
 
+/* What binding_put_body reads and writes. */
+struct binding_put_args {
+	const struct ck_binding *in;
+	const char *pin;          /* the pinned SHA-256, NULL for a lineage */
+	int64_t id;               /* OUT */
+};
+
+static enum ck_code
+binding_put_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct binding_put_args *a = arg;
+	const struct ck_binding *in = a->in;
+	int64_t dummy = 0;
+	enum ck_code rc;
+
+	if (a->pin != NULL)
+		rc = st_query_int(st, err, &dummy, "SELECT id FROM certificates WHERE sha256 = ?", "t",
+				  a->pin);
+	else
+		rc = st_query_int(st, err, &dummy, "SELECT id FROM lineages WHERE name = ?", "t",
+				  in->lineage);
+	if (rc == CK_ERR_NOT_FOUND)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND,
+			     "binding '%s' would name a %s the store does not have; nothing was "
+			     "changed", in->name, a->pin ? "certificate" : "lineage");
+	if (rc != CK_OK)
+		return rc;
+	rc = st_exec(st, err, NULL,
+		     "INSERT INTO bindings (name, lineage, pinned_sha256, target, last_sha256, "
+		     "state, updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+		     "lineage = excluded.lineage, pinned_sha256 = excluded.pinned_sha256, "
+		     "target = excluded.target, last_sha256 = coalesce(excluded.last_sha256, "
+		     "last_sha256), state = excluded.state, updated = excluded.updated",
+		     "ttttttI", in->name, in->lineage, a->pin, in->target,
+		     in->last_sha256[0] ? in->last_sha256 : NULL, in->state ? in->state : "new",
+		     (int64_t)st_now(st));
+	if (rc != CK_OK)
+		return rc;
+	return st_query_int(st, err, &a->id, "SELECT id FROM bindings WHERE name = ?", "t",
+			    in->name);
+}
+
 enum ck_code
 ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *id,
 		     struct ck_err *err)
 {
+	struct binding_put_args a = { in, NULL, 0 };
 	const char *pin;
-	int64_t bid = 0, dummy = 0;
 	enum ck_code rc;
-	time_t now = st_now(st);
 
 	if (in == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no binding given");
@@ -36,42 +77,10 @@ ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *
 	if (in->last_sha256[0] && (rc = st_check_hex("deployed SHA-256", in->last_sha256, 64,
 						      err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.binding_put.begin");
-	if (pin != NULL)
-		rc = st_query_int(st, err, &dummy, "SELECT id FROM certificates WHERE sha256 = ?", "t",
-				  pin);
-	else
-		rc = st_query_int(st, err, &dummy, "SELECT id FROM lineages WHERE name = ?", "t",
-				  in->lineage);
-	if (rc == CK_ERR_NOT_FOUND)
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND,
-			     "binding '%s' would name a %s the store does not have; nothing was "
-			     "changed", in->name, pin ? "certificate" : "lineage");
-	if (rc != CK_OK)
-		goto out;
-	rc = st_exec(st, err, NULL,
-		     "INSERT INTO bindings (name, lineage, pinned_sha256, target, last_sha256, "
-		     "state, updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-		     "lineage = excluded.lineage, pinned_sha256 = excluded.pinned_sha256, "
-		     "target = excluded.target, last_sha256 = coalesce(excluded.last_sha256, "
-		     "last_sha256), state = excluded.state, updated = excluded.updated",
-		     "ttttttI", in->name, in->lineage, pin, in->target,
-		     in->last_sha256[0] ? in->last_sha256 : NULL, in->state ? in->state : "new",
-		     (int64_t)now);
-	if (rc != CK_OK)
-		goto out;
-	if ((rc = st_query_int(st, err, &bid, "SELECT id FROM bindings WHERE name = ?", "t",
-			       in->name)) != CK_OK)
-		goto out;
-	CK_FAULT("store.binding_put.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	if (id != NULL)
-		*id = bid;
-out:
-	st_rollback(st);
+	a.pin = pin;
+	if ((rc = st_tx_run(st, err, "store.binding_put", binding_put_body, &a)) == CK_OK &&
+	    id != NULL)
+		*id = a.id;
 	return rc;
 }
 
@@ -86,17 +95,11 @@ ck_store_binding_set_deployed(struct ck_store *st, const char *name, const char 
 	    (rc = st_check_hex("deployed SHA-256", sha256, 64, err)) != CK_OK ||
 	    (rc = st_check_text("binding state", state, CK_STORE_NAME_MAX, 1, err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.binding_deployed.begin");
-	rc = st_exec(st, err, &changes,
-		     "UPDATE bindings SET last_sha256 = ?, state = ?, updated = ? WHERE name = ?",
-		     "ttit", sha256, state, (int64_t)st_now(st), name);
+	rc = st_tx_exec(st, err, "store.binding_deployed", &changes,
+			"UPDATE bindings SET last_sha256 = ?, state = ?, updated = ? WHERE name = ?",
+			"ttit", sha256, state, (int64_t)st_now(st), name);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "no binding named '%s'", name);
-	if (rc == CK_OK)
-		rc = st_commit(st, err);
-	st_rollback(st);
 	return rc;
 }
 
@@ -108,72 +111,48 @@ ck_store_binding_remove(struct ck_store *st, const char *name, struct ck_err *er
 
 	if ((rc = st_check_name("binding name", name, 1, err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.binding_remove.begin");
-	rc = st_exec(st, err, &changes, "DELETE FROM bindings WHERE name = ?", "t", name);
+	rc = st_tx_exec(st, err, "store.binding_remove", &changes,
+			"DELETE FROM bindings WHERE name = ?", "t", name);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "no binding named '%s'", name);
-	if (rc == CK_OK)
-		rc = st_commit(st, err);
-	st_rollback(st);
 	return rc;
 }
 
 #define BINDING_COLS "SELECT b.id, b.name, b.lineage, b.pinned_sha256, b.target, " \
 	"b.last_sha256, b.state, b.updated FROM bindings b "
 
-static int
-binding_row(sqlite3_stmt *s, struct ck_binding *b)
+static enum ck_code
+binding_row(struct st_stmt *s, void *elem, struct ck_err *err)
 {
+	struct ck_binding *b = elem;
 	int oom = 0;
 
-	memset(b, 0, sizeof(*b));
-	b->id = sqlite3_column_int64(s, 0);
+	b->id = st_col_int64(s, 0);
 	b->name = st_col_dup(s, 1, &oom);
 	b->lineage = st_col_dup(s, 2, &oom);
 	st_col_copy(s, 3, b->pinned_sha256, sizeof(b->pinned_sha256));
 	b->target = st_col_dup(s, 4, &oom);
 	st_col_copy(s, 5, b->last_sha256, sizeof(b->last_sha256));
 	b->state = st_col_dup(s, 6, &oom);
-	b->updated = (time_t)sqlite3_column_int64(s, 7);
-	return oom;
+	b->updated = (time_t)st_col_int64(s, 7);
+	return oom ? CK_FAIL(err, CK_ERR_NOMEM, "out of memory") : CK_OK;
 }
+
+static void
+binding_free(void *elem)
+{
+	ck_binding_cleanup(elem);
+}
+
+static const struct st_list_spec binding_spec = {
+	sizeof(struct ck_binding), "bindings", binding_row, binding_free,
+};
 
 static enum ck_code
 binding_query(struct ck_store *st, struct ck_binding_list *out, struct ck_err *err,
 	      const char *sql, const char *fmt, int64_t arg)
 {
-	struct ck_binding_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
-	size_t cap = 0;
-	enum ck_code rc;
-	int r;
-
-	if ((rc = st_prepare_bind(st, err, &s, sql, fmt, arg)) != CK_OK)
-		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
-						   "bindings", err)) != CK_OK)
-			goto out;
-		if (binding_row(s, &l.items[l.n++]))
-			goto nomem;
-	}
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
-	*out = l;
-	l.items = NULL;
-	l.n = 0;
-	rc = CK_OK;
-	goto out;
-nomem:
-	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-out:
-	ck_binding_list_cleanup(&l);
-	sqlite3_finalize(s);
-	return rc;
+	return st_list_read(st, err, &binding_spec, &out->items, &out->n, sql, fmt, arg);
 }
 
 enum ck_code
@@ -216,13 +195,6 @@ ck_binding_cleanup(struct ck_binding *b)
 void
 ck_binding_list_cleanup(struct ck_binding_list *l)
 {
-	size_t i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; i < l->n; i++)
-		ck_binding_cleanup(&l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
+	if (l != NULL)
+		st_list_free(&l->items, &l->n, sizeof(*l->items), binding_free);
 }

@@ -75,14 +75,11 @@ st_lineage_ensure_tx(struct ck_store *st, const char *name, const char *identifi
 	rc = st_query_int(st, err, id, "SELECT id FROM lineages WHERE name = ?", "t", name);
 	if (rc != CK_ERR_NOT_FOUND)
 		return rc;
-	rc = st_exec(st, err, NULL,
-		     "INSERT INTO lineages (name, identifiers, key_type, created) "
-		     "VALUES (?, ?, ?, ?)",
+	return st_query_int(st, err, id,
+			    "INSERT INTO lineages (name, identifiers, key_type, created) "
+			    "VALUES (?, ?, ?, ?) RETURNING id",
 		     "ttti", name, identifiers_json ? identifiers_json : "[]",
 		     key_type ? key_type : "", (int64_t)st_now(st));
-	if (rc == CK_OK)
-		*id = sqlite3_last_insert_rowid(st->db);
-	return rc;
 }
 
 enum ck_code
@@ -98,11 +95,11 @@ st_cert_insert_tx(struct ck_store *st, const struct st_cert_raw *c, int64_t *id,
 	rc = st_strv_to_json((const char *const *)in->sans, in->nsans, 100000, 4096, &sans, err);
 	if (rc != CK_OK)
 		return rc;
-	rc = st_exec(st, err, NULL,
-		     "INSERT INTO certificates (der, sha256, sha1, spki_sha256, subject, issuer, "
-		     "serial, sans, not_before, not_after, key_algorithm, key_id, key_state, "
-		     "lineage_id, origin, alternates, created) "
-		     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	rc = st_query_int(st, err, &cid,
+			  "INSERT INTO certificates (der, sha256, sha1, spki_sha256, subject, issuer, "
+			  "serial, sans, not_before, not_after, key_algorithm, key_id, key_state, "
+			  "lineage_id, origin, alternates, created) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
 		     "btttttttiitItItti", c->der, c->len, in->sha256, in->sha1, in->spki_sha256,
 		     in->subject ? in->subject : "", in->issuer ? in->issuer : "", in->serial,
 		     sans, (int64_t)in->not_before, (int64_t)in->not_after, in->key_desc,
@@ -111,7 +108,6 @@ st_cert_insert_tx(struct ck_store *st, const struct st_cert_raw *c, int64_t *id,
 	free(sans);
 	if (rc != CK_OK)
 		return rc;
-	cid = sqlite3_last_insert_rowid(st->db);
 	CK_FAULT("store.cert_put.insert");
 	for (i = 0; c->chain != NULL && i < c->chain->n; i++) {
 		rc = st_exec(st, err, NULL, "INSERT INTO chain (cert_id, pos, der) VALUES (?, ?, ?)",
@@ -164,7 +160,7 @@ static enum ck_code
 find_request(struct ck_store *st, const char *spki, int64_t *req_id, char *lineage, size_t n,
 	     struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -180,10 +176,10 @@ find_request(struct ck_store *st, const char *spki, int64_t *req_id, char *linea
 	if (r < 0)
 		rc = err ? err->code : CK_ERR_STORE;
 	else if (r == 1) {
-		*req_id = sqlite3_column_int64(s, 0);
+		*req_id = st_col_int64(s, 0);
 		st_col_copy(s, 1, lineage, n);
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -229,7 +225,7 @@ put_existing(struct ck_store *st, int64_t cid, const struct ck_cert_info *info,
 static enum ck_code
 key_type_of(struct ck_store *st, int64_t key_id, char *out, size_t n, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 
 	if ((rc = st_prepare_bind(st, err, &s, "SELECT key_type FROM keys WHERE id = ?", "i",
@@ -243,7 +239,7 @@ key_type_of(struct ck_store *st, int64_t key_id, char *out, size_t n, struct ck_
 		rc = CK_ERR_STORE;
 		break;
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -322,17 +318,40 @@ out:
 	return rc;
 }
 
+/* What cert_put_body reads and writes. */
+struct cert_put_args {
+	const struct ck_cert_new *in;
+	const struct ck_cert_info *info;
+	struct ck_cert_put_result res;   /* OUT */
+};
+
+static enum ck_code
+cert_put_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct cert_put_args *a = arg;
+	int64_t cid = 0;
+	enum ck_code rc;
+
+	memset(&a->res, 0, sizeof(a->res));
+	rc = st_query_int(st, err, &cid, "SELECT id FROM certificates WHERE sha256 = ?", "t",
+			  a->info->sha256);
+	if (rc == CK_OK)
+		return put_existing(st, cid, a->info, a->in, &a->res, err);
+	if (rc == CK_ERR_NOT_FOUND)
+		return put_new(st, a->info, a->in, &a->res, err);
+	return rc;
+}
+
 enum ck_code
 ck_store_cert_put(struct ck_store *st, const struct ck_cert_new *in,
 		  struct ck_cert_put_result *out, struct ck_err *err)
 {
-	struct ck_cert_put_result res;
+	struct cert_put_args a;
 	struct ck_cert_info info;
-	int64_t cid = 0;
 	enum ck_code rc;
 
 	memset(&info, 0, sizeof(info));
-	memset(&res, 0, sizeof(res));
+	memset(&a, 0, sizeof(a));
 	if (in == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no certificate given");
 	if ((rc = st_cert_check_input(in->der, in->len, in->chain, in->origin, in->alternates,
@@ -341,25 +360,11 @@ ck_store_cert_put(struct ck_store *st, const struct ck_cert_new *in,
 		return rc;
 	if ((rc = ck_cert_info_from_der(in->der, in->len, &info, err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.cert_put.begin");
-	rc = st_query_int(st, err, &cid, "SELECT id FROM certificates WHERE sha256 = ?", "t",
-			  info.sha256);
-	if (rc == CK_OK)
-		rc = put_existing(st, cid, &info, in, &res, err);
-	else if (rc == CK_ERR_NOT_FOUND)
-		rc = put_new(st, &info, in, &res, err);
-	if (rc != CK_OK)
-		goto out;
-	CK_FAULT("store.cert_put.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.cert_put.committed");
-	if (out != NULL)
-		*out = res;
-out:
-	st_rollback(st);
+	a.in = in;
+	a.info = &info;
+	rc = st_tx_run(st, err, "store.cert_put", cert_put_body, &a);
+	if (rc == CK_OK && out != NULL)
+		*out = a.res;
 	ck_cert_info_cleanup(&info);
 	return rc;
 }
@@ -412,23 +417,22 @@ st_cert_delete_tx(struct ck_store *st, int64_t cert_id, struct ck_err *err)
 	return rc;
 }
 
+/* Deletes certificate *(int64_t *)arg unless a binding uses it (st_tx_body). */
+static enum ck_code
+cert_remove_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	int64_t id = *(const int64_t *)arg;
+	enum ck_code rc;
+
+	if ((rc = st_cert_check_unbound_tx(st, id, "remove", err)) != CK_OK)
+		return rc;
+	return st_cert_delete_tx(st, id, err);
+}
+
 enum ck_code
 ck_store_cert_remove(struct ck_store *st, int64_t id, struct ck_err *err)
 {
-	enum ck_code rc;
-
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.cert_remove.begin");
-	if ((rc = st_cert_check_unbound_tx(st, id, "remove", err)) != CK_OK)
-		goto out;
-	if ((rc = st_cert_delete_tx(st, id, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.cert_remove.commit");
-	rc = st_commit(st, err);
-out:
-	st_rollback(st);
-	return rc;
+	return st_tx_run(st, err, "store.cert_remove", cert_remove_body, &id);
 }
 
 enum ck_code
@@ -442,18 +446,10 @@ ck_store_cert_alternates_set(struct ck_store *st, int64_t id, const char *altern
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no alternate chains given");
 	if ((rc = cert_check_alternates(alternates, err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.cert_alternates_set.begin");
-	rc = st_exec(st, err, &changes, "UPDATE certificates SET alternates = ? WHERE id = ?",
-		     "ti", alternates, id);
+	rc = st_tx_exec(st, err, "store.cert_alternates_set", &changes,
+			"UPDATE certificates SET alternates = ? WHERE id = ?", "ti", alternates, id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
 			     (long long)id);
-	if (rc != CK_OK)
-		goto out;
-	rc = st_commit(st, err);
-out:
-	st_rollback(st);
 	return rc;
 }

@@ -20,100 +20,67 @@
 	"LEFT JOIN keys k ON k.id = c.key_id "
 
 static enum ck_code
-cert_row(sqlite3_stmt *s, struct ck_cert_row *r, struct ck_err *err)
+cert_row(struct st_stmt *s, void *elem, struct ck_err *err)
 {
-	const char *sans = (const char *)sqlite3_column_text(s, 7);
-	enum ck_code rc;
+	const char *sans = st_col_text(s, 7);
+	struct ck_cert_row *r = elem;
 	int oom = 0;
 
-	memset(r, 0, sizeof(*r));
-	r->id = sqlite3_column_int64(s, 0);
+	r->id = st_col_int64(s, 0);
 	st_col_copy(s, 1, r->sha256, sizeof(r->sha256));
 	st_col_copy(s, 2, r->sha1, sizeof(r->sha1));
 	st_col_copy(s, 3, r->spki_sha256, sizeof(r->spki_sha256));
 	r->subject = st_col_dup(s, 4, &oom);
 	r->issuer = st_col_dup(s, 5, &oom);
 	st_col_copy(s, 6, r->serial, sizeof(r->serial));
-	r->not_before = (time_t)sqlite3_column_int64(s, 8);
-	r->not_after = (time_t)sqlite3_column_int64(s, 9);
+	r->not_before = (time_t)st_col_int64(s, 8);
+	r->not_after = (time_t)st_col_int64(s, 9);
 	r->lineage = st_col_dup(s, 10, &oom);
-	r->lineage_id = sqlite3_column_int64(s, 11);
-	r->is_current = sqlite3_column_int(s, 12) == 1;
-	r->key_id = sqlite3_column_int64(s, 13);
+	r->lineage_id = st_col_int64(s, 11);
+	r->is_current = st_col_int(s, 12) == 1;
+	r->key_id = st_col_int64(s, 13);
 	st_col_copy(s, 14, r->key_algorithm, sizeof(r->key_algorithm));
 	r->key_location = st_col_dup(s, 15, &oom);
 	/* A key_id whose key row is gone is not a link (doctor reports it). */
 	r->linked = r->key_location != NULL;
 	r->origin = st_col_dup(s, 16, &oom);
-	r->created = (time_t)sqlite3_column_int64(s, 17);
-	r->chain_len = (size_t)sqlite3_column_int64(s, 18);
+	r->created = (time_t)st_col_int64(s, 17);
+	r->chain_len = (size_t)st_col_int64(s, 18);
 	if (oom)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	rc = st_strv_from_json(sans, CK_STORE_ROWS_MAX, &r->sans, &r->nsans, err);
-	return rc;
+	return st_strv_from_json(sans, CK_STORE_ROWS_MAX, &r->sans, &r->nsans, err);
 }
+
+static void
+cert_free(void *elem)
+{
+	ck_cert_row_cleanup(elem);
+}
+
+static const struct st_list_spec cert_spec = {
+	sizeof(struct ck_cert_row), "certificates", cert_row, cert_free,
+};
 
 enum ck_code
 ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out, struct ck_err *err)
 {
-	struct ck_cert_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
-	size_t cap = 0;
-	enum ck_code rc;
-	int r;
-
-	rc = st_prepare_bind(st, err, &s,
-			     CERT_COLS "ORDER BY l.name IS NULL, l.name, c.not_before DESC, c.id DESC",
-			     "");
-	if (rc != CK_OK)
-		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
-						   "certificates", err)) != CK_OK)
-			goto out;
-		rc = cert_row(s, &l.items[l.n], err);
-		l.n++;
-		if (rc != CK_OK)
-			goto out;
-	}
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
-	*out = l;
-	l.items = NULL;
-	l.n = 0;
-	rc = CK_OK;
-out:
-	ck_cert_list_cleanup(&l);
-	sqlite3_finalize(s);
-	return rc;
+	return st_list_read(st, err, &cert_spec, &out->items, &out->n,
+			    CERT_COLS "ORDER BY l.name IS NULL, l.name, c.not_before DESC, c.id DESC",
+			    "");
 }
 
 enum ck_code
 ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out, struct ck_err *err)
 {
 	struct ck_cert_row row;
-	sqlite3_stmt *s = NULL;
 	enum ck_code rc;
-	int r;
 
-	if ((rc = st_prepare_bind(st, err, &s, CERT_COLS "WHERE c.id = ?", "i", id)) != CK_OK)
-		return rc;
-	r = st_step(st, s, err);
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-	} else if (r == 0) {
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
-			     (long long)id);
-	} else {
-		rc = cert_row(s, &row, err);
-		if (rc == CK_OK)
-			*out = row;
-		else
-			ck_cert_row_cleanup(&row);
-	}
-	sqlite3_finalize(s);
+	rc = st_row_read(st, err, &cert_spec, &row, CERT_COLS "WHERE c.id = ?", "i", id);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
+			       (long long)id);
+	if (rc == CK_OK)
+		*out = row;
 	return rc;
 }
 
@@ -121,7 +88,7 @@ static enum ck_code
 read_chain(struct ck_store *st, int64_t id, struct ck_der_list *out, struct ck_err *err)
 {
 	struct ck_der_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r = 0, oom = 0;
 
@@ -154,7 +121,7 @@ read_chain(struct ck_store *st, int64_t id, struct ck_der_list *out, struct ck_e
 	l.n = 0;
 out:
 	ck_der_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -163,7 +130,7 @@ ck_store_cert_der(struct ck_store *st, int64_t id, unsigned char **der, size_t *
 		  struct ck_der_list *chain, struct ck_err *err)
 {
 	struct ck_der_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	unsigned char *d = NULL;
 	size_t n = 0;
 	enum ck_code rc;
@@ -201,14 +168,14 @@ ck_store_cert_der(struct ck_store *st, int64_t id, unsigned char **der, size_t *
 out:
 	free(d);
 	ck_der_list_cleanup(&l);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
 enum ck_code
 ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	char *v = NULL;
 	int r, oom = 0;
@@ -226,7 +193,7 @@ ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out, struct ck_
 		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
 	else
 		*out = v;
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -262,13 +229,6 @@ ck_cert_row_cleanup(struct ck_cert_row *r)
 void
 ck_cert_list_cleanup(struct ck_cert_list *l)
 {
-	size_t i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; i < l->n; i++)
-		ck_cert_row_cleanup(&l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
+	if (l != NULL)
+		st_list_free(&l->items, &l->n, sizeof(*l->items), cert_free);
 }

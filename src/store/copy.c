@@ -63,7 +63,7 @@ copy_set_cleanup(struct copy_set *c)
 static enum ck_code
 read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r, oom = 0;
 
@@ -82,14 +82,14 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 	if (r == 1) {
 		c->origin = st_col_dup(s, 0, &oom);
 		c->alternates = st_col_dup(s, 1, &oom);
-		c->created = (time_t)sqlite3_column_int64(s, 2);
+		c->created = (time_t)st_col_int64(s, 2);
 		c->lineage = st_col_dup(s, 3, &oom);
 		c->lineage_idents = st_col_dup(s, 4, &oom);
 		st_col_copy(s, 5, c->lineage_key_type, sizeof(c->lineage_key_type));
-		c->is_current = sqlite3_column_int(s, 6) == 1;
-		c->key_id = sqlite3_column_int64(s, 7);
+		c->is_current = st_col_int(s, 6) == 1;
+		c->key_id = st_col_int64(s, 7);
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	if (r != 1)
 		return r < 0 ? (err ? err->code : CK_ERR_STORE)
 			     : CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate vanished");
@@ -100,7 +100,7 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 static enum ck_code
 read_key(struct ck_store *st, struct copy_set *c, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	EVP_PKEY *k = NULL;
 	char have[65];
 	enum ck_code rc;
@@ -119,7 +119,7 @@ read_key(struct ck_store *st, struct copy_set *c, struct ck_err *err)
 		st_col_copy(s, 3, c->key_type, sizeof(c->key_type));
 		st_col_copy(s, 4, c->algorithm, sizeof(c->algorithm));
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	if (r < 0)
 		return err ? err->code : CK_ERR_STORE;
 	if (oom)
@@ -278,17 +278,33 @@ same_file(const struct ck_store *a, const struct ck_store *b, struct ck_err *err
 	return CK_OK;
 }
 
+/* What write_body writes into the destination, and what it reports. */
+struct write_args {
+	const struct copy_set *c;
+	int move;
+	struct ck_copy_result res;   /* OUT */
+};
+
+static enum ck_code
+write_body(struct ck_store *dst, void *arg, struct ck_err *err)
+{
+	struct write_args *a = arg;
+
+	memset(&a->res, 0, sizeof(a->res));
+	return write_dst(dst, a->c, a->move, &a->res, err);
+}
+
 /* Copy; for a move (move != 0) refused unless dst then holds the key itself. */
 static enum ck_code
 copy_cert(struct ck_store *src, int64_t cert_id, struct ck_store *dst, unsigned flags, int move,
 	  struct ck_copy_result *out, struct ck_err *err)
 {
-	struct ck_copy_result res;
+	struct write_args w;
 	struct copy_set c;
 	enum ck_code rc;
 
 	memset(&c, 0, sizeof(c));
-	memset(&res, 0, sizeof(res));
+	memset(&w, 0, sizeof(w));
 	if ((rc = same_file(src, dst, err)) != CK_OK)
 		return rc;
 	if ((rc = read_cert(src, cert_id, &c, err)) != CK_OK)
@@ -303,19 +319,11 @@ copy_cert(struct ck_store *src, int64_t cert_id, struct ck_store *dst, unsigned 
 			     c.info.sha256);
 		goto out;
 	}
-	if ((rc = st_begin(dst, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.copy.begin");
-	if ((rc = write_dst(dst, &c, move, &res, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.copy.commit");
-	if ((rc = st_commit(dst, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.copy.committed");
-	if (out != NULL)
-		*out = res;
+	w.c = &c;
+	w.move = move;
+	if ((rc = st_tx_run(dst, err, "store.copy", write_body, &w)) == CK_OK && out != NULL)
+		*out = w.res;
 out:
-	st_rollback(dst);
 	copy_set_cleanup(&c);
 	return rc;
 }
@@ -332,7 +340,7 @@ static enum ck_code
 src_key_kind(struct ck_store *src, int64_t key_id, char spki[65], int *software,
 	     struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -347,9 +355,9 @@ src_key_kind(struct ck_store *src, int64_t key_id, char spki[65], int *software,
 		rc = CK_ERR_NOT_FOUND;
 	else {
 		st_col_copy(s, 0, spki, 65);
-		*software = sqlite3_column_int(s, 1);
+		*software = st_col_int(s, 1);
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 

@@ -202,8 +202,8 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 	if (o.expiry_warn_days <= 0)
 		o.expiry_warn_days = 30;
 	/* One read transaction: every check sees the same snapshot. */
-	if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return ST_DB_FAIL(st, err, "reading the store");
+	if ((rc = st_read_begin(st, err)) != CK_OK)
+		return rc;
 	if ((rc = check_permissions(st, &f, err)) != CK_OK ||
 	    (rc = dr_check_certs(st, &o, &f, err)) != CK_OK ||
 	    (rc = dr_check_keys(st, &f, err)) != CK_OK ||
@@ -217,99 +217,110 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 	f.items = NULL;
 	f.n = 0;
 out:
-	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	st_read_end(st);
 	ck_findings_cleanup(&f);
 	return rc;
 }
 
 /* ---- repair and prune ----------------------------------------------- */
 
-enum ck_code
-ck_store_doctor_repair(struct ck_store *st, struct ck_findings *out, struct ck_err *err)
+/* Records a change repair or prune made in its transaction (takes object and what). */
+static enum ck_code
+dr_fixed(struct ck_findings *f, enum dr_id id, int64_t cert_id, int64_t key_id, char *object,
+	 char *what, struct ck_err *err)
 {
-	struct ck_findings f = { NULL, 0 };
+	enum ck_code rc = dr_add(f, id, CK_SEV_INFO, cert_id, key_id, object, what,
+				 st_printf("nothing more to do"), err);
+
+	if (rc == CK_OK)
+		f->items[f->n - 1].fixed = 1;
+	return rc;
+}
+
+/* Relinks each certificate whose key is in the store but not linked (st_tx_body). */
+static enum ck_code
+repair_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct ck_findings *f = arg;
 	struct dr_link *links = NULL;
 	size_t n = 0, i;
 	enum ck_code rc;
 
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.repair.begin");
+	ck_findings_cleanup(f);
 	if ((rc = dr_scan_links(st, &links, &n, err)) != CK_OK)
 		goto out;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && rc == CK_OK; i++) {
 		struct dr_link *l = &links[i];
 		if (l->state == DR_LINK_OK || l->candidate == 0)
 			continue;
 		rc = st_exec(st, err, NULL,
 			     "UPDATE certificates SET key_id = ?, key_state = 'linked' WHERE id = ?",
 			     "ii", l->candidate, l->cert_id);
-		if (rc != CK_OK)
-			goto out;
-		rc = dr_add(&f, DR_CERT_KEY_RELINKABLE, CK_SEV_INFO, l->cert_id, l->candidate,
-			    st_printf("cert %s", l->sha256),
-			    st_printf("certificate %.16s relinked to its key %lld", l->sha256,
-				      (long long)l->candidate),
-			    st_printf("nothing more to do"), err);
-		if (rc != CK_OK)
-			goto out;
-		f.items[f.n - 1].fixed = 1;
+		if (rc == CK_OK)
+			rc = dr_fixed(f, DR_CERT_KEY_RELINKABLE, l->cert_id, l->candidate,
+				      st_printf("cert %s", l->sha256),
+				      st_printf("certificate %.16s relinked to its key %lld",
+						l->sha256, (long long)l->candidate), err);
 	}
-	if (f.n > 0 && (rc = st_generation_bump_tx(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.repair.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	*out = f;
-	f.items = NULL;
-	f.n = 0;
+	if (rc == CK_OK && f->n > 0)
+		rc = st_generation_bump_tx(st, err);
 out:
-	st_rollback(st);
 	free(links);
+	return rc;
+}
+
+/* Deletes every key nothing uses (st_tx_body). */
+static enum ck_code
+prune_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct ck_findings *f = arg;
+	struct ck_key_list keys = { NULL, 0 };
+	enum ck_code rc;
+	size_t i;
+
+	ck_findings_cleanup(f);
+	rc = ck_store_key_list(st, 1, &keys, err);
+	for (i = 0; rc == CK_OK && i < keys.n; i++) {
+		const struct ck_key_info *k = &keys.items[i];
+		rc = st_exec(st, err, NULL, "DELETE FROM keys WHERE id = ?", "i", k->id);
+		if (rc == CK_OK)
+			rc = dr_fixed(f, DR_ORPHAN_KEY, 0, k->id, st_printf("key %lld", (long long)k->id),
+				      st_printf("removed unused %s key %lld (public key %.16s)",
+						k->algorithm, (long long)k->id, k->spki_sha256),
+				      err);
+	}
+	if (rc == CK_OK && f->n > 0) {
+		st_wal_scrub(st); /* after the commit: no old copy of a key left in the WAL */
+		rc = st_generation_bump_tx(st, err);
+	}
+	ck_key_list_cleanup(&keys);
+	return rc;
+}
+
+/* Runs repair_body or prune_body; *out: what it changed, on success only. */
+static enum ck_code
+fix_run(struct ck_store *st, const char *name, st_tx_body body, struct ck_findings *out,
+	struct ck_err *err)
+{
+	struct ck_findings f = { NULL, 0 };
+	enum ck_code rc = st_tx_run(st, err, name, body, &f);
+
+	if (rc == CK_OK) {
+		*out = f;
+		return CK_OK;
+	}
 	ck_findings_cleanup(&f);
 	return rc;
 }
 
 enum ck_code
+ck_store_doctor_repair(struct ck_store *st, struct ck_findings *out, struct ck_err *err)
+{
+	return fix_run(st, "store.repair", repair_body, out, err);
+}
+
+enum ck_code
 ck_store_doctor_prune(struct ck_store *st, struct ck_findings *out, struct ck_err *err)
 {
-	struct ck_findings f = { NULL, 0 };
-	struct ck_key_list keys = { NULL, 0 };
-	enum ck_code rc;
-	size_t i;
-
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.prune.begin");
-	if ((rc = ck_store_key_list(st, 1, &keys, err)) != CK_OK)
-		goto out;
-	for (i = 0; i < keys.n; i++) {
-		const struct ck_key_info *k = &keys.items[i];
-		rc = st_exec(st, err, NULL, "DELETE FROM keys WHERE id = ?", "i", k->id);
-		if (rc != CK_OK)
-			goto out;
-		rc = dr_add(&f, DR_ORPHAN_KEY, CK_SEV_INFO, 0, k->id,
-			    st_printf("key %lld", (long long)k->id),
-			    st_printf("removed unused %s key %lld (public key %.16s)", k->algorithm,
-				      (long long)k->id, k->spki_sha256),
-			    st_printf("nothing more to do"), err);
-		if (rc != CK_OK)
-			goto out;
-		f.items[f.n - 1].fixed = 1;
-	}
-	if (f.n > 0)
-		st_wal_scrub(st); /* after the commit: no old copy of a key left in the WAL */
-	if (f.n > 0 && (rc = st_generation_bump_tx(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.prune.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	*out = f;
-	f.items = NULL;
-	f.n = 0;
-out:
-	st_rollback(st);
-	ck_key_list_cleanup(&keys);
-	ck_findings_cleanup(&f);
-	return rc;
+	return fix_run(st, "store.prune", prune_body, out, err);
 }

@@ -16,7 +16,7 @@ enum ck_code
 dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exists,
 		   int *corrupt, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	EVP_PKEY *k = NULL;
 	char spki_hash[65], col[65];
 	enum ck_code rc;
@@ -37,14 +37,14 @@ dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exist
 	if (r == 0)
 		goto out;
 	*exists = 1;
-	ck_sha256_hex(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), spki_hash);
+	ck_sha256_hex(st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0), spki_hash);
 	st_col_copy(s, 2, col, sizeof(col));
-	if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+	if (st_col_is_null(s, 1)) {
 		memcpy(out, spki_hash, 65);
 		*corrupt = strcmp(col, spki_hash) != 0;
 		goto out;
 	}
-	if (ck_key_from_pkcs8_der(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1),
+	if (ck_key_from_pkcs8_der(st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1),
 				  &k, NULL) != CK_OK ||
 	    ck_key_spki_sha256(k, out, NULL) != CK_OK) {
 		out[0] = '\0';
@@ -54,7 +54,7 @@ dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exist
 	*corrupt = strcmp(out, spki_hash) != 0 || strcmp(out, col) != 0;
 out:
 	EVP_PKEY_free(k);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -97,53 +97,54 @@ dr_cert_link(struct ck_store *st, int64_t cert_id, const char *spki, int64_t key
 	return CK_OK;
 }
 
+/* The links being scanned by dr_scan_links. */
+struct scan_links {
+	struct dr_link *v;
+	size_t cap, n;
+};
+
+/* One certificate row's link (st_row_visit). */
+static enum ck_code
+scan_one_link(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
+{
+	struct scan_links *l = arg;
+	struct ck_cert_info info;
+	struct dr_link *link;
+	enum ck_code rc;
+
+	if ((rc = st_list_reserve(&l->v, &l->cap, l->n, sizeof(*l->v), "certificates",
+				  err)) != CK_OK)
+		return rc;
+	link = &l->v[l->n++];
+	memset(link, 0, sizeof(*link));
+	memset(&info, 0, sizeof(info));
+	if (ck_cert_info_from_der(st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1), &info,
+				  NULL) != CK_OK) {
+		link->cert_id = st_col_int64(s, 0);
+		link->state = DR_LINK_CERT_BAD;
+		return CK_OK;
+	}
+	rc = dr_cert_link(st, st_col_int64(s, 0), info.spki_sha256, st_col_int64(s, 2), link, err);
+	memcpy(link->sha256, info.sha256, sizeof(link->sha256));
+	ck_cert_info_cleanup(&info);
+	return rc;
+}
+
 enum ck_code
 dr_scan_links(struct ck_store *st, struct dr_link **links, size_t *n, struct ck_err *err)
 {
-	struct ck_cert_info info;
-	struct dr_link *v = NULL, *p;
-	sqlite3_stmt *s = NULL;
-	size_t cnt = 0;
+	struct scan_links l = { NULL, 0, 0 };
 	enum ck_code rc;
-	int r = 0;
 
-	if ((rc = st_prepare_bind(st, err, &s,
-				  "SELECT id, der, key_id FROM certificates ORDER BY id", "")) != CK_OK)
+	rc = st_each_row(st, err, scan_one_link, &l,
+			 "SELECT id, der, key_id FROM certificates ORDER BY id", "");
+	if (rc != CK_OK) {
+		free(l.v);
 		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if (cnt >= CK_STORE_ROWS_MAX || (p = realloc(v, (cnt + 1) * sizeof(*v))) == NULL) {
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		v = p;
-		memset(&v[cnt], 0, sizeof(v[cnt]));
-		memset(&info, 0, sizeof(info));
-		if (ck_cert_info_from_der(sqlite3_column_blob(s, 1),
-					  (size_t)sqlite3_column_bytes(s, 1), &info, NULL) != CK_OK) {
-			v[cnt].cert_id = sqlite3_column_int64(s, 0);
-			v[cnt].state = DR_LINK_CERT_BAD;
-			cnt++;
-			continue;
-		}
-		rc = dr_cert_link(st, sqlite3_column_int64(s, 0), info.spki_sha256,
-				  sqlite3_column_int64(s, 2), &v[cnt], err);
-		memcpy(v[cnt].sha256, info.sha256, sizeof(v[cnt].sha256));
-		ck_cert_info_cleanup(&info);
-		cnt++;
-		if (rc != CK_OK)
-			goto out;
 	}
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
-	*links = v;
-	*n = cnt;
-	v = NULL;
-out:
-	free(v);
-	sqlite3_finalize(s);
-	return rc;
+	*links = l.v;
+	*n = l.n;
+	return CK_OK;
 }
 
 /* ---- certificates ----------------------------------------------------- */
@@ -244,19 +245,27 @@ cert_chain_findings(struct ck_store *st, int64_t id, const unsigned char *der, s
 	return rc;
 }
 
-/* One certificate row: corruption, link, expiry, chain. */
+/* What the per-row checks read and write. */
+struct check_args {
+	const struct ck_doctor_opts *o;
+	struct ck_findings *f;
+};
+
+/* One certificate row: corruption, link, expiry, chain (st_row_visit). */
 static enum ck_code
-check_one_cert(struct ck_store *st, const struct ck_doctor_opts *o, sqlite3_stmt *s,
-	       struct ck_findings *f, struct ck_err *err)
+check_one_cert(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
 {
+	const struct check_args *a = arg;
+	const struct ck_doctor_opts *o = a->o;
+	struct ck_findings *f = a->f;
 	struct ck_cert_info info;
 	struct dr_link link;
-	const unsigned char *der = sqlite3_column_blob(s, 1);
-	size_t len = (size_t)sqlite3_column_bytes(s, 1);
-	int64_t id = sqlite3_column_int64(s, 0);
+	const unsigned char *der = st_col_blob_ref(s, 1, NULL);
+	size_t len = st_col_bytes(s, 1);
+	int64_t id = st_col_int64(s, 0);
 	char col_sha[65], col_spki[65], lineage[CK_STORE_NAME_MAX + 1];
-	int relevant = sqlite3_column_int(s, 6) || sqlite3_column_int(s, 7) ||
-		       sqlite3_column_type(s, 5) == SQLITE_NULL;
+	int relevant = st_col_int(s, 6) || st_col_int(s, 7) ||
+		       st_col_is_null(s, 5);
 	enum ck_code rc;
 
 	memset(&info, 0, sizeof(info));
@@ -281,7 +290,7 @@ check_one_cert(struct ck_store *st, const struct ck_doctor_opts *o, sqlite3_stmt
 		if (rc != CK_OK)
 			goto out;
 	}
-	if ((rc = dr_cert_link(st, id, info.spki_sha256, sqlite3_column_int64(s, 4), &link,
+	if ((rc = dr_cert_link(st, id, info.spki_sha256, st_col_int64(s, 4), &link,
 			       err)) != CK_OK)
 		goto out;
 	memcpy(link.sha256, info.sha256, sizeof(link.sha256));
@@ -291,7 +300,7 @@ check_one_cert(struct ck_store *st, const struct ck_doctor_opts *o, sqlite3_stmt
 						   lineage[0] ? lineage : NULL, &info, f, err)) !=
 				CK_OK)
 		goto out;
-	if (sqlite3_column_int(s, 8) > 0)
+	if (st_col_int(s, 8) > 0)
 		rc = cert_chain_findings(st, id, der, len, info.sha256, f, err);
 out:
 	ck_cert_info_cleanup(&info);
@@ -302,78 +311,61 @@ enum ck_code
 dr_check_certs(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_findings *f,
 	       struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
-	enum ck_code rc;
-	int r = 0;
+	struct check_args a = { o, f };
 
 	/* relevant for expiry: current of its lineage (6), or used by a binding (7),
 	 * or in no lineage (5 NULL); superseded certificates are not reported. */
-	rc = st_prepare_bind(st, err, &s,
-			     "SELECT c.id, c.der, c.sha256, c.spki_sha256, c.key_id, l.name, "
-			     "coalesce(l.current_cert_id = c.id, 0), "
-			     "EXISTS(SELECT 1 FROM bindings b WHERE b.pinned_sha256 = c.sha256 OR "
-			     "b.last_sha256 = c.sha256), "
-			     "(SELECT count(*) FROM chain h WHERE h.cert_id = c.id) "
-			     "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
-			     "ORDER BY c.id",
-			     "");
-	if (rc != CK_OK)
-		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if ((rc = check_one_cert(st, o, s, f, err)) != CK_OK)
-			goto out;
-	}
-	if (r < 0)
-		rc = err ? err->code : CK_ERR_STORE;
-out:
-	sqlite3_finalize(s);
-	return rc;
+	return st_each_row(st, err, check_one_cert, &a,
+			   "SELECT c.id, c.der, c.sha256, c.spki_sha256, c.key_id, l.name, "
+			   "coalesce(l.current_cert_id = c.id, 0), "
+			   "EXISTS(SELECT 1 FROM bindings b WHERE b.pinned_sha256 = c.sha256 OR "
+			   "b.last_sha256 = c.sha256), "
+			   "(SELECT count(*) FROM chain h WHERE h.cert_id = c.id) "
+			   "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
+			   "ORDER BY c.id",
+			   "");
 }
 
 /* ---- keys -------------------------------------------------------------- */
 
+/* One key row: readable, matching its public key, used (st_row_visit). */
+static enum ck_code
+check_one_key(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
+{
+	struct ck_findings *f = arg;
+	char actual[65], spki[65], alg[32];
+	int64_t id = st_col_int64(s, 0);
+	enum ck_code rc;
+	int exists = 0, corrupt = 0;
+
+	st_col_copy(s, 1, spki, sizeof(spki));
+	st_col_copy(s, 2, alg, sizeof(alg));
+	if ((rc = dr_key_actual_spki(st, id, actual, &exists, &corrupt, err)) != CK_OK)
+		return rc;
+	if (corrupt && (rc = dr_add(f, DR_KEY_CORRUPT, CK_SEV_ERROR, 0, id,
+				    st_printf("key %lld", (long long)id),
+				    st_printf("key %lld (%s, public key %.16s) %s", (long long)id,
+					      alg, spki,
+					      actual[0] ? "does not match its recorded "
+							  "public key" : "cannot be read"),
+				    st_printf("restore the store from a backup; certificates of "
+					      "this key need a new key (issue again)"),
+				    err)) != CK_OK)
+		return rc;
+	if (!st_col_int(s, 3))
+		rc = dr_add(f, DR_ORPHAN_KEY, CK_SEV_INFO, 0, id, st_printf("key %lld", (long long)id),
+			    st_printf("%s key %lld (public key %.16s) is used by nothing", alg,
+				      (long long)id, spki),
+			    st_printf("certkeep doctor --prune"), err);
+	return rc;
+}
+
 enum ck_code
 dr_check_keys(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
-	char actual[65], spki[65], alg[32];
-	enum ck_code rc;
-	int r, exists = 0, corrupt = 0;
-
-	rc = st_prepare_bind(st, err, &s,
-			     "SELECT k.id, k.spki_sha256, k.algorithm, " ST_KEY_USED_SQL
-			     " FROM keys k ORDER BY k.id", "");
-	if (rc != CK_OK)
-		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		int64_t id = sqlite3_column_int64(s, 0);
-		st_col_copy(s, 1, spki, sizeof(spki));
-		st_col_copy(s, 2, alg, sizeof(alg));
-		if ((rc = dr_key_actual_spki(st, id, actual, &exists, &corrupt, err)) != CK_OK)
-			goto out;
-		if (corrupt && (rc = dr_add(f, DR_KEY_CORRUPT, CK_SEV_ERROR, 0, id,
-					    st_printf("key %lld", (long long)id),
-					    st_printf("key %lld (%s, public key %.16s) %s", (long long)id,
-						      alg, spki,
-						      actual[0] ? "does not match its recorded "
-								  "public key" : "cannot be read"),
-					    st_printf("restore the store from a backup; certificates of "
-						      "this key need a new key (issue again)"),
-					    err)) != CK_OK)
-			goto out;
-		if (!sqlite3_column_int(s, 3) &&
-		    (rc = dr_add(f, DR_ORPHAN_KEY, CK_SEV_INFO, 0, id,
-				 st_printf("key %lld", (long long)id),
-				 st_printf("%s key %lld (public key %.16s) is used by nothing", alg,
-					   (long long)id, spki),
-				 st_printf("certkeep doctor --prune"), err)) != CK_OK)
-			goto out;
-	}
-	if (r < 0)
-		rc = err ? err->code : CK_ERR_STORE;
-out:
-	sqlite3_finalize(s);
-	return rc;
+	return st_each_row(st, err, check_one_key, f,
+			   "SELECT k.id, k.spki_sha256, k.algorithm, " ST_KEY_USED_SQL
+			   " FROM keys k ORDER BY k.id", "");
 }
 
 /* ---- requests, bindings, lineages, accounts ---------------------------- */
@@ -418,120 +410,112 @@ binding_dangling(struct ck_findings *f, const char *name, char *what, struct ck_
 		      err);
 }
 
+/* One binding row: what it names exists (st_row_visit). */
+static enum ck_code
+check_one_binding(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
+{
+	struct ck_findings *f = arg;
+	char name[CK_STORE_NAME_MAX + 1], lin[CK_STORE_NAME_MAX + 1], pin[65], last[65];
+
+	(void)st;
+	st_col_copy(s, 0, name, sizeof(name));
+	st_col_copy(s, 1, lin, sizeof(lin));
+	st_col_copy(s, 2, pin, sizeof(pin));
+	st_col_copy(s, 3, last, sizeof(last));
+	if (pin[0] && !st_col_int(s, 6))
+		return binding_dangling(f, name, st_printf("binding %s is pinned to certificate "
+							   "%.16s, which the store does not "
+							   "have", name, pin), err);
+	if (lin[0] && !st_col_int(s, 4))
+		return binding_dangling(f, name, st_printf("binding %s follows lineage %s, "
+							   "which does not exist", name, lin),
+					err);
+	if (lin[0] && !st_col_int(s, 5))
+		return binding_dangling(f, name, st_printf("binding %s follows lineage %s, "
+							   "which has no certificate", name,
+							   lin), err);
+	if (last[0] && !st_col_int(s, 7))
+		return binding_dangling(f, name, st_printf("binding %s last deployed "
+							   "certificate %.16s, which the store "
+							   "no longer has", name, last), err);
+	return CK_OK;
+}
+
 enum ck_code
 dr_check_bindings(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
-	char name[CK_STORE_NAME_MAX + 1], lin[CK_STORE_NAME_MAX + 1], pin[65], last[65];
-	enum ck_code rc;
-	int r = 0;
+	return st_each_row(st, err, check_one_binding, f,
+			   "SELECT b.name, b.lineage, b.pinned_sha256, b.last_sha256, "
+			   "EXISTS(SELECT 1 FROM lineages l WHERE l.name = b.lineage), "
+			   "EXISTS(SELECT 1 FROM lineages l JOIN certificates c ON "
+			   "c.id = l.current_cert_id WHERE l.name = b.lineage), "
+			   "EXISTS(SELECT 1 FROM certificates c WHERE c.sha256 = b.pinned_sha256), "
+			   "EXISTS(SELECT 1 FROM certificates c WHERE c.sha256 = b.last_sha256) "
+			   "FROM bindings b ORDER BY b.name", "");
+}
 
-	rc = st_prepare_bind(st, err, &s,
-			     "SELECT b.name, b.lineage, b.pinned_sha256, b.last_sha256, "
-			     "EXISTS(SELECT 1 FROM lineages l WHERE l.name = b.lineage), "
-			     "EXISTS(SELECT 1 FROM lineages l JOIN certificates c ON "
-			     "c.id = l.current_cert_id WHERE l.name = b.lineage), "
-			     "EXISTS(SELECT 1 FROM certificates c WHERE c.sha256 = b.pinned_sha256), "
-			     "EXISTS(SELECT 1 FROM certificates c WHERE c.sha256 = b.last_sha256) "
-			     "FROM bindings b ORDER BY b.name", "");
-	if (rc != CK_OK)
-		return rc;
-	while (rc == CK_OK && (r = st_step(st, s, err)) == 1) {
-		st_col_copy(s, 0, name, sizeof(name));
-		st_col_copy(s, 1, lin, sizeof(lin));
-		st_col_copy(s, 2, pin, sizeof(pin));
-		st_col_copy(s, 3, last, sizeof(last));
-		if (pin[0] && !sqlite3_column_int(s, 6))
-			rc = binding_dangling(f, name, st_printf("binding %s is pinned to certificate "
-								 "%.16s, which the store does not "
-								 "have", name, pin), err);
-		else if (lin[0] && !sqlite3_column_int(s, 4))
-			rc = binding_dangling(f, name, st_printf("binding %s follows lineage %s, "
-								 "which does not exist", name, lin),
-					      err);
-		else if (lin[0] && !sqlite3_column_int(s, 5))
-			rc = binding_dangling(f, name, st_printf("binding %s follows lineage %s, "
-								 "which has no certificate", name,
-								 lin), err);
-		else if (last[0] && !sqlite3_column_int(s, 7))
-			rc = binding_dangling(f, name, st_printf("binding %s last deployed "
-								 "certificate %.16s, which the store "
-								 "no longer has", name, last), err);
-	}
-	if (rc == CK_OK && r < 0)
-		rc = err ? err->code : CK_ERR_STORE;
-	sqlite3_finalize(s);
-	return rc;
+/* One lineage whose current certificate is gone (st_row_visit). */
+static enum ck_code
+check_one_lineage(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
+{
+	struct ck_findings *f = arg;
+	char name[CK_STORE_NAME_MAX + 1];
+
+	(void)st;
+	st_col_copy(s, 0, name, sizeof(name));
+	return dr_add(f, DR_LINEAGE_DANGLING, CK_SEV_ERROR, 0, 0, st_printf("lineage %s", name),
+		      st_printf("lineage %s points at certificate %lld, which is not in the "
+				"store", name, (long long)st_col_int64(s, 1)),
+		      st_printf("issue or import a certificate for %s", name), err);
 }
 
 enum ck_code
 dr_check_lineages(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
-	char name[CK_STORE_NAME_MAX + 1];
-	enum ck_code rc;
-	int r = 0;
+	return st_each_row(st, err, check_one_lineage, f,
+			   "SELECT l.name, l.current_cert_id FROM lineages l WHERE "
+			   "l.current_cert_id IS NOT NULL AND NOT EXISTS(SELECT 1 FROM "
+			   "certificates c WHERE c.id = l.current_cert_id) ORDER BY l.name", "");
+}
 
-	rc = st_prepare_bind(st, err, &s,
-			     "SELECT l.name, l.current_cert_id FROM lineages l WHERE "
-			     "l.current_cert_id IS NOT NULL AND NOT EXISTS(SELECT 1 FROM "
-			     "certificates c WHERE c.id = l.current_cert_id) ORDER BY l.name", "");
-	if (rc != CK_OK)
-		return rc;
-	while (rc == CK_OK && (r = st_step(st, s, err)) == 1) {
-		st_col_copy(s, 0, name, sizeof(name));
-		rc = dr_add(f, DR_LINEAGE_DANGLING, CK_SEV_ERROR, 0, 0,
-			    st_printf("lineage %s", name),
-			    st_printf("lineage %s points at certificate %lld, which is not in the "
-				      "store", name, (long long)sqlite3_column_int64(s, 1)),
-			    st_printf("issue or import a certificate for %s", name), err);
-	}
-	if (rc == CK_OK && r < 0)
-		rc = err ? err->code : CK_ERR_STORE;
-	sqlite3_finalize(s);
-	return rc;
+/* One account row: its keys are in the store, no rollover left open (st_row_visit). */
+static enum ck_code
+check_one_account(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
+{
+	struct ck_findings *f = arg;
+	char name[CK_STORE_NAME_MAX + 1], server[256];
+
+	(void)st;
+	st_col_copy(s, 1, name, sizeof(name));
+	st_col_copy(s, 2, server, sizeof(server));
+	if (!st_col_int(s, 4) || !st_col_int(s, 5))
+		return dr_add(f, DR_ACCOUNT_KEY_MISSING, CK_SEV_ERROR, 0, 0,
+			      st_printf("account %s", name),
+			      st_printf("account %s (%s) names a %skey that is not in the store",
+					name, server, st_col_int(s, 4) ? "pending " : ""),
+			      st_printf("certkeep account recover --server %s --key-file KEYFILE",
+					server),
+			      err);
+	if (st_col_int(s, 3))
+		return dr_add(f, DR_ROLLOVER_PENDING, CK_SEV_WARNING, 0, 0,
+			      st_printf("account %s", name),
+			      st_printf("account %s (%s) has an unfinished key rollover", name,
+					server),
+			      st_printf("certkeep account show --server %s (asks the server "
+					"which key it accepts and settles it)", server),
+			      err);
+	return CK_OK;
 }
 
 enum ck_code
 dr_check_accounts(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
-	char name[CK_STORE_NAME_MAX + 1], server[256];
-	enum ck_code rc;
-	int r = 0;
-
-	rc = st_prepare_bind(st, err, &s,
-			     "SELECT a.id, a.name, a.server, a.pending_key_id IS NOT NULL, "
-			     "EXISTS(SELECT 1 FROM keys k WHERE k.id = a.key_id), "
-			     "a.pending_key_id IS NULL OR "
-			     "EXISTS(SELECT 1 FROM keys k WHERE k.id = a.pending_key_id) "
-			     "FROM accounts a ORDER BY a.id", "");
-	if (rc != CK_OK)
-		return rc;
-	while (rc == CK_OK && (r = st_step(st, s, err)) == 1) {
-		st_col_copy(s, 1, name, sizeof(name));
-		st_col_copy(s, 2, server, sizeof(server));
-		if (!sqlite3_column_int(s, 4) || !sqlite3_column_int(s, 5))
-			rc = dr_add(f, DR_ACCOUNT_KEY_MISSING, CK_SEV_ERROR, 0, 0,
-				    st_printf("account %s", name),
-				    st_printf("account %s (%s) names a %skey that is not in the store",
-					      name, server, sqlite3_column_int(s, 4) ? "pending " : ""),
-				    st_printf("certkeep account recover --server %s --key-file KEYFILE",
-					      server),
-				    err);
-		else if (sqlite3_column_int(s, 3))
-			rc = dr_add(f, DR_ROLLOVER_PENDING, CK_SEV_WARNING, 0, 0,
-				    st_printf("account %s", name),
-				    st_printf("account %s (%s) has an unfinished key rollover", name,
-					      server),
-				    st_printf("certkeep account show --server %s (asks the server "
-					      "which key it accepts and settles it)", server),
-				    err);
-	}
-	if (rc == CK_OK && r < 0)
-		rc = err ? err->code : CK_ERR_STORE;
-	sqlite3_finalize(s);
-	return rc;
+	return st_each_row(st, err, check_one_account, f,
+			   "SELECT a.id, a.name, a.server, a.pending_key_id IS NOT NULL, "
+			   "EXISTS(SELECT 1 FROM keys k WHERE k.id = a.key_id), "
+			   "a.pending_key_id IS NULL OR "
+			   "EXISTS(SELECT 1 FROM keys k WHERE k.id = a.pending_key_id) "
+			   "FROM accounts a ORDER BY a.id", "");
 }
 
 /* Open orders older than CK_STORE_ORDER_STALE_S: interrupted and never

@@ -25,14 +25,14 @@ st_key_put_tx(struct ck_store *st, const struct st_key_raw *k, int64_t *id, int 
 	ck_sha256_hex(k->spki_der, k->spki_len, spki);
 	rc = st_query_int(st, err, &kid, "SELECT id FROM keys WHERE spki_sha256 = ?", "t", spki);
 	if (rc == CK_ERR_NOT_FOUND) {
-		rc = st_exec(st, err, NULL,
-			     "INSERT INTO keys (spki_sha256, spki_der, key_type, algorithm, "
-			     "pkcs8_der, pkcs11_uri, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+		rc = st_query_int(st, err, &kid,
+				  "INSERT INTO keys (spki_sha256, spki_der, key_type, algorithm, "
+				  "pkcs8_der, pkcs11_uri, created) VALUES (?, ?, ?, ?, ?, ?, ?) "
+				  "RETURNING id",
 			     "tbttbti", spki, k->spki_der, k->spki_len, k->key_type, k->algorithm,
 			     k->pkcs8, k->pkcs8_len, k->pkcs11_uri, (int64_t)st_now(st));
 		if (rc != CK_OK)
 			return rc;
-		kid = sqlite3_last_insert_rowid(st->db);
 		made = 1;
 		CK_FAULT("store.key_put.insert");
 	} else if (rc != CK_OK) {
@@ -54,24 +54,48 @@ st_key_put_tx(struct ck_store *st, const struct st_key_raw *k, int64_t *id, int 
 	return CK_OK;
 }
 
+enum ck_code
+st_key_exists_tx(struct ck_store *st, int64_t key_id, const char *whose, const char *then,
+		 struct ck_err *err)
+{
+	int64_t dummy = 0;
+	enum ck_code rc;
+
+	rc = st_query_int(st, err, &dummy, "SELECT id FROM keys WHERE id = ?", "i", key_id);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "%s %lld is not in the store%s", whose,
+			       (long long)key_id, then);
+	return rc;
+}
+
+/* What key_put_body reads and writes. */
+struct key_put_args {
+	const struct st_key_raw *k;
+	int64_t id;               /* OUT */
+	int created;              /* OUT */
+};
+
+static enum ck_code
+key_put_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct key_put_args *a = arg;
+
+	return st_key_put_tx(st, a->k, &a->id, &a->created, err);
+}
+
 static enum ck_code
 key_put_raw(struct ck_store *st, const struct st_key_raw *k, int64_t *id, int *created,
 	    struct ck_err *err)
 {
+	struct key_put_args a = { k, 0, 0 };
 	enum ck_code rc;
 
-	if ((rc = st_begin(st, err)) != CK_OK)
+	if ((rc = st_tx_run(st, err, "store.key_put", key_put_body, &a)) != CK_OK)
 		return rc;
-	CK_FAULT("store.key_put.begin");
-	if ((rc = st_key_put_tx(st, k, id, created, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.key_put.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.key_put.committed");
-out:
-	st_rollback(st);
-	return rc;
+	*id = a.id;
+	if (created != NULL)
+		*created = a.created;
+	return CK_OK;
 }
 
 enum ck_code
@@ -142,7 +166,7 @@ ck_store_key_put_token(struct ck_store *st, const char *pkcs11_uri,
 enum ck_code
 st_key_spki_tx(struct ck_store *st, int64_t key_id, char out[65], struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -155,15 +179,15 @@ st_key_spki_tx(struct ck_store *st, int64_t key_id, char out[65], struct ck_err 
 	else if (r == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)key_id);
 	else
-		ck_sha256_hex(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0), out);
-	sqlite3_finalize(s);
+		ck_sha256_hex(st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0), out);
+	st_finalize(s);
 	return rc;
 }
 
 enum ck_code
 ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	EVP_PKEY *key = NULL;
 	char want[65], have[65];
 	enum ck_code rc;
@@ -182,7 +206,7 @@ ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
 		goto out;
 	}
-	if (sqlite3_column_type(s, 0) == SQLITE_NULL) {
+	if (st_col_is_null(s, 0)) {
 		char uri[256];
 		st_col_copy(s, 1, uri, sizeof(uri));
 		rc = CK_FAIL(err, CK_ERR_KEY_NOT_EXPORTABLE,
@@ -191,7 +215,7 @@ ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err
 		goto out;
 	}
 	st_col_copy(s, 2, want, sizeof(want));
-	rc = ck_key_from_pkcs8_der(sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
+	rc = ck_key_from_pkcs8_der(st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0),
 				   &key, err);
 	if (rc != CK_OK) {
 		rc = CK_FAIL(err, CK_ERR_CORRUPT,
@@ -211,14 +235,14 @@ ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err
 	key = NULL;
 out:
 	EVP_PKEY_free(key);
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
 enum ck_code
 ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -231,9 +255,9 @@ ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_e
 	else if (r == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
 	else
-		rc = ck_key_from_spki_der(sqlite3_column_blob(s, 0),
-					  (size_t)sqlite3_column_bytes(s, 0), out, err);
-	sqlite3_finalize(s);
+		rc = ck_key_from_spki_der(st_col_blob_ref(s, 0, NULL),
+					  st_col_bytes(s, 0), out, err);
+	st_finalize(s);
 	return rc;
 }
 
@@ -241,44 +265,43 @@ ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_e
 	"SELECT k.id, k.spki_sha256, k.key_type, k.algorithm, k.pkcs11_uri, k.created, " \
 	ST_KEY_USED_SQL " FROM keys k "
 
-static int
-key_row(sqlite3_stmt *s, struct ck_key_info *k)
+static enum ck_code
+key_row(struct st_stmt *s, void *elem, struct ck_err *err)
 {
+	struct ck_key_info *k = elem;
 	int oom = 0;
 
-	memset(k, 0, sizeof(*k));
-	k->id = sqlite3_column_int64(s, 0);
+	k->id = st_col_int64(s, 0);
 	st_col_copy(s, 1, k->spki_sha256, sizeof(k->spki_sha256));
 	st_col_copy(s, 2, k->key_type, sizeof(k->key_type));
 	st_col_copy(s, 3, k->algorithm, sizeof(k->algorithm));
 	k->pkcs11_uri = st_col_dup(s, 4, &oom);
-	k->created = (time_t)sqlite3_column_int64(s, 5);
-	k->used = sqlite3_column_int(s, 6);
-	return oom;
+	k->created = (time_t)st_col_int64(s, 5);
+	k->used = st_col_int(s, 6);
+	return oom ? CK_FAIL(err, CK_ERR_NOMEM, "out of memory") : CK_OK;
 }
+
+static void
+key_free(void *elem)
+{
+	ck_key_info_cleanup(elem);
+}
+
+static const struct st_list_spec key_spec = {
+	sizeof(struct ck_key_info), "keys", key_row, key_free,
+};
 
 enum ck_code
 ck_store_key_info(struct ck_store *st, int64_t id, struct ck_key_info *out, struct ck_err *err)
 {
 	struct ck_key_info k;
-	sqlite3_stmt *s = NULL;
 	enum ck_code rc;
-	int r;
 
-	if ((rc = st_prepare_bind(st, err, &s, KEY_COLS "WHERE k.id = ?", "i", id)) != CK_OK)
-		return rc;
-	r = st_step(st, s, err);
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-	} else if (r == 0) {
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
-	} else if (key_row(s, &k)) {
-		ck_key_info_cleanup(&k);
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	} else {
+	rc = st_row_read(st, err, &key_spec, &k, KEY_COLS "WHERE k.id = ?", "i", id);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
+	if (rc == CK_OK)
 		*out = k;
-	}
-	sqlite3_finalize(s);
 	return rc;
 }
 
@@ -299,40 +322,10 @@ enum ck_code
 ck_store_key_list(struct ck_store *st, int orphans_only, struct ck_key_list *out,
 		  struct ck_err *err)
 {
-	struct ck_key_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
-	enum ck_code rc;
-	size_t cap = 0;
-	int r;
-
-	rc = st_prepare_bind(st, err, &s,
-			     orphans_only ? KEY_COLS "WHERE NOT " ST_KEY_USED_SQL " ORDER BY k.id"
-					  : KEY_COLS "ORDER BY k.id",
-			     "");
-	if (rc != CK_OK)
-		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
-						   "keys", err)) != CK_OK)
-			goto out;
-		if (key_row(s, &l.items[l.n++]))
-			goto nomem;
-	}
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
-	*out = l;
-	l.items = NULL;
-	l.n = 0;
-	rc = CK_OK;
-	goto out;
-nomem:
-	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-out:
-	ck_key_list_cleanup(&l);
-	sqlite3_finalize(s);
-	return rc;
+	return st_list_read(st, err, &key_spec, &out->items, &out->n,
+			    orphans_only ? KEY_COLS "WHERE NOT " ST_KEY_USED_SQL " ORDER BY k.id"
+					 : KEY_COLS "ORDER BY k.id",
+			    "");
 }
 
 enum ck_code
@@ -370,37 +363,32 @@ st_key_used(struct ck_store *st, int64_t key_id, int *used, char *who, size_t n,
 	return CK_OK;
 }
 
-enum ck_code
-ck_store_key_remove(struct ck_store *st, int64_t id, struct ck_err *err)
+/* Deletes key *(int64_t *)arg unless something uses it (st_tx_body). */
+static enum ck_code
+key_remove_body(struct ck_store *st, void *arg, struct ck_err *err)
 {
+	int64_t id = *(const int64_t *)arg;
 	char who[64];
 	enum ck_code rc;
 	int used = 0, changes = 0;
 
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.key_remove.begin");
 	if ((rc = st_key_used(st, id, &used, who, sizeof(who), err)) != CK_OK)
-		goto out;
-	if (used) {
-		rc = CK_FAIL(err, CK_ERR_IN_USE, "key %lld is used by %s; it was kept",
-			     (long long)id, who);
-		goto out;
-	}
+		return rc;
+	if (used)
+		return CK_FAIL(err, CK_ERR_IN_USE, "key %lld is used by %s; it was kept",
+			       (long long)id, who);
 	if ((rc = st_exec(st, err, &changes, "DELETE FROM keys WHERE id = ?", "i", id)) != CK_OK)
-		goto out;
-	if (changes == 0) {
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
-		goto out;
-	}
+		return rc;
+	if (changes == 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);
 	st_wal_scrub(st); /* after the commit: no old copy of the key left in the WAL */
-	if ((rc = st_generation_bump_tx(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.key_remove.commit");
-	rc = st_commit(st, err);
-out:
-	st_rollback(st);
-	return rc;
+	return st_generation_bump_tx(st, err);
+}
+
+enum ck_code
+ck_store_key_remove(struct ck_store *st, int64_t id, struct ck_err *err)
+{
+	return st_tx_run(st, err, "store.key_remove", key_remove_body, &id);
 }
 
 void
@@ -415,13 +403,6 @@ ck_key_info_cleanup(struct ck_key_info *k)
 void
 ck_key_list_cleanup(struct ck_key_list *l)
 {
-	size_t i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; i < l->n; i++)
-		ck_key_info_cleanup(&l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
+	if (l != NULL)
+		st_list_free(&l->items, &l->n, sizeof(*l->items), key_free);
 }

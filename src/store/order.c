@@ -26,14 +26,40 @@ check_status(const char *status, struct ck_err *err)
 	return CK_FAIL(err, CK_ERR_INVALID_ARG, "unknown order status");
 }
 
+/* What order_put_body reads and writes. */
+struct order_put_args {
+	const struct ck_order_new *in;
+	const char *json;         /* the identifiers */
+	int64_t id;               /* OUT */
+};
+
+static enum ck_code
+order_put_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct order_put_args *a = arg;
+	const struct ck_order_new *in = a->in;
+	int64_t now = (int64_t)st_now(st);
+	enum ck_code rc;
+
+	if ((rc = st_key_exists_tx(st, in->key_id, "the order's key", "; nothing was recorded",
+				   err)) != CK_OK)
+		return rc;
+	return st_query_int(st, err, &a->id,
+			    "INSERT INTO orders (lineage, account_id, key_id, identifiers, url, "
+			    "status, finalize_url, closed, created, updated) "
+			    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+			    "tIittttiii", in->lineage, in->account_id, in->key_id, a->json, in->url,
+			    in->status ? in->status : "pending", in->finalize_url,
+			    (int64_t)(in->status && strcmp(in->status, "invalid") == 0), now, now);
+}
+
 enum ck_code
 ck_store_order_put(struct ck_store *st, const struct ck_order_new *in, int64_t *id,
 		   struct ck_err *err)
 {
+	struct order_put_args a = { NULL, NULL, 0 };
 	char *json = NULL;
-	int64_t dummy = 0;
 	enum ck_code rc;
-	time_t now = st_now(st);
 
 	if (in == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no order given");
@@ -49,34 +75,11 @@ ck_store_order_put(struct ck_store *st, const struct ck_order_new *in, int64_t *
 	if ((rc = st_strv_to_json(in->identifiers, in->nidentifiers, CK_STORE_IDENT_MAX,
 				  CK_NAME_MAX, &json, err)) != CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.order_put.begin");
-	rc = st_query_int(st, err, &dummy, "SELECT id FROM keys WHERE id = ?", "i", in->key_id);
-	if (rc == CK_ERR_NOT_FOUND)
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND,
-			     "the order's key %lld is not in the store; nothing was recorded",
-			     (long long)in->key_id);
-	if (rc != CK_OK)
-		goto out;
-	rc = st_exec(st, err, NULL,
-		     "INSERT INTO orders (lineage, account_id, key_id, identifiers, url, status, "
-		     "finalize_url, closed, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		     "tIittttiii", in->lineage, in->account_id, in->key_id, json, in->url,
-		     in->status ? in->status : "pending", in->finalize_url,
-		     (int64_t)(in->status && strcmp(in->status, "invalid") == 0), (int64_t)now,
-		     (int64_t)now);
-	if (rc != CK_OK)
-		goto out;
-	dummy = sqlite3_last_insert_rowid(st->db);
-	CK_FAULT("store.order_put.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.order_put.committed");
-	if (id != NULL)
-		*id = dummy;
-out:
-	st_rollback(st);
+	a.in = in;
+	a.json = json;
+	if ((rc = st_tx_run(st, err, "store.order_put", order_put_body, &a)) == CK_OK &&
+	    id != NULL)
+		*id = a.id;
 	free(json);
 	return rc;
 }
@@ -94,19 +97,18 @@ ck_store_order_update(struct ck_store *st, int64_t id, const char *status, const
 		return rc;
 	if (status != NULL && strcmp(status, "invalid") == 0)
 		closed = 1;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.order_update.begin");
 	/* A closed order is final: what a caller learnt from the server before
 	 * another process stored its certificate (or gave it up) must not
 	 * overwrite that outcome. */
-	rc = st_exec(st, err, &changes,
-		     "UPDATE orders SET status = coalesce(?, status), url = coalesce(?, url), "
-		     "finalize_url = coalesce(?, finalize_url), closed = max(closed, ?), "
-		     "updated = ? WHERE id = ? AND closed = 0",
-		     "tttiii", status, url, finalize_url, (int64_t)(closed != 0),
-		     (int64_t)st_now(st), id);
+	rc = st_tx_exec(st, err, "store.order_update", &changes,
+			"UPDATE orders SET status = coalesce(?, status), url = coalesce(?, url), "
+			"finalize_url = coalesce(?, finalize_url), "
+			"closed = CASE WHEN ? = 1 THEN 1 ELSE closed END, "
+			"updated = ? WHERE id = ? AND closed = 0",
+			"tttiii", status, url, finalize_url, (int64_t)(closed != 0),
+			(int64_t)st_now(st), id);
 	if (rc == CK_OK && changes == 0) {
+		/* Nothing was written: say why. */
 		int64_t dummy = 0;
 
 		rc = st_query_int(st, err, &dummy, "SELECT id FROM orders WHERE id = ?", "i", id);
@@ -117,12 +119,6 @@ ck_store_order_update(struct ck_store *st, int64_t id, const char *status, const
 			rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "order %lld is not in the store",
 				     (long long)id);
 	}
-	if (rc != CK_OK)
-		goto out;
-	CK_FAULT("store.order_update.commit");
-	rc = st_commit(st, err);
-out:
-	st_rollback(st);
 	return rc;
 }
 
@@ -131,85 +127,57 @@ out:
 	"closed, created, updated FROM orders "
 
 static enum ck_code
-order_row(sqlite3_stmt *s, struct ck_order *o, struct ck_err *err)
+order_row(struct st_stmt *s, void *elem, struct ck_err *err)
 {
+	struct ck_order *o = elem;
 	int oom = 0;
 
-	memset(o, 0, sizeof(*o));
-	o->id = sqlite3_column_int64(s, 0);
+	o->id = st_col_int64(s, 0);
 	o->lineage = st_col_dup(s, 1, &oom);
-	o->account_id = sqlite3_column_int64(s, 2);
-	o->key_id = sqlite3_column_int64(s, 3);
+	o->account_id = st_col_int64(s, 2);
+	o->key_id = st_col_int64(s, 3);
 	o->url = st_col_dup(s, 5, &oom);
 	o->status = st_col_dup(s, 6, &oom);
 	o->finalize_url = st_col_dup(s, 7, &oom);
-	o->closed = sqlite3_column_int(s, 8);
-	o->created = (time_t)sqlite3_column_int64(s, 9);
-	o->updated = (time_t)sqlite3_column_int64(s, 10);
+	o->closed = st_col_int(s, 8);
+	o->created = (time_t)st_col_int64(s, 9);
+	o->updated = (time_t)st_col_int64(s, 10);
 	if (oom)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	return st_strv_from_json((const char *)sqlite3_column_text(s, 4), CK_STORE_IDENT_MAX,
+	return st_strv_from_json(st_col_text(s, 4), CK_STORE_IDENT_MAX,
 				 &o->identifiers, &o->nidentifiers, err);
 }
+
+static void
+order_free(void *elem)
+{
+	ck_order_cleanup(elem);
+}
+
+static const struct st_list_spec order_spec = {
+	sizeof(struct ck_order), "orders", order_row, order_free,
+};
 
 enum ck_code
 ck_store_order_get(struct ck_store *st, int64_t id, struct ck_order *out, struct ck_err *err)
 {
 	struct ck_order o;
-	sqlite3_stmt *s = NULL;
 	enum ck_code rc;
-	int r;
 
-	if ((rc = st_prepare_bind(st, err, &s, ORDER_COLS "WHERE id = ?", "i", id)) != CK_OK)
-		return rc;
-	r = st_step(st, s, err);
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-	} else if (r == 0) {
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "order %lld is not in the store", (long long)id);
-	} else {
-		rc = order_row(s, &o, err);
-		if (rc == CK_OK)
-			*out = o;
-		else
-			ck_order_cleanup(&o);
-	}
-	sqlite3_finalize(s);
+	rc = st_row_read(st, err, &order_spec, &o, ORDER_COLS "WHERE id = ?", "i", id);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "order %lld is not in the store",
+			       (long long)id);
+	if (rc == CK_OK)
+		*out = o;
 	return rc;
 }
 
 enum ck_code
 ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out, struct ck_err *err)
 {
-	struct ck_order_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
-	size_t cap = 0;
-	enum ck_code rc;
-	int r;
-
-	if ((rc = st_prepare_bind(st, err, &s, ORDER_COLS "WHERE closed = 0 ORDER BY id", "")) !=
-	    CK_OK)
-		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
-						   "orders", err)) != CK_OK)
-			goto out;
-		rc = order_row(s, &l.items[l.n], err);
-		l.n++;
-		if (rc != CK_OK)
-			goto out;
-	}
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
-	*out = l;
-	l.items = NULL;
-	l.n = 0;
-out:
-	ck_order_list_cleanup(&l);
-	sqlite3_finalize(s);
-	return rc;
+	return st_list_read(st, err, &order_spec, &out->items, &out->n,
+			    ORDER_COLS "WHERE closed = 0 ORDER BY id", "");
 }
 
 void
@@ -228,13 +196,6 @@ ck_order_cleanup(struct ck_order *o)
 void
 ck_order_list_cleanup(struct ck_order_list *l)
 {
-	size_t i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; i < l->n; i++)
-		ck_order_cleanup(&l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
+	if (l != NULL)
+		st_list_free(&l->items, &l->n, sizeof(*l->items), order_free);
 }

@@ -160,7 +160,7 @@ static enum ck_code
 resolve_name(struct ck_store *st, const char *name, int64_t *cert_id, int *found,
 	     struct ck_err *err)
 {
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	enum ck_code rc;
 	int r;
 
@@ -174,14 +174,14 @@ resolve_name(struct ck_store *st, const char *name, int64_t *cert_id, int *found
 		rc = err ? err->code : CK_ERR_STORE;
 	} else if (r == 1) {
 		*found = 1;
-		if (sqlite3_column_type(s, 0) == SQLITE_NULL)
+		if (st_col_is_null(s, 0))
 			rc = CK_FAIL(err, CK_ERR_NOT_FOUND,
 				     "lineage '%s' has no certificate yet: issue or import one "
 				     "first", name);
 		else
-			*cert_id = sqlite3_column_int64(s, 0);
+			*cert_id = st_col_int64(s, 0);
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	return rc;
 }
 
@@ -192,7 +192,7 @@ resolve_prefix(struct ck_store *st, const char *ref_shown, const struct ck_ref *
 	const char *sha[REF_CANDIDATES_SHOWN], *lin[REF_CANDIDATES_SHOWN];
 	char shabuf[REF_CANDIDATES_SHOWN][65], linbuf[REF_CANDIDATES_SHOWN][CK_STORE_NAME_MAX + 1];
 	char msg[CK_ERR_MSG_MAX];
-	sqlite3_stmt *s = NULL;
+	struct st_stmt *s = NULL;
 	size_t cnt = 0;
 	int64_t first = 0;
 	enum ck_code rc;
@@ -212,14 +212,14 @@ resolve_prefix(struct ck_store *st, const char *ref_shown, const struct ck_ref *
 			break;
 		}
 		if (cnt == 0)
-			first = sqlite3_column_int64(s, 0);
+			first = st_col_int64(s, 0);
 		st_col_copy(s, 1, shabuf[cnt], sizeof(shabuf[cnt]));
 		st_col_copy(s, 2, linbuf[cnt], sizeof(linbuf[cnt]));
 		sha[cnt] = shabuf[cnt];
 		lin[cnt] = linbuf[cnt][0] ? linbuf[cnt] : NULL;
 		cnt++;
 	}
-	sqlite3_finalize(s);
+	st_finalize(s);
 	if (r < 0)
 		return err ? err->code : CK_ERR_STORE;
 	if (cnt == 1) {

@@ -12,13 +12,39 @@
 
 #include "store/store_int.h"
 
+/* What request_put_body reads and writes. */
+struct request_put_args {
+	int64_t key_id;
+	const unsigned char *csr_der;
+	size_t csr_len;
+	const char *json;         /* the identifiers */
+	const char *lineage;
+	int64_t id;               /* OUT */
+};
+
+static enum ck_code
+request_put_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct request_put_args *a = arg;
+	enum ck_code rc;
+
+	if ((rc = st_key_exists_tx(st, a->key_id, "the request's key", "; nothing was recorded",
+				   err)) != CK_OK)
+		return rc;
+	return st_query_int(st, err, &a->id,
+			    "INSERT INTO requests (key_id, csr_der, identifiers, lineage, created) "
+			    "VALUES (?, ?, ?, ?, ?) RETURNING id",
+			    "ibtti", a->key_id, a->csr_der, a->csr_len, a->json, a->lineage,
+			    (int64_t)st_now(st));
+}
+
 enum ck_code
 ck_store_request_put(struct ck_store *st, int64_t key_id, const unsigned char *csr_der,
 		     size_t csr_len, const char *const *identifiers, size_t n,
 		     const char *lineage, int64_t *id, struct ck_err *err)
 {
+	struct request_put_args a = { key_id, csr_der, csr_len, NULL, lineage, 0 };
 	char *json = NULL;
-	int64_t rid = 0;
 	enum ck_code rc;
 
 	if (csr_der == NULL || csr_len == 0 || csr_len > CK_STORE_CSR_MAX)
@@ -29,31 +55,10 @@ ck_store_request_put(struct ck_store *st, int64_t key_id, const unsigned char *c
 	if ((rc = st_strv_to_json(identifiers, n, CK_STORE_IDENT_MAX, CK_NAME_MAX, &json, err)) !=
 	    CK_OK)
 		return rc;
-	if ((rc = st_begin(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.request_put.begin");
-	rc = st_query_int(st, err, &rid, "SELECT id FROM keys WHERE id = ?", "i", key_id);
-	if (rc == CK_ERR_NOT_FOUND)
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND,
-			     "the request's key %lld is not in the store; nothing was recorded",
-			     (long long)key_id);
-	if (rc != CK_OK)
-		goto out;
-	rc = st_exec(st, err, NULL,
-		     "INSERT INTO requests (key_id, csr_der, identifiers, lineage, created) "
-		     "VALUES (?, ?, ?, ?, ?)",
-		     "ibtti", key_id, csr_der, csr_len, json, lineage, (int64_t)st_now(st));
-	if (rc != CK_OK)
-		goto out;
-	rid = sqlite3_last_insert_rowid(st->db);
-	CK_FAULT("store.request_put.commit");
-	if ((rc = st_commit(st, err)) != CK_OK)
-		goto out;
-	CK_FAULT("store.request_put.committed");
-	if (id != NULL)
-		*id = rid;
-out:
-	st_rollback(st);
+	a.json = json;
+	if ((rc = st_tx_run(st, err, "store.request_put", request_put_body, &a)) == CK_OK &&
+	    id != NULL)
+		*id = a.id;
 	free(json);
 	return rc;
 }
@@ -63,53 +68,50 @@ out:
 	"r.created, r.closed, r.cert_id FROM requests r LEFT JOIN keys k ON k.id = r.key_id "
 
 static enum ck_code
-request_row(sqlite3_stmt *s, struct ck_request *r, struct ck_err *err)
+request_row(struct st_stmt *s, void *elem, struct ck_err *err)
 {
+	struct ck_request *r = elem;
 	int oom = 0;
 
-	memset(r, 0, sizeof(*r));
-	r->id = sqlite3_column_int64(s, 0);
-	r->key_id = sqlite3_column_int64(s, 1);
+	r->id = st_col_int64(s, 0);
+	r->key_id = st_col_int64(s, 1);
 	st_col_copy(s, 2, r->spki_sha256, sizeof(r->spki_sha256));
 	r->csr_der = st_col_blob(s, 3, &r->csr_len, &oom);
 	r->lineage = st_col_dup(s, 5, &oom);
-	r->created = (time_t)sqlite3_column_int64(s, 6);
-	r->closed = (time_t)sqlite3_column_int64(s, 7);
-	r->cert_id = sqlite3_column_int64(s, 8);
+	r->created = (time_t)st_col_int64(s, 6);
+	r->closed = (time_t)st_col_int64(s, 7);
+	r->cert_id = st_col_int64(s, 8);
 	if (oom)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	return st_strv_from_json((const char *)sqlite3_column_text(s, 4), CK_STORE_IDENT_MAX,
+	return st_strv_from_json(st_col_text(s, 4), CK_STORE_IDENT_MAX,
 				 &r->identifiers, &r->nidentifiers, err);
 }
+
+static void
+request_free(void *elem)
+{
+	ck_request_cleanup(elem);
+}
+
+static const struct st_list_spec request_spec = {
+	sizeof(struct ck_request), "requests", request_row, request_free,
+};
 
 static enum ck_code
 request_one(struct ck_store *st, struct ck_err *err, struct ck_request *out, const char *what,
 	    const char *sql, const char *fmt, const void *arg)
 {
 	struct ck_request req;
-	sqlite3_stmt *s = NULL;
 	enum ck_code rc;
-	int r;
 
 	if (fmt[0] == 'i')
-		rc = st_prepare_bind(st, err, &s, sql, fmt, *(const int64_t *)arg);
+		rc = st_row_read(st, err, &request_spec, &req, sql, fmt, *(const int64_t *)arg);
 	else
-		rc = st_prepare_bind(st, err, &s, sql, fmt, (const char *)arg);
-	if (rc != CK_OK)
-		return rc;
-	r = st_step(st, s, err);
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-	} else if (r == 0) {
-		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "no %s", what);
-	} else {
-		rc = request_row(s, &req, err);
-		if (rc == CK_OK)
-			*out = req;
-		else
-			ck_request_cleanup(&req);
-	}
-	sqlite3_finalize(s);
+		rc = st_row_read(st, err, &request_spec, &req, sql, fmt, (const char *)arg);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no %s", what);
+	if (rc == CK_OK)
+		*out = req;
 	return rc;
 }
 
@@ -139,38 +141,10 @@ enum ck_code
 ck_store_request_list(struct ck_store *st, int all_requests, struct ck_request_list *out,
 		      struct ck_err *err)
 {
-	struct ck_request_list l = { NULL, 0 };
-	sqlite3_stmt *s = NULL;
-	size_t cap = 0;
-	enum ck_code rc;
-	int r;
-
-	rc = st_prepare_bind(st, err, &s,
-			     all_requests ? REQUEST_COLS "ORDER BY r.id"
-					  : REQUEST_COLS "WHERE r.closed IS NULL ORDER BY r.id",
-			     "");
-	if (rc != CK_OK)
-		return rc;
-	while ((r = st_step(st, s, err)) == 1) {
-		if ((rc = st_list_reserve(&l.items, &cap, l.n, sizeof(*l.items),
-						   "requests", err)) != CK_OK)
-			goto out;
-		rc = request_row(s, &l.items[l.n], err);
-		l.n++;
-		if (rc != CK_OK)
-			goto out;
-	}
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
-	*out = l;
-	l.items = NULL;
-	l.n = 0;
-out:
-	ck_request_list_cleanup(&l);
-	sqlite3_finalize(s);
-	return rc;
+	return st_list_read(st, err, &request_spec, &out->items, &out->n,
+			    all_requests ? REQUEST_COLS "ORDER BY r.id"
+					 : REQUEST_COLS "WHERE r.closed IS NULL ORDER BY r.id",
+			    "");
 }
 
 enum ck_code
@@ -179,17 +153,11 @@ ck_store_request_close(struct ck_store *st, int64_t id, struct ck_err *err)
 	enum ck_code rc;
 	int changes = 0;
 
-	if ((rc = st_begin(st, err)) != CK_OK)
-		return rc;
-	CK_FAULT("store.request_close.begin");
-	rc = st_exec(st, err, &changes,
-		     "UPDATE requests SET closed = ? WHERE id = ? AND closed IS NULL", "ii",
-		     (int64_t)st_now(st), id);
+	rc = st_tx_exec(st, err, "store.request_close", &changes,
+			"UPDATE requests SET closed = ? WHERE id = ? AND closed IS NULL", "ii",
+			(int64_t)st_now(st), id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "no open pending request %lld", (long long)id);
-	if (rc == CK_OK)
-		rc = st_commit(st, err);
-	st_rollback(st);
 	return rc;
 }
 
@@ -207,13 +175,6 @@ ck_request_cleanup(struct ck_request *r)
 void
 ck_request_list_cleanup(struct ck_request_list *l)
 {
-	size_t i;
-
-	if (l == NULL)
-		return;
-	for (i = 0; i < l->n; i++)
-		ck_request_cleanup(&l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
+	if (l != NULL)
+		st_list_free(&l->items, &l->n, sizeof(*l->items), request_free);
 }

@@ -1,8 +1,9 @@
 /*
  * store_int.h - what the store's files share and nothing outside the
- * store may use: the handle, the SQLite statement helpers, transactions,
- * the generation bump, and the internal (inside-a-transaction) steps that
- * several public calls compose.
+ * store may use: the handle, the statement helpers over the driver seam
+ * (driver.h), the list reader, transactions and the transaction runner,
+ * the generation bump, and the internal (inside-a-transaction) steps
+ * that several public calls compose.  Nothing here names a database.
  *
  * Functions named *_tx run inside a transaction the caller opened and
  * never commit or roll back themselves.
@@ -12,12 +13,12 @@
 
 #include <stdarg.h>
 
-#include <sqlite3.h>
-
+#include "store/driver.h"
 #include "store/store.h"
 
 struct ck_store {
-	sqlite3 *db;
+	const struct st_driver_ops *drv;
+	struct st_conn *conn;
 	char *path;
 	const struct ck_ctx *ctx;
 	struct ck_ctx own_ctx;    /* used when the caller gave no ctx */
@@ -25,7 +26,12 @@ struct ck_store {
 	int in_tx;                /* transaction depth: 0 none, 1 BEGIN, >1 savepoints */
 	int tx_committed;         /* the last begin/commit was a commit (see st_rollback) */
 	int wal_scrub;            /* key material was deleted: checkpoint after the commit */
+	int in_read;              /* a read snapshot (st_read_begin) is open */
+	enum st_fail last_fail;   /* kind of the last database failure (st_db_fail) */
 };
+
+/* A prepared statement over the driver (db.c); st_finalize frees it. */
+struct st_stmt;
 
 #define ST_TX_DEPTH_MAX 8
 
@@ -39,12 +45,47 @@ struct ck_store {
 enum ck_code st_list_reserve(void *itemsp, size_t *cap, size_t n, size_t elem, const char *what,
 			     struct ck_err *err);
 
+/* Called for each row st_each_row reads; a failure stops the read. */
+typedef enum ck_code (*st_row_visit)(struct ck_store *st, struct st_stmt *s, void *arg,
+				     struct ck_err *err);
+/* Runs sql (bound by fmt) and calls fn on each row until one fails. */
+enum ck_code st_each_row(struct ck_store *st, struct ck_err *err, st_row_visit fn, void *arg,
+			 const char *sql, const char *fmt, ...);
+
+/* How st_list_read reads one kind of row. */
+struct st_list_spec {
+	size_t elem;              /* sizeof one row of the list */
+	const char *what;         /* the rows' name in the CK_ERR_TOO_LARGE message */
+	/* Decodes the current row into elem (zeroed first).  On failure the
+	 * half-filled row is still freed with row_free. */
+	enum ck_code (*row)(struct st_stmt *s, void *elem, struct ck_err *err);
+	void (*row_free)(void *elem);   /* frees what row() put in elem; may be NULL */
+};
+/*
+ * Runs sql (bound by fmt, as st_prepare_bind) and reads every row into a
+ * new list: *itemsp (a pointer to the list's `items`) and *n are set on
+ * success only; on failure every row read so far is freed.  Bounded by
+ * CK_STORE_ROWS_MAX.
+ */
+enum ck_code st_list_read(struct ck_store *st, struct ck_err *err, const struct st_list_spec *spec,
+			  void *itemsp, size_t *n, const char *sql, const char *fmt, ...);
+/*
+ * The first row of sql into elem (spec->row), the way st_list_read reads
+ * each.  CK_ERR_NOT_FOUND with no message set if there is no row (the
+ * caller says what was missing); on failure elem holds nothing to free.
+ */
+enum ck_code st_row_read(struct ck_store *st, struct ck_err *err, const struct st_list_spec *spec,
+			 void *elem, const char *sql, const char *fmt, ...);
+/* Frees each of *n rows with row_free (may be NULL), then the array; sets
+ * *itemsp NULL and *n 0.  The one body of every ck_*_list_cleanup. */
+void st_list_free(void *itemsp, size_t *n, size_t elem, void (*row_free)(void *));
+
 /* Largest alternates JSON text stored with a certificate. */
 #define ST_ALTERNATES_MAX (CK_STORE_CERT_MAX * CK_STORE_CHAIN_MAX * 2)
 
-/* ---- sqlite.c: statements ----------------------------------------- */
+/* ---- db.c: statements -------------------------------------------- */
 
-/* Maps a SQLite failure to CK_ERR_BUSY or CK_ERR_STORE with its message. */
+/* The driver's last failure as CK_ERR_BUSY or CK_ERR_STORE with its message. */
 enum ck_code st_db_fail(struct ck_store *st, struct ck_err *err, const char *where,
 			const char *what);
 #define ST_DB_FAIL(st, err, what) st_db_fail((st), (err), __func__, (what))
@@ -56,29 +97,79 @@ enum ck_code st_db_fail(struct ck_store *st, struct ck_err *err, const char *whe
  *   t  const char *       (NULL -> NULL)
  *   b  const void *, size_t  (NULL -> NULL)
  */
-enum ck_code st_prepare(struct ck_store *st, const char *sql, sqlite3_stmt **out,
+enum ck_code st_prepare(struct ck_store *st, const char *sql, struct st_stmt **out,
 			struct ck_err *err);
-enum ck_code st_bind(struct ck_store *st, sqlite3_stmt *s, const char *fmt, va_list ap,
+enum ck_code st_bind(struct ck_store *st, struct st_stmt *s, const char *fmt, va_list ap,
 		     struct ck_err *err);
 /* Prepare + bind in one go. */
-enum ck_code st_prepare_bind(struct ck_store *st, struct ck_err *err, sqlite3_stmt **out,
+enum ck_code st_prepare_bind(struct ck_store *st, struct ck_err *err, struct st_stmt **out,
 			     const char *sql, const char *fmt, ...);
+/* Frees a statement; NULL is a no-op. */
+void st_finalize(struct st_stmt *s);
 /* Runs a statement that returns no rows.  *changes (may be NULL): rows changed. */
 enum ck_code st_exec(struct ck_store *st, struct ck_err *err, int *changes, const char *sql,
 		     const char *fmt, ...);
-/* First column of the first row as int64; CK_ERR_NOT_FOUND (no message set) if no row. */
+enum ck_code st_vexec(struct ck_store *st, struct ck_err *err, int *changes, const char *sql,
+		      const char *fmt, va_list ap);
+/* First column of the first row as int64; CK_ERR_NOT_FOUND (no message set) if no row.
+ * Also reads the id of a new row: "INSERT ... RETURNING id". */
 enum ck_code st_query_int(struct ck_store *st, struct ck_err *err, int64_t *out, const char *sql,
 			  const char *fmt, ...);
-/* sqlite3_step mapped to: 1 row, 0 done, -1 error (err filled). */
-int st_step(struct ck_store *st, sqlite3_stmt *s, struct ck_err *err);
-/* Column helpers.  st_col_dup sets *oom on allocation failure; NULL column -> NULL. */
-char *st_col_dup(sqlite3_stmt *s, int i, int *oom);
-void st_col_copy(sqlite3_stmt *s, int i, char *dst, size_t n);
+/* One step: 1 row, 0 done, -1 error (err filled). */
+int st_step(struct ck_store *st, struct st_stmt *s, struct ck_err *err);
+/*
+ * Column helpers (index from 0).  A NULL column reads as 0, NULL text or
+ * blob.  Text and blob_ref pointers last until the next step.  st_col_dup
+ * sets *oom on allocation failure.
+ */
+int st_col_is_null(struct st_stmt *s, int i);
+int64_t st_col_int64(struct st_stmt *s, int i);
+int st_col_int(struct st_stmt *s, int i);
+const char *st_col_text(struct st_stmt *s, int i);
+const void *st_col_blob_ref(struct st_stmt *s, int i, size_t *len);   /* len may be NULL */
+size_t st_col_bytes(struct st_stmt *s, int i);
+char *st_col_dup(struct st_stmt *s, int i, int *oom);
+void st_col_copy(struct st_stmt *s, int i, char *dst, size_t n);
 /* Copies a blob column into a new buffer (free()); *oom on failure. */
-unsigned char *st_col_blob(sqlite3_stmt *s, int i, size_t *len, int *oom);
+unsigned char *st_col_blob(struct st_stmt *s, int i, size_t *len, int *oom);
 
-/* ---- sqlite.c: transactions and generation ------------------------ */
+/* ---- tx.c: transactions ------------------------------------------- */
 
+/*
+ * A transaction's body: the reads and writes of one change.  It never
+ * begins, commits or rolls back, and touches nothing outside the store
+ * except arg (which it resets on entry: the runner may run it again).
+ */
+typedef enum ck_code (*st_tx_body)(struct ck_store *st, void *arg, struct ck_err *err);
+/*
+ * Runs body in one transaction (a savepoint inside the caller's):
+ * begin, fault point "<name>.begin", body, "<name>.commit", commit,
+ * "<name>.committed"; rolled back on any failure.  A failure the driver
+ * calls ST_FAIL_RETRY (PostgreSQL: serialization failure, deadlock) runs
+ * the whole transaction again, at most ST_TX_RETRY_MAX times in all,
+ * waiting ST_TX_RETRY_MS, then twice as long; only at the outermost level.
+ * SQLite never reports it: its busy timeout already waited for the lock.
+ */
+enum ck_code st_tx_run(struct ck_store *st, struct ck_err *err, const char *name,
+		       st_tx_body body, void *arg);
+/*
+ * One statement in its own transaction (st_tx_run with fault points
+ * "<name>.begin", ".commit", ".committed").  *changes (may be NULL): rows
+ * changed; a caller that needs a row to change checks it (nothing changed
+ * means nothing was written).
+ */
+enum ck_code st_tx_exec(struct ck_store *st, struct ck_err *err, const char *name, int *changes,
+			const char *sql, const char *fmt, ...);
+#define ST_TX_RETRY_MAX 4
+#define ST_TX_RETRY_MS 20
+/*
+ * A read snapshot: every read until st_read_end sees the same state
+ * (doctor's checks).  Inside a write transaction it is that transaction.
+ */
+enum ck_code st_read_begin(struct ck_store *st, struct ck_err *err);
+void st_read_end(struct ck_store *st);
+
+/* The frame st_tx_run is made of, for the few paths that span two stores. */
 enum ck_code st_begin(struct ck_store *st, struct ck_err *err);
 enum ck_code st_commit(struct ck_store *st, struct ck_err *err);
 /* Rolls back if a transaction is open; never fails loudly. */
@@ -86,18 +177,15 @@ void st_rollback(struct ck_store *st);
 enum ck_code st_generation_bump_tx(struct ck_store *st, struct ck_err *err);
 time_t st_now(const struct ck_store *st);
 /*
- * Call after deleting key material.  secure_delete zeroes the freed pages,
- * but the WAL (store.db-wal) keeps older page images with the key until a
- * checkpoint resets it, and while another connection has the store open
- * nothing resets it.  Outside a transaction this checkpoints now
- * (TRUNCATE: every frame copied back, the WAL cut to zero bytes); inside
- * one it is done right after the outermost commit, and forgotten on the
- * outermost rollback.  Never fails the caller: if a reader keeps the
- * checkpoint from completing within ST_WAL_SCRUB_MS, a warning is logged
- * (the removal itself has committed).
+ * Call after deleting key material: the driver's scrub (SQLite: the WAL
+ * keeps older page images with the key until a TRUNCATE checkpoint)
+ * runs now outside a transaction; inside one it runs right after the
+ * outermost commit, and is forgotten on the outermost rollback.  Never
+ * fails the caller (the driver logs a warning).
  */
 void st_wal_scrub(struct ck_store *st);
-#define ST_WAL_SCRUB_MS 2000
+
+/* ---- store.c: the generation counter -------------------------------- */
 
 /* ---- schema.c ------------------------------------------------------ */
 
@@ -135,6 +223,10 @@ struct st_key_raw {
 /* Inserts (or finds by SPKI) a key and links labelled certificates with its SPKI. */
 enum ck_code st_key_put_tx(struct ck_store *st, const struct st_key_raw *k, int64_t *id,
 			   int *created, struct ck_err *err);
+/* CK_OK if key key_id is in the store, else CK_ERR_NOT_FOUND "<whose> %lld is
+ * not in the store<then>" (whose: "the order's key", then: "; nothing was recorded"). */
+enum ck_code st_key_exists_tx(struct ck_store *st, int64_t key_id, const char *whose,
+			      const char *then, struct ck_err *err);
 /* SHA-256 hex of the key's stored SPKI DER (recomputed, not the column). */
 enum ck_code st_key_spki_tx(struct ck_store *st, int64_t key_id, char out[65],
 			    struct ck_err *err);

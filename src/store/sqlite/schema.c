@@ -1,0 +1,139 @@
+/*
+ * sqlite/schema.c - the store's schema in SQLite's dialect, as an ordered
+ * list of migrations: migration N (1-based) takes the database from
+ * version N-1 to N.  The runner that applies them, one transaction each,
+ * is the store's (src/store/schema.c); a driver for another database
+ * carries the same versions in its own dialect.  docs/store.md documents
+ * every table.
+ *
+ * Must never: edit a migration that has shipped (add a new one instead).
+ */
+#include <stddef.h>
+
+#include "store/sqlite/sqlite_int.h"
+
+static const char *const migrations[] = {
+	/* 1: the full first schema. */
+	"CREATE TABLE generation ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  value INTEGER NOT NULL);"
+	"INSERT INTO generation (id, value) VALUES (1, 0);"
+	"CREATE TABLE settings ("
+	"  key TEXT PRIMARY KEY,"
+	"  value TEXT NOT NULL);"
+	"CREATE TABLE keys ("
+	"  id INTEGER PRIMARY KEY,"
+	"  spki_sha256 TEXT NOT NULL UNIQUE,"
+	"  spki_der BLOB NOT NULL,"
+	"  key_type TEXT NOT NULL,"
+	"  algorithm TEXT NOT NULL,"
+	"  pkcs8_der BLOB,"
+	"  pkcs11_uri TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  CHECK ((pkcs8_der IS NULL) <> (pkcs11_uri IS NULL)));"
+	"CREATE TABLE lineages ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  identifiers TEXT NOT NULL,"
+	"  key_type TEXT NOT NULL DEFAULT '',"
+	"  current_cert_id INTEGER REFERENCES certificates(id) ON DELETE SET NULL,"
+	"  created INTEGER NOT NULL);"
+	"CREATE TABLE certificates ("
+	"  id INTEGER PRIMARY KEY,"
+	"  der BLOB NOT NULL,"
+	"  sha256 TEXT NOT NULL UNIQUE,"
+	"  sha1 TEXT NOT NULL,"
+	"  spki_sha256 TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  issuer TEXT NOT NULL,"
+	"  serial TEXT NOT NULL,"
+	"  sans TEXT NOT NULL,"
+	"  not_before INTEGER NOT NULL,"
+	"  not_after INTEGER NOT NULL,"
+	"  key_algorithm TEXT NOT NULL,"
+	"  key_id INTEGER REFERENCES keys(id),"
+	"  key_state TEXT NOT NULL CHECK (key_state IN ('linked', 'no-key')),"
+	"  lineage_id INTEGER REFERENCES lineages(id) ON DELETE SET NULL,"
+	"  origin TEXT,"
+	"  alternates TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  CHECK ((key_id IS NULL) = (key_state = 'no-key')));"
+	"CREATE INDEX certificates_spki ON certificates(spki_sha256);"
+	"CREATE INDEX certificates_sha1 ON certificates(sha1);"
+	"CREATE INDEX certificates_key ON certificates(key_id);"
+	"CREATE INDEX certificates_lineage ON certificates(lineage_id);"
+	"CREATE TABLE chain ("
+	"  cert_id INTEGER NOT NULL REFERENCES certificates(id) ON DELETE CASCADE,"
+	"  pos INTEGER NOT NULL,"
+	"  der BLOB NOT NULL,"
+	"  PRIMARY KEY (cert_id, pos));"
+	"CREATE TABLE accounts ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL,"
+	"  server TEXT NOT NULL,"
+	"  url TEXT,"
+	"  key_id INTEGER NOT NULL REFERENCES keys(id),"
+	"  pending_key_id INTEGER REFERENCES keys(id),"
+	"  contacts TEXT NOT NULL DEFAULT '[]',"
+	"  status TEXT NOT NULL DEFAULT 'valid',"
+	"  tos_agreed INTEGER NOT NULL DEFAULT 0,"
+	"  eab_kid TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  UNIQUE (server, name));"
+	"CREATE TABLE orders ("
+	"  id INTEGER PRIMARY KEY,"
+	"  lineage TEXT NOT NULL,"
+	"  account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL,"
+	"  key_id INTEGER REFERENCES keys(id) ON DELETE SET NULL,"
+	"  identifiers TEXT NOT NULL,"
+	"  url TEXT,"
+	"  status TEXT NOT NULL,"
+	"  finalize_url TEXT,"
+	"  closed INTEGER NOT NULL DEFAULT 0,"
+	"  cert_id INTEGER REFERENCES certificates(id) ON DELETE SET NULL,"
+	"  created INTEGER NOT NULL,"
+	"  updated INTEGER NOT NULL);"
+	"CREATE TABLE requests ("
+	"  id INTEGER PRIMARY KEY,"
+	"  key_id INTEGER REFERENCES keys(id) ON DELETE SET NULL,"
+	"  csr_der BLOB NOT NULL,"
+	"  identifiers TEXT NOT NULL,"
+	"  lineage TEXT,"
+	"  created INTEGER NOT NULL,"
+	"  closed INTEGER,"
+	"  cert_id INTEGER REFERENCES certificates(id) ON DELETE SET NULL);"
+	"CREATE TABLE bindings ("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  lineage TEXT,"
+	"  pinned_sha256 TEXT,"
+	"  target TEXT NOT NULL,"
+	"  last_sha256 TEXT,"
+	"  state TEXT NOT NULL,"
+	"  updated INTEGER NOT NULL,"
+	"  CHECK ((lineage IS NULL) <> (pinned_sha256 IS NULL)));",
+	/* 2: an account's key before its last rollover, kept in use until the
+	 * rollover's grace ends (a server's stale key cache may still want it) */
+	"ALTER TABLE accounts ADD COLUMN previous_key_id INTEGER "
+	"  REFERENCES keys(id) ON DELETE SET NULL;"
+	"ALTER TABLE accounts ADD COLUMN previous_until INTEGER;",
+	/* 3: mark the file as a certkeep store (CK_STORE_APPLICATION_ID), so that
+	 * opening refuses other programs' databases before writing to them.
+	 * Stores made before this are recognised by their tables. */
+	"PRAGMA application_id = 1131107188;",
+};
+
+/* Exactly the text read_identity (driver.c) recognises in a store. */
+static const char schema_init[] =
+	"CREATE TABLE IF NOT EXISTS schema_version ("
+	" version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)";
+
+const char *
+st_sqlite_migration(int n)
+{
+	if (n == 0)
+		return schema_init;
+	if (n < 0 || (size_t)n > CK_ARRAY_LEN(migrations))
+		return NULL;
+	return migrations[n - 1];
+}

@@ -1,0 +1,168 @@
+/*
+ * store.c - the store handle: opening a store through its driver (today
+ * always SQLite, src/store/sqlite/), applying the schema's migrations,
+ * closing, the generation counter and the settings table.
+ *
+ * Must never: speak a database's C API (that is the driver's), leave a
+ * transaction open on return.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_int.h"
+
+enum ck_code
+st_generation_bump_tx(struct ck_store *st, struct ck_err *err)
+{
+	return st_exec(st, err, NULL, "UPDATE generation SET value = value + 1 WHERE id = 1", "");
+}
+
+time_t
+st_now(const struct ck_store *st)
+{
+	return ck_now(st->ctx);
+}
+
+enum ck_code
+ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err)
+{
+	int64_t v = 0;
+	enum ck_code rc;
+
+	rc = st_query_int(st, err, &v, "SELECT value FROM generation WHERE id = 1", "");
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_CORRUPT, "the store has no generation counter");
+	if (rc != CK_OK)
+		return rc;
+	*out = (uint64_t)v;
+	return CK_OK;
+}
+
+enum ck_code
+ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
+		 struct ck_store **out, struct ck_err *err)
+{
+	struct ck_store *st = NULL;
+	enum ck_code rc = CK_ERR_NOMEM;
+
+	if (path == NULL || path[0] == '\0' || strlen(path) >= PATH_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no store path given");
+	st = calloc(1, sizeof(*st));
+	if (st == NULL || (st->path = strdup(path)) == NULL) {
+		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory opening the store");
+		goto out;
+	}
+	if (ctx == NULL) {
+		ck_ctx_init(&st->own_ctx);
+		st->ctx = &st->own_ctx;
+	} else {
+		st->ctx = ctx;
+	}
+	/* One driver today; the fleet issue picks PostgreSQL by the path's form. */
+	st->drv = &st_sqlite_driver;
+	if ((rc = st->drv->open(path, flags, st->ctx, &st->conn, err)) != CK_OK)
+		goto out;
+	if ((rc = st_schema_migrate(st, err)) != CK_OK)
+		goto out;
+	*out = st;
+	st = NULL;
+	rc = CK_OK;
+out:
+	ck_store_close(st);
+	return rc;
+}
+
+enum ck_code
+ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
+	      struct ck_err *err)
+{
+	return ck_store_open_ex(path, ctx, CK_STORE_CREATE, out, err);
+}
+
+void
+ck_store_close(struct ck_store *st)
+{
+	if (st == NULL)
+		return;
+	st_rollback(st);
+	st_read_end(st);
+	if (st->conn != NULL)
+		st->drv->close(st->conn);
+	free(st->path);
+	free(st);
+}
+
+void
+ck_store_cleanup(struct ck_store **st)
+{
+	if (st == NULL)
+		return;
+	ck_store_close(*st);
+	*st = NULL;
+}
+
+const char *
+ck_store_path(const struct ck_store *st)
+{
+	return st->path;
+}
+
+int
+ck_store_schema_version(const struct ck_store *st)
+{
+	return st->schema_version;
+}
+
+/* ---- settings ---------------------------------------------------------- */
+
+enum ck_code
+ck_store_setting_get(struct ck_store *st, const char *key, char **out, struct ck_err *err)
+{
+	struct st_stmt *s = NULL;
+	enum ck_code rc;
+	char *v = NULL;
+	int oom = 0, r;
+
+	if ((rc = st_check_text("setting name", key, CK_STORE_NAME_MAX + CK_STORE_URL_MAX, 1,
+				err)) != CK_OK)
+		return rc;
+	if ((rc = st_prepare_bind(st, err, &s, "SELECT value FROM settings WHERE key = ?", "t",
+				  key)) != CK_OK)
+		return rc;
+	r = st_step(st, s, err);
+	if (r < 0) {
+		rc = err ? err->code : CK_ERR_STORE;
+	} else if (r == 0) {
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "setting %s is not set", key);
+	} else {
+		v = st_col_dup(s, 0, &oom);
+		if (oom || v == NULL)
+			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		else {
+			*out = v;
+			v = NULL;
+		}
+	}
+	free(v);
+	st_finalize(s);
+	return rc;
+}
+
+enum ck_code
+ck_store_setting_set(struct ck_store *st, const char *key, const char *value,
+		     struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_check_text("setting name", key, CK_STORE_NAME_MAX + CK_STORE_URL_MAX, 1,
+				err)) != CK_OK ||
+	    (rc = st_check_text("setting value", value, CK_STORE_TEXT_MAX, 0, err)) != CK_OK)
+		return rc;
+	if (value == NULL)
+		return st_tx_exec(st, err, "store.setting_set", NULL,
+				  "DELETE FROM settings WHERE key = ?", "t", key);
+	return st_tx_exec(st, err, "store.setting_set", NULL,
+			  "INSERT INTO settings (key, value) VALUES (?, ?) "
+			  "ON CONFLICT(key) DO UPDATE SET value = excluded.value", "tt", key, value);
+}

@@ -1,0 +1,154 @@
+/*
+ * test_store_driver.c - the store's driver seam (src/store/driver.h) and
+ * the transaction runner on top of it.  SQLite never reports a lost race
+ * (ST_FAIL_RETRY: its busy timeout waits for the lock instead), so these
+ * tests wrap the SQLite driver's table in one whose commit loses the race
+ * a given number of times, the way PostgreSQL reports a serialization
+ * failure, and check what a user of the store would see: the change lands
+ * once after a bounded number of runs, or not at all with CK_ERR_BUSY.
+ */
+#include "test_store_util.h"
+
+#include "store/store_int.h"
+
+/* How the flaky driver behaves; one test at a time. */
+static int lose_commits;   /* commits (or releases) still to lose */
+static int commits_tried;
+static int lost_last;      /* the last failure was a lost race */
+
+/* 1 if this commit loses the race (counted either way). */
+static int
+lose_this_one(void)
+{
+	commits_tried++;
+	lost_last = lose_commits > 0;
+	if (lost_last)
+		lose_commits--;
+	return lost_last;
+}
+
+static int
+flaky_commit(struct st_conn *c)
+{
+	return lose_this_one() ? -1 : st_sqlite_driver.commit(c);
+}
+
+static int
+flaky_release(struct st_conn *c, int depth)
+{
+	return lose_this_one() ? -1 : st_sqlite_driver.release(c, depth);
+}
+
+static enum st_fail
+flaky_fail_kind(struct st_conn *c)
+{
+	return lost_last ? ST_FAIL_RETRY : st_sqlite_driver.fail_kind(c);
+}
+
+static struct st_driver_ops flaky;
+
+static void
+use_flaky(struct ck_store *st, int lose)
+{
+	flaky = st_sqlite_driver;
+	flaky.commit = flaky_commit;
+	flaky.release = flaky_release;
+	flaky.fail_kind = flaky_fail_kind;
+	st->drv = &flaky;
+	lose_commits = lose;
+	commits_tried = 0;
+	lost_last = 0;
+}
+
+/* A transaction that loses the race is run again and lands exactly once. */
+static void
+test_lost_race_is_run_again(void **state)
+{
+	struct t_env *e = *state;
+	uint64_t gen0 = 0, gen1 = 0;
+	struct ck_lineage_list l = { NULL, 0 };
+	struct ck_err err;
+	int64_t id = 0;
+
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_generation(e->st, &gen0, NULL), CK_OK);
+	use_flaky(e->st, 2);
+	assert_int_equal(ck_store_lineage_put(e->st, "www", NULL, 0, "ec256", &id, &err), CK_OK);
+	assert_int_equal(commits_tried, 3);
+	assert_true(id > 0);
+	e->st->drv = &st_sqlite_driver;
+	assert_int_equal(ck_store_lineage_list(e->st, &l, NULL), CK_OK);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.items[0].id, id);
+	ck_lineage_list_cleanup(&l);
+	assert_int_equal(ck_store_generation(e->st, &gen1, NULL), CK_OK);
+	assert_true(gen1 == gen0); /* a lineage alone does not bump it, nor do the lost runs */
+}
+
+/* Retries are bounded: the caller gets CK_ERR_BUSY and nothing changed. */
+static void
+test_lost_race_retries_are_bounded(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_lineage_list l = { NULL, 0 };
+	struct ck_err err;
+	char *v = NULL;
+
+	ck_err_clear(&err);
+	use_flaky(e->st, 1000);
+	assert_int_equal(ck_store_setting_set(e->st, "k", "v", &err), CK_ERR_BUSY);
+	assert_int_equal(commits_tried, ST_TX_RETRY_MAX);
+	assert_non_null(strstr(err.msg, "nothing was changed"));
+	e->st->drv = &st_sqlite_driver;
+	assert_int_equal(ck_store_lineage_list(e->st, &l, NULL), CK_OK);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(ck_store_setting_get(e->st, "k", &v, NULL), CK_ERR_NOT_FOUND);
+}
+
+/* Inside a caller's transaction the runner does not retry: the caller's
+ * transaction is the one to run again. */
+static void
+test_no_retry_inside_a_transaction(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_err err;
+	char *v = NULL;
+
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_tx_begin(e->st, NULL), CK_OK);
+	use_flaky(e->st, 1);
+	assert_int_equal(ck_store_setting_set(e->st, "k", "v", &err), CK_ERR_BUSY);
+	assert_int_equal(commits_tried, 1);
+	e->st->drv = &st_sqlite_driver;
+	ck_store_tx_rollback(e->st);
+	assert_int_equal(ck_store_setting_get(e->st, "k", &v, NULL), CK_ERR_NOT_FOUND);
+}
+
+/* New rows' ids come back from INSERT ... RETURNING, one per row. */
+static void
+test_insert_returns_the_new_id(void **state)
+{
+	struct t_env *e = *state;
+	int64_t a = 0, b = 0, again = 0;
+
+	assert_int_equal(ck_store_lineage_put(e->st, "a", NULL, 0, NULL, &a, NULL), CK_OK);
+	assert_int_equal(ck_store_lineage_put(e->st, "b", NULL, 0, NULL, &b, NULL), CK_OK);
+	assert_int_equal(ck_store_lineage_put(e->st, "a", NULL, 0, NULL, &again, NULL), CK_OK);
+	assert_true(a > 0 && b > 0 && a != b);
+	assert_int_equal(again, a);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_lost_race_is_run_again, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_lost_race_retries_are_bounded, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_no_retry_inside_a_transaction, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_insert_returns_the_new_id, t_setup, t_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
