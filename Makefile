@@ -3,8 +3,9 @@
 #   make test   install dependencies, build with the default options (build-default/,
 #               what "building by hand" in the README does), with sanitizers
 #               (build-test/) and libFuzzer targets (build-fuzz/), all three with
-#               -Dwerror=true; run scripts/check-house (on build-default/'s
-#               libcertkeep.so), then scripts/run-tests
+#               -Dwerror=true; build examples/ against build-default's installed
+#               library (build-example/, pkg-config only); run scripts/check-house
+#               (on build-default/'s libcertkeep.so), then scripts/run-tests
 #   make bench  release build, then certkeep against certbot/lego/uacme (bench/run;
 #               BENCH_ARGS="--count 5" to shorten); not part of make test
 #   make build  release build only;  make clean  remove the build directories
@@ -18,7 +19,7 @@ comma := ,
 # compiler's new warning never breaks a user's build.
 WERROR := -Dwerror=true
 
-.PHONY: all build demo test bench deps build-default build-test build-fuzz check-house clean
+.PHONY: all build demo test bench deps build-default build-test build-fuzz build-example check-house clean
 
 all: build
 
@@ -63,6 +64,30 @@ build-fuzz:
 	fi
 	$(NINJA) -C build-fuzz
 
+# The example (examples/issue_export.c) built as an embedding program builds
+# it: against build-default's library INSTALLED into build-example/root
+# (meson install --destdir), through `pkg-config libcertkeep` only; no
+# source-tree path is on its command line; every installed header must
+# compile alone.  tests/integration/test_example.py runs the example against
+# Pebble.
+EXAMPLE_ROOT := $(CURDIR)/build-example/root
+build-example: build-default
+	rm -rf build-example
+	$(MESON) install -C build-default --no-rebuild --destdir $(EXAMPLE_ROOT)
+	pc=$$(dirname "$$(find $(EXAMPLE_ROOT) -name libcertkeep.pc)") && \
+	flags=$$(PKG_CONFIG_PATH=$$pc PKG_CONFIG_SYSROOT_DIR=$(EXAMPLE_ROOT) \
+		pkg-config --cflags --libs libcertkeep) && \
+	$(CC) -std=c11 -Wall -Wextra -Werror -o build-example/issue_export \
+		examples/issue_export.c $$flags -Wl,-rpath,$$(dirname "$$pc")
+	# Each installed header compiles on its own, as C11 and as C++.
+	inc=$$(find $(EXAMPLE_ROOT) -name certkeep.h -printf '%h') && \
+	for h in $$(cd $$inc && find certkeep.h certkeep -name '*.h'); do \
+		printf '#include <%s>\ntypedef int ck_alone;\n' $$h | \
+			$(CC) -std=c11 -pedantic -Wall -Wextra -Werror -I$$inc -fsyntax-only -x c - && \
+		printf '#include <%s>\n' $$h | \
+			$(CXX) -Wall -Wextra -Werror -I$$inc -fsyntax-only -x c++ - || exit 1; \
+	done
+
 # The house rules (scripts/check-house): measured on the sources and on
 # build-default/'s libcertkeep.so (its exported symbols).  make test runs
 # it through scripts/run-tests (one test, "house"), so its verdict is
@@ -70,11 +95,11 @@ build-fuzz:
 check-house: build-default
 	./scripts/check-house --lib build-default/libcertkeep.so
 
-test: deps build-default build-test build-fuzz
+test: deps build-default build-example build-test build-fuzz
 	./scripts/run-tests
 
 bench: build
 	./bench/run $(BENCH_ARGS)
 
 clean:
-	rm -rf build build-default build-test build-fuzz .demo
+	rm -rf build build-default build-test build-fuzz build-example .demo

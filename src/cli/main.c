@@ -11,6 +11,8 @@
 
 #include <openssl/crypto.h>
 
+#include <certkeep/version.h>
+
 #include "cli/cli.h"
 #include "store/store.h"
 

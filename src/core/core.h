@@ -14,7 +14,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-#include "certkeep.h"
+#include <certkeep/context.h> /* errors, init, log levels, struct ck_ctx: public */
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -45,8 +45,6 @@ enum ck_code ck_err_oom(struct ck_err *e, const char *where);
 
 /* ---- logging ---------------------------------------------------------- */
 
-enum ck_log_level { CK_LOG_ERROR = 0, CK_LOG_WARN = 1, CK_LOG_INFO = 2, CK_LOG_DEBUG = 3 };
-
 struct ck_log {
 	enum ck_log_level level;   /* messages above this level are dropped */
 	FILE *fp;                  /* NULL means stderr */
@@ -66,6 +64,8 @@ struct ck_clock {
 
 struct acme_http_ops; /* acme/acme.h: how an ACME client sends its requests */
 
+/* Public as an opaque handle (ck_ctx_new and its setters); inside the
+ * library and its tests a plain struct, set up with ck_ctx_init. */
 struct ck_ctx {
 	struct ck_log log;
 	struct ck_clock clock;

@@ -3,6 +3,7 @@
  * that carries it with the clock.  Must never be handed a secret.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -51,6 +52,46 @@ ck_ctx_init(struct ck_ctx *ctx)
 	ctx->log.fp = NULL;
 	ctx->clock.now = real_now;
 	ctx->clock.sleep_ms = real_sleep_ms;
+}
+
+enum ck_code
+ck_ctx_new(struct ck_ctx **out, struct ck_err *err)
+{
+	struct ck_ctx *ctx = malloc(sizeof(*ctx));
+
+	if (ctx == NULL)
+		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	ck_ctx_init(ctx);
+	*out = ctx;
+	return CK_OK;
+}
+
+void
+ck_ctx_free(struct ck_ctx *ctx)
+{
+	free(ctx);
+}
+
+void
+ck_ctx_set_log(struct ck_ctx *ctx, enum ck_log_level level, FILE *fp)
+{
+	ctx->log.level = level;
+	ctx->log.fp = fp;
+}
+
+void
+ck_ctx_set_clock(struct ck_ctx *ctx, time_t (*now)(void *arg),
+		 void (*sleep_ms)(void *arg, unsigned ms), void *arg)
+{
+	if (now == NULL || sleep_ms == NULL) {
+		ctx->clock.now = real_now;
+		ctx->clock.sleep_ms = real_sleep_ms;
+		ctx->clock.arg = NULL;
+		return;
+	}
+	ctx->clock.now = now;
+	ctx->clock.sleep_ms = sleep_ms;
+	ctx->clock.arg = arg;
 }
 
 time_t

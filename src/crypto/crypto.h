@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <certkeep/keys.h> /* key types, DER lists, PFX flavours: public */
+
 #include "core/core.h"
 
 /* Named maxima for outside data. */
@@ -33,27 +35,11 @@ enum ck_code ck_b64url_decode(const char *in, size_t len, unsigned char **out, s
 
 /* ---- keys ----------------------------------------------------------- */
 
-enum ck_key_type {
-	CK_KEY_NONE = 0,
-	CK_KEY_EC256 = 1,
-	CK_KEY_EC384 = 2,
-	CK_KEY_RSA2048 = 3,
-	CK_KEY_RSA3072 = 4,
-	CK_KEY_RSA4096 = 5,
-	CK_KEY_ED25519 = 6,
-};
-
-/* "ec256", "ec384", "rsa2048", "rsa3072", "rsa4096", "ed25519" (also "p256", "p384", "rsa"=2048). */
-enum ck_code ck_key_type_parse(const char *s, enum ck_key_type *out, struct ck_err *err);
-/* Canonical name, e.g. "ec256"; "unknown" for others. */
-const char *ck_key_type_name(enum ck_key_type t);
 /* Type of an existing key (public or private); CK_KEY_NONE if none of ours
  * (e.g. RSA 1024 - such keys can still be imported, named by ck_key_describe). */
 enum ck_key_type ck_key_type_of(EVP_PKEY *key);
 /* Human description: "EC P-256", "RSA 2048", "Ed25519", "RSA 1024" ... into out. */
 void ck_key_describe(EVP_PKEY *key, char *out, size_t n);
-
-enum ck_code ck_key_generate(enum ck_key_type t, EVP_PKEY **out, struct ck_err *err);
 
 /* Private key as unencrypted PKCS#8 DER (secret) / PEM (secret, NUL-terminated). */
 enum ck_code ck_key_to_pkcs8_der(EVP_PKEY *key, unsigned char **der, size_t *len,
@@ -191,17 +177,6 @@ enum ck_code ck_cert_pubkey(const unsigned char *der, size_t len, EVP_PKEY **out
 enum ck_code ck_cert_der_to_pem(const unsigned char *der, size_t len, char **pem,
 				struct ck_err *err);
 
-/* A list of DER blobs (certificates). */
-struct ck_der {
-	unsigned char *data;
-	size_t len;
-};
-struct ck_der_list {
-	struct ck_der *items;
-	size_t n;
-};
-void ck_der_list_cleanup(struct ck_der_list *l);
-
 /* Every CERTIFICATE block of a PEM text, in order (leaf first for ACME
  * downloads).  Rejects non-certificate blocks (CK_ERR_PARSE), no certificate
  * at all (CK_ERR_PARSE), and more than CK_BUNDLE_MAX_ITEMS or CK_PEM_MAX
@@ -242,10 +217,6 @@ void ck_bundle_cleanup(struct ck_bundle *b);
 
 /* ---- PKCS#12 output ----------------------------------------------------- */
 
-enum ck_pfx_compat {
-	CK_PFX_MODERN = 0,   /* PBES2 AES-256-CBC, HMAC-SHA256 MAC */
-	CK_PFX_LEGACY = 1,   /* pbeWithSHAAnd3-KeyTripleDES-CBC, SHA-1 MAC (Windows Server 2016 and older) */
-};
 /* key may be NULL (certificate-only PFX).  friendly_name may be NULL.
  * password must not be NULL ("" is allowed).  A key that does not match the
  * certificate is CK_ERR_KEY_MISMATCH.  2048 iterations for the KDF and MAC.

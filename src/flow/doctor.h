@@ -1,34 +1,13 @@
 /*
- * doctor.h - `certkeep doctor` as one call: the order in which the store's
- * repair (relinks, never deletes), prune (orphan keys only) and checks run,
- * so that the findings reported are what remains after the changes asked
- * for.  The store decides what is wrong and what may be changed
- * (ck_store_doctor*, store.h); this file only decides the order.
+ * doctor.h - what the library includes for `certkeep doctor` as one call.
+ * ck_doctor_run is public: include/certkeep/doctor.h (the order of repair,
+ * prune and checks is written there).
  */
 #ifndef CK_FLOW_DOCTOR_H
 #define CK_FLOW_DOCTOR_H
 
+#include <certkeep/doctor.h>
+
 #include "store/store.h"
-
-struct ck_doctor_run_opts {
-	struct ck_doctor_opts check; /* what ck_store_doctor reports */
-	int repair;                  /* run ck_store_doctor_repair first */
-	int prune;                   /* then ck_store_doctor_prune */
-};
-
-struct ck_doctor_report {
-	struct ck_findings actions;  /* what repair and prune did, in that order */
-	struct ck_findings found;    /* the findings that remain after them */
-};
-
-/*
- * Repair (if asked), then prune (if asked), then the checks, each with its
- * own transactions (a failure keeps what an earlier step committed).
- * *out must be zeroed; on failure it holds what was done so far and must
- * still be cleaned up.  The store is clean when out->found.n == 0.
- */
-enum ck_code ck_doctor_run(struct ck_store *st, const struct ck_doctor_run_opts *o,
-			   struct ck_doctor_report *out, struct ck_err *err);
-void ck_doctor_report_cleanup(struct ck_doctor_report *r);
 
 #endif

@@ -11,22 +11,10 @@
 #ifndef CK_FLOW_TOKENS_H
 #define CK_FLOW_TOKENS_H
 
+#include <certkeep/tokens.h> /* load, save, add, remove, finder: public */
+
 #include "flow/ops.h"
 #include "token/token.h"
-
-/* The configured tokens (an empty list when none is). */
-enum ck_code ck_tokens_load(struct ck_store *st, struct ck_token_conf_list *out,
-			     struct ck_err *err);
-/* Stores l as the configuration (an empty list removes the setting). */
-enum ck_code ck_tokens_save(struct ck_store *st, const struct ck_token_conf_list *l,
-			     struct ck_err *err);
-/*
- * A key finder over the configured tokens for ck_store_import_with: *f
- * uses *set (free it with ck_token_set_free after the import).  With no
- * token configured, *set is NULL and f->find is NULL (no search).
- */
-enum ck_code ck_tokens_finder(struct ck_store *st, struct ck_token_set **set,
-			       struct ck_key_finder *f, struct ck_err *err);
 
 /*
  * Opens the token labelled label in module (no login) and lists its public
@@ -38,16 +26,6 @@ enum ck_code ck_tokens_finder(struct ck_store *st, struct ck_token_set **set,
 enum ck_code ck_tokens_probe(const char *name, const char *module, const char *label,
 			     struct ck_token **t, struct ck_token_key_list *keys,
 			     struct ck_err *err);
-/*
- * Adds token name (module, label) to the configuration in one transaction;
- * a name already configured, an invalid one, or a full list is refused and
- * nothing is saved.
- */
-enum ck_code ck_tokens_add(struct ck_store *st, const char *name, const char *module,
-			   const char *label, struct ck_err *err);
-/* Removes token name from the configuration in one transaction
- * (CK_ERR_NOT_FOUND when it is not configured; nothing changes). */
-enum ck_code ck_tokens_remove(struct ck_store *st, const char *name, struct ck_err *err);
 /*
  * The public keys of configured token name, l being the configuration
  * (ck_tokens_load: read it, close the store, then call this).

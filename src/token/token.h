@@ -20,20 +20,18 @@
 
 #include <stddef.h>
 
+#include <certkeep/tokens.h> /* configured tokens, the token set: public */
+
 #include "core/core.h"
 
 /* ---- named maxima ----------------------------------------------------- */
 
-#define CK_TOKEN_MODULE_PATH_MAX 1024  /* bytes of a module path */
-#define CK_TOKEN_LABEL_MAX 32          /* CK_TOKEN_INFO.label: 32 bytes, blank padded */
 #define CK_TOKEN_ID_MAX 128            /* bytes of one CKA_ID */
 #define CK_TOKEN_OBJ_LABEL_MAX 256     /* bytes of one CKA_LABEL */
 #define CK_TOKEN_ATTR_MAX 4096         /* bytes of any attribute read (RSA 16384-bit modulus: 2048) */
 #define CK_TOKEN_OBJECTS_MAX 1024      /* public-key objects on one token */
 #define CK_TOKEN_SLOTS_MAX 256         /* slots one module may report */
 #define CK_TOKEN_URI_MAX 2048          /* one pkcs11: URI (== CK_STORE_URL_MAX) */
-#define CK_TOKEN_NAME_MAX 64           /* a configured token's name */
-#define CK_TOKEN_CONF_MAX 16           /* configured tokens */
 
 /* The store setting (ck_store_setting_get/set) that holds the configured
  * tokens as ck_token_conf_format text. */
@@ -140,16 +138,7 @@ enum ck_code ck_pkcs11_uri_parse(const char *text, struct ck_pkcs11_uri *out,
 
 /* ---- configured tokens (JSON: {"NAME": {"module": M, "token": L}, ...}) -- */
 
-struct ck_token_conf {
-	char name[CK_TOKEN_NAME_MAX + 1];
-	char module[CK_TOKEN_MODULE_PATH_MAX + 1];
-	char label[CK_TOKEN_LABEL_MAX + 1];
-};
-
-struct ck_token_conf_list {
-	struct ck_token_conf items[CK_TOKEN_CONF_MAX];
-	size_t n;
-};
+/* struct ck_token_conf, ck_token_conf_list: certkeep/tokens.h */
 
 /* 1 if s is a valid token name: 1..CK_TOKEN_NAME_MAX of [A-Za-z0-9._-],
  * not starting with '.' or '-'. */
@@ -174,13 +163,10 @@ const struct ck_token_conf *ck_token_conf_find(const struct ck_token_conf_list *
 
 /* ---- finding a key by SPKI on the configured tokens ---------------------- */
 
-struct ck_token_set;
-
 /* A set over the configured tokens l (copied); tokens are opened only when
  * first searched, each once, one at a time.  *out: ck_token_set_free. */
 enum ck_code ck_token_set_new(const struct ck_token_conf_list *l, struct ck_token_set **out,
 			      struct ck_err *err);
-void ck_token_set_free(struct ck_token_set *s);
 /*
  * The public key whose SPKI SHA-256 is spki_sha256 on any configured
  * token, in list order: *key points into the set (valid until it is

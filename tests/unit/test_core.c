@@ -409,6 +409,48 @@ test_clock_injectable(void **state)
 	assert_string_equal(t, "2026-11-22T00:00:00Z");
 }
 
+static unsigned fake_slept;
+static void
+fake_sleep_ms(void *arg, unsigned ms)
+{
+	*(unsigned *)arg += ms;
+}
+
+/* The public context (certkeep/context.h): made by ck_ctx_new, set by its
+ * setters only, as an embedding program does. */
+static void
+test_public_ctx(void **state)
+{
+	struct ck_ctx *ctx = NULL;
+	struct ck_err err;
+	char line[256] = "";
+	FILE *fp = tmpfile();
+
+	(void)state;
+	assert_non_null(fp);
+	assert_int_equal(ck_ctx_new(&ctx, &err), CK_OK);
+	assert_non_null(ctx);
+	assert_true(llabs((long long)(ck_now(ctx) - time(NULL))) <= 5); /* the real clock */
+
+	ck_ctx_set_clock(ctx, fake_now, fake_sleep_ms, &fake_slept);
+	assert_int_equal(ck_now(ctx), 1000);
+	ck_sleep_ms(ctx, 250);
+	assert_int_equal(fake_slept, 250);
+	ck_ctx_set_clock(ctx, NULL, NULL, NULL); /* back to the real clock */
+	assert_true(llabs((long long)(ck_now(ctx) - time(NULL))) <= 5);
+
+	ck_ctx_set_log(ctx, CK_LOG_WARN, fp);
+	ck_log(&ctx->log, CK_LOG_INFO, "not at WARN");
+	ck_log(&ctx->log, CK_LOG_WARN, "kept at WARN");
+	rewind(fp);
+	assert_non_null(fgets(line, sizeof(line), fp));
+	assert_non_null(strstr(line, "kept at WARN"));
+	assert_null(fgets(line, sizeof(line), fp));
+	fclose(fp);
+	ck_ctx_free(ctx);
+	ck_ctx_free(NULL);
+}
+
 int
 main(void)
 {
@@ -427,6 +469,7 @@ main(void)
 		cmocka_unit_test(test_strv_bounds),
 		cmocka_unit_test(test_name_rule_and_oom),
 		cmocka_unit_test(test_clock_injectable),
+		cmocka_unit_test(test_public_ctx),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,85 @@
+/*
+ * certkeep/context.h - process set-up and the context every call that
+ * logs, waits or reads the clock takes.
+ *
+ * Start-up, once per process: ck_global_init() before any other thread
+ * exists; then one struct ck_ctx (ck_ctx_new) with its log level and,
+ * for tests, its clock.
+ *
+ * Threading rule (libcertkeep keeps no mutable globals; this is all of it):
+ *  - ck_global_init once, before threads; ck_global_cleanup once, after.
+ *  - A struct ck_ctx may be shared by any number of threads once it is set
+ *    up: calls only read it.  Set it (ck_ctx_set_*) before sharing it, and
+ *    free it after the last call that uses it has returned.
+ *  - A struct ck_store handle, and everything obtained from it (an account
+ *    session), belongs to one thread at a time: one handle per thread.
+ *    Several handles on the same store file, in threads or processes, are
+ *    safe together: the store serialises writers itself (CK_ERR_BUSY after
+ *    CK_STORE_BUSY_MS).
+ *  - ck_issue listens for http-01 on the port it is given: issuances that
+ *    run at the same time need different ports.
+ */
+#ifndef CERTKEEP_CONTEXT_H
+#define CERTKEEP_CONTEXT_H
+
+#include <stdio.h>
+#include <time.h>
+
+#include <certkeep/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Process-wide set-up of the libraries libcertkeep uses: OpenSSL
+ * (OPENSSL_init_crypto with its configuration file, error strings, all
+ * ciphers and digests; OPENSSL_init_ssl) and libcurl
+ * (curl_global_init(CURL_GLOBAL_DEFAULT)).  Call it once, at the start of
+ * main, BEFORE any other thread exists (curl_global_init is not
+ * thread-safe), and before any other ck_ call that may reach the network.
+ * Idempotent: a second call returns CK_OK and changes nothing.  Returns
+ * CK_OK, CK_ERR_CRYPTO (OpenSSL could not initialise) or CK_ERR_NOMEM /
+ * CK_ERR_INTERNAL (libcurl could not).  Apart from this call libcertkeep
+ * changes no process-wide state (no umask, signals or environment).
+ */
+CK_API enum ck_code ck_global_init(void);
+/*
+ * Undoes ck_global_init's libcurl part (curl_global_cleanup), when every
+ * other thread that used libcertkeep has finished; a no-op without a
+ * matching ck_global_init.  OpenSSL releases its own state at exit.
+ */
+CK_API void ck_global_cleanup(void);
+
+/* Log levels: a context logs messages at its level and below. */
+enum ck_log_level { CK_LOG_ERROR = 0, CK_LOG_WARN = 1, CK_LOG_INFO = 2, CK_LOG_DEBUG = 3 };
+
+/* Configuration of the calls that take it: log level and stream, clock.  Opaque. */
+struct ck_ctx;
+
+/*
+ * A new context: the real clock, logging at CK_LOG_INFO to stderr.
+ * *out is set only on success; free it with ck_ctx_free.  CK_ERR_NOMEM.
+ */
+CK_API enum ck_code ck_ctx_new(struct ck_ctx **out, struct ck_err *err);
+/* Frees a context.  NULL is a no-op. */
+CK_API void ck_ctx_free(struct ck_ctx *ctx);
+/*
+ * Logs messages at level and below (CK_LOG_ERROR is the quietest) to fp;
+ * fp NULL means stderr.  fp must stay open while the context is used.
+ * Log lines never hold secrets.
+ */
+CK_API void ck_ctx_set_log(struct ck_ctx *ctx, enum ck_log_level level, FILE *fp);
+/*
+ * Replaces the clock: now(arg) gives the wall clock in seconds since the
+ * epoch, sleep_ms(arg, ms) waits (a test makes it instant).  Either NULL
+ * restores the real one.  Both must be safe to call from every thread that
+ * uses the context.
+ */
+CK_API void ck_ctx_set_clock(struct ck_ctx *ctx, time_t (*now)(void *arg),
+			     void (*sleep_ms)(void *arg, unsigned ms), void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

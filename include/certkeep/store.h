@@ -1,0 +1,701 @@
+/*
+ * certkeep/store.h - the certificate-and-key store: keys, certificates with their
+ * chains, lineages (named certificates), orders in flight, pending
+ * requests, ACME accounts, bindings, settings; references (REF); copy and
+ * move between stores; doctor.
+ *
+ * The store enforces invariants 1, 2, 3, 5 and 6 of ARCHITECTURE.md
+ * itself (docs/invariants.md says how), so no caller can break them:
+ *  - a certificate is linked to a key whose SPKI equals the certificate's
+ *    (recomputed by the store, never trusted from the caller) or labelled
+ *    "no private key"; putting a key links every labelled certificate with
+ *    its SPKI;
+ *  - every mutation is one transaction (BEGIN IMMEDIATE ... COMMIT);
+ *  - orders and pending requests can only name keys already committed;
+ *  - copy/move carry the key or refuse (CK_ERR_KEY_MISSING);
+ *  - every key or certificate change bumps a generation counter kept in
+ *    the database, so other processes see it too.
+ *
+ * Conventions: functions return enum ck_code (CK_OK = 0) and fill *err on
+ * failure; OUT parameters are set only on success.  Rows returned in
+ * structs own their strings: free them with the matching _cleanup, which
+ * is NULL-safe and may be called on a zeroed struct.  Ids are > 0; 0
+ * means "none".  Times are seconds since the epoch (UTC).
+ *
+ * Must never: build SQL from strings it was given (bound parameters only),
+ * log key material, delete a key that something still uses.
+ */
+#ifndef CERTKEEP_STORE_H
+#define CERTKEEP_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include <certkeep/context.h>
+#include <certkeep/keys.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ck_store;
+
+/* ---- named maxima (everything that comes in is bounded) ------------- */
+
+#define CK_STORE_NAME_MAX 64          /* lineage, account, binding names */
+#define CK_STORE_URL_MAX 2048         /* directory, account, order URLs; pkcs11 URIs */
+#define CK_STORE_TEXT_MAX 4096        /* origin, state, status, settings values */
+#define CK_STORE_CERT_MAX (64 * 1024) /* one certificate DER */
+#define CK_STORE_KEY_MAX (16 * 1024)  /* one PKCS#8 or SPKI DER */
+#define CK_STORE_CSR_MAX (64 * 1024)  /* one CSR DER */
+#define CK_STORE_CHAIN_MAX 16         /* chain certificates per certificate */
+#define CK_STORE_IDENT_MAX 100        /* identifiers per lineage / order / request */
+#define CK_STORE_CONTACT_MAX 16       /* contacts per account */
+#define CK_STORE_ROWS_MAX 100000      /* rows one list call returns */
+#define CK_STORE_BUSY_MS 10000        /* how long to wait for another process's lock */
+#define CK_REF_MAX 200                /* length of one REF text */
+#define CK_REF_PREFIX_MIN 8           /* shortest SHA-256 prefix accepted */
+
+/* Setting keys (settings table, ck_store_setting_get/set). */
+#define CK_SETTING_DEFAULT_SERVER "default_server" /* set by `account register` */
+
+/* ---- open, close, generation ---------------------------------------- */
+
+/* ck_store_open_ex flags. */
+#define CK_STORE_CREATE 0x1 /* create the store if the path does not exist */
+
+/* PRAGMA application_id of a certkeep store ("CkSt" = 1131107188), set by
+ * migration 2 (tests/unit/test_store_core.c checks the two agree). */
+#define CK_STORE_APPLICATION_ID 0x436b5374
+
+/*
+ * Opens the store at path.  With CK_STORE_CREATE in flags an absent store
+ * is created: missing directories 0700 and the file 0600 at creation
+ * (never chmod'ed later).  Without it an absent path is CK_ERR_NOT_FOUND
+ * ("no store at PATH") and nothing is created, not even a directory.
+ * Before anything that writes, the file must be a certkeep store (its
+ * application_id, or for a store made before the id existed its tables):
+ * a directory, a non-SQLite file, another program's SQLite database, or
+ * an empty file (unless CK_STORE_CREATE) is refused with CK_ERR_STORE and
+ * left byte for byte as it was.  An existing store is opened as is (doctor
+ * reports loose permissions).  Then sets WAL, synchronous=FULL,
+ * foreign_keys=ON and a busy timeout of CK_STORE_BUSY_MS, and applies
+ * pending schema migrations in order (one transaction each; opening twice
+ * is harmless).  ctx (clock, log) must outlive the store; it may be NULL
+ * for the real clock and default log.
+ * Errors: CK_ERR_NOT_FOUND (no store, without CK_STORE_CREATE),
+ * CK_ERR_IO / CK_ERR_PERMISSION (path), CK_ERR_STORE (not a store, or the
+ * database failed), CK_ERR_UNSUPPORTED (schema newer than this build),
+ * CK_ERR_BUSY.
+ */
+CK_API enum ck_code ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
+				     struct ck_store **out, struct ck_err *err);
+/* ck_store_open_ex(path, ctx, CK_STORE_CREATE, out, err): creates an absent store. */
+CK_API enum ck_code ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
+				  struct ck_err *err);
+/* Closes the store.  NULL is a no-op. */
+CK_API void ck_store_close(struct ck_store *st);
+/* Closes *st and sets it to NULL. */
+CK_API void ck_store_cleanup(struct ck_store **st);
+/* Path the store was opened with. */
+CK_API const char *ck_store_path(const struct ck_store *st);
+/* Schema version of the open database (after migrations). */
+CK_API int ck_store_schema_version(const struct ck_store *st);
+
+/*
+ * Generation counter: bumped (persistently, in the same transaction) by
+ * every change to keys, certificates, their links, lineages' current
+ * certificate and account keys.  Reads never bump it.  A cache records the
+ * value it read at and is stale when the value differs.
+ */
+CK_API enum ck_code ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err);
+
+/* ---- transactions spanning several calls ----------------------------- */
+
+/*
+ * Every mutating call is one transaction by itself.  To make several calls
+ * one (an import of many keys and certificates), wrap them: inside, each
+ * call becomes a savepoint of the outer transaction, and nothing is
+ * visible to other processes, or durable, before ck_store_tx_commit.
+ * A call that fails inside has already undone its own part; the caller
+ * then decides: ck_store_tx_rollback undoes everything since begin.
+ * Nesting is allowed (bounded).  Closing the store rolls back an open one.
+ */
+CK_API enum ck_code ck_store_tx_begin(struct ck_store *st, struct ck_err *err);
+CK_API enum ck_code ck_store_tx_commit(struct ck_store *st, struct ck_err *err);
+CK_API void ck_store_tx_rollback(struct ck_store *st);
+
+/* ---- settings (key/value) ------------------------------------------- */
+
+/* *out (free()) is the value; CK_ERR_NOT_FOUND if the key is not set. */
+CK_API enum ck_code ck_store_setting_get(struct ck_store *st, const char *key, char **out,
+					 struct ck_err *err);
+/* Sets key to value; value NULL removes the key. */
+CK_API enum ck_code ck_store_setting_set(struct ck_store *st, const char *key, const char *value,
+					 struct ck_err *err);
+
+/* ---- keys ----------------------------------------------------------- */
+
+struct ck_key_info {
+	int64_t id;
+	char spki_sha256[65];     /* link identity */
+	char key_type[16];        /* ck_key_type_name, "unknown" for others */
+	char algorithm[32];       /* ck_key_describe: "EC P-256", "RSA 2048", "Ed25519" */
+	char *pkcs11_uri;         /* NULL: the private key is in the store (PKCS#8) */
+	time_t created;
+	int used;                 /* used by a certificate, account, open request or order */
+};
+
+struct ck_key_list {
+	struct ck_key_info *items;
+	size_t n;
+};
+
+/*
+ * Stores a software private key (as PKCS#8 DER with its SPKI DER,
+ * spki_sha256 and algorithm).  Idempotent by spki_sha256: the same key
+ * twice returns the same id with *created = 0 (created may be NULL).  If
+ * the existing row is a token reference for the same public key, that
+ * row's id is returned unchanged.  In the same transaction every
+ * certificate labelled "no private key" whose SPKI matches is linked to
+ * the key (how a smart-card certificate arriving late heals).  Bumps the
+ * generation when anything changed.
+ */
+CK_API enum ck_code ck_store_key_put(struct ck_store *st, EVP_PKEY *key, int64_t *id, int *created,
+				     struct ck_err *err);
+/*
+ * Stores a reference to a key that lives on a PKCS#11 token: its URI and
+ * SPKI DER, no private part.  Idempotent by spki_sha256 as above; links
+ * labelled certificates the same way.
+ */
+CK_API enum ck_code ck_store_key_put_token(struct ck_store *st, const char *pkcs11_uri,
+					   const unsigned char *spki_der, size_t spki_len, int64_t *id,
+					   int *created, struct ck_err *err);
+/*
+ * The private key (caller frees with EVP_PKEY_free).  A token key gives
+ * CK_ERR_KEY_NOT_EXPORTABLE naming its URI (use the token module).
+ * A stored key whose public part no longer hashes to its spki_sha256
+ * gives CK_ERR_CORRUPT.
+ */
+CK_API enum ck_code ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out,
+				      struct ck_err *err);
+/* The public key (software or token), from the stored SPKI DER. */
+CK_API enum ck_code ck_store_key_public(struct ck_store *st, int64_t id, EVP_PKEY **out,
+					struct ck_err *err);
+CK_API enum ck_code ck_store_key_info(struct ck_store *st, int64_t id, struct ck_key_info *out,
+				      struct ck_err *err);
+/* Key whose SPKI SHA-256 (lower-case hex, 64 digits) is spki; CK_ERR_NOT_FOUND if none. */
+CK_API enum ck_code ck_store_key_find_spki(struct ck_store *st, const char *spki, int64_t *id,
+					   struct ck_err *err);
+/* Every key (orphans_only: only keys no certificate, account, open request or
+ * unfinished order uses), oldest first. */
+CK_API enum ck_code ck_store_key_list(struct ck_store *st, int orphans_only, struct ck_key_list *out,
+				      struct ck_err *err);
+/* Removes a key nothing uses; CK_ERR_IN_USE (naming the user) otherwise. */
+CK_API enum ck_code ck_store_key_remove(struct ck_store *st, int64_t id, struct ck_err *err);
+CK_API void ck_key_info_cleanup(struct ck_key_info *k);
+CK_API void ck_key_list_cleanup(struct ck_key_list *l);
+
+/* ---- certificates --------------------------------------------------- */
+
+/*
+ * What to store.  der is the leaf; chain (may be NULL) its issuers in
+ * order; origin is the ACME order URL or "import:<file>" (may be NULL).
+ *
+ * key_id > 0: link to that key.  The store computes the certificate's
+ *   SPKI itself and refuses with CK_ERR_KEY_MISMATCH (store unchanged) if
+ *   the key's differs.
+ * key_id == 0: link to a stored key with the same SPKI if there is one
+ *   (also a pending request's key), else store the certificate labelled
+ *   "no private key".
+ * lineage (may be NULL): the certificate becomes that lineage's current
+ *   certificate (the lineage is created, with the certificate's SANs as
+ *   identifiers, if absent).  If NULL and the certificate closes a pending
+ *   request that named a lineage, that lineage is used.
+ * order_id > 0: that order is marked "valid" and closed in the same
+ *   transaction (issuance).
+ * Any open pending request whose key has the certificate's SPKI is closed
+ * in the same transaction.
+ * alternates (may be NULL): JSON text of alternate chains (array of
+ * arrays of base64url DER of the issuers, leaf excluded as in `chain`, as
+ * issuance writes it), stored as given after a size check.
+ */
+struct ck_cert_new {
+	const unsigned char *der;
+	size_t len;
+	const struct ck_der_list *chain;
+	const char *origin;
+	int64_t key_id;
+	const char *lineage;
+	int64_t order_id;
+	const char *alternates;
+};
+
+struct ck_cert_put_result {
+	int64_t cert_id;
+	int64_t key_id;           /* 0: stored labelled "no private key" */
+	int already_present;      /* the certificate was there: nothing was changed */
+	int64_t request_closed;   /* id of the pending request this closed, or 0 */
+	int64_t lineage_id;       /* lineage it became current of, or 0 */
+};
+
+/*
+ * One transaction: insert certificate and chain, link or label, set the
+ * lineage's current certificate, close the order and the pending request,
+ * bump the generation.  The same certificate again (by SHA-256) is a no-op
+ * reporting already_present (if it was labelled and key_id names its
+ * matching key, it is linked then; order_id, if given, is closed).  Errors: CK_ERR_PARSE (not a
+ * certificate), CK_ERR_TOO_LARGE, CK_ERR_KEY_MISMATCH, CK_ERR_NOT_FOUND
+ * (key_id or order_id unknown), CK_ERR_STORE.
+ */
+CK_API enum ck_code ck_store_cert_put(struct ck_store *st, const struct ck_cert_new *in,
+				      struct ck_cert_put_result *out, struct ck_err *err);
+
+/* A certificate as `certkeep list --json` and `show` need it. */
+struct ck_cert_row {
+	int64_t id;
+	char sha256[65];
+	char sha1[41];
+	char spki_sha256[65];
+	char *subject;
+	char *issuer;
+	char serial[80];
+	char **sans;              /* DNS names and IP addresses */
+	size_t nsans;
+	time_t not_before;
+	time_t not_after;
+	char *lineage;            /* NULL if in no lineage */
+	int64_t lineage_id;
+	int is_current;           /* the lineage's current certificate */
+	int64_t key_id;           /* 0 when labelled "no private key" */
+	int linked;               /* key_id != 0 */
+	char key_algorithm[32];   /* of the certificate's public key ("EC P-256") */
+	char *key_location;       /* "store", a pkcs11: URI, or NULL (no key) */
+	char *origin;             /* may be NULL */
+	time_t created;
+	size_t chain_len;         /* number of chain certificates */
+};
+
+struct ck_cert_list {
+	struct ck_cert_row *items;
+	size_t n;
+};
+
+/* Every certificate, grouped by lineage name (unnamed last), newest first within. */
+CK_API enum ck_code ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out,
+				       struct ck_err *err);
+CK_API enum ck_code ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out,
+				      struct ck_err *err);
+/* The DER of certificate id (free()) and, if chain != NULL, its chain in order. */
+CK_API enum ck_code ck_store_cert_der(struct ck_store *st, int64_t id, unsigned char **der, size_t *len,
+				      struct ck_der_list *chain, struct ck_err *err);
+/* Alternate chains JSON as stored (free()); *out = NULL when none. */
+CK_API enum ck_code ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out,
+					     struct ck_err *err);
+/* Attaches alternate chains (JSON text as in ck_cert_new.alternates) to a
+ * stored certificate, one transaction; issuance calls it after the
+ * certificate itself is committed.  CK_ERR_NOT_FOUND if id is unknown. */
+CK_API enum ck_code ck_store_cert_alternates_set(struct ck_store *st, int64_t id,
+						 const char *alternates, struct ck_err *err);
+/* Certificate by full SHA-256 hex; CK_ERR_NOT_FOUND if absent. */
+CK_API enum ck_code ck_store_cert_find_sha256(struct ck_store *st, const char *sha256, int64_t *id,
+					      struct ck_err *err);
+/*
+ * Removes a certificate and its chain.  Refuses with CK_ERR_IN_USE (the
+ * message names the binding) if a binding pins it, deploys it, or follows
+ * its lineage while it is the lineage's current certificate.  If it was a
+ * lineage's current certificate, the lineage then points at its newest
+ * remaining certificate (or none).  The key stays (an orphan: doctor
+ * reports it, prune removes it).  Bumps the generation.
+ */
+CK_API enum ck_code ck_store_cert_remove(struct ck_store *st, int64_t id, struct ck_err *err);
+CK_API void ck_cert_row_cleanup(struct ck_cert_row *r);
+CK_API void ck_cert_list_cleanup(struct ck_cert_list *l);
+
+/* ---- references (REF) ----------------------------------------------- */
+
+/*
+ * A parsed REF.  Forms: a lineage name; a SHA-256 thumbprint (hex, full
+ * or a prefix of at least CK_REF_PREFIX_MIN digits); a SHA-1 thumbprint
+ * as Windows and IIS show it (any case, with or without spaces or colons,
+ * all 40 digits; an invisible U+200E mark copied from the Windows
+ * certificate dialog is ignored).  A REF can be several forms at once
+ * ("deadbeef" is a valid name and a prefix): resolution tries the lineage
+ * name first, then thumbprints.
+ */
+struct ck_ref {
+	char name[CK_STORE_NAME_MAX + 1]; /* "" if the text cannot be a lineage name */
+	char hex[65];                     /* lower-case hex digits, separators removed; "" if not hex */
+	size_t hex_len;
+	int sha256_full;                  /* hex_len == 64 */
+	int sha256_prefix;                /* CK_REF_PREFIX_MIN <= hex_len < 64, no separators */
+	int sha1;                         /* hex_len == 40 */
+};
+
+/*
+ * Pure: parses text (no database).  CK_ERR_INVALID_ARG with a message
+ * saying which forms are accepted when text is none of them (empty, too
+ * long, separators around something that is not 40 hex digits, ...).
+ */
+CK_API enum ck_code ck_ref_parse(const char *text, struct ck_ref *out, struct ck_err *err);
+/* 1 if s is a valid lineage/binding/account name: 1..CK_STORE_NAME_MAX of [A-Za-z0-9._-],
+ * not starting with '.' or '-'. */
+CK_API int ck_store_name_valid(const char *s);
+
+/*
+ * Resolves text to a certificate id: a lineage name gives the lineage's
+ * current certificate; then full SHA-256, SHA-1, SHA-256 prefix.
+ * CK_ERR_NOT_FOUND (says what was tried; a lineage without a certificate
+ * says so), CK_ERR_AMBIGUOUS (the message lists each candidate's SHA-256
+ * prefix and lineage name), CK_ERR_INVALID_ARG (unparseable).
+ */
+CK_API enum ck_code ck_store_ref_resolve(struct ck_store *st, const char *text, int64_t *cert_id,
+					 struct ck_err *err);
+
+/* ---- lineages ------------------------------------------------------- */
+
+struct ck_lineage {
+	int64_t id;
+	char *name;
+	char **identifiers;
+	size_t nidentifiers;
+	char key_type[16];        /* key policy: ck_key_type_name, "" = default */
+	int64_t current_cert_id;  /* 0 if none */
+	time_t created;
+};
+
+struct ck_lineage_list {
+	struct ck_lineage *items;
+	size_t n;
+};
+
+/* Creates the lineage or updates its identifiers and key type (key_type may be
+ * NULL: unchanged / default).  Does not touch its current certificate. */
+CK_API enum ck_code ck_store_lineage_put(struct ck_store *st, const char *name,
+					 const char *const *identifiers, size_t n, const char *key_type,
+					 int64_t *id, struct ck_err *err);
+/* CK_ERR_NOT_FOUND if absent. */
+CK_API enum ck_code ck_store_lineage_get(struct ck_store *st, const char *name, struct ck_lineage *out,
+					 struct ck_err *err);
+CK_API enum ck_code ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out,
+					  struct ck_err *err);
+CK_API void ck_lineage_cleanup(struct ck_lineage *l);
+CK_API void ck_lineage_list_cleanup(struct ck_lineage_list *l);
+
+/* ---- orders in flight ----------------------------------------------- */
+
+/* An order open longer than this was interrupted and not resumed: doctor
+ * reports it (order-stale).  Until then its key is in use, never an orphan. */
+#define CK_STORE_ORDER_STALE_S 86400
+
+struct ck_order {
+	int64_t id;
+	char *lineage;            /* lineage name the order is for */
+	int64_t account_id;
+	int64_t key_id;           /* the certificate key, committed before finalize */
+	char **identifiers;
+	size_t nidentifiers;
+	char *url;                /* order URL (may be NULL before newOrder answers) */
+	char *status;             /* ACME status: pending, ready, processing, valid, invalid */
+	char *finalize_url;
+	int closed;               /* 1 once the certificate is stored or the order given up */
+	time_t created;
+	time_t updated;
+};
+
+struct ck_order_list {
+	struct ck_order *items;
+	size_t n;
+};
+
+/*
+ * Records an order.  key_id must name a committed key (invariant 3):
+ * CK_ERR_NOT_FOUND otherwise.  account_id may be 0.  status NULL means
+ * "pending".  url and finalize_url may be NULL.
+ */
+struct ck_order_new {
+	const char *lineage;
+	int64_t account_id;
+	int64_t key_id;
+	const char *const *identifiers;
+	size_t nidentifiers;
+	const char *url;
+	const char *status;
+	const char *finalize_url;
+};
+CK_API enum ck_code ck_store_order_put(struct ck_store *st, const struct ck_order_new *in, int64_t *id,
+				       struct ck_err *err);
+/* Updates status (and url / finalize_url when not NULL) of an open order.
+ * closed != 0 closes the order (status "invalid" closes it too).  A closed
+ * order is final: CK_ERR_STATE, nothing changed. */
+CK_API enum ck_code ck_store_order_update(struct ck_store *st, int64_t id, const char *status,
+					  const char *url, const char *finalize_url, int closed,
+					  struct ck_err *err);
+CK_API enum ck_code ck_store_order_get(struct ck_store *st, int64_t id, struct ck_order *out,
+				       struct ck_err *err);
+/* Orders not closed, oldest first. */
+CK_API enum ck_code ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out,
+					     struct ck_err *err);
+CK_API void ck_order_cleanup(struct ck_order *o);
+CK_API void ck_order_list_cleanup(struct ck_order_list *l);
+
+/* ---- pending requests ----------------------------------------------- */
+
+struct ck_request {
+	int64_t id;
+	int64_t key_id;
+	char spki_sha256[65];
+	unsigned char *csr_der;
+	size_t csr_len;
+	char **identifiers;
+	size_t nidentifiers;
+	char *lineage;            /* may be NULL */
+	time_t created;
+	time_t closed;            /* 0 while open */
+	int64_t cert_id;          /* certificate that closed it, 0 while open */
+};
+
+struct ck_request_list {
+	struct ck_request *items;
+	size_t n;
+};
+
+/* Records a pending request; key_id must be committed (CK_ERR_NOT_FOUND),
+ * lineage may be NULL. */
+CK_API enum ck_code ck_store_request_put(struct ck_store *st, int64_t key_id,
+					 const unsigned char *csr_der, size_t csr_len,
+					 const char *const *identifiers, size_t n, const char *lineage,
+					 int64_t *id, struct ck_err *err);
+CK_API enum ck_code ck_store_request_get(struct ck_store *st, int64_t id, struct ck_request *out,
+					 struct ck_err *err);
+/* Open requests (all_requests != 0: closed ones too), oldest first. */
+CK_API enum ck_code ck_store_request_list(struct ck_store *st, int all_requests,
+					  struct ck_request_list *out, struct ck_err *err);
+/* The open request whose key has SPKI spki; CK_ERR_NOT_FOUND if none. */
+CK_API enum ck_code ck_store_request_find_spki(struct ck_store *st, const char *spki,
+					       struct ck_request *out, struct ck_err *err);
+/* Closes an open request without a certificate (given up); the key stays. */
+CK_API enum ck_code ck_store_request_close(struct ck_store *st, int64_t id, struct ck_err *err);
+CK_API void ck_request_cleanup(struct ck_request *r);
+CK_API void ck_request_list_cleanup(struct ck_request_list *l);
+
+/* ---- ACME accounts -------------------------------------------------- */
+
+struct ck_account {
+	int64_t id;               /* 0 in ck_store_account_put: insert or match (server, name) */
+	char *name;               /* "default" if NULL in put */
+	char *server;             /* directory URL */
+	char *url;                /* account URL (kid); NULL until the server answers */
+	int64_t key_id;
+	int64_t pending_key_id;   /* rollover in progress: new key committed, not yet switched */
+	char *contacts;           /* JSON array text, e.g. ["mailto:a@b"]; NULL = [] */
+	char *status;             /* "valid", "deactivated", "revoked"; NULL = "valid" */
+	int tos_agreed;
+	char *eab_kid;            /* NULL if none */
+	time_t created;
+	int is_default;           /* the default account for its server (output only) */
+};
+
+struct ck_account_list {
+	struct ck_account *items;
+	size_t n;
+};
+
+/*
+ * Inserts or updates the account identified by (server, name) (or by id
+ * when in->id > 0), every column including key_id: for registration and
+ * recovery, where the caller has just proven the key with the server.
+ * key_id must be committed.  pending_key_id is not touched by put (use the
+ * rollover calls); replacing the key of a row with a rollover pending is
+ * refused (CK_ERR_STATE).  Bumps the generation when key_id changes.  *id
+ * (may be NULL) receives the row id.  Anything else that updates an
+ * existing account uses ck_store_account_update: a row read before a
+ * network round trip is stale after it, and writing its key_id back would
+ * undo a rollover another process committed meanwhile.
+ */
+CK_API enum ck_code ck_store_account_put(struct ck_store *st, const struct ck_account *in, int64_t *id,
+					 struct ck_err *err);
+/*
+ * Records what the server said about account in->id: url, contacts,
+ * status (NULL: as stored) and tos_agreed (1 sets it; 0 leaves it).  Never
+ * writes key_id, pending_key_id, name, server or eab_kid (those fields of
+ * *in are ignored), so it cannot undo a concurrent rollover.
+ * CK_ERR_NOT_FOUND if the row is gone.
+ */
+CK_API enum ck_code ck_store_account_update(struct ck_store *st, const struct ck_account *in,
+					    struct ck_err *err);
+/* Account (server, name); name NULL = the server's default account
+ * (ck_store_account_set_default, else the one named "default", else the
+ * only account for that server).  CK_ERR_NOT_FOUND / CK_ERR_AMBIGUOUS. */
+CK_API enum ck_code ck_store_account_get(struct ck_store *st, const char *server, const char *name,
+					 struct ck_account *out, struct ck_err *err);
+CK_API enum ck_code ck_store_account_get_id(struct ck_store *st, int64_t id, struct ck_account *out,
+					    struct ck_err *err);
+CK_API enum ck_code ck_store_account_set_default(struct ck_store *st, const char *server,
+						 const char *name, struct ck_err *err);
+/* Every account (server, then name). */
+CK_API enum ck_code ck_store_account_list(struct ck_store *st, struct ck_account_list *out,
+					  struct ck_err *err);
+/* Rollover step 1 (before keyChange is sent): records the committed key
+ * key_id as the account's pending key.  CK_ERR_STATE if another pending key
+ * is recorded (resolve it first). */
+CK_API enum ck_code ck_store_account_set_pending_key(struct ck_store *st, int64_t account_id,
+						     int64_t key_id, struct ck_err *err);
+/* Rollover step 2 (the server accepted the new key): key_id = pending key,
+ * pending = none, one transaction, generation bumped.  The key it replaces
+ * stays the account's previous key, in use (never an orphan for doctor or
+ * prune) for keep_previous_s seconds: the rollover's grace, while a server
+ * with a stale key cache may still accept only that key.  CK_ERR_STATE if
+ * no key is pending.  ck_store_account_commit_rollover keeps it
+ * CK_STORE_ACCOUNT_KEEP_S. */
+#define CK_STORE_ACCOUNT_KEEP_S 10
+CK_API enum ck_code ck_store_account_commit_rollover_keep(struct ck_store *st, int64_t account_id,
+							  unsigned keep_previous_s, struct ck_err *err);
+CK_API enum ck_code ck_store_account_commit_rollover(struct ck_store *st, int64_t account_id,
+						     struct ck_err *err);
+/* The server kept the old key: forget the pending key (the key row stays). */
+CK_API enum ck_code ck_store_account_clear_pending(struct ck_store *st, int64_t account_id,
+						   struct ck_err *err);
+CK_API void ck_account_cleanup(struct ck_account *a);
+CK_API void ck_account_list_cleanup(struct ck_account_list *l);
+
+/* ---- bindings ------------------------------------------------------- */
+
+struct ck_binding {
+	int64_t id;
+	char *name;
+	char *lineage;            /* follows this lineage's current certificate, or NULL */
+	char pinned_sha256[65];   /* or pinned to this certificate ("" if none) */
+	char *target;             /* deploy target description */
+	char last_sha256[65];     /* last deployed certificate ("" if never) */
+	char *state;              /* e.g. "new", "deployed", "failed" */
+	time_t updated;
+};
+
+struct ck_binding_list {
+	struct ck_binding *items;
+	size_t n;
+};
+
+/*
+ * Adds or updates (by name) a binding.  Exactly one of lineage and
+ * pinned_sha256 is set, and it must exist in the store (a binding is never
+ * created dangling: CK_ERR_NOT_FOUND).  state NULL = "new".
+ */
+CK_API enum ck_code ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *id,
+					 struct ck_err *err);
+/* Records a deployment: last_sha256 and state. */
+CK_API enum ck_code ck_store_binding_set_deployed(struct ck_store *st, const char *name,
+						  const char *sha256, const char *state,
+						  struct ck_err *err);
+CK_API enum ck_code ck_store_binding_remove(struct ck_store *st, const char *name, struct ck_err *err);
+CK_API enum ck_code ck_store_binding_list(struct ck_store *st, struct ck_binding_list *out,
+					  struct ck_err *err);
+/* Bindings that use certificate cert_id (pinned, last deployed, or following its
+ * lineage while it is current). */
+CK_API enum ck_code ck_store_cert_bindings(struct ck_store *st, int64_t cert_id,
+					   struct ck_binding_list *out, struct ck_err *err);
+CK_API void ck_binding_cleanup(struct ck_binding *b);
+CK_API void ck_binding_list_cleanup(struct ck_binding_list *l);
+
+/* ---- copy and move between stores ----------------------------------- */
+
+#define CK_STORE_COPY_NO_KEY 0x1  /* copy even if the certificate has no key here */
+
+struct ck_copy_result {
+	int64_t dst_cert_id;
+	int64_t dst_key_id;       /* 0 if copied without a key */
+	int already_present;      /* the destination already had the certificate */
+	int key_is_token;         /* the key travelled as a pkcs11 reference */
+};
+
+/*
+ * Copies certificate cert_id of src with its key (PKCS#8, or a token
+ * reference as a reference), chain, alternates and lineage into dst, in
+ * ONE destination transaction.  If the certificate is the source lineage's
+ * current one it becomes the destination lineage's current one.  Bindings
+ * are not copied (they describe this machine's targets); the lineage name
+ * they follow travels.  Refuses with CK_ERR_KEY_MISSING if the certificate
+ * has no key, unless flags has CK_STORE_COPY_NO_KEY.  src and dst must be
+ * different files (CK_ERR_INVALID_ARG).
+ */
+CK_API enum ck_code ck_store_cert_copy(struct ck_store *src, int64_t cert_id, struct ck_store *dst,
+				       unsigned flags, struct ck_copy_result *out, struct ck_err *err);
+/*
+ * Copy, then (after the destination has committed) remove the certificate
+ * from src in its own transaction, with the key when nothing else in src
+ * uses it.  Refuses up front with CK_ERR_IN_USE if a binding in src uses
+ * it.  A crash between the two leaves the certificate in both stores,
+ * never in neither.  The source key is deleted only while dst holds the
+ * key itself (a software key: dst's own PKCS#8, loaded and checked);
+ * CK_ERR_STATE, with nothing changed, when dst knows a software key only
+ * as a token reference (the reference is not replaced).
+ */
+CK_API enum ck_code ck_store_cert_move(struct ck_store *src, int64_t cert_id, struct ck_store *dst,
+				       unsigned flags, struct ck_copy_result *out, struct ck_err *err);
+
+/* ---- doctor ---------------------------------------------------------- */
+
+enum ck_severity {
+	CK_SEV_INFO = 0,
+	CK_SEV_WARNING = 1,
+	CK_SEV_ERROR = 2,
+};
+
+struct ck_doctor_opts {
+	time_t now;               /* 0: the store context's clock */
+	int pending_max_age_days; /* 0: 30 */
+	int expiry_warn_days;     /* 0: 30 */
+};
+
+/*
+ * One finding.  code is stable ("CK-D001"), name its stable short name
+ * ("cert-key-missing"); docs/invariants.md lists them all.  object names
+ * the thing ("cert 3f2a...", "key 12", "binding www-nginx"); what, why and
+ * fix are one line each: what is wrong, why an admin should care (in the
+ * words Windows/IIS/nginx would use), and the command that fixes it.
+ */
+struct ck_finding {
+	const char *code;         /* static */
+	const char *name;         /* static */
+	enum ck_severity severity;
+	char *object;
+	char *what;
+	char *why;
+	char *fix;
+	int64_t cert_id;          /* the certificate concerned, or 0 */
+	int64_t key_id;           /* the key concerned, or 0 */
+	int fixed;                /* set by repair/prune: this action was done */
+};
+
+struct ck_findings {
+	struct ck_finding *items;
+	size_t n;
+};
+
+/*
+ * Checks every invariant, recomputing SPKI and thumbprints from the
+ * stored DER (columns are not trusted).  Never changes the store.  An
+ * empty list means clean.
+ */
+CK_API enum ck_code ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts,
+				    struct ck_findings *out, struct ck_err *err);
+/* Relinks certificates labelled "no private key" (or linked to a key that is
+ * gone) whose matching key exists in the store.  Never deletes anything.
+ * *out lists what was done (fixed = 1), one transaction. */
+CK_API enum ck_code ck_store_doctor_repair(struct ck_store *st, struct ck_findings *out,
+					   struct ck_err *err);
+/* Removes orphan keys only, one transaction; *out lists each removed key. */
+CK_API enum ck_code ck_store_doctor_prune(struct ck_store *st, struct ck_findings *out,
+					  struct ck_err *err);
+/* "info", "warning", "error". */
+CK_API const char *ck_severity_name(enum ck_severity s);
+CK_API void ck_findings_cleanup(struct ck_findings *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
