@@ -19,7 +19,7 @@ acme_account_cleanup(struct acme_account *a)
 	free(a->url);
 	free(a->status);
 	free(a->orders);
-	acme_strv_cleanup(&a->contacts);
+	ck_strv_cleanup(&a->contacts);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -41,11 +41,11 @@ account_parse(const struct acme_http_response *r, const char *keep_url, struct a
 		goto out;
 	}
 	if ((a.url = strdup(loc)) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	if ((rc = acme_json_load(r->body, r->body_len, &j, err)) != CK_OK ||
-	    (rc = acme_json_str(j, "status", ACME_FIELD_MAX, 1, &a.status, err)) != CK_OK ||
+	    (rc = acme_json_status(j, &a.status, &a.state, err)) != CK_OK ||
 	    (rc = acme_json_strv(j, "contact", ACME_CONTACTS_MAX, ACME_CONTACT_MAX, 0, 0,
 				 &a.contacts, err)) != CK_OK ||
 	    (rc = acme_json_bool(j, "termsOfServiceAgreed", &a.tos_agreed, err)) != CK_OK ||
@@ -72,7 +72,7 @@ contacts_json(const char *const *contacts, size_t n, json_t **out, struct ck_err
 	if (n > ACME_CONTACTS_MAX)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "more than %d contacts", ACME_CONTACTS_MAX);
 	if ((arr = json_array()) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < n; i++) {
 		const char *s = contacts[i];
 		for (k = 0; s != NULL && s[k] != '\0'; k++)
@@ -86,7 +86,7 @@ contacts_json(const char *const *contacts, size_t n, json_t **out, struct ck_err
 		}
 		if (json_array_append_new(arr, json_string(s)) != 0) {
 			json_decref(arr);
-			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			return CK_OOM(err);
 		}
 	}
 	*out = arr;
@@ -99,7 +99,7 @@ static enum ck_code
 json_set(json_t *obj, const char *name, json_t *v, struct ck_err *err)
 {
 	if (v == NULL || json_object_set_new(obj, name, v) != 0)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	return CK_OK;
 }
 
@@ -111,7 +111,7 @@ new_account_payload(struct acme_client *c, const struct acme_account_new_opts *o
 	enum ck_code rc = CK_ERR_NOMEM;
 
 	if (p == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	if (o->ncontacts > 0) {
@@ -184,7 +184,7 @@ acme_account_new(struct acme_client *c, const struct acme_account_new_opts *opts
 	    (rc = acme_url_check_origin(c, a.url, "the account URL (Location)", err)) != CK_OK)
 		goto out;
 	if ((kid = strdup(a.url)) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	free(c->kid);
@@ -272,7 +272,7 @@ key_change_payload(struct acme_client *c, EVP_PKEY *new_key, const char *url, ch
 	enum ck_code rc;
 
 	if (inner_payload == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	if ((rc = ck_jwk_from_key(c->key, &old_jwk, err)) != CK_OK ||

@@ -250,14 +250,7 @@ long acme_retry_after_parse(const char *value, time_t now);
 /* Clamp: -1 (absent) -> dflt; else into [min, max]. */
 unsigned acme_retry_after_clamp(long seconds, unsigned min, unsigned max, unsigned dflt);
 
-/* A list of strings (URLs, contacts). */
-struct acme_strv {
-	char **v;
-	size_t n;
-};
-void acme_strv_cleanup(struct acme_strv *s);
-/* Appends a copy of s to v; CK_ERR_TOO_LARGE when v already has max entries. */
-enum ck_code acme_strv_add(struct acme_strv *v, const char *s, size_t max, struct ck_err *err);
+/* Lists of strings (URLs, contacts) are struct ck_strv (core.h). */
 
 /*
  * Appends to *out the targets of every link in one Link header value
@@ -266,7 +259,7 @@ enum ck_code acme_strv_add(struct acme_strv *v, const char *s, size_t max, struc
  * ones are ignored, not an error).  Malformed syntax -> CK_ERR_PARSE.
  */
 enum ck_code acme_link_parse(const char *value, const char *rel, size_t max,
-			     struct acme_strv *out, struct ck_err *err);
+			     struct ck_strv *out, struct ck_err *err);
 
 /* ---- generic requests (for later extensions: ARI, revocation) ----------- */
 
@@ -282,12 +275,38 @@ enum ck_code acme_post(struct acme_client *c, const char *url, const char *paylo
 enum ck_code acme_get(struct acme_client *c, const char *url, struct acme_http_response *out,
 		      struct ck_err *err);
 
+/* ---- object statuses (RFC 8555 section 7.1.6) --------------------------- */
+
+/*
+ * The status of an account, order, authorization or challenge, parsed once
+ * where the JSON is read (the objects below keep the server's text too, in
+ * `status`, for messages and for the store, which stores the text form).
+ * ACME_ST_UNKNOWN is 0: a zeroed object, and any text RFC 8555 does not
+ * define, is unknown.
+ */
+enum acme_status {
+	ACME_ST_UNKNOWN = 0,
+	ACME_ST_PENDING,
+	ACME_ST_READY,
+	ACME_ST_PROCESSING,
+	ACME_ST_VALID,
+	ACME_ST_INVALID,
+	ACME_ST_EXPIRED,
+	ACME_ST_DEACTIVATED,
+	ACME_ST_REVOKED,
+};
+/* The status for its RFC 8555 text (exact, case-sensitive); NULL or other -> ACME_ST_UNKNOWN. */
+enum acme_status acme_status_parse(const char *text);
+/* The RFC 8555 text of st ("pending", ...); "unknown" for ACME_ST_UNKNOWN or out of range. */
+const char *acme_status_name(enum acme_status st);
+
 /* ---- accounts (RFC 8555 section 7.3) ------------------------------------ */
 
 struct acme_account {
 	char *url;                  /* the kid */
 	char *status;               /* "valid", "deactivated", "revoked" */
-	struct acme_strv contacts;
+	enum acme_status state;     /* status, parsed */
+	struct ck_strv contacts;
 	int tos_agreed;             /* termsOfServiceAgreed: 1, 0, or -1 if not reported */
 	char *orders;               /* orders list URL, optional */
 	int created;                /* newAccount: 1 = 201 created, 0 = 200 existing adopted */
@@ -357,10 +376,11 @@ struct acme_identifier {
 struct acme_order {
 	char *url;                  /* Location of the order */
 	char *status;               /* pending, ready, processing, valid, invalid */
+	enum acme_status state;     /* status, parsed */
 	char *expires;              /* RFC 3339 text, optional */
 	struct acme_identifier *identifiers;
 	size_t nidentifiers;
-	struct acme_strv authorizations;
+	struct ck_strv authorizations;
 	char *finalize;
 	char *certificate;          /* once valid */
 	int has_error;
@@ -395,6 +415,7 @@ struct acme_challenge {
 	char *type;                 /* "http-01", "dns-01", "tls-alpn-01", ... */
 	char *url;
 	char *status;
+	enum acme_status state;     /* status, parsed */
 	char *token;                /* checked base64url; NULL if the type has none */
 	int has_error;
 	struct ck_err error;
@@ -403,6 +424,7 @@ struct acme_challenge {
 struct acme_authz {
 	char *url;
 	char *status;               /* pending, valid, invalid, deactivated, expired, revoked */
+	enum acme_status state;     /* status, parsed */
 	char *expires;
 	struct acme_identifier identifier;
 	int wildcard;
@@ -440,7 +462,7 @@ enum ck_code acme_key_authorization(EVP_PKEY *key, const char *token, char **out
 struct acme_cert {
 	char *pem;                  /* the chain as sent, leaf first, NUL-terminated */
 	size_t pem_len;
-	struct acme_strv alternates; /* Link rel="alternate" URLs (at most ACME_LINKS_MAX) */
+	struct ck_strv alternates; /* Link rel="alternate" URLs (at most ACME_LINKS_MAX) */
 };
 void acme_cert_cleanup(struct acme_cert *cert);
 

@@ -24,7 +24,7 @@ struct acme_client {
 	const struct ck_ctx *ctx;
 	char *directory_url;
 	char origin[ACME_ORIGIN_MAX];    /* the directory's origin */
-	struct acme_strv extra_origins;  /* also allowed (acme_client_allow_origin) */
+	struct ck_strv extra_origins;  /* also allowed (acme_client_allow_origin) */
 	struct acme_http_ops ops;
 	struct acme_curl *curl;          /* the default transport (ops.arg) */
 	int have_directory;
@@ -60,12 +60,15 @@ enum ck_code acme_json_load(const char *body, size_t len, json_t **out, struct c
  */
 enum ck_code acme_json_str(json_t *obj, const char *name, size_t max, int required, char **out,
 			   struct ck_err *err);
+/* The required "status" member: its text into *text (caller frees) and, parsed, *state. */
+enum ck_code acme_json_status(json_t *obj, char **text, enum acme_status *state,
+			      struct ck_err *err);
 /* Like acme_json_str, and the value must satisfy acme_url_ok. */
 enum ck_code acme_json_url(json_t *obj, const char *name, int required, char **out,
 			   struct ck_err *err);
 /* An array of strings (each <= max_len; urls: each acme_url_ok), at most max_items. */
 enum ck_code acme_json_strv(json_t *obj, const char *name, size_t max_items, size_t max_len,
-			    int urls, int required, struct acme_strv *out, struct ck_err *err);
+			    int urls, int required, struct ck_strv *out, struct ck_err *err);
 /* A boolean member: 1/0, or -1 when absent. Present but not a boolean -> CK_ERR_PARSE. */
 enum ck_code acme_json_bool(json_t *obj, const char *name, int *out, struct ck_err *err);
 /* Compact JSON text of obj (free()). */
@@ -104,7 +107,7 @@ enum ck_code acme_poll_sleep(struct acme_client *c, long retry_after, time_t sta
 enum ck_code acme_url_check_origin(const struct acme_client *c, const char *url,
 				   const char *what, struct ck_err *err);
 /* acme_url_check_origin for each URL of a list. */
-enum ck_code acme_strv_check_origin(const struct acme_client *c, const struct acme_strv *v,
+enum ck_code acme_strv_check_origin(const struct acme_client *c, const struct ck_strv *v,
 				    const char *what, struct ck_err *err);
 
 /* ---- client.c: the request engine ---- */

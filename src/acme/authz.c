@@ -50,7 +50,7 @@ challenge_parse(json_t *j, struct acme_challenge *out, struct ck_err *err)
 		return CK_FAIL(err, CK_ERR_PARSE, "a challenge is not an object");
 	if ((rc = acme_json_str(j, "type", CHALLENGE_TYPE_MAX, 1, &ch.type, err)) != CK_OK ||
 	    (rc = acme_json_url(j, "url", 1, &ch.url, err)) != CK_OK ||
-	    (rc = acme_json_str(j, "status", ACME_FIELD_MAX, 1, &ch.status, err)) != CK_OK ||
+	    (rc = acme_json_status(j, &ch.status, &ch.state, err)) != CK_OK ||
 	    (rc = acme_json_str(j, "token", ACME_TOKEN_MAX, 0, &ch.token, err)) != CK_OK ||
 	    (rc = acme_error_member(j, &ch.has_error, &ch.error, err)) != CK_OK)
 		goto out;
@@ -82,7 +82,7 @@ authz_challenges(json_t *j, struct acme_authz *a, struct ck_err *err)
 	if (n == 0)
 		return CK_OK;
 	if ((a->challenges = calloc(n, sizeof(*a->challenges))) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < n; i++) {
 		if ((rc = challenge_parse(json_array_get(arr, i), &a->challenges[i], err)) != CK_OK)
 			return rc;
@@ -101,7 +101,7 @@ acme_authz_parse(const char *body, size_t len, struct acme_authz *out, struct ck
 
 	a.retry_after = -1;
 	if ((rc = acme_json_load(body, len, &j, err)) != CK_OK ||
-	    (rc = acme_json_str(j, "status", ACME_FIELD_MAX, 1, &a.status, err)) != CK_OK ||
+	    (rc = acme_json_status(j, &a.status, &a.state, err)) != CK_OK ||
 	    (rc = acme_json_str(j, "expires", ACME_FIELD_MAX, 0, &a.expires, err)) != CK_OK ||
 	    (rc = acme_identifier_parse(json_object_get(j, "identifier"), &a.identifier, err)) !=
 		    CK_OK ||
@@ -139,7 +139,7 @@ acme_authz_fetch(struct acme_client *c, const char *url, struct acme_authz *out,
 						err)) != CK_OK)
 			goto out;
 	if ((a.url = strdup(url)) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	a.retry_after = acme_response_retry_after(c, &resp);
@@ -216,11 +216,11 @@ acme_authz_wait(struct acme_client *c, struct acme_authz *a, struct ck_err *err)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no authorization to wait for");
 	snprintf(what, sizeof(what), "the authorization for %s", a->identifier.value);
 	for (;;) {
-		if (strcmp(a->status, "valid") == 0)
+		if (a->state == ACME_ST_VALID)
 			return CK_OK;
-		if (strcmp(a->status, "invalid") == 0)
+		if (a->state == ACME_ST_INVALID)
 			return authz_invalid(a, err);
-		if (strcmp(a->status, "pending") != 0 && strcmp(a->status, "processing") != 0)
+		if (a->state != ACME_ST_PENDING && a->state != ACME_ST_PROCESSING)
 			return CK_FAIL(err, CK_ERR_STATE, "%s is %s; start a new order", what,
 				       a->status);
 		if ((rc = acme_poll_sleep(c, a->retry_after, start, &waited, what, a->status, err)) !=
@@ -247,7 +247,7 @@ acme_key_authorization(EVP_PKEY *key, const char *token, char **out, struct ck_e
 	n = strlen(token) + 1 + strlen(tp) + 1;
 	if ((ka = malloc(n)) == NULL) {
 		free(tp);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	snprintf(ka, n, "%s.%s", token, tp);
 	free(tp);

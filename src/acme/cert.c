@@ -16,13 +16,13 @@ acme_cert_cleanup(struct acme_cert *cert)
 	if (cert == NULL)
 		return;
 	free(cert->pem);
-	acme_strv_cleanup(&cert->alternates);
+	ck_strv_cleanup(&cert->alternates);
 	memset(cert, 0, sizeof(*cert));
 }
 
 /* Every rel="alternate" target of every Link header; a malformed Link only warns. */
 static void
-cert_alternates(struct acme_client *c, const struct acme_http_response *r, struct acme_strv *out)
+cert_alternates(struct acme_client *c, const struct acme_http_response *r, struct ck_strv *out)
 {
 	size_t i;
 	struct ck_err e;
@@ -86,7 +86,7 @@ acme_cert_download_alternates(struct acme_client *c, const struct acme_cert *cer
 		return rc;
 	if (cert->alternates.n > 0 &&
 	    (alts = calloc(cert->alternates.n, sizeof(*alts))) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < cert->alternates.n; i++) {
 		if ((rc = acme_cert_download(c, cert->alternates.v[i], &alts[i], err)) != CK_OK)
 			goto out;

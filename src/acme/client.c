@@ -29,7 +29,7 @@ acme_client_new(const struct ck_ctx *ctx, const char *directory_url, const char 
 			       "the ACME directory URL must be https:// (TLS is never optional)");
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->directory_url = strdup(directory_url)) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	if ((rc = acme_origin_of(directory_url, c->origin, err)) != CK_OK) {
@@ -60,7 +60,7 @@ acme_client_free(struct acme_client *c)
 	acme_curl_free(c->curl);
 	acme_directory_cleanup(&c->dir);
 	free(c->directory_url);
-	acme_strv_cleanup(&c->extra_origins);
+	ck_strv_cleanup(&c->extra_origins);
 	free(c->nonce);
 	free(c->kid);
 	EVP_PKEY_free(c->key);
@@ -111,7 +111,7 @@ acme_client_set_account(struct acme_client *c, EVP_PKEY *key, const char *kid, s
 	if (kid != NULL && !acme_url_ok(kid))
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the account URL must be https://");
 	if (kid != NULL && (k = strdup(kid)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	if (EVP_PKEY_up_ref(key) != 1) {
 		free(k);
 		return CK_FAIL(err, CK_ERR_CRYPTO, "cannot reference the account key");

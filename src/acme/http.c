@@ -47,7 +47,7 @@ acme_http_response_add_header(struct acme_http_response *r, const char *name, co
 		free(v);
 		if (nh != NULL)
 			r->headers = nh;
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	r->headers = nh;
 	nh[r->nheaders].name = n;
@@ -67,7 +67,7 @@ acme_http_response_set_body(struct acme_http_response *r, const char *body, size
 			       "the server sent a body over %d bytes; refusing it", ACME_BODY_MAX);
 	copy = malloc(n + 1);
 	if (copy == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	if (n > 0)
 		memcpy(copy, body, n);
 	copy[n] = '\0';
@@ -112,7 +112,7 @@ acme_curl_new(const char *ca_bundle, struct acme_curl **out, struct ck_err *err)
 	struct acme_curl *t = calloc(1, sizeof(*t));
 
 	if (t == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	t->connect_s = ACME_CONNECT_TIMEOUT_S;
 	t->total_s = ACME_TOTAL_TIMEOUT_S;
 	if (ca_bundle != NULL && access(ca_bundle, R_OK) != 0) {
@@ -123,7 +123,7 @@ acme_curl_new(const char *ca_bundle, struct acme_curl **out, struct ck_err *err)
 	}
 	if (ca_bundle != NULL && (t->ca_bundle = strdup(ca_bundle)) == NULL) {
 		free(t);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	t->h = curl_easy_init();
 	if (t->h == NULL) {
@@ -193,7 +193,7 @@ curl_headers(CURL *h, struct acme_http_response *resp, struct ck_err *err)
 			if (hc == CURLHE_MISSING || hc == CURLHE_NOHEADERS)
 				break;
 			if (hc == CURLHE_OUT_OF_MEMORY)
-				return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+				return CK_OOM(err);
 			if (hc != CURLHE_OK)
 				return CK_FAIL(err, CK_ERR_INTERNAL, "libcurl could not return the "
 					       "%s header (CURLHcode %d)", wanted[k], (int)hc);
@@ -280,14 +280,14 @@ curl_setup(struct acme_curl *t, const struct acme_http_request *req, struct curl
 		snprintf(line, sizeof(line), "Content-Type: %s",
 			 req->content_type != NULL ? req->content_type : ACME_CT_JOSE);
 		if ((*hdrs = curl_slist_append(*hdrs, line)) == NULL)
-			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			return CK_OOM(err);
 		if ((*hdrs = curl_slist_append(*hdrs, "Expect:")) == NULL)
-			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			return CK_OOM(err);
 	}
 	if (req->accept != NULL) {
 		snprintf(line, sizeof(line), "Accept: %s", req->accept);
 		if ((*hdrs = curl_slist_append(*hdrs, line)) == NULL)
-			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			return CK_OOM(err);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs);
 	return CK_OK;

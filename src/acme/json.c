@@ -120,7 +120,7 @@ acme_json_str(json_t *obj, const char *name, size_t max, int required, char **ou
 		return CK_FAIL(err, CK_ERR_PARSE, "the server's \"%s\" holds non-printable bytes", name);
 	copy = strdup(s);
 	if (copy == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	*out = copy;
 	return CK_OK;
 }
@@ -145,46 +145,51 @@ acme_json_url(json_t *obj, const char *name, int required, char **out, struct ck
 	return CK_OK;
 }
 
-enum ck_code
-acme_strv_add(struct acme_strv *v, const char *s, size_t max, struct ck_err *err)
-{
-	char **nv;
-	char *copy;
+static const char *const status_names[] = {
+	[ACME_ST_UNKNOWN] = "unknown",       [ACME_ST_PENDING] = "pending",
+	[ACME_ST_READY] = "ready",           [ACME_ST_PROCESSING] = "processing",
+	[ACME_ST_VALID] = "valid",           [ACME_ST_INVALID] = "invalid",
+	[ACME_ST_EXPIRED] = "expired",       [ACME_ST_DEACTIVATED] = "deactivated",
+	[ACME_ST_REVOKED] = "revoked",
+};
 
-	if (v->n >= max)
-		return CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %zu entries", max);
-	copy = strdup(s);
-	if (copy == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	nv = realloc(v->v, (v->n + 1) * sizeof(*nv));
-	if (nv == NULL) {
-		free(copy);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	}
-	nv[v->n++] = copy;
-	v->v = nv;
-	return CK_OK;
-}
-
-void
-acme_strv_cleanup(struct acme_strv *s)
+enum acme_status
+acme_status_parse(const char *text)
 {
 	size_t i;
 
-	if (s == NULL)
-		return;
-	for (i = 0; i < s->n; i++)
-		free(s->v[i]);
-	free(s->v);
-	s->v = NULL;
-	s->n = 0;
+	if (text == NULL)
+		return ACME_ST_UNKNOWN;
+	for (i = ACME_ST_UNKNOWN + 1; i < CK_ARRAY_LEN(status_names); i++)
+		if (strcmp(text, status_names[i]) == 0)
+			return (enum acme_status)i;
+	return ACME_ST_UNKNOWN;
+}
+
+const char *
+acme_status_name(enum acme_status st)
+{
+	if ((size_t)st >= CK_ARRAY_LEN(status_names))
+		return status_names[ACME_ST_UNKNOWN];
+	return status_names[st];
+}
+
+enum ck_code
+acme_json_status(json_t *obj, char **text, enum acme_status *state, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = acme_json_str(obj, "status", ACME_FIELD_MAX, 1, text, err)) != CK_OK)
+		return rc;
+	*state = acme_status_parse(*text);
+	return CK_OK;
 }
 
 enum ck_code
 acme_json_strv(json_t *obj, const char *name, size_t max_items, size_t max_len, int urls,
-	       int required, struct acme_strv *out, struct ck_err *err)
+	       int required, struct ck_strv *out, struct ck_err *err)
 {
-	struct acme_strv v = { 0 };
+	struct ck_strv v = { 0 };
 	json_t *arr = json_object_get(obj, name);
 	enum ck_code rc = CK_ERR_PARSE;
 	size_t i;
@@ -209,13 +214,13 @@ acme_json_strv(json_t *obj, const char *name, size_t max_items, size_t max_len, 
 				     name, urls ? "an https:// URL" : "a printable string");
 			goto out;
 		}
-		if ((rc = acme_strv_add(&v, s, max_items, err)) != CK_OK)
+		if ((rc = ck_strv_add(&v, s, max_items, max_len, err)) != CK_OK)
 			goto out;
 	}
 	*out = v;
 	return CK_OK;
 out:
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 	return rc;
 }
 

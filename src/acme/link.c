@@ -102,7 +102,7 @@ link_params(const char *p, const char *rel, int *match)
 }
 
 enum ck_code
-acme_link_parse(const char *value, const char *rel, size_t max, struct acme_strv *out,
+acme_link_parse(const char *value, const char *rel, size_t max, struct ck_strv *out,
 		struct ck_err *err)
 {
 	const char *p = value, *end;
@@ -134,7 +134,7 @@ acme_link_parse(const char *value, const char *rel, size_t max, struct acme_strv
 		target[len] = '\0';
 		if (!acme_url_ok(target))
 			continue; /* relative or non-https targets are not followed */
-		if ((rc = acme_strv_add(out, target, max, err)) != CK_OK)
+		if ((rc = ck_strv_add(out, target, max, ACME_URL_MAX, err)) != CK_OK)
 			return rc;
 	}
 }

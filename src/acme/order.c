@@ -31,7 +31,7 @@ acme_order_cleanup(struct acme_order *o)
 	free(o->status);
 	free(o->expires);
 	identifiers_free(o->identifiers, o->nidentifiers);
-	acme_strv_cleanup(&o->authorizations);
+	ck_strv_cleanup(&o->authorizations);
 	free(o->finalize);
 	free(o->certificate);
 	memset(o, 0, sizeof(*o));
@@ -70,7 +70,7 @@ order_identifiers(json_t *j, struct acme_order *o, struct ck_err *err)
 		return CK_FAIL(err, CK_ERR_PARSE, "the order has %zu identifiers (1..%d allowed)", n,
 			       ACME_IDENTIFIERS_MAX);
 	if ((o->identifiers = calloc(n, sizeof(*o->identifiers))) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < n; i++) {
 		if ((rc = acme_identifier_parse(json_array_get(arr, i), &o->identifiers[i], err)) !=
 		    CK_OK)
@@ -106,7 +106,7 @@ acme_order_parse(const char *body, size_t len, struct acme_order *out, struct ck
 
 	o.retry_after = -1;
 	if ((rc = acme_json_load(body, len, &j, err)) != CK_OK ||
-	    (rc = acme_json_str(j, "status", ACME_FIELD_MAX, 1, &o.status, err)) != CK_OK ||
+	    (rc = acme_json_status(j, &o.status, &o.state, err)) != CK_OK ||
 	    (rc = acme_json_str(j, "expires", ACME_FIELD_MAX, 0, &o.expires, err)) != CK_OK ||
 	    (rc = order_identifiers(j, &o, err)) != CK_OK ||
 	    (rc = acme_json_strv(j, "authorizations", ACME_IDENTIFIERS_MAX, ACME_URL_MAX, 1, 1,
@@ -174,7 +174,7 @@ order_payload(const char *const *names, size_t n, char **out, struct ck_err *err
 	size_t i;
 
 	if (p == NULL || ids == NULL || json_object_set(p, "identifiers", ids) != 0) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
@@ -190,7 +190,7 @@ order_payload(const char *const *names, size_t n, char **out, struct ck_err *err
 		if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type",
 							 ck_name_is_ip(s) ? "ip" : "dns", "value",
 							 s)) != 0) {
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 			goto out;
 		}
 	}
@@ -260,7 +260,7 @@ acme_order_finalize(struct acme_client *c, struct acme_order *order, const unsig
 	    (rc = ck_b64url_encode(csr_der, csr_len, &csr, err)) != CK_OK)
 		goto out;
 	if ((p = json_pack("{s:s}", "csr", csr)) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	if ((rc = acme_json_dump(p, &payload, err)) != CK_OK)
@@ -323,9 +323,9 @@ acme_order_wait(struct acme_client *c, struct acme_order *order, struct ck_err *
 	if (order == NULL || order->status == NULL || order->url == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no order to wait for");
 	for (;;) {
-		if (strcmp(order->status, "ready") == 0 || strcmp(order->status, "valid") == 0)
+		if (order->state == ACME_ST_READY || order->state == ACME_ST_VALID)
 			return CK_OK;
-		if (strcmp(order->status, "invalid") == 0) {
+		if (order->state == ACME_ST_INVALID) {
 			if (!order->has_error)
 				return CK_FAIL(err, CK_ERR_VALIDATION,
 					       "the order became invalid (the server gave no reason)");
@@ -336,7 +336,7 @@ acme_order_wait(struct acme_client *c, struct acme_order *order, struct ck_err *
 			}
 			return CK_ERR_VALIDATION;
 		}
-		if (strcmp(order->status, "pending") != 0 && strcmp(order->status, "processing") != 0) {
+		if (order->state != ACME_ST_PENDING && order->state != ACME_ST_PROCESSING) {
 			char safe[32];
 			ck_str_printable(safe, sizeof(safe), order->status);
 			return CK_FAIL(err, CK_ERR_PARSE, "the order has an unknown status \"%s\"", safe);

@@ -144,13 +144,13 @@ acme_client_allow_origin(struct acme_client *c, const char *origin, struct ck_er
 	if (c->extra_origins.n >= ACME_ORIGINS_MAX)
 		return CK_FAIL(err, CK_ERR_TOO_LARGE, "at most %d extra origins per ACME server",
 			       ACME_ORIGINS_MAX);
-	return acme_strv_add(&c->extra_origins, o, ACME_ORIGINS_MAX, err);
+	return ck_strv_add(&c->extra_origins, o, ACME_ORIGINS_MAX, ACME_ORIGIN_MAX, err);
 }
 
 void
 acme_client_clear_origins(struct acme_client *c)
 {
-	acme_strv_cleanup(&c->extra_origins);
+	ck_strv_cleanup(&c->extra_origins);
 }
 
 const char *
@@ -184,7 +184,7 @@ acme_url_check_origin(const struct acme_client *c, const char *url, const char *
 }
 
 enum ck_code
-acme_strv_check_origin(const struct acme_client *c, const struct acme_strv *v, const char *what,
+acme_strv_check_origin(const struct acme_client *c, const struct ck_strv *v, const char *what,
 		       struct ck_err *err)
 {
 	enum ck_code rc;

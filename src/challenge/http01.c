@@ -225,7 +225,7 @@ http01_start(const struct ck_ctx *ctx, const char *address, unsigned port, struc
 	if (ctx == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no context");
 	if ((h = calloc(1, sizeof(*h))) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	h->ctx = ctx;
 	if (pthread_mutex_init(&h->lock, NULL) != 0) {
 		free(h);
@@ -279,7 +279,7 @@ http01_add(struct http01 *h, const char *token, const char *keyauth, struct ck_e
 			       "the key authorization is not \"<token>.<thumbprint>\"");
 	if ((fresh.token = strdup(token)) == NULL || (fresh.keyauth = strdup(keyauth)) == NULL) {
 		entry_free(&fresh);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	pthread_mutex_lock(&h->lock);
 	e = entry_find(h, token);

@@ -170,14 +170,14 @@ key_json(struct ck_store *st, int64_t id)
 static json_t *
 origins_json(struct ck_store *st, const char *server)
 {
-	struct acme_strv v = { 0 };
+	struct ck_strv v = { 0 };
 	json_t *arr = json_array();
 	size_t i;
 
 	if (arr != NULL && ck_server_origins_get(st, server, &v, NULL) == CK_OK)
 		for (i = 0; i < v.n; i++)
 			json_array_append_new(arr, json_string(v.v[i]));
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 	return arr;
 }
 

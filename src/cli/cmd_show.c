@@ -95,7 +95,7 @@ show_load(struct ck_store *st, int64_t id, struct show *s, struct ck_err *err)
 		return rc;
 	s->chain_info = calloc(s->chain.n + 1, sizeof(*s->chain_info));
 	if (s->chain_info == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < s->chain.n; i++) {
 		rc = ck_cert_info_from_der(s->chain.items[i].data, s->chain.items[i].len,
 					   &s->chain_info[i], err);

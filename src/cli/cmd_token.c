@@ -265,19 +265,6 @@ token_key_json(const struct ck_token_key *k, const char *hex)
 			 "algorithm", k->algorithm, "spki_sha256", k->spki_sha256, "uri", k->uri);
 }
 
-static void
-token_hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
 static int
 token_keys_print(const char *name, const struct ck_token *t, const struct ck_token_key_list *kl,
 		 int json)
@@ -294,7 +281,7 @@ token_keys_print(const char *name, const struct ck_token *t, const struct ck_tok
 	if (json) {
 		arr = json_array();
 		for (i = 0; arr != NULL && i < kl->n; i++) {
-			token_hex(kl->items[i].id, kl->items[i].id_len, hex);
+			ck_hex_encode(kl->items[i].id, kl->items[i].id_len, hex, sizeof(hex));
 			o = token_key_json(&kl->items[i], hex);
 			if (o == NULL || json_array_append_new(arr, o) != 0) {
 				json_decref(arr);
@@ -305,7 +292,7 @@ token_keys_print(const char *name, const struct ck_token *t, const struct ck_tok
 	}
 	for (i = 0; i < kl->n; i++) {
 		const struct ck_token_key *k = &kl->items[i];
-		token_hex(k->id, k->id_len, hex);
+		ck_hex_encode(k->id, k->id_len, hex, sizeof(hex));
 		printf("id %s  label '%s'  %s\n  spki sha256 %s\n  %s\n", hex[0] ? hex : "-",
 		       k->label, k->algorithm, k->spki_sha256, k->uri);
 	}

@@ -50,7 +50,7 @@ ck_buf_append(struct ck_buf *b, const void *data, size_t n, struct ck_err *err)
 			/* Never leave a copy of a secret behind in freed memory. */
 			p = malloc(cap);
 			if (p == NULL)
-				return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+				return CK_OOM(err);
 			if (b->data != NULL) {
 				memcpy(p, b->data, b->len);
 				OPENSSL_clear_free(b->data, b->cap);
@@ -58,7 +58,7 @@ ck_buf_append(struct ck_buf *b, const void *data, size_t n, struct ck_err *err)
 		} else {
 			p = realloc(b->data, cap);
 			if (p == NULL)
-				return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+				return CK_OOM(err);
 		}
 		b->data = p;
 		b->cap = cap;
@@ -91,7 +91,7 @@ ck_buf_printf(struct ck_buf *b, struct ck_err *err, const char *fmt, ...)
 	}
 	big = malloc((size_t)n + 1);
 	if (big == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	va_start(ap, fmt);
 	vsnprintf(big, (size_t)n + 1, fmt, ap);
 	va_end(ap);
@@ -153,7 +153,7 @@ ck_strdup(const char *s, char **out, struct ck_err *err)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "NULL string");
 	p = strdup(s);
 	if (p == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	*out = p;
 	return CK_OK;
 }

@@ -35,6 +35,14 @@ enum ck_code ck_err_openssl(struct ck_err *e, enum ck_code code, const char *whe
 			    const char *what);
 #define CK_FAIL_SSL(err, what) ck_err_openssl((err), CK_ERR_CRYPTO, __func__, (what))
 
+/*
+ * The out-of-memory error, made in one place: CK_ERR_NOMEM with the message
+ * "out of memory" (never allocates).  Returns CK_ERR_NOMEM, so failures read
+ * `return CK_OOM(err);` or `rc = CK_OOM(err);`.
+ */
+enum ck_code ck_err_oom(struct ck_err *e, const char *where);
+#define CK_OOM(err) ck_err_oom((err), __func__)
+
 /* ---- logging ---------------------------------------------------------- */
 
 struct ck_log {
@@ -117,6 +125,46 @@ enum ck_code ck_strdup(const char *s, char **out, struct ck_err *err);
 void ck_str_printable(char *dst, size_t n, const char *src);
 /* 1 if s is non-empty and only [A-Za-z0-9_-] (base64url), at most max chars. */
 int ck_str_is_b64url(const char *s, size_t max);
+
+/*
+ * 1 if s is a name we hand out (store lineage/account/binding names, token
+ * names): 1..max bytes of [A-Za-z0-9._-], not starting with '.' or '-', so
+ * it can never become a hidden path, a path step or a command-line option.
+ */
+int ck_str_is_name(const char *s, size_t max);
+
+/* ---- hex ----------------------------------------------------------------- */
+
+/*
+ * Writes the n bytes of in as hex (lower case; _upper: upper case) and a NUL
+ * into out (outlen bytes: at least 2 * n + 1).  Returns the number of digits
+ * written (2 * n); 0 with out = "" when out is too small (nothing partial).
+ * n = 0 gives "".
+ */
+size_t ck_hex_encode(const unsigned char *in, size_t n, char *out, size_t outlen);
+size_t ck_hex_encode_upper(const unsigned char *in, size_t n, char *out, size_t outlen);
+
+/* ---- the bounded string vector ------------------------------------------- */
+
+/*
+ * A list of owned strings (URLs, contacts, names).  v[n] is NULL when v is
+ * not NULL, so v also reads as a NULL-terminated array.  Start from
+ * `struct ck_strv v = { 0 };`; release with ck_strv_cleanup.
+ */
+struct ck_strv {
+	char **v;
+	size_t n;
+	size_t cap;   /* slots allocated in v (the NULL after the last included) */
+};
+/*
+ * Appends a copy of s.  CK_ERR_TOO_LARGE ("more than MAX entries") when v
+ * already has max_items entries or s is longer than max_len bytes;
+ * CK_ERR_INVALID_ARG for a NULL s; CK_ERR_NOMEM.  On failure v is unchanged.
+ */
+enum ck_code ck_strv_add(struct ck_strv *v, const char *s, size_t max_items, size_t max_len,
+			 struct ck_err *err);
+/* Frees every entry and the array, and resets v to empty.  NULL is a no-op. */
+void ck_strv_cleanup(struct ck_strv *v);
 
 /* ---- files ------------------------------------------------------------- */
 

@@ -112,3 +112,9 @@ ck_err_problem_short(const struct ck_err *e)
 		return e->problem_type + sizeof(prefix) - 1;
 	return e->problem_type;
 }
+
+enum ck_code
+ck_err_oom(struct ck_err *e, const char *where)
+{
+	return ck_err_set(e, CK_ERR_NOMEM, where, "out of memory");
+}

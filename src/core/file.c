@@ -234,7 +234,7 @@ read_fd(int fd, const char *what, size_t max, int secret, unsigned char **data, 
 	}
 	*data = ck_buf_take(&b, len);
 	if (*data == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	return CK_OK;
 }
 

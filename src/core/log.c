@@ -60,7 +60,7 @@ ck_ctx_new(struct ck_ctx **out, struct ck_err *err)
 	struct ck_ctx *ctx = malloc(sizeof(*ctx));
 
 	if (ctx == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	ck_ctx_init(ctx);
 	*out = ctx;
 	return CK_OK;

@@ -32,7 +32,7 @@ ck_alternates_add(struct ck_alternates *a, const struct ck_der *leaf, const char
 	}
 	if ((p = realloc(a->chains, (a->n + 1) * sizeof(*p))) == NULL) {
 		ck_der_list_cleanup(&l);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	a->chains = p;
 	/* Drop the leaf: the chain keeps the issuers only. */
@@ -52,14 +52,14 @@ alternates_chain_json(const struct ck_der_list *c, json_t **out, struct ck_err *
 	size_t i;
 
 	if (arr == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < c->n && rc == CK_OK; i++) {
 		char *b64 = NULL;
 
 		if ((rc = ck_b64url_encode(c->items[i].data, c->items[i].len, &b64, err)) != CK_OK)
 			break;
 		if (json_array_append_new(arr, json_string(b64)) != 0)
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 		free(b64);
 	}
 	if (rc != CK_OK) {
@@ -79,17 +79,17 @@ ck_alternates_encode(const struct ck_alternates *a, char **json, struct ck_err *
 	size_t i;
 
 	if (arr == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < a->n; i++) {
 		if ((rc = alternates_chain_json(&a->chains[i], &chain, err)) != CK_OK)
 			goto out;
 		if (json_array_append_new(arr, chain) != 0) {
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 			goto out;
 		}
 	}
 	if ((text = ck_json_dumps(arr, JSON_COMPACT)) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	*json = text;
@@ -109,7 +109,7 @@ alternates_chain_parse(const json_t *j, struct ck_der_list *out, struct ck_err *
 		return CK_FAIL(err, CK_ERR_PARSE, "an alternate chain is not an array of at most "
 			       "%d certificates", CK_BUNDLE_MAX_ITEMS);
 	if (n > 0 && (out->items = calloc(n, sizeof(*out->items))) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < n; i++) {
 		const json_t *s = json_array_get(j, i);
 
@@ -137,7 +137,7 @@ ck_alternates_decode(const char *json, struct ck_alternates *out, struct ck_err 
 		goto done;
 	arr = json_loads(json, 0, &jerr);
 	if (arr == NULL && json_error_code(&jerr) == json_error_out_of_memory) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	n = json_array_size(arr);
@@ -147,7 +147,7 @@ ck_alternates_decode(const char *json, struct ck_alternates *out, struct ck_err 
 		goto out;
 	}
 	if (n > 0 && (a.chains = calloc(n, sizeof(*a.chains))) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	for (i = 0; i < n; i++, a.n++) {

@@ -49,7 +49,7 @@ ck_b64url_encode(const unsigned char *in, size_t len, char **out, struct ck_err 
 	cap = 4 * ((len + 2) / 3) + 1;
 	s = malloc(cap);
 	if (s == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	n = len ? (size_t)EVP_EncodeBlock((unsigned char *)s, in, (int)len) : 0;
 	while (n > 0 && s[n - 1] == '=')
 		n--;
@@ -87,7 +87,7 @@ ck_b64url_decode(const char *in, size_t len, unsigned char **out, size_t *outlen
 	std = malloc(padded + 1);
 	bin = malloc(padded / 4 * 3 + 1);
 	if (std == NULL || bin == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	for (i = 0; i < len; i++) {
@@ -126,26 +126,13 @@ out:
 	return rc;
 }
 
-static void
-hex_lower(const unsigned char *md, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
-}
-
 void
 ck_sha256_hex(const unsigned char *data, size_t len, char out[65])
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 
 	SHA256(data, len, md);
-	hex_lower(md, sizeof(md), out);
+	ck_hex_encode(md, sizeof(md), out, 65);
 }
 
 void
@@ -154,5 +141,5 @@ ck_sha1_hex(const unsigned char *data, size_t len, char out[41])
 	unsigned char md[SHA_DIGEST_LENGTH];
 
 	SHA1(data, len, md);
-	hex_lower(md, sizeof(md), out);
+	ck_hex_encode(md, sizeof(md), out, 41);
 }

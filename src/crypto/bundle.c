@@ -43,7 +43,7 @@ crypto_bundle_add_key(struct ck_bundle *b, EVP_PKEY *key, struct ck_err *err)
 	keys = realloc(b->keys, (b->nkeys + 1) * sizeof(*keys));
 	if (keys == NULL) {
 		EVP_PKEY_free(key);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	b->keys = keys;
 	b->keys[b->nkeys++] = key;
@@ -201,7 +201,7 @@ crypto_pem_parse(const unsigned char *data, size_t len, const char *password, in
 			       len, CK_PEM_MAX);
 	bio = BIO_new_mem_buf(data, (int)len);
 	if (bio == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	ERR_clear_error();
 	while (rc == CK_OK) {
 		if (!PEM_read_bio(bio, &name, &header, &body, &blen)) {

@@ -66,6 +66,17 @@ enum ck_code ck_key_from_spki_der(const unsigned char *der, size_t len, EVP_PKEY
 /* 1 if the two keys have the same public part. */
 int ck_key_public_equal(EVP_PKEY *a, EVP_PKEY *b);
 
+/*
+ * DER -> PEM text under "-----BEGIN label-----" (e.g. "CERTIFICATE",
+ * "CERTIFICATE REQUEST"), 64-column base64 by OpenSSL's PEM writer: the one
+ * DER-to-PEM encoder.  Does not parse der (callers that must know it is a
+ * certificate parse it first).  *pem is NUL-terminated, *pem_len (may be
+ * NULL) its length without the NUL; free with free().  An empty or
+ * over-CK_PEM_MAX der -> CK_ERR_INVALID_ARG; CK_ERR_NOMEM; CK_ERR_CRYPTO.
+ */
+enum ck_code ck_der_to_pem(const char *label, const unsigned char *der, size_t len, char **pem,
+			   size_t *pem_len, struct ck_err *err);
+
 /* Lower-case hex of SHA-256 / SHA-1 over data (out of 65 / 41 bytes). */
 void ck_sha256_hex(const unsigned char *data, size_t len, char out[65]);
 void ck_sha1_hex(const unsigned char *data, size_t len, char out[41]);
@@ -124,6 +135,19 @@ enum ck_code ck_csr_create(EVP_PKEY *key, const char *const *names, size_t n, un
 			   size_t *len, struct ck_err *err);
 /* 1 if s is an IPv4 or IPv6 literal. */
 int ck_name_is_ip(const char *s);
+/*
+ * The one rule for a DNS name we put in an order or a CSR (RFC 1034 3.5 as
+ * relaxed by RFC 1123 2.1, the "preferred name syntax"): 1..CK_NAME_MAX
+ * bytes of labels separated by '.', each label 1..63 bytes of ASCII letters,
+ * digits and '-', neither starting nor ending with '-'; no trailing dot (an
+ * absolute name is not an identifier), no '_' (CAs may not issue for it,
+ * CA/B Forum ballot SC12).  With wildcard_ok, a leftmost label of exactly
+ * "*" followed by a valid name is accepted too (RFC 8555 section 7.1.3);
+ * '*' anywhere else never is.  Returns 1 if valid, 0 if not (NULL too).
+ */
+int ck_dns_name_valid(const char *s, int wildcard_ok);
+/* 1 if s is an identifier: ck_name_is_ip(s) or ck_dns_name_valid(s, wildcard_ok). */
+int ck_identifier_valid(const char *s, int wildcard_ok);
 
 /* ---- X.509 facts ------------------------------------------------------ */
 

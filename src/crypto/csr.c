@@ -1,7 +1,8 @@
 /*
  * csr.c - PKCS#10 requests for ACME finalize (RFC 8555 section 7.4): every
  * name a SAN (dNSName or iPAddress), CN the first DNS name when it fits.
- * Owns the name checks (count, length, characters).  Never signs with any
+ * Owns the name checks (count, length, characters) and the one DNS name rule
+ * (ck_dns_name_valid).  Never signs with any
  * key but the one whose public key goes into the request.
  */
 #include <arpa/inet.h>
@@ -25,7 +26,50 @@ ck_name_is_ip(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* A DNS name (possibly a wildcard): LDH labels, '.', '*', '_'; no empty name. */
+/* 1 if s[0..n) is one LDH label: 1..63 of [A-Za-z0-9-], no '-' at either end. */
+static int
+dns_label_valid(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return 0;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int
+ck_dns_name_valid(const char *s, int wildcard_ok)
+{
+	const char *dot;
+	size_t len;
+
+	if (s == NULL || (len = strnlen(s, CK_NAME_MAX + 1)) == 0 || len > CK_NAME_MAX)
+		return 0;
+	if (wildcard_ok && strncmp(s, "*.", 2) == 0)
+		s += 2;
+	for (;;) {
+		dot = strchr(s, '.');
+		if (!dns_label_valid(s, dot ? (size_t)(dot - s) : strlen(s)))
+			return 0;
+		if (dot == NULL)
+			return 1;
+		s = dot + 1;
+	}
+}
+
+int
+ck_identifier_valid(const char *s, int wildcard_ok)
+{
+	return ck_name_is_ip(s) || ck_dns_name_valid(s, wildcard_ok);
+}
+
+/* A DNS name (possibly a wildcard) or an IP literal; the error says which rule failed. */
 static enum ck_code
 csr_name_check(const char *s, size_t i, struct ck_err *err)
 {
@@ -38,19 +82,22 @@ csr_name_check(const char *s, size_t i, struct ck_err *err)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
 			       "name %zu is %zu bytes; a name has 1 to %d bytes", i + 1, len,
 			       CK_NAME_MAX);
-	if (ck_name_is_ip(s))
+	if (ck_identifier_valid(s, 1))
 		return CK_OK;
 	for (k = 0; k < len; k++) {
 		unsigned char c = (unsigned char)s[k];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.' || c == '*' || c == '_'))
+		      c == '-' || c == '.' || c == '*'))
 			return CK_FAIL(err, CK_ERR_INVALID_ARG,
 				       "name %zu has a character that is not allowed in a DNS name "
 				       "or IP address (byte 0x%02x at %zu)",
 				       i + 1, c, k);
 	}
-	return CK_OK;
+	return CK_FAIL(err, CK_ERR_INVALID_ARG,
+		       "name %zu is not a DNS name: each dot-separated label has 1 to 63 "
+		       "letters, digits or '-' (not at either end), and '*' is only allowed "
+		       "as a whole first label (\"*.example.org\")", i + 1);
 }
 
 /* One GENERAL_NAME for s (DNS or IP). */

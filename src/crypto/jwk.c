@@ -28,7 +28,7 @@ jwk_set_b64(json_t *obj, const char *name, const unsigned char *data, size_t len
 	if (rc != CK_OK)
 		return rc;
 	if (json_object_set_new(obj, name, json_string(s)) != 0)
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 	free(s);
 	return rc;
 }
@@ -46,7 +46,7 @@ jwk_set_bn(json_t *obj, const char *name, EVP_PKEY *key, const char *param, stru
 	n = BN_num_bytes(bn);
 	buf = malloc(n > 0 ? (size_t)n : 1);
 	if (buf == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 	} else {
 		BN_bn2bin(bn, buf);
 		rc = jwk_set_b64(obj, name, buf, (size_t)n, err);
@@ -77,7 +77,7 @@ jwk_ec(EVP_PKEY *key, json_t *jwk, struct ck_err *err)
 		return CK_FAIL_SSL(err, "reading the EC public point failed");
 	if (json_object_set_new(jwk, "crv", json_string(crv)) != 0 ||
 	    json_object_set_new(jwk, "kty", json_string("EC")) != 0)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	rc = jwk_set_b64(jwk, "x", pub + 1, half, err);
 	if (rc == CK_OK)
 		rc = jwk_set_b64(jwk, "y", pub + 1 + half, half, err);
@@ -96,7 +96,7 @@ ck_jwk_from_key(EVP_PKEY *key, json_t **out, struct ck_err *err)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no key");
 	jwk = json_object();
 	if (jwk == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	/* Members in lexicographic order, as RFC 7638 hashes them. */
 	switch (EVP_PKEY_get_base_id(key)) {
 	case EVP_PKEY_EC:
@@ -105,7 +105,7 @@ ck_jwk_from_key(EVP_PKEY *key, json_t **out, struct ck_err *err)
 	case EVP_PKEY_RSA:
 		rc = jwk_set_bn(jwk, "e", key, OSSL_PKEY_PARAM_RSA_E, err);
 		if (rc == CK_OK && json_object_set_new(jwk, "kty", json_string("RSA")) != 0)
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 		if (rc == CK_OK)
 			rc = jwk_set_bn(jwk, "n", key, OSSL_PKEY_PARAM_RSA_N, err);
 		break;
@@ -117,7 +117,7 @@ ck_jwk_from_key(EVP_PKEY *key, json_t **out, struct ck_err *err)
 		rc = CK_OK;
 		if (json_object_set_new(jwk, "crv", json_string("Ed25519")) != 0 ||
 		    json_object_set_new(jwk, "kty", json_string("OKP")) != 0)
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 		if (rc == CK_OK)
 			rc = jwk_set_b64(jwk, "x", raw, rawlen, err);
 		break;
@@ -208,7 +208,7 @@ jwk_to_ec(json_t *jwk, EVP_PKEY **out, struct ck_err *err)
 	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
 					     half == 32 ? "prime256v1" : "secp384r1", 0) ||
 	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 1 + 2 * half)) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	rc = jwk_fromdata("EC", bld, out, err);
@@ -239,7 +239,7 @@ jwk_to_rsa(json_t *jwk, EVP_PKEY **out, struct ck_err *err)
 	if (bn == NULL || be == NULL || bld == NULL ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be)) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	rc = jwk_fromdata("RSA", bld, out, err);
@@ -305,7 +305,7 @@ jwk_copy_required(json_t *jwk, json_t *canon, const char *const *names, struct c
 			return CK_FAIL(err, CK_ERR_PARSE, "JWK member \"%s\" is missing or not a string",
 				       *names);
 		if (json_object_set(canon, *names, v) != 0)
-			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			return CK_OOM(err);
 	}
 	return CK_OK;
 }
@@ -336,14 +336,14 @@ ck_jwk_thumbprint(json_t *jwk, char **out, struct ck_err *err)
 		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "JWK key type is not EC, RSA or OKP");
 	canon = json_object();
 	if (canon == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	rc = jwk_copy_required(jwk, canon, names, err);
 	if (rc != CK_OK)
 		goto out;
 	/* RFC 7638 section 3: required members only, sorted, no whitespace. */
 	text = ck_json_dumps(canon, JSON_COMPACT | JSON_SORT_KEYS);
 	if (text == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	if (EVP_Digest(text, strlen(text), md, NULL, EVP_sha256(), NULL) != 1) {

@@ -89,7 +89,7 @@ jws_ecdsa_raw_to_der(const unsigned char *raw, size_t half, unsigned char **der,
 		BN_free(r);
 		BN_free(s);
 		ECDSA_SIG_free(sig);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	rc = crypto_i2d(sig, i2d_ecdsa_sig, 0, der, len, err);
 	ECDSA_SIG_free(sig);
@@ -117,7 +117,7 @@ jws_raw_sign(EVP_PKEY *key, const char *alg, const char *input, unsigned char **
 	if (half > 0) {
 		raw = malloc(2 * half);
 		if (raw == NULL) {
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 			goto out;
 		}
 		rc = jws_ecdsa_der_to_raw(buf, len, half, raw, err);
@@ -179,7 +179,7 @@ jws_build(json_t *hdr, const unsigned char *payload, size_t plen, EVP_PKEY *key,
 
 	hdr_text = ck_json_dumps(hdr, JSON_COMPACT);
 	if (hdr_text == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	rc = ck_b64url_encode((const unsigned char *)hdr_text, strlen(hdr_text), &hdr_b64, err);
@@ -189,7 +189,7 @@ jws_build(json_t *hdr, const unsigned char *payload, size_t plen, EVP_PKEY *key,
 		goto out;
 	input = malloc(strlen(hdr_b64) + strlen(pay_b64) + 2);
 	if (input == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	strcpy(input, hdr_b64);
@@ -208,7 +208,7 @@ jws_build(json_t *hdr, const unsigned char *payload, size_t plen, EVP_PKEY *key,
 	if (jws == NULL || json_object_set_new(jws, "protected", json_string(hdr_b64)) != 0 ||
 	    json_object_set_new(jws, "payload", json_string(pay_b64)) != 0 ||
 	    json_object_set_new(jws, "signature", json_string(sig_b64)) != 0) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	*out = jws;
@@ -245,7 +245,7 @@ ck_jws_sign_json(EVP_PKEY *key, const char *kid, const char *nonce, const char *
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a JWS needs a url and a payload");
 	hdr = json_object();
 	if (hdr == NULL || hdr_set_str(hdr, "alg", alg) != 0) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	/* Member order as RFC 8555 examples: alg, kid|jwk, nonce, url. */
@@ -259,7 +259,7 @@ ck_jws_sign_json(EVP_PKEY *key, const char *kid, const char *nonce, const char *
 		if (rc != CK_OK)
 			goto out;
 		if (json_object_set_new(hdr, "jwk", jwk) != 0) {
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 			goto out;
 		}
 	}
@@ -288,7 +288,7 @@ ck_jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
 	s = ck_json_dumps(jws, JSON_COMPACT);
 	json_decref(jws);
 	if (s == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	*out = s;
 	return CK_OK;
 }
@@ -313,7 +313,7 @@ ck_jws_eab(const unsigned char *hmac_key, size_t key_len, const char *eab_kid, c
 	}
 	payload = ck_json_dumps(account_jwk, JSON_COMPACT);
 	if (payload == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	rc = jws_build(hdr, (const unsigned char *)payload, strlen(payload), NULL, hmac_key, key_len,
@@ -452,7 +452,7 @@ ck_jws_verify(const char *jws, EVP_PKEY *key, char **payload, json_t **protected
 	}
 	input = malloc(strlen(prot) + strlen(pay) + 2);
 	if (input == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	strcpy(input, prot);

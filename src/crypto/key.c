@@ -166,7 +166,7 @@ crypto_i2d(const void *obj, crypto_i2d_fn i2d, int secret, unsigned char **der, 
 		return CK_FAIL_SSL(err, "DER encoding failed");
 	buf = malloc((size_t)n);
 	if (buf == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	p = buf;
 	m = i2d(obj, &p);
 	if (m != n) {
@@ -227,7 +227,7 @@ ck_key_to_pem(EVP_PKEY *key, char **pem, size_t *len, struct ck_err *err)
 	}
 	n = BIO_get_mem_data(bio, &data);
 	if (n <= 0 || (copy = malloc((size_t)n + 1)) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	memcpy(copy, data, (size_t)n);

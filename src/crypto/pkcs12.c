@@ -209,13 +209,13 @@ pfx_chain(const struct ck_der_list *chain, STACK_OF(X509) **out, struct ck_err *
 	size_t i;
 
 	if (sk == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; chain != NULL && i < chain->n && rc == CK_OK; i++) {
 		x = NULL;
 		rc = crypto_x509_from_der(chain->items[i].data, chain->items[i].len, &x, err);
 		if (rc == CK_OK && !sk_X509_push(sk, x)) {
 			X509_free(x);
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 		}
 	}
 	if (rc != CK_OK) {

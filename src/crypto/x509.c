@@ -67,7 +67,7 @@ crypto_der_list_add(struct ck_der_list *l, const unsigned char *der, size_t len,
 		free(copy);
 		if (items != NULL)
 			l->items = items;
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	memcpy(copy, der, len);
 	l->items = items;
@@ -122,7 +122,7 @@ cert_sans(X509 *x, struct ck_cert_info *info, struct ck_err *err)
 	if (count > CERT_SANS_MAX)
 		count = CERT_SANS_MAX;
 	if (count > 0 && (info->sans = calloc((size_t)count, sizeof(char *))) == NULL)
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 	for (i = 0; rc == CK_OK && i < count; i++) {
 		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, i);
 		const unsigned char *d;
@@ -141,7 +141,7 @@ cert_sans(X509 *x, struct ck_cert_info *info, struct ck_err *err)
 		else
 			continue;
 		if (t == NULL)
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 		else
 			info->sans[info->nsans++] = t;
 	}
@@ -204,7 +204,7 @@ cert_facts(X509 *x, struct ck_cert_info *info, struct ck_err *err)
 	info->subject = name_text(X509_get_subject_name(x));
 	info->issuer = name_text(X509_get_issuer_name(x));
 	if (info->subject == NULL || info->issuer == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	if ((rc = cert_serial(x, info->serial, err)) != CK_OK ||
 	    (rc = cert_sans(x, info, err)) != CK_OK ||
 	    (rc = cert_time(X509_get0_notBefore(x), &info->not_before, "not-before", err)) != CK_OK ||
@@ -280,34 +280,51 @@ ck_cert_pubkey(const unsigned char *der, size_t len, EVP_PKEY **out, struct ck_e
 }
 
 enum ck_code
-ck_cert_der_to_pem(const unsigned char *der, size_t len, char **pem, struct ck_err *err)
+ck_der_to_pem(const char *label, const unsigned char *der, size_t len, char **pem,
+	      size_t *pem_len, struct ck_err *err)
 {
-	X509 *x = NULL;
 	BIO *bio = NULL;
 	char *data = NULL, *copy;
 	enum ck_code rc;
 	long n;
 
-	rc = crypto_x509_from_der(der, len, &x, err);
-	if (rc != CK_OK)
-		return rc;
-	bio = BIO_new(BIO_s_mem());
-	if (bio == NULL || !PEM_write_bio_X509(bio, x) || (n = BIO_get_mem_data(bio, &data)) <= 0) {
-		rc = CK_FAIL_SSL(err, "writing the certificate as PEM failed");
+	if (label == NULL || der == NULL || len == 0 || len > CK_PEM_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no DER (or more than %d bytes) to write "
+			       "as PEM", CK_PEM_MAX);
+	if ((bio = BIO_new(BIO_s_mem())) == NULL)
+		return CK_OOM(err);
+	if (!PEM_write_bio(bio, label, "", der, (long)len) ||
+	    (n = BIO_get_mem_data(bio, &data)) <= 0) {
+		rc = ck_err_openssl(err, CK_ERR_CRYPTO, __func__, "writing PEM failed");
 		goto out;
 	}
-	copy = malloc((size_t)n + 1);
-	if (copy == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	if ((copy = malloc((size_t)n + 1)) == NULL) {
+		rc = CK_OOM(err);
 		goto out;
 	}
 	memcpy(copy, data, (size_t)n);
 	copy[n] = '\0';
 	*pem = copy;
+	if (pem_len != NULL)
+		*pem_len = (size_t)n;
+	rc = CK_OK;
 out:
 	BIO_free(bio);
-	X509_free(x);
 	return rc;
+}
+
+enum ck_code
+ck_cert_der_to_pem(const unsigned char *der, size_t len, char **pem, struct ck_err *err)
+{
+	X509 *x = NULL;
+	enum ck_code rc;
+
+	/* Parsed first: only a certificate is written as one. */
+	rc = crypto_x509_from_der(der, len, &x, err);
+	if (rc != CK_OK)
+		return rc;
+	X509_free(x);
+	return ck_der_to_pem("CERTIFICATE", der, len, pem, NULL, err);
 }
 
 enum ck_code

@@ -66,24 +66,24 @@ acct_rollover_read(struct ck_store *st, int64_t account_id, time_t *when, unsign
 /* ---- conversions ------------------------------------------------------------ */
 
 enum ck_code
-acct_contacts_json(const struct acme_strv *v, char **out, struct ck_err *err)
+acct_contacts_json(const struct ck_strv *v, char **out, struct ck_err *err)
 {
 	json_t *arr = json_array();
 	char *text = NULL;
 	size_t i;
 
 	if (arr == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; v != NULL && i < v->n && i < CK_STORE_CONTACT_MAX; i++) {
 		if (json_array_append_new(arr, json_string(v->v[i])) != 0) {
 			json_decref(arr);
-			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			return CK_OOM(err);
 		}
 	}
 	text = ck_json_dumps(arr, JSON_COMPACT);
 	json_decref(arr);
 	if (text == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	*out = text;
 	return CK_OK;
 }

@@ -26,10 +26,10 @@
 #define CK_SERVER_ORIGINS_SETTING "origins:"
 
 /* The stored extra origins of server into *out (empty if none;
- * acme_strv_cleanup).  A damaged value -> CK_ERR_CORRUPT saying how to
+ * ck_strv_cleanup).  A damaged value -> CK_ERR_CORRUPT saying how to
  * set it again. */
 enum ck_code ck_server_origins_get(struct ck_store *st, const char *server,
-				   struct acme_strv *out, struct ck_err *err);
+				   struct ck_strv *out, struct ck_err *err);
 /* Replaces the stored list (each checked and normalised with
  * acme_origin_parse, duplicates dropped, at most ACME_ORIGINS_MAX); n = 0
  * removes it. */

@@ -17,7 +17,7 @@ enum ck_code acct_rollover_record(struct ck_store *st, int64_t account_id, time_
 void acct_rollover_read(struct ck_store *st, int64_t account_id, time_t *when,
 			unsigned *grace_s);
 /* JSON array text of a list of contacts (free()). */
-enum ck_code acct_contacts_json(const struct acme_strv *v, char **out, struct ck_err *err);
+enum ck_code acct_contacts_json(const struct ck_strv *v, char **out, struct ck_err *err);
 /* Re-reads s->account from the store by its id. */
 enum ck_code acct_reload(struct ck_store *st, struct ck_account_session *s, struct ck_err *err);
 /* Records the server's view (url, status, contacts, terms) for the store row

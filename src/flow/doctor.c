@@ -19,7 +19,7 @@ doctor_take(struct ck_findings *to, struct ck_findings *from, struct ck_err *err
 		return CK_OK;
 	p = realloc(to->items, (to->n + from->n) * sizeof(*p));
 	if (p == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	memcpy(p + to->n, from->items, from->n * sizeof(*p));
 	to->items = p;
 	to->n += from->n;

@@ -313,7 +313,7 @@ export_write_one(struct ck_export_result *r, const char *path, const char *what,
 	/* The path is copied first: nothing may fail once the file is written,
 	 * or a file would exist that the result does not list. */
 	if ((f->path = strdup(path)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	if ((rc = ck_file_write_atomic(path, data, len, mode, err)) != CK_OK) {
 		free(f->path);
 		f->path = NULL;

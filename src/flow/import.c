@@ -167,7 +167,7 @@ imp_parse(struct imp *im, const char *password, struct ck_err *err)
 
 	im->bundles = calloc(im->nsrc, sizeof(*im->bundles));
 	if (im->bundles == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < im->nsrc; i++) {
 		rc = ck_bundle_parse(im->src[i].data, im->src[i].len, password, &im->bundles[i],
 				     err);
@@ -180,7 +180,7 @@ imp_parse(struct imp *im, const char *password, struct ck_err *err)
 	im->certs = calloc(total + 1, sizeof(*im->certs));
 	im->keys = calloc(total + 1, sizeof(*im->keys));
 	if (im->certs == NULL || im->keys == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < im->nsrc; i++) {
 		if ((rc = imp_collect(im, &im->bundles[i], i, err)) != CK_OK) {
 			ck_err_prefix(err, "%s", im->src[i].name);
@@ -358,7 +358,7 @@ imp_find_outside(struct ck_store *st, struct imp *im, const struct ck_key_finder
 	if (finder == NULL || finder->find == NULL)
 		return CK_OK;
 	if ((im->hits = calloc(im->ncerts + 1, sizeof(*im->hits))) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < im->ncerts; i++) {
 		const char *spki = im->certs[i].info.spki_sha256;
 		if (!im->certs[i].standalone || imp_key_index(im, spki) >= 0 ||
@@ -436,7 +436,7 @@ imp_waiting_list(struct ck_store *st, const struct imp *im, struct imp_waiting *
 		return rc;
 	if ((w = calloc(l.n + 1, sizeof(*w))) == NULL) {
 		ck_cert_list_cleanup(&l);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	for (i = 0; i < l.n; i++) {
 		if (l.items[i].linked || (k = imp_key_index(im, l.items[i].spki_sha256)) < 0)
@@ -513,7 +513,7 @@ imp_fill_row(struct ck_store *st, struct ck_import_cert *ic, struct ck_err *err)
 	if (row.lineage != NULL && row.is_current && (ic->lineage = strdup(row.lineage)) == NULL)
 		oom = 1;
 	ck_cert_row_cleanup(&row);
-	return oom ? CK_FAIL(err, CK_ERR_NOMEM, "out of memory") : CK_OK;
+	return oom ? CK_OOM(err) : CK_OK;
 }
 
 static enum ck_code
@@ -554,7 +554,7 @@ imp_put_cert(struct ck_store *st, const struct imp *im, size_t i, const char *li
 	ic->chain_len = n;
 	if ((ic->subject = strdup(c->info.subject)) == NULL ||
 	    (ic->source = strdup(im->src[c->src].name)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	if ((rc = imp_fill_row(st, ic, err)) != CK_OK)
 		return rc;
 	if (ic->key_id == 0)
@@ -569,7 +569,7 @@ imp_put_cert(struct ck_store *st, const struct imp *im, size_t i, const char *li
 		ic->key_source = CK_IMPORT_KEY_STORE;
 	if (ic->key_source == CK_IMPORT_KEY_FINDER && im->hits[h].hit.where != NULL &&
 	    (ic->key_where = strdup(im->hits[h].hit.where)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	ic->newly_linked = c->labelled_before && ic->key_id != 0;
 	return CK_OK;
 }
@@ -658,7 +658,7 @@ ck_store_import_with(struct ck_store *st, const struct ck_import_source *src, si
 	res.certs = calloc(im.ncerts + 1, sizeof(*res.certs));
 	res.keys = calloc(im.nkeys + 1, sizeof(*res.keys));
 	if (res.certs == NULL || res.keys == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	/* One transaction for the whole import: keys first (so each certificate
@@ -714,7 +714,7 @@ ck_store_import_files_with(struct ck_store *st, const char *const *paths, size_t
 		return CK_FAIL(err, CK_ERR_TOO_LARGE, "%zu files; at most %d in one import", n,
 			       CK_IMPORT_FILES_MAX);
 	if ((src = calloc(n, sizeof(*src))) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < n && rc == CK_OK; i++) {
 		unsigned char *data = NULL;
 		size_t len = 0;

@@ -36,31 +36,6 @@ struct issue_run {
 	char lineage[CK_STORE_NAME_MAX + 1];
 };
 
-static int
-dns_name_valid(const char *s)
-{
-	size_t len = strlen(s), label = 0, i;
-
-	if (len == 0 || len > CK_NAME_MAX || s[len - 1] == '.')
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '.') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
-			label = 0;
-			continue;
-		}
-		if (!(isalnum(c) || c == '-') || c >= 0x80)
-			return 0;
-		if (label == 0 && c == '-')
-			return 0;
-		if (++label > 63)
-			return 0;
-	}
-	return s[len - 1] != '-';
-}
-
 enum ck_code
 ck_issue_check_names(const char *const *names, size_t n, struct ck_err *err)
 {
@@ -80,7 +55,7 @@ ck_issue_check_names(const char *const *names, size_t n, struct ck_err *err)
 			return CK_FAIL(err, CK_ERR_UNSUPPORTED,
 				       "%s is a wildcard: http-01 cannot validate wildcards "
 				       "(they need dns-01)", shown);
-		if (!ck_name_is_ip(names[i]) && !dns_name_valid(names[i]))
+		if (!ck_identifier_valid(names[i], 0))
 			return CK_FAIL(err, CK_ERR_INVALID_ARG,
 				       "'%s' is neither a DNS name nor an IP address", shown);
 		for (j = 0; j < i; j++)
@@ -98,13 +73,13 @@ names_lower(const char *const *names, size_t n, char ***out, struct ck_err *err)
 	size_t i, k;
 
 	if (v == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < n; i++) {
 		if ((v[i] = strdup(names[i])) == NULL) {
 			for (k = 0; k < i; k++)
 				free(v[k]);
 			free(v);
-			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			return CK_OOM(err);
 		}
 		for (k = 0; v[i][k] != '\0'; k++)
 			v[i][k] = (char)tolower((unsigned char)v[i][k]);
@@ -266,7 +241,7 @@ issue_resume(struct issue_run *r, char *const *names, enum ck_key_type kt, struc
 		}
 		goto out;
 	}
-	if (strcmp(ao.status, "invalid") == 0) {
+	if (ao.state == ACME_ST_INVALID) {
 		rc = issue_order_close(r, &o, "is invalid at the server (failed or expired)", err);
 		goto out;
 	}
@@ -331,7 +306,7 @@ issue_authorize(struct issue_run *r, struct ck_err *err)
 	if (n == 0)
 		return CK_OK;
 	if ((az = calloc(n, sizeof(*az))) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	for (i = 0; i < n; i++) {
 		const struct acme_challenge *ch;
 		char *keyauth = NULL;
@@ -339,9 +314,9 @@ issue_authorize(struct issue_run *r, struct ck_err *err)
 		if ((rc = acme_authz_fetch(r->sess.client, r->order.authorizations.v[i], &az[i],
 					   err)) != CK_OK)
 			goto out;
-		if (strcmp(az[i].status, "valid") == 0)
+		if (az[i].state == ACME_ST_VALID)
 			continue;
-		if (strcmp(az[i].status, "pending") != 0) {
+		if (az[i].state != ACME_ST_PENDING) {
 			rc = CK_FAIL(err, CK_ERR_STATE, "authorization for %s is %s, not pending",
 				     az[i].identifier.value, az[i].status);
 			goto out;
@@ -366,7 +341,7 @@ issue_authorize(struct issue_run *r, struct ck_err *err)
 		pending++;
 	}
 	for (i = 0; i < n && pending > 0; i++) {
-		if (strcmp(az[i].status, "valid") == 0)
+		if (az[i].state == ACME_ST_VALID)
 			continue;
 		if ((rc = acme_authz_wait(r->sess.client, &az[i], err)) != CK_OK) {
 			ck_err_prefix(err, "validation of %s failed", az[i].identifier.value);
@@ -394,7 +369,7 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 
 	/* Every authorization is valid, so the order is ready (RFC 8555 7.1.6):
 	 * finalize at once and wait only if the server says it is not. */
-	if (strcmp(r->order.status, "pending") == 0 || strcmp(r->order.status, "ready") == 0) {
+	if (r->order.state == ACME_ST_PENDING || r->order.state == ACME_ST_READY) {
 		rc = ck_csr_create(r->cert_key, (const char *const *)names, r->p->nnames, &csr,
 				   &csr_len, err);
 		if (rc != CK_OK)
@@ -404,7 +379,7 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 		if (rc == CK_ERR_ACME && strcmp(ck_err_problem_short(err), "orderNotReady") == 0) {
 			ck_err_clear(err);
 			rc = acme_order_wait(r->sess.client, &r->order, err);
-			if (rc == CK_OK && strcmp(r->order.status, "ready") == 0)
+			if (rc == CK_OK && r->order.state == ACME_ST_READY)
 				rc = acme_order_finalize(r->sess.client, &r->order, csr, csr_len,
 							 err);
 		}
@@ -416,10 +391,10 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 		CK_FAULT("issue.after_finalize");
 	}
 	/* Finalized now or before (a resumed order): wait for the certificate. */
-	if (strcmp(r->order.status, "processing") == 0 &&
+	if (r->order.state == ACME_ST_PROCESSING &&
 	    (rc = acme_order_wait(r->sess.client, &r->order, err)) != CK_OK)
 		return rc;
-	if (strcmp(r->order.status, "valid") != 0 || r->order.certificate == NULL)
+	if (r->order.state != ACME_ST_VALID || r->order.certificate == NULL)
 		return CK_FAIL(err, CK_ERR_STATE, "the order ended %s without a certificate",
 			       r->order.status);
 	return CK_OK;
@@ -601,7 +576,7 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 		if ((rc = issue_order(&r, names, err)) != CK_OK)
 			goto out;
 	}
-	if (strcmp(r.order.status, "pending") == 0 && (rc = issue_authorize(&r, err)) != CK_OK)
+	if (r.order.state == ACME_ST_PENDING && (rc = issue_authorize(&r, err)) != CK_OK)
 		goto fail_order;
 	if ((rc = issue_finalize(&r, names, err)) != CK_OK)
 		goto fail_order;
@@ -620,12 +595,12 @@ fail_order:
 	 * other failure leaves it open: the next ck_issue for this lineage and
 	 * these names resumes it (issue_resume). */
 	if (rc == CK_ERR_VALIDATION ||
-	    (r.order.status != NULL && strcmp(r.order.status, "invalid") == 0))
+	    r.order.state == ACME_ST_INVALID)
 		(void)ck_store_order_update(st, r.order_id, "invalid", NULL, NULL, 1, NULL);
 	ck_log(&ctx->log, CK_LOG_INFO,
 	       "kept: the certificate key (key %lld) and the order record (order %lld, %s); "
 	       "nothing else changed", (long long)r.key_id, (long long)r.order_id,
-	       r.order.status != NULL && strcmp(r.order.status, "invalid") == 0
+	       r.order.state == ACME_ST_INVALID
 		       ? "closed" : "open: the next run resumes it");
 out:
 	if (r.responder != NULL)

@@ -27,11 +27,11 @@ origins_key(const char *server, char *out, size_t n, struct ck_err *err)
 }
 
 enum ck_code
-ck_server_origins_get(struct ck_store *st, const char *server, struct acme_strv *out,
+ck_server_origins_get(struct ck_store *st, const char *server, struct ck_strv *out,
 		      struct ck_err *err)
 {
 	char key[CK_STORE_URL_MAX + 32], o[ACME_ORIGIN_MAX], *text = NULL, *tok, *save = NULL;
-	struct acme_strv v = { 0 };
+	struct ck_strv v = { 0 };
 	enum ck_code rc;
 
 	if ((rc = origins_key(server, key, sizeof(key), err)) != CK_OK)
@@ -51,13 +51,13 @@ ck_server_origins_get(struct ck_store *st, const char *server, struct acme_strv 
 				     "ORIGIN`", server, server);
 			goto out;
 		}
-		if ((rc = acme_strv_add(&v, o, ACME_ORIGINS_MAX, err)) != CK_OK)
+		if ((rc = ck_strv_add(&v, o, ACME_ORIGINS_MAX, ACME_ORIGIN_MAX, err)) != CK_OK)
 			goto out;
 	}
 	*out = v;
 	memset(&v, 0, sizeof(v));
 out:
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 	free(text);
 	return rc;
 }
@@ -96,7 +96,7 @@ ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st, const char *
 		     struct acme_client **out, struct ck_err *err)
 {
 	struct acme_client *c = NULL;
-	struct acme_strv stored = { 0 };
+	struct ck_strv stored = { 0 };
 	enum ck_code rc;
 	size_t i;
 
@@ -111,7 +111,7 @@ ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st, const char *
 		for (i = 0; i < stored.n && rc == CK_OK; i++)
 			rc = acme_client_allow_origin(c, stored.v[i], err);
 	}
-	acme_strv_cleanup(&stored);
+	ck_strv_cleanup(&stored);
 	if (rc != CK_OK) {
 		acme_client_free(c);
 		return rc;
@@ -124,7 +124,7 @@ enum ck_code
 ck_account_origins_set(struct ck_store *st, struct ck_account_session *s,
 		       const char *const *origins, size_t n, struct ck_err *err)
 {
-	struct acme_strv v = { 0 };
+	struct ck_strv v = { 0 };
 	enum ck_code rc;
 	size_t i;
 
@@ -134,6 +134,6 @@ ck_account_origins_set(struct ck_store *st, struct ck_account_session *s,
 	acme_client_clear_origins(s->client);
 	for (i = 0; i < v.n && rc == CK_OK; i++)
 		rc = acme_client_allow_origin(s->client, v.v[i], err);
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 	return rc;
 }

@@ -8,37 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/pem.h>
-
 #include "flow/ops.h"
 #include "store/store.h"
 
 /* ---- pending requests ------------------------------------------------ */
-
-static enum ck_code
-csr_to_pem(const unsigned char *der, size_t len, char **out, struct ck_err *err)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *data = NULL, *pem;
-	long n;
-
-	if (bio == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	if (!PEM_write_bio(bio, "CERTIFICATE REQUEST", "", der, (long)len)) {
-		BIO_free(bio);
-		return CK_FAIL_SSL(err, "writing the CSR as PEM failed");
-	}
-	n = BIO_get_mem_data(bio, &data);
-	if (n <= 0 || (pem = malloc((size_t)n + 1)) == NULL) {
-		BIO_free(bio);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
-	}
-	memcpy(pem, data, (size_t)n);
-	pem[n] = '\0';
-	BIO_free(bio);
-	*out = pem;
-	return CK_OK;
-}
 
 enum ck_code
 ck_store_request_create(struct ck_store *st, const char *const *names, size_t n,
@@ -67,7 +40,7 @@ ck_store_request_create(struct ck_store *st, const char *const *names, size_t n,
 		goto out;
 	/* The CSR first: a name it refuses must not leave a key behind. */
 	if ((rc = ck_csr_create(key, names, n, &csr, &csr_len, err)) != CK_OK ||
-	    (rc = csr_to_pem(csr, csr_len, &pem, err)) != CK_OK)
+	    (rc = ck_der_to_pem("CERTIFICATE REQUEST", csr, csr_len, &pem, NULL, err)) != CK_OK)
 		goto out;
 	if ((rc = ck_store_key_put(st, key, &key_id, NULL, err)) != CK_OK)
 		goto out;
@@ -112,5 +85,5 @@ ck_request_create_file(struct ck_store *st, const char *const *names, size_t n,
 enum ck_code
 ck_request_csr_pem(const struct ck_request *r, char **pem, struct ck_err *err)
 {
-	return csr_to_pem(r->csr_der, r->csr_len, pem, err);
+	return ck_der_to_pem("CERTIFICATE REQUEST", r->csr_der, r->csr_len, pem, NULL, err);
 }

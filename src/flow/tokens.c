@@ -64,7 +64,7 @@ tokens_find(void *arg, const char *spki_sha256, struct ck_key_hit *hit, struct c
 		free(h.pkcs11_uri);
 		free(h.where);
 		free(h.spki_der);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	memcpy(h.spki_der, k->spki, k->spki_len);
 	h.spki_len = k->spki_len;

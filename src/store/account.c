@@ -202,7 +202,7 @@ account_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	a->tos_agreed = st_col_int(s, 8);
 	a->eab_kid = st_col_dup(s, 9, &oom);
 	a->created = (time_t)st_col_int64(s, 10);
-	return oom ? CK_FAIL(err, CK_ERR_NOMEM, "out of memory") : CK_OK;
+	return oom ? CK_OOM(err) : CK_OK;
 }
 
 static void
@@ -226,7 +226,7 @@ default_name(struct ck_store *st, const char *server, char *out, size_t n, struc
 
 	out[0] = '\0';
 	if ((key = st_printf("%s%s", ACCOUNT_DEFAULT_SETTING, server)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	rc = ck_store_setting_get(st, key, &v, NULL);
 	free(key);
 	if (rc == CK_OK) {
@@ -326,7 +326,7 @@ ck_store_account_set_default(struct ck_store *st, const char *server, const char
 	if (rc != CK_OK)
 		return rc;
 	if ((key = st_printf("%s%s", ACCOUNT_DEFAULT_SETTING, server)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	rc = ck_store_setting_set(st, key, name, err);
 	free(key);
 	return rc;

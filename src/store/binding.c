@@ -135,7 +135,7 @@ binding_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	st_col_copy(s, 5, b->last_sha256, sizeof(b->last_sha256));
 	b->state = st_col_dup(s, 6, &oom);
 	b->updated = (time_t)st_col_int64(s, 7);
-	return oom ? CK_FAIL(err, CK_ERR_NOMEM, "out of memory") : CK_OK;
+	return oom ? CK_OOM(err) : CK_OK;
 }
 
 static void

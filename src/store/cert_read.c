@@ -47,7 +47,7 @@ cert_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	r->created = (time_t)st_col_int64(s, 17);
 	r->chain_len = (size_t)st_col_int64(s, 18);
 	if (oom)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	return st_strv_from_json(sans, CK_STORE_ROWS_MAX, &r->sans, &r->nsans, err);
 }
 
@@ -109,7 +109,7 @@ read_chain(struct ck_store *st, int64_t id, struct ck_der_list *out, struct ck_e
 		l.n++;
 	}
 	if (oom) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	if (r < 0) {
@@ -190,7 +190,7 @@ ck_store_cert_alternates(struct ck_store *st, int64_t id, char **out, struct ck_
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
 			     (long long)id);
 	else if ((v = st_col_dup(s, 0, &oom)), oom)
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 	else
 		*out = v;
 	st_finalize(s);

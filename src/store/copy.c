@@ -93,7 +93,7 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 	if (r != 1)
 		return r < 0 ? (err ? err->code : CK_ERR_STORE)
 			     : CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate vanished");
-	return oom ? CK_FAIL(err, CK_ERR_NOMEM, "out of memory") : CK_OK;
+	return oom ? CK_OOM(err) : CK_OK;
 }
 
 /* Reads the key and checks it is the certificate's (recomputing both sides). */
@@ -123,7 +123,7 @@ read_key(struct ck_store *st, struct copy_set *c, struct ck_err *err)
 	if (r < 0)
 		return err ? err->code : CK_ERR_STORE;
 	if (oom)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	if (r == 0 || c->spki == NULL) {
 		c->key_id = 0;  /* linked to a key that is gone: treated as missing */
 		return CK_OK;

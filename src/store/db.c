@@ -314,7 +314,7 @@ st_list_reserve(void *itemsp, size_t *cap, size_t n, size_t elem, const char *wh
 	memcpy(&items, itemsp, sizeof(items));
 	ncap = *cap ? *cap * 2 : 16;
 	if ((grown = realloc(items, ncap * elem)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	memcpy(itemsp, &grown, sizeof(grown));
 	*cap = ncap;
 	return CK_OK;

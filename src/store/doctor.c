@@ -108,7 +108,7 @@ dr_add(struct ck_findings *f, enum dr_id id, enum ck_severity sev, int64_t cert_
 	n->key_id = key_id;
 	f->n++;
 	if (n->why == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	return CK_OK;
 fail:
 	free(object);
@@ -169,14 +169,14 @@ check_permissions(struct ck_store *st, struct ck_findings *f, struct ck_err *err
 		return rc;
 	for (i = 0; i < CK_ARRAY_LEN(suffix); i++) {
 		if ((side = st_printf("%s%s", st->path, suffix[i])) == NULL)
-			return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			return CK_OOM(err);
 		rc = check_mode(side, "store file", f, err);
 		free(side);
 		if (rc != CK_OK)
 			return rc;
 	}
 	if ((dup = strdup(st->path)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	rc = check_mode(dirname(dup), "store directory", f, err);
 	free(dup);
 	return rc;

@@ -278,7 +278,7 @@ key_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	k->pkcs11_uri = st_col_dup(s, 4, &oom);
 	k->created = (time_t)st_col_int64(s, 5);
 	k->used = st_col_int(s, 6);
-	return oom ? CK_FAIL(err, CK_ERR_NOMEM, "out of memory") : CK_OK;
+	return oom ? CK_OOM(err) : CK_OK;
 }
 
 static void

@@ -72,7 +72,7 @@ lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	l->current_cert_id = st_col_int64(s, 4);
 	l->created = (time_t)st_col_int64(s, 5);
 	if (oom)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	return st_strv_from_json(st_col_text(s, 2), CK_STORE_IDENT_MAX,
 				 &l->identifiers, &l->nidentifiers, err);
 }

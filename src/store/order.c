@@ -143,7 +143,7 @@ order_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	o->created = (time_t)st_col_int64(s, 9);
 	o->updated = (time_t)st_col_int64(s, 10);
 	if (oom)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	return st_strv_from_json(st_col_text(s, 4), CK_STORE_IDENT_MAX,
 				 &o->identifiers, &o->nidentifiers, err);
 }

@@ -17,20 +17,7 @@
 int
 ck_store_name_valid(const char *s)
 {
-	size_t i, n;
-
-	if (s == NULL)
-		return 0;
-	n = strnlen(s, CK_STORE_NAME_MAX + 1);
-	if (n == 0 || n > CK_STORE_NAME_MAX || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return ck_str_is_name(s, CK_STORE_NAME_MAX);
 }
 
 static int

@@ -82,7 +82,7 @@ request_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	r->closed = (time_t)st_col_int64(s, 7);
 	r->cert_id = st_col_int64(s, 8);
 	if (oom)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	return st_strv_from_json(st_col_text(s, 4), CK_STORE_IDENT_MAX,
 				 &r->identifiers, &r->nidentifiers, err);
 }

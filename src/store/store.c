@@ -138,7 +138,7 @@ ck_store_setting_get(struct ck_store *st, const char *key, char **out, struct ck
 	} else {
 		v = st_col_dup(s, 0, &oom);
 		if (oom || v == NULL)
-			rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+			rc = CK_OOM(err);
 		else {
 			*out = v;
 			v = NULL;

@@ -41,7 +41,7 @@ st_strv_to_json(const char *const *v, size_t n, size_t max_n, size_t max_len, ch
 	rc = CK_OK;
 	goto out;
 nomem:
-	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	rc = CK_OOM(err);
 out:
 	json_decref(arr);
 	return rc;
@@ -94,7 +94,7 @@ st_strv_from_json(const char *json, size_t max_n, char ***v, size_t *n, struct c
 	rc = CK_OK;
 	goto out;
 nomem:
-	rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+	rc = CK_OOM(err);
 out:
 	st_strv_free(res, cnt);
 	json_decref(arr);

@@ -18,18 +18,7 @@
 int
 ck_token_name_valid(const char *s)
 {
-	size_t i, n;
-
-	if (s == NULL || (n = strnlen(s, CK_TOKEN_NAME_MAX + 1)) == 0 ||
-	    n > CK_TOKEN_NAME_MAX || s[0] == '.' || s[0] == '-')
-		return 0;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
+	return ck_str_is_name(s, CK_TOKEN_NAME_MAX);
 }
 
 const struct ck_token_conf *
@@ -135,7 +124,6 @@ enum ck_code
 ck_token_conf_format(const struct ck_token_conf_list *l, char **out, struct ck_err *err)
 {
 	json_t *root = json_object(), *e;
-	enum ck_code rc = CK_ERR_NOMEM;
 	char *s;
 	size_t i;
 
@@ -154,7 +142,7 @@ ck_token_conf_format(const struct ck_token_conf_list *l, char **out, struct ck_e
 	return CK_OK;
 fail:
 	json_decref(root);
-	return CK_FAIL(err, rc, "out of memory");
+	return CK_OOM(err);
 }
 
 /* ---- the set searched by SPKI ------------------------------------------- */
@@ -172,7 +160,7 @@ ck_token_set_new(const struct ck_token_conf_list *l, struct ck_token_set **out,
 	struct ck_token_set *s = calloc(1, sizeof(*s));
 
 	if (s == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	if (l != NULL)
 		s->conf = *l;
 	*out = s;

@@ -354,7 +354,7 @@ ck_token_open(const char *module_path, const char *label, struct ck_token **out,
 		goto out;
 	}
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	snprintf(t->module, sizeof(t->module), "%s", module_path);
@@ -431,7 +431,7 @@ tok_attr(struct ck_token *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, size_t 
 			       "bytes; at most %zu are read", t->label, (unsigned long)type,
 			       (unsigned long)a.ulValueLen, max);
 	if ((a.pValue = calloc(1, a.ulValueLen + 1)) == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	rv = t->f->C_GetAttributeValue(t->session, o, &a, 1);
 	if (rv != CKR_OK || a.ulValueLen > max) {
 		free(a.pValue);
@@ -514,7 +514,7 @@ tok_obj_read(struct ck_token *t, CK_OBJECT_HANDLE o, struct ck_token_key *k, str
 	memcpy(k->id, id ? id : (unsigned char *)"", idl);
 	k->id_len = idl;
 	if ((k->label = malloc(ll + 1)) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	ck_str_printable(k->label, ll + 1, label ? (char *)label : "");
@@ -575,11 +575,11 @@ ck_token_public_keys(struct ck_token *t, struct ck_token_key_list *out, struct c
 
 	objs = calloc(CK_TOKEN_OBJECTS_MAX, sizeof(*objs));
 	if (objs == NULL)
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	if ((rc = tok_find_all(t, objs, &n, err)) != CK_OK)
 		goto out;
 	if ((l.items = calloc(n + 1, sizeof(*l.items))) == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {

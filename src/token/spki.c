@@ -92,7 +92,7 @@ spki_fromdata(const char *type, OSSL_PARAM_BLD *bld, EVP_PKEY **out, struct ck_e
 	enum ck_code rc = CK_ERR_PARSE;
 
 	if (prm == NULL || ctx == NULL) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	if (EVP_PKEY_fromdata_init(ctx) <= 0 ||
@@ -144,7 +144,7 @@ tok_pkey_ec(const unsigned char *ec_params, size_t plen, const unsigned char *po
 	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) ||
 	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, n)) {
 		OSSL_PARAM_BLD_free(bld);
-		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		return CK_OOM(err);
 	}
 	rc = spki_fromdata("EC", bld, out, err);
 	OSSL_PARAM_BLD_free(bld);
@@ -167,7 +167,7 @@ tok_pkey_rsa(const unsigned char *n, size_t nlen, const unsigned char *e, size_t
 	if (bn == NULL || be == NULL || (bld = OSSL_PARAM_BLD_new()) == NULL ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be)) {
-		rc = CK_FAIL(err, CK_ERR_NOMEM, "out of memory");
+		rc = CK_OOM(err);
 		goto out;
 	}
 	rc = spki_fromdata("RSA", bld, out, err);

@@ -45,9 +45,8 @@ uri_allowed_raw(unsigned char c, int query)
 static enum ck_code
 uri_put(struct ck_buf *b, const char *name, const unsigned char *v, size_t n, struct ck_err *err)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	enum ck_code rc;
-	char enc[3];
+	char enc[4];
 	size_t i;
 
 	if ((rc = ck_buf_append(b, name, strlen(name), err)) != CK_OK)
@@ -56,9 +55,9 @@ uri_put(struct ck_buf *b, const char *name, const unsigned char *v, size_t n, st
 		if (uri_unreserved(v[i])) {
 			rc = ck_buf_append(b, &v[i], 1, err);
 		} else {
+			/* RFC 3986 2.1: upper-case hex digits. */
 			enc[0] = '%';
-			enc[1] = hex[v[i] >> 4];
-			enc[2] = hex[v[i] & 0xf];
+			ck_hex_encode_upper(&v[i], 1, enc + 1, sizeof(enc) - 1);
 			rc = ck_buf_append(b, enc, 3, err);
 		}
 		if (rc != CK_OK)

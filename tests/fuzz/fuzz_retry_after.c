@@ -15,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct acme_strv v = { 0 };
+	struct ck_strv v = { 0 };
 	char *s;
 	long secs;
 	unsigned c;
@@ -35,7 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)acme_link_parse(s, "alternate", ACME_LINKS_MAX, &v, NULL);
 	if (v.n > ACME_LINKS_MAX)
 		abort();
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 	free(s);
 	return 0;
 }

@@ -223,7 +223,7 @@ test_retry_after(void **state)
 static void
 test_link_header(void **state)
 {
-	struct acme_strv v = { 0 };
+	struct ck_strv v = { 0 };
 	struct ck_err err;
 
 	(void)state;
@@ -246,7 +246,7 @@ test_link_header(void **state)
 					 "rel=alternate", "alternate", 4, &v, &err), CK_OK);
 	assert_int_equal(v.n, 4);
 	assert_string_equal(v.v[3], "https://a.test/4");
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 
 	assert_int_equal(acme_link_parse("https://a.test/x;rel=alternate", "alternate", 8, &v, &err),
 			 CK_ERR_PARSE);
@@ -256,7 +256,7 @@ test_link_header(void **state)
 					 &err), CK_ERR_PARSE);
 	assert_int_equal(acme_link_parse("<https://a.test/x> junk", "alternate", 8, &v, &err),
 			 CK_ERR_PARSE);
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 }
 
 static void
@@ -351,6 +351,65 @@ test_authz_parse(void **state)
 	acme_authz_cleanup(&a);
 }
 
+/* Every RFC 8555 status (section 7.1.6) is parsed once, where the JSON is read. */
+static void
+test_status_parse(void **state)
+{
+	static const struct {
+		const char *text;
+		enum acme_status st;
+	} all[] = {
+		{ "pending", ACME_ST_PENDING },         { "ready", ACME_ST_READY },
+		{ "processing", ACME_ST_PROCESSING },   { "valid", ACME_ST_VALID },
+		{ "invalid", ACME_ST_INVALID },         { "expired", ACME_ST_EXPIRED },
+		{ "deactivated", ACME_ST_DEACTIVATED }, { "revoked", ACME_ST_REVOKED },
+	};
+	static const char *const unknown[] = { "bogus", "", "Valid", "valid ", "unknown" };
+	char body[512];
+	struct acme_order o = { 0 };
+	struct acme_authz a = { 0 };
+	struct ck_err err;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CK_ARRAY_LEN(all); i++) {
+		assert_int_equal(acme_status_parse(all[i].text), all[i].st);
+		assert_string_equal(acme_status_name(all[i].st), all[i].text);
+		snprintf(body, sizeof(body),
+			 "{\"status\":\"%s\",\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}],"
+			 "\"authorizations\":[\"https://x/a\"],\"finalize\":\"https://x/f\"}",
+			 all[i].text);
+		assert_int_equal(acme_order_parse(body, strlen(body), &o, &err), CK_OK);
+		assert_int_equal(o.state, all[i].st);
+		assert_string_equal(o.status, all[i].text); /* the text stays for the store */
+		acme_order_cleanup(&o);
+		snprintf(body, sizeof(body),
+			 "{\"status\":\"%s\",\"identifier\":{\"type\":\"dns\",\"value\":\"a.test\"},"
+			 "\"challenges\":[{\"type\":\"http-01\",\"url\":\"https://x/c\","
+			 "\"status\":\"%s\",\"token\":\"abc\"}]}",
+			 all[i].text, all[i].text);
+		assert_int_equal(acme_authz_parse(body, strlen(body), &a, &err), CK_OK);
+		assert_int_equal(a.state, all[i].st);
+		assert_int_equal(a.challenges[0].state, all[i].st);
+		acme_authz_cleanup(&a);
+	}
+	for (i = 0; i < CK_ARRAY_LEN(unknown); i++) {
+		assert_int_equal(acme_status_parse(unknown[i]), ACME_ST_UNKNOWN);
+		snprintf(body, sizeof(body),
+			 "{\"status\":\"%s\",\"identifiers\":[{\"type\":\"dns\",\"value\":\"a.test\"}],"
+			 "\"authorizations\":[\"https://x/a\"],\"finalize\":\"https://x/f\"}",
+			 unknown[i]);
+		assert_int_equal(acme_order_parse(body, strlen(body), &o, &err), CK_OK);
+		assert_int_equal(o.state, ACME_ST_UNKNOWN);
+		assert_string_equal(o.status, unknown[i]);
+		acme_order_cleanup(&o);
+	}
+	assert_int_equal(acme_status_parse(NULL), ACME_ST_UNKNOWN);
+	assert_string_equal(acme_status_name(ACME_ST_UNKNOWN), "unknown");
+	assert_string_equal(acme_status_name((enum acme_status)99), "unknown");
+	assert_string_equal(acme_status_name((enum acme_status)-1), "unknown");
+}
+
 static void
 test_key_authorization(void **state)
 {
@@ -431,6 +490,7 @@ main(void)
 		cmocka_unit_test(test_link_header),
 		cmocka_unit_test(test_order_parse),
 		cmocka_unit_test(test_authz_parse),
+		cmocka_unit_test(test_status_parse),
 		cmocka_unit_test(test_key_authorization),
 		cmocka_unit_test(test_origin),
 	};

@@ -283,6 +283,110 @@ test_strings_from_outside(void **state)
 	assert_false(ck_str_is_b64url("abcdef", 3));
 }
 
+static void
+test_hex_encode(void **state)
+{
+	static const unsigned char b[] = { 0x00, 0x01, 0xab, 0xff, 0x7e };
+	char out[16];
+
+	(void)state;
+	memset(out, 'x', sizeof(out));
+	assert_int_equal(ck_hex_encode(b, 0, out, sizeof(out)), 0); /* 0 bytes: "" */
+	assert_string_equal(out, "");
+	assert_int_equal(ck_hex_encode(NULL, 0, out, 1), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(ck_hex_encode(b, 1, out, sizeof(out)), 2);
+	assert_string_equal(out, "00");
+	assert_int_equal(ck_hex_encode(b, 3, out, sizeof(out)), 6); /* odd lengths */
+	assert_string_equal(out, "0001ab");
+	assert_int_equal(ck_hex_encode(b, 5, out, sizeof(out)), 10);
+	assert_string_equal(out, "0001abff7e");
+	assert_int_equal(ck_hex_encode_upper(b, 5, out, sizeof(out)), 10);
+	assert_string_equal(out, "0001ABFF7E");
+	/* exactly 2n + 1 fits; one byte less writes nothing partial */
+	assert_int_equal(ck_hex_encode(b, 5, out, 11), 10);
+	assert_string_equal(out, "0001abff7e");
+	assert_int_equal(ck_hex_encode(b, 5, out, 10), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(ck_hex_encode(b, 1, out, 2), 0);
+	assert_string_equal(out, "");
+	assert_int_equal(ck_hex_encode(b, 1, NULL, 0), 0);
+}
+
+static void
+test_strv_bounds(void **state)
+{
+	struct ck_strv v = { 0 };
+	struct ck_err err;
+	char name[8];
+	size_t i;
+
+	(void)state;
+	ck_err_clear(&err);
+	for (i = 0; i < 9; i++) {
+		snprintf(name, sizeof(name), "s%zu", i);
+		assert_int_equal(ck_strv_add(&v, name, 9, 8, &err), CK_OK);
+		assert_null(v.v[v.n]); /* always NULL-terminated */
+		assert_true(v.cap <= 10); /* never more than max items + the NULL */
+	}
+	assert_int_equal(v.n, 9);
+	assert_string_equal(v.v[0], "s0");
+	assert_string_equal(v.v[8], "s8");
+	/* max items */
+	assert_int_equal(ck_strv_add(&v, "one more", 9, 8, &err), CK_ERR_TOO_LARGE);
+	assert_string_equal(err.msg, "more than 9 entries");
+	assert_int_equal(v.n, 9);
+	ck_strv_cleanup(&v);
+	assert_null(v.v);
+	assert_int_equal(v.n, 0);
+	/* max length: exactly max_len is taken, one byte more is not */
+	assert_int_equal(ck_strv_add(&v, "12345678", 4, 8, &err), CK_OK);
+	assert_int_equal(ck_strv_add(&v, "123456789", 4, 8, &err), CK_ERR_TOO_LARGE);
+	assert_int_equal(v.n, 1);
+	/* NULL is refused, not stored */
+	assert_int_equal(ck_strv_add(&v, NULL, 4, 8, &err), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_strv_add(NULL, "x", 4, 8, NULL), CK_ERR_INVALID_ARG);
+	assert_int_equal(v.n, 1);
+	assert_null(v.v[1]);
+	/* no items at all */
+	ck_strv_cleanup(&v);
+	assert_int_equal(ck_strv_add(&v, "x", 0, 8, &err), CK_ERR_TOO_LARGE);
+	assert_null(v.v);
+	ck_strv_cleanup(&v);
+	ck_strv_cleanup(NULL);
+}
+
+static void
+test_name_rule_and_oom(void **state)
+{
+	struct ck_err err;
+	char long_name[70];
+
+	(void)state;
+	assert_true(ck_str_is_name("web-1.example_prod", 64));
+	assert_true(ck_str_is_name("a", 64));
+	assert_true(ck_str_is_name("_x", 64));
+	assert_false(ck_str_is_name("", 64));
+	assert_false(ck_str_is_name(NULL, 64));
+	assert_false(ck_str_is_name(".hidden", 64));
+	assert_false(ck_str_is_name("-rf", 64));
+	assert_false(ck_str_is_name("a/b", 64));
+	assert_false(ck_str_is_name("a b", 64));
+	assert_false(ck_str_is_name("caf\xc3\xa9", 64));
+	memset(long_name, 'a', 65);
+	long_name[65] = '\0';
+	assert_false(ck_str_is_name(long_name, 64));
+	long_name[64] = '\0';
+	assert_true(ck_str_is_name(long_name, 64));
+
+	ck_err_clear(&err);
+	assert_int_equal(CK_OOM(&err), CK_ERR_NOMEM);
+	assert_int_equal(err.code, CK_ERR_NOMEM);
+	assert_string_equal(err.msg, "out of memory");
+	assert_string_equal(err.where, "test_name_rule_and_oom");
+	assert_int_equal(CK_OOM(NULL), CK_ERR_NOMEM);
+}
+
 static time_t fake_now_value = 1000;
 static time_t
 fake_now(void *arg)
@@ -361,6 +465,9 @@ main(void)
 		cmocka_unit_test(test_secret_read_file_and_fd),
 		cmocka_unit_test(test_mkdir_p_mode),
 		cmocka_unit_test(test_strings_from_outside),
+		cmocka_unit_test(test_hex_encode),
+		cmocka_unit_test(test_strv_bounds),
+		cmocka_unit_test(test_name_rule_and_oom),
 		cmocka_unit_test(test_clock_injectable),
 		cmocka_unit_test(test_public_ctx),
 	};

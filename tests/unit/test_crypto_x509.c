@@ -121,6 +121,7 @@ test_csr_cn_rules(void **state)
 	free(der);
 	/* a first DNS name over 64 bytes leaves the subject empty; it is still a SAN */
 	memset(long_name, 'a', 70);
+	long_name[40] = '.'; /* a valid name: each label at most 63 bytes */
 	memcpy(long_name + 70, ".example", 9);
 	long_first[0] = long_name;
 	long_first[1] = "b.example";
@@ -184,6 +185,175 @@ test_name_is_ip(void **state)
 	assert_false(ck_name_is_ip("1.2.3.4.5"));
 	assert_false(ck_name_is_ip(""));
 	assert_false(ck_name_is_ip(NULL));
+}
+
+/*
+ * The one DNS name rule (ck_dns_name_valid).  It replaced two: the CSR's
+ * character check (letters, digits, '-', '.', '*', '_' anywhere) and
+ * issuance's LDH check (labels 1..63, no '-' at a label's ends, no trailing
+ * dot).  The union of what both refused is refused; "csr_before" marks
+ * what the CSR check accepted before and ck_csr_create now refuses.
+ */
+static const struct {
+	const char *name;
+	int dns;        /* ck_dns_name_valid(name, 0) */
+	int wildcard;   /* ck_dns_name_valid(name, 1) */
+	int csr_before; /* the CSR check accepted it before the one rule */
+} name_rules[] = {
+	{ "example.com", 1, 1, 1 },
+	{ "a", 1, 1, 1 },
+	{ "xn--bcher-kva.example", 1, 1, 1 },
+	{ "A-1.Example.ORG", 1, 1, 1 },
+	{ "0.example", 1, 1, 1 },
+	{ "*.example.com", 0, 1, 1 },
+	{ "", 0, 0, 0 },
+	{ "example.com.", 0, 0, 1 },      /* trailing dot: an absolute name */
+	{ ".example.com", 0, 0, 1 },      /* empty first label */
+	{ "a..example", 0, 0, 1 },        /* empty label */
+	{ "-a.example", 0, 0, 1 },        /* '-' first */
+	{ "a-.example", 0, 0, 1 },        /* '-' last in a label */
+	{ "example-", 0, 0, 1 },          /* '-' last */
+	{ "_acme.example", 0, 0, 1 },     /* '_' (CA/B Forum ballot SC12) */
+	{ "a_b.example", 0, 0, 1 },
+	{ "*", 0, 0, 1 },                 /* a wildcard of nothing */
+	{ "*.*.example", 0, 0, 1 },       /* '*' only as the whole first label */
+	{ "a.*.example", 0, 0, 1 },
+	{ "a*.example", 0, 0, 1 },
+	{ "*example.com", 0, 0, 1 },
+	{ "bad name.example", 0, 0, 0 },
+	{ "bad\nname", 0, 0, 0 },
+	{ "caf\xc3\xa9.example", 0, 0, 0 }, /* not A-labels */
+	{ "a/b.example", 0, 0, 0 },
+};
+
+static void
+test_dns_name_rules(void **state)
+{
+	char label63[80], label64[80], total[CK_NAME_MAX + 2];
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	const char *one[1];
+	unsigned char *der = NULL;
+	size_t len = 0, i;
+	struct ck_err err;
+
+	(void)state;
+	for (i = 0; i < CK_ARRAY_LEN(name_rules); i++) {
+		const char *n = name_rules[i].name;
+
+		if (ck_dns_name_valid(n, 0) != name_rules[i].dns ||
+		    ck_dns_name_valid(n, 1) != name_rules[i].wildcard)
+			fail_msg("name rule %zu (\"%s\") judged wrongly", i, n);
+		assert_int_equal(ck_identifier_valid(n, 1), name_rules[i].wildcard);
+		/* a CSR takes exactly what the rule (wildcards allowed) takes */
+		one[0] = n;
+		ck_err_clear(&err);
+		if (ck_csr_create(k, one, 1, &der, &len, &err) != (name_rules[i].wildcard
+								   ? CK_OK
+								   : CK_ERR_INVALID_ARG))
+			fail_msg("ck_csr_create of \"%s\": %s", n, err.msg);
+		if (!name_rules[i].wildcard)
+			assert_non_null(strstr(err.msg, "name 1 "));
+		free(der);
+		der = NULL;
+	}
+	assert_false(ck_dns_name_valid(NULL, 1));
+	assert_false(ck_identifier_valid(NULL, 1));
+	assert_true(ck_identifier_valid("192.0.2.1", 0));
+	assert_true(ck_identifier_valid("2001:db8::1", 0));
+	/* a label has at most 63 bytes (the CSR check took any length before) */
+	memset(label63, 'a', 63);
+	memcpy(label63 + 63, ".example", 9);
+	assert_true(ck_dns_name_valid(label63, 0));
+	memset(label64, 'a', 64);
+	memcpy(label64 + 64, ".example", 9);
+	assert_false(ck_dns_name_valid(label64, 1));
+	one[0] = label64;
+	assert_int_equal(ck_csr_create(k, one, 1, &der, &len, NULL), CK_ERR_INVALID_ARG);
+	/* a name has at most CK_NAME_MAX bytes */
+	for (i = 0; i < CK_NAME_MAX; i++)
+		total[i] = (i % 2) ? '.' : 'a';
+	total[CK_NAME_MAX - 1] = 'a';
+	total[CK_NAME_MAX] = '\0';
+	assert_true(ck_dns_name_valid(total, 0));
+	total[CK_NAME_MAX] = 'a';
+	total[CK_NAME_MAX + 1] = '\0';
+	assert_false(ck_dns_name_valid(total, 0));
+	EVP_PKEY_free(k);
+}
+
+/* DER -> PEM -> OpenSSL's PEM reader gives back the label and the same bytes. */
+static void
+pem_round_trip(const char *label, const unsigned char *der, size_t len)
+{
+	char *pem = NULL, *name = NULL, *header = NULL;
+	unsigned char *data = NULL;
+	size_t pem_len = 0;
+	long dlen = 0;
+	BIO *bio;
+
+	assert_int_equal(ck_der_to_pem(label, der, len, &pem, &pem_len, NULL), CK_OK);
+	assert_int_equal(strlen(pem), pem_len);
+	assert_true(strncmp(pem, "-----BEGIN ", 11) == 0);
+	bio = BIO_new_mem_buf(pem, (int)pem_len);
+	assert_int_equal(PEM_read_bio(bio, &name, &header, &data, &dlen), 1);
+	assert_string_equal(name, label);
+	assert_string_equal(header, "");
+	assert_int_equal((size_t)dlen, len);
+	assert_memory_equal(data, der, len);
+	BIO_free(bio);
+	OPENSSL_free(name);
+	OPENSSL_free(header);
+	OPENSSL_free(data);
+	free(pem);
+}
+
+static void
+test_der_to_pem(void **state)
+{
+	static const unsigned char odd[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
+	unsigned char big[3000], *der, *csr = NULL;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	const char *names[] = { "pem.example" };
+	char *pem = NULL, *x509_pem;
+	const unsigned char *p;
+	size_t len, csr_len = 0, i;
+	struct ck_err err;
+	X509 *x;
+	BIO *bio;
+
+	(void)state;
+	pem_round_trip("DATA", odd, sizeof(odd));
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (unsigned char)(i * 7);
+	pem_round_trip("SOME THING", big, sizeof(big)); /* many 64-column lines */
+	assert_int_equal(ck_csr_create(k, names, 1, &csr, &csr_len, NULL), CK_OK);
+	pem_round_trip("CERTIFICATE REQUEST", csr, csr_len);
+	/* a certificate comes out as OpenSSL's own certificate writer writes it */
+	der = t_self_signed_der(k, "pem.example", &len);
+	pem_round_trip("CERTIFICATE", der, len);
+	assert_int_equal(ck_cert_der_to_pem(der, len, &pem, NULL), CK_OK);
+	p = der;
+	x = d2i_X509(NULL, &p, (long)len);
+	assert_non_null(x);
+	bio = BIO_new(BIO_s_mem());
+	assert_int_equal(PEM_write_bio_X509(bio, x), 1);
+	assert_true(BIO_get_mem_data(bio, &x509_pem) > 0);
+	assert_memory_equal(pem, x509_pem, strlen(pem));
+	BIO_free(bio);
+	X509_free(x);
+	free(pem);
+	pem = NULL;
+	/* nothing, or not a certificate, is refused */
+	ck_err_clear(&err);
+	assert_int_equal(ck_der_to_pem("DATA", odd, 0, &pem, NULL, &err), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_der_to_pem("DATA", NULL, 5, &pem, NULL, NULL), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_der_to_pem(NULL, odd, sizeof(odd), &pem, NULL, NULL),
+			 CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_cert_der_to_pem(odd, sizeof(odd), &pem, NULL), CK_ERR_PARSE);
+	assert_null(pem);
+	free(der);
+	free(csr);
+	EVP_PKEY_free(k);
 }
 
 /* A root, an intermediate and a leaf. */
@@ -478,6 +648,8 @@ main(void)
 		cmocka_unit_test(test_csr_cn_rules),
 		cmocka_unit_test(test_csr_rejects),
 		cmocka_unit_test(test_name_is_ip),
+		cmocka_unit_test(test_dns_name_rules),
+		cmocka_unit_test(test_der_to_pem),
 		cmocka_unit_test(test_cert_info),
 		cmocka_unit_test(test_spki_link),
 		cmocka_unit_test(test_pem_certs),

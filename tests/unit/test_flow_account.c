@@ -359,7 +359,7 @@ test_server_origins_kept(void **state)
 {
 	struct env *e = *state;
 	const char *given[] = { "https://CDN.test", "https://cdn.test:443/", "https://other.test:8443" };
-	struct acme_strv v = { 0 };
+	struct ck_strv v = { 0 };
 	struct acme_client *c = NULL;
 	struct acme_http_ops ops = { fake_request, &e->f };
 	struct acme_cert cert = { 0 };
@@ -374,7 +374,7 @@ test_server_origins_kept(void **state)
 	assert_int_equal(v.n, 2);
 	assert_string_equal(v.v[0], "https://cdn.test:443");
 	assert_string_equal(v.v[1], "https://other.test:8443");
-	acme_strv_cleanup(&v);
+	ck_strv_cleanup(&v);
 	/* The session follows it now: the request reaches the (fake) host. */
 	assert_int_not_equal(acme_cert_download(e->s.client, "https://cdn.test/c", &cert, &err),
 			     CK_ERR_PARSE);
