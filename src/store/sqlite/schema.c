@@ -121,6 +121,8 @@ static const char *const migrations[] = {
 	 * opening refuses other programs' databases before writing to them.
 	 * Stores made before this are recognised by their tables. */
 	"PRAGMA application_id = 1131107188;",
+	/* 4: the ACME profile a lineage asks for (issue --profile), NULL = none */
+	"ALTER TABLE lineages ADD COLUMN profile TEXT;",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
