@@ -57,6 +57,7 @@ print_cert_json(const struct ck_cert_row *r)
 	bad |= json_object_set_new(o, "chain_length", json_integer((json_int_t)r->chain_len));
 	bad |= json_object_set_new(o, "origin", str_or_null(r->origin));
 	bad |= json_object_set_new(o, "created", print_json_time(r->created));
+	bad |= json_object_set_new(o, "profile", str_or_null(r->profile[0] ? r->profile : NULL));
 	if (bad) {
 		json_decref(o);
 		return NULL;
