@@ -146,20 +146,15 @@ test_directory_profiles_rejects(void **state)
 	 * too many; each at the limit parses. */
 	text = malloc(64 * 1024);
 	assert_non_null(text);
-	for (i = 0; i < 2; i++) {
-		char name[ACME_PROFILE_NAME_MAX + 2];
-		memset(name, 'n', sizeof(name) - 1);
-		name[ACME_PROFILE_NAME_MAX + i] = '\0';
-		snprintf(text, 64 * 1024, PROF_DIR("{\"%s\":\"x\"}"), name);
-		assert_int_equal(prof_parse(text, &d, &err), i ? CK_ERR_PARSE : CK_OK);
-		acme_directory_cleanup(&d);
-	}
-	for (i = 0; i < 2; i++) {
-		char desc[ACME_PROFILE_DESC_MAX + 2];
-		memset(desc, 'd', sizeof(desc) - 1);
-		desc[ACME_PROFILE_DESC_MAX + i] = '\0';
-		snprintf(text, 64 * 1024, PROF_DIR("{\"p\":\"%s\"}"), desc);
-		assert_int_equal(prof_parse(text, &d, &err), i ? CK_ERR_PARSE : CK_OK);
+	for (i = 0; i < 4; i++) {
+		/* i = 0, 1: the name at and over its limit; 2, 3: the description. */
+		char long_text[ACME_PROFILE_DESC_MAX + 2];
+		size_t max = i < 2 ? ACME_PROFILE_NAME_MAX : ACME_PROFILE_DESC_MAX;
+		memset(long_text, 'n', sizeof(long_text) - 1);
+		long_text[max + i % 2] = '\0';
+		snprintf(text, 64 * 1024, i < 2 ? PROF_DIR("{\"%s\":\"x\"}") :
+			 PROF_DIR("{\"p\":\"%s\"}"), long_text);
+		assert_int_equal(prof_parse(text, &d, &err), i % 2 ? CK_ERR_PARSE : CK_OK);
 		acme_directory_cleanup(&d);
 	}
 	for (i = 0; i < 2; i++) {
