@@ -138,15 +138,18 @@ issue_profile_check(struct issue_run *r, struct ck_err *err)
 	struct ck_lineage lin;
 	enum ck_code rc;
 
-	memset(&lin, 0, sizeof(lin));
 	if (r->p->profile != NULL) {
 		if (strlen(r->p->profile) >= sizeof(r->profile))
 			return CK_FAIL(err, CK_ERR_INVALID_ARG, "a profile name is at most %d bytes",
 				       CK_STORE_NAME_MAX);
 		snprintf(r->profile, sizeof(r->profile), "%s", r->p->profile);
-	} else if (ck_store_lineage_get(r->st, r->lineage, &lin, NULL) == CK_OK) {
+	} else if ((rc = ck_store_lineage_get(r->st, r->lineage, &lin, err)) == CK_OK) {
 		snprintf(r->profile, sizeof(r->profile), "%s", lin.profile);
 		ck_lineage_cleanup(&lin);
+	} else if (rc != CK_ERR_NOT_FOUND) {
+		return rc; /* not knowing the recorded profile is no reason to drop it */
+	} else {
+		ck_err_clear(err); /* a new lineage: no profile recorded */
 	}
 	if (r->profile[0] == '\0')
 		return CK_OK;
