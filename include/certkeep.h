@@ -21,6 +21,7 @@
  *   <certkeep/account.h>  ACME accounts: register, recover, open, rollover,
  *                         deactivate
  *   <certkeep/issue.h>    one certificate from an ACME server into the store
+ *   <certkeep/revoke.h>   revoke a stored certificate, recorded in the store
  *   <certkeep/version.h>  CERTKEEP_VERSION, generated from meson.build
  * Challenges other than the built-in http-01 responder, deployment and the
  * renewal scheduler will each get a header of their own here.
@@ -49,5 +50,6 @@
 #include <certkeep/tokens.h>
 #include <certkeep/account.h>
 #include <certkeep/issue.h>
+#include <certkeep/revoke.h>
 
 #endif

@@ -277,6 +277,8 @@ struct ck_cert_row {
 	char *origin;             /* may be NULL */
 	time_t created;
 	size_t chain_len;         /* number of chain certificates */
+	time_t revoked_at;        /* when the revocation was recorded; 0 = not revoked */
+	char revoke_reason[32];   /* RFC 5280 reason name; "" = not known */
 	char profile[CK_STORE_NAME_MAX + 1]; /* ACME profile its lineage asks for, "" = none */
 };
 
@@ -313,6 +315,16 @@ CK_API enum ck_code ck_store_cert_find_sha256(struct ck_store *st, const char *s
  * reports it, prune removes it).  Bumps the generation.
  */
 CK_API enum ck_code ck_store_cert_remove(struct ck_store *st, int64_t id, struct ck_err *err);
+/*
+ * Records that the ACME server revoked certificate id (a definite answer:
+ * revoked now, or alreadyRevoked) at `when` with `reason` (an RFC 5280
+ * reason name as ck_revoke_reason_name gives it; NULL = not known).  A
+ * certificate already recorded as revoked keeps its first record: the
+ * call then succeeds and changes nothing.  One transaction; bumps the
+ * generation when it writes.  CK_ERR_NOT_FOUND if id is unknown.
+ */
+CK_API enum ck_code ck_store_cert_revoked_set(struct ck_store *st, int64_t id, time_t when,
+					      const char *reason, struct ck_err *err);
 CK_API void ck_cert_row_cleanup(struct ck_cert_row *r);
 CK_API void ck_cert_list_cleanup(struct ck_cert_list *l);
 
@@ -449,6 +461,12 @@ CK_API enum ck_code ck_store_order_get(struct ck_store *st, int64_t id, struct c
 /* Orders not closed, oldest first. */
 CK_API enum ck_code ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out,
 					     struct ck_err *err);
+/* The account that ordered certificate cert_id (the newest order that
+ * produced it, by cert_id or by the certificate's origin URL) into
+ * *account_id; CK_ERR_NOT_FOUND if no order with a stored account made it
+ * (an imported certificate, or the account row is gone). */
+CK_API enum ck_code ck_store_cert_order_account(struct ck_store *st, int64_t cert_id,
+						int64_t *account_id, struct ck_err *err);
 CK_API void ck_order_cleanup(struct ck_order *o);
 CK_API void ck_order_list_cleanup(struct ck_order_list *l);
 

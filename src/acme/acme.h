@@ -502,4 +502,18 @@ enum ck_code acme_cert_download(struct acme_client *c, const char *url, struct a
 enum ck_code acme_cert_download_alternates(struct acme_client *c, const struct acme_cert *cert,
 					   struct acme_cert **out, size_t *n, struct ck_err *err);
 
+/* ---- revocation (RFC 8555 section 7.6) ----------------------------------- */
+
+/*
+ * Asks the server to revoke the certificate der (DER, leaf only) with the
+ * RFC 5280 reason code `reason` (0..10, not 7), at the directory's
+ * revokeCert URL.  cert_key NULL: signed by the client's account (kid,
+ * which must be set); otherwise signed by that key with a jwk header (the
+ * certificate's own key).  CK_OK: revoked now.  A 4xx problem is in err
+ * (alreadyRevoked, unauthorized, badRevocationReason, ...): a definite
+ * "no"; anything else (5xx, network) means the outcome is unknown.
+ */
+enum ck_code acme_cert_revoke(struct acme_client *c, const unsigned char *der, size_t len,
+			      int reason, EVP_PKEY *cert_key, struct ck_err *err);
+
 #endif

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "acme/acme_int.h"
+#include "crypto/crypto.h"
 
 void
 acme_cert_cleanup(struct acme_cert *cert)
@@ -99,5 +100,62 @@ out:
 	for (i = 0; alts != NULL && i < got; i++)
 		acme_cert_cleanup(&alts[i]);
 	free(alts);
+	return rc;
+}
+
+/* {"certificate": base64url(DER), "reason": N} as JSON text (free()). */
+static enum ck_code
+revoke_payload(const unsigned char *der, size_t len, int reason, char **out, struct ck_err *err)
+{
+	json_t *p = json_object();
+	char *b64 = NULL;
+	enum ck_code rc;
+
+	if (p == NULL) {
+		rc = CK_OOM(err);
+		goto out;
+	}
+	if ((rc = ck_b64url_encode(der, len, &b64, err)) != CK_OK)
+		goto out;
+	if (json_object_set_new(p, "certificate", json_string(b64)) != 0 ||
+	    json_object_set_new(p, "reason", json_integer(reason)) != 0) {
+		rc = CK_OOM(err);
+		goto out;
+	}
+	rc = acme_json_dump(p, out, err);
+out:
+	free(b64);
+	json_decref(p);
+	return rc;
+}
+
+enum ck_code
+acme_cert_revoke(struct acme_client *c, const unsigned char *der, size_t len, int reason,
+		 EVP_PKEY *cert_key, struct ck_err *err)
+{
+	struct acme_post_args a = { .key = cert_key, .use_jwk = cert_key != NULL };
+	struct acme_http_response resp = { 0 };
+	const struct acme_directory *dir = NULL;
+	char *payload = NULL;
+	enum ck_code rc;
+
+	if (der == NULL || len == 0 || reason < 0 || reason > 10 || reason == 7)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no certificate or an invalid reason code");
+	if (cert_key == NULL && (rc = acme_client_need_kid(c, err)) != CK_OK)
+		return rc;
+	if ((rc = acme_directory_get(c, &dir, err)) != CK_OK)
+		return rc;
+	if (dir->revoke_cert == NULL)
+		return CK_FAIL(err, CK_ERR_UNSUPPORTED,
+			       "the server's directory offers no revokeCert URL");
+	if ((rc = revoke_payload(der, len, reason, &payload, err)) != CK_OK)
+		return rc;
+	a.url = dir->revoke_cert;
+	a.payload = payload;
+	rc = acme_post_ex(c, &a, &resp, err);
+	if (rc != CK_OK)
+		ck_err_prefix(err, "revocation");
+	acme_http_response_cleanup(&resp);
+	free(payload);
 	return rc;
 }

@@ -63,8 +63,9 @@ list_human(const struct ck_cert_list *l)
 			 r->is_current ? "*" : "");
 		print_date(r->not_after, date);
 		print_sans(r, sans, sizeof(sans));
-		printf("%-24s %.16s %-10s %-7s %s\n", name, r->sha256, date, print_key_state(r),
-		       sans[0] ? sans : r->subject ? r->subject : "");
+		printf("%-24s %.16s %-10s %-7s %s%s\n", name, r->sha256, date, print_key_state(r),
+		       sans[0] ? sans : r->subject ? r->subject : "",
+		       r->revoked_at != 0 ? " (REVOKED)" : "");
 	}
 }
 

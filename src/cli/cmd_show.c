@@ -210,6 +210,11 @@ show_human(const struct show *s)
 		printf("  %-12s %s (%ld days left)\n", "not after", na, days);
 	printf("  %-12s %s\n", "sha-256", r->sha256);
 	printf("  %-12s %s\n", "sha-1", r->sha1);
+	if (r->revoked_at != 0) {
+		ck_time_rfc3339(r->revoked_at, nb);
+		printf("  %-12s REVOKED at %s, reason %s\n", "revoked", nb,
+		       r->revoke_reason[0] ? r->revoke_reason : "not known (already revoked)");
+	}
 	show_key(r);
 	if (s->chain.n == 0)
 		printf("  %-12s (none stored)\n", "chain");

@@ -32,6 +32,7 @@ static const struct cli_cmd commands[] = {
 	{ "copy", cmd_copy, "copy a certificate with its key to another store" },
 	{ "move", cmd_move, "move a certificate with its key to another store" },
 	{ "rm", cmd_rm, "remove a certificate that no binding uses" },
+	{ "revoke", cmd_revoke, "revoke a certificate with its ACME server and record it" },
 	{ "request", cmd_request, "make a key and CSR for a CA outside ACME" },
 	{ "requests", cmd_requests, "list pending requests" },
 	{ "doctor", cmd_doctor, "check every invariant of the store and explain findings" },

@@ -26,6 +26,25 @@ str_or_null(const char *s)
 }
 
 json_t *
+print_revoked_json(const struct ck_cert_row *r)
+{
+	json_t *o;
+
+	if (r->revoked_at == 0)
+		return json_null();
+	o = json_object();
+	if (o == NULL)
+		return NULL;
+	if (json_object_set_new(o, "at", print_json_time(r->revoked_at)) != 0 ||
+	    json_object_set_new(o, "reason", r->revoke_reason[0] ? json_string(r->revoke_reason)
+								  : json_null()) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+json_t *
 print_cert_json(const struct ck_cert_row *r)
 {
 	json_t *o = json_object(), *sans = json_array(), *key = json_object();
@@ -57,6 +76,7 @@ print_cert_json(const struct ck_cert_row *r)
 	bad |= json_object_set_new(o, "chain_length", json_integer((json_int_t)r->chain_len));
 	bad |= json_object_set_new(o, "origin", str_or_null(r->origin));
 	bad |= json_object_set_new(o, "created", print_json_time(r->created));
+	bad |= json_object_set_new(o, "revoked", print_revoked_json(r));
 	bad |= json_object_set_new(o, "profile", str_or_null(r->profile[0] ? r->profile : NULL));
 	if (bad) {
 		json_decref(o);

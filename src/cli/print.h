@@ -17,9 +17,13 @@
 json_t *print_json_time(time_t t);
 /* The object `list --json` prints for one certificate: name, sha256, sha1,
  * subject, sans, issuer, serial, not_before, not_after, key {algorithm,
- * location, linked}, current, chain_length, origin, created, profile (the
- * ACME profile its lineage asks for, null if none).  NULL on NOMEM. */
+ * location, linked}, current, chain_length, origin, created, revoked
+ * ({at, reason} or null), profile (the ACME profile its lineage asks for,
+ * null if none).  NULL on NOMEM. */
 json_t *print_cert_json(const struct ck_cert_row *r);
+/* {"at": RFC 3339, "reason": name or null} if r is recorded revoked, else
+ * JSON null.  NULL on NOMEM. */
+json_t *print_revoked_json(const struct ck_cert_row *r);
 /* Dumps v (indented, keys in insertion order) and a newline to stdout, then
  * drops the reference.  Returns CLI_EXIT_OK, or CLI_EXIT_FAIL if v is NULL
  * or the dump failed (saying so on stderr). */

@@ -453,3 +453,29 @@ ck_store_cert_alternates_set(struct ck_store *st, int64_t id, const char *altern
 			     (long long)id);
 	return rc;
 }
+
+enum ck_code
+ck_store_cert_revoked_set(struct ck_store *st, int64_t id, time_t when, const char *reason,
+			  struct ck_err *err)
+{
+	enum ck_code rc;
+	int64_t n = 0;
+	int changes = 0;
+
+	if (reason != NULL && (reason[0] == '\0' || strlen(reason) >= 32))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "revocation reason \"%s\" is not a reason name",
+			       reason);
+	rc = st_tx_exec(st, err, "store.cert_revoked_set", &changes,
+			"UPDATE certificates SET revoked_at = ?, revoke_reason = ? "
+			"WHERE id = ? AND revoked_at IS NULL", "iti", (int64_t)when, reason, id);
+	if (rc != CK_OK || changes != 0)
+		return rc;
+	/* Nothing changed: already recorded (kept), or no such certificate. */
+	if ((rc = st_query_int(st, err, &n, "SELECT count(*) FROM certificates WHERE id = ?", "i",
+			       id)) != CK_OK)
+		return rc;
+	if (n == 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
+			       (long long)id);
+	return CK_OK;
+}

@@ -67,6 +67,9 @@ static const struct dr_rule rules[] = {
 		"an ACME order left open this long was interrupted and not resumed: the CA may "
 		"hold a certificate for it that is not in the store, and its key stays here "
 		"until the order is finished or given up" },
+	[DR_BINDING_REVOKED] = { "CK-D017", "binding-revoked", CK_SEV_ERROR,
+		"clients that check revocation (OCSP, CRLs) refuse a revoked certificate: the "
+		"binding serves one they will reject" },
 };
 
 const char *
@@ -211,7 +214,8 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 	    (rc = dr_check_bindings(st, &f, err)) != CK_OK ||
 	    (rc = dr_check_lineages(st, &f, err)) != CK_OK ||
 	    (rc = dr_check_accounts(st, &f, err)) != CK_OK ||
-	    (rc = dr_check_orders(st, &o, &f, err)) != CK_OK)
+	    (rc = dr_check_orders(st, &o, &f, err)) != CK_OK ||
+	    (rc = dr_check_revoked(st, &f, err)) != CK_OK)
 		goto out;
 	*out = f;
 	f.items = NULL;

@@ -551,3 +551,38 @@ dr_check_orders(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_f
 	ck_order_list_cleanup(&l);
 	return rc;
 }
+
+/* One binding whose certificate is revoked (st_row_visit). */
+static enum ck_code
+check_one_revoked(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
+{
+	struct ck_findings *f = arg;
+	char name[CK_STORE_NAME_MAX + 1], sha[65], reason[32], when[21];
+
+	(void)st;
+	st_col_copy(s, 0, name, sizeof(name));
+	st_col_copy(s, 2, sha, sizeof(sha));
+	st_col_copy(s, 4, reason, sizeof(reason));
+	ck_time_rfc3339((time_t)st_col_int64(s, 3), when);
+	return dr_add(f, DR_BINDING_REVOKED, CK_SEV_ERROR, st_col_int64(s, 1), 0,
+		      st_printf("binding %s", name),
+		      st_printf("binding %s deploys certificate %.16s, revoked at %s (reason %s)",
+				name, sha, when, reason[0] ? reason : "not known"),
+		      st_printf("issue a new certificate (certkeep issue) and deploy it, or point "
+				"binding %s at one that is not revoked", name),
+		      err);
+}
+
+/* Bindings whose certificate (pinned, or the current one of the lineage
+ * they follow) is recorded as revoked. */
+enum ck_code
+dr_check_revoked(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
+{
+	return st_each_row(st, err, check_one_revoked, f,
+			   "SELECT b.name, c.id, c.sha256, c.revoked_at, c.revoke_reason "
+			   "FROM bindings b JOIN certificates c ON "
+			   "(b.pinned_sha256 IS NOT NULL AND c.sha256 = b.pinned_sha256) OR "
+			   "(b.lineage IS NOT NULL AND c.id = (SELECT l.current_cert_id FROM "
+			   "lineages l WHERE l.name = b.lineage)) "
+			   "WHERE c.revoked_at IS NOT NULL ORDER BY b.name", "");
+}

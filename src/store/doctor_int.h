@@ -25,6 +25,7 @@ enum dr_id {
 	DR_ROLLOVER_PENDING,
 	DR_ACCOUNT_KEY_MISSING,
 	DR_ORDER_STALE,
+	DR_BINDING_REVOKED,
 };
 
 struct dr_rule {
@@ -76,5 +77,6 @@ enum ck_code dr_check_lineages(struct ck_store *st, struct ck_findings *f, struc
 enum ck_code dr_check_accounts(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
 enum ck_code dr_check_orders(struct ck_store *st, const struct ck_doctor_opts *o,
 			     struct ck_findings *f, struct ck_err *err);
+enum ck_code dr_check_revoked(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
 
 #endif

@@ -199,3 +199,24 @@ ck_order_list_cleanup(struct ck_order_list *l)
 	if (l != NULL)
 		st_list_free(&l->items, &l->n, sizeof(*l->items), order_free);
 }
+
+enum ck_code
+ck_store_cert_order_account(struct ck_store *st, int64_t cert_id, int64_t *account_id,
+			    struct ck_err *err)
+{
+	int64_t id = 0;
+	enum ck_code rc;
+
+	rc = st_query_int(st, err, &id,
+			  "SELECT o.account_id FROM orders o JOIN accounts a ON a.id = o.account_id "
+			  "WHERE o.cert_id = ?1 OR (o.url IS NOT NULL AND o.url = "
+			  "(SELECT c.origin FROM certificates c WHERE c.id = ?1)) "
+			  "ORDER BY o.id DESC LIMIT 1", "i", cert_id);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND,
+			       "the store has no ACME order (and so no account) for certificate %lld",
+			       (long long)cert_id);
+	if (rc == CK_OK)
+		*account_id = id;
+	return rc;
+}

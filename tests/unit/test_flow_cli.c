@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include <certkeep/revoke.h>
+
 #include "flow/account.h"
 #include "flow/doctor.h"
 #include "flow/ops.h"
@@ -171,6 +173,42 @@ test_eab_key_file(void **state)
 	assert_non_null(strstr(err.msg, "is not base64url text"));
 }
 
+/* The five revocation reasons certkeep takes map to their RFC 5280 codes and
+ * back; anything else (other case, certificateHold, removeFromCRL, NULL) is
+ * refused with a message naming the five. */
+static void
+test_revoke_reasons(void **state)
+{
+	static const struct { const char *name; int code; } ok[] = {
+		{ "unspecified", 0 }, { "keyCompromise", 1 }, { "affiliationChanged", 3 },
+		{ "superseded", 4 }, { "cessationOfOperation", 5 },
+	};
+	static const char *const bad[] = { "keycompromise", "certificateHold", "removeFromCRL",
+					   "cACompromise", "", "1" };
+	struct ck_err err;
+	size_t i;
+	int code;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		code = -1;
+		assert_int_equal(ck_revoke_reason_parse(ok[i].name, &code, NULL), CK_OK);
+		assert_int_equal(code, ok[i].code);
+		assert_string_equal(ck_revoke_reason_name(ok[i].code), ok[i].name);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		code = -1;
+		ck_err_clear(&err);
+		assert_int_equal(ck_revoke_reason_parse(bad[i], &code, &err), CK_ERR_INVALID_ARG);
+		assert_int_equal(code, -1);
+		assert_non_null(strstr(err.msg, "cessationOfOperation"));
+	}
+	assert_int_equal(ck_revoke_reason_parse(NULL, &code, NULL), CK_ERR_INVALID_ARG);
+	assert_null(ck_revoke_reason_name(2));
+	assert_null(ck_revoke_reason_name(6));
+	assert_null(ck_revoke_reason_name(-1));
+}
+
 int
 main(void)
 {
@@ -179,6 +217,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_doctor_order, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_tokens_conf, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_eab_key_file, t_setup, t_teardown),
+		cmocka_unit_test(test_revoke_reasons),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -348,6 +348,78 @@ test_open_order_stale_after_a_day(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* ck_store_cert_revoked_set records once and keeps the first record; doctor's
+ * binding-revoked (CK-D017) finds a binding pinned to a revoked certificate
+ * and one following a lineage whose current certificate is revoked, not a
+ * binding on a certificate that is not revoked. */
+static void
+test_revoked_record_and_binding_revoked(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	struct ck_cert_row row;
+	struct ck_findings f;
+	struct ck_err err;
+	struct t_pki p;
+	struct ck_der d1, d2;
+	int64_t kid, c1, c2;
+	char sql[512];
+	size_t i;
+
+	t_pki_init(&p, e->now);
+	kid = t_put_key(e->st, k);
+	t_leaf(&p, k, "rev.test", 50, e->now, 90, &d1);
+	t_leaf(&p, k, "live.test", 51, e->now, 90, &d2);
+	c1 = t_put_cert(e->st, &d1, NULL, kid, "rev", NULL);
+	c2 = t_put_cert(e->st, &d2, NULL, kid, "live", NULL);
+	assert_int_equal(ck_store_cert_get(e->st, c1, &row, NULL), CK_OK);
+	assert_int_equal(row.revoked_at, 0);
+	assert_string_equal(row.revoke_reason, "");
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO bindings (name, pinned_sha256, target, state, updated) VALUES "
+		 "('pinned', '%s', 'nginx', 'deployed', 0);"
+		 "INSERT INTO bindings (name, lineage, target, state, updated) VALUES "
+		 "('follows', 'rev', 'haproxy', 'deployed', 0);"
+		 "INSERT INTO bindings (name, lineage, target, state, updated) VALUES "
+		 "('fine', 'live', 'haproxy', 'deployed', 0);", row.sha256);
+	ck_cert_row_cleanup(&row);
+	t_sql(e->path, sql);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "binding-revoked", NULL), 0);
+	ck_findings_cleanup(&f);
+
+	assert_int_equal(ck_store_cert_revoked_set(e->st, c1, 1000, "keyCompromise", NULL), CK_OK);
+	/* Again (alreadyRevoked, another reason): succeeds, the first record stays. */
+	assert_int_equal(ck_store_cert_revoked_set(e->st, c1, 2000, NULL, NULL), CK_OK);
+	assert_int_equal(ck_store_cert_get(e->st, c1, &row, NULL), CK_OK);
+	assert_int_equal(row.revoked_at, 1000);
+	assert_string_equal(row.revoke_reason, "keyCompromise");
+	ck_cert_row_cleanup(&row);
+	assert_int_equal(ck_store_cert_revoked_set(e->st, 9999, 1000, NULL, &err),
+			 CK_ERR_NOT_FOUND);
+	assert_int_equal(ck_store_cert_revoked_set(e->st, c2, 1000, "", &err), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_store_cert_get(e->st, c2, &row, NULL), CK_OK);
+	assert_int_equal(row.revoked_at, 0);
+	ck_cert_row_cleanup(&row);
+
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "binding-revoked", NULL), 2);
+	assert_int_equal(count(&f, "binding-revoked", "pinned"), 1);
+	assert_int_equal(count(&f, "binding-revoked", "follows"), 1);
+	assert_int_equal(count(&f, "binding-revoked", "fine"), 0);
+	for (i = 0; strcmp(f.items[i].name, "binding-revoked") != 0; i++)
+		;
+	assert_string_equal(f.items[i].code, "CK-D017");
+	assert_int_equal(f.items[i].severity, CK_SEV_ERROR);
+	assert_int_equal(f.items[i].cert_id, c1);
+	assert_non_null(strstr(f.items[i].what, "keyCompromise"));
+	ck_findings_cleanup(&f);
+	EVP_PKEY_free(k);
+	free(d1.data);
+	free(d2.data);
+	t_pki_cleanup(&p);
+}
+
 int
 main(void)
 {
@@ -360,6 +432,8 @@ main(void)
 						t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_chain_permissions, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_open_order_stale_after_a_day, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_revoked_record_and_binding_revoked, t_setup,
 						t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

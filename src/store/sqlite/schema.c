@@ -121,7 +121,12 @@ static const char *const migrations[] = {
 	 * opening refuses other programs' databases before writing to them.
 	 * Stores made before this are recognised by their tables. */
 	"PRAGMA application_id = 1131107188;",
-	/* 4: the ACME profile a lineage asks for (issue --profile), NULL = none */
+	/* 4: revocation (RFC 8555 section 7.6) as the server confirmed it: when
+	 * certkeep recorded it and the RFC 5280 reason name (NULL: not known,
+	 * e.g. the server said alreadyRevoked).  NULL revoked_at = not revoked. */
+	"ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;"
+	"ALTER TABLE certificates ADD COLUMN revoke_reason TEXT;",
+	/* 5: the ACME profile a lineage asks for (issue --profile), NULL = none */
 	"ALTER TABLE lineages ADD COLUMN profile TEXT;",
 };
 
