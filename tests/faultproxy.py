@@ -60,8 +60,12 @@ POST /rules             a rule (the keyword arguments of FaultProxy.add_rule) ->
 POST /rules/clear       remove every rule
 POST /rules/ID/release  let the answers a "hold" rule holds go
 POST /stale-key         {"seconds": N}: stale-account-key mode (0 = off)
-POST /reset             rules, counters, request log and stale mode all cleared
+POST /reset             rules, counters, request log, payloads, stale mode and
+                        directory meta all cleared
 GET  /log               [{"time", "method", "path", "status", "action"}, ...]
+GET  /payloads          [{"path", "payload"}, ...]: every POST's decoded JWS payload
+POST /directory-meta    {"profiles": {...}, ...}: merged into the directory's "meta"
+                        ({} = off)
 """
 
 
@@ -75,6 +79,16 @@ def jws_protected(body):
     try:
         jws = json.loads(body)
         return json.loads(_b64url_decode(jws["protected"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def jws_payload(body):
+    """The payload of a flattened JWS request body: the decoded JSON, "" for
+    a POST-as-GET (empty payload), None when body is not a JWS."""
+    try:
+        text = _b64url_decode(json.loads(body)["payload"])
+        return json.loads(text) if text else ""
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -166,6 +180,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         rule = proxy._take_rule(self.command, path)
         proxy._count(self.command, path)
+        if self.command == "POST":
+            proxy._record_payload(path, body)
         if rule is not None and rule.action == "delay":
             time.sleep(rule.delay or 0)
             rule = None
@@ -254,6 +270,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 v = proxy._rewrite(v)
             out.setdefault(k, []).append(v)
         data = proxy._rewrite_bytes(data)
+        if self.command == "GET" and status == 200 and path == proxy.directory_path:
+            data = proxy._directory_with_meta(data)
         if self.command == "POST" and status == 200 and path == proxy.key_change_path:
             proxy._key_changed(body)
         if after is not None and after.action == "forward_then_error":
@@ -332,6 +350,8 @@ class FaultProxy:
         self.held = []  # "hold" rules, kept after their count ran out so release finds them
         self.counters = {}
         self.requests = []
+        self.payloads = []  # (path, decoded JWS payload) of every POST, before any rule
+        self.directory_meta = {}
         self.stale_seconds = 0
         self.stale = {}  # kid -> monotonic deadline
         self.stale_rejections = 0
@@ -419,6 +439,8 @@ class FaultProxy:
             self.rules = []
             self.counters = {}
             self.requests = []
+            self.payloads = []
+            self.directory_meta = {}
             self.stale_seconds = 0
             self.stale = {}
             self.stale_rejections = 0
@@ -435,6 +457,23 @@ class FaultProxy:
             self.stale_seconds = seconds
             if not seconds:
                 self.stale = {}
+
+    def set_directory_meta(self, meta):
+        """Merges `meta` (a dict, e.g. {"profiles": {"shortlived": "6 days"}})
+        into the "meta" object of every directory answer the proxy forwards,
+        key by key over what upstream said: a server with the profiles
+        extension (meta.profiles) although Pebble 2.4 has none.  {} or None
+        turns it off."""
+        if meta is not None and not isinstance(meta, dict):
+            raise TypeError("directory meta must be an object")
+        with self.lock:
+            self.directory_meta = dict(meta or {})
+
+    def jws_payloads(self, path_prefix=""):
+        """The decoded JWS payloads (see jws_payload) of the POSTs seen,
+        before any rule, whose path starts with path_prefix, oldest first."""
+        with self.lock:
+            return [p for (path, p) in self.payloads if path.startswith(path_prefix)]
 
     def count(self, path_prefix="", method=None):
         """Requests seen (before any rule) whose path starts with path_prefix."""
@@ -461,6 +500,21 @@ class FaultProxy:
                             self.rules.remove(rule)
                     return rule
         return None
+
+    def _record_payload(self, path, body):
+        payload = jws_payload(body)
+        with self.lock:
+            self.payloads.append((path, payload))
+
+    def _directory_with_meta(self, data):
+        with self.lock:
+            extra = dict(self.directory_meta)
+        if not extra:
+            return data
+        directory = json.loads(data)
+        meta = directory.get("meta")
+        directory["meta"] = dict(meta if isinstance(meta, dict) else {}, **extra)
+        return json.dumps(directory, indent=2).encode()
 
     def _count(self, method, path):
         with self.lock:
@@ -559,6 +613,9 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
                 self._reply(200, [r.as_dict() for r in proxy.rules])
         elif self.path == "/log":
             self._reply(200, proxy.request_log())
+        elif self.path == "/payloads":
+            with proxy.lock:
+                self._reply(200, [{"path": p, "payload": v} for (p, v) in proxy.payloads])
         else:
             self._reply(404, {"error": "unknown path", "api": CONTROL_API.strip().split("\n")})
 
@@ -585,6 +642,9 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
                 self._reply(200, {})
             elif self.path == "/reset":
                 proxy.reset()
+                self._reply(200, {})
+            elif self.path == "/directory-meta":
+                proxy.set_directory_meta(body)
                 self._reply(200, {})
             else:
                 self._reply(404, {"error": "unknown path"})

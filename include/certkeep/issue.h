@@ -44,6 +44,9 @@ struct ck_issue_params {
 	enum ck_key_type key_type;     /* CK_KEY_NONE = the lineage's policy, else ec256 */
 	const char *http_address;      /* http-01 responder address; NULL = every address */
 	unsigned http_port;            /* 0 = 80 */
+	const char *profile;           /* ACME profile to ask for, recorded on the lineage;
+					* NULL = the lineage's recorded one (none for a new
+					* lineage), "" = none, and clears the recorded one */
 };
 
 struct ck_issue_result {
@@ -100,11 +103,32 @@ CK_API enum ck_code ck_issue_order_find(struct ck_store *st, const char *lineage
  * the key stays in the store and an unfinished order is recorded, which
  * the next call for the same lineage and names resumes (see above).  A
  * certificate that fails ck_issue_check_cert is not stored; its order and
- * key stay for investigation.
+ * key stay for investigation.  A profile (p->profile, else the lineage's
+ * recorded one) the server does not offer is refused (CK_ERR_INVALID_ARG,
+ * naming the offered ones) before any key, order or lineage change.
  */
 CK_API enum ck_code ck_issue(const struct ck_ctx *ctx, struct ck_store *st,
 			     const struct ck_issue_params *p, struct ck_issue_result *out,
 			     struct ck_err *err);
+
+/* One profile an ACME server offers (the profiles extension, meta.profiles). */
+struct ck_profile {
+	char *name;                    /* [A-Za-z0-9._-] */
+	char *description;             /* printable, as the server wrote it */
+};
+
+/*
+ * The profiles the ACME server at `server` offers, in the directory's order
+ * (*out NULL and *n 0 when it offers none).  server NULL: the store's
+ * default server (st required then); with a server, st may be NULL and is
+ * then never created.  Needs no account, changes nothing.  Free *out with
+ * ck_profiles_free.
+ */
+CK_API enum ck_code ck_profiles_get(const struct ck_ctx *ctx, struct ck_store *st,
+				    const char *server, const char *ca_bundle,
+				    struct ck_profile **out, size_t *n, struct ck_err *err);
+/* Frees what ck_profiles_get returned; NULL is fine. */
+CK_API void ck_profiles_free(struct ck_profile *p, size_t n);
 
 #ifdef __cplusplus
 }

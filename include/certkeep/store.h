@@ -279,6 +279,7 @@ struct ck_cert_row {
 	size_t chain_len;         /* number of chain certificates */
 	time_t revoked_at;        /* when the revocation was recorded; 0 = not revoked */
 	char revoke_reason[32];   /* RFC 5280 reason name; "" = not known */
+	char profile[CK_STORE_NAME_MAX + 1]; /* ACME profile its lineage asks for, "" = none */
 };
 
 struct ck_cert_list {
@@ -377,6 +378,7 @@ struct ck_lineage {
 	char key_type[16];        /* key policy: ck_key_type_name, "" = default */
 	int64_t current_cert_id;  /* 0 if none */
 	time_t created;
+	char profile[CK_STORE_NAME_MAX + 1]; /* ACME profile to ask for, "" = none */
 };
 
 struct ck_lineage_list {
@@ -394,6 +396,14 @@ CK_API enum ck_code ck_store_lineage_get(struct ck_store *st, const char *name, 
 					 struct ck_err *err);
 CK_API enum ck_code ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out,
 					  struct ck_err *err);
+/*
+ * Records the ACME profile the lineage asks for (read back in
+ * ck_lineage.profile); profile NULL or "" clears it.  A profile name is
+ * 1..CK_STORE_NAME_MAX of [A-Za-z0-9._-] (CK_ERR_INVALID_ARG otherwise);
+ * CK_ERR_NOT_FOUND if there is no such lineage.
+ */
+CK_API enum ck_code ck_store_lineage_profile_set(struct ck_store *st, const char *name,
+						 const char *profile, struct ck_err *err);
 CK_API void ck_lineage_cleanup(struct ck_lineage *l);
 CK_API void ck_lineage_list_cleanup(struct ck_lineage_list *l);
 

@@ -44,6 +44,9 @@
 #define ACME_CONTACTS_MAX 32              /* contacts of one account */
 #define ACME_IDENTIFIERS_MAX 100          /* identifiers in one order */
 #define ACME_CHALLENGES_MAX 16            /* challenges in one authorization */
+#define ACME_PROFILES_MAX 32              /* profiles one directory may offer */
+#define ACME_PROFILE_NAME_MAX 64          /* a profile name: [A-Za-z0-9._-] */
+#define ACME_PROFILE_DESC_MAX 1024        /* a profile's description */
 /* badNonce answers retried before giving up.  Each retry is one request and
  * no sleep; Pebble's PEBBLE_WFE_NONCEREJECT=60 rejects 60 % of good nonces,
  * so a 20-try run of rejections (0.6^20 = 3.7e-5 per request) stays rare
@@ -198,6 +201,12 @@ unsigned long acme_client_request_count(const struct acme_client *c);
 
 /* ---- directory --------------------------------------------------------- */
 
+/* One profile the server offers (meta.profiles, the ACME profiles extension). */
+struct acme_profile {
+	char *name;                 /* [A-Za-z0-9._-], 1..ACME_PROFILE_NAME_MAX */
+	char *description;          /* printable, at most ACME_PROFILE_DESC_MAX bytes */
+};
+
 struct acme_directory {
 	char *new_nonce;
 	char *new_account;
@@ -209,6 +218,8 @@ struct acme_directory {
 	char *terms_of_service;     /* meta.termsOfService, optional */
 	char *website;              /* meta.website, optional */
 	int external_account_required; /* meta.externalAccountRequired, 0 if absent */
+	struct acme_profile *profiles; /* meta.profiles in the server's order, NULL if none */
+	size_t nprofiles;
 };
 
 /*
@@ -224,6 +235,14 @@ enum ck_code acme_directory_get(struct acme_client *c, const struct acme_directo
 enum ck_code acme_directory_parse(const char *body, size_t len, struct acme_directory *out,
 				  struct ck_err *err);
 void acme_directory_cleanup(struct acme_directory *d);
+/* 1 if d offers a profile named name, else 0. */
+int acme_directory_has_profile(const struct acme_directory *d, const char *name);
+/*
+ * CK_OK if profile is NULL or one d offers; otherwise CK_ERR_INVALID_ARG
+ * with a message naming the profiles d offers (or saying it offers none).
+ */
+enum ck_code acme_directory_check_profile(const struct acme_directory *d, const char *profile,
+					  struct ck_err *err);
 
 /* ---- problems, Retry-After, Link ---------------------------------------- */
 
@@ -392,6 +411,14 @@ void acme_order_cleanup(struct acme_order *o);
 /* newOrder for names (IP literals become type "ip", others "dns"). */
 enum ck_code acme_order_new(struct acme_client *c, const char *const *names, size_t n,
 			    struct acme_order *out, struct ck_err *err);
+/*
+ * acme_order_new asking for profile (NULL: none, the payload has no
+ * "profile").  A profile the directory does not offer is refused by
+ * acme_directory_check_profile before anything is sent.
+ */
+enum ck_code acme_order_new_profile(struct acme_client *c, const char *const *names, size_t n,
+				    const char *profile, struct acme_order *out,
+				    struct ck_err *err);
 /* POST-as-GET of an order URL (resume an order in flight). */
 enum ck_code acme_order_fetch(struct acme_client *c, const char *url, struct acme_order *out,
 			      struct ck_err *err);

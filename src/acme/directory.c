@@ -6,11 +6,24 @@
  * itself.  Terms of service and website are shown, never fetched, so any
  * origin is fine for them.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "acme/acme_int.h"
+
+static void
+profiles_free(struct acme_profile *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(p[i].name);
+		free(p[i].description);
+	}
+	free(p);
+}
 
 void
 acme_directory_cleanup(struct acme_directory *d)
@@ -26,7 +39,94 @@ acme_directory_cleanup(struct acme_directory *d)
 	free(d->renewal_info);
 	free(d->terms_of_service);
 	free(d->website);
+	profiles_free(d->profiles, d->nprofiles);
 	memset(d, 0, sizeof(*d));
+}
+
+/* 1 if s is a profile name: 1..ACME_PROFILE_NAME_MAX of [A-Za-z0-9._-]. */
+static int
+profile_name_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (i >= ACME_PROFILE_NAME_MAX ||
+		    (!isalnum((unsigned char)s[i]) && strchr("._-", s[i]) == NULL))
+			return 0;
+	return i > 0;
+}
+
+/* meta.profiles: an object name -> description, outside data, so bounded. */
+static enum ck_code
+directory_profiles(json_t *meta, struct acme_directory *d, struct ck_err *err)
+{
+	json_t *obj = json_object_get(meta, "profiles"), *v;
+	const char *name;
+	enum ck_code rc;
+	size_t n;
+
+	if (obj == NULL || json_is_null(obj))
+		return CK_OK;
+	if (!json_is_object(obj))
+		return CK_FAIL(err, CK_ERR_PARSE, "the directory's \"meta.profiles\" is not an object");
+	if ((n = json_object_size(obj)) > ACME_PROFILES_MAX)
+		return CK_FAIL(err, CK_ERR_PARSE,
+			       "the directory offers %zu profiles (at most %d accepted)", n,
+			       ACME_PROFILES_MAX);
+	if (n == 0)
+		return CK_OK;
+	if ((d->profiles = calloc(n, sizeof(*d->profiles))) == NULL)
+		return CK_OOM(err);
+	json_object_foreach(obj, name, v) {
+		struct acme_profile *p = &d->profiles[d->nprofiles];
+
+		if (!profile_name_ok(name))
+			return CK_FAIL(err, CK_ERR_PARSE,
+				       "the directory offers a profile whose name is not 1 to %d of "
+				       "[A-Za-z0-9._-]", ACME_PROFILE_NAME_MAX);
+		if ((p->name = strdup(name)) == NULL)
+			return CK_OOM(err);
+		d->nprofiles++;
+		if ((rc = acme_json_str(obj, name, ACME_PROFILE_DESC_MAX, 1, &p->description,
+					err)) != CK_OK) {
+			ck_err_prefix(err, "profile \"%s\"", name);
+			return rc;
+		}
+	}
+	return CK_OK;
+}
+
+int
+acme_directory_has_profile(const struct acme_directory *d, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < d->nprofiles; i++)
+		if (strcmp(d->profiles[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+enum ck_code
+acme_directory_check_profile(const struct acme_directory *d, const char *profile,
+			     struct ck_err *err)
+{
+	char offered[ACME_PROFILES_MAX * (ACME_PROFILE_NAME_MAX + 2) + 1];
+	size_t i, len = 0;
+
+	if (profile == NULL || acme_directory_has_profile(d, profile))
+		return CK_OK;
+	if (d->nprofiles == 0)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "the server offers no profiles, so it cannot issue under profile "
+			       "\"%.64s\": leave out --profile", profile);
+	offered[0] = '\0';
+	for (i = 0; i < d->nprofiles; i++)
+		len += (size_t)snprintf(offered + len, sizeof(offered) - len, "%s%s",
+					i ? ", " : "", d->profiles[i].name);
+	return CK_FAIL(err, CK_ERR_INVALID_ARG,
+		       "the server does not offer profile \"%.64s\"; it offers: %s", profile,
+		       offered);
 }
 
 static enum ck_code
@@ -48,7 +148,7 @@ directory_meta(json_t *meta, struct acme_directory *d, struct ck_err *err)
 	if ((rc = acme_json_bool(meta, "externalAccountRequired", &b, err)) != CK_OK)
 		return rc;
 	d->external_account_required = b == 1;
-	return CK_OK;
+	return directory_profiles(meta, d, err);
 }
 
 enum ck_code

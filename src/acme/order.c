@@ -167,7 +167,8 @@ order_from_response(struct acme_client *c, const struct acme_http_response *r, c
 }
 
 static enum ck_code
-order_payload(const char *const *names, size_t n, char **out, struct ck_err *err)
+order_payload(const char *const *names, size_t n, const char *profile, char **out,
+	      struct ck_err *err)
 {
 	json_t *p = json_object(), *ids = json_array();
 	enum ck_code rc = CK_ERR_NOMEM;
@@ -194,6 +195,10 @@ order_payload(const char *const *names, size_t n, char **out, struct ck_err *err
 			goto out;
 		}
 	}
+	if (profile != NULL && json_object_set_new(p, "profile", json_string(profile)) != 0) {
+		rc = CK_OOM(err);
+		goto out;
+	}
 	rc = acme_json_dump(p, out, err);
 out:
 	json_decref(ids);
@@ -205,6 +210,13 @@ enum ck_code
 acme_order_new(struct acme_client *c, const char *const *names, size_t n, struct acme_order *out,
 	       struct ck_err *err)
 {
+	return acme_order_new_profile(c, names, n, NULL, out, err);
+}
+
+enum ck_code
+acme_order_new_profile(struct acme_client *c, const char *const *names, size_t n,
+		       const char *profile, struct acme_order *out, struct ck_err *err)
+{
 	const struct acme_directory *d;
 	struct acme_http_response resp = { 0 };
 	char *payload = NULL;
@@ -214,9 +226,10 @@ acme_order_new(struct acme_client *c, const char *const *names, size_t n, struct
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "an order needs 1 to %d names",
 			       ACME_IDENTIFIERS_MAX);
 	if ((rc = acme_client_need_kid(c, err)) != CK_OK ||
-	    (rc = acme_directory_get(c, &d, err)) != CK_OK)
+	    (rc = acme_directory_get(c, &d, err)) != CK_OK ||
+	    (rc = acme_directory_check_profile(d, profile, err)) != CK_OK)
 		return rc;
-	if ((rc = order_payload(names, n, &payload, err)) != CK_OK)
+	if ((rc = order_payload(names, n, profile, &payload, err)) != CK_OK)
 		goto out;
 	if ((rc = acme_post(c, d->new_order, payload, &resp, err)) != CK_OK) {
 		ck_err_prefix(err, "newOrder failed");

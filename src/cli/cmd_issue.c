@@ -29,6 +29,10 @@ issue_usage(FILE *fp)
 		"  --key-type T           ec256 (default), ec384, rsa2048, rsa3072, rsa4096, ed25519\n"
 		"  --http-port N          port for the built-in http-01 responder (default 80)\n"
 		"  --http-address A       address it listens on (default: every address)\n"
+		"  --profile NAME         ask for this ACME profile (see `certkeep profiles`),\n"
+		"                         recorded on the lineage and asked for again by later\n"
+		"                         issues without --profile; '' clears it.  One the server\n"
+		"                         does not offer is refused before any order\n"
 		"  -h, --help             this text\n");
 }
 
@@ -43,6 +47,7 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 		{ "key-type", required_argument, NULL, 'k' },
 		{ "http-port", required_argument, NULL, 'p' },
 		{ "http-address", required_argument, NULL, 'A' },
+		{ "profile", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -90,6 +95,9 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 		}
 		case 'A':
 			p.http_address = optarg;
+			break;
+		case 'P':
+			p.profile = optarg;
 			break;
 		case 'h':
 			issue_usage(stdout);

@@ -25,7 +25,8 @@ list_usage(FILE *fp)
 		"options:\n"
 		"  --json      an array of objects: name, current, sha256, sha1, subject, sans,\n"
 		"              issuer, serial, not_before, not_after (RFC 3339 UTC),\n"
-		"              key {algorithm, location, linked}, chain_length, origin, created\n"
+		"              key {algorithm, location, linked}, chain_length, origin, created,\n"
+		"              profile (the ACME profile its lineage asks for, or null)\n"
 		"  -h, --help  this text\n");
 }
 

@@ -32,8 +32,8 @@ show_usage(FILE *fp)
 		"usage: certkeep show REF [--json]\n"
 		"\n"
 		"Everything about one certificate: names, validity, thumbprints, issuer,\n"
-		"chain, where its private key is and whether it is linked, its lineage and\n"
-		"the bindings that use it.\n"
+		"chain, where its private key is and whether it is linked, its lineage (and\n"
+		"the ACME profile the lineage asks for) and the bindings that use it.\n"
 		"\n"
 		"REF is a lineage name (its current certificate), a SHA-256 thumbprint (full,\n"
 		"or a unique prefix of at least 8 hex digits) or a SHA-1 thumbprint as\n"
@@ -197,6 +197,8 @@ show_human(const struct show *s)
 	printf("certificate %s\n", r->sha256);
 	printf("  %-12s %s%s\n", "lineage", r->lineage ? r->lineage : "(none)",
 	       r->lineage ? (r->is_current ? " (current)" : " (not current)") : "");
+	if (r->profile[0] != '\0')
+		printf("  %-12s %s\n", "profile", r->profile);
 	printf("  %-12s %s\n", "subject", r->subject ? r->subject : "");
 	printf("  %-12s %s\n", "names", sans);
 	printf("  %-12s %s\n", "issuer", r->issuer ? r->issuer : "");

@@ -37,6 +37,7 @@ static const struct cli_cmd commands[] = {
 	{ "requests", cmd_requests, "list pending requests" },
 	{ "doctor", cmd_doctor, "check every invariant of the store and explain findings" },
 	{ "token", cmd_token, "configure PKCS#11 tokens whose keys imports link to" },
+	{ "profiles", cmd_profiles, "list the ACME profiles a server offers" },
 };
 
 static void

@@ -77,6 +77,7 @@ print_cert_json(const struct ck_cert_row *r)
 	bad |= json_object_set_new(o, "origin", str_or_null(r->origin));
 	bad |= json_object_set_new(o, "created", print_json_time(r->created));
 	bad |= json_object_set_new(o, "revoked", print_revoked_json(r));
+	bad |= json_object_set_new(o, "profile", str_or_null(r->profile[0] ? r->profile : NULL));
 	if (bad) {
 		json_decref(o);
 		return NULL;

@@ -18,7 +18,8 @@ json_t *print_json_time(time_t t);
 /* The object `list --json` prints for one certificate: name, sha256, sha1,
  * subject, sans, issuer, serial, not_before, not_after, key {algorithm,
  * location, linked}, current, chain_length, origin, created, revoked
- * ({at, reason} or null).  NULL on NOMEM. */
+ * ({at, reason} or null), profile (the ACME profile its lineage asks for,
+ * null if none).  NULL on NOMEM. */
 json_t *print_cert_json(const struct ck_cert_row *r);
 /* {"at": RFC 3339, "reason": name or null} if r is recorded revoked, else
  * JSON null.  NULL on NOMEM. */

@@ -124,8 +124,8 @@ acct_store_server_view(struct ck_store *st, struct ck_account *row, const struct
 
 /* ---- open ------------------------------------------------------------------- */
 
-static enum ck_code
-server_pick(struct ck_store *st, const char *server, char **out, struct ck_err *err)
+enum ck_code
+ck_server_pick(struct ck_store *st, const char *server, char **out, struct ck_err *err)
 {
 	enum ck_code rc;
 
@@ -208,7 +208,7 @@ ck_account_open(const struct ck_ctx *ctx, struct ck_store *st, const char *serve
 
 	if (ctx == NULL || st == NULL || out == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "ck_account_open: missing argument");
-	if ((rc = server_pick(st, server, &srv, err)) != CK_OK)
+	if ((rc = ck_server_pick(st, server, &srv, err)) != CK_OK)
 		goto out;
 	if (strlen(srv) > CK_STORE_URL_MAX) {
 		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "the ACME server URL is too long");

@@ -35,8 +35,12 @@ enum ck_code ck_server_origins_get(struct ck_store *st, const char *server,
  * removes it. */
 enum ck_code ck_server_origins_set(struct ck_store *st, const char *server,
 				   const char *const *origins, size_t n, struct ck_err *err);
+/* The server to use: `server` when given, else the store's default server
+ * (CK_ERR_NOT_FOUND saying how to set one).  *out is allocated. */
+enum ck_code ck_server_pick(struct ck_store *st, const char *server, char **out,
+			    struct ck_err *err);
 /* A client for server that allows `given` origins if given->given, else
- * the stored ones (given may be NULL), sending through ctx->acme_transport
+ * the stored ones (given may be NULL; st NULL: none), sending through ctx->acme_transport
  * when set (else libcurl).  Every ACME client of the flows is made here. */
 enum ck_code ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st,
 				  const char *server, const char *ca_bundle,

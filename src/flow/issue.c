@@ -34,6 +34,7 @@ struct issue_run {
 	struct acme_cert cert;
 	struct ck_der_list certs;
 	char lineage[CK_STORE_NAME_MAX + 1];
+	char profile[CK_STORE_NAME_MAX + 1]; /* ACME profile asked for, "" = none */
 };
 
 enum ck_code
@@ -100,13 +101,15 @@ names_free(char **v, size_t n)
 	free(v);
 }
 
-/* The lineage row (names, key type) and the key type to use for a new key. */
+/* The lineage row (names, key type, the profile if one was given) and the key
+ * type to use for a new key. */
 static enum ck_code
 issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
 	      struct ck_err *err)
 {
 	enum ck_key_type kt = r->p->key_type;
 	struct ck_lineage lin;
+	enum ck_code rc;
 
 	memset(&lin, 0, sizeof(lin));
 	if (kt == CK_KEY_NONE) {
@@ -117,8 +120,45 @@ issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
 		ck_lineage_cleanup(&lin);
 	}
 	*kt_out = kt;
-	return ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, r->p->nnames,
-				    ck_key_type_name(kt), NULL, err);
+	rc = ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, r->p->nnames,
+				  ck_key_type_name(kt), NULL, err);
+	if (rc == CK_OK && r->p->profile != NULL)
+		rc = ck_store_lineage_profile_set(r->st, r->lineage, r->profile, err);
+	return rc;
+}
+
+/*
+ * The profile to ask for: the one given, else the one the lineage recorded.
+ * One the server does not offer is refused before any key or order.
+ */
+static enum ck_code
+issue_profile_check(struct issue_run *r, struct ck_err *err)
+{
+	const struct acme_directory *d;
+	struct ck_lineage lin;
+	enum ck_code rc;
+
+	if (r->p->profile != NULL) {
+		if (strlen(r->p->profile) >= sizeof(r->profile))
+			return CK_FAIL(err, CK_ERR_INVALID_ARG, "a profile name is at most %d bytes",
+				       CK_STORE_NAME_MAX);
+		snprintf(r->profile, sizeof(r->profile), "%s", r->p->profile);
+	} else if ((rc = ck_store_lineage_get(r->st, r->lineage, &lin, err)) == CK_OK) {
+		snprintf(r->profile, sizeof(r->profile), "%s", lin.profile);
+		ck_lineage_cleanup(&lin);
+	} else if (rc != CK_ERR_NOT_FOUND) {
+		return rc; /* not knowing the recorded profile is no reason to drop it */
+	} else {
+		ck_err_clear(err); /* a new lineage: no profile recorded */
+	}
+	if (r->profile[0] == '\0')
+		return CK_OK;
+	if ((rc = acme_directory_get(r->sess.client, &d, err)) != CK_OK)
+		return rc;
+	if ((rc = acme_directory_check_profile(d, r->profile, err)) != CK_OK && r->p->profile == NULL)
+		ck_err_prefix(err, "lineage %s asks for profile \"%s\" (--profile NAME changes it, "
+			      "--profile '' clears it)", r->lineage, r->profile);
+	return rc;
 }
 
 /* The certificate key: generated, then committed before anything depends on it. */
@@ -145,8 +185,8 @@ issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
 	struct ck_order_new on;
 	enum ck_code rc;
 
-	rc = acme_order_new(r->sess.client, (const char *const *)names, r->p->nnames, &r->order,
-			    err);
+	rc = acme_order_new_profile(r->sess.client, (const char *const *)names, r->p->nnames,
+				    r->profile[0] != '\0' ? r->profile : NULL, &r->order, err);
 	if (rc != CK_OK) {
 		/* Only a 4xx problem document is a refusal; a 5xx, a timeout or a
 		 * URL refused on this side is not the server saying no. */
@@ -565,6 +605,8 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 	if (rc != CK_OK)
 		goto out;
 	r.have_sess = 1;
+	if ((rc = issue_profile_check(&r, err)) != CK_OK)
+		goto out;
 	ck_log(&ctx->log, CK_LOG_INFO, "ordering a certificate for %s%s from %s", names[0],
 	       p->nnames > 1 ? " and others" : "", r.sess.server);
 	if ((rc = issue_lineage(&r, names, &kt, err)) != CK_OK ||

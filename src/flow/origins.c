@@ -107,7 +107,7 @@ ck_server_client_new(const struct ck_ctx *ctx, struct ck_store *st, const char *
 	if (given != NULL && given->given) {
 		for (i = 0; i < given->n && rc == CK_OK; i++)
 			rc = acme_client_allow_origin(c, given->v[i], err);
-	} else if ((rc = ck_server_origins_get(st, server, &stored, err)) == CK_OK) {
+	} else if (st != NULL && (rc = ck_server_origins_get(st, server, &stored, err)) == CK_OK) {
 		for (i = 0; i < stored.n && rc == CK_OK; i++)
 			rc = acme_client_allow_origin(c, stored.v[i], err);
 	}

@@ -58,7 +58,8 @@ ck_store_lineage_put(struct ck_store *st, const char *name, const char *const *i
 	return rc;
 }
 
-#define LINEAGE_COLS "SELECT id, name, identifiers, key_type, current_cert_id, created FROM lineages "
+#define LINEAGE_COLS \
+	"SELECT id, name, identifiers, key_type, current_cert_id, created, profile FROM lineages "
 
 static enum ck_code
 lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -71,6 +72,7 @@ lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	st_col_copy(s, 3, l->key_type, sizeof(l->key_type));
 	l->current_cert_id = st_col_int64(s, 4);
 	l->created = (time_t)st_col_int64(s, 5);
+	st_col_copy(s, 6, l->profile, sizeof(l->profile));
 	if (oom)
 		return CK_OOM(err);
 	return st_strv_from_json(st_col_text(s, 2), CK_STORE_IDENT_MAX,
@@ -109,6 +111,31 @@ ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out, struct c
 {
 	return st_list_read(st, err, &lineage_spec, &out->items, &out->n,
 			    LINEAGE_COLS "ORDER BY name", "");
+}
+
+#define PROFILE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+enum ck_code
+ck_store_lineage_profile_set(struct ck_store *st, const char *name, const char *profile,
+			     struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	if (profile != NULL && profile[0] == '\0')
+		profile = NULL;
+	if ((rc = st_check_name("lineage name", name, 1, err)) != CK_OK)
+		return rc;
+	if (profile != NULL && (strlen(profile) > CK_STORE_NAME_MAX ||
+				strspn(profile, PROFILE_CHARS) != strlen(profile)))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "a profile name is 1 to %d of letters, digits, '.', '_' and '-'",
+			       CK_STORE_NAME_MAX);
+	rc = st_tx_exec(st, err, "store.lineage_profile", &changes,
+			"UPDATE lineages SET profile = ? WHERE name = ?", "tt", profile, name);
+	if (rc == CK_OK && changes == 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no lineage is named '%s'", name);
+	return rc;
 }
 
 void

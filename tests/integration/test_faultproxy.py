@@ -357,6 +357,46 @@ class TestHarness(unittest.TestCase):
         self.assertIsNotNone(pebble.challtest.poll(), "challtestsrv is stopped on exit")
 
 
+class TestDirectoryMeta(ProxyCase):
+
+    PROFILES = {"classic": "the usual 90 days", "shortlived": "six days"}
+
+    def directory(self):
+        status, _, body = self.fetch("GET", self.proxy.directory_url)
+        self.assertEqual(status, 200)
+        return json.loads(body)
+
+    def test_meta_merged_into_the_directory_and_cleared(self):
+        upstream_meta = self.directory().get("meta", {})
+        self.assertNotIn("profiles", upstream_meta)
+        self.proxy.set_directory_meta({"profiles": self.PROFILES})
+        directory = self.directory()
+        self.assertEqual(directory["meta"]["profiles"], self.PROFILES)
+        for k, v in upstream_meta.items():  # what upstream said is kept
+            self.assertEqual(directory["meta"][k], v)
+        self.assertTrue(directory["newOrder"].startswith(self.proxy.base_url + "/"))
+        self.proxy.set_directory_meta({})
+        self.assertNotIn("profiles", self.directory().get("meta", {}))
+        self.proxy.set_directory_meta({"profiles": self.PROFILES})
+        self.proxy.reset()
+        self.assertNotIn("profiles", self.directory().get("meta", {}))
+
+    def test_new_order_payload_recorded_and_profile_accepted_upstream(self):
+        # Pebble 2.4 knows no profiles: it must ignore the field, not refuse
+        # the order, or certkeep's profile tests could not run through it.
+        probe = self.probe()
+        key = self.key("acct")
+        status, kid, _ = probe.new_account(key)
+        self.assertEqual(status, 201)
+        payload = {"identifiers": [{"type": "dns", "value": "profile.example"}],
+                   "profile": "shortlived"}
+        status, _, body = probe.post(probe.directory["newOrder"], key, payload, kid=kid)
+        self.assertEqual(status, 201, body)
+        self.assertEqual(self.proxy.jws_payloads("/order-plz"), [payload])
+        self.assertEqual(self.proxy.jws_payloads("/sign-me-up"),
+                         [{"termsOfServiceAgreed": True}])
+
+
 class TestStandalone(unittest.TestCase):
 
     def test_control_api(self):
@@ -414,6 +454,10 @@ class TestStandalone(unittest.TestCase):
         call("POST", "/rules/%d/release" % held["id"], {})
         worker.join(30)
         self.assertEqual(got, [200])
+        call("POST", "/directory-meta", {"profiles": {"classic": "90 days"}})
+        with urllib.request.urlopen(directory_url, context=ctx, timeout=5) as r:
+            self.assertEqual(json.load(r)["meta"]["profiles"], {"classic": "90 days"})
+        self.assertEqual(call("GET", "/payloads"), [])
         call("POST", "/reset", {})
         self.assertEqual(call("GET", "/counters"), {})
 

@@ -77,6 +77,7 @@ test_issue_flow(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(
 				    json_object_get(p, "identifiers"), 0), "type")), "dns");
 	assert_null(json_object_get(p, "notBefore"));
+	assert_null(json_object_get(p, "profile")); /* none asked for, none sent */
 	json_decref(p);
 	free(payload);
 
@@ -295,6 +296,10 @@ test_order_needs_account(void **state)
 	assert_int_equal(acme_order_new(c, names, 1, &o, &e->err), CK_ERR_STATE);
 	assert_int_equal(acme_order_new(e->c, bad, 1, &o, &e->err), CK_ERR_INVALID_ARG);
 	assert_int_equal(acme_order_new(e->c, names, 0, &o, &e->err), CK_ERR_INVALID_ARG);
+	/* A profile the directory does not offer: refused before newOrder. */
+	assert_int_equal(acme_order_new_profile(e->c, names, 1, "classic", &o, &e->err),
+			 CK_ERR_INVALID_ARG);
+	assert_non_null(strstr(e->err.msg, "offers no profiles"));
 	assert_int_equal(e->f.posts, 0);
 	acme_client_free(c);
 }

@@ -72,6 +72,108 @@ test_directory_rejects(void **state)
 	assert_non_null(strstr(err.msg, "https://"));
 }
 
+#define PROF_DIR(meta)                                                                     \
+	"{\"newNonce\":\"https://x/n\",\"newAccount\":\"https://x/a\","                      \
+	"\"newOrder\":\"https://x/o\",\"meta\":{\"profiles\":" meta "}}"
+
+/* Parses PROF_DIR-style text; returns the rc and leaves d filled on CK_OK. */
+static enum ck_code
+prof_parse(const char *text, struct acme_directory *d, struct ck_err *err)
+{
+	ck_err_clear(err);
+	return acme_directory_parse(text, strlen(text), d, err);
+}
+
+static void
+test_directory_profiles(void **state)
+{
+	struct acme_directory d = { 0 };
+	struct ck_err err;
+
+	(void)state;
+	assert_int_equal(prof_parse(PROF_DIR("{\"classic\":\"90 days\","
+					     "\"short.lived-6_d\":\"six days\"}"), &d, &err),
+			 CK_OK);
+	assert_int_equal(d.nprofiles, 2);
+	assert_string_equal(d.profiles[0].name, "classic");
+	assert_string_equal(d.profiles[0].description, "90 days");
+	assert_string_equal(d.profiles[1].name, "short.lived-6_d");
+	assert_true(acme_directory_has_profile(&d, "classic"));
+	assert_false(acme_directory_has_profile(&d, "tlsserver"));
+	assert_int_equal(acme_directory_check_profile(&d, NULL, &err), CK_OK);
+	assert_int_equal(acme_directory_check_profile(&d, "classic", &err), CK_OK);
+	assert_int_equal(acme_directory_check_profile(&d, "tlsserver", &err), CK_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "\"tlsserver\""));
+	assert_non_null(strstr(err.msg, "classic, short.lived-6_d"));
+	acme_directory_cleanup(&d);
+
+	/* None offered: empty object, null, absent; asking for one says so. */
+	assert_int_equal(prof_parse(PROF_DIR("{}"), &d, &err), CK_OK);
+	assert_int_equal(d.nprofiles, 0);
+	acme_directory_cleanup(&d);
+	assert_int_equal(prof_parse(PROF_DIR("null"), &d, &err), CK_OK);
+	assert_int_equal(d.nprofiles, 0);
+	assert_int_equal(acme_directory_check_profile(&d, "classic", &err), CK_ERR_INVALID_ARG);
+	assert_non_null(strstr(err.msg, "offers no profiles"));
+	acme_directory_cleanup(&d);
+}
+
+static void
+test_directory_profiles_rejects(void **state)
+{
+	static const char *const bad[] = {
+		PROF_DIR("[\"classic\"]"),                 /* not an object */
+		PROF_DIR("\"classic\""),
+		PROF_DIR("{\"classic\":5}"),               /* description not a string */
+		PROF_DIR("{\"classic\":{\"d\":\"x\"}}"),
+		PROF_DIR("{\"classic\":\"bell\\u0007\"}"), /* not printable */
+		PROF_DIR("{\"bad name\":\"x\"}"),        /* name outside [A-Za-z0-9._-] */
+		PROF_DIR("{\"a/b\":\"x\"}"),
+		PROF_DIR("{\"\":\"x\"}"),
+	};
+	struct acme_directory d = { 0 };
+	struct ck_err err;
+	char *text, *p;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CK_ARRAY_LEN(bad); i++) {
+		assert_int_equal(prof_parse(bad[i], &d, &err), CK_ERR_PARSE);
+		assert_null(d.profiles);
+		assert_non_null(strstr(err.msg, "profile"));
+	}
+	/* Bounds: a name one too long, a description one too long, one profile
+	 * too many; each at the limit parses. */
+	text = malloc(64 * 1024);
+	assert_non_null(text);
+	for (i = 0; i < 4; i++) {
+		/* i = 0, 1: the name at and over its limit; 2, 3: the description. */
+		char long_text[ACME_PROFILE_DESC_MAX + 2];
+		size_t max = i < 2 ? ACME_PROFILE_NAME_MAX : ACME_PROFILE_DESC_MAX;
+		memset(long_text, 'n', sizeof(long_text) - 1);
+		long_text[max + i % 2] = '\0';
+		snprintf(text, 64 * 1024, i < 2 ? PROF_DIR("{\"%s\":\"x\"}") :
+			 PROF_DIR("{\"p\":\"%s\"}"), long_text);
+		assert_int_equal(prof_parse(text, &d, &err), i % 2 ? CK_ERR_PARSE : CK_OK);
+		acme_directory_cleanup(&d);
+	}
+	for (i = 0; i < 2; i++) {
+		size_t k, n = ACME_PROFILES_MAX + i;
+		char head[] = PROF_DIR("{");
+		p = text + snprintf(text, 64 * 1024, "%.*s", (int)strlen(head) - 2, head);
+		for (k = 0; k < n; k++)
+			p += sprintf(p, "%s\"p%zu\":\"x\"", k ? "," : "", k);
+		strcpy(p, "}}}");
+		assert_int_equal(prof_parse(text, &d, &err), i ? CK_ERR_PARSE : CK_OK);
+		if (i == 0)
+			assert_int_equal(d.nprofiles, ACME_PROFILES_MAX);
+		else
+			assert_non_null(strstr(err.msg, "at most"));
+		acme_directory_cleanup(&d);
+	}
+	free(text);
+}
+
 static void
 test_json_depth_and_size(void **state)
 {
@@ -482,6 +584,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_directory_parse),
 		cmocka_unit_test(test_directory_rejects),
+		cmocka_unit_test(test_directory_profiles),
+		cmocka_unit_test(test_directory_profiles_rejects),
 		cmocka_unit_test(test_json_depth_and_size),
 		cmocka_unit_test(test_problem_document),
 		cmocka_unit_test(test_problem_rate_limited),

@@ -126,6 +126,8 @@ static const char *const migrations[] = {
 	 * e.g. the server said alreadyRevoked).  NULL revoked_at = not revoked. */
 	"ALTER TABLE certificates ADD COLUMN revoked_at INTEGER;"
 	"ALTER TABLE certificates ADD COLUMN revoke_reason TEXT;",
+	/* 5: the ACME profile a lineage asks for (issue --profile), NULL = none */
+	"ALTER TABLE lineages ADD COLUMN profile TEXT;",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
