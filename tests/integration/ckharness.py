@@ -31,11 +31,13 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -200,6 +202,26 @@ def _read(path):
     except OSError:
         return ""
 
+
+
+def module_pebble(prefix, **kw):
+    """For a test module's setUpModule: a new temporary directory (prefix
+    `prefix`) and a started Pebble in it (keyword arguments as Pebble's).
+    Returns (tmp, pebble); module_cleanup(tmp, pebble) undoes both."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    pebble = Pebble(os.path.join(tmp, "pebble"), **kw)
+    pebble.start()
+    return tmp, pebble
+
+
+def module_cleanup(tmp, *pebbles):
+    """For tearDownModule: stops each Pebble that was made, then removes tmp
+    unless CK_KEEP_TMP asks to keep it for a post-mortem."""
+    for p in pebbles:
+        if p is not None:
+            p.stop()
+    if tmp is not None and not os.environ.get("CK_KEEP_TMP"):
+        shutil.rmtree(tmp, ignore_errors=True)
 
 class Pebble:
     """Pebble + pebble-challtestsrv on loopback, as a context manager.

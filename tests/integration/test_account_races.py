@@ -17,7 +17,6 @@ certkeep itself.
 
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import unittest
@@ -30,16 +29,11 @@ TMP = None
 
 def setUpModule():
     global PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-account-races-")
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
+    TMP, PEBBLE = ckharness.module_pebble("ck-account-races-")
 
 
 def tearDownModule():
-    if PEBBLE is not None:
-        PEBBLE.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    ckharness.module_cleanup(TMP, PEBBLE)
 
 
 class RaceCase(unittest.TestCase):

@@ -12,7 +12,6 @@ ACME client signing through openssl), never through certkeep itself.
 
 import json
 import os
-import shutil
 import tempfile
 import unittest
 
@@ -34,11 +33,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    for p in (PEBBLE, EAB_PEBBLE):
-        if p is not None:
-            p.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    ckharness.module_cleanup(TMP, PEBBLE, EAB_PEBBLE)
 
 
 jwk_thumbprint = ckharness.jwk_thumbprint

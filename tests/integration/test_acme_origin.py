@@ -10,7 +10,6 @@ with `account update --allow-origin` is kept for that server and shown by
 
 import json
 import os
-import shutil
 import ssl
 import tempfile
 import unittest
@@ -25,16 +24,11 @@ TMP = None
 
 def setUpModule():
     global PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-origin-")
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
+    TMP, PEBBLE = ckharness.module_pebble("ck-origin-")
 
 
 def tearDownModule():
-    if PEBBLE is not None:
-        PEBBLE.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    ckharness.module_cleanup(TMP, PEBBLE)
 
 
 def origin_of(url):

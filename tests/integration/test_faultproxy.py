@@ -7,10 +7,8 @@ and the standalone control API."""
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -25,16 +23,11 @@ TMP = None
 
 def setUpModule():
     global PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-faultproxy-")
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
+    TMP, PEBBLE = ckharness.module_pebble("ck-faultproxy-")
 
 
 def tearDownModule():
-    if PEBBLE is not None:
-        PEBBLE.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    ckharness.module_cleanup(TMP, PEBBLE)
 
 
 class FixedBaseServer:

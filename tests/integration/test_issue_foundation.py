@@ -11,7 +11,6 @@ import datetime
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import tempfile
@@ -33,16 +32,11 @@ TMP = None
 
 def setUpModule():
     global PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-foundation-")
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
+    TMP, PEBBLE = ckharness.module_pebble("ck-foundation-")
 
 
 def tearDownModule():
-    if PEBBLE is not None:
-        PEBBLE.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    ckharness.module_cleanup(TMP, PEBBLE)
 
 
 def openssl(*args, input=None):

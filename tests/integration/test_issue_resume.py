@@ -15,7 +15,6 @@ misbehave on its own:
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -30,17 +29,12 @@ PEBBLE = None
 
 
 def setUpModule():
-    global TMP, PEBBLE
-    TMP = tempfile.mkdtemp(prefix="ck-resume-")
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
+    global PEBBLE, TMP
+    TMP, PEBBLE = ckharness.module_pebble("ck-resume-")
 
 
 def tearDownModule():
-    if PEBBLE is not None:
-        PEBBLE.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    ckharness.module_cleanup(TMP, PEBBLE)
 
 
 def query(store, sql, *args):

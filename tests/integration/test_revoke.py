@@ -28,16 +28,11 @@ REASON_CODES = {"unspecified": 0, "keyCompromise": 1, "affiliationChanged": 3,
 
 def setUpModule():
     global PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-revoke-")
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
+    TMP, PEBBLE = ckharness.module_pebble("ck-revoke-")
 
 
 def tearDownModule():
-    if PEBBLE is not None:
-        PEBBLE.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    ckharness.module_cleanup(TMP, PEBBLE)
 
 
 class RevokeCase(unittest.TestCase):

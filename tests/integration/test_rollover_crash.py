@@ -21,7 +21,6 @@ import collections
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -39,16 +38,11 @@ CRASH_LOOP_BUDGET_S = 240
 
 def setUpModule():
     global PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-rollover-crash-")
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
+    TMP, PEBBLE = ckharness.module_pebble("ck-rollover-crash-")
 
 
 def tearDownModule():
-    if PEBBLE is not None:
-        PEBBLE.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    ckharness.module_cleanup(TMP, PEBBLE)
 
 
 class RolloverCase(unittest.TestCase):
