@@ -83,7 +83,9 @@ enum ck_code dns01_zone_find(ldns_resolver *res, const char *fqdn, char **zone,
 			     struct ck_err *err);
 /*
  * The zone's authoritative servers: its NS names looked up through res
- * (A and AAAA), each as a resolver on port ns_port (53 outside tests),
+ * (A and AAAA; through the system resolver when res, an authoritative
+ * server, does not know a name outside its zone), each as a resolver on
+ * port ns_port (53 outside tests),
  * at most DNS01_SERVERS_MAX.  *n set on success; free each with
  * ldns_resolver_deep_free.
  */

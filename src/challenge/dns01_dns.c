@@ -258,6 +258,7 @@ dns01_zone_servers(ldns_resolver *res, const char *zone, unsigned ns_port,
 		   ldns_resolver **out, size_t max, size_t *n, struct ck_err *err)
 {
 	ldns_rdf *name = ldns_dname_new_frm_str(zone);
+	ldns_resolver *sys = NULL;
 	ldns_pkt *p = NULL;
 	ldns_rr_list *ans;
 	char server[96], shown[DNS01_FQDN_MAX];
@@ -277,10 +278,17 @@ dns01_zone_servers(ldns_resolver *res, const char *zone, unsigned ns_port,
 	ans = ldns_pkt_answer(p);
 	for (i = 0; i < ldns_rr_list_rr_count(ans) && got < max; i++) {
 		ldns_rr *rr = ldns_rr_list_rr(ans, i);
+		size_t before = got;
 
-		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_NS && ldns_rr_rd_count(rr) == 1)
-			ns_addresses(res, ldns_rr_rdf(rr, 0), ns_port, out, max, &got);
+		if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NS || ldns_rr_rd_count(rr) != 1)
+			continue;
+		ns_addresses(res, ldns_rr_rdf(rr, 0), ns_port, out, max, &got);
+		/* an authoritative server knows the addresses of in-zone names only */
+		if (got == before && !ldns_resolver_recursive(res) &&
+		    (sys != NULL || dns01_resolver_system(&sys, NULL) == CK_OK))
+			ns_addresses(sys, ldns_rr_rdf(rr, 0), ns_port, out, max, &got);
 	}
+	ldns_resolver_deep_free(sys);
 	ldns_pkt_free(p);
 	ldns_rdf_deep_free(name);
 	if (got == 0)
