@@ -98,6 +98,52 @@ enum ck_code chall_dns01_value(const char *keyauth, char out[44], struct ck_err 
 /* "_acme-challenge.<identifier>" without a trailing dot (RFC 8555 8.4). */
 enum ck_code chall_dns01_name(const char *identifier, char *out, size_t n, struct ck_err *err);
 
+/*
+ * The type that proves name (as given to -d: "*.example.org" for a
+ * wildcard): its override in cfg, else cfg->type; never
+ * CK_CHALLENGE_DEFAULT (that is http-01).  IP literals compare by address,
+ * DNS names case-insensitively.  cfg NULL: http-01.
+ */
+enum ck_challenge_type chall_type_for(const struct ck_challenge_settings *cfg, const char *name);
+
+/* ---- the settings as recorded on a lineage (settings.c) ----------------- */
+
+#define CHALL_SETTINGS_JSON_MAX 16384  /* the recorded text */
+#define CHALL_SETTING_STR_MAX 4096     /* one path, address or program */
+#define CHALL_SECONDS_MAX 86400        /* timeouts and waits */
+
+/* Settings decoded from their record: every string and the overrides are owned. */
+struct chall_settings_rec {
+	struct ck_challenge_settings s;
+};
+
+/*
+ * Checks cfg's own values (ports 1-65535, printable strings of at most
+ * CHALL_SETTING_STR_MAX, no NUL type in an override, bounded seconds);
+ * CK_ERR_INVALID_ARG naming the option.  Does not look at the names.
+ */
+enum ck_code chall_settings_check(const struct ck_challenge_settings *cfg, struct ck_err *err);
+/*
+ * The record of cfg: a JSON object with only the fields that are set
+ * ("type", "http_port", "webroot", ..., "overrides": [{"name", "type"}]),
+ * never a secret's value (the TSIG file is its path).  *out: free().
+ */
+enum ck_code chall_settings_encode(const struct ck_challenge_settings *cfg, char **out,
+				   struct ck_err *err);
+/*
+ * Decodes a record (outside data: the store can be edited): bounded
+ * (CHALL_SETTINGS_JSON_MAX, CHALL_SETTING_STR_MAX, CK_CSR_MAX_NAMES
+ * overrides), every field type-checked, an unknown field refused (a newer
+ * certkeep's record is not half-understood), then chall_settings_check.
+ * CK_ERR_PARSE/CK_ERR_TOO_LARGE/CK_ERR_INVALID_ARG saying which field.
+ * Free out with chall_settings_rec_cleanup (also after a failure).
+ */
+enum ck_code chall_settings_decode(const char *json, struct chall_settings_rec *out,
+				   struct ck_err *err);
+void chall_settings_rec_cleanup(struct chall_settings_rec *rec);
+/* One line for humans: "tls-alpn-01 on 127.0.0.1 port 5001; dns-01 for *.example.org". */
+void chall_settings_describe(const struct ck_challenge_settings *cfg, char *buf, size_t n);
+
 /* Each implementation's constructor (chall_responder_new dispatches). */
 enum ck_code chall_http01_new(struct chall_responder *r, struct ck_err *err);
 enum ck_code chall_webroot_new(struct chall_responder *r, struct ck_err *err);

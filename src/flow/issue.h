@@ -8,8 +8,45 @@
 
 #include <certkeep/issue.h>
 
+#include <pthread.h>
+
+#include "challenge/challenge.h"
 #include "core/core.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
+
+struct acme_client;
+struct acme_order;
+
+/*
+ * The responders of one issuance, or of many orders in flight (the
+ * renewal scheduler): one per challenge type in use, made and started on
+ * first need, shared by every order authorized through it, all stopped by
+ * issue_challenges_stop (every file, record and listener gone).
+ * issue_challenges_authorize may run on several threads at once.
+ */
+struct issue_challenges {
+	const struct ck_ctx *ctx;                  /* borrowed */
+	const struct ck_challenge_settings *cfg;   /* borrowed; outlives the set */
+	pthread_mutex_t lock;                      /* guards r[] */
+	struct chall_responder *r[CK_CHALLENGE_DNS01 + 1]; /* by enum ck_challenge_type */
+	int inited;
+};
+
+enum ck_code issue_challenges_init(struct issue_challenges *c, const struct ck_ctx *ctx,
+				   const struct ck_challenge_settings *cfg, struct ck_err *err);
+/*
+ * Proves every pending authorization of order: per name the type
+ * chall_type_for picks (a wildcard only by dns-01, an IP never by dns-01:
+ * CK_ERR_UNSUPPORTED), add to its responder, ready, tell the server, wait
+ * until each is valid (CK_ERR_VALIDATION with the server's problem and a
+ * hint of what to check; CK_ERR_CANCELLED when ctx is cancelled).  Every
+ * item it added is removed before it returns; the responders stay up.
+ */
+enum ck_code issue_challenges_authorize(struct issue_challenges *c, struct acme_client *client,
+					EVP_PKEY *account_key, const struct acme_order *order,
+					struct ck_err *err);
+/* Stops every responder (NULL-safe, idempotent). */
+void issue_challenges_stop(struct issue_challenges *c);
 
 #endif

@@ -130,6 +130,10 @@ static const char *const migrations[] = {
 	 "ALTER TABLE certificates ADD COLUMN revoke_reason TEXT;"),
 	/* 5: the ACME profile a lineage asks for (issue --profile), NULL = none */
 	"ALTER TABLE lineages ADD COLUMN profile TEXT;",
+	/* 6: how the lineage's identifiers are proven (challenge type per name and
+	 * its settings), a JSON object written by challenge/settings.c, NULL =
+	 * never chosen (http-01 listener) */
+	"ALTER TABLE lineages ADD COLUMN challenge TEXT;",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
