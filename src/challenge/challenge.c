@@ -107,7 +107,12 @@ chall_responder_new(const struct ck_ctx *ctx, enum ck_challenge_type type,
 		rc = chall_tlsalpn01_new(r, err);
 		break;
 	case CK_CHALLENGE_DNS01:
-		rc = CK_FAIL(err, CK_ERR_UNSUPPORTED, "dns-01 is not built in this branch yet");
+		if (cfg->dns_hook != NULL && cfg->dns_update != NULL)
+			rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "--dns-hook and --dns-update are two "
+				     "ways to publish the TXT record: give one of them");
+		else
+			rc = cfg->dns_hook != NULL ? chall_dns01_hook_new(r, err) :
+						     chall_dns01_update_new(r, err);
 		break;
 	default:
 		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "unknown challenge type %d", (int)type);
