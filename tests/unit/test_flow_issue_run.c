@@ -13,9 +13,6 @@
 #include "test_store_util.h"
 #include "test_acme_fake.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include <openssl/pem.h>
 
 #include "crypto/alternates.h"
@@ -178,20 +175,6 @@ teardown(void **state)
 
 static const char *const names[] = { "a.test" };
 
-/* Entries of a directory, "." and ".." not counted. */
-static int
-t_dir_entries(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-	closedir(d);
-	return n;
-}
 
 static enum ck_code
 run_issue(struct env *e, struct ck_issue_result *res, struct ck_err *err)
