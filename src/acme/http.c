@@ -259,7 +259,8 @@ curl_fail(CURLcode cc, const struct curl_sink *s, const char *url, const char *e
 		code = CK_ERR_TOO_LARGE;
 		break;
 	case CURLE_ABORTED_BY_CALLBACK:
-		return CK_FAIL(err, CK_ERR_CANCELLED, "request to %s cancelled (signal)", safe);
+		return CK_FAIL(err, CK_ERR_CANCELLED, "request to %s: stopped on request (interrupt "
+			       "or terminate signal)", safe);
 	default:
 		break;
 	}

@@ -188,7 +188,7 @@ chall_dns01_name(const char *identifier, char *out, size_t n, struct ck_err *err
 	char shown[80];
 	int len;
 
-	if (identifier == NULL || !ck_dns_name_valid(identifier, 0)) {
+	if (identifier == NULL || ck_name_is_ip(identifier) || !ck_dns_name_valid(identifier, 0)) {
 		ck_str_printable(shown, sizeof(shown), identifier != NULL ? identifier : "");
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
 			       "'%s' is not a DNS name: dns-01 validates DNS names only", shown);

@@ -49,9 +49,11 @@ wr_start(struct chall_responder *r, struct ck_err *err)
 	w->wk = w->ac = -1;
 	w->root = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (w->root < 0) {
+		struct stat sb;
+
 		e = errno;
 		free(w);
-		if (e == ELOOP)
+		if (e == ELOOP || (e == ENOTDIR && lstat(dir, &sb) == 0 && S_ISLNK(sb.st_mode)))
 			return CK_FAIL(err, CK_ERR_PERMISSION,
 				       "--webroot %s is a symbolic link: refused (a link could send "
 				       "the challenge files elsewhere); pass the directory it points "
