@@ -408,11 +408,35 @@ test_hook_hangs(void **state)
 	r->ops->stop(r);
 }
 
+/*
+ * A hook NAME that publishes nothing, checked at BIND with --dns-wait wait,
+ * started and given it: ready can then only time out or be cancelled.
+ */
+static struct chall_responder *
+idle_hook_added(const char *name, int wait, const struct chall_item *it,
+		struct ck_challenge_settings *cfg, char *hook, size_t n)
+{
+	struct chall_responder *r;
+	struct ck_err e;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->type = CK_CHALLENGE_DNS01;
+	cfg->dns_wait = wait;
+	hook_script(name, "exit 0", hook, n);
+	cfg->dns_hook = hook;
+	cfg->dns_resolver = B.spec;
+	r = responder(cfg, 0);
+	ck_err_clear(&e);
+	assert_int_equal(r->ops->start(r, &e), CK_OK);
+	assert_int_equal(r->ops->add(r, it, &e), CK_OK);
+	return r;
+}
+
 /* A hook that publishes nothing: the wait ends with what the server showed. */
 static void
 test_wait_never_visible(void **state)
 {
-	struct ck_challenge_settings cfg = { .type = CK_CHALLENGE_DNS01, .dns_wait = 2 };
+	struct ck_challenge_settings cfg;
 	struct chall_item it = { .identifier = "nothing." ZONE, .token = "tok1",
 				 .keyauth = KEYAUTH1 };
 	struct chall_responder *r;
@@ -420,13 +444,8 @@ test_wait_never_visible(void **state)
 	struct ck_err e;
 
 	(void)state;
-	hook_script("idle", "exit 0", hook, sizeof(hook));
-	cfg.dns_hook = hook;
-	cfg.dns_resolver = B.spec;
-	r = responder(&cfg, 0);
+	r = idle_hook_added("idle", 2, &it, &cfg, hook, sizeof(hook));
 	ck_err_clear(&e);
-	assert_int_equal(r->ops->start(r, &e), CK_OK);
-	assert_int_equal(r->ops->add(r, &it, &e), CK_OK);
 	assert_int_equal(r->ops->ready(r, &e), CK_ERR_TIMEOUT);
 	snprintf(at, sizeof(at), "at 127.0.0.1#%u: no TXT record (NXDOMAIN)", B.port);
 	assert_non_null(strstr(e.msg, "_acme-challenge.nothing." ZONE));
@@ -440,22 +459,17 @@ static void
 test_wait_cancelled(void **state)
 {
 	static volatile sig_atomic_t cancel;
-	struct ck_challenge_settings cfg = { .type = CK_CHALLENGE_DNS01, .dns_wait = 60 };
+	struct ck_challenge_settings cfg;
 	struct chall_item it = { .identifier = "c." ZONE, .token = "tok1", .keyauth = KEYAUTH1 };
 	struct chall_responder *r;
 	char hook[256];
 	struct ck_err e;
 
 	(void)state;
-	hook_script("cancel", "exit 0", hook, sizeof(hook));
-	cfg.dns_hook = hook;
-	cfg.dns_resolver = B.spec;
-	r = responder(&cfg, 0);
-	ck_err_clear(&e);
-	assert_int_equal(r->ops->start(r, &e), CK_OK);
-	assert_int_equal(r->ops->add(r, &it, &e), CK_OK);
+	r = idle_hook_added("cancel", 60, &it, &cfg, hook, sizeof(hook));
 	cancel = 1;
 	ctx.cancel = &cancel;
+	ck_err_clear(&e);
 	assert_int_equal(r->ops->ready(r, &e), CK_ERR_CANCELLED);
 	r->ops->stop(r);   /* del still runs, though ctx is cancelled */
 	ctx.cancel = NULL;
