@@ -248,6 +248,16 @@ class Bind:
             fp.write("$TTL 60\n@ IN SOA ns.%(z)s. hostmaster.%(z)s. 1 60 60 600 60\n"
                      "@ IN NS ns.%(z)s.\n@ IN A 127.0.0.1\n* IN A 127.0.0.1\n"
                      "ns IN A 127.0.0.1\n" % {"z": self.zone})
+        # Another test may take the port between free_port() and named's
+        # bind: named then exits ("unable to listen"), and we try another.
+        for _ in range(5):
+            if self._launch():
+                return self
+            self.port = ckharness.free_port(udp_too=True)
+        raise RuntimeError("named did not start: " + read(self.path("named.log"))[-2000:])
+
+    def _launch(self):
+        """Starts named on self.port; True once it answers, False if it exited."""
         with open(self.path("named.conf"), "w", encoding="utf-8") as fp:
             fp.write('options { directory "%(d)s"; listen-on port %(p)d { 127.0.0.1; };\n'
                      '  listen-on-v6 { none; }; pid-file "%(d)s/named.pid"; recursion no;\n'
@@ -259,6 +269,8 @@ class Bind:
         for root, dirs, files in os.walk(self.dir):
             for n in [root] + [os.path.join(root, f) for f in files]:
                 os.chown(n, bind.pw_uid, bind.pw_gid)
+        if getattr(self, "log", None):
+            self.log.close()
         self.log = open(self.path("named.log"), "wb")
         self.proc = subprocess.Popen(["named", "-c", self.path("named.conf"), "-p",
                                       str(self.port), "-u", "bind", "-g"],
@@ -267,12 +279,12 @@ class Bind:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("named exited: " + read(self.path("named.log"))[-2000:])
+                return False
             res = subprocess.run(["dig", "@127.0.0.1", "-p", str(self.port), "+short",
                                   "+time=1", "+tries=1", "SOA", self.zone],
                                  capture_output=True, text=True)
             if res.returncode == 0 and res.stdout.strip():
-                return self
+                return True
             time.sleep(0.2)
         raise RuntimeError("named did not answer: " + read(self.path("named.log"))[-2000:])
 
