@@ -538,6 +538,14 @@ enum ck_code
 ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
 	 struct ck_issue_result *out, struct ck_err *err)
 {
+	return issue_with_challenges(ctx, st, p, NULL, out, err);
+}
+
+enum ck_code
+issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
+		      const struct ck_issue_params *p, struct issue_challenges *shared,
+		      struct ck_issue_result *out, struct ck_err *err)
+{
 	struct issue_run r;
 	struct ck_issue_result res;
 	enum ck_key_type kt = CK_KEY_EC256;
@@ -562,7 +570,7 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 	r.have_sess = 1;
 	if ((rc = issue_profile_check(&r, err)) != CK_OK ||
 	    (rc = issue_challenge_settings(&r, err)) != CK_OK ||
-	    (rc = issue_challenges_init(&r.chall, ctx, r.cfg, err)) != CK_OK)
+	    (shared == NULL && (rc = issue_challenges_init(&r.chall, ctx, r.cfg, err)) != CK_OK))
 		goto out;
 	ck_log(&ctx->log, CK_LOG_INFO, "ordering a certificate for %s%s from %s", names[0],
 	       p->nnames > 1 ? " and others" : "", r.sess.server);
@@ -576,8 +584,8 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 			goto out;
 	}
 	if (r.order.state == ACME_ST_PENDING &&
-	    (rc = issue_challenges_authorize(&r.chall, r.sess.client, r.sess.key, &r.order,
-					     err)) != CK_OK)
+	    (rc = issue_challenges_authorize(shared != NULL ? shared : &r.chall, r.sess.client,
+					     r.sess.key, &r.order, err)) != CK_OK)
 		goto fail_order;
 	if ((rc = issue_finalize(&r, names, err)) != CK_OK)
 		goto fail_order;

@@ -49,4 +49,15 @@ enum ck_code issue_challenges_authorize(struct issue_challenges *c, struct acme_
 /* Stops every responder (NULL-safe, idempotent). */
 void issue_challenges_stop(struct issue_challenges *c);
 
+/*
+ * ck_issue whose authorizations go through shared (NULL: its own set,
+ * stopped before it returns), so several issuances in flight share one
+ * listener per type.  The caller made shared with the settings these
+ * names use (the lineage's record or p->challenge: ck_issue still checks
+ * and records those) and stops it after the last issuance.
+ */
+enum ck_code issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
+				   const struct ck_issue_params *p, struct issue_challenges *shared,
+				   struct ck_issue_result *out, struct ck_err *err);
+
 #endif

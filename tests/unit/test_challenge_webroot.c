@@ -7,18 +7,7 @@
  * Also the dns-01 name/value, the tls-alpn-01 SNI of an IP, and the
  * settings record round trip.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <cmocka.h>
-#include <dirent.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include "test_store_util.h"
 
 #include "challenge/challenge.h"
 #include "challenge/tlsalpn01.h"
@@ -51,39 +40,15 @@ setup(void **state)
 	return 0;
 }
 
-static void
-rm_tree(const char *path)
-{
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	assert_int_equal(system(cmd), 0);
-}
-
 static int
 teardown(void **state)
 {
 	struct env *e = *state;
 
-	rm_tree(e->dir);
-	rm_tree(e->elsewhere);
+	t_rm_rf(e->dir);
+	t_rm_rf(e->elsewhere);
 	free(e);
 	return 0;
-}
-
-/* Entries in path, "." and ".." not counted. */
-static int
-entries(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-	closedir(d);
-	return n;
 }
 
 static struct chall_responder *
@@ -109,7 +74,7 @@ test_webroot_writes_and_removes(void **state)
 	FILE *fp;
 
 	r = started(e);
-	assert_int_equal(entries(e->dir), 0); /* start writes nothing */
+	assert_int_equal(t_dir_entries(e->dir), 0); /* start writes nothing */
 	assert_int_equal(chall_add(r, &it, &e->err), CK_OK);
 	assert_int_equal(chall_add(r, &it, &e->err), CK_OK); /* again: a no-op */
 	umask(old);
@@ -128,10 +93,10 @@ test_webroot_writes_and_removes(void **state)
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0755);
 	chall_remove(r, &it);
-	assert_int_equal(entries(path), 0);
+	assert_int_equal(t_dir_entries(path), 0);
 	chall_stop(r);
 	/* The directories certkeep made are gone with the files. */
-	assert_int_equal(entries(e->dir), 0);
+	assert_int_equal(t_dir_entries(e->dir), 0);
 }
 
 static void
@@ -150,7 +115,7 @@ test_webroot_keeps_what_was_there(void **state)
 	assert_int_equal(chall_add(r, &it, &e->err), CK_OK);
 	chall_stop(r); /* stop removes what is still added */
 	snprintf(path, sizeof(path), "%s/.well-known", e->dir);
-	assert_int_equal(entries(path), 1); /* security.txt; acme-challenge (made) is gone */
+	assert_int_equal(t_dir_entries(path), 1); /* security.txt; acme-challenge (made) is gone */
 	snprintf(path, sizeof(path), "%s/.well-known/security.txt", e->dir);
 	assert_int_equal(access(path, F_OK), 0);
 }
@@ -177,7 +142,7 @@ test_webroot_bad_tokens_touch_nothing(void **state)
 		assert_int_equal(chall_add(r, &it, &e->err), CK_ERR_PARSE);
 	}
 	/* Nothing was made: not even .well-known. */
-	assert_int_equal(entries(e->dir), 0);
+	assert_int_equal(t_dir_entries(e->dir), 0);
 	chall_stop(r);
 }
 
@@ -196,7 +161,7 @@ test_webroot_symlink_refused(void **state)
 	assert_int_equal(chall_add(r, &it, &e->err), CK_ERR_PERMISSION);
 	assert_non_null(strstr(e->err.msg, "symbolic link"));
 	chall_stop(r);
-	assert_int_equal(entries(e->elsewhere), 0);
+	assert_int_equal(t_dir_entries(e->elsewhere), 0);
 	assert_int_equal(unlink(path), 0);
 	/* .well-known/acme-challenge -> elsewhere: the same. */
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -205,7 +170,7 @@ test_webroot_symlink_refused(void **state)
 	r = started(e);
 	assert_int_equal(chall_add(r, &it, &e->err), CK_ERR_PERMISSION);
 	chall_stop(r);
-	assert_int_equal(entries(e->elsewhere), 0);
+	assert_int_equal(t_dir_entries(e->elsewhere), 0);
 	assert_int_equal(unlink(path), 0);
 	/* acme-challenge/TOKEN planted as a link: replaced, never followed. */
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -215,7 +180,7 @@ test_webroot_symlink_refused(void **state)
 	r = started(e);
 	assert_int_equal(chall_add(r, &it, &e->err), CK_OK);
 	chall_stop(r);
-	assert_int_equal(entries(e->elsewhere), 0);
+	assert_int_equal(t_dir_entries(e->elsewhere), 0);
 	/* The webroot itself a link: refused at start. */
 	snprintf(path, sizeof(path), "%s/root-link", e->elsewhere);
 	assert_int_equal(symlink(e->dir, path), 0);
