@@ -161,6 +161,18 @@ class TestHookFaults(DnsCase):
         self.assertNotIn("Traceback", res.stderr)
         return res
 
+    def test_bad_combinations_refused_before_any_order(self):
+        before = PEBBLE.count_requests("POST", "/order-plz")
+        hook = write_hook(os.path.join(self.dir, "unused"), "exit 0")
+        for extra, want in ((["--dns-hook", hook, "--dns-update", "127.0.0.1",
+                              "--tsig-file", hook], "give one of them"),
+                            (["--dns-update", "127.0.0.1"], "--dns-update needs --tsig-file")):
+            res = self.ck.run("issue", "-d", "combo.example.test", "--challenge", "dns-01",
+                              *extra, check=False)
+            self.assertNotEqual(res.returncode, 0)
+            self.assertIn(want, res.stderr)
+        self.assertEqual(PEBBLE.count_requests("POST", "/order-plz"), before)
+
     def test_not_executable(self):
         hook = write_hook(os.path.join(self.dir, "noexec"), "exit 0")
         os.chmod(hook, 0o644)
