@@ -1,7 +1,8 @@
 /*
  * copy.c - copy and move a certificate between two stores.  The key
- * (PKCS#8, or a token reference as a reference), chain, alternates and
- * lineage travel with the certificate in ONE destination transaction
+ * (PKCS#8, or a token reference as a reference), chain, alternates (and
+ * which chain is selected) and lineage travel with the certificate in ONE
+ * destination transaction
  * (invariant 5: nothing leaves without its key unless asked).  move
  * deletes from the source only after the destination committed, so a
  * crash leaves the certificate in both stores, never in neither.
@@ -40,6 +41,7 @@ struct copy_set {
 	char *lineage, *lineage_idents, lineage_key_type[16];
 	int is_current;
 	int64_t key_id;
+	int64_t chain_selected;   /* which of its chains is selected */
 	unsigned char *spki, *pkcs8;
 	size_t spki_len, pkcs8_len;
 	char *uri, key_type[16], algorithm[32];
@@ -73,7 +75,7 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 		return rc;
 	if ((rc = st_prepare_bind(st, err, &s,
 				  "SELECT c.origin, c.alternates, c.created, l.name, l.identifiers, "
-				  "l.key_type, (l.current_cert_id = c.id), c.key_id "
+				  "l.key_type, (l.current_cert_id = c.id), c.key_id, c.chain_selected "
 				  "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
 				  "WHERE c.id = ?",
 				  "i", id)) != CK_OK)
@@ -88,6 +90,7 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 		st_col_copy(s, 5, c->lineage_key_type, sizeof(c->lineage_key_type));
 		c->is_current = st_col_int(s, 6) == 1;
 		c->key_id = st_col_int64(s, 7);
+		c->chain_selected = st_col_int64(s, 8);
 	}
 	st_finalize(s);
 	if (r != 1)
@@ -241,6 +244,9 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 		raw.lineage_id = lin_id;
 		raw.created = c->created;
 		rc = st_cert_insert_tx(dst, &raw, &cid, err);
+		if (rc == CK_OK && c->chain_selected != 0)
+			rc = st_exec(dst, err, NULL, "UPDATE certificates SET chain_selected = ? "
+				     "WHERE id = ?", "ii", c->chain_selected, cid);
 		cur = key_id;
 	}
 	if (rc != CK_OK)

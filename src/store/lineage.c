@@ -59,7 +59,8 @@ ck_store_lineage_put(struct ck_store *st, const char *name, const char *const *i
 }
 
 #define LINEAGE_COLS \
-	"SELECT id, name, identifiers, key_type, current_cert_id, created, profile FROM lineages "
+	"SELECT id, name, identifiers, key_type, current_cert_id, created, profile, " \
+	"preferred_chain FROM lineages "
 
 static enum ck_code
 lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -73,6 +74,7 @@ lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	l->current_cert_id = st_col_int64(s, 4);
 	l->created = (time_t)st_col_int64(s, 5);
 	st_col_copy(s, 6, l->profile, sizeof(l->profile));
+	l->preferred_chain = st_col_dup(s, 7, &oom);
 	if (oom)
 		return CK_OOM(err);
 	return st_strv_from_json(st_col_text(s, 2), CK_STORE_IDENT_MAX,
@@ -138,12 +140,56 @@ ck_store_lineage_profile_set(struct ck_store *st, const char *name, const char *
 	return rc;
 }
 
+/* 1 if s is well-formed UTF-8 without control characters (a CN as typed). */
+static int
+lineage_cn_ok(const unsigned char *s)
+{
+	size_t i = 0, k, more;
+
+	while (s[i] != '\0') {
+		if (s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+		more = s[i] < 0x80 ? 0 : (s[i] & 0xE0) == 0xC0 ? 1 : (s[i] & 0xF0) == 0xE0 ? 2
+			: (s[i] & 0xF8) == 0xF0 ? 3 : 4;
+		if (more == 4)
+			return 0;
+		for (k = 1; k <= more; k++)
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+		i += more + 1;
+	}
+	return 1;
+}
+
+enum ck_code
+ck_store_lineage_preferred_chain_set(struct ck_store *st, const char *name, const char *cn,
+				     struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	if (cn != NULL && cn[0] == '\0')
+		cn = NULL;
+	if ((rc = st_check_name("lineage name", name, 1, err)) != CK_OK)
+		return rc;
+	if (cn != NULL && (strlen(cn) > CK_STORE_CN_MAX || !lineage_cn_ok((const unsigned char *)cn)))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "a preferred chain is an issuer common name of at most %d bytes of "
+			       "UTF-8 without control characters", CK_STORE_CN_MAX);
+	rc = st_tx_exec(st, err, "store.lineage_preferred_chain", &changes,
+			"UPDATE lineages SET preferred_chain = ? WHERE name = ?", "tt", cn, name);
+	if (rc == CK_OK && changes == 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no lineage is named '%s'", name);
+	return rc;
+}
+
 void
 ck_lineage_cleanup(struct ck_lineage *l)
 {
 	if (l == NULL)
 		return;
 	free(l->name);
+	free(l->preferred_chain);
 	st_strv_free(l->identifiers, l->nidentifiers);
 	memset(l, 0, sizeof(*l));
 }
