@@ -560,13 +560,15 @@ issue_lineage_name(const struct ck_issue_params *p, char out[CK_STORE_NAME_MAX +
 		   struct ck_err *err)
 {
 	const char *name = p->lineage ? p->lineage : p->names[0];
+	/* "::1" is "0::1": a derived name may not start with the '-' a ':' becomes. */
+	const char *zero = (p->lineage == NULL && name[0] == ':') ? "0" : "";
 	size_t i;
 
-	if (strlen(name) > CK_STORE_NAME_MAX)
+	if (strlen(zero) + strlen(name) > CK_STORE_NAME_MAX)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
 			       "lineage name is longer than %d characters: choose one with --name",
 			       CK_STORE_NAME_MAX);
-	snprintf(out, CK_STORE_NAME_MAX + 1, "%s", name);
+	snprintf(out, CK_STORE_NAME_MAX + 1, "%s%s", zero, name);
 	if (p->lineage == NULL) {
 		for (i = 0; out[i] != '\0'; i++) {
 			out[i] = (char)tolower((unsigned char)out[i]);
