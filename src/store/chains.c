@@ -17,7 +17,7 @@
 #include "crypto/alternates.h"
 #include "store/store_int.h"
 
-/* Everything of certificate id that its chains are made of, read in one snapshot. */
+/* Everything of certificate id that its chains are made of. */
 struct chains_raw {
 	unsigned char *der;
 	size_t len;
@@ -35,18 +35,25 @@ chains_raw_cleanup(struct chains_raw *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/*
+ * No read snapshot is needed: a certificate's DER and chain never change,
+ * its alternates are only ever added, and a selection is recorded only
+ * for a chain already stored.  So the selection is read first: every
+ * chain it can name is there when the alternates are read after it.
+ */
 static enum ck_code
 chains_raw_read(struct ck_store *st, int64_t id, struct chains_raw *r, struct ck_err *err)
 {
 	enum ck_code rc;
 
-	if ((rc = st_read_begin(st, err)) != CK_OK)
-		return rc;
-	if ((rc = ck_store_cert_der(st, id, &r->der, &r->len, &r->chain, err)) == CK_OK &&
-	    (rc = ck_store_cert_alternates(st, id, &r->alternates, err)) == CK_OK)
-		rc = st_query_int(st, err, &r->selected,
-				  "SELECT chain_selected FROM certificates WHERE id = ?", "i", id);
-	st_read_end(st);
+	rc = st_query_int(st, err, &r->selected,
+			  "SELECT chain_selected FROM certificates WHERE id = ?", "i", id);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "certificate %lld is not in the store",
+			       (long long)id);
+	if (rc == CK_OK &&
+	    (rc = ck_store_cert_der(st, id, &r->der, &r->len, &r->chain, err)) == CK_OK)
+		rc = ck_store_cert_alternates(st, id, &r->alternates, err);
 	return rc;
 }
 

@@ -115,6 +115,21 @@ ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out, struct c
 			    LINEAGE_COLS "ORDER BY name", "");
 }
 
+/* One text column of lineage name set to value (sql: "... SET col = ? WHERE
+ * name = ?"), its own transaction; CK_ERR_NOT_FOUND if there is no such lineage. */
+static enum ck_code
+lineage_set_text(struct ck_store *st, const char *fault, const char *sql, const char *value,
+		 const char *name, struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	rc = st_tx_exec(st, err, fault, &changes, sql, "tt", value, name);
+	if (rc == CK_OK && changes == 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no lineage is named '%s'", name);
+	return rc;
+}
+
 #define PROFILE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 enum ck_code
@@ -122,7 +137,6 @@ ck_store_lineage_profile_set(struct ck_store *st, const char *name, const char *
 			     struct ck_err *err)
 {
 	enum ck_code rc;
-	int changes = 0;
 
 	if (profile != NULL && profile[0] == '\0')
 		profile = NULL;
@@ -133,11 +147,8 @@ ck_store_lineage_profile_set(struct ck_store *st, const char *name, const char *
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
 			       "a profile name is 1 to %d of letters, digits, '.', '_' and '-'",
 			       CK_STORE_NAME_MAX);
-	rc = st_tx_exec(st, err, "store.lineage_profile", &changes,
-			"UPDATE lineages SET profile = ? WHERE name = ?", "tt", profile, name);
-	if (rc == CK_OK && changes == 0)
-		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no lineage is named '%s'", name);
-	return rc;
+	return lineage_set_text(st, "store.lineage_profile",
+				"UPDATE lineages SET profile = ? WHERE name = ?", profile, name, err);
 }
 
 /* 1 if s is well-formed UTF-8 without control characters (a CN as typed). */
@@ -147,8 +158,8 @@ lineage_cn_ok(const unsigned char *s)
 	size_t i = 0, k, more;
 
 	while (s[i] != '\0') {
-		if (s[i] < 0x20 || s[i] == 0x7f)
-			return 0;
+		if (s[i] < 0x20 || s[i] == 0x7f || s[i] == 0xC0 || s[i] == 0xC1 || s[i] > 0xF4)
+			return 0; /* controls; bytes that start no shortest-form character */
 		more = s[i] < 0x80 ? 0 : (s[i] & 0xE0) == 0xC0 ? 1 : (s[i] & 0xF0) == 0xE0 ? 2
 			: (s[i] & 0xF8) == 0xF0 ? 3 : 4;
 		if (more == 4)
@@ -166,7 +177,6 @@ ck_store_lineage_preferred_chain_set(struct ck_store *st, const char *name, cons
 				     struct ck_err *err)
 {
 	enum ck_code rc;
-	int changes = 0;
 
 	if (cn != NULL && cn[0] == '\0')
 		cn = NULL;
@@ -176,11 +186,8 @@ ck_store_lineage_preferred_chain_set(struct ck_store *st, const char *name, cons
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
 			       "a preferred chain is an issuer common name of at most %d bytes of "
 			       "UTF-8 without control characters", CK_STORE_CN_MAX);
-	rc = st_tx_exec(st, err, "store.lineage_preferred_chain", &changes,
-			"UPDATE lineages SET preferred_chain = ? WHERE name = ?", "tt", cn, name);
-	if (rc == CK_OK && changes == 0)
-		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no lineage is named '%s'", name);
-	return rc;
+	return lineage_set_text(st, "store.lineage_preferred_chain",
+				"UPDATE lineages SET preferred_chain = ? WHERE name = ?", cn, name, err);
 }
 
 void
