@@ -214,6 +214,7 @@ test_copy_keeps_selection(void **state)
 	struct ck_store *dst = NULL;
 	struct ck_copy_result res;
 	struct ck_der_list l = { NULL, 0 };
+	struct ck_lineage lin;
 	char path[400];
 	size_t index = 99;
 	int64_t id;
@@ -221,6 +222,7 @@ test_copy_keeps_selection(void **state)
 	two_roots_init(&t, e->now);
 	id = put_with_alternate(e, &t);
 	assert_int_equal(ck_store_cert_chain_select(e->st, id, 1, NULL), CK_OK);
+	assert_int_equal(ck_store_lineage_preferred_chain_set(e->st, "www", "Root B", NULL), CK_OK);
 	snprintf(path, sizeof(path), "%s/other.db", e->dir);
 	assert_int_equal(ck_store_open(path, &e->ctx, &dst, NULL), CK_OK);
 	assert_int_equal(ck_store_cert_copy(e->st, id, dst, 0, &res, NULL), CK_OK);
@@ -229,6 +231,11 @@ test_copy_keeps_selection(void **state)
 	assert_int_equal(index, 1);
 	assert_memory_equal(l.items[0].data, t.inter_der[1].data, t.inter_der[1].len);
 	ck_der_list_cleanup(&l);
+	/* The lineage's preference travels too: its renewals there keep it. */
+	assert_int_equal(ck_store_lineage_get(dst, "www", &lin, NULL), CK_OK);
+	assert_non_null(lin.preferred_chain);
+	assert_string_equal(lin.preferred_chain, "Root B");
+	ck_lineage_cleanup(&lin);
 	ck_store_close(dst);
 	two_roots_cleanup(&t);
 }
