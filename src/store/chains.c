@@ -37,9 +37,11 @@ chains_raw_cleanup(struct chains_raw *r)
 
 /*
  * No read snapshot is needed: a certificate's DER and chain never change,
- * its alternates are only ever added, and a selection is recorded only
- * for a chain already stored.  So the selection is read first: every
- * chain it can name is there when the alternates are read after it.
+ * issuance attaches its alternates once (ck_store_cert_alternates_set
+ * right after the certificate is stored, before anything selects), and a
+ * selection is recorded only for a chain already stored.  So the
+ * selection is read first: every chain it can name is there when the
+ * alternates are read after it.
  */
 static enum ck_code
 chains_raw_read(struct ck_store *st, int64_t id, struct chains_raw *r, struct ck_err *err)
