@@ -130,6 +130,11 @@ static const char *const migrations[] = {
 	 "ALTER TABLE certificates ADD COLUMN revoke_reason TEXT;"),
 	/* 5: the ACME profile a lineage asks for (issue --profile), NULL = none */
 	"ALTER TABLE lineages ADD COLUMN profile TEXT;",
+	/* 6: indexes for "is this key used" (doctor's per-key check, key info,
+	 * prune): without them each key scans every order and request, and a
+	 * store that issued n certificates holds n orders. */
+	("CREATE INDEX orders_key ON orders(key_id);"
+	 "CREATE INDEX requests_key ON requests(key_id);"),
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
