@@ -12,10 +12,10 @@ importing them one by one would take minutes under the sanitizers.
 
 import json
 import os
-import shutil
 import tempfile
 import unittest
 
+import ckharness
 import test_store_cli as sc
 
 ROWS_MAX = 100000
@@ -30,8 +30,7 @@ def setUpModule():
 
 
 def tearDownModule():
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    ckharness.module_cleanup(TMP)
 
 
 def plant_copies(ck, n):
