@@ -346,8 +346,10 @@ class TestRfc2136(unittest.TestCase):
                 self.bind.path(keyfile), "--dns-resolver", spec, "--dns-wait", str(wait)]
 
     def test_apex_and_wildcard(self):
-        self.ck.run("issue", "-d", self.ZONE, "-d", "*." + self.ZONE, "--name", "upd",
-                    *self.update_args(), timeout=300)
+        os.chmod(self.bind.path("key.conf"), 0o644)
+        res = self.ck.run("issue", "-d", self.ZONE, "-d", "*." + self.ZONE, "--name", "upd",
+                          *self.update_args(), timeout=300)
+        self.assertIn("is readable by every user of this host", res.stderr)
         out = os.path.join(self.dir, "upd.pem")
         self.ck.run("export", "upd", "--cert-out", out)
         self.assertEqual(cert_sans(out), sorted(["*." + self.ZONE, self.ZONE]))
