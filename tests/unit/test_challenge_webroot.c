@@ -4,10 +4,13 @@
  * anything exists, a symbolic link in the webroot is never written
  * through, files are 0644 and directories 0755 whatever the umask, and
  * everything certkeep made is gone after stop (what was there stays).
- * Also the dns-01 name/value, the tls-alpn-01 SNI of an IP, and the
+ * Also the dns-01 name/value, the tls-alpn-01 SNI of an IP and its
+ * validation certificate (the acmeIdentifier extension byte for byte), and the
  * settings record round trip.
  */
 #include "test_store_util.h"
+
+#include <openssl/x509v3.h>
 
 #include "challenge/challenge.h"
 #include "challenge/tlsalpn01.h"
@@ -227,6 +230,43 @@ test_tlsalpn_sni(void **state)
 	assert_string_equal(sni, "www.example.org");
 }
 
+/* RFC 8737 section 3: one SAN, and id-pe-acmeIdentifier critical holding the
+ * DER OCTET STRING of SHA-256(keyauth) (04 20 || digest). */
+static void
+test_tlsalpn_certificate(void **state)
+{
+	ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+	unsigned char want[34] = { 0x04, 0x20 };
+	const ASN1_OCTET_STRING *v;
+	X509_EXTENSION *ext;
+	GENERAL_NAMES *gens;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	struct ck_err err;
+	int i;
+
+	(void)state;
+	assert_int_equal(ck_key_generate(CK_KEY_EC256, &key, &err), CK_OK);
+	assert_int_equal(tlsalpn_cert_new(key, "127.0.0.1", 1, KEYAUTH, &x, &err), CK_OK);
+	assert_int_equal(X509_verify(x, key), 1); /* self-signed */
+	assert_true((i = X509_get_ext_by_OBJ(x, oid, -1)) >= 0);
+	ext = X509_get_ext(x, i);
+	assert_int_equal(X509_EXTENSION_get_critical(ext), 1);
+	v = X509_EXTENSION_get_data(ext);
+	assert_int_equal(EVP_Digest(KEYAUTH, strlen(KEYAUTH), want + 2, NULL, EVP_sha256(), NULL),
+			 1);
+	assert_int_equal(ASN1_STRING_length(v), sizeof(want));
+	assert_memory_equal(ASN1_STRING_get0_data(v), want, sizeof(want));
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	assert_non_null(gens);
+	assert_int_equal(sk_GENERAL_NAME_num(gens), 1);
+	assert_int_equal(sk_GENERAL_NAME_value(gens, 0)->type, GEN_IPADD);
+	GENERAL_NAMES_free(gens);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	ASN1_OBJECT_free(oid);
+}
+
 static void
 test_settings_record_round_trip(void **state)
 {
@@ -283,6 +323,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_webroot_symlink_refused, setup, teardown),
 		cmocka_unit_test(test_dns01_name_and_value),
 		cmocka_unit_test(test_tlsalpn_sni),
+		cmocka_unit_test(test_tlsalpn_certificate),
 		cmocka_unit_test(test_settings_record_round_trip),
 	};
 
