@@ -103,6 +103,16 @@ class TestTlsAlpn(ChallengeCase):
         self.assertEqual(second["challenge"]["type"], "tls-alpn-01")
         self.assertEqual(PEBBLE.log().count("Attempting to validate w/ HTTP"), before)
 
+    def test_one_listener_serves_every_name(self):
+        # Three authorizations validated at once through one listener, each
+        # name answered with its own certificate by its SNI.
+        names = ["m1.example.test", "m2.example.test", "m3.example.test"]
+        args = []
+        for n in names:
+            args += ["-d", n]
+        self.ck.run("issue", *args, *self.tls_args(), timeout=300)
+        self.assertEqual(sorted(self.show("m1.example.test")["sans"]), names)
+
     def test_ip_certificate_by_reverse_dns_sni(self):
         self.ck.run("issue", "-d", "127.0.0.1", "--name", "loopback-ip", *self.tls_args(),
                     timeout=300)
