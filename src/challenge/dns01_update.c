@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/crypto.h>
 
@@ -216,11 +217,19 @@ static enum ck_code
 upd_start(struct chall_responder *r, struct ck_err *err)
 {
 	struct upd *u = r->impl;
+	char shown[200];
+	struct stat sb;
 	enum ck_code rc;
 
 	if (r->cfg->tsig_file == NULL || r->cfg->tsig_file[0] == '\0')
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "--dns-update needs --tsig-file F (a key "
 			       "from tsig-keygen -a hmac-sha256 NAME)");
+	if (stat(r->cfg->tsig_file, &sb) == 0 && (sb.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+		ck_str_printable(shown, sizeof(shown), r->cfg->tsig_file);
+		ck_log(&r->ctx->log, CK_LOG_WARN, "TSIG key file %s is readable by every user of "
+		       "this host: anyone can change the zone with it (chmod 0600 %s)", shown,
+		       shown);
+	}
 	rc = tsig_key_read(r->cfg->tsig_file, &u->key, err);
 	if (rc == CK_OK)
 		rc = dns01_resolver_for(r->cfg->dns_update, 53, 0, "--dns-update", &u->res, err);
@@ -242,6 +251,8 @@ upd_add(struct chall_responder *r, const struct chall_item *it, struct ck_err *e
 	if (rc != CK_OK || dns01_set_has(&u->set, &rec))
 		return rc;
 	rc = upd_send(u, &rec, 0, err);
+	if (rc == CK_ERR_NETWORK)
+		upd_del(r, &rec);   /* no answer is no "no": the server may have applied it */
 	if (rc != CK_OK)
 		return rc;
 	rc = dns01_set_add(&u->set, &rec, err);

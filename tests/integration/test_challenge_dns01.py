@@ -21,8 +21,10 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -63,12 +65,7 @@ def write_hook(path, body):
     return path
 
 
-def read(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fp:
-            return fp.read()
-    except FileNotFoundError:
-        return ""
+read = ckharness._read   # a file's text, "" when it does not exist (yet)
 
 
 class DnsCase(unittest.TestCase):
@@ -312,6 +309,43 @@ class Bind:
             self.log.close()
 
 
+class UpdateAnswerDropper:
+    """A UDP relay in front of BIND that forwards every message and every
+    answer, except the answer to the first `drop` UPDATE messages (opcode
+    5), which BIND applies but the client never hears about."""
+
+    def __init__(self, upstream_port, drop=1):
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.drop = drop
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            try:
+                msg, client = self.sock.recvfrom(65535)
+            except OSError:
+                return
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as up:
+                up.settimeout(5)
+                up.sendto(msg, self.upstream)
+                try:
+                    answer = up.recv(65535)
+                except socket.timeout:
+                    continue
+            if len(msg) > 2 and (msg[2] >> 3) & 0xF == 5 and self.dropped < self.drop:
+                self.dropped += 1
+                continue
+            self.sock.sendto(answer, client)
+
+    def close(self):
+        self.sock.close()
+
+
 class TestRfc2136(unittest.TestCase):
     """dns-01 by RFC 2136 against BIND; Pebble resolves through that BIND."""
 
@@ -351,13 +385,33 @@ class TestRfc2136(unittest.TestCase):
                 self.bind.path(keyfile), "--dns-resolver", spec, "--dns-wait", str(wait)]
 
     def test_apex_and_wildcard(self):
-        self.ck.run("issue", "-d", self.ZONE, "-d", "*." + self.ZONE, "--name", "upd",
-                    *self.update_args(), timeout=300)
+        os.chmod(self.bind.path("key.conf"), 0o644)
+        res = self.ck.run("issue", "-d", self.ZONE, "-d", "*." + self.ZONE, "--name", "upd",
+                          *self.update_args(), timeout=300)
+        self.assertIn("is readable by every user of this host", res.stderr)
         out = os.path.join(self.dir, "upd.pem")
         self.ck.run("export", "upd", "--cert-out", out)
         self.assertEqual(cert_sans(out), sorted(["*." + self.ZONE, self.ZONE]))
         self.assertEqual(dig_txt(self.bind.port, "_acme-challenge." + self.ZONE), [],
                          "both records were deleted afterwards")
+
+    def test_update_without_answer_is_withdrawn(self):
+        # Only a definite answer is an answer: BIND applied the add, certkeep
+        # never heard back; it must not leave the record behind.
+        relay = UpdateAnswerDropper(self.bind.port)
+        try:
+            args = self.update_args()
+            args[args.index("--dns-update") + 1] = "127.0.0.1:%d" % relay.port
+            res = self.ck.run("issue", "-d", "lost." + self.ZONE, "--name", "lost", *args,
+                              check=False, timeout=120)
+        finally:
+            relay.close()
+        self.assertNotEqual(res.returncode, 0)
+        self.assertEqual(relay.dropped, 1)
+        self.assertIn("adding the TXT record _acme-challenge.lost.%s: no answer" % self.ZONE,
+                      res.stderr)
+        self.assertEqual(dig_txt(self.bind.port, "_acme-challenge.lost." + self.ZONE), [],
+                         "the record BIND applied was deleted")
 
     def test_wrong_secret(self):
         res = self.ck.run("issue", "-d", "bad." + self.ZONE, "--name", "badkey",

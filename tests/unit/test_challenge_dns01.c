@@ -644,6 +644,51 @@ test_update_bad_settings(void **state)
 	r->ops->stop(r);
 }
 
+/* ---- server specs ------------------------------------------------------------------ */
+
+static void
+test_resolver_specs(void **state)
+{
+	static const struct {
+		const char *spec, *name;
+	} ok[] = {
+		{ "127.0.0.1", "127.0.0.1#53" },
+		{ "127.0.0.1:5353", "127.0.0.1#5353" },
+		{ "::1", "::1#53" },
+		{ "[::1]:5353", "::1#5353" },
+		{ "[2001:db8::1]", "2001:db8::1#53" },
+	};
+	static const char *const bad[] = {
+		"", ":53", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:5x", "[::1", "[::1]5353",
+		"[]:53", "127.0.0.1:", "[::1]:",
+	};
+	ldns_resolver *res;
+	char name[96];
+	struct ck_err e;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		res = NULL;
+		ck_err_clear(&e);
+		assert_int_equal(dns01_resolver_for(ok[i].spec, 53, 1, "--dns-resolver", &res, &e),
+				 CK_OK);
+		dns01_resolver_name(res, name, sizeof(name));
+		assert_string_equal(name, ok[i].name);
+		assert_true(ldns_resolver_recursive(res));
+		ldns_resolver_deep_free(res);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		res = NULL;
+		ck_err_clear(&e);
+		if (dns01_resolver_for(bad[i], 53, 1, "--dns-resolver", &res, &e) !=
+		    CK_ERR_INVALID_ARG)
+			fail_msg("\"%s\" accepted", bad[i]);
+		assert_null(res);
+		assert_non_null(strstr(e.msg, "--dns-resolver"));
+	}
+}
+
 /* ---- TXT answers ---------------------------------------------------------------------- */
 
 static ldns_pkt *
@@ -687,6 +732,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_txt_match),
+		cmocka_unit_test(test_resolver_specs),
 		cmocka_unit_test(test_hook_apex_and_wildcard),
 		cmocka_unit_test(test_hook_env_is_minimal),
 		cmocka_unit_test(test_hook_fails_with_garbage),
