@@ -33,6 +33,7 @@ issue_usage(FILE *fp)
 		"                         recorded on the lineage and asked for again by later\n"
 		"                         issues without --profile; '' clears it.  One the server\n"
 		"                         does not offer is refused before any order\n"
+		CLI_TOKEN_HELP
 		"  -h, --help             this text\n");
 }
 
@@ -49,9 +50,11 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 		{ "http-address", required_argument, NULL, 'A' },
 		{ "profile", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TOKEN_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ck_issue_params p;
+	struct cli_token_opts tok = { NULL, NULL, NULL };
 	struct ck_issue_result res;
 	struct ck_store *st = NULL;
 	struct ck_err err;
@@ -104,6 +107,8 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 			ret = CLI_EXIT_OK;
 			goto out;
 		default:
+			if (cli_token_opt(c, optarg, &tok))
+				break;
 			ret = cli_usage_error("issue", "unknown option");
 			goto out;
 		}
@@ -119,6 +124,9 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 	}
 	p.names = names;
 	p.nnames = nnames;
+	p.token_uri = tok.uri;
+	p.pkcs11_module = tok.module;
+	p.pin_file = tok.pin_file;
 	p.ca_bundle = cli->ca_bundle;
 	if (ck_issue_check_names(p.names, p.nnames, &err) != CK_OK) {
 		ret = cli_usage_error("issue", "%s", err.msg);

@@ -360,3 +360,21 @@ cmd_token(struct cli *cli, int argc, char **argv)
 	}
 	return cli_usage_error("token", "unknown subcommand '%s' (add, list, rm, keys)", argv[1]);
 }
+
+int
+cli_token_opt(int c, const char *arg, struct cli_token_opts *o)
+{
+	switch (c) {
+	case CLI_OPT_TOKEN:
+		o->uri = arg;
+		return 1;
+	case CLI_OPT_PIN_FILE:
+		o->pin_file = arg;
+		return 1;
+	case CLI_OPT_PKCS11_MODULE:
+		o->module = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}

@@ -1,23 +1,31 @@
 /*
- * keygen.c - key pairs made on the token with an explicit template: the
+ * keygen.c - key pairs made on the token with an explicit template, and
+ * the certificate objects that go with them.  Key pairs: the
  * private key CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, never
  * CKA_EXTRACTABLE, CKA_SIGN and nothing else (no decrypt, unwrap or
  * derive, which SoftHSM would otherwise allow); CKA_ID the SHA-1 of the
  * public key (ck_key_id_sha1: the link a certificate object carries too);
  * CKA_LABEL the name the caller gives (the lineage).
  *
+ * Certificate objects carry the key's CKA_ID and the lineage's label; a
+ * new one replaces the lineage's previous one (written first, the old one
+ * removed after: one object per lineage afterwards).
+ *
  * Must never: leave a half-made pair behind (both objects are destroyed
- * when any later step fails), or make a key the template does not pin.
+ * when any later step fails), make a key the template does not pin, or
+ * remove a lineage's certificate object before its successor is there.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/objects.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "token/p11.h"
 
 #define TOK_EC_PARAMS_MAX 16   /* DER of a named-curve OID */
+#define TOK_CERTS_MAX 64       /* certificate objects with one label */
 
 /* The public template's type-specific part: EC parameters or RSA size. */
 static enum ck_code
@@ -172,5 +180,105 @@ out:
 	if (priv != CK_INVALID_HANDLE)
 		t->f->C_DestroyObject(t->session, priv);
 	ck_token_key_cleanup(&k);
+	return rc;
+}
+
+/* DER of a certificate's subject, issuer and serial (for the object's attributes). */
+static enum ck_code
+tok_cert_names(X509 *x, unsigned char **subj, int *sl, unsigned char **iss, int *il,
+	       unsigned char **ser, int *serl, struct ck_err *err)
+{
+	*subj = *iss = *ser = NULL;
+	*sl = i2d_X509_NAME(X509_get_subject_name(x), subj);
+	*il = i2d_X509_NAME(X509_get_issuer_name(x), iss);
+	*serl = i2d_ASN1_INTEGER(X509_get0_serialNumber(x), ser);
+	if (*sl <= 0 || *il <= 0 || *serl <= 0)
+		return CK_FAIL_SSL(err, "encoding the certificate's names failed");
+	return CK_OK;
+}
+
+/* Destroys every certificate object labelled label except keep. */
+static enum ck_code
+tok_cert_prune(struct ck_token *t, const char *label, CK_OBJECT_HANDLE keep, size_t *removed,
+	       struct ck_err *err)
+{
+	CK_OBJECT_HANDLE objs[TOK_CERTS_MAX];
+	size_t n = 0, i;
+	enum ck_code rc;
+	CK_RV rv;
+
+	*removed = 0;
+	if ((rc = tok_find(t, CKO_CERTIFICATE, NULL, 0, label, objs, TOK_CERTS_MAX, &n, err)))
+		return rc;
+	for (i = 0; i < n; i++) {
+		if (objs[i] == keep)
+			continue;
+		if ((rv = t->f->C_DestroyObject(t->session, objs[i])) != CKR_OK)
+			return CK_FAIL(err, CK_ERR_IO, "token '%s' refused to remove the previous "
+				       "certificate object labelled '%s' (C_DestroyObject: 0x%lx); "
+				       "the new one is on the token", t->label, label,
+				       (unsigned long)rv);
+		(*removed)++;
+	}
+	return CK_OK;
+}
+
+enum ck_code
+ck_token_cert_write(struct ck_token *t, const unsigned char *der, size_t len,
+		    const unsigned char *id, size_t id_len, const char *label, size_t *replaced,
+		    struct ck_err *err)
+{
+	static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+	CK_CERTIFICATE_TYPE ct = CKC_X_509;
+	unsigned char *subj = NULL, *iss = NULL, *ser = NULL;
+	const unsigned char *p = der;
+	int sl = 0, il = 0, serl = 0;
+	CK_OBJECT_HANDLE o = CK_INVALID_HANDLE;
+	X509 *x = NULL;
+	enum ck_code rc;
+	CK_RV rv;
+
+	if (label == NULL || strlen(label) == 0 || strlen(label) > CK_TOKEN_OBJ_LABEL_MAX ||
+	    id == NULL || id_len == 0 || id_len > CK_TOKEN_ID_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a certificate object needs a label and "
+			       "the key's CKA_ID");
+	if ((rc = tok_ready(t, err)) != CK_OK)
+		return rc;
+	if ((x = d2i_X509(NULL, &p, (long)len)) == NULL || p != der + len) {
+		rc = CK_FAIL_SSL(err, "the certificate to write onto the token does not parse");
+		goto out;
+	}
+	if ((rc = tok_cert_names(x, &subj, &sl, &iss, &il, &ser, &serl, err)) != CK_OK)
+		goto out;
+	{
+		CK_ATTRIBUTE tmpl[] = {
+			{ CKA_CLASS, &cls, sizeof(cls) },
+			{ CKA_CERTIFICATE_TYPE, &ct, sizeof(ct) },
+			{ CKA_TOKEN, &yes, sizeof(yes) },
+			{ CKA_PRIVATE, &no, sizeof(no) },
+			{ CKA_LABEL, (void *)label, strlen(label) },
+			{ CKA_ID, (void *)id, id_len },
+			{ CKA_VALUE, (void *)der, len },
+			{ CKA_SUBJECT, subj, (CK_ULONG)sl },
+			{ CKA_ISSUER, iss, (CK_ULONG)il },
+			{ CKA_SERIAL_NUMBER, ser, (CK_ULONG)serl },
+		};
+		rv = t->f->C_CreateObject(t->session, tmpl, CK_ARRAY_LEN(tmpl), &o);
+	}
+	if (rv != CKR_OK) {
+		rc = CK_FAIL(err, rv == CKR_USER_NOT_LOGGED_IN ? CK_ERR_STATE : CK_ERR_IO,
+			     "token '%s' refused the certificate object (C_CreateObject: 0x%lx)%s",
+			     t->label, (unsigned long)rv,
+			     rv == CKR_USER_NOT_LOGGED_IN ? ": log in first (--pin-file)" : "");
+		goto out;
+	}
+	/* The new object first, then the old ones go: never delete first. */
+	rc = tok_cert_prune(t, label, o, replaced, err);
+out:
+	X509_free(x);
+	OPENSSL_free(subj);
+	OPENSSL_free(iss);
+	OPENSSL_free(ser);
 	return rc;
 }

@@ -279,3 +279,36 @@ tok_signer_no_combined(struct ck_signer *s)
 {
 	((struct tok_signer *)s)->combined = 0;
 }
+
+enum ck_code
+ck_token_key_id_by_label(struct ck_token *t, const char *label, unsigned char *id,
+			 size_t *id_len, struct ck_err *err)
+{
+	CK_OBJECT_HANDLE objs[2];
+	unsigned char *v = NULL;
+	size_t n = 0, len = 0;
+	int present = 0;
+	enum ck_code rc;
+
+	rc = tok_find(t, CKO_PRIVATE_KEY, NULL, 0, label, objs, 2, &n, err);
+	if (rc == CK_ERR_TOO_LARGE || (rc == CK_OK && n > 1))
+		return CK_FAIL(err, CK_ERR_AMBIGUOUS, "token '%s' holds several private keys "
+			       "labelled '%s': name the key by id= instead", t->label, label);
+	if (rc != CK_OK)
+		return rc;
+	if (n == 0)
+		return CK_FAIL(err, CK_ERR_KEY_MISSING, "token '%s' holds no private key labelled "
+			       "'%s'", t->label, label);
+	if ((rc = tok_attr(t, objs[0], CKA_ID, CK_TOKEN_ID_MAX, &v, &len, &present, err)))
+		return rc;
+	if (!present || len == 0) {
+		free(v);
+		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "the private key labelled '%s' on token "
+			       "'%s' has no CKA_ID: certkeep links keys and certificates by it",
+			       label, t->label);
+	}
+	memcpy(id, v, len);
+	*id_len = len;
+	free(v);
+	return CK_OK;
+}

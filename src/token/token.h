@@ -166,6 +166,23 @@ enum ck_code ck_token_signer_new(struct ck_token *t, const unsigned char *id, si
  */
 enum ck_code ck_token_key_generate(struct ck_token *t, enum ck_key_type type, const char *label,
 				   struct ck_token_key *out, struct ck_err *err);
+/*
+ * Writes certificate der onto t as a certificate object (CKA_ID id, the
+ * key's; CKA_LABEL label, the lineage's; public, on the token), then
+ * removes every other certificate object labelled label: a lineage has
+ * one certificate object afterwards.  *replaced: how many were removed.
+ * Needs a login on most tokens (CK_ERR_STATE otherwise).
+ */
+enum ck_code ck_token_cert_write(struct ck_token *t, const unsigned char *der, size_t len,
+				 const unsigned char *id, size_t id_len, const char *label,
+				 size_t *replaced, struct ck_err *err);
+/*
+ * The CKA_ID of the one private key labelled label on t (logged in), for
+ * a URI that names a key by object= alone.  CK_ERR_KEY_MISSING if none,
+ * CK_ERR_AMBIGUOUS if several, CK_ERR_UNSUPPORTED if it has no CKA_ID.
+ */
+enum ck_code ck_token_key_id_by_label(struct ck_token *t, const char *label, unsigned char *id,
+				      size_t *id_len, struct ck_err *err);
 /* Frees what one ck_token_key holds (not k itself).  NULL is a no-op. */
 void ck_token_key_cleanup(struct ck_token_key *k);
 

@@ -1,0 +1,186 @@
+"""Issue 10: certificates issued by a real Pebble whose key lives on a real
+SoftHSM2 token (its own SOFTHSM2_CONF and token directory per test).
+
+`certkeep issue --token URI --pin-file F` makes the key pair on the token
+(EC P-256, RSA 2048), signs the CSR there, and after issuance writes the
+certificate onto the token.  Checked with OpenSC's pkcs11-tool, not with
+certkeep: the private key is never extractable and may only sign; the
+certificate object carries the key's CKA_ID and the lineage's label, and
+holds exactly the certificate the store holds; a second issuance for the
+lineage replaces the object (one afterwards).  The store records the key's
+location as a pkcs11: URI; `export` of the key fails saying it cannot
+leave the token, while the certificate and chain export.  A wrong PIN
+fails once with its own message and nothing is ordered; an existing token
+key chosen by id= in the URI is used as is.
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+
+import ckharness
+
+MODULE = os.environ.get("CK_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
+LABEL = "ck-issue-token"
+PIN = "123456"
+PEBBLE = None
+TMP = None
+
+
+def setUpModule():
+    global PEBBLE, TMP
+    TMP, PEBBLE = ckharness.module_pebble("ck-token-issue-")
+
+
+def tearDownModule():
+    ckharness.module_cleanup(TMP, PEBBLE)
+
+
+def run(*argv, env=None, check=True):
+    res = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env)
+    if check and res.returncode != 0:
+        raise AssertionError("%s failed (%d): %s%s" % (" ".join(map(str, argv)),
+                                                        res.returncode, res.stdout, res.stderr))
+    return res
+
+
+class TokenIssueCase(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix=self.id().rsplit(".", 1)[-1] + "-", dir=TMP)
+        os.makedirs(os.path.join(self.dir, "tokens"))
+        self.conf = os.path.join(self.dir, "softhsm2.conf")
+        with open(self.conf, "w", encoding="ascii") as fp:
+            fp.write("directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+                     "log.level = ERROR\n" % self.dir)
+        self.env = dict(os.environ, SOFTHSM2_CONF=self.conf)
+        run("softhsm2-util", "--init-token", "--free", "--label", LABEL, "--pin", PIN,
+            "--so-pin", "654321", env=self.env)
+        self.pin_file = os.path.join(self.dir, "pin")
+        with open(self.pin_file, "w", encoding="ascii") as fp:
+            fp.write(PIN + "\n")
+        self.uri = "pkcs11:token=%s?module-path=%s" % (LABEL, MODULE)
+        self.ck = ckharness.Certkeep(os.path.join(self.dir, "store", "store.db"),
+                                     ca_bundle=PEBBLE.ca_bundle,
+                                     env={"SOFTHSM2_CONF": self.conf})
+        self.ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos")
+
+    def p11(self, *args, check=True):
+        return run("pkcs11-tool", "--module", MODULE, "--token-label", LABEL, *args,
+                   env=self.env, check=check)
+
+    def objects(self):
+        """pkcs11-tool's listing after login: (kind, type, {field: value}) per object."""
+        out = self.p11("--login", "--pin", PIN, "--list-objects").stdout
+        objs = []
+        for block in re.split(r"\n(?=\S)", out):
+            head, _, rest = block.partition("\n")
+            kind, _, typ = head.partition(";")
+            fields = dict(re.findall(r"^\s+([\w ]+?):\s+(.*)$", rest, re.M))
+            objs.append((kind.strip(), typ.strip(), fields))
+        return objs
+
+    def issue(self, name, lineage, *extra, check=True, pin_file=None):
+        return self.ck.run("issue", "-d", name, "--name", lineage, "--server",
+                           PEBBLE.directory_url, "--http-port", str(PEBBLE.http_port),
+                           "--http-address", "127.0.0.1", "--token", self.uri,
+                           "--pin-file", pin_file or self.pin_file, *extra, check=check,
+                           timeout=300)
+
+    def cert_on_token(self, key_id):
+        out = os.path.join(self.dir, "tok.der")
+        self.p11("--read-object", "--type", "cert", "--id", key_id, "-o", out)
+        return run("openssl", "x509", "-inform", "DER", "-in", out, "-noout",
+                   "-fingerprint", "-sha256").stdout.split("=", 1)[1].strip()
+
+    def check_issued(self, lineage, name, kind, *extra):
+        """Issues, then checks the token with pkcs11-tool: (key id, sha256)."""
+        sha = self.issue_and_row(lineage, name, *extra)
+        objs = self.objects()
+        privs = [(t, f) for k, t, f in objs if k == "Private Key Object" and
+                 f.get("label") == lineage]
+        certs = [f for k, _, f in objs if k == "Certificate Object" and
+                 f.get("label") == lineage]
+        newest = [(t, f) for t, f in privs if f["ID"] in [c["ID"] for c in certs]]
+        self.assertEqual(len(newest), 1, objs)
+        typ, priv = newest[0]
+        self.assertTrue(typ.startswith(kind), typ)
+        self.assertIn("never extractable", priv["Access"])
+        self.assertIn("sensitive", priv["Access"])
+        self.assertEqual(priv["Usage"], "sign")
+        self.assertEqual(len(certs), 1, "one certificate object for the lineage: %r" % objs)
+        self.assertEqual(certs[0]["ID"], priv["ID"],
+                         "the certificate object carries the key's CKA_ID")
+        self.assertEqual(self.cert_on_token(certs[0]["ID"]).replace(":", "").lower(), sha)
+        return priv["ID"], sha
+
+    def issue_and_row(self, lineage, name, *extra):
+        sha = self.issue(name, lineage, *extra).stdout.strip()
+        row = self.row(sha)
+        self.assertTrue(row["key"]["location"].startswith("pkcs11:"), row)
+        self.assertIn("token=" + LABEL, row["key"]["location"])
+        self.assertTrue(row["key"]["linked"], row)
+        return sha
+
+    def row(self, sha):
+        return [r for r in self.ck.json("list", "--json") if r["sha256"] == sha][0]
+
+
+class TestIssueOnToken(TokenIssueCase):
+
+    def test_ec_key_on_token_and_renewal_replaces_object(self):
+        key_id, sha = self.check_issued("ectok", "ec.tok.example.test", "EC")
+        self.assertEqual(self.row(sha)["key"]["algorithm"], "EC P-256")
+
+        # the key cannot leave the token; the certificate and chain can
+        out = os.path.join(self.dir, "out")
+        res = self.ck.run("export", sha, "--cert-out", out + ".crt", "--key-out",
+                          out + ".key", check=False)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("cannot leave its token", res.stderr)
+        self.assertFalse(os.path.exists(out + ".key"))
+        self.ck.run("export", sha, "--no-key", "--fullchain-out", out + ".crt")
+        with open(out + ".crt", encoding="ascii") as fp:
+            self.assertGreaterEqual(fp.read().count("BEGIN CERTIFICATE"), 2,
+                                    "the certificate with its chain")
+
+        # a second issuance: a new key and one certificate object, the new one
+        key_id2, sha2 = self.check_issued("ectok", "ec.tok.example.test", "EC")
+        self.assertNotEqual(sha2, sha)
+        self.assertNotEqual(key_id2, key_id)
+
+    def test_rsa_key_on_token(self):
+        _, sha = self.check_issued("rsatok", "rsa.tok.example.test", "RSA", "--key-type",
+                                   "rsa2048")
+        self.assertEqual(self.row(sha)["key"]["algorithm"], "RSA 2048")
+
+    def test_existing_key_by_id(self):
+        self.p11("--login", "--pin", PIN, "--keypairgen", "--key-type", "EC:secp384r1",
+                 "--id", "c0ffee", "--label", "mine")
+        self.uri = "pkcs11:token=%s;id=%%C0%%FF%%EE?module-path=%s" % (LABEL, MODULE)
+        sha = self.issue_and_row("mine", "mine.tok.example.test")
+        row = self.row(sha)
+        self.assertIn("id=%C0%FF%EE", row["key"]["location"])
+        self.assertEqual(row["key"]["algorithm"], "EC P-384")
+        certs = [f for k, _, f in self.objects() if k == "Certificate Object"]
+        self.assertEqual([c["ID"] for c in certs], ["c0ffee"])
+
+    def test_wrong_pin_fails_once_and_orders_nothing(self):
+        bad = os.path.join(self.dir, "bad-pin")
+        with open(bad, "w", encoding="ascii") as fp:
+            fp.write("999999\n")
+        before = PEBBLE.count_requests("POST", "/order-plz")
+        res = self.issue("pin.tok.example.test", "pin", pin_file=bad, check=False)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("wrong PIN for token '%s'" % LABEL, res.stderr)
+        self.assertIn("will not be tried again", res.stderr)
+        self.assertEqual(PEBBLE.count_requests("POST", "/order-plz"), before,
+                         "no order is placed without the key")
+        self.assertEqual([k for k, _, _ in self.objects() if k == "Private Key Object"], [])
+        self.assertNotIn(PIN, res.stderr + res.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
