@@ -8,12 +8,8 @@
  * past C_Login, or try a PIN twice (a card locks after a few wrong tries:
  * a wrong PIN is reported, never retried).
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -65,84 +61,30 @@ ck_token_generation(const struct ck_token *t)
 	return t->generation;
 }
 
-/* The descriptor a PIN source names: "fd:N" (not ours: *owned 0), else a file. */
-static enum ck_code
-tok_pin_fd(const char *source, int *fd, int *owned, struct ck_err *err)
-{
-	const char *path = source;
-	char *end = NULL;
-	long n;
-
-	*owned = 0;
-	if (strncmp(source, "fd:", 3) == 0) {
-		errno = 0;
-		n = strtol(source + 3, &end, 10);
-		if (errno != 0 || end == source + 3 || *end != '\0' || n < 0 || n > INT_MAX)
-			return CK_FAIL(err, CK_ERR_INVALID_ARG, "PIN source '%.40s' is not fd:N "
-				       "with N a descriptor number", source);
-		*fd = (int)n;
-		return CK_OK;
-	}
-	if (strncmp(source, "file:", 5) == 0)
-		path = source + 5;
-	if (path[0] == '\0')
-		return CK_FAIL(err, CK_ERR_INVALID_ARG, "an empty PIN file name");
-	if ((*fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
-		return CK_FAIL(err, errno == ENOENT ? CK_ERR_NOT_FOUND : CK_ERR_IO,
-			       "cannot open the PIN file %.300s: %s", path, strerror(errno));
-	*owned = 1;
-	return CK_OK;
-}
-
 enum ck_code
 ck_token_pin_read(const char *source, char *pin, size_t cap, size_t *len, struct ck_err *err)
 {
-	enum ck_code rc = CK_ERR_IO;
-	size_t n = 0;
-	ssize_t got;
-	int fd = -1, owned = 0;
+	char *s = NULL;
+	size_t n;
+	enum ck_code rc;
 
 	if (source == NULL || cap < 2)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no PIN source");
-	if ((rc = tok_pin_fd(source, &fd, &owned, err)) != CK_OK)
+	/* "file:/p" is how a URI's pin-source names a file (RFC 7512 section 2.4) */
+	if (strncmp(source, "file:", 5) == 0)
+		source += 5;
+	if ((rc = ck_secret_read(source, cap - 1, &s, err)) != CK_OK)
 		return rc;
-	/* One byte more than fits tells a PIN that is too long from one that fits. */
-	while (n < cap) {
-		got = read(fd, pin + n, cap - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			rc = CK_FAIL(err, CK_ERR_IO, "reading the PIN from %.60s failed: %s",
-				     source, strerror(errno));
-			goto out;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
+	n = strlen(s);
+	if (n == 0 || strchr(s, '\n') != NULL) {
+		ck_secure_strfree(s);
+		return CK_FAIL(err, CK_ERR_PARSE, "the PIN from %.60s is empty or holds a line "
+			       "break: a PIN file holds the PIN alone, on one line", source);
 	}
-	if (n == cap) {
-		rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "the PIN from %.60s is longer than %zu bytes",
-			     source, cap - 1);
-		goto out;
-	}
-	if (n > 0 && pin[n - 1] == '\n')
-		n--;
-	if (n > 0 && pin[n - 1] == '\r')
-		n--;
-	if (n == 0 || memchr(pin, '\0', n) != NULL || memchr(pin, '\n', n) != NULL) {
-		rc = CK_FAIL(err, CK_ERR_PARSE, "the PIN from %.60s is empty or holds a NUL or "
-			     "a line break: a PIN file holds the PIN alone, on one line", source);
-		goto out;
-	}
-	pin[n] = '\0';
+	memcpy(pin, s, n + 1);
 	*len = n;
-	rc = CK_OK;
-out:
-	if (rc != CK_OK)
-		OPENSSL_cleanse(pin, cap);
-	if (owned)
-		close(fd);
-	return rc;
+	ck_secure_strfree(s);
+	return CK_OK;
 }
 
 /* The token's PIN flags now (0 when it cannot say). */

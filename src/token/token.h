@@ -87,12 +87,12 @@ struct ck_pkcs11_uri;
 enum ck_code ck_token_open_uri(const struct ck_pkcs11_uri *u, const char *module,
 			       struct ck_token **out, struct ck_err *err);
 /*
- * Reads a PIN from source: "fd:N" (read to its end, left open), else a
- * file name ("file:" prefix allowed, as in a URI's pin-source).  One
- * trailing newline (or CR LF) is dropped; an empty PIN, one with a NUL or
- * a line break, or more than cap - 1 bytes is refused.  pin (cap bytes)
- * gets the PIN and a NUL, *len its length; on failure pin is wiped.  The
- * caller wipes pin (OPENSSL_cleanse) after use.
+ * Reads a PIN from source with ck_secret_read ("fd:N", else a file name;
+ * a "file:" prefix, as in a URI's pin-source, is allowed): one trailing
+ * newline (or CR LF) dropped; an empty PIN, one with a NUL or a line
+ * break, or one past cap - 1 bytes is refused.  pin (cap bytes) gets the
+ * PIN and a NUL, *len its length.  The caller wipes pin (OPENSSL_cleanse)
+ * after use.
  */
 enum ck_code ck_token_pin_read(const char *source, char *pin, size_t cap, size_t *len,
 			       struct ck_err *err);
