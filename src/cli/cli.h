@@ -58,13 +58,18 @@ enum { CLI_OPT_TOKEN = 0x1000, CLI_OPT_PIN_FILE, CLI_OPT_PKCS11_MODULE };
 	"                         the URI's pin-source); tried once, never retried\n" \
 	"  --pkcs11-module M      the PKCS#11 module when the URI names none (default:\n" \
 	"                         p11-kit's proxy module)\n"
-struct cli_token_opts {
-	const char *uri;
-	const char *pin_file;
-	const char *module;
-};
+struct ck_token_target;
 /* 1 if getopt's c is a token option (its argument kept in o), else 0. */
-int cli_token_opt(int c, const char *arg, struct cli_token_opts *o);
+int cli_token_opt(int c, const char *arg, struct ck_token_target *o);
+struct ck_import_result;
+/*
+ * After an import: with a PIN (o->pin_file, or a pin-source in o->uri)
+ * the certificates linked to token keys are written onto their tokens
+ * (ck_tokens_write_imported) and that is said; without one, a line says
+ * how to write them.  CLI_EXIT_OK, or cli_fail's code.
+ */
+int cli_import_to_tokens(struct cli *cli, struct ck_store *st, const struct ck_import_result *r,
+			 const struct ck_token_target *o);
 
 /* Each command: argv[0] is the command name; getopt state is reset by the caller. */
 int cmd_account(struct cli *cli, int argc, char **argv);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <certkeep/tokens.h>
+
 #include "cli/cli.h"
 #include "flow/issue.h"
 
@@ -54,7 +56,7 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ck_issue_params p;
-	struct cli_token_opts tok = { NULL, NULL, NULL };
+	struct ck_token_target tok = { NULL, NULL, NULL };
 	struct ck_issue_result res;
 	struct ck_store *st = NULL;
 	struct ck_err err;

@@ -47,6 +47,7 @@ def run(*argv, env=None, check=True):
 
 
 class TokenIssueCase(unittest.TestCase):
+    register = True
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix=self.id().rsplit(".", 1)[-1] + "-", dir=TMP)
@@ -65,7 +66,9 @@ class TokenIssueCase(unittest.TestCase):
         self.ck = ckharness.Certkeep(os.path.join(self.dir, "store", "store.db"),
                                      ca_bundle=PEBBLE.ca_bundle,
                                      env={"SOFTHSM2_CONF": self.conf})
-        self.ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos")
+        if self.register:
+            self.ck.run("account", "register", "--server", PEBBLE.directory_url,
+                        "--agree-tos")
 
     def p11(self, *args, check=True):
         return run("pkcs11-tool", "--module", MODULE, "--token-label", LABEL, *args,
@@ -180,6 +183,62 @@ class TestIssueOnToken(TokenIssueCase):
                          "no order is placed without the key")
         self.assertEqual([k for k, _, _ in self.objects() if k == "Private Key Object"], [])
         self.assertNotIn(PIN, res.stderr + res.stdout)
+
+
+class TestEnrollment(TokenIssueCase):
+    """request on the token today, an offline CA signs, import links it days later."""
+    register = False
+
+    def offline_ca_sign(self, csr):
+        ca_key, ca_crt = os.path.join(self.dir, "ca.key"), os.path.join(self.dir, "ca.crt")
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", ca_key, "-out", ca_crt, "-days", "30", "-subj",
+            "/CN=ck offline CA")
+        run("openssl", "req", "-in", csr, "-noout", "-verify")
+        leaf = os.path.join(self.dir, "leaf.pem")
+        run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
+            "-CAcreateserial", "-days", "20", "-copy_extensions", "copy", "-out", leaf)
+        issued = os.path.join(self.dir, "issued.pem")
+        with open(issued, "w", encoding="ascii") as out:
+            for part in (leaf, ca_crt):
+                with open(part, encoding="ascii") as fp:
+                    out.write(fp.read())
+        fp = run("openssl", "x509", "-in", leaf, "-noout", "-fingerprint", "-sha256")
+        return issued, fp.stdout.split("=", 1)[1].strip().replace(":", "").lower()
+
+    def test_request_offline_ca_import_writes_token(self):
+        csr = os.path.join(self.dir, "req.csr")
+        res = self.ck.run("request", "--token", self.uri, "--pin-file", self.pin_file,
+                          "-d", "enroll.tok.example.test", "--name", "enroll",
+                          "--csr-out", csr)
+        self.assertIn("import --pin-file F", res.stdout)
+        privs = [(t, f) for k, t, f in self.objects() if k == "Private Key Object"]
+        self.assertEqual(len(privs), 1, privs)
+        self.assertEqual(privs[0][1]["label"], "enroll")
+        self.assertIn("never extractable", privs[0][1]["Access"])
+        issued, sha = self.offline_ca_sign(csr)
+
+        # days later, without the PIN: linked and completed, not yet on the token
+        res = self.ck.run("import", issued)
+        self.assertIn("which is now closed", res.stdout)
+        self.assertIn("not written onto its token", res.stdout)
+        self.assertEqual([k for k, _, _ in self.objects() if k == "Certificate Object"], [])
+        row = self.row(sha)
+        self.assertTrue(row["key"]["location"].startswith("pkcs11:"), row)
+        self.assertTrue(row["key"]["linked"], row)
+        self.assertEqual(row["name"], "enroll")
+        self.assertTrue(row["current"], row)
+
+        # with the PIN: written beside its key, once
+        for _ in range(2):
+            res = self.ck.run("import", "--pin-file", self.pin_file, issued)
+            self.assertIn("1 certificate(s) written onto the token", res.stdout)
+            certs = [f for k, _, f in self.objects() if k == "Certificate Object"]
+            self.assertEqual(len(certs), 1, certs)
+            self.assertEqual(certs[0]["label"], "enroll")
+            self.assertEqual(certs[0]["ID"], privs[0][1]["ID"])
+            self.assertEqual(self.cert_on_token(certs[0]["ID"]).replace(":", "").lower(), sha)
+        self.assertEqual(self.ck.json("requests", "--json"), [])
 
 
 if __name__ == "__main__":
