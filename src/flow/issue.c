@@ -599,8 +599,8 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 		return rc;
 	if ((rc = names_lower(p->names, p->nnames, &names, err)) != CK_OK)
 		return rc;
-	rc = ck_account_open(ctx, st, p->server, p->account, p->ca_bundle,
-			     CK_ACCOUNT_REQUIRE_VALID, &r.sess, err);
+	rc = ck_account_open_pin(ctx, st, p->server, p->account, p->ca_bundle,
+				 CK_ACCOUNT_REQUIRE_VALID, p->pin_file, &r.sess, err);
 	if (rc != CK_OK)
 		goto out;
 	r.have_sess = 1;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "flow/account_int.h"
+#include "flow/certkey.h"
 
 /* ---- which key does the server accept? ------------------------------------ */
 
@@ -126,10 +127,10 @@ ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 
 /* ---- rollover --------------------------------------------------------------- */
 
-/* The new key, committed to the store (invariant 3). */
+/* A software new key, committed to the store. */
 static enum ck_code
-new_key_commit(struct ck_store *st, struct ck_account_session *s, enum ck_key_type t,
-	       EVP_PKEY *given, EVP_PKEY **key, int64_t *id, struct ck_err *err)
+new_key_software(struct ck_store *st, struct ck_account_session *s, enum ck_key_type t,
+		 EVP_PKEY *given, EVP_PKEY **key, int64_t *id, struct ck_err *err)
 {
 	EVP_PKEY *k = NULL;
 	enum ck_code rc;
@@ -156,6 +157,42 @@ new_key_commit(struct ck_store *st, struct ck_account_session *s, enum ck_key_ty
 		return rc;
 	}
 	*key = k;
+	return CK_OK;
+}
+
+/*
+ * The new key, committed to the store (invariant 3), and what signs for
+ * it: a software key (given, else generated), or with src a key made on a
+ * PKCS#11 token (or the one its URI names).  *fk: acct_flow_key_free.
+ */
+static enum ck_code
+new_key_commit(struct ck_store *st, struct ck_account_session *s, enum ck_key_type t,
+	       EVP_PKEY *given, const struct flow_key_src *src, struct flow_key **fk,
+	       struct ck_err *err)
+{
+	char label[CK_STORE_NAME_MAX + 16];
+	struct flow_key *k = calloc(1, sizeof(*k));
+	EVP_PKEY *key = NULL;
+	enum ck_code rc;
+
+	if (k == NULL)
+		return CK_OOM(err);
+	if (t == CK_KEY_NONE)
+		t = ck_key_type_of(s->key);
+	snprintf(label, sizeof(label), "acme-account-%s", s->account.name);
+	if (src != NULL)
+		rc = flow_key_new(k, st, src, t != CK_KEY_NONE ? t : CK_KEY_EC256, label, err);
+	else if ((rc = new_key_software(st, s, t, given, &key, &k->key_id, err)) == CK_OK)
+		rc = ck_signer_from_key(key, &k->signer, err);
+	EVP_PKEY_free(key);
+	if (rc == CK_OK && ck_key_public_equal(ck_signer_pubkey(k->signer), s->key))
+		rc = CK_FAIL(err, CK_ERR_INVALID_ARG,
+			     "the new account key is the current one: nothing to roll over");
+	if (rc != CK_OK) {
+		acct_flow_key_free(k);
+		return rc;
+	}
+	*fk = k;
 	return CK_OK;
 }
 
@@ -257,12 +294,38 @@ switch_keys(struct ck_store *st, struct ck_account_session *s, int64_t new_id, u
 	return ck_store_account_commit_rollover_keep(st, s->account.id, grace_s, err);
 }
 
+static enum ck_code rollover(const struct ck_ctx *ctx, struct ck_store *st,
+			     struct ck_account_session *s, enum ck_key_type key_type,
+			     EVP_PKEY *new_key, const struct flow_key_src *src, unsigned grace_s,
+			     struct ck_err *err);
+
 enum ck_code
 ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_session *s,
 		    enum ck_key_type key_type, EVP_PKEY *new_key, unsigned grace_s,
 		    struct ck_err *err)
 {
-	EVP_PKEY *k = NULL;
+	return rollover(ctx, st, s, key_type, new_key, NULL, grace_s, err);
+}
+
+enum ck_code
+ck_account_rollover_token(const struct ck_ctx *ctx, struct ck_store *st,
+			  struct ck_account_session *s, enum ck_key_type key_type,
+			  const char *token_uri, const char *pkcs11_module, const char *pin_file,
+			  unsigned grace_s, struct ck_err *err)
+{
+	struct flow_key_src src = { token_uri, pkcs11_module, pin_file };
+
+	if (token_uri == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no token URI given");
+	return rollover(ctx, st, s, key_type, NULL, &src, grace_s, err);
+}
+
+static enum ck_code
+rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_session *s,
+	 enum ck_key_type key_type, EVP_PKEY *new_key, const struct flow_key_src *src,
+	 unsigned grace_s, struct ck_err *err)
+{
+	struct flow_key *k = NULL;
 	int64_t new_id = 0;
 	enum ck_code rc;
 
@@ -272,8 +335,9 @@ ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_acc
 	if (s->account.pending_key_id != 0)
 		return CK_FAIL(err, CK_ERR_STATE, "account %s has a rollover pending: resolve it "
 				"first (any account command does)", s->account.name);
-	if ((rc = new_key_commit(st, s, key_type, new_key, &k, &new_id, err)) != CK_OK)
+	if ((rc = new_key_commit(st, s, key_type, new_key, src, &k, err)) != CK_OK)
 		goto out;
+	new_id = k->key_id;
 	CK_FAULT("rollover.after_key");
 	/* the chosen grace, for a resolution after a crash (time 0: not rolled over yet) */
 	if (acct_rollover_record(st, s->account.id, 0, grace_s, NULL) != CK_OK)
@@ -286,7 +350,7 @@ ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_acc
 	acme_client_set_rollover_grace(s->client, grace_s);
 	if (err != NULL)
 		ck_err_clear(err); /* key_change_failed reads http_status */
-	rc = acme_account_key_change(s->client, k, err);
+	rc = acme_account_key_change_signer(s->client, k->signer, err);
 	if (rc != CK_OK) {
 		if ((rc = key_change_failed(ctx, st, s, new_id, rc, err)) == CK_OK)
 			goto switched; /* the server had switched: resolution committed it */
@@ -306,10 +370,16 @@ ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_acc
 	CK_FAULT("rollover.after_record");
 	rc = acct_reload(st, s, err);
 switched:
+	/* The session signs with the new key from now on (the client already does). */
 	EVP_PKEY_free(s->key);
-	s->key = k;
+	if ((s->key = flow_key_public(k)) == NULL && rc == CK_OK)
+		rc = CK_OOM(err);
+	if (acme_client_key(s->client) != ck_signer_pubkey(k->signer))
+		(void)acme_client_set_account_signer(s->client, k->signer, s->account.url, NULL);
+	acct_session_key_cleanup(s);
+	s->signing = k;
 	k = NULL;
 out:
-	EVP_PKEY_free(k);
+	acct_flow_key_free(k);
 	return rc;
 }

@@ -241,5 +241,58 @@ class TestEnrollment(TokenIssueCase):
         self.assertEqual(self.ck.json("requests", "--json"), [])
 
 
+class TestAccountOnToken(TokenIssueCase):
+    """The ACME account key made on the token; Pebble verifies its JWS."""
+    register = False
+
+    def plain_issue(self, name, *extra, check=True):
+        return self.ck.run("issue", "-d", name, "--server", PEBBLE.directory_url,
+                           "--http-port", str(PEBBLE.http_port), "--http-address",
+                           "127.0.0.1", *extra, check=check, timeout=300)
+
+    def test_register_and_issue_with_account_key_on_token(self):
+        res = self.ck.run("account", "register", "--server", PEBBLE.directory_url,
+                          "--agree-tos", "--token", self.uri, "--pin-file", self.pin_file)
+        self.assertIn("registered account default", res.stdout)
+        privs = [(t, f) for k, t, f in self.objects() if k == "Private Key Object"]
+        self.assertEqual(len(privs), 1, privs)
+        self.assertEqual(privs[0][1]["label"], "acme-account-default")
+        self.assertIn("never extractable", privs[0][1]["Access"])
+
+        shown = self.ck.json("account", "show", "--pin-file", self.pin_file, "--json")
+        self.assertEqual(shown["status"], "valid", shown)
+
+        # every request is signed on the token: without the PIN nothing is sent
+        before = PEBBLE.count_requests("POST")
+        res = self.plain_issue("nopin.acct.example.test", check=False)
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("needs its user PIN", res.stderr)
+        self.assertEqual(PEBBLE.count_requests("POST"), before)
+
+        sha = self.plain_issue("acct.tok.example.test", "--pin-file",
+                               self.pin_file).stdout.strip()
+        self.assertEqual(self.row(sha)["key"]["location"], "store")
+        # and with both keys on the token
+        _, sha2 = self.check_issued("both", "both.tok.example.test", "EC")
+        self.assertNotEqual(sha, sha2)
+
+    def test_rollover_software_account_key_onto_token(self):
+        self.ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos")
+        before = self.ck.json("account", "show", "--json")
+        res = self.ck.run("account", "rollover", "--token", self.uri, "--pin-file",
+                          self.pin_file)
+        self.assertIn("rolled over to a new EC P-256 key", res.stdout)
+        privs = [f for k, _, f in self.objects() if k == "Private Key Object"]
+        self.assertEqual([p["label"] for p in privs], ["acme-account-default"])
+        # the server now accepts only the token key: requests are signed there
+        after = self.ck.json("account", "show", "--pin-file", self.pin_file, "--json")
+        self.assertEqual(after["url"], before["url"])
+        self.assertNotEqual(after["jwk_thumbprint"], before["jwk_thumbprint"])
+        self.plain_issue("roll.acct.example.test", "--pin-file", self.pin_file)
+        # and back to a software key, signed for by the token key
+        self.ck.run("account", "rollover", "--pin-file", self.pin_file)
+        self.plain_issue("back.acct.example.test")
+
+
 if __name__ == "__main__":
     unittest.main()
