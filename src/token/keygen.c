@@ -25,7 +25,8 @@
 #include "token/p11.h"
 
 #define TOK_EC_PARAMS_MAX 16   /* DER of a named-curve OID */
-#define TOK_CERTS_MAX 64       /* certificate objects with one label */
+#define TOK_CERTS_MAX 64       /* certificate objects with one label, or read at once */
+#define TOK_CERT_MAX (64 * 1024) /* bytes of one certificate object's CKA_VALUE */
 
 /* The public template's type-specific part: EC parameters or RSA size. */
 static enum ck_code
@@ -281,4 +282,86 @@ out:
 	OPENSSL_free(iss);
 	OPENSSL_free(ser);
 	return rc;
+}
+
+void
+ck_token_cert_list_cleanup(struct ck_token_cert_list *l)
+{
+	size_t i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++) {
+		free(l->items[i].label);
+		free(l->items[i].der);
+	}
+	free(l->items);
+	memset(l, 0, sizeof(*l));
+}
+
+/* One certificate object into c. */
+static enum ck_code
+tok_cert_read(struct ck_token *t, CK_OBJECT_HANDLE o, struct ck_token_cert *c,
+	      struct ck_err *err)
+{
+	unsigned char *id = NULL, *label = NULL;
+	size_t idl = 0, ll = 0;
+	int hid = 0, hl = 0, hv = 0;
+	enum ck_code rc;
+
+	c->handle = o;
+	if ((rc = tok_attr(t, o, CKA_ID, CK_TOKEN_ID_MAX, &id, &idl, &hid, err)) != CK_OK ||
+	    (rc = tok_attr(t, o, CKA_LABEL, CK_TOKEN_OBJ_LABEL_MAX, &label, &ll, &hl, err)) ||
+	    (rc = tok_attr(t, o, CKA_VALUE, TOK_CERT_MAX, &c->der, &c->der_len, &hv, err)))
+		goto out;
+	memcpy(c->id, id ? id : (unsigned char *)"", idl);
+	c->id_len = idl;
+	if ((c->label = malloc(ll + 1)) == NULL) {
+		rc = CK_OOM(err);
+		goto out;
+	}
+	ck_str_printable(c->label, ll + 1, label ? (char *)label : "");
+out:
+	free(id);
+	free(label);
+	return rc;
+}
+
+enum ck_code
+ck_token_cert_objects(struct ck_token *t, struct ck_token_cert_list *out, struct ck_err *err)
+{
+	struct ck_token_cert_list l = { NULL, 0 };
+	CK_OBJECT_HANDLE objs[TOK_CERTS_MAX];
+	size_t n = 0, i;
+	enum ck_code rc;
+
+	if ((rc = tok_find(t, CKO_CERTIFICATE, NULL, 0, NULL, objs, TOK_CERTS_MAX, &n, err)))
+		return rc;
+	if ((l.items = calloc(n + 1, sizeof(*l.items))) == NULL)
+		return CK_OOM(err);
+	for (i = 0; i < n; i++) {
+		if ((rc = tok_cert_read(t, objs[i], &l.items[l.n++], err)) != CK_OK) {
+			ck_token_cert_list_cleanup(&l);
+			return rc;
+		}
+	}
+	*out = l;
+	return CK_OK;
+}
+
+enum ck_code
+ck_token_cert_set_id(struct ck_token *t, unsigned long handle, const unsigned char *id,
+		     size_t id_len, struct ck_err *err)
+{
+	CK_ATTRIBUTE a = { CKA_ID, (void *)id, id_len };
+	enum ck_code rc;
+	CK_RV rv;
+
+	if ((rc = tok_ready(t, err)) != CK_OK)
+		return rc;
+	if ((rv = t->f->C_SetAttributeValue(t->session, handle, &a, 1)) != CKR_OK)
+		return CK_FAIL(err, CK_ERR_IO, "token '%s' refused to set a certificate object's "
+			       "CKA_ID (C_SetAttributeValue: 0x%lx)%s", t->label, (unsigned long)rv,
+			       rv == CKR_USER_NOT_LOGGED_IN ? ": give --pin-file" : "");
+	return CK_OK;
 }

@@ -183,6 +183,27 @@ enum ck_code ck_token_cert_write(struct ck_token *t, const unsigned char *der, s
  */
 enum ck_code ck_token_key_id_by_label(struct ck_token *t, const char *label, unsigned char *id,
 				      size_t *id_len, struct ck_err *err);
+/* One certificate object on a token. */
+struct ck_token_cert {
+	unsigned long handle;     /* valid in this session generation only */
+	unsigned char id[CK_TOKEN_ID_MAX];
+	size_t id_len;            /* 0: no CKA_ID */
+	char *label;              /* printable; "" if none */
+	unsigned char *der;       /* CKA_VALUE; NULL if unreadable */
+	size_t der_len;
+};
+struct ck_token_cert_list {
+	struct ck_token_cert *items;
+	size_t n;
+};
+/* The certificate objects visible in t's session (at most 64; each at most
+ * 64 KiB), for the doctor.  Free with ck_token_cert_list_cleanup. */
+enum ck_code ck_token_cert_objects(struct ck_token *t, struct ck_token_cert_list *out,
+				   struct ck_err *err);
+void ck_token_cert_list_cleanup(struct ck_token_cert_list *l);
+/* Sets the CKA_ID of certificate object handle (doctor --repair). */
+enum ck_code ck_token_cert_set_id(struct ck_token *t, unsigned long handle,
+				  const unsigned char *id, size_t id_len, struct ck_err *err);
 /* Frees what one ck_token_key holds (not k itself).  NULL is a no-op. */
 void ck_token_key_cleanup(struct ck_token_key *k);
 

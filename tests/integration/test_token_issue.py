@@ -294,5 +294,56 @@ class TestAccountOnToken(TokenIssueCase):
         self.plain_issue("back.acct.example.test")
 
 
+class TestDoctorTokens(TokenIssueCase):
+    """doctor reads the token afresh: an unlinked certificate object (and
+    --repair), a key deleted behind certkeep's back, a token that is gone."""
+
+    def codes(self, *extra, env=None):
+        res = self.ck.run("doctor", "--json", *extra, check=False, env=env)
+        doc = __import__("json").loads(res.stdout)
+        return doc, [f["code"] for f in doc["findings"] if f["code"].startswith("CK-D03")]
+
+    def test_doctor_token_findings_and_repair(self):
+        key_id, sha = self.check_issued("doc", "doc.tok.example.test", "EC")
+        self.assertEqual(self.codes()[1], [])
+
+        # a certificate object written by another tool, with no key's CKA_ID
+        der = os.path.join(self.dir, "stray.der")
+        self.p11("--read-object", "--type", "cert", "--id", key_id, "-o", der)
+        self.p11("--login", "--pin", PIN, "--write-object", der, "--type", "cert",
+                 "--id", "ff", "--label", "stray")
+        doc, codes = self.codes()
+        self.assertEqual(codes, ["CK-D032"], doc)
+        stray = [f for f in doc["findings"] if f["code"] == "CK-D032"][0]
+        self.assertIn("stray", stray["object"])
+        self.assertIn("--repair", stray["fix"])
+        doc, codes = self.codes("--repair")
+        self.assertEqual(codes, [], doc)
+        self.assertEqual([a["code"] for a in doc["actions"]], ["CK-D032"], doc)
+        ids = sorted(f["ID"] for k, _, f in self.objects() if k == "Certificate Object")
+        self.assertEqual(ids, [key_id, key_id], "the stray object now carries the key's id")
+
+        # the key deleted behind certkeep's back
+        self.p11("--login", "--pin", PIN, "--delete-object", "--type", "pubkey", "--id",
+                 key_id)
+        self.p11("--login", "--pin", PIN, "--delete-object", "--type", "privkey", "--id",
+                 key_id)
+        doc, codes = self.codes()
+        self.assertIn("CK-D031", codes, doc)
+        missing = [f for f in doc["findings"] if f["code"] == "CK-D031"][0]
+        self.assertIn("no public key with this key's CKA_ID", missing["what"])
+
+        # the token gone (another token directory: no token with that label)
+        empty = os.path.join(self.dir, "empty.conf")
+        os.makedirs(os.path.join(self.dir, "none"))
+        with open(empty, "w", encoding="ascii") as fp:
+            fp.write("directories.tokendir = %s/none\nobjectstore.backend = file\n" % self.dir)
+        doc, codes = self.codes(env={"SOFTHSM2_CONF": empty})
+        self.assertIn("CK-D030", codes, doc)
+        self.assertNotIn("CK-D031", codes, "an unreadable token is not a missing key")
+        absent = [f for f in doc["findings"] if f["code"] == "CK-D030"][0]
+        self.assertIn("no token labelled '%s'" % LABEL, absent["what"])
+
+
 if __name__ == "__main__":
     unittest.main()
