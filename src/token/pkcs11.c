@@ -212,11 +212,29 @@ tok_dlopen_fd(struct ck_token *t, const char *path, int fd, struct ck_err *err)
 	return CK_OK;
 }
 
+/*
+ * C_Initialize (CKF_OS_LOCKING_OK): CKR_OK also when the module was
+ * initialised already (by another part of the process, or, in a fork's
+ * child, inherited); t->finalize is set when this call initialised it.
+ */
+static CK_RV
+tok_initialize(struct ck_token *t)
+{
+	CK_C_INITIALIZE_ARGS ia;
+	CK_RV rv;
+
+	memset(&ia, 0, sizeof(ia));
+	ia.flags = CKF_OS_LOCKING_OK;
+	rv = t->f->C_Initialize(&ia);
+	if (rv == CKR_OK)
+		t->finalize = 1;
+	return rv == CKR_CRYPTOKI_ALREADY_INITIALIZED ? CKR_OK : rv;
+}
+
 static enum ck_code
 tok_load(struct ck_token *t, const char *path, struct ck_err *err)
 {
 	CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
-	CK_C_INITIALIZE_ARGS ia;
 	enum ck_code rc;
 	int fd = -1;
 	CK_RV rv;
@@ -231,12 +249,7 @@ tok_load(struct ck_token *t, const char *path, struct ck_err *err)
 	if (get_list == NULL || get_list(&t->f) != CKR_OK || t->f == NULL)
 		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "%s is not a PKCS#11 module (no "
 			       "C_GetFunctionList): check the module path", path);
-	memset(&ia, 0, sizeof(ia));
-	ia.flags = CKF_OS_LOCKING_OK;
-	rv = t->f->C_Initialize(&ia);
-	if (rv == CKR_OK)
-		t->finalize = 1;
-	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+	if ((rv = tok_initialize(t)) != CKR_OK)
 		return CK_FAIL(err, CK_ERR_IO, "PKCS#11 module %s failed to initialise "
 			       "(C_Initialize: 0x%lx): check its configuration (for SoftHSM2: "
 			       "SOFTHSM2_CONF and its token directory)", path, (unsigned long)rv);
@@ -390,7 +403,6 @@ enum ck_code
 tok_ready(struct ck_token *t, struct ck_err *err)
 {
 	char label[CK_TOKEN_LABEL_MAX + 1], serial[sizeof(t->serial)];
-	CK_C_INITIALIZE_ARGS ia;
 	enum ck_code rc;
 	CK_RV rv;
 
@@ -400,12 +412,7 @@ tok_ready(struct ck_token *t, struct ck_err *err)
 	t->has_session = 0;
 	t->logged_in = 0;
 	t->generation++;
-	memset(&ia, 0, sizeof(ia));
-	ia.flags = CKF_OS_LOCKING_OK;
-	rv = t->f->C_Initialize(&ia);
-	if (rv == CKR_OK)
-		t->finalize = 1;
-	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+	if ((rv = tok_initialize(t)) != CKR_OK)
 		return CK_FAIL(err, CK_ERR_IO, "PKCS#11 module %s failed to initialise again "
 			       "after fork (C_Initialize: 0x%lx)", t->module, (unsigned long)rv);
 	snprintf(label, sizeof(label), "%s", t->label);
