@@ -223,3 +223,34 @@ ck_tokens_write_imported(struct ck_store *st, const struct ck_import_result *r,
 	}
 	return CK_OK;
 }
+
+enum ck_code
+ck_tokens_move_check(struct ck_store *src, int64_t cert_id, const char *module,
+		     struct ck_err *err)
+{
+	struct ck_cert_row row;
+	struct ck_pkcs11_uri u;
+	struct ck_token *t = NULL;
+	struct ck_err e;
+	enum ck_code rc;
+
+	memset(&row, 0, sizeof(row));
+	memset(&u, 0, sizeof(u));
+	if ((rc = ck_store_cert_get(src, cert_id, &row, err)) != CK_OK)
+		return rc;
+	if (row.key_location == NULL || strncmp(row.key_location, "pkcs11:", 7) != 0)
+		goto out; /* not a token key: the store's own checks apply */
+	ck_err_clear(&e);
+	if ((rc = ck_pkcs11_uri_parse(row.key_location, &u, &e)) == CK_OK &&
+	    (rc = ck_token_open_uri(&u, module, &t, &e)) == CK_OK)
+		goto out;
+	rc = CK_FAIL(err, CK_ERR_STATE, "refusing to move certificate %.16s: its key lives on "
+		     "token '%s', which cannot be reached from here (%s); moved, it would have "
+		     "no usable key.  Nothing was changed: attach the token and move again, or "
+		     "copy the certificate (its key reference travels with it)", row.sha256,
+		     u.token, e.msg);
+out:
+	ck_token_close(t);
+	ck_cert_row_cleanup(&row);
+	return rc;
+}

@@ -296,7 +296,8 @@ class TestAccountOnToken(TokenIssueCase):
 
 class TestDoctorTokens(TokenIssueCase):
     """doctor reads the token afresh: an unlinked certificate object (and
-    --repair), a key deleted behind certkeep's back, a token that is gone."""
+    --repair), a key deleted behind certkeep's back, a token that is gone;
+    copy and move of a certificate whose key is on the token."""
 
     def codes(self, *extra, env=None):
         res = self.ck.run("doctor", "--json", *extra, check=False, env=env)
@@ -343,6 +344,36 @@ class TestDoctorTokens(TokenIssueCase):
         self.assertNotIn("CK-D031", codes, "an unreadable token is not a missing key")
         absent = [f for f in doc["findings"] if f["code"] == "CK-D030"][0]
         self.assertIn("no token labelled '%s'" % LABEL, absent["what"])
+
+    def test_copy_and_move_of_token_backed_certificate(self):
+        _, sha = self.check_issued("mv", "mv.tok.example.test", "EC")
+        other = os.path.join(self.dir, "other", "store.db")
+        res = self.ck.run("copy", sha, "--to", other)
+        self.assertIn("with its key reference (the key stays on its token)", res.stdout)
+        copied = [r for r in self.ck.json("list", "--json", store=other)
+                  if r["sha256"] == sha][0]
+        self.assertEqual(copied["key"]["location"], self.row(sha)["key"]["location"])
+
+        # the token out of reach: the move is refused and nothing changes
+        empty = os.path.join(self.dir, "empty.conf")
+        os.makedirs(os.path.join(self.dir, "none"))
+        with open(empty, "w", encoding="ascii") as fp:
+            fp.write("directories.tokendir = %s/none\nobjectstore.backend = file\n" % self.dir)
+        third = os.path.join(self.dir, "third", "store.db")
+        res = self.ck.run("move", sha, "--to", third, check=False,
+                          env={"SOFTHSM2_CONF": empty})
+        self.assertEqual(res.returncode, 1, res.stderr)
+        self.assertIn("cannot be reached from here", res.stderr)
+        self.assertIn("Nothing was changed", res.stderr)
+        self.assertEqual(self.row(sha)["sha256"], sha)
+        self.assertFalse(os.path.exists(third))
+
+        res = self.ck.run("move", sha, "--to", third)
+        self.assertIn("moved to", res.stdout)
+        self.assertEqual([r for r in self.ck.json("list", "--json") if r["sha256"] == sha], [])
+        moved = [r for r in self.ck.json("list", "--json", store=third)
+                 if r["sha256"] == sha][0]
+        self.assertTrue(moved["key"]["linked"], moved)
 
 
 if __name__ == "__main__":
