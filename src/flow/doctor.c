@@ -44,7 +44,7 @@ ck_doctor_run(struct ck_store *st, const struct ck_doctor_run_opts *o,
 		goto out;
 	if ((rc = ck_store_doctor(st, &o->check, &out->found, err)) != CK_OK)
 		goto out;
-	rc = ck_doctor_tokens(st, o->repair, &out->actions, &out->found, err);
+	rc = ck_doctor_tokens(st, o->repair, o->check.now, &out->actions, &out->found, err);
 out:
 	ck_findings_cleanup(&one);
 	return rc;

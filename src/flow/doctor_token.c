@@ -7,7 +7,9 @@
  * no public key with the stored key's CKA_ID and public key: deleted, or
  * the token was re-initialised), CK-D032 token-cert-unlinked (a
  * certificate object whose CKA_ID names no key on its token; --repair sets
- * the CKA_ID of the key whose public key is the certificate's).
+ * the CKA_ID of the key whose public key is the certificate's), CK-D033
+ * token-key-cert-expired (a key on a token whose every certificate in the
+ * store has expired: it still sits on the card, signing nothing valid).
  *
  * Must never: delete an object, write anything but a certificate object's
  * CKA_ID on --repair, or report a key absent when its token could not be
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "flow/doctor.h"
 #include "flow/tokens.h"
@@ -34,6 +37,10 @@ static const char DT_WHY_UNLINKED[] =
 	"applications find a certificate's key on a token by the CKA_ID both carry: with "
 	"none, or another one, the certificate shows up without its key";
 
+static const char DT_WHY_EXPIRED[] =
+	"a key on a token that only expired certificates use occupies a slot of a small "
+	"device and still signs if asked; its lineage may have stopped renewing";
+
 /* One token looked at: how the store's URIs name it, and what it holds. */
 struct dt_token {
 	char module[CK_TOKEN_MODULE_PATH_MAX + 1];
@@ -46,6 +53,8 @@ struct dt_token {
 struct dt_run {
 	struct dt_token tokens[DT_TOKENS_MAX];
 	size_t n;
+	struct ck_cert_list certs;    /* the store's certificates, for CK-D033 */
+	time_t now;
 };
 
 static enum ck_code
@@ -138,7 +147,36 @@ dt_key_by_id(const struct dt_token *d, const unsigned char *id, size_t id_len)
 	return NULL;
 }
 
-/* CK-D030 / CK-D031 for one stored token key. */
+/* CK-D033: every certificate the store links to token key k has expired. */
+static enum ck_code
+dt_check_expired(const struct dt_run *r, const struct ck_key_info *k, const char *token,
+		 struct ck_findings *f, struct ck_err *err)
+{
+	const struct ck_cert_row *newest = NULL;
+	char object[64], when[21];
+	size_t i;
+
+	for (i = 0; i < r->certs.n; i++) {
+		const struct ck_cert_row *c = &r->certs.items[i];
+		if (c->key_id != k->id)
+			continue;
+		if (c->not_after > r->now)
+			return CK_OK;
+		if (newest == NULL || c->not_after > newest->not_after)
+			newest = c;
+	}
+	if (newest == NULL)
+		return CK_OK;
+	snprintf(object, sizeof(object), "key %lld", (long long)k->id);
+	ck_time_rfc3339(newest->not_after, when);
+	return dt_add(f, "CK-D033", "token-key-cert-expired", CK_SEV_WARNING, k->id, 0,
+		      DT_WHY_EXPIRED, "renew the lineage (certkeep issue --token ...), or "
+		      "delete the key from the token if it is retired", err, object,
+		      "the key on token '%s' serves only expired certificates (the newest, "
+		      "%.16s, expired %s)", token, newest->sha256, when);
+}
+
+/* CK-D030 / CK-D031 (and CK-D033) for one stored token key. */
 static enum ck_code
 dt_check_key(struct dt_run *r, const struct ck_key_info *k, struct ck_findings *f,
 	     struct ck_err *err)
@@ -159,7 +197,7 @@ dt_check_key(struct dt_run *r, const struct ck_key_info *k, struct ck_findings *
 			      "its token '%s' cannot be opened: %s", u.token, d->err.msg);
 	tk = dt_key_by_id(d, u.id, u.id_len);
 	if (tk != NULL && strcmp(tk->spki_sha256, k->spki_sha256) == 0)
-		return CK_OK;
+		return dt_check_expired(r, k, u.token, f, err);
 	return dt_add(f, "CK-D031", "token-key-missing", CK_SEV_ERROR, k->id, 0, DT_WHY_MISSING,
 		      "if the key is gone, issue a new certificate for the lineage (certkeep "
 		      "issue --token ...); if the token was swapped, put the right one back",
@@ -227,7 +265,7 @@ dt_check_certs(struct dt_token *d, int repair, struct ck_findings *actions,
 }
 
 enum ck_code
-ck_doctor_tokens(struct ck_store *st, int repair, struct ck_findings *actions,
+ck_doctor_tokens(struct ck_store *st, int repair, time_t now, struct ck_findings *actions,
 		 struct ck_findings *found, struct ck_err *err)
 {
 	struct ck_key_list keys = { NULL, 0 };
@@ -239,7 +277,9 @@ ck_doctor_tokens(struct ck_store *st, int repair, struct ck_findings *actions,
 	if (r == NULL)
 		return CK_OOM(err);
 	memset(&conf, 0, sizeof(conf));
+	r->now = now != 0 ? now : time(NULL);
 	if ((rc = ck_store_key_list(st, 0, &keys, err)) != CK_OK ||
+	    (rc = ck_store_cert_list(st, &r->certs, err)) != CK_OK ||
 	    (rc = ck_tokens_load(st, &conf, err)) != CK_OK)
 		goto out;
 	for (i = 0; i < keys.n && rc == CK_OK; i++)
@@ -252,6 +292,7 @@ ck_doctor_tokens(struct ck_store *st, int repair, struct ck_findings *actions,
 			rc = dt_check_certs(&r->tokens[i], repair, actions, found, err);
 out:
 	ck_key_list_cleanup(&keys);
+	ck_cert_list_cleanup(&r->certs);
 	dt_run_cleanup(r);
 	free(r);
 	return rc;

@@ -240,6 +240,34 @@ class TestEnrollment(TokenIssueCase):
             self.assertEqual(self.cert_on_token(certs[0]["ID"]).replace(":", "").lower(), sha)
         self.assertEqual(self.ck.json("requests", "--json"), [])
 
+    def test_token_key_of_expired_certificate(self):
+        """doctor CK-D033: the key on the token serves only an expired certificate."""
+        csr = os.path.join(self.dir, "old.csr")
+        self.ck.run("request", "--token", self.uri, "--pin-file", self.pin_file,
+                    "-d", "old.tok.example.test", "--name", "old", "--csr-out", csr)
+        ca = os.path.join(self.dir, "ca")
+        os.makedirs(ca)
+        run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", ca + "/ca.key", "-out", ca + "/ca.crt", "-days", "30",
+            "-subj", "/CN=ck offline CA")
+        open(ca + "/index.txt", "w").close()
+        with open(ca + "/serial", "w", encoding="ascii") as fp:
+            fp.write("1000\n")
+        with open(ca + "/ca.cnf", "w", encoding="ascii") as fp:
+            fp.write("[ca]\ndefault_ca = d\n[d]\ndir = %s\ndatabase = $dir/index.txt\n"
+                     "new_certs_dir = $dir\nserial = $dir/serial\ncertificate = $dir/ca.crt\n"
+                     "private_key = $dir/ca.key\ndefault_md = sha256\npolicy = p\n"
+                     "copy_extensions = copy\n[p]\ncommonName = supplied\n" % ca)
+        old = os.path.join(self.dir, "old.pem")
+        run("openssl", "ca", "-batch", "-config", ca + "/ca.cnf", "-in", csr, "-out", old,
+            "-notext", "-startdate", "20200101000000Z", "-enddate", "20200201000000Z")
+        self.ck.run("import", "--pin-file", self.pin_file, old)
+        doc = __import__("json").loads(self.ck.run("doctor", "--json", check=False).stdout)
+        exp = [f for f in doc["findings"] if f["code"] == "CK-D033"]
+        self.assertEqual(len(exp), 1, doc)
+        self.assertIn("serves only expired certificates", exp[0]["what"])
+        self.assertIn("token '%s'" % LABEL, exp[0]["what"])
+
 
 class TestAccountOnToken(TokenIssueCase):
     """The ACME account key made on the token; Pebble verifies its JWS."""
