@@ -22,6 +22,7 @@
 #ifndef CERTKEEP_CONTEXT_H
 #define CERTKEEP_CONTEXT_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -78,6 +79,18 @@ CK_API void ck_ctx_set_log(struct ck_ctx *ctx, enum ck_log_level level, FILE *fp
  */
 CK_API void ck_ctx_set_clock(struct ck_ctx *ctx, time_t (*now)(void *arg),
 			     void (*sleep_ms)(void *arg, unsigned ms), void *arg);
+
+/*
+ * Makes the calls that take ctx stoppable: once *flag is non-zero (a
+ * signal handler sets it), waits end early (ck_sleep_ms returns within
+ * 100 ms, network transfers abort) and the call returns CK_ERR_CANCELLED
+ * after cleaning up what it started (responders, challenge files and
+ * records, half-written files), keeping what it committed.  flag NULL
+ * turns it off.  The flag is borrowed and read only.
+ */
+CK_API void ck_ctx_set_cancel(struct ck_ctx *ctx, const volatile sig_atomic_t *flag);
+/* 1 once the context's cancel flag is set; 0 without one. */
+CK_API int ck_ctx_cancelled(const struct ck_ctx *ctx);
 
 #ifdef __cplusplus
 }

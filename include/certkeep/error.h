@@ -63,6 +63,7 @@ enum ck_code {
 	CK_ERR_VALIDATION = 25,       /* the server could not validate a challenge */
 	CK_ERR_CORRUPT = 26,          /* the store holds data that breaks an invariant */
 	CK_ERR_PERMISSION = 27,       /* file or directory permissions are unsafe or denied */
+	CK_ERR_CANCELLED = 28,        /* stopped on request (SIGINT/SIGTERM, ck_ctx_set_cancel) */
 };
 
 #define CK_ERR_MSG_MAX 512

@@ -37,6 +37,16 @@ int cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err);
  * something in it (account register/recover, issue, import, request, token add). */
 int cli_store_open_create(struct cli *cli, struct ck_store **out, struct ck_err *err);
 
+/*
+ * For commands that clean up what they started (issue, renew, deploy):
+ * the first SIGINT or SIGTERM sets the context's cancel flag, so the
+ * running call stops at its next wait, cleans up (challenge files,
+ * records, listeners, half-written files) and returns CK_ERR_CANCELLED;
+ * a second signal ends the process at once (the default action).
+ * Commands that do not call this die on the first signal, as before.
+ */
+void cli_cancel_on_signal(struct cli *cli);
+
 /* Prints "certkeep: <msg>" (plus ACME problem detail) on stderr; returns CLI_EXIT_FAIL. */
 int cli_fail(struct cli *cli, const struct ck_err *err);
 /* Prints "certkeep CMD: msg" and "Try 'certkeep CMD --help'" on stderr; returns CLI_EXIT_USAGE. */

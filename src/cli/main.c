@@ -3,6 +3,7 @@
  * one struct cli of the process; decides nothing about certificates.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,36 @@ cli_fail(struct cli *cli, const struct ck_err *err)
 	if (err->subproblems[0] != '\0')
 		fprintf(stderr, "certkeep: subproblems: %s\n", err->subproblems);
 	return CLI_EXIT_FAIL;
+}
+
+static volatile sig_atomic_t cli_cancel_flag;
+
+static void
+cli_on_signal(int sig)
+{
+	struct sigaction dfl;
+
+	cli_cancel_flag = 1;
+	/* The next one takes the default action: a user who presses Ctrl-C
+	 * twice gets the process ended at once. */
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	(void)sigaction(sig, &dfl, NULL);
+}
+
+void
+cli_cancel_on_signal(struct cli *cli)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = cli_on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: a blocking poll or sleep returns EINTR and sees the flag. */
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	ck_ctx_set_cancel(&cli->ctx, &cli_cancel_flag);
 }
 
 int

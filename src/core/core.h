@@ -75,7 +75,15 @@ struct ck_ctx {
 	 * must outlive the clients.
 	 */
 	const struct acme_http_ops *acme_transport;
+	/* Set by a signal handler to stop long waits (ck_ctx_set_cancel); NULL = never. */
+	const volatile sig_atomic_t *cancel;
 };
+
+/*
+ * CK_ERR_CANCELLED with a message naming what was stopped, if ctx is
+ * cancelled; CK_OK otherwise.  Long loops call it once per round.
+ */
+enum ck_code ck_cancel_check(const struct ck_ctx *ctx, const char *what, struct ck_err *err);
 
 /* A context with the real clock and logging at INFO to stderr. */
 void ck_ctx_init(struct ck_ctx *ctx);
@@ -198,6 +206,45 @@ enum ck_code ck_file_read_secret(const char *path, size_t max, unsigned char **d
 enum ck_code ck_secret_read(const char *path, size_t max, char **out, struct ck_err *err);
 /* mkdir -p; directories it creates get `mode` at creation. */
 enum ck_code ck_mkdir_p(const char *path, mode_t mode, struct ck_err *err);
+
+/* ---- child processes -------------------------------------------------- */
+
+#define CK_PROC_OUTPUT_MAX (64 * 1024) /* output kept when max_output is 0 */
+
+/* How a program run by ck_proc_run ended. */
+struct ck_proc_result {
+	int exited;             /* 1: it exited by itself; status is valid */
+	int status;             /* exit status 0..255 */
+	int signal;             /* the signal that ended it (not exited) */
+	int timed_out;          /* 1: ended by us at the timeout */
+	int cancelled;          /* 1: ended by us because ctx was cancelled */
+	char *output;           /* stdout and stderr interleaved, NUL-terminated, never NULL */
+	size_t output_len;
+	size_t output_dropped;  /* bytes past max_output, read and dropped */
+};
+
+/*
+ * Runs argv[0] with argv (NULL-terminated) and exactly the environment envp
+ * (NULL-terminated; NULL = only a default PATH), never through a shell.
+ * argv[0] without '/' is looked up in envp's PATH (else the default) before
+ * the fork.  stdin is /dev/null; stdout and stderr go to one pipe, kept up
+ * to max_output bytes (0 = CK_PROC_OUTPUT_MAX).  The program runs in its
+ * own process group, with no descriptor of ours open and default SIGINT/
+ * SIGTERM/SIGPIPE; at timeout_ms, or when ctx is cancelled, the group gets
+ * SIGTERM and 2 s later SIGKILL.  Returns CK_OK whenever the program ran
+ * (whatever its exit: read *out, ck_proc_ok, ck_proc_describe);
+ * CK_ERR_NOT_FOUND / CK_ERR_PERMISSION / CK_ERR_IO naming the program when
+ * it could not be started.  Free *out with ck_proc_result_cleanup.
+ * Callers must sanitize output (ck_str_printable) before showing it.
+ */
+enum ck_code ck_proc_run(const struct ck_ctx *ctx, const char *const *argv,
+			 const char *const *envp, unsigned timeout_ms, size_t max_output,
+			 struct ck_proc_result *out, struct ck_err *err);
+/* 1 if the program exited by itself with status 0. */
+int ck_proc_ok(const struct ck_proc_result *r);
+/* "exited with status 3", "did not finish within 120 s and was ended", ... */
+void ck_proc_describe(const struct ck_proc_result *r, unsigned timeout_ms, char *buf, size_t n);
+void ck_proc_result_cleanup(struct ck_proc_result *r);
 
 /* ---- fault points ------------------------------------------------------ */
 

@@ -94,6 +94,7 @@ ck_code_name(enum ck_code code)
 		[CK_ERR_VALIDATION] = "validation",
 		[CK_ERR_CORRUPT] = "corrupt",
 		[CK_ERR_PERMISSION] = "permission",
+		[CK_ERR_CANCELLED] = "cancelled",
 	};
 
 	if ((size_t)code < CK_ARRAY_LEN(names) && names[code] != NULL)

@@ -102,13 +102,45 @@ ck_now(const struct ck_ctx *ctx)
 	return ctx->clock.now(ctx->clock.arg);
 }
 
+/* Sleeps in slices of at most 100 ms while cancellable, so a cancel is seen soon. */
 void
 ck_sleep_ms(const struct ck_ctx *ctx, unsigned ms)
 {
-	if (ctx == NULL || ctx->clock.sleep_ms == NULL)
+	if (ctx == NULL || ctx->clock.sleep_ms == NULL) {
 		real_sleep_ms(NULL, ms);
-	else
+		return;
+	}
+	if (ctx->cancel == NULL) {
 		ctx->clock.sleep_ms(ctx->clock.arg, ms);
+		return;
+	}
+	while (ms > 0 && !ck_ctx_cancelled(ctx)) {
+		unsigned slice = ms < 100 ? ms : 100;
+
+		ctx->clock.sleep_ms(ctx->clock.arg, slice);
+		ms -= slice;
+	}
+}
+
+void
+ck_ctx_set_cancel(struct ck_ctx *ctx, const volatile sig_atomic_t *flag)
+{
+	ctx->cancel = flag;
+}
+
+int
+ck_ctx_cancelled(const struct ck_ctx *ctx)
+{
+	return ctx != NULL && ctx->cancel != NULL && *ctx->cancel != 0;
+}
+
+enum ck_code
+ck_cancel_check(const struct ck_ctx *ctx, const char *what, struct ck_err *err)
+{
+	if (!ck_ctx_cancelled(ctx))
+		return CK_OK;
+	return CK_FAIL(err, CK_ERR_CANCELLED, "%s: stopped on request (interrupt or "
+		       "terminate signal)", what);
 }
 
 void
