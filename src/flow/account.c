@@ -229,7 +229,7 @@ ck_account_open_pin(const struct ck_ctx *ctx, struct ck_store *st, const char *s
 	if ((rc = ck_server_client_new(ctx, st, srv, ca_bundle, NULL, &s.client, err)) != CK_OK)
 		goto out;
 	if (s.account.pending_key_id != 0 &&
-	    (rc = ck_account_resolve_rollover(ctx, st, &s, err)) != CK_OK)
+	    (rc = acct_resolve_rollover(ctx, st, &s, pin_file, err)) != CK_OK)
 		goto out;
 	if ((rc = acct_session_key(st, &s, pin_file, err)) != CK_OK) {
 		ck_err_prefix(err, "account %s: cannot load its key", s.account.name);

@@ -36,6 +36,10 @@ const char *acct_name(const char *name);
  */
 enum ck_code acct_session_key(struct ck_store *st, struct ck_account_session *s,
 			      const char *pin_file, struct ck_err *err);
+/* ck_account_resolve_rollover with the PIN for keys on a token (rollover.c). */
+enum ck_code acct_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
+				   struct ck_account_session *s, const char *pin_file,
+				   struct ck_err *err);
 /* Frees s->signing (after s->client, which borrows its signer). */
 void acct_session_key_cleanup(struct ck_account_session *s);
 /*

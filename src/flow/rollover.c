@@ -22,14 +22,14 @@ enum key_verdict { KEY_ACCEPTED = 0, KEY_REFUSED = 1, KEY_OTHER_ACCOUNT = 2 };
 
 /* Asks with onlyReturnExisting signed by key whether it is the key of account url. */
 static enum ck_code
-key_ask(struct acme_client *c, EVP_PKEY *key, const char *url, enum key_verdict *out,
+key_ask(struct acme_client *c, struct ck_signer *key, const char *url, enum key_verdict *out,
 	struct ck_err *err)
 {
 	struct acme_account_new_opts opts = { .only_return_existing = 1 };
 	struct acme_account a = { 0 };
 	enum ck_code rc;
 
-	if ((rc = acme_client_set_account(c, key, NULL, err)) != CK_OK)
+	if ((rc = acme_client_set_account_signer(c, key, NULL, err)) != CK_OK)
 		return rc;
 	rc = acme_account_new(c, &opts, &a, err);
 	if (rc == CK_ERR_NOT_FOUND) {
@@ -43,35 +43,60 @@ key_ask(struct acme_client *c, EVP_PKEY *key, const char *url, enum key_verdict 
 	return CK_OK;
 }
 
-/* Loads the two keys and asks about the pending one, then the old one. */
+/*
+ * Loads the two keys as signers (a token key logged in to with pin_file)
+ * and asks about the pending one, then the old one.  The client borrows
+ * the signer it asked with last: that key's signer becomes s->signing.
+ */
 static enum ck_code
-resolve_ask(struct ck_store *st, struct ck_account_session *s, enum key_verdict *vnew,
-	    enum key_verdict *vold, struct ck_err *err)
+resolve_ask(struct ck_store *st, struct ck_account_session *s, const char *pin_file,
+	    enum key_verdict *vnew, enum key_verdict *vold, struct ck_err *err)
 {
-	EVP_PKEY *oldk = NULL, *newk = NULL;
+	struct flow_key_src src = { NULL, NULL, pin_file };
+	struct flow_key *oldk = calloc(1, sizeof(*oldk)), *newk = calloc(1, sizeof(*newk));
+	struct flow_key **last = NULL;
 	enum ck_code rc;
 
 	*vold = KEY_REFUSED;
-	if ((rc = ck_store_key_load(st, s->account.key_id, &oldk, err)) != CK_OK ||
-	    (rc = ck_store_key_load(st, s->account.pending_key_id, &newk, err)) != CK_OK)
+	if (oldk == NULL || newk == NULL) {
+		rc = CK_OOM(err);
 		goto out;
-	if ((rc = key_ask(s->client, newk, s->account.url, vnew, err)) != CK_OK)
+	}
+	if ((rc = flow_key_load(oldk, st, s->account.key_id, &src, err)) != CK_OK ||
+	    (rc = flow_key_load(newk, st, s->account.pending_key_id, &src, err)) != CK_OK)
 		goto out;
-	if (*vnew != KEY_ACCEPTED)
-		rc = key_ask(s->client, oldk, s->account.url, vold, err);
+	last = &newk;
+	if ((rc = key_ask(s->client, newk->signer, s->account.url, vnew, err)) != CK_OK)
+		goto out;
+	if (*vnew != KEY_ACCEPTED) {
+		last = &oldk;
+		rc = key_ask(s->client, oldk->signer, s->account.url, vold, err);
+	}
 	if (rc == CK_OK && *vnew == KEY_ACCEPTED) {
 		/* sign with the new key from here on (the caller resets it too) */
-		rc = acme_client_set_account(s->client, newk, s->account.url, err);
+		rc = acme_client_set_account_signer(s->client, newk->signer, s->account.url, err);
 	}
 out:
-	EVP_PKEY_free(oldk);
-	EVP_PKEY_free(newk);
+	if (last != NULL) {
+		acct_session_key_cleanup(s);
+		s->signing = *last;
+		*last = NULL;
+	}
+	acct_flow_key_free(oldk);
+	acct_flow_key_free(newk);
 	return rc;
 }
 
 enum ck_code
 ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 			    struct ck_account_session *s, struct ck_err *err)
+{
+	return acct_resolve_rollover(ctx, st, s, NULL, err);
+}
+
+enum ck_code
+acct_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
+		      struct ck_account_session *s, const char *pin_file, struct ck_err *err)
 {
 	enum key_verdict vnew = KEY_REFUSED, vold = KEY_REFUSED;
 	int64_t old_id = s->account.key_id, new_id = s->account.pending_key_id;
@@ -85,7 +110,7 @@ ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 	       "account %s: a key rollover was interrupted (old key %lld, new key %lld): asking "
 	       "the server which key it accepts", s->account.name, (long long)old_id,
 	       (long long)new_id);
-	if ((rc = resolve_ask(st, s, &vnew, &vold, err)) != CK_OK) {
+	if ((rc = resolve_ask(st, s, pin_file, &vnew, &vold, err)) != CK_OK) {
 		ck_err_prefix(err, "account %s: cannot resolve an interrupted key rollover (both "
 				   "keys are kept; run the command again)", s->account.name);
 		return rc;
@@ -248,7 +273,7 @@ key_change_refused(enum ck_code rc, const struct ck_err *err)
  * (the store has switched then). */
 static enum ck_code
 key_change_failed(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_session *s,
-		  int64_t new_id, enum ck_code rc, struct ck_err *err)
+		  int64_t new_id, enum ck_code rc, const char *pin_file, struct ck_err *err)
 {
 	struct ck_err e2;
 
@@ -265,7 +290,7 @@ key_change_failed(const struct ck_ctx *ctx, struct ck_store *st, struct ck_accou
 	ck_log(&ctx->log, CK_LOG_INFO, "account %s: keyChange got no definite answer (%s): "
 	       "asking the server which key it accepts", s->account.name,
 	       err != NULL ? err->msg : "no details");
-	if (ck_account_resolve_rollover(ctx, st, s, &e2) != CK_OK)
+	if (acct_resolve_rollover(ctx, st, s, pin_file, &e2) != CK_OK)
 		ck_log(&ctx->log, CK_LOG_WARN, "account %s: %s", s->account.name, e2.msg);
 	else if (s->account.key_id == new_id)
 		return CK_OK;
@@ -352,7 +377,8 @@ rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_sessio
 		ck_err_clear(err); /* key_change_failed reads http_status */
 	rc = acme_account_key_change_signer(s->client, k->signer, err);
 	if (rc != CK_OK) {
-		if ((rc = key_change_failed(ctx, st, s, new_id, rc, err)) == CK_OK)
+		if ((rc = key_change_failed(ctx, st, s, new_id, rc, src ? src->pin_file : NULL,
+					    err)) == CK_OK)
 			goto switched; /* the server had switched: resolution committed it */
 		goto out;
 	}

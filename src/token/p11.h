@@ -22,7 +22,7 @@
 struct ck_token {
 	void *dl;
 	CK_FUNCTION_LIST_PTR f;
-	int finalize;             /* this handle initialised the module */
+	int finalize;             /* this handle is counted on its module (tok_release) */
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE session;
 	int has_session;

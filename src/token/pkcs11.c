@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -213,22 +214,79 @@ tok_dlopen_fd(struct ck_token *t, const char *path, int fd, struct ck_err *err)
 }
 
 /*
- * C_Initialize (CKF_OS_LOCKING_OK): CKR_OK also when the module was
- * initialised already (by another part of the process, or, in a fork's
- * child, inherited); t->finalize is set when this call initialised it.
+ * Modules are initialised once per process, not once per handle: several
+ * handles on one module (an account key and a certificate key on one
+ * token, two stored keys looked up in turn) share it, and C_Finalize
+ * from one would pull it away under the others.  So the handles certkeep
+ * has open on each module are counted here, and the module is finalised
+ * when the last one closes, if certkeep initialised it.  This is the one
+ * piece of process-wide state in the token module, because PKCS#11
+ * initialisation itself is process-wide.
+ */
+#define TOK_MODULES_MAX 16
+
+static struct tok_module_use {
+	CK_FUNCTION_LIST_PTR f;
+	unsigned handles;
+	int ours;                 /* certkeep's C_Initialize initialised it */
+} tok_modules[TOK_MODULES_MAX];
+static pthread_mutex_t tok_modules_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * C_Initialize (CKF_OS_LOCKING_OK) and one more handle counted on the
+ * module: CKR_OK also when the module was initialised already (by another
+ * handle, another part of the process, or inherited by a fork's child).
  */
 static CK_RV
 tok_initialize(struct ck_token *t)
 {
+	struct tok_module_use *m = NULL;
 	CK_C_INITIALIZE_ARGS ia;
 	CK_RV rv;
+	size_t i;
 
 	memset(&ia, 0, sizeof(ia));
 	ia.flags = CKF_OS_LOCKING_OK;
+	pthread_mutex_lock(&tok_modules_lock);
+	for (i = 0; i < TOK_MODULES_MAX && m == NULL; i++)
+		if (tok_modules[i].f == t->f || tok_modules[i].f == NULL)
+			m = &tok_modules[i];
 	rv = t->f->C_Initialize(&ia);
-	if (rv == CKR_OK)
-		t->finalize = 1;
-	return rv == CKR_CRYPTOKI_ALREADY_INITIALIZED ? CKR_OK : rv;
+	if (rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		if (m != NULL && !t->finalize) {
+			if (m->f == NULL)
+				memset(m, 0, sizeof(*m));
+			m->f = t->f;
+			m->handles++;
+			m->ours |= rv == CKR_OK;
+			t->finalize = 1; /* counted: tok_release gives it back */
+		}
+		rv = CKR_OK;
+	}
+	pthread_mutex_unlock(&tok_modules_lock);
+	return rv;
+}
+
+/* One handle fewer on t's module; the last one finalises what certkeep initialised. */
+static void
+tok_release(struct ck_token *t)
+{
+	size_t i;
+
+	pthread_mutex_lock(&tok_modules_lock);
+	for (i = 0; i < TOK_MODULES_MAX; i++) {
+		struct tok_module_use *m = &tok_modules[i];
+		if (m->f != t->f || m->handles == 0)
+			continue;
+		if (--m->handles == 0) {
+			if (m->ours)
+				t->f->C_Finalize(NULL);
+			memset(m, 0, sizeof(*m));
+		}
+		break;
+	}
+	pthread_mutex_unlock(&tok_modules_lock);
+	t->finalize = 0;
 }
 
 static enum ck_code
@@ -451,7 +509,7 @@ ck_token_close(struct ck_token *t)
 	if (t->has_session && t->pid == getpid())
 		t->f->C_CloseSession(t->session);
 	if (t->finalize)
-		t->f->C_Finalize(NULL);
+		tok_release(t);
 	if (t->dl != NULL)
 		dlclose(t->dl);
 	free(t);

@@ -321,6 +321,21 @@ class TestAccountOnToken(TokenIssueCase):
         self.ck.run("account", "rollover", "--pin-file", self.pin_file)
         self.plain_issue("back.acct.example.test")
 
+    def test_interrupted_rollover_onto_token_is_resolved(self):
+        self.ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos")
+        before = self.ck.json("account", "show", "--json")["jwk_thumbprint"]
+        for point, rolled in (("rollover.after_pending", False),
+                              ("rollover.after_keychange", True)):
+            res = self.ck.run("account", "rollover", "--token", self.uri, "--pin-file",
+                              self.pin_file, check=False, env={"CERTKEEP_FAULT": point})
+            self.assertNotEqual(res.returncode, 0, res.stderr)
+            res = self.ck.run("account", "show", "--pin-file", self.pin_file, "--json")
+            acct = __import__("json").loads(res.stdout)
+            self.assertIn("interrupted", res.stderr, point)
+            self.assertIsNone(acct["pending_key"], acct)
+            self.assertEqual(acct["jwk_thumbprint"] != before, rolled, point)
+        self.plain_issue("resolved.acct.example.test", "--pin-file", self.pin_file)
+
 
 class TestDoctorTokens(TokenIssueCase):
     """doctor reads the token afresh: an unlinked certificate object (and

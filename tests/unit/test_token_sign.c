@@ -471,6 +471,27 @@ test_fork(void **state)
 	ck_token_close(t);
 }
 
+/* Two handles on one module: closing the first (which initialised the
+ * module) leaves the second working - the module is finalised with the
+ * last handle, not the first. */
+static void
+test_two_handles(void **state)
+{
+	struct ck_token *a = t_login(), *b = t_login();
+	struct ck_token_key k;
+	struct ck_signer *s = t_token_key(b, CK_KEY_EC256, "second", &k);
+
+	(void)state;
+	ck_token_close(a);
+	t_check_jws(s, "ES256");
+	ck_signer_free(s);
+	ck_token_key_cleanup(&k);
+	ck_token_close(b);
+	/* and the module comes back for the next one */
+	a = t_login();
+	ck_token_close(a);
+}
+
 /* A key deleted by another program: the signer says the key is missing. */
 static void
 test_key_deleted(void **state)
@@ -503,6 +524,7 @@ main(void)
 		cmocka_unit_test(test_keygen_template),
 		cmocka_unit_test(test_signer_conformance),
 		cmocka_unit_test(test_fork),
+		cmocka_unit_test(test_two_handles),
 		cmocka_unit_test(test_key_deleted),
 	};
 
