@@ -130,6 +130,12 @@ static const char *const migrations[] = {
 	 "ALTER TABLE certificates ADD COLUMN revoke_reason TEXT;"),
 	/* 5: the ACME profile a lineage asks for (issue --profile), NULL = none */
 	"ALTER TABLE lineages ADD COLUMN profile TEXT;",
+	/* 6: chains.  The issuer CN a lineage prefers (issue --preferred-chain,
+	 * NULL = the server's default chain) and, per certificate, which of its
+	 * chains is selected: 0 = the default chain (table chain), i = the i-th
+	 * of its alternates (certificates.alternates). */
+	("ALTER TABLE lineages ADD COLUMN preferred_chain TEXT;"
+	 "ALTER TABLE certificates ADD COLUMN chain_selected INTEGER NOT NULL DEFAULT 0;"),
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
