@@ -21,6 +21,7 @@ import tempfile
 import unittest
 
 import ckharness
+from test_token import run
 
 MODULE = os.environ.get("CK_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
 LABEL = "ck-issue-token"
@@ -36,14 +37,6 @@ def setUpModule():
 
 def tearDownModule():
     ckharness.module_cleanup(TMP, PEBBLE)
-
-
-def run(*argv, env=None, check=True):
-    res = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env)
-    if check and res.returncode != 0:
-        raise AssertionError("%s failed (%d): %s%s" % (" ".join(map(str, argv)),
-                                                        res.returncode, res.stdout, res.stderr))
-    return res
 
 
 class TokenIssueCase(unittest.TestCase):

@@ -31,21 +31,6 @@
 static char dir[128];
 static char pin_file[192], bad_pin_file[192];
 
-static void
-t_run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof(cmd));
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
 /* The output of a shell command (at most 16 KiB), NUL-terminated; free(). */
 static char *
 t_output(const char *cmd)
@@ -87,7 +72,7 @@ group_setup(void **state)
 	snprintf(path, sizeof(path), "%s/tokens", dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	setenv("SOFTHSM2_CONF", conf, 1);
-	t_run("softhsm2-util --init-token --free --label '" T_LABEL "' --pin " T_PIN
+	t_sh("softhsm2-util --init-token --free --label '" T_LABEL "' --pin " T_PIN
 	      " --so-pin 654321 >/dev/null");
 	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir);
 	t_write(pin_file, T_PIN "\n");
@@ -383,7 +368,7 @@ t_check_csr(struct ck_signer *s, int rounds)
 			fclose(fp);
 			snprintf(cmd, sizeof(cmd), "openssl req -inform DER -in %s -noout -verify "
 				 ">/dev/null 2>&1", path);
-			t_run("%s", cmd);
+			t_sh("%s", cmd);
 		}
 		X509_REQ_free(req);
 		free(der);
@@ -505,7 +490,7 @@ test_key_deleted(void **state)
 	(void)state;
 	ck_signer_free(s);
 	ck_hex_encode(k.id, k.id_len, hex, sizeof(hex));
-	t_run("pkcs11-tool --module " T_MODULE " --login --pin " T_PIN " --delete-object "
+	t_sh("pkcs11-tool --module " T_MODULE " --login --pin " T_PIN " --delete-object "
 	      "--type privkey --id %s >/dev/null 2>&1", hex);
 	assert_int_equal(ck_token_signer_new(t, k.id, k.id_len, &s2, &err), CK_ERR_KEY_MISSING);
 	assert_non_null(strstr(err.msg, "holds no private key with CKA_ID"));
