@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <certkeep/tokens.h>
+
 #include "cli/cli.h"
 #include "flow/issue.h"
 
@@ -43,6 +45,7 @@ issue_usage(FILE *fp)
 		"                         offers; recorded on the lineage and used again by\n"
 		"                         later issues without it; '' clears it.  When no chain\n"
 		"                         matches, the default chain is used with a warning\n"
+		CLI_TOKEN_HELP
 		"  -h, --help             this text\n"
 		"\n"
 		"challenges (any of these records new settings on the lineage):\n"
@@ -72,6 +75,7 @@ struct issue_args {
 	char **owned;                  /* names split off "NAME:TYPE" */
 	size_t nnames, nowned;
 	int challenge_given;           /* a challenge option was given */
+	struct ck_token_target tok;    /* --token, --pin-file, --pkcs11-module */
 };
 
 /* "N" in [lo, hi]; -1 if it is not. */
@@ -161,6 +165,7 @@ static const struct option issue_opts[] = {
 	{ "dns-update", required_argument, NULL, OPT_DNS_UPDATE },
 	{ "tsig-file", required_argument, NULL, OPT_TSIG_FILE },
 	{ "help", no_argument, NULL, 'h' },
+	CLI_TOKEN_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -248,8 +253,11 @@ issue_parse(struct issue_args *a, int argc, char **argv, int *ret)
 			*ret = CLI_EXIT_OK;
 			return 1;
 		default:
-			if (c < OPT_HTTP_PORT || issue_challenge_opt(a, c, optarg, ret) != 0) {
-				if (c < OPT_HTTP_PORT)
+			if (cli_token_opt(c, optarg, &a->tok))
+				break;
+			if (c < OPT_HTTP_PORT || c > OPT_PREFERRED_CHAIN ||
+			    issue_challenge_opt(a, c, optarg, ret) != 0) {
+				if (c < OPT_HTTP_PORT || c > OPT_PREFERRED_CHAIN)
 					*ret = cli_usage_error("issue", "unknown option");
 				return -1;
 			}
@@ -291,6 +299,9 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 	a.p.names = a.names;
 	a.p.nnames = a.nnames;
 	a.p.ca_bundle = cli->ca_bundle;
+	a.p.token_uri = a.tok.uri;
+	a.p.pkcs11_module = a.tok.module;
+	a.p.pin_file = a.tok.pin_file;
 	a.cfg.overrides = a.ov;
 	/* Options given: those settings, recorded.  None: the lineage's record. */
 	a.p.challenge = a.challenge_given ? &a.cfg : NULL;
