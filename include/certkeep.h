@@ -51,5 +51,6 @@
 #include <certkeep/account.h>
 #include <certkeep/issue.h>
 #include <certkeep/revoke.h>
+#include <certkeep/renew.h>
 
 #endif

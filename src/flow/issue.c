@@ -31,6 +31,8 @@ struct issue_run {
 	int resumed;              /* the order was found open in the store, not placed */
 	struct acme_order order;
 	struct http01 *responder;
+	int shared_responder;     /* responder is the caller's (ck_issue_shared): never stopped
+				   * or cleared here, only this order's tokens withdrawn */
 	struct acme_cert cert;
 	struct ck_der_list certs;
 	char lineage[CK_STORE_NAME_MAX + 1];
@@ -185,8 +187,9 @@ issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
 	struct ck_order_new on;
 	enum ck_code rc;
 
-	rc = acme_order_new_profile(r->sess.client, (const char *const *)names, r->p->nnames,
-				    r->profile[0] != '\0' ? r->profile : NULL, &r->order, err);
+	rc = acme_order_new_replacing(r->sess.client, (const char *const *)names, r->p->nnames,
+				      r->profile[0] != '\0' ? r->profile : NULL, r->p->replaces,
+				      &r->order, err);
 	if (rc != CK_OK) {
 		/* Only a 4xx problem document is a refusal; a 5xx, a timeout or a
 		 * URL refused on this side is not the server saying no. */
@@ -392,10 +395,15 @@ issue_authorize(struct issue_run *r, struct ck_err *err)
 	}
 	rc = CK_OK;
 out:
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		const struct acme_challenge *ch = acme_authz_challenge(&az[i], "http-01");
+
+		if (r->shared_responder && ch != NULL && ch->token != NULL)
+			http01_remove(r->responder, ch->token);
 		acme_authz_cleanup(&az[i]);
+	}
 	free(az);
-	if (r->responder != NULL)
+	if (r->responder != NULL && !r->shared_responder)
 		http01_clear(r->responder);
 	return rc;
 }
@@ -583,6 +591,13 @@ enum ck_code
 ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
 	 struct ck_issue_result *out, struct ck_err *err)
 {
+	return ck_issue_shared(ctx, st, p, NULL, out, err);
+}
+
+enum ck_code
+ck_issue_shared(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
+		struct http01 *responder, struct ck_issue_result *out, struct ck_err *err)
+{
 	struct issue_run r;
 	struct ck_issue_result res;
 	enum ck_key_type kt = CK_KEY_EC256;
@@ -594,6 +609,8 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 	r.ctx = ctx;
 	r.st = st;
 	r.p = p;
+	r.responder = responder;
+	r.shared_responder = responder != NULL;
 	if ((rc = ck_issue_check_names(p->names, p->nnames, err)) != CK_OK)
 		return rc;
 	if ((rc = issue_lineage_name(p, r.lineage, err)) != CK_OK)
@@ -645,7 +662,7 @@ fail_order:
 	       r.order.state == ACME_ST_INVALID
 		       ? "closed" : "open: the next run resumes it");
 out:
-	if (r.responder != NULL)
+	if (r.responder != NULL && !r.shared_responder)
 		http01_stop(r.responder);
 	ck_der_list_cleanup(&r.certs);
 	acme_cert_cleanup(&r.cert);
