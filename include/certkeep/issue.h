@@ -47,6 +47,9 @@ struct ck_issue_params {
 	const char *profile;           /* ACME profile to ask for, recorded on the lineage;
 					* NULL = the lineage's recorded one (none for a new
 					* lineage), "" = none, and clears the recorded one */
+	int run_only;                  /* 1: key_type and profile apply to this issuance
+					* only; the lineage keeps its recorded ones (renew's
+					* overrides) */
 	const char *replaces;          /* ARI certificate ID (RFC 9773) of the certificate
 					* this one replaces, sent in newOrder when the
 					* server offers renewalInfo; NULL = none */

@@ -123,8 +123,8 @@ issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
 	}
 	*kt_out = kt;
 	rc = ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, r->p->nnames,
-				  ck_key_type_name(kt), NULL, err);
-	if (rc == CK_OK && r->p->profile != NULL)
+				  r->p->run_only ? NULL : ck_key_type_name(kt), NULL, err);
+	if (rc == CK_OK && r->p->profile != NULL && !r->p->run_only)
 		rc = ck_store_lineage_profile_set(r->st, r->lineage, r->profile, err);
 	return rc;
 }

@@ -256,6 +256,7 @@ run_issue(struct run *r, struct ck_store *st, struct ck_renew_item *it, const st
 	p.http_address = r->o->http_address;
 	p.http_port = r->o->http_port;
 	p.replaces = j->replaces;
+	p.run_only = 1;
 	if (r->responder == NULL)
 		return CK_FAIL(err, r->responder_err.code ? r->responder_err.code : CK_ERR_INTERNAL,
 			       "%s", r->responder_err.msg);
