@@ -89,15 +89,19 @@ class TestRenew(RenewBase):
     def test_nothing_due_sends_nothing(self):
         for n in ("a.renew.test", "b.renew.test"):
             self.issue(n)
-        before = self.pebble().count_requests()
+        posts, orders = self.pebble().count_requests("POST"), self.new_orders()
+        dirs, total = self.pebble().count_requests("GET", "/dir"), self.pebble().count_requests()
         plan = self.dry("--all")
         self.assertEqual({i["state"] for i in plan.values()}, {"not-due"})
         for item in plan.values():  # two thirds of Pebble's 5-year lifetime, a little earlier
             self.assertIsNotNone(item["due_at"])
         r = self.renew("--all")
         self.assertIn("0 due: 0 renewed", r.stdout)
-        self.assertEqual(self.pebble().count_requests(), before,
-                         "a renewal with nothing due sent requests to the CA")
+        self.assertEqual((self.pebble().count_requests("POST"), self.new_orders()),
+                         (posts, orders), "a renewal with nothing due sent requests")
+        # nothing but the directory was read (does the CA offer ARI?), once per run
+        self.assertEqual(self.pebble().count_requests() - total, 2)
+        self.assertEqual(self.pebble().count_requests("GET", "/dir") - dirs, 2)
 
     def test_forced_renew_gives_each_lineage_one_new_linked_certificate(self):
         names = ["f%d.renew.test" % i for i in range(5)]
@@ -105,8 +109,9 @@ class TestRenew(RenewBase):
             self.issue(n)
         old = {n: self.current(n)["sha256"] for n in names}
         finalizes = self.finalizes()
-        out, _ = self.renew_json("--all", "--force", "--concurrency", "3")
+        out, r = self.renew_json("--all", "--force", "--concurrency", "3")
         self.assertEqual((out["due"], out["renewed"], out["failed"]), (5, 5, 0), out)
+        self.assertNotIn("\u00b7", r.stderr, "a progress line although stderr is no terminal")
         self.assertEqual(self.finalizes() - finalizes, 5)
         for n in names:
             certs = self.certs(n)
@@ -168,6 +173,29 @@ class TestRenew(RenewBase):
         failures, until = self.sql("SELECT failures, backoff_until FROM renewal")[0]
         self.assertEqual(failures, 1)
         self.assertGreater(until, time.time() + 60)
+
+    def test_progress_line_on_a_terminal(self):
+        self.issue("tty.renew.test")
+        master, slave = os.openpty()
+        try:
+            r = subprocess.run(self.ck.argv("renew", "--all", "--force", *self.http()),
+                               stdout=subprocess.PIPE, stderr=slave, text=True, timeout=300)
+        finally:
+            os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(seen.decode("utf-8", "replace"),
+                         r"1/1 renewed \u00b7 0 waiting for Retry-After \u00b7 0 failed "
+                         r"\u00b7 \d\d:\d\d")
 
     def test_usage(self):
         r = self.ck.run("renew", "--help")
@@ -234,9 +262,14 @@ class TestRenewProxy(RenewBase):
         stored = self.sql("SELECT count(*) FROM renewal WHERE ari_moment IS NOT NULL")[0][0]
         self.assertEqual(stored, 2)
 
+    def rl_orders(self):
+        return len([p for p in self.proxy.jws_payloads("/order-plz")
+                    if p and p["identifiers"][0]["value"] == "rl.renew.test"])
+
     def test_429_retry_after_holds_the_names_across_runs(self):
         self.issue("rl.renew.test")
         self.issue("free.renew.test")
+        issued = self.rl_orders()
         self.proxy.add_rule("/order-plz", method="POST", count=1, type="rateLimited",
                             detail="too many certificates", retry_after=30)
         out, r = self.renew_json("rl.renew.test", "--force")
@@ -249,9 +282,8 @@ class TestRenewProxy(RenewBase):
         out, _ = self.renew_json("--all", "--force")
         states = {i["lineage"]: i["state"] for i in out["lineages"]}
         self.assertEqual(states, {"rl.renew.test": "waiting", "free.renew.test": "renewed"})
-        rl_orders = [p for p in self.proxy.jws_payloads("/order-plz")
-                     if p and p["identifiers"][0]["value"] == "rl.renew.test"]
-        self.assertEqual(len(rl_orders), 1, "an order was sent for a name under Retry-After")
+        self.assertEqual(self.rl_orders() - issued, 1,
+                         "an order was sent for a name under Retry-After")
         self.assertGreater(self.proxy.count("", "POST"), posts)
 
     def test_retry_after_as_http_date_then_renews(self):
