@@ -541,6 +541,9 @@ enum ck_code acme_ari_cert_id(const unsigned char *der, size_t len, char **out,
  */
 enum ck_code acme_ari_fetch(struct acme_client *c, const char *cert_id, struct acme_ari *out,
 			    struct ck_err *err);
+/* Parses a renewalInfo body (exposed for tests and fuzzing); retry_after is -1. */
+enum ck_code acme_ari_parse(const char *body, size_t len, struct acme_ari *out,
+			    struct ck_err *err);
 /* RFC 3339 date-time ("2026-12-01T10:00:00Z", fractions and offsets
  * allowed) into *out; 1 on success, 0 if text is not one. */
 int acme_rfc3339_parse(const char *text, time_t *out);

@@ -157,9 +157,8 @@ acme_rfc3339_parse(const char *text, time_t *out)
 	return 1;
 }
 
-/* suggestedWindow {start, end} and explanationURL of a renewalInfo body. */
-static enum ck_code
-ari_parse(const char *body, size_t len, struct acme_ari *out, struct ck_err *err)
+enum ck_code
+acme_ari_parse(const char *body, size_t len, struct acme_ari *out, struct ck_err *err)
 {
 	struct acme_ari a = { 0 };
 	json_t *j = NULL, *w;
@@ -169,9 +168,8 @@ ari_parse(const char *body, size_t len, struct acme_ari *out, struct ck_err *err
 	if ((rc = acme_json_load(body, len, &j, err)) != CK_OK)
 		goto out;
 	w = json_object_get(j, "suggestedWindow");
-	rc = CK_ERR_PARSE;
 	if (!json_is_object(w)) {
-		CK_FAIL(err, CK_ERR_PARSE, "renewalInfo has no \"suggestedWindow\" object");
+		rc = CK_FAIL(err, CK_ERR_PARSE, "renewalInfo has no \"suggestedWindow\" object");
 		goto out;
 	}
 	if ((rc = acme_json_str(w, "start", ACME_FIELD_MAX, 1, &start, err)) != CK_OK ||
@@ -184,9 +182,9 @@ ari_parse(const char *body, size_t len, struct acme_ari *out, struct ck_err *err
 			     "renewalInfo's suggestedWindow is not two RFC 3339 times, start first");
 		goto out;
 	}
+	a.retry_after = -1;
 	*out = a;
 	memset(&a, 0, sizeof(a));
-	rc = CK_OK;
 out:
 	free(start);
 	free(end);
@@ -222,7 +220,7 @@ acme_ari_fetch(struct acme_client *c, const char *cert_id, struct acme_ari *out,
 		ck_err_prefix(err, "renewalInfo failed");
 		goto out;
 	}
-	if ((rc = ari_parse(resp.body, resp.body_len, &a, err)) != CK_OK)
+	if ((rc = acme_ari_parse(resp.body, resp.body_len, &a, err)) != CK_OK)
 		goto out;
 	/* explanationURL is only shown, never fetched: acme_json_url checked it
 	 * (https, printable, bounded), its origin does not matter. */
