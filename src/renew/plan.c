@@ -66,8 +66,24 @@ renew_plan_cleanup(struct renew_plan *p)
 		acme_client_free(p->servers[i].client);
 	}
 	p->nservers = 0;
+	ck_renewal_list_cleanup(&p->rows);
 	free(p->default_server);
 	p->default_server = NULL;
+}
+
+static int
+plan_row_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct ck_renewal *)elem)->lineage);
+}
+
+/* The lineage's renewal row, read once for the whole plan (rows by name). */
+static const struct ck_renewal *
+plan_row(const struct renew_plan *p, const char *lineage)
+{
+	if (p->rows.n == 0)
+		return NULL;
+	return bsearch(lineage, p->rows.items, p->rows.n, sizeof(*p->rows.items), plan_row_cmp);
 }
 
 /* The client for url, made once per run; NULL when its directory cannot be read. */
@@ -147,7 +163,7 @@ static int
 plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *j,
 	 struct ck_renew_item *it, time_t *moment)
 {
-	struct ck_renewal r;
+	const struct ck_renewal *r = plan_row(p, it->lineage);
 	struct acme_ari a = { 0 };
 	struct ck_renewal_ari set;
 	struct acme_client *c;
@@ -156,16 +172,14 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 	struct ck_err e;
 	int stored, have = 0;
 
-	memset(&r, 0, sizeof(r));
 	ck_err_clear(&e);
-	stored = ck_store_renewal_get(p->st, it->lineage, &r, NULL) == CK_OK &&
-		 strcmp(r.cert_sha256, row->sha256) == 0 && r.ari_moment != 0;
+	stored = r != NULL && strcmp(r->cert_sha256, row->sha256) == 0 && r->ari_moment != 0;
 	if (j->server == NULL || (c = plan_client(p, j->server)) == NULL)
 		goto fallback;
 	if (ck_store_cert_der(p->st, row->id, &der, &len, NULL, &e) != CK_OK ||
 	    acme_ari_cert_id(der, len, &j->replaces, &e) != CK_OK)
 		goto fallback;
-	if (stored && r.ari_next > p->now)
+	if (stored && r->ari_next > p->now)
 		goto fallback;
 	if (acme_ari_fetch(c, j->replaces, &a, &e) != CK_OK) {
 		if (e.code != CK_ERR_UNSUPPORTED)
@@ -175,8 +189,8 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 	}
 	it->ari_start = a.start;
 	it->ari_end = a.end;
-	*moment = stored && r.ari_start == a.start && r.ari_end == a.end
-			  ? r.ari_moment : plan_moment(row->sha256, a.start, a.end);
+	*moment = stored && r->ari_start == a.start && r->ari_end == a.end
+			  ? r->ari_moment : plan_moment(row->sha256, a.start, a.end);
 	(void)renew_set_text(&it->explanation_url, a.explanation_url);
 	have = 1;
 	if (!p->o->dry_run) {
@@ -195,16 +209,15 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 	goto out;
 fallback:
 	if (stored) {
-		it->ari_start = r.ari_start;
-		it->ari_end = r.ari_end;
-		*moment = r.ari_moment;
-		(void)renew_set_text(&it->explanation_url, r.ari_explanation);
+		it->ari_start = r->ari_start;
+		it->ari_end = r->ari_end;
+		*moment = r->ari_moment;
+		(void)renew_set_text(&it->explanation_url, r->ari_explanation);
 		have = 1;
 	}
 out:
 	acme_ari_cleanup(&a);
 	free(der);
-	ck_renewal_cleanup(&r);
 	return have;
 }
 
@@ -242,11 +255,11 @@ plan_wait(struct renew_plan *p, struct renew_job *j, struct ck_renew_item *it,
 	  struct ck_err *err)
 {
 	char reason[CK_RENEWAL_ERROR_MAX];
-	struct ck_renewal r;
+	const struct ck_renewal *r = plan_row(p, it->lineage);
 	time_t until = 0;
 	enum ck_code rc;
 
-	if (j->server != NULL &&
+	if (j->server != NULL && p->limits &&
 	    (rc = ck_store_ratelimit_until(p->st, j->server, (const char *const *)j->names,
 					   j->nnames, p->now, &until, reason, err)) != CK_OK)
 		return rc;
@@ -255,20 +268,16 @@ plan_wait(struct renew_plan *p, struct renew_job *j, struct ck_renew_item *it,
 		if (!renew_set_text(&it->wait_reason, reason[0] ? reason : "Retry-After"))
 			return CK_OOM(err);
 	}
-	memset(&r, 0, sizeof(r));
-	if (!p->o->force && ck_store_renewal_get(p->st, it->lineage, &r, NULL) == CK_OK &&
-	    r.backoff_until > p->now && r.backoff_until > it->wait_until) {
+	if (!p->o->force && r != NULL && r->backoff_until > p->now &&
+	    r->backoff_until > it->wait_until) {
 		char why[CK_RENEWAL_ERROR_MAX + 64];
 
-		snprintf(why, sizeof(why), "backoff after %d failed attempt%s: %s", r.failures,
-			 r.failures == 1 ? "" : "s", r.last_error ? r.last_error : "");
-		it->wait_until = r.backoff_until;
-		if (!renew_set_text(&it->wait_reason, why)) {
-			ck_renewal_cleanup(&r);
+		snprintf(why, sizeof(why), "backoff after %d failed attempt%s: %s", r->failures,
+			 r->failures == 1 ? "" : "s", r->last_error ? r->last_error : "");
+		it->wait_until = r->backoff_until;
+		if (!renew_set_text(&it->wait_reason, why))
 			return CK_OOM(err);
-		}
 	}
-	ck_renewal_cleanup(&r);
 	return CK_OK;
 }
 
@@ -389,7 +398,9 @@ renew_plan_make(struct renew_plan *p, struct ck_renew_item **items, struct renew
 	if (ck_server_pick(p->st, NULL, &p->default_server, NULL) != CK_OK)
 		p->default_server = NULL;
 	if ((rc = plan_lineages(p, &lins, err)) != CK_OK ||
-	    (rc = ck_store_order_list_open(p->st, &open, err)) != CK_OK)
+	    (rc = ck_store_order_list_open(p->st, &open, err)) != CK_OK ||
+	    (rc = ck_store_renewal_list(p->st, &p->rows, err)) != CK_OK ||
+	    (rc = ck_store_ratelimit_any(p->st, p->now, &p->limits, err)) != CK_OK)
 		goto out;
 	it = calloc(lins.n + 1, sizeof(*it));
 	jb = calloc(lins.n + 1, sizeof(*jb));

@@ -51,6 +51,8 @@ struct renew_plan {
 	char *default_server;        /* NULL when the store has none */
 	struct renew_server servers[RENEW_SERVERS_MAX];
 	size_t nservers;
+	struct ck_renewal_list rows;  /* every renewal row, by lineage name */
+	int limits;                  /* some server's Retry-After still holds */
 };
 
 /*

@@ -312,6 +312,19 @@ ck_store_ratelimit_until(struct ck_store *st, const char *server, const char *co
 }
 
 enum ck_code
+ck_store_ratelimit_any(struct ck_store *st, time_t now, int *any, struct ck_err *err)
+{
+	int64_t n = 0;
+	enum ck_code rc;
+
+	rc = st_query_int(st, err, &n, "SELECT count(*) FROM rate_limits WHERE until > ?", "i",
+			  (int64_t)now);
+	if (rc == CK_OK)
+		*any = n > 0;
+	return rc;
+}
+
+enum ck_code
 ck_store_orders_since(struct ck_store *st, const char *server, time_t since, size_t *count,
 		      time_t *oldest, struct ck_err *err)
 {

@@ -89,6 +89,8 @@ enum ck_code ck_store_ratelimit_set(struct ck_store *st, const char *server, con
 enum ck_code ck_store_ratelimit_until(struct ck_store *st, const char *server,
 				      const char *const *names, size_t n, time_t now, time_t *until,
 				      char reason[CK_RENEWAL_ERROR_MAX], struct ck_err *err);
+/* *any = 1 if some Retry-After recorded for any server lasts past now. */
+enum ck_code ck_store_ratelimit_any(struct ck_store *st, time_t now, int *any, struct ck_err *err);
 /*
  * Orders placed since `since` by the accounts of server: *count, and the
  * creation time of the oldest of them (*oldest, 0 when none).
