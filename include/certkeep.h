@@ -49,6 +49,7 @@
 #include <certkeep/doctor.h>
 #include <certkeep/tokens.h>
 #include <certkeep/account.h>
+#include <certkeep/challenge.h>
 #include <certkeep/issue.h>
 #include <certkeep/revoke.h>
 #include <certkeep/renew.h>

@@ -379,6 +379,8 @@ struct ck_lineage {
 	int64_t current_cert_id;  /* 0 if none */
 	time_t created;
 	char profile[CK_STORE_NAME_MAX + 1]; /* ACME profile to ask for, "" = none */
+	char *challenge;          /* recorded challenge settings (JSON, see
+				   * ck_store_lineage_challenge_set), NULL = none */
 };
 
 struct ck_lineage_list {
@@ -404,6 +406,16 @@ CK_API enum ck_code ck_store_lineage_list(struct ck_store *st, struct ck_lineage
  */
 CK_API enum ck_code ck_store_lineage_profile_set(struct ck_store *st, const char *name,
 						 const char *profile, struct ck_err *err);
+/*
+ * Records how the lineage's identifiers are proven: json is the challenge
+ * settings' record (an object written by the challenge layer; the store
+ * checks only that it is text of at most CK_STORE_CHALLENGE_MAX bytes
+ * starting with '{'), read back in ck_lineage.challenge; NULL clears it.
+ * CK_ERR_NOT_FOUND if there is no such lineage.
+ */
+#define CK_STORE_CHALLENGE_MAX 16384
+CK_API enum ck_code ck_store_lineage_challenge_set(struct ck_store *st, const char *name,
+						   const char *json, struct ck_err *err);
 CK_API void ck_lineage_cleanup(struct ck_lineage *l);
 CK_API void ck_lineage_list_cleanup(struct ck_lineage_list *l);
 

@@ -43,6 +43,8 @@ struct acme_client {
 /* ---- http.c: the libcurl transport ---- */
 enum ck_code acme_curl_new(const char *ca_bundle, struct acme_curl **out, struct ck_err *err);
 void acme_curl_free(struct acme_curl *t);
+/* Transfers abort (CK_ERR_CANCELLED) once ctx is cancelled; ctx borrowed, may be NULL. */
+void acme_curl_set_ctx(struct acme_curl *t, const struct ck_ctx *ctx);
 void acme_curl_set_timeouts(struct acme_curl *t, unsigned connect_s, unsigned total_s);
 enum ck_code acme_curl_request(void *arg, const struct acme_http_request *req,
 			       struct acme_http_response *out, struct ck_err *err);

@@ -42,6 +42,7 @@ acme_client_new(const struct ck_ctx *ctx, const char *directory_url, const char 
 	c->grace_s = ACME_ROLLOVER_GRACE_S;
 	if ((rc = acme_curl_new(ca_bundle, &c->curl, err)) != CK_OK)
 		goto out;
+	acme_curl_set_ctx(c->curl, ctx);
 	c->ops.request = acme_curl_request;
 	c->ops.arg = c->curl;
 	*out = c;

@@ -336,7 +336,8 @@ acme_poll_sleep(struct acme_client *c, long retry_after, time_t start, unsigned 
 			       what, status, elapsed / 1000);
 	acme_client_sleep(c, (unsigned)ms);
 	*waited_ms += ms;
-	return CK_OK;
+	/* The sleep ends early on a cancel: stop waiting, the caller cleans up. */
+	return ck_cancel_check(c->ctx, what, err);
 }
 
 enum ck_code

@@ -1,6 +1,6 @@
 /*
- * issue.c - one certificate from an ACME server into the store, by http-01
- * with the built-in responder.  Owns the order of steps that keeps the key
+ * issue.c - one certificate from an ACME server into the store, its
+ * identifiers proven by the challenge responders (issue_authz.c).  Owns the order of steps that keeps the key
  * and the certificate together (see issue.h), and the resume of an order
  * left open.  Must never ask the server to finalize before the certificate
  * key is durable in the store, store a certificate before it is checked, or
@@ -13,7 +13,6 @@
 #include <jansson.h>
 
 #include "acme/acme.h"
-#include "challenge/http01.h"
 #include "crypto/alternates.h"
 #include "flow/account.h"
 #include "flow/issue.h"
@@ -30,9 +29,11 @@ struct issue_run {
 	int64_t order_id;
 	int resumed;              /* the order was found open in the store, not placed */
 	struct acme_order order;
-	struct http01 *responder;
-	int shared_responder;     /* responder is the caller's (ck_issue_shared): never stopped
-				   * or cleared here, only this order's tokens withdrawn */
+	struct issue_challenges chall;
+	struct issue_challenges *shared; /* from the caller's pool (ck_issue_pooled), or NULL */
+	const struct ck_challenge_settings *cfg; /* given, recorded, or the http-01 fallback */
+	struct ck_challenge_settings fallback;
+	struct chall_settings_rec recorded;
 	struct acme_cert cert;
 	struct ck_der_list certs;
 	char lineage[CK_STORE_NAME_MAX + 1];
@@ -54,13 +55,12 @@ ck_issue_check_names(const char *const *names, size_t n, struct ck_err *err)
 		char shown[80];
 
 		ck_str_printable(shown, sizeof(shown), names[i]);
-		if (strncmp(names[i], "*.", 2) == 0)
-			return CK_FAIL(err, CK_ERR_UNSUPPORTED,
-				       "%s is a wildcard: http-01 cannot validate wildcards "
-				       "(they need dns-01)", shown);
-		if (!ck_identifier_valid(names[i], 0))
+		/* A wildcard is a name here; which challenge may prove it is
+		 * ck_issue_check_challenge's question. */
+		if (!ck_identifier_valid(names[i], 1))
 			return CK_FAIL(err, CK_ERR_INVALID_ARG,
-				       "'%s' is neither a DNS name nor an IP address", shown);
+				       "'%s' is neither a DNS name (\"*.\" only as a whole first "
+				       "label) nor an IP address", shown);
 		for (j = 0; j < i; j++)
 			if (strcasecmp(names[i], names[j]) == 0)
 				return CK_FAIL(err, CK_ERR_INVALID_ARG, "%s is given twice", shown);
@@ -124,9 +124,58 @@ issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
 	*kt_out = kt;
 	rc = ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, r->p->nnames,
 				  r->p->run_only ? NULL : ck_key_type_name(kt), NULL, err);
-	if (rc == CK_OK && r->p->profile != NULL && !r->p->run_only)
+	if (r->p->run_only)
+		return rc; /* the overrides are for this issuance only */
+	if (rc == CK_OK && r->p->profile != NULL)
 		rc = ck_store_lineage_profile_set(r->st, r->lineage, r->profile, err);
+	if (rc == CK_OK && r->p->challenge != NULL) {
+		char *json = NULL;
+
+		if ((rc = chall_settings_encode(r->p->challenge, &json, err)) == CK_OK)
+			rc = ck_store_lineage_challenge_set(r->st, r->lineage, json, err);
+		free(json);
+	}
 	return rc;
+}
+
+/*
+ * The challenge settings: the ones given, else the lineage's recorded ones,
+ * else the http-01 listener on p->http_address/http_port.  Checked against
+ * the names before any key or order.  An unreadable record stops the issue
+ * (guessing another method could publish proofs where nobody looks).
+ */
+static enum ck_code
+issue_challenge_settings(struct issue_run *r, struct ck_err *err)
+{
+	struct ck_lineage lin;
+	enum ck_code rc;
+
+	memset(&lin, 0, sizeof(lin));
+	r->fallback.type = CK_CHALLENGE_HTTP01;
+	r->fallback.http_address = r->p->http_address;
+	r->fallback.http_port = r->p->http_port;
+	r->fallback.dns_wait = -1;
+	r->cfg = r->p->challenge != NULL ? r->p->challenge : &r->fallback;
+	if (r->p->challenge == NULL) {
+		rc = ck_store_lineage_get(r->st, r->lineage, &lin, err);
+		if (rc == CK_ERR_NOT_FOUND)
+			ck_err_clear(err);
+		else if (rc != CK_OK)
+			return rc;
+		if (rc == CK_OK && lin.challenge != NULL) {
+			rc = chall_settings_decode(lin.challenge, &r->recorded, err);
+			if (rc != CK_OK) {
+				ck_err_prefix(err, "lineage %s: its recorded challenge settings "
+					      "cannot be read (pass --challenge and its options to "
+					      "record new ones)", r->lineage);
+				ck_lineage_cleanup(&lin);
+				return CK_ERR_CORRUPT;
+			}
+			r->cfg = &r->recorded.s;
+		}
+		ck_lineage_cleanup(&lin);
+	}
+	return ck_issue_check_challenge(r->p->names, r->p->nnames, r->cfg, err);
 }
 
 /*
@@ -308,106 +357,6 @@ out:
 	return rc;
 }
 
-/* Starts the responder on first need. */
-static enum ck_code
-issue_responder(struct issue_run *r, struct ck_err *err)
-{
-	unsigned port = r->p->http_port ? r->p->http_port : HTTP01_DEFAULT_PORT;
-
-	if (r->responder != NULL)
-		return CK_OK;
-	return http01_start(r->ctx, r->p->http_address, port, &r->responder, err);
-}
-
-/* What to check when the server could not fetch the challenge from us. */
-static void
-issue_validation_hint(const struct issue_run *r, struct ck_err *err)
-{
-	const char *t = ck_err_problem_short(err);
-	size_t n;
-
-	if (err == NULL || (strcmp(t, "connection") != 0 && strcmp(t, "unauthorized") != 0 &&
-			    strcmp(t, "dns") != 0))
-		return;
-	n = strlen(err->msg);
-	snprintf(err->msg + n, sizeof(err->msg) - n,
-		 " (the CA must reach this machine's http-01 responder, which listened on %s "
-		 "port %u: check that the name resolves here and that port, or choose "
-		 "--http-port/--http-address)",
-		 r->p->http_address ? r->p->http_address : "every address",
-		 r->p->http_port ? r->p->http_port : HTTP01_DEFAULT_PORT);
-}
-
-/* Answers the http-01 challenge of every pending authorization, then waits for all. */
-static enum ck_code
-issue_authorize(struct issue_run *r, struct ck_err *err)
-{
-	size_t n = r->order.authorizations.n, i, pending = 0;
-	struct acme_authz *az;
-	enum ck_code rc = CK_ERR_INTERNAL;
-
-	if (n == 0)
-		return CK_OK;
-	if ((az = calloc(n, sizeof(*az))) == NULL)
-		return CK_OOM(err);
-	for (i = 0; i < n; i++) {
-		const struct acme_challenge *ch;
-		char *keyauth = NULL;
-
-		if ((rc = acme_authz_fetch(r->sess.client, r->order.authorizations.v[i], &az[i],
-					   err)) != CK_OK)
-			goto out;
-		if (az[i].state == ACME_ST_VALID)
-			continue;
-		if (az[i].state != ACME_ST_PENDING) {
-			rc = CK_FAIL(err, CK_ERR_STATE, "authorization for %s is %s, not pending",
-				     az[i].identifier.value, az[i].status);
-			goto out;
-		}
-		ch = acme_authz_challenge(&az[i], "http-01");
-		if (ch == NULL || ch->token == NULL) {
-			rc = CK_FAIL(err, CK_ERR_UNSUPPORTED,
-				     "the server offers no http-01 challenge for %s",
-				     az[i].identifier.value);
-			goto out;
-		}
-		if ((rc = issue_responder(r, err)) != CK_OK)
-			goto out;
-		if ((rc = acme_key_authorization(r->sess.key, ch->token, &keyauth, err)) != CK_OK)
-			goto out;
-		rc = http01_add(r->responder, ch->token, keyauth, err);
-		free(keyauth);
-		if (rc != CK_OK)
-			goto out;
-		if ((rc = acme_challenge_respond(r->sess.client, ch, err)) != CK_OK)
-			goto out;
-		pending++;
-	}
-	for (i = 0; i < n && pending > 0; i++) {
-		if (az[i].state == ACME_ST_VALID)
-			continue;
-		if ((rc = acme_authz_wait(r->sess.client, &az[i], err)) != CK_OK) {
-			ck_err_prefix(err, "validation of %s failed", az[i].identifier.value);
-			issue_validation_hint(r, err);
-			goto out;
-		}
-		ck_log(&r->ctx->log, CK_LOG_DEBUG, "%s validated", az[i].identifier.value);
-	}
-	rc = CK_OK;
-out:
-	for (i = 0; i < n; i++) {
-		const struct acme_challenge *ch = acme_authz_challenge(&az[i], "http-01");
-
-		if (r->shared_responder && ch != NULL && ch->token != NULL)
-			http01_remove(r->responder, ch->token);
-		acme_authz_cleanup(&az[i]);
-	}
-	free(az);
-	if (r->responder != NULL && !r->shared_responder)
-		http01_clear(r->responder);
-	return rc;
-}
-
 static enum ck_code
 issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 {
@@ -578,6 +527,8 @@ issue_lineage_name(const struct ck_issue_params *p, char out[CK_STORE_NAME_MAX +
 			out[i] = (char)tolower((unsigned char)out[i]);
 			if (out[i] == ':') /* IPv6 literal */
 				out[i] = '-';
+			else if (out[i] == '*') /* wildcard: "*.example.org" -> "_.example.org" */
+				out[i] = '_';
 		}
 	}
 	if (!ck_store_name_valid(out))
@@ -591,12 +542,12 @@ enum ck_code
 ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
 	 struct ck_issue_result *out, struct ck_err *err)
 {
-	return ck_issue_shared(ctx, st, p, NULL, out, err);
+	return ck_issue_pooled(ctx, st, p, NULL, out, err);
 }
 
 enum ck_code
-ck_issue_shared(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
-		struct http01 *responder, struct ck_issue_result *out, struct ck_err *err)
+ck_issue_pooled(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
+		struct issue_pool *pool, struct ck_issue_result *out, struct ck_err *err)
 {
 	struct issue_run r;
 	struct ck_issue_result res;
@@ -609,8 +560,6 @@ ck_issue_shared(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_i
 	r.ctx = ctx;
 	r.st = st;
 	r.p = p;
-	r.responder = responder;
-	r.shared_responder = responder != NULL;
 	if ((rc = ck_issue_check_names(p->names, p->nnames, err)) != CK_OK)
 		return rc;
 	if ((rc = issue_lineage_name(p, r.lineage, err)) != CK_OK)
@@ -622,7 +571,14 @@ ck_issue_shared(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_i
 	if (rc != CK_OK)
 		goto out;
 	r.have_sess = 1;
-	if ((rc = issue_profile_check(&r, err)) != CK_OK)
+	if ((rc = issue_profile_check(&r, err)) != CK_OK ||
+	    (rc = issue_challenge_settings(&r, err)) != CK_OK)
+		goto out;
+	if (pool != NULL)
+		rc = issue_pool_get(pool, r.cfg, &r.shared, err);
+	else
+		rc = issue_challenges_init(&r.chall, ctx, r.cfg, err);
+	if (rc != CK_OK)
 		goto out;
 	ck_log(&ctx->log, CK_LOG_INFO, "ordering a certificate for %s%s from %s", names[0],
 	       p->nnames > 1 ? " and others" : "", r.sess.server);
@@ -635,7 +591,9 @@ ck_issue_shared(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_i
 		if ((rc = issue_order(&r, names, err)) != CK_OK)
 			goto out;
 	}
-	if (r.order.state == ACME_ST_PENDING && (rc = issue_authorize(&r, err)) != CK_OK)
+	if (r.order.state == ACME_ST_PENDING &&
+	    (rc = issue_challenges_authorize(r.shared ? r.shared : &r.chall, r.sess.client,
+					     r.sess.key, &r.order, err)) != CK_OK)
 		goto fail_order;
 	if ((rc = issue_finalize(&r, names, err)) != CK_OK)
 		goto fail_order;
@@ -662,8 +620,8 @@ fail_order:
 	       r.order.state == ACME_ST_INVALID
 		       ? "closed" : "open: the next run resumes it");
 out:
-	if (r.responder != NULL && !r.shared_responder)
-		http01_stop(r.responder);
+	issue_challenges_stop(&r.chall);
+	chall_settings_rec_cleanup(&r.recorded);
 	ck_der_list_cleanup(&r.certs);
 	acme_cert_cleanup(&r.cert);
 	acme_order_cleanup(&r.order);

@@ -8,22 +8,86 @@
 
 #include <certkeep/issue.h>
 
+#include <pthread.h>
+
+#include "challenge/challenge.h"
 #include "core/core.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
 
-struct http01;
+struct acme_client;
+struct acme_order;
 
 /*
- * ck_issue answering http-01 through `responder`, a running responder the
- * caller owns and shares between issuances in flight (the renewal
- * scheduler: one listener serves every order).  Only this issuance's
- * tokens are added and withdrawn; the responder is never cleared or
- * stopped here.  responder NULL: ck_issue (a responder of its own on
- * p->http_port).  p->http_port / http_address only describe it in errors.
+ * The responders of one issuance, or of many orders in flight (the
+ * renewal scheduler): one per challenge type in use, made and started on
+ * first need, shared by every order authorized through it, all stopped by
+ * issue_challenges_stop (every file, record and listener gone).
+ * issue_challenges_authorize may run on several threads at once.
  */
-enum ck_code ck_issue_shared(const struct ck_ctx *ctx, struct ck_store *st,
-			     const struct ck_issue_params *p, struct http01 *responder,
+struct issue_challenges {
+	const struct ck_ctx *ctx;                  /* borrowed */
+	const struct ck_challenge_settings *cfg;   /* borrowed; outlives the set */
+	pthread_mutex_t lock;                      /* guards r[] */
+	struct chall_responder *r[CK_CHALLENGE_DNS01 + 1]; /* by enum ck_challenge_type */
+	int inited;
+};
+
+enum ck_code issue_challenges_init(struct issue_challenges *c, const struct ck_ctx *ctx,
+				   const struct ck_challenge_settings *cfg, struct ck_err *err);
+/*
+ * Proves every pending authorization of order: per name the type
+ * chall_type_for picks (a wildcard only by dns-01, an IP never by dns-01:
+ * CK_ERR_UNSUPPORTED), add to its responder, ready, tell the server, wait
+ * until each is valid (CK_ERR_VALIDATION with the server's problem and a
+ * hint of what to check; CK_ERR_CANCELLED when ctx is cancelled).  Every
+ * item it added is removed before it returns; the responders stay up.
+ */
+enum ck_code issue_challenges_authorize(struct issue_challenges *c, struct acme_client *client,
+					EVP_PKEY *account_key, const struct acme_order *order,
+					struct ck_err *err);
+/* Stops every responder (NULL-safe, idempotent). */
+void issue_challenges_stop(struct issue_challenges *c);
+
+/* ---- responders shared by issuances in flight (issue_pool.c) ------------ */
+
+#define ISSUE_POOL_MAX 32 /* distinct challenge settings in one pool */
+
+struct issue_pool_set {
+	char *key;                       /* the settings' record (chall_settings_encode) */
+	struct chall_settings_rec rec;   /* the settings the set's responders use (owned) */
+	struct issue_challenges set;
+};
+
+/*
+ * The renewal scheduler's responders: one issue_challenges per distinct
+ * challenge settings, made on first need and shared by every issuance in
+ * flight that is proven the same way (one http-01 listener for all of
+ * them).  issue_pool_get may be called from several threads at once;
+ * issue_pool_stop once, after the last issuance returned.
+ */
+struct issue_pool {
+	const struct ck_ctx *ctx;        /* borrowed */
+	pthread_mutex_t lock;            /* guards sets[] and n */
+	struct issue_pool_set sets[ISSUE_POOL_MAX];
+	size_t n;
+	int inited;
+};
+
+enum ck_code issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, struct ck_err *err);
+/* The shared set for cfg (same record = same set) into *out (borrowed from p). */
+enum ck_code issue_pool_get(struct issue_pool *p, const struct ck_challenge_settings *cfg,
+			    struct issue_challenges **out, struct ck_err *err);
+/* Stops every responder of every set and frees them (NULL-safe, idempotent). */
+void issue_pool_stop(struct issue_pool *p);
+
+/*
+ * ck_issue proving the names through pool's shared responders (pool NULL:
+ * responders of its own, stopped before it returns, as ck_issue).  Items
+ * it adds are withdrawn before it returns; the responders stay up.
+ */
+enum ck_code ck_issue_pooled(const struct ck_ctx *ctx, struct ck_store *st,
+			     const struct ck_issue_params *p, struct issue_pool *pool,
 			     struct ck_issue_result *out, struct ck_err *err);
 
 #endif

@@ -20,7 +20,6 @@
 
 #include <openssl/rand.h>
 
-#include "challenge/http01.h"
 #include "flow/issue.h"
 #include "renew/renew_int.h"
 
@@ -45,8 +44,9 @@ struct run {
 	struct run_server servers[RENEW_SERVERS_MAX];
 	size_t nservers;
 	unsigned cap, cap_window;
-	struct http01 *responder;  /* one http-01 listener serving every order in flight */
-	struct ck_err responder_err; /* why there is none, when it could not start */
+	struct issue_pool pool;    /* one responder per challenge type for every order in flight */
+	struct ck_challenge_settings override; /* --http-port/--http-address: this run's way */
+	int have_override;
 	char owner[CK_RENEWAL_OWNER_MAX];
 	char host[100];
 };
@@ -257,10 +257,8 @@ run_issue(struct run *r, struct ck_store *st, struct ck_renew_item *it, const st
 	p.http_port = r->o->http_port;
 	p.replaces = j->replaces;
 	p.run_only = 1;
-	if (r->responder == NULL)
-		return CK_FAIL(err, r->responder_err.code ? r->responder_err.code : CK_ERR_INTERNAL,
-			       "%s", r->responder_err.msg);
-	if ((rc = ck_issue_shared(r->ctx, st, &p, r->responder, &res, err)) != CK_OK)
+	p.challenge = r->have_override ? &r->override : NULL;
+	if ((rc = ck_issue_pooled(r->ctx, st, &p, &r->pool, &res, err)) != CK_OK)
 		return rc;
 	memcpy(it->new_sha256, res.sha256, sizeof(it->new_sha256));
 	it->resumed = res.resumed;
@@ -413,11 +411,19 @@ renew_run(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_o
 	r.counts.total = due;
 	if (pthread_mutex_init(&r.lock, NULL) != 0)
 		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
-	ck_err_clear(&r.responder_err);
-	if (due > 0)
-		(void)http01_start(ctx, o->http_address,
-				   o->http_port ? o->http_port : HTTP01_DEFAULT_PORT, &r.responder,
-				   &r.responder_err);
+	if (issue_pool_init(&r.pool, ctx, err) != CK_OK) {
+		pthread_mutex_destroy(&r.lock);
+		return CK_ERR_INTERNAL;
+	}
+	if (o->http_port != 0 || o->http_address != NULL) {
+		/* Given to renew: http-01 on that listener for this run, whatever the
+		 * lineages recorded (run_only keeps their records). */
+		r.override.type = CK_CHALLENGE_HTTP01;
+		r.override.http_port = o->http_port;
+		r.override.http_address = o->http_address;
+		r.override.dns_wait = -1;
+		r.have_override = 1;
+	}
 	if (want > CK_RENEW_CONCURRENCY_MAX)
 		want = CK_RENEW_CONCURRENCY_MAX;
 	for (nt = 0; nt < want && nt < due; nt++)
@@ -428,7 +434,7 @@ renew_run(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_o
 	for (i = 0; i < nt; i++)
 		pthread_join(tid[i], NULL);
 	pthread_mutex_destroy(&r.lock);
-	http01_stop(r.responder);
+	issue_pool_stop(&r.pool);
 	for (i = 0; i < r.nservers; i++)
 		free(r.servers[i].starts);
 	*counts = r.counts;

@@ -59,7 +59,8 @@ ck_store_lineage_put(struct ck_store *st, const char *name, const char *const *i
 }
 
 #define LINEAGE_COLS \
-	"SELECT id, name, identifiers, key_type, current_cert_id, created, profile FROM lineages "
+	"SELECT id, name, identifiers, key_type, current_cert_id, created, profile, challenge " \
+	"FROM lineages "
 
 static enum ck_code
 lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -73,6 +74,7 @@ lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	l->current_cert_id = st_col_int64(s, 4);
 	l->created = (time_t)st_col_int64(s, 5);
 	st_col_copy(s, 6, l->profile, sizeof(l->profile));
+	l->challenge = st_col_dup(s, 7, &oom);
 	if (oom)
 		return CK_OOM(err);
 	return st_strv_from_json(st_col_text(s, 2), CK_STORE_IDENT_MAX,
@@ -138,12 +140,33 @@ ck_store_lineage_profile_set(struct ck_store *st, const char *name, const char *
 	return rc;
 }
 
+enum ck_code
+ck_store_lineage_challenge_set(struct ck_store *st, const char *name, const char *json,
+			       struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	if ((rc = st_check_name("lineage name", name, 1, err)) != CK_OK ||
+	    (rc = st_check_text("challenge settings", json, CK_STORE_CHALLENGE_MAX, 0, err)) !=
+		    CK_OK)
+		return rc;
+	if (json != NULL && json[0] != '{')
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "challenge settings must be a JSON object");
+	rc = st_tx_exec(st, err, "store.lineage_challenge", &changes,
+			"UPDATE lineages SET challenge = ? WHERE name = ?", "tt", json, name);
+	if (rc == CK_OK && changes == 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no lineage is named '%s'", name);
+	return rc;
+}
+
 void
 ck_lineage_cleanup(struct ck_lineage *l)
 {
 	if (l == NULL)
 		return;
 	free(l->name);
+	free(l->challenge);
 	st_strv_free(l->identifiers, l->nidentifiers);
 	memset(l, 0, sizeof(*l));
 }
