@@ -153,6 +153,22 @@ class TestRenew(RenewBase):
         self.renew("y.renew.test", "--force")
         self.assertEqual(self.current("y.renew.test")["key"]["algorithm"], "RSA 2048")
 
+    def test_each_lineage_proven_its_own_recorded_way(self):
+        self.ck.run("issue", "-d", "alpn.renew.test", "--challenge", "tls-alpn-01",
+                    "--tls-port", str(self.pebble().tls_port), "--tls-address", "127.0.0.1",
+                    timeout=300)
+        self.issue("http.renew.test")
+        # no challenge options: tls-alpn-01 for one, http-01 on its port for the other,
+        # both in flight at once
+        r = self.ck.run("renew", "--all", "--force", "--json", "--concurrency", "2",
+                        timeout=300)
+        out = json.loads(r.stdout)
+        self.assertEqual((out["renewed"], out["failed"]), (2, 0), out)
+        log = self.pebble().log()
+        self.assertNotIn("http://alpn.renew.test", log)  # never asked for by http-01
+        self.assertEqual(log.count("validate w/ HTTP: http://http.renew.test:%d/" %
+                                   self.pebble().http_port), 6)  # issue + renew, 3 each
+
     def test_failed_validation_backs_off(self):
         self.issue("v.renew.test")
         self.ck.run("revoke", "v.renew.test")  # due at once: revoked
