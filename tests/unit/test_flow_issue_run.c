@@ -17,7 +17,6 @@
 #include "crypto/alternates.h"
 #include "flow/issue.h"
 
-
 struct env {
 	char dir[64];
 	struct fake_clock clk;
