@@ -169,6 +169,20 @@ class TestRenew(RenewBase):
         self.assertEqual(log.count("validate w/ HTTP: http://http.renew.test:%d/" %
                                    self.pebble().http_port), 6)  # issue + renew, 3 each
 
+    def test_order_cap_per_server(self):
+        for n in ("cap1.renew.test", "cap2.renew.test"):
+            self.issue(n)
+        orders = self.new_orders()
+        # the two issues are orders of this server in the window: one slot is left
+        out, r = self.renew_json("--all", "--force", "--concurrency", "1", "--order-cap", "3",
+                                 "--order-cap-window", "3600")
+        self.assertEqual(r.returncode, 0)
+        states = sorted(i["state"] for i in out["lineages"])
+        self.assertEqual(states, ["renewed", "waiting"], out)
+        waiting = [i for i in out["lineages"] if i["state"] == "waiting"][0]
+        self.assertIn("cap on new orders", waiting["wait_reason"])
+        self.assertEqual(self.new_orders() - orders, 1)
+
     def test_failed_validation_backs_off(self):
         self.issue("v.renew.test")
         self.ck.run("revoke", "v.renew.test")  # due at once: revoked
