@@ -86,10 +86,15 @@ plan_row(const struct renew_plan *p, const char *lineage)
 	return bsearch(lineage, p->rows.items, p->rows.n, sizeof(*p->rows.items), plan_row_cmp);
 }
 
-/* The client for url, made once per run; NULL when its directory cannot be read. */
-static struct acme_client *
-plan_client(struct renew_plan *p, const char *url)
+/*
+ * The server url, its client made once per run; NULL when its directory
+ * cannot be read.  ari_hold: a Retry-After the server gave renewalInfo
+ * (stored under the name RENEW_ARI_HOLD), or one for the whole server.
+ */
+static struct renew_server *
+plan_server(struct renew_plan *p, const char *url)
 {
+	static const char *const ari[] = { RENEW_ARI_HOLD };
 	struct renew_server *s = NULL;
 	const struct acme_directory *d;
 	struct ck_err e;
@@ -114,9 +119,29 @@ plan_client(struct renew_plan *p, const char *url)
 			       "cannot read the directory of %s (%s): renewal information (ARI) is "
 			       "not asked this run; the lifetime rule decides", url, e.msg);
 			s->broken = 1;
+		} else if (ck_store_ratelimit_until(p->st, url, ari, 1, p->now, &s->ari_hold, NULL,
+						    NULL) != CK_OK) {
+			s->ari_hold = 0;
 		}
 	}
-	return s->broken ? NULL : s->client;
+	return s->broken ? NULL : s;
+}
+
+/* The server answered renewalInfo with a Retry-After: not asked again before it. */
+static void
+plan_ari_hold(struct renew_plan *p, struct renew_server *s, const struct ck_err *e)
+{
+	struct ck_err se;
+
+	s->ari_hold = p->now + e->retry_after;
+	ck_log(&p->ctx->log, CK_LOG_INFO, "renewalInfo of %s is not asked again for %ld s "
+	       "(its Retry-After); stored windows and the lifetime rule decide meanwhile",
+	       s->url, e->retry_after);
+	ck_err_clear(&se);
+	if (!p->o->dry_run &&
+	    ck_store_ratelimit_set(p->st, s->url, RENEW_ARI_HOLD, s->ari_hold, e->msg, &se) != CK_OK)
+		ck_log(&p->ctx->log, CK_LOG_WARN, "the Retry-After of renewalInfo is not stored: %s",
+		       se.msg);
 }
 
 /* The job's server and account: the account that ordered the current
@@ -166,7 +191,7 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 	const struct ck_renewal *r = plan_row(p, it->lineage);
 	struct acme_ari a = { 0 };
 	struct ck_renewal_ari set;
-	struct acme_client *c;
+	struct renew_server *srv;
 	unsigned char *der = NULL;
 	size_t len = 0;
 	struct ck_err e;
@@ -174,14 +199,16 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 
 	ck_err_clear(&e);
 	stored = r != NULL && strcmp(r->cert_sha256, row->sha256) == 0 && r->ari_moment != 0;
-	if (j->server == NULL || (c = plan_client(p, j->server)) == NULL)
+	if (j->server == NULL || (srv = plan_server(p, j->server)) == NULL)
 		goto fallback;
 	if (ck_store_cert_der(p->st, row->id, &der, &len, NULL, &e) != CK_OK ||
 	    acme_ari_cert_id(der, len, &j->replaces, &e) != CK_OK)
 		goto fallback;
-	if (stored && r->ari_next > p->now)
+	if ((stored && r->ari_next > p->now) || srv->ari_hold > p->now)
 		goto fallback;
-	if (acme_ari_fetch(c, j->replaces, &a, &e) != CK_OK) {
+	if (acme_ari_fetch(srv->client, j->replaces, &a, &e) != CK_OK) {
+		if (e.retry_after > 0)
+			plan_ari_hold(p, srv, &e);
 		if (e.code != CK_ERR_UNSUPPORTED)
 			ck_log(&p->ctx->log, CK_LOG_WARN, "renewal information for %s: %s%s",
 			       it->lineage, e.msg, stored ? " (the stored window stands)" : "");

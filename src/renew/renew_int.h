@@ -25,12 +25,16 @@
 #define RENEW_VALIDATION_BASE_S 300         /* first backoff after a failed validation */
 #define RENEW_VALIDATION_MAX_S 86400
 #define RENEW_SERVERS_MAX 64                /* distinct ACME servers in one run */
+/* The rate_limits name under which renewalInfo's own Retry-After is kept
+ * (never an identifier: '#' is not in a DNS name or an IP literal). */
+#define RENEW_ARI_HOLD "#renewalInfo"
 
 /* One ACME server the plan talks to (renewalInfo). */
 struct renew_server {
 	char *url;
 	struct acme_client *client;  /* made on first need */
 	int broken;                  /* the directory could not be read: no ARI this run */
+	time_t ari_hold;             /* renewalInfo is not asked before this (Retry-After) */
 };
 
 /* What the run needs for one item beyond the item itself. */

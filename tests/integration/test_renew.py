@@ -292,6 +292,20 @@ class TestRenewProxy(RenewBase):
         stored = self.sql("SELECT count(*) FROM renewal WHERE ari_moment IS NOT NULL")[0][0]
         self.assertEqual(stored, 2)
 
+    def test_renewal_info_retry_after_on_an_error_is_kept(self):
+        fp = ckharness.faultproxy()
+        self.proxy.set_renewal_info(default=fp.ari_window(-7200, -60))
+        self.issue("arierr.renew.test")
+        self.proxy.add_rule("/renewal-info/", method="GET", count=1, status=503,
+                            type="serverInternal", detail="busy", retry_after=60)
+        asked = self.proxy.count("/renewal-info/", "GET")
+        out, _ = self.renew_json("--all")  # no answer: the lifetime rule decides
+        self.assertEqual(out["lineages"][0]["state"], "not-due")
+        self.assertEqual(self.proxy.count("/renewal-info/", "GET") - asked, 1)
+        out, _ = self.renew_json("--all")  # a later run waits for the Retry-After too
+        self.assertEqual(out["lineages"][0]["state"], "not-due")
+        self.assertEqual(self.proxy.count("/renewal-info/", "GET") - asked, 1)
+
     def rl_orders(self):
         return len([p for p in self.proxy.jws_payloads("/order-plz")
                     if p and p["identifiers"][0]["value"] == "rl.renew.test"])
