@@ -426,6 +426,8 @@ renew_run(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_o
 	}
 	if (want > CK_RENEW_CONCURRENCY_MAX)
 		want = CK_RENEW_CONCURRENCY_MAX;
+	if (due > 0 && o->progress != NULL)
+		o->progress(o->progress_arg, &r.counts);
 	for (nt = 0; nt < want && nt < due; nt++)
 		if (pthread_create(&tid[nt], NULL, run_worker, &r) != 0)
 			break;

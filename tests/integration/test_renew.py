@@ -306,6 +306,34 @@ class TestRenewProxy(RenewBase):
         self.assertEqual(out["lineages"][0]["state"], "not-due")
         self.assertEqual(self.proxy.count("/renewal-info/", "GET") - asked, 1)
 
+    def test_sigterm_stops_cleanly_and_the_next_run_resumes(self):
+        self.issue("term.renew.test")
+        rule = self.proxy.add_rule("/finalize-order/", method="POST", count=1, action="hold",
+                                   delay=120)
+        finalizes = self.proxy.count("/finalize-order/", "POST")
+        proc = subprocess.Popen(self.ck.argv("renew", "--all", "--force", "--json",
+                                             *self.http()),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(rule.holding.wait(60), "the run never reached finalize")
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)  # how systemd stops the service
+            stdout, stderr = proc.communicate(timeout=30)
+        finally:
+            self.proxy.release(rule)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertLess(time.monotonic() - started, 10)
+        self.assertEqual(proc.returncode, 1, stderr)
+        self.assertEqual(json.loads(stdout)["lineages"][0]["state"], "cancelled")
+        self.assertEqual(self.sql("SELECT claim_owner FROM renewal"), [(None,)])
+        out, _ = self.renew_json("--all")  # not forced: the order in flight makes it due
+        item = out["lineages"][0]
+        self.assertEqual((item["state"], item["why"], item["resumed"]),
+                         ("renewed", "order-in-flight", True))
+        self.assertEqual(self.proxy.count("/finalize-order/", "POST") - finalizes, 1)
+
     def rl_orders(self):
         return len([p for p in self.proxy.jws_payloads("/order-plz")
                     if p and p["identifiers"][0]["value"] == "rl.renew.test"])
