@@ -32,7 +32,9 @@ struct ck_challenge_override {
 
 /*
  * Everything a challenge type needs.  Zero/NULL fields take the default
- * named on each.  Strings are borrowed.
+ * named on each, except dns_wait, where 0 means "no check": a caller that
+ * zeroes the struct sets dns_wait = -1 for the default wait.  Strings are
+ * borrowed.
  */
 struct ck_challenge_settings {
 	enum ck_challenge_type type;   /* for names without an override */

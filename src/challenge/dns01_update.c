@@ -242,8 +242,11 @@ upd_add(struct chall_responder *r, const struct chall_item *it, struct ck_err *e
 	if (rc != CK_OK || dns01_set_has(&u->set, &rec))
 		return rc;
 	rc = upd_send(u, &rec, 0, err);
-	if (rc == CK_OK)
-		rc = dns01_set_add(&u->set, &rec, err);
+	if (rc != CK_OK)
+		return rc;
+	rc = dns01_set_add(&u->set, &rec, err);
+	if (rc != CK_OK)
+		upd_del(r, &rec);   /* published but not tracked: withdraw it now */
 	return rc;
 }
 

@@ -29,43 +29,19 @@ dns01_set_cleanup(struct dns01_set *s)
 	pthread_mutex_destroy(&s->lock);
 }
 
-/* Letters, digits, '-', '_' and dots: what an ACME DNS identifier may hold. */
-static int
-fqdn_ok(const char *s)
-{
-	size_t i, len = strlen(s);
-
-	if (len == 0 || len >= DNS01_FQDN_MAX || s[0] == '.' || s[len - 1] == '.' ||
-	    strstr(s, "..") != NULL)
-		return 0;
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return 0;
-	}
-	return 1;
-}
-
 enum ck_code
 dns01_rec_from_item(const struct chall_item *it, struct dns01_rec *out, struct ck_err *err)
 {
-	char shown[DNS01_FQDN_MAX];
 	enum ck_code rc;
 
 	memset(out, 0, sizeof(*out));
 	if (it->is_ip)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "dns-01 cannot prove an IP address "
 			       "(RFC 8738): use http-01 or tls-alpn-01 for it");
+	/* checks the identifier: a DNS name of letters, digits, '-' (never a path or option) */
 	rc = chall_dns01_name(it->identifier, out->fqdn, sizeof(out->fqdn), err);
 	if (rc != CK_OK)
 		return rc;
-	if (!fqdn_ok(out->fqdn)) {
-		ck_str_printable(shown, sizeof(shown), out->fqdn);
-		return CK_FAIL(err, CK_ERR_INVALID_ARG, "%s is not a DNS name dns-01 can publish",
-			       shown);
-	}
 	return chall_dns01_value(it->keyauth, out->value, err);
 }
 

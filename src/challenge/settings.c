@@ -307,10 +307,22 @@ chall_settings_rec_cleanup(struct chall_settings_rec *rec)
 
 /* ---- for humans ------------------------------------------------------------ */
 
+static const char *
+describe_wait(const struct ck_challenge_settings *c, char *buf, size_t n)
+{
+	if (c->dns_wait == 0)
+		return "no wait for the record";
+	snprintf(buf, n, "waits up to %d s for the record at %s", c->dns_wait < 0 ? 120 : c->dns_wait,
+		 c->dns_resolver ? c->dns_resolver : "the authoritative servers");
+	return buf;
+}
+
 static void
 describe_type(const struct ck_challenge_settings *c, enum ck_challenge_type t, char *buf,
 	      size_t n)
 {
+	char wait[CHALL_SETTING_STR_MAX + 64];
+
 	if (t == CK_CHALLENGE_HTTP01 && c->webroot != NULL)
 		snprintf(buf, n, "http-01 by files under %s", c->webroot);
 	else if (t == CK_CHALLENGE_HTTP01)
@@ -322,15 +334,13 @@ describe_type(const struct ck_challenge_settings *c, enum ck_challenge_type t, c
 			 c->tls_address ? c->tls_address : "every address",
 			 c->tls_port ? c->tls_port : 443);
 	else if (c->dns_hook != NULL)
-		snprintf(buf, n, "dns-01 by hook %s (timeout %u s, wait %d s at %s)", c->dns_hook,
-			 c->dns_hook_timeout ? c->dns_hook_timeout : 120,
-			 c->dns_wait < 0 ? 120 : c->dns_wait,
-			 c->dns_resolver ? c->dns_resolver : "the authoritative servers");
+		snprintf(buf, n, "dns-01 by hook %s (timeout %u s; %s)", c->dns_hook,
+			 c->dns_hook_timeout ? c->dns_hook_timeout : 120, describe_wait(c, wait,
+											sizeof(wait)));
 	else
-		snprintf(buf, n, "dns-01 by RFC 2136 update at %s (key file %s, wait %d s at %s)",
+		snprintf(buf, n, "dns-01 by RFC 2136 update at %s (key file %s; %s)",
 			 c->dns_update ? c->dns_update : "?", c->tsig_file ? c->tsig_file : "none",
-			 c->dns_wait < 0 ? 120 : c->dns_wait,
-			 c->dns_resolver ? c->dns_resolver : "the authoritative servers");
+			 describe_wait(c, wait, sizeof(wait)));
 }
 
 void

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "flow/issue.h"
@@ -103,6 +104,27 @@ issue_domain(struct issue_args *a, const char *arg)
 	a->ov[a->cfg.noverrides].name = name;
 	a->ov[a->cfg.noverrides++].type = t;
 	a->challenge_given = 1;
+	return 0;
+}
+
+/*
+ * A path recorded on the lineage must mean the same file to a renewal run
+ * from another directory: a relative one becomes absolute (cwd + path,
+ * without resolving links: the webroot's own link check must still see
+ * them).  Bare program names (no '/') are left as given.
+ */
+static int
+issue_abs_path(struct issue_args *a, const char **path, int always)
+{
+	char cwd[4096], *abs;
+
+	if (*path == NULL || (*path)[0] == '/' || (!always && strchr(*path, '/') == NULL))
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    asprintf(&abs, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, *path) < 0)
+		return -1;
+	a->owned[a->nowned++] = abs;
+	*path = abs;
 	return 0;
 }
 
@@ -253,7 +275,7 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 	a.cfg.dns_wait = -1;
 	a.names = calloc((size_t)argc + 1, sizeof(*a.names));
 	a.ov = calloc((size_t)argc + 1, sizeof(*a.ov));
-	a.owned = calloc((size_t)argc + 1, sizeof(*a.owned));
+	a.owned = calloc((size_t)argc + 4, sizeof(*a.owned)); /* + the 3 absolute paths */
 	if (a.names == NULL || a.ov == NULL || a.owned == NULL)
 		goto out;
 	if (issue_parse(&a, argc, argv, &ret) != 0)
@@ -264,6 +286,12 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 	a.cfg.overrides = a.ov;
 	/* Options given: those settings, recorded.  None: the lineage's record. */
 	a.p.challenge = a.challenge_given ? &a.cfg : NULL;
+	if (issue_abs_path(&a, &a.cfg.webroot, 1) != 0 ||
+	    issue_abs_path(&a, &a.cfg.tsig_file, 1) != 0 ||
+	    issue_abs_path(&a, &a.cfg.dns_hook, 0) != 0) {
+		ret = cli_usage_error("issue", "cannot make a relative path absolute (getcwd failed)");
+		goto out;
+	}
 	a.p.http_port = a.cfg.http_port;
 	a.p.http_address = a.cfg.http_address;
 	if (ck_issue_check_names(a.p.names, a.p.nnames, &err) != CK_OK ||

@@ -30,7 +30,6 @@ struct issue_run {
 	int resumed;              /* the order was found open in the store, not placed */
 	struct acme_order order;
 	struct issue_challenges chall;
-	struct issue_challenges *shared; /* from the caller's pool (ck_issue_pooled), or NULL */
 	const struct ck_challenge_settings *cfg; /* given, recorded, or the http-01 fallback */
 	struct ck_challenge_settings fallback;
 	struct chall_settings_rec recorded;
@@ -542,12 +541,13 @@ enum ck_code
 ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
 	 struct ck_issue_result *out, struct ck_err *err)
 {
-	return ck_issue_pooled(ctx, st, p, NULL, out, err);
+	return issue_with_challenges(ctx, st, p, NULL, out, err);
 }
 
 enum ck_code
-ck_issue_pooled(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
-		struct issue_pool *pool, struct ck_issue_result *out, struct ck_err *err)
+issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
+		      const struct ck_issue_params *p, struct issue_challenges *shared,
+		      struct ck_issue_result *out, struct ck_err *err)
 {
 	struct issue_run r;
 	struct ck_issue_result res;
@@ -572,13 +572,8 @@ ck_issue_pooled(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_i
 		goto out;
 	r.have_sess = 1;
 	if ((rc = issue_profile_check(&r, err)) != CK_OK ||
-	    (rc = issue_challenge_settings(&r, err)) != CK_OK)
-		goto out;
-	if (pool != NULL)
-		rc = issue_pool_get(pool, r.cfg, &r.shared, err);
-	else
-		rc = issue_challenges_init(&r.chall, ctx, r.cfg, err);
-	if (rc != CK_OK)
+	    (rc = issue_challenge_settings(&r, err)) != CK_OK ||
+	    (shared == NULL && (rc = issue_challenges_init(&r.chall, ctx, r.cfg, err)) != CK_OK))
 		goto out;
 	ck_log(&ctx->log, CK_LOG_INFO, "ordering a certificate for %s%s from %s", names[0],
 	       p->nnames > 1 ? " and others" : "", r.sess.server);
@@ -592,7 +587,7 @@ ck_issue_pooled(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_i
 			goto out;
 	}
 	if (r.order.state == ACME_ST_PENDING &&
-	    (rc = issue_challenges_authorize(r.shared ? r.shared : &r.chall, r.sess.client,
+	    (rc = issue_challenges_authorize(shared != NULL ? shared : &r.chall, r.sess.client,
 					     r.sess.key, &r.order, err)) != CK_OK)
 		goto fail_order;
 	if ((rc = issue_finalize(&r, names, err)) != CK_OK)

@@ -49,6 +49,17 @@ enum ck_code issue_challenges_authorize(struct issue_challenges *c, struct acme_
 /* Stops every responder (NULL-safe, idempotent). */
 void issue_challenges_stop(struct issue_challenges *c);
 
+/*
+ * ck_issue whose authorizations go through shared (NULL: its own set,
+ * stopped before it returns), so several issuances in flight share one
+ * listener per type.  The caller made shared with the settings these
+ * names use (the lineage's record or p->challenge: ck_issue still checks
+ * and records those) and stops it after the last issuance.
+ */
+enum ck_code issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
+				   const struct ck_issue_params *p, struct issue_challenges *shared,
+				   struct ck_issue_result *out, struct ck_err *err);
+
 /* ---- responders shared by issuances in flight (issue_pool.c) ------------ */
 
 #define ISSUE_POOL_MAX 32 /* distinct challenge settings in one pool */
@@ -62,9 +73,10 @@ struct issue_pool_set {
 /*
  * The renewal scheduler's responders: one issue_challenges per distinct
  * challenge settings, made on first need and shared by every issuance in
- * flight that is proven the same way (one http-01 listener for all of
- * them).  issue_pool_get may be called from several threads at once;
- * issue_pool_stop once, after the last issuance returned.
+ * flight that is proven the same way (one listener per type for all of
+ * them), for issue_with_challenges.  issue_pool_get may be called from
+ * several threads at once; issue_pool_stop once, after the last issuance
+ * returned.
  */
 struct issue_pool {
 	const struct ck_ctx *ctx;        /* borrowed */
@@ -75,19 +87,16 @@ struct issue_pool {
 };
 
 enum ck_code issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, struct ck_err *err);
-/* The shared set for cfg (same record = same set) into *out (borrowed from p). */
-enum ck_code issue_pool_get(struct issue_pool *p, const struct ck_challenge_settings *cfg,
-			    struct issue_challenges **out, struct ck_err *err);
+/*
+ * The shared set for the settings p's issuance will use, as ck_issue
+ * decides them: p->challenge if given, else the lineage's record, else the
+ * http-01 listener on p->http_address/http_port.  Same settings, same set
+ * (borrowed from pool).  p->lineage must be set.
+ */
+enum ck_code issue_pool_get(struct issue_pool *pool, struct ck_store *st,
+			    const struct ck_issue_params *p, struct issue_challenges **out,
+			    struct ck_err *err);
 /* Stops every responder of every set and frees them (NULL-safe, idempotent). */
 void issue_pool_stop(struct issue_pool *p);
-
-/*
- * ck_issue proving the names through pool's shared responders (pool NULL:
- * responders of its own, stopped before it returns, as ck_issue).  Items
- * it adds are withdrawn before it returns; the responders stay up.
- */
-enum ck_code ck_issue_pooled(const struct ck_ctx *ctx, struct ck_store *st,
-			     const struct ck_issue_params *p, struct issue_pool *pool,
-			     struct ck_issue_result *out, struct ck_err *err);
 
 #endif

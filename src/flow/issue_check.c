@@ -102,6 +102,12 @@ ck_issue_check_challenge(const char *const *names, size_t n,
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
 			       "dns-01 needs a way to publish the TXT record: pass --dns-hook PROG "
 			       "or --dns-update SERVER[:PORT] --tsig-file FILE");
+	if (dns && cfg->dns_hook != NULL && cfg->dns_update != NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "--dns-hook and --dns-update are two ways "
+			       "to publish the TXT record: give one of them");
+	if (dns && cfg->dns_update != NULL && cfg->tsig_file == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "--dns-update needs --tsig-file FILE (a "
+			       "key from tsig-keygen -a hmac-sha256 NAME)");
 	return CK_OK;
 }
 

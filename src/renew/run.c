@@ -242,6 +242,7 @@ run_issue(struct run *r, struct ck_store *st, struct ck_renew_item *it, const st
 {
 	struct ck_issue_params p;
 	struct ck_issue_result res;
+	struct issue_challenges *set = NULL;
 	enum ck_code rc;
 
 	memset(&p, 0, sizeof(p));
@@ -258,7 +259,8 @@ run_issue(struct run *r, struct ck_store *st, struct ck_renew_item *it, const st
 	p.replaces = j->replaces;
 	p.run_only = 1;
 	p.challenge = r->have_override ? &r->override : NULL;
-	if ((rc = ck_issue_pooled(r->ctx, st, &p, &r->pool, &res, err)) != CK_OK)
+	if ((rc = issue_pool_get(&r->pool, st, &p, &set, err)) != CK_OK ||
+	    (rc = issue_with_challenges(r->ctx, st, &p, set, &res, err)) != CK_OK)
 		return rc;
 	memcpy(it->new_sha256, res.sha256, sizeof(it->new_sha256));
 	it->resumed = res.resumed;

@@ -38,7 +38,7 @@ struct copy_set {
 	char *origin, *alternates;
 	time_t created;
 	time_t revoked_at;             /* 0 = not recorded as revoked */
-	char *revoke_reason, *lineage_profile;
+	char *revoke_reason, *lineage_profile, *lineage_challenge;
 	char *lineage, *lineage_idents, lineage_key_type[16];
 	int is_current;
 	int64_t key_id;
@@ -57,6 +57,7 @@ copy_set_cleanup(struct copy_set *c)
 	free(c->alternates);
 	free(c->revoke_reason);
 	free(c->lineage_profile);
+	free(c->lineage_challenge);
 	free(c->lineage);
 	free(c->lineage_idents);
 	free(c->spki);
@@ -78,7 +79,7 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 	if ((rc = st_prepare_bind(st, err, &s,
 				  "SELECT c.origin, c.alternates, c.created, l.name, l.identifiers, "
 				  "l.key_type, (l.current_cert_id = c.id), c.key_id, "
-				  "c.revoked_at, c.revoke_reason, l.profile "
+				  "c.revoked_at, c.revoke_reason, l.profile, l.challenge "
 				  "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
 				  "WHERE c.id = ?",
 				  "i", id)) != CK_OK)
@@ -96,6 +97,7 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 		c->revoked_at = (time_t)st_col_int64(s, 8);
 		c->revoke_reason = st_col_dup(s, 9, &oom);
 		c->lineage_profile = st_col_dup(s, 10, &oom);
+		c->lineage_challenge = st_col_dup(s, 11, &oom);
 	}
 	st_finalize(s);
 	if (r != 1)
@@ -263,8 +265,8 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 	}
 	/* What the store learnt about the certificate travels with it: a copy
 	 * must not make a revoked certificate look deployable, nor a lineage
-	 * forget the profile its renewals ask for.  A destination's own record
-	 * is kept (the first revocation record stands). */
+	 * forget the profile and the challenge settings its renewals use.  A
+	 * destination's own record is kept (the first revocation record stands). */
 	if (c->revoked_at != 0 &&
 	    (rc = st_exec(dst, err, NULL,
 			  "UPDATE certificates SET revoked_at = ?, revoke_reason = ? "
@@ -275,6 +277,11 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 	    (rc = st_exec(dst, err, NULL,
 			  "UPDATE lineages SET profile = ? WHERE id = ? AND profile IS NULL",
 			  "ti", c->lineage_profile, lin_id)) != CK_OK)
+		return rc;
+	if (lin_id > 0 && c->lineage_challenge != NULL &&
+	    (rc = st_exec(dst, err, NULL,
+			  "UPDATE lineages SET challenge = ? WHERE id = ? AND challenge IS NULL",
+			  "ti", c->lineage_challenge, lin_id)) != CK_OK)
 		return rc;
 	CK_FAULT("store.copy.cert");
 	if ((rc = st_generation_bump_tx(dst, err)) != CK_OK)

@@ -4,21 +4,13 @@
  * anything exists, a symbolic link in the webroot is never written
  * through, files are 0644 and directories 0755 whatever the umask, and
  * everything certkeep made is gone after stop (what was there stays).
- * Also the dns-01 name/value, the tls-alpn-01 SNI of an IP, and the
+ * Also the dns-01 name/value, the tls-alpn-01 SNI of an IP and its
+ * validation certificate (the acmeIdentifier extension byte for byte), and the
  * settings record round trip.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "test_store_util.h"
 
-#include <cmocka.h>
-#include <dirent.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <openssl/x509v3.h>
 
 #include "challenge/challenge.h"
 #include "challenge/tlsalpn01.h"
@@ -51,39 +43,15 @@ setup(void **state)
 	return 0;
 }
 
-static void
-rm_tree(const char *path)
-{
-	char cmd[256];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	assert_int_equal(system(cmd), 0);
-}
-
 static int
 teardown(void **state)
 {
 	struct env *e = *state;
 
-	rm_tree(e->dir);
-	rm_tree(e->elsewhere);
+	t_rm_rf(e->dir);
+	t_rm_rf(e->elsewhere);
 	free(e);
 	return 0;
-}
-
-/* Entries in path, "." and ".." not counted. */
-static int
-entries(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int n = 0;
-
-	assert_non_null(d);
-	while ((de = readdir(d)) != NULL)
-		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
-	closedir(d);
-	return n;
 }
 
 static struct chall_responder *
@@ -109,7 +77,7 @@ test_webroot_writes_and_removes(void **state)
 	FILE *fp;
 
 	r = started(e);
-	assert_int_equal(entries(e->dir), 0); /* start writes nothing */
+	assert_int_equal(t_dir_entries(e->dir), 0); /* start writes nothing */
 	assert_int_equal(chall_add(r, &it, &e->err), CK_OK);
 	assert_int_equal(chall_add(r, &it, &e->err), CK_OK); /* again: a no-op */
 	umask(old);
@@ -128,10 +96,10 @@ test_webroot_writes_and_removes(void **state)
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0755);
 	chall_remove(r, &it);
-	assert_int_equal(entries(path), 0);
+	assert_int_equal(t_dir_entries(path), 0);
 	chall_stop(r);
 	/* The directories certkeep made are gone with the files. */
-	assert_int_equal(entries(e->dir), 0);
+	assert_int_equal(t_dir_entries(e->dir), 0);
 }
 
 static void
@@ -150,7 +118,7 @@ test_webroot_keeps_what_was_there(void **state)
 	assert_int_equal(chall_add(r, &it, &e->err), CK_OK);
 	chall_stop(r); /* stop removes what is still added */
 	snprintf(path, sizeof(path), "%s/.well-known", e->dir);
-	assert_int_equal(entries(path), 1); /* security.txt; acme-challenge (made) is gone */
+	assert_int_equal(t_dir_entries(path), 1); /* security.txt; acme-challenge (made) is gone */
 	snprintf(path, sizeof(path), "%s/.well-known/security.txt", e->dir);
 	assert_int_equal(access(path, F_OK), 0);
 }
@@ -177,7 +145,7 @@ test_webroot_bad_tokens_touch_nothing(void **state)
 		assert_int_equal(chall_add(r, &it, &e->err), CK_ERR_PARSE);
 	}
 	/* Nothing was made: not even .well-known. */
-	assert_int_equal(entries(e->dir), 0);
+	assert_int_equal(t_dir_entries(e->dir), 0);
 	chall_stop(r);
 }
 
@@ -196,7 +164,7 @@ test_webroot_symlink_refused(void **state)
 	assert_int_equal(chall_add(r, &it, &e->err), CK_ERR_PERMISSION);
 	assert_non_null(strstr(e->err.msg, "symbolic link"));
 	chall_stop(r);
-	assert_int_equal(entries(e->elsewhere), 0);
+	assert_int_equal(t_dir_entries(e->elsewhere), 0);
 	assert_int_equal(unlink(path), 0);
 	/* .well-known/acme-challenge -> elsewhere: the same. */
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -205,7 +173,7 @@ test_webroot_symlink_refused(void **state)
 	r = started(e);
 	assert_int_equal(chall_add(r, &it, &e->err), CK_ERR_PERMISSION);
 	chall_stop(r);
-	assert_int_equal(entries(e->elsewhere), 0);
+	assert_int_equal(t_dir_entries(e->elsewhere), 0);
 	assert_int_equal(unlink(path), 0);
 	/* acme-challenge/TOKEN planted as a link: replaced, never followed. */
 	assert_int_equal(mkdir(path, 0755), 0);
@@ -215,7 +183,7 @@ test_webroot_symlink_refused(void **state)
 	r = started(e);
 	assert_int_equal(chall_add(r, &it, &e->err), CK_OK);
 	chall_stop(r);
-	assert_int_equal(entries(e->elsewhere), 0);
+	assert_int_equal(t_dir_entries(e->elsewhere), 0);
 	/* The webroot itself a link: refused at start. */
 	snprintf(path, sizeof(path), "%s/root-link", e->elsewhere);
 	assert_int_equal(symlink(e->dir, path), 0);
@@ -260,6 +228,43 @@ test_tlsalpn_sni(void **state)
 			    ".ip6.arpa");
 	assert_int_equal(tlsalpn_sni_for("WWW.Example.org", 0, sni, sizeof(sni), &err), CK_OK);
 	assert_string_equal(sni, "www.example.org");
+}
+
+/* RFC 8737 section 3: one SAN, and id-pe-acmeIdentifier critical holding the
+ * DER OCTET STRING of SHA-256(keyauth) (04 20 || digest). */
+static void
+test_tlsalpn_certificate(void **state)
+{
+	ASN1_OBJECT *oid = OBJ_txt2obj("1.3.6.1.5.5.7.1.31", 1);
+	unsigned char want[34] = { 0x04, 0x20 };
+	const ASN1_OCTET_STRING *v;
+	X509_EXTENSION *ext;
+	GENERAL_NAMES *gens;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	struct ck_err err;
+	int i;
+
+	(void)state;
+	assert_int_equal(ck_key_generate(CK_KEY_EC256, &key, &err), CK_OK);
+	assert_int_equal(tlsalpn_cert_new(key, "127.0.0.1", 1, KEYAUTH, &x, &err), CK_OK);
+	assert_int_equal(X509_verify(x, key), 1); /* self-signed */
+	assert_true((i = X509_get_ext_by_OBJ(x, oid, -1)) >= 0);
+	ext = X509_get_ext(x, i);
+	assert_int_equal(X509_EXTENSION_get_critical(ext), 1);
+	v = X509_EXTENSION_get_data(ext);
+	assert_int_equal(EVP_Digest(KEYAUTH, strlen(KEYAUTH), want + 2, NULL, EVP_sha256(), NULL),
+			 1);
+	assert_int_equal(ASN1_STRING_length(v), sizeof(want));
+	assert_memory_equal(ASN1_STRING_get0_data(v), want, sizeof(want));
+	gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	assert_non_null(gens);
+	assert_int_equal(sk_GENERAL_NAME_num(gens), 1);
+	assert_int_equal(sk_GENERAL_NAME_value(gens, 0)->type, GEN_IPADD);
+	GENERAL_NAMES_free(gens);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	ASN1_OBJECT_free(oid);
 }
 
 static void
@@ -318,6 +323,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_webroot_symlink_refused, setup, teardown),
 		cmocka_unit_test(test_dns01_name_and_value),
 		cmocka_unit_test(test_tlsalpn_sni),
+		cmocka_unit_test(test_tlsalpn_certificate),
 		cmocka_unit_test(test_settings_record_round_trip),
 	};
 

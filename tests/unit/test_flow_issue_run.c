@@ -30,6 +30,8 @@ struct env {
 	long finalize_status;    /* 0: answer finalize normally; else this status, after issuing */
 	int finalizes;
 	int64_t acct_id;
+	const char *authz_token; /* non-NULL: /authz/1 hands out this http-01 token */
+	int challenge_posts;     /* POSTs to /chall/1: the challenge answered */
 };
 
 /* The fake, issuing real certificates (and losing finalize answers when told). */
@@ -42,6 +44,19 @@ env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_r
 
 	if (req->method != ACME_METHOD_POST)
 		return 0;
+	if (strcmp(path, "/chall/1") == 0)
+		e->challenge_posts++;
+	if (strcmp(path, "/authz/1") == 0 && e->authz_token != NULL) {
+		char authz[1024];
+
+		snprintf(authz, sizeof(authz),
+			 "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":"
+			 "\"a.test\"},\"challenges\":[{\"type\":\"http-01\",\"url\":\"" FAKE_BASE
+			 "/chall/1\",\"status\":\"pending\",\"token\":\"%s\"}]}", e->authz_token);
+		fake_nonce(f, out);
+		fake_body(out, 200, "application/json", authz);
+		return 1;
+	}
 	if (strcmp(path, "/order/1/fin") == 0) {
 		e->finalizes++;
 		body = strndup(req->body, req->body_len);
@@ -106,6 +121,7 @@ teardown(void **state)
 }
 
 static const char *const names[] = { "a.test" };
+
 
 static enum ck_code
 run_issue(struct env *e, struct ck_issue_result *res, struct ck_err *err)
@@ -213,11 +229,56 @@ test_issue_finalize_5xx_then_resumed(void **state)
 	ck_order_cleanup(&o);
 }
 
+/*
+ * A server (here the fake) handing out an http-01 token that is a path:
+ * refused before anything touches the webroot, and the challenge is never
+ * answered.
+ */
+static void
+test_issue_webroot_token_traversal_refused(void **state)
+{
+	static const char *const bad[] = { "../../x" }; /* more forms: test_challenge_webroot */
+	struct env *e = *state;
+	struct ck_challenge_settings cfg;
+	struct ck_issue_params p;
+	struct ck_issue_result res;
+	struct ck_err err;
+	char webroot[128], outside[128];
+	size_t i;
+
+	snprintf(webroot, sizeof(webroot), "%s/www/html", e->dir);
+	snprintf(outside, sizeof(outside), "%s/www", e->dir);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	assert_int_equal(mkdir(webroot, 0755), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.type = CK_CHALLENGE_HTTP01;
+	cfg.webroot = webroot;
+	cfg.dns_wait = -1;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		p.server = FAKE_DIR;
+		p.account = "default";
+		p.names = names;
+		p.nnames = 1;
+		p.challenge = &cfg;
+		e->authz_token = bad[i];
+		ck_err_clear(&err);
+		assert_int_not_equal(ck_issue(&e->ctx, e->st, &p, &res, &err), CK_OK);
+		assert_non_null(strstr(err.msg, "token"));
+		assert_int_equal(e->challenge_posts, 0);
+		/* Nothing in the webroot, nothing next to it. */
+		assert_int_equal(t_dir_entries(webroot), 0);
+		assert_int_equal(t_dir_entries(outside), 1);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_issue_success, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_issue_webroot_token_traversal_refused, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_issue_finalize_5xx_then_resumed, setup,
 						teardown),
 	};
