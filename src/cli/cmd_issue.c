@@ -38,6 +38,11 @@ issue_usage(FILE *fp)
 		"                         recorded on the lineage and asked for again by later\n"
 		"                         issues without --profile; '' clears it.  One the server\n"
 		"                         does not offer is refused before any order\n"
+		"  --preferred-chain CN   select the chain leading to the issuer named CN (the\n"
+		"                         root, e.g. \"ISRG Root X1\") among those the server\n"
+		"                         offers; recorded on the lineage and used again by\n"
+		"                         later issues without it; '' clears it.  When no chain\n"
+		"                         matches, the default chain is used with a warning\n"
 		"  -h, --help             this text\n"
 		"\n"
 		"challenges (any of these records new settings on the lineage):\n"
@@ -132,6 +137,7 @@ enum {
 	OPT_NAME = 256, OPT_SERVER, OPT_ACCOUNT, OPT_KEY_TYPE, OPT_HTTP_PORT, OPT_HTTP_ADDRESS,
 	OPT_PROFILE, OPT_CHALLENGE, OPT_WEBROOT, OPT_TLS_PORT, OPT_TLS_ADDRESS, OPT_DNS_HOOK,
 	OPT_DNS_HOOK_TIMEOUT, OPT_DNS_RESOLVER, OPT_DNS_WAIT, OPT_DNS_UPDATE, OPT_TSIG_FILE,
+	OPT_PREFERRED_CHAIN,
 };
 
 static const struct option issue_opts[] = {
@@ -143,6 +149,7 @@ static const struct option issue_opts[] = {
 	{ "http-port", required_argument, NULL, OPT_HTTP_PORT },
 	{ "http-address", required_argument, NULL, OPT_HTTP_ADDRESS },
 	{ "profile", required_argument, NULL, OPT_PROFILE },
+	{ "preferred-chain", required_argument, NULL, OPT_PREFERRED_CHAIN },
 	{ "challenge", required_argument, NULL, OPT_CHALLENGE },
 	{ "webroot", required_argument, NULL, OPT_WEBROOT },
 	{ "tls-port", required_argument, NULL, OPT_TLS_PORT },
@@ -229,6 +236,7 @@ issue_parse(struct issue_args *a, int argc, char **argv, int *ret)
 		case OPT_SERVER: a->p.server = optarg; break;
 		case OPT_ACCOUNT: a->p.account = optarg; break;
 		case OPT_PROFILE: a->p.profile = optarg; break;
+		case OPT_PREFERRED_CHAIN: a->p.preferred_chain = optarg; break;
 		case OPT_KEY_TYPE:
 			if (ck_key_type_parse(optarg, &a->p.key_type, &err) != CK_OK) {
 				*ret = cli_usage_error("issue", "%s", err.msg);

@@ -130,11 +130,17 @@ static const char *const migrations[] = {
 	 "ALTER TABLE certificates ADD COLUMN revoke_reason TEXT;"),
 	/* 5: the ACME profile a lineage asks for (issue --profile), NULL = none */
 	"ALTER TABLE lineages ADD COLUMN profile TEXT;",
-	/* 6: how the lineage's identifiers are proven (challenge type per name and
+	/* 6: chains.  The issuer CN a lineage prefers (issue --preferred-chain,
+	 * NULL = the server's default chain) and, per certificate, which of its
+	 * chains is selected: 0 = the default chain (table chain), i = the i-th
+	 * of its alternates (certificates.alternates). */
+	("ALTER TABLE lineages ADD COLUMN preferred_chain TEXT;"
+	 "ALTER TABLE certificates ADD COLUMN chain_selected INTEGER NOT NULL DEFAULT 0;"),
+	/* 7: how the lineage's identifiers are proven (challenge type per name and
 	 * its settings), a JSON object written by challenge/settings.c, NULL =
 	 * never chosen (http-01 listener) */
 	"ALTER TABLE lineages ADD COLUMN challenge TEXT;",
-	/* 7: renewal (certkeep renew).  renewal: per lineage, the ARI window of
+	/* 8: renewal (certkeep renew).  renewal: per lineage, the ARI window of
 	 * the certificate cert_sha256 and the moment chosen in it, when to ask
 	 * renewalInfo again, the failure count and backoff, and the claim of the
 	 * run renewing it (owner, expiry, a token that grows with every claim:
