@@ -52,5 +52,6 @@
 #include <certkeep/challenge.h>
 #include <certkeep/issue.h>
 #include <certkeep/revoke.h>
+#include <certkeep/renew.h>
 
 #endif

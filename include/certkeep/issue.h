@@ -67,6 +67,12 @@ struct ck_issue_params {
 	 * recorded, a new lineage) the http-01 listener on http_address and
 	 * http_port.  Borrowed for the call. */
 	const struct ck_challenge_settings *challenge;
+	int run_only;                  /* 1: key_type and profile apply to this issuance
+					* only; the lineage keeps its recorded ones (renew's
+					* overrides) */
+	const char *replaces;          /* ARI certificate ID (RFC 9773) of the certificate
+					* this one replaces, sent in newOrder when the
+					* server offers renewalInfo; NULL = none */
 };
 
 struct ck_issue_result {

@@ -98,5 +98,6 @@ int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_revoke(struct cli *cli, int argc, char **argv);
 int cmd_chain(struct cli *cli, int argc, char **argv);
 int cmd_profiles(struct cli *cli, int argc, char **argv);
+int cmd_renew(struct cli *cli, int argc, char **argv);
 
 #endif

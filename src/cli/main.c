@@ -26,6 +26,7 @@ struct cli_cmd {
 static const struct cli_cmd commands[] = {
 	{ "account", cmd_account, "register, show, update, recover, roll over or deactivate ACME accounts" },
 	{ "issue", cmd_issue, "obtain a certificate from an ACME server into the store" },
+	{ "renew", cmd_renew, "renew the lineages that are due (ARI, lifetime), politely" },
 	{ "list", cmd_list, "list the certificates in the store" },
 	{ "show", cmd_show, "everything about one certificate" },
 	{ "export", cmd_export, "write a certificate with its key and chain to files" },

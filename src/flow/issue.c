@@ -125,7 +125,9 @@ issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
 	}
 	*kt_out = kt;
 	rc = ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, r->p->nnames,
-				  ck_key_type_name(kt), NULL, err);
+				  r->p->run_only ? NULL : ck_key_type_name(kt), NULL, err);
+	if (r->p->run_only)
+		return rc; /* the overrides are for this issuance only */
 	if (rc == CK_OK && r->p->profile != NULL)
 		rc = ck_store_lineage_profile_set(r->st, r->lineage, r->profile, err);
 	if (rc == CK_OK && r->p->challenge != NULL) {
@@ -233,8 +235,9 @@ issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
 	struct ck_order_new on;
 	enum ck_code rc;
 
-	rc = acme_order_new_profile(r->sess.client, (const char *const *)names, r->p->nnames,
-				    r->profile[0] != '\0' ? r->profile : NULL, &r->order, err);
+	rc = acme_order_new_replacing(r->sess.client, (const char *const *)names, r->p->nnames,
+				      r->profile[0] != '\0' ? r->profile : NULL, r->p->replaces,
+				      &r->order, err);
 	if (rc != CK_OK) {
 		/* Only a 4xx problem document is a refusal; a 5xx, a timeout or a
 		 * URL refused on this side is not the server saying no. */

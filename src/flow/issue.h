@@ -60,4 +60,43 @@ enum ck_code issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st
 				   const struct ck_issue_params *p, struct issue_challenges *shared,
 				   struct ck_issue_result *out, struct ck_err *err);
 
+/* ---- responders shared by issuances in flight (issue_pool.c) ------------ */
+
+#define ISSUE_POOL_MAX 32 /* distinct challenge settings in one pool */
+
+struct issue_pool_set {
+	char *key;                       /* the settings' record (chall_settings_encode) */
+	struct chall_settings_rec rec;   /* the settings the set's responders use (owned) */
+	struct issue_challenges set;
+};
+
+/*
+ * The renewal scheduler's responders: one issue_challenges per distinct
+ * challenge settings, made on first need and shared by every issuance in
+ * flight that is proven the same way (one listener per type for all of
+ * them), for issue_with_challenges.  issue_pool_get may be called from
+ * several threads at once; issue_pool_stop once, after the last issuance
+ * returned.
+ */
+struct issue_pool {
+	const struct ck_ctx *ctx;        /* borrowed */
+	pthread_mutex_t lock;            /* guards sets[] and n */
+	struct issue_pool_set sets[ISSUE_POOL_MAX];
+	size_t n;
+	int inited;
+};
+
+enum ck_code issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, struct ck_err *err);
+/*
+ * The shared set for the settings p's issuance will use, as ck_issue
+ * decides them: p->challenge if given, else the lineage's record, else the
+ * http-01 listener on p->http_address/http_port.  Same settings, same set
+ * (borrowed from pool).  p->lineage must be set.
+ */
+enum ck_code issue_pool_get(struct issue_pool *pool, struct ck_store *st,
+			    const struct ck_issue_params *p, struct issue_challenges **out,
+			    struct ck_err *err);
+/* Stops every responder of every set and frees them (NULL-safe, idempotent). */
+void issue_pool_stop(struct issue_pool *p);
+
 #endif

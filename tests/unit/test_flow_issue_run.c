@@ -12,13 +12,10 @@
  */
 #include "test_store_util.h"
 #include "test_acme_fake.h"
-
-#include <openssl/pem.h>
+#include "test_fake_issue.h"
 
 #include "crypto/alternates.h"
 #include "flow/issue.h"
-
-#define ACCT_URL FAKE_BASE "/acct/1"
 
 struct env {
 	char dir[64];
@@ -36,44 +33,6 @@ struct env {
 	const char *authz_token; /* non-NULL: /authz/1 hands out this http-01 token */
 	int challenge_posts;     /* POSTs to /chall/1: the challenge answered */
 };
-
-/* The certificate for the CSR of a finalize request, with the CA after it. */
-static void
-env_issue(struct env *e, const char *jws)
-{
-	char *payload = fake_payload(jws);
-	json_t *j = payload != NULL ? json_loads(payload, 0, NULL) : NULL;
-	const char *csr64 = json_string_value(json_object_get(j, "csr"));
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	size_t len = 0;
-	X509_REQ *req;
-	EVP_PKEY *pub;
-	X509 *leaf;
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data = NULL;
-	long n;
-
-	assert_non_null(csr64);
-	assert_int_equal(ck_b64url_decode(csr64, strlen(csr64), &der, &len, NULL), CK_OK);
-	p = der;
-	assert_non_null(req = d2i_X509_REQ(NULL, &p, (long)len));
-	assert_non_null(pub = X509_REQ_get_pubkey(req));
-	leaf = t_x509(pub, e->ca, e->ca_key, "a.test", 0, "DNS:a.test", 77, 1690000000,
-		      2000000000);
-	assert_int_equal(PEM_write_bio_X509(b, leaf), 1);
-	assert_int_equal(PEM_write_bio_X509(b, e->ca), 1);
-	n = BIO_get_mem_data(b, &data);
-	free(e->chain_pem);
-	e->chain_pem = strndup(data, (size_t)n);
-	BIO_free(b);
-	X509_free(leaf);
-	EVP_PKEY_free(pub);
-	X509_REQ_free(req);
-	free(der);
-	json_decref(j);
-	free(payload);
-}
 
 /* The fake, issuing real certificates (and losing finalize answers when told). */
 static int
@@ -101,7 +60,8 @@ env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_r
 	if (strcmp(path, "/order/1/fin") == 0) {
 		e->finalizes++;
 		body = strndup(req->body, req->body_len);
-		env_issue(e, body);
+		free(e->chain_pem);
+		e->chain_pem = t_fake_chain_for_finalize(e->ca, e->ca_key, body, 77);
 		free(body);
 		if (e->finalize_status == 0)
 			return 0;
@@ -124,10 +84,7 @@ static int
 setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct ck_account in = { 0 };
-	EVP_PKEY *acct_key = t_key(CK_KEY_EC256);
-	char path[128], *tp = NULL;
-	int64_t key_id = 0;
+	char path[128];
 
 	assert_non_null(e);
 	snprintf(e->dir, sizeof(e->dir), "/tmp/ck-test-issue-run-XXXXXX");
@@ -143,17 +100,7 @@ setup(void **state)
 	assert_int_equal(ck_store_open(path, &e->ctx, &e->st, NULL), CK_OK);
 	e->ca_key = t_key(CK_KEY_EC256);
 	e->ca = t_x509(e->ca_key, NULL, NULL, "fake CA", 1, NULL, 1, 1690000000, 2000000000);
-	assert_int_equal(ck_store_key_put(e->st, acct_key, &key_id, NULL, NULL), CK_OK);
-	in.name = "default";
-	in.server = FAKE_DIR;
-	in.url = ACCT_URL;
-	in.key_id = key_id;
-	in.status = "valid";
-	assert_int_equal(ck_store_account_put(e->st, &in, &e->acct_id, NULL), CK_OK);
-	assert_int_equal(ck_key_thumbprint(acct_key, &tp, NULL), CK_OK);
-	snprintf(e->f.acct_tp, sizeof(e->f.acct_tp), "%s", tp);
-	free(tp);
-	EVP_PKEY_free(acct_key);
+	e->acct_id = t_fake_account(e->st, &e->f);
 	*state = e;
 	return 0;
 }
