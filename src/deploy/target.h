@@ -297,6 +297,32 @@ enum ck_code dep_gen_link(const char *path, const char *target, struct ck_err *e
 enum ck_code dep_gen_prune(const char *root, unsigned keep, const char *also_keep,
 			   struct ck_err *err);
 
+/* ---- directory kinds (pem.c): pem, nginx and apache share these ---------- */
+
+/*
+ * validate for a DIR target: DIR is a real directory (not a symlink), or
+ * absent with a real parent directory (swap creates it 0700); writable
+ * (not on a read-only file system); at least DEP_DIR_SPACE_MIN bytes free;
+ * DIR/live, if present, a symlink of ours; each stable name (cert.pem,
+ * chain.pem, fullchain.pem, privkey.pem) absent, a regular file (replaced
+ * by a link at the first deploy) or our link "live/NAME" - never a
+ * symlink elsewhere or a directory.  Writes nothing.
+ */
+#define DEP_DIR_SPACE_MIN (256 * 1024)
+enum ck_code dep_dir_validate(struct dep_job *job, struct ck_err *err);
+/* render for a DIR target: dep_render_pem_set. */
+enum ck_code dep_dir_render(struct dep_job *job, struct dep_files *out, struct ck_err *err);
+/*
+ * swap for a DIR target: creates DIR (0700) if absent, dep_gen_write,
+ * dep_gen_switch, then the stable links DIR/NAME -> live/NAME (made once).
+ * Sets gen_root = DIR, gen_new, gen_prev, switched.
+ */
+enum ck_code dep_dir_swap(struct dep_job *job, const struct dep_files *files,
+			  struct ck_err *err);
+/* rollback for a DIR target: DIR/live back to gen_prev (CK_ERR_STATE when the
+ * deploy was the first: nothing to go back to). */
+enum ck_code dep_dir_rollback(struct dep_job *job, struct ck_err *err);
+
 /* ---- running the server's programs -------------------------------------- */
 
 /*
@@ -314,6 +340,14 @@ enum ck_code dep_cmd_split(const char *cmd, struct ck_strv *out, struct ck_err *
  */
 enum ck_code dep_run(const struct dep_job *job, const char *step, const char *const *argv,
 		     struct ck_err *err);
+
+/*
+ * The reload step: job->reload_cmd when the binding has one (dep_cmd_split,
+ * then dep_run as "reload command"), else dflt (NULL-terminated; NULL =
+ * nothing to run: CK_OK) as step.
+ */
+enum ck_code dep_run_reload(const struct dep_job *job, const char *step,
+			    const char *const *dflt, struct ck_err *err);
 
 /* ---- verification by handshake (verify.c, h9-targets) -------------------- */
 
