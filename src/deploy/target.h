@@ -183,6 +183,7 @@ struct dep_job {
 	const struct dep_endpoint *verify;/* --verify; NULL = no handshake check */
 	char prev_sha256[65];             /* what was served before (rollback verifies it); "" = unknown */
 	int dry_run;                      /* validate and render only (the engine stops before swap) */
+	unsigned run_timeout_ms;          /* each program run (dep_run); 0 = DEP_RUN_TIMEOUT_MS */
 	/* set by swap: */
 	char gen_new[DEP_GEN_NAME_MAX + 1];  /* the generation written ("gen-7") */
 	char gen_prev[DEP_GEN_NAME_MAX + 1]; /* what live pointed at before ("" = first deploy) */
@@ -240,7 +241,7 @@ extern const struct dep_ops dep_haproxy_ops; /* haproxy.c (h9-targets) */
 extern const struct dep_ops dep_pkcs12_ops;  /* pkcs12.c (h9-targets) */
 extern const struct dep_ops dep_exec_ops;    /* exec.c (h9-targets) */
 
-/* The ops for k (never NULL for a valid kind). */
+/* The ops for k; NULL for a kind this build does not have (files.c: the table). */
 const struct dep_ops *dep_ops_for(enum dep_kind k);
 
 /* ---- generation directories (gen.c) ------------------------------------ */
@@ -296,6 +297,32 @@ enum ck_code dep_gen_link(const char *path, const char *target, struct ck_err *e
 enum ck_code dep_gen_prune(const char *root, unsigned keep, const char *also_keep,
 			   struct ck_err *err);
 
+/* ---- directory kinds (pem.c): pem, nginx and apache share these ---------- */
+
+/*
+ * validate for a DIR target: DIR is a real directory (not a symlink), or
+ * absent with a real parent directory (swap creates it 0700); writable
+ * (not on a read-only file system); at least DEP_DIR_SPACE_MIN bytes free;
+ * DIR/live, if present, a symlink of ours; each stable name (cert.pem,
+ * chain.pem, fullchain.pem, privkey.pem) absent, a regular file (replaced
+ * by a link at the first deploy) or our link "live/NAME" - never a
+ * symlink elsewhere or a directory.  Writes nothing.
+ */
+#define DEP_DIR_SPACE_MIN (256 * 1024)
+enum ck_code dep_dir_validate(struct dep_job *job, struct ck_err *err);
+/* render for a DIR target: dep_render_pem_set. */
+enum ck_code dep_dir_render(struct dep_job *job, struct dep_files *out, struct ck_err *err);
+/*
+ * swap for a DIR target: creates DIR (0700) if absent, dep_gen_write,
+ * dep_gen_switch, then the stable links DIR/NAME -> live/NAME (made once).
+ * Sets gen_root = DIR, gen_new, gen_prev, switched.
+ */
+enum ck_code dep_dir_swap(struct dep_job *job, const struct dep_files *files,
+			  struct ck_err *err);
+/* rollback for a DIR target: DIR/live back to gen_prev (CK_ERR_STATE when the
+ * deploy was the first: nothing to go back to). */
+enum ck_code dep_dir_rollback(struct dep_job *job, struct ck_err *err);
+
 /* ---- running the server's programs -------------------------------------- */
 
 /*
@@ -307,12 +334,20 @@ enum ck_code dep_gen_prune(const char *root, unsigned keep, const char *also_kee
 enum ck_code dep_cmd_split(const char *cmd, struct ck_strv *out, struct ck_err *err);
 /*
  * Runs argv (ck_proc_run: no shell, PATH-only environment, timeout
- * DEP_RUN_TIMEOUT_MS) and turns anything but a clean exit 0 into an
+ * job->run_timeout_ms, else DEP_RUN_TIMEOUT_MS) and turns anything but a clean exit 0 into an
  * error: "STEP: 'PROG' exited with status 1: <its output, sanitized>".
  * step names what this was ("configuration test", "reload").
  */
 enum ck_code dep_run(const struct dep_job *job, const char *step, const char *const *argv,
 		     struct ck_err *err);
+
+/*
+ * The reload step: job->reload_cmd when the binding has one (dep_cmd_split,
+ * then dep_run as "reload command"), else dflt (NULL-terminated; NULL =
+ * nothing to run: CK_OK) as step.
+ */
+enum ck_code dep_run_reload(const struct dep_job *job, const char *step,
+			    const char *const *dflt, struct ck_err *err);
 
 /* ---- verification by handshake (verify.c, h9-targets) -------------------- */
 
@@ -320,7 +355,8 @@ enum ck_code dep_run(const struct dep_job *job, const char *step, const char *co
  * Connects to ep (TCP to host:port, TLS with SNI dep_endpoint_name(ep)),
  * verifies the served chain against ca_bundle (NULL = the system store)
  * and the name, and compares the served leaf's SHA-256 with expect_sha256.
- * Retries with backoff (100 ms doubling, at most 1 s apart) on a refused
+ * Retries with backoff (20 ms doubling, at most 1 s apart: a deploy waits for
+ * a reload, so the first retry must be quick) on a refused
  * connection, a failed handshake or a different leaf, until budget_ms has
  * passed or ctx is cancelled.  served (65 bytes, may be NULL) receives the
  * last served leaf's SHA-256 ("" when no handshake completed).

@@ -32,7 +32,7 @@
 #include "crypto/crypto.h"
 #include "deploy/target.h"
 
-#define VERIFY_BACKOFF_FIRST_MS 100
+#define VERIFY_BACKOFF_FIRST_MS 20
 #define VERIFY_BACKOFF_MAX_MS 1000
 #define VERIFY_ATTEMPT_MAX_MS 3000 /* one connect + handshake */
 
