@@ -184,6 +184,194 @@ test_haproxy_bad_socket_and_input(void **state)
 	assert_served(h, h->pki.a.sha256);
 }
 
+/* ---- the haproxy:FILE target (haproxy.c) ---------------------------------- */
+
+static void
+endpoint(struct dep_endpoint *ep, unsigned port)
+{
+	char text[64];
+
+	snprintf(text, sizeof(text), "127.0.0.1:%u,sni=localhost", port);
+	assert_int_equal(dep_endpoint_parse(text, ep, NULL), CK_OK);
+}
+
+/* FILE is our link, mode 0600 through it, and holds the combined PEM of (key, l). */
+static void
+assert_file_holds(struct ht *h, const char *file, EVP_PKEY *key, const struct t_leaf *l)
+{
+	char link[256], want[256];
+	const char *base = strrchr(file, '/') + 1;
+	unsigned char *data;
+	struct ck_buf b;
+	struct stat sb;
+	size_t len;
+	ssize_t n;
+
+	n = readlink(file, link, sizeof(link) - 1);
+	assert_true(n > 0);
+	link[n] = '\0';
+	snprintf(want, sizeof(want), ".certkeep-%s/live/%s", base, base);
+	assert_string_equal(link, want);
+	assert_int_equal(stat(file, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(ck_file_read(file, CK_PEM_MAX, &data, &len, NULL), CK_OK);
+	render(h, key, l, &b);
+	assert_int_equal(len, b.len);
+	assert_memory_equal(data, b.data, len);
+	ck_buf_cleanup(&b);
+	free(data);
+}
+
+static void
+test_haproxy_target_runtime_api(void **state)
+{
+	struct ht *h = *state;
+	struct dep_material m;
+	struct dep_endpoint ep;
+	struct dep_spec spec;
+	struct dep_job job;
+	struct ck_err err = {0};
+	char text[2048];
+	int rb, rb_ok;
+
+	snprintf(text, sizeof(text), "haproxy:%s,socket=%s", h->crt, h->sock);
+	endpoint(&ep, h->port);
+	/* a -> b through the runtime API */
+	t_material(&h->pki, &h->pki.b, NULL, &m);
+	t_job(&job, &spec, text, &h->ctx, &m);
+	job.verify = &ep;
+	memcpy(job.prev_sha256, h->pki.a.sha256, 65);
+	assert_int_equal(t_deploy(&job, &rb, &rb_ok, &err), CK_OK);
+	assert_false(rb);
+	assert_served(h, h->pki.b.sha256);
+	assert_file_holds(h, h->crt, h->pki.b.key, &h->pki.b);
+	/* no reload: the process that served a serves b */
+	assert_int_equal(kill(h->haproxy, 0), 0);
+	assert_int_equal(waitpid(h->haproxy, NULL, WNOHANG), 0);
+	/* a set HAProxy refuses (b's certificate with a's key): rolled back, b verified */
+	m.key = h->pki.a.key;
+	t_job(&job, &spec, text, &h->ctx, &m);
+	job.verify = &ep;
+	memcpy(job.prev_sha256, h->pki.b.sha256, 65);
+	assert_int_equal(t_deploy(&job, &rb, &rb_ok, &err), CK_ERR_STATE);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "runtime API swap"));
+	assert_non_null(strstr(err.msg, "inconsistencies between private key and certificate"));
+	assert_true(rb);
+	assert_true(rb_ok);
+	assert_served(h, h->pki.b.sha256);
+	assert_file_holds(h, h->crt, h->pki.b.key, &h->pki.b);
+	assert_int_equal(waitpid(h->haproxy, NULL, WNOHANG), 0);
+	/* and back to a, for whoever runs next */
+	t_material(&h->pki, &h->pki.a, NULL, &m);
+	t_job(&job, &spec, text, &h->ctx, &m);
+	job.verify = &ep;
+	assert_int_equal(t_deploy(&job, &rb, &rb_ok, &err), CK_OK);
+	assert_served(h, h->pki.a.sha256);
+}
+
+/* Without socket=: the file, then a reload (here: SIGUSR2 to a master-worker HAProxy). */
+static void
+test_haproxy_target_reload(void **state)
+{
+	struct ht *h = *state;
+	char cfg[700], crt[700], text[4096], reload[64];
+	char *argv[] = { "haproxy", "-W", "-db", "-f", cfg, NULL };
+	struct dep_material m;
+	struct dep_endpoint ep;
+	struct dep_spec spec;
+	struct dep_job job;
+	struct ck_err err = {0};
+	unsigned char *pem;
+	unsigned port = t_free_port();
+	size_t len;
+	pid_t pid;
+	int n, rb, rb_ok;
+
+	snprintf(cfg, sizeof(cfg), "%s/reload.cfg", h->pki.dir);
+	snprintf(crt, sizeof(crt), "%s/reload.pem", h->pki.dir);
+	pem = t_read(h->pki.dir, "a.pem", &len);
+	t_write(h->pki.dir, "reload.pem", pem, len);
+	free(pem);
+	n = snprintf(text, sizeof(text),
+		     "defaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n"
+		     "    timeout server 5s\nfrontend fe\n    bind 127.0.0.1:%u ssl crt %s\n"
+		     "    http-request return status 200 content-type text/plain string ok\n",
+		     port, crt);
+	t_write(h->pki.dir, "reload.cfg", text, (size_t)n);
+	pid = t_spawn(h->pki.dir, "haproxy-reload.log", 0, argv);
+	assert_true(t_port_wait(port, 10000));
+	endpoint(&ep, port);
+	snprintf(text, sizeof(text), "haproxy:%s", crt);
+	snprintf(reload, sizeof(reload), "kill -USR2 %d", (int)pid);
+	t_material(&h->pki, &h->pki.b, NULL, &m);
+	t_job(&job, &spec, text, &h->ctx, &m);
+	job.verify = &ep;
+	job.reload_cmd = reload;
+	memcpy(job.prev_sha256, h->pki.a.sha256, 65);
+	assert_int_equal(t_deploy(&job, &rb, &rb_ok, &err), CK_OK);
+	assert_file_holds(h, crt, h->pki.b.key, &h->pki.b);
+	/* a reload that fails: the file goes back to b's generation */
+	t_material(&h->pki, &h->pki.a, NULL, &m);
+	t_job(&job, &spec, text, &h->ctx, &m);
+	job.verify = &ep;
+	job.reload_cmd = "false";
+	memcpy(job.prev_sha256, h->pki.b.sha256, 65);
+	assert_int_equal(t_deploy(&job, &rb, &rb_ok, &err), CK_ERR_STATE);
+	print_message("%s\n", err.msg);
+	assert_true(rb);
+	assert_file_holds(h, crt, h->pki.b.key, &h->pki.b);
+	t_kill(pid);
+}
+
+static void
+test_haproxy_target_refusals(void **state)
+{
+	struct ht *h = *state;
+	struct dep_material m;
+	struct dep_spec spec;
+	struct dep_job job;
+	struct ck_err err = {0};
+	char text[2048], elsewhere[700];
+	unsigned char *before, *after;
+	size_t blen, alen;
+
+	assert_int_equal(ck_file_read(h->crt, CK_PEM_MAX, &before, &blen, NULL), CK_OK);
+	/* a token key: refused at bind time, with the reason */
+	t_material(&h->pki, &h->pki.b, "pkcs11:token=ck;id=%01;type=private", &m);
+	snprintf(text, sizeof(text), "haproxy:%s", h->crt);
+	t_job(&job, &spec, text, &h->ctx, &m);
+	assert_int_equal(job.ops->validate(&job, &err), CK_ERR_KEY_NOT_EXPORTABLE);
+	print_message("%s\n", err.msg);
+	assert_non_null(strstr(err.msg, "HAProxy 2.6 (Debian 12) is built without PKCS#11"));
+	assert_non_null(strstr(err.msg, "pkcs11:token=ck"));
+	/* socket= and --reload contradict each other */
+	t_material(&h->pki, &h->pki.b, NULL, &m);
+	snprintf(text, sizeof(text), "haproxy:%s,socket=%s", h->crt, h->sock);
+	t_job(&job, &spec, text, &h->ctx, &m);
+	job.reload_cmd = "systemctl reload haproxy";
+	assert_int_equal(job.ops->validate(&job, &err), CK_ERR_INVALID_ARG);
+	/* socket= that is not a socket */
+	snprintf(text, sizeof(text), "haproxy:%s,socket=%s", h->crt, h->cfg);
+	t_job(&job, &spec, text, &h->ctx, &m);
+	assert_int_equal(job.ops->validate(&job, &err), CK_ERR_NOT_FOUND);
+	assert_non_null(strstr(err.msg, "is not a unix socket"));
+	/* FILE a symlink somewhere else */
+	snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere.pem", h->pki.dir);
+	assert_int_equal(symlink(h->cfg, elsewhere), 0);
+	snprintf(text, sizeof(text), "haproxy:%s", elsewhere);
+	t_job(&job, &spec, text, &h->ctx, &m);
+	assert_int_equal(job.ops->validate(&job, &err), CK_ERR_STATE);
+	assert_non_null(strstr(err.msg, "which certkeep did not make"));
+	/* nothing changed: the served file and the frontend */
+	assert_int_equal(ck_file_read(h->crt, CK_PEM_MAX, &after, &alen, NULL), CK_OK);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(after, before, alen);
+	free(before);
+	free(after);
+	assert_served(h, h->pki.a.sha256);
+}
+
 int
 main(void)
 {
@@ -191,6 +379,9 @@ main(void)
 		cmocka_unit_test(test_haproxy_swap_without_reload),
 		cmocka_unit_test(test_haproxy_refused_swap_aborted),
 		cmocka_unit_test(test_haproxy_bad_socket_and_input),
+		cmocka_unit_test(test_haproxy_target_runtime_api),
+		cmocka_unit_test(test_haproxy_target_reload),
+		cmocka_unit_test(test_haproxy_target_refusals),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
