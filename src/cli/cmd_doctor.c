@@ -16,6 +16,8 @@
 #include "cli/print.h"
 #include "flow/doctor.h"
 
+#include <certkeep/deploy.h>
+
 static void
 doctor_usage(FILE *fp)
 {
@@ -140,7 +142,8 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
 	if (cli_store_open(cli, &st, &err) != 0 ||
-	    ck_doctor_run(st, &dopts, &rep, &err) != CK_OK) {
+	    ck_doctor_run(st, &dopts, &rep, &err) != CK_OK ||
+	    ck_deploy_doctor(&cli->ctx, st, &rep.found, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 	} else if (json) {
 		json_t *o = json_pack("{s:o, s:o, s:b}", "actions", doctor_json_list(&rep.actions),

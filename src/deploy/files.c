@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto/crypto.h"
+#include "crypto/render.h"
 #include "deploy/target.h"
 
 enum ck_code
@@ -61,54 +61,25 @@ dep_files_cleanup(struct dep_files *files)
 	memset(files, 0, sizeof(*files));
 }
 
-/* PEM of the certificates der[0..n) concatenated into *out (a new file). */
+/* Moves buffer b into files as name (b is reset). */
 static enum ck_code
-pem_certs(const struct ck_der *der, size_t n, struct ck_buf *out, struct ck_err *err)
+take_buf(struct dep_files *files, const char *name, struct ck_buf *b, mode_t mode,
+	 struct ck_err *err)
 {
-	enum ck_code rc = CK_OK;
-	size_t i;
-
-	for (i = 0; i < n && rc == CK_OK; i++) {
-		char *pem = NULL;
-
-		if ((rc = ck_cert_der_to_pem(der[i].data, der[i].len, &pem, err)) == CK_OK)
-			rc = ck_buf_append(out, pem, strlen(pem), err);
-		free(pem);
-	}
-	return rc;
-}
-
-/* Adds name with the PEM of certificates first..: leaf (when with_leaf) then the chain. */
-static enum ck_code
-pem_file(const struct dep_material *m, const char *name, int with_leaf, int with_chain,
-	 struct dep_files *out, struct ck_err *err)
-{
-	struct ck_der leaf = { (unsigned char *)m->leaf_der, m->leaf_len };
-	struct ck_buf b;
+	int secret = b->secret;
 	unsigned char *data;
 	size_t len = 0;
-	enum ck_code rc;
 
-	ck_buf_init(&b, 4 * CK_PEM_MAX);
-	rc = ck_buf_append(&b, "", 0, err);
-	if (rc == CK_OK && with_leaf)
-		rc = pem_certs(&leaf, 1, &b, err);
-	if (rc == CK_OK && with_chain && m->chain != NULL)
-		rc = pem_certs(m->chain->items, m->chain->n, &b, err);
-	if (rc != CK_OK) {
-		ck_buf_cleanup(&b);
-		return rc;
-	}
-	data = ck_buf_take(&b, &len);
-	return dep_files_add_take(out, name, data, len, 0644, 0, err);
+	if ((data = ck_buf_take(b, &len)) == NULL)
+		return CK_OOM(err);
+	return dep_files_add_take(files, name, data, len, mode, secret, err);
 }
 
 enum ck_code
 dep_render_pem_set(const struct dep_material *m, struct dep_files *out, struct ck_err *err)
 {
+	struct ck_render_set set;
 	struct dep_files files;
-	char *key = NULL;
-	size_t klen = 0;
 	enum ck_code rc;
 
 	if (m->key == NULL)
@@ -117,17 +88,19 @@ dep_render_pem_set(const struct dep_material *m, struct dep_files *out, struct c
 			       "written to a file; a PEM target needs a key in the store",
 			       m->sha256, m->key_uri ? m->key_uri : "no URI");
 	memset(&files, 0, sizeof(files));
-	if ((rc = pem_file(m, DEP_PEM_CERT, 1, 0, &files, err)) != CK_OK ||
-	    (rc = pem_file(m, DEP_PEM_CHAIN, 0, 1, &files, err)) != CK_OK ||
-	    (rc = pem_file(m, DEP_PEM_FULLCHAIN, 1, 1, &files, err)) != CK_OK ||
-	    (rc = ck_key_to_pem(m->key, &key, &klen, err)) != CK_OK ||
-	    (rc = dep_files_add_take(&files, DEP_PEM_KEY, (unsigned char *)key, klen, 0600, 1,
-				     err)) != CK_OK) {
-		dep_files_cleanup(&files);
+	rc = ck_render_pem_set(m->key, m->leaf_der, m->leaf_len, m->chain, 4 * CK_PEM_MAX, &set,
+			       err);
+	if (rc != CK_OK)
 		return rc;
-	}
-	*out = files;
-	return CK_OK;
+	if ((rc = take_buf(&files, DEP_PEM_CERT, &set.cert, 0644, err)) != CK_OK ||
+	    (rc = take_buf(&files, DEP_PEM_CHAIN, &set.chain, 0644, err)) != CK_OK ||
+	    (rc = take_buf(&files, DEP_PEM_FULLCHAIN, &set.fullchain, 0644, err)) != CK_OK ||
+	    (rc = take_buf(&files, DEP_PEM_KEY, &set.privkey, 0600, err)) != CK_OK)
+		dep_files_cleanup(&files);
+	ck_render_set_cleanup(&set);
+	if (rc == CK_OK)
+		*out = files;
+	return rc;
 }
 
 const struct dep_ops *
