@@ -27,15 +27,6 @@
 #define HAPI_FILE_MAX 1024
 #define HAPI_SHOW_MAX 200 /* bytes of a reply quoted in an error */
 
-static long long
-hapi_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A reply as one printable line for a message: newlines become "; ". */
 static void
 hapi_reply_line(const char *reply, char *out, size_t n)
@@ -64,7 +55,7 @@ hapi_wait(int fd, short ev, long long deadline)
 	int r;
 
 	do {
-		left = deadline - hapi_now_ms();
+		left = deadline - ck_mono_ms();
 		if (left <= 0)
 			return 0;
 		r = poll(&p, 1, (int)left);
@@ -185,7 +176,7 @@ enum ck_code
 dep_haproxy_cmd(const char *socket_path, const char *cmd, const void *payload,
 		size_t payload_len, char **reply, struct ck_err *err)
 {
-	long long deadline = hapi_now_ms() + HAPI_TIMEOUT_MS;
+	long long deadline = ck_mono_ms() + HAPI_TIMEOUT_MS;
 	struct ck_buf req, ans;
 	enum ck_code rc;
 	int fd = -1;
