@@ -5,8 +5,9 @@
     the combined file deployed and a reload (--reload 'kill -USR2 PID' to a
     master-worker HAProxy); the runtime API swap (socket=) without a reload:
     the served leaf by handshake is the deployed one and HAProxy's pid is
-    the same before and after (token keys, refused for HAProxy, are covered
-    by test_deploy_haproxy);
+    the same before and after;
+  - a key on a SoftHSM2 token: bind to haproxy (Debian 12's HAProxy 2.6 has
+    no PKCS#11 support), pkcs12 or exec is refused with the reason;
   - pkcs12: a file `openssl pkcs12` opens with the password from the file,
     modern and legacy;
   - exec: a deploy hook of the shape certbot's documentation shows runs
@@ -305,6 +306,36 @@ class TestExec(TargetCase):
         self.assertIn("did not finish within 1 s", out["message"])
         self.assertIn("restarting the daemon", out["message"])
         self.assertEqual(handshake(hap.port, PKI["ca"]), PKI["A"][1])
+
+
+class TestTokenKey(unittest.TestCase):
+    """A certificate whose key is on a (SoftHSM2) token: HAProxy cannot use
+    it, nor a PKCS#12 file or a deploy hook; each bind is refused with the
+    reason and nothing is stored or written."""
+
+    def test_bind_refused(self):
+        import test_token  # its SoftHSM2 token with two key pairs and a CA
+
+        d = tempfile.mkdtemp(prefix="token-", dir=TMP)
+        hsm = test_token.Hsm(os.path.join(d, "hsm"))
+        ck = ckharness.Certkeep(os.path.join(d, "store.db"), ca_bundle=hsm.ca["ca_cert"],
+                                env={"SOFTHSM2_CONF": hsm.conf})
+        ck.run("token", "add", "hsm", "--module", test_token.MODULE, "--token",
+               test_token.LABEL)
+        cert = hsm.cert_for(hsm.keys["k-ec"]["pem"], "localhost")
+        self.assertIn("linked to its key on token 'hsm'", ck.run("import", cert).stdout)
+        sha = _sha256_of(cert)
+        for target, reason in (
+                ("haproxy:%s/site.pem" % d, "HAProxy 2.6 (Debian 12) is built without PKCS#11"),
+                ("pkcs12:%s/site.p12" % d, "a PKCS#12 file carries the private key itself"),
+                ("exec:/bin/true", "a deploy hook gets privkey.pem")):
+            res = ck.run("bind", "web", "--cert", sha, "--target", target, check=False)
+            self.assertNotEqual(res.returncode, 0, target)
+            self.assertIn(reason, res.stderr)
+            self.assertIn("lives on a token (pkcs11:", res.stderr)
+        self.assertEqual(ck.json("bindings", "--json"), [])
+        self.assertFalse(os.path.exists(os.path.join(d, "site.pem")))
+        self.assertFalse(os.path.exists(os.path.join(d, ".certkeep-site.pem")))
 
 
 if __name__ == "__main__":
