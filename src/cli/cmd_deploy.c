@@ -147,8 +147,7 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 		ck_err_clear(&err);
 		if (ck_deploy(&cli->ctx, st, names.v[i], &o, &res, &err) != CK_OK) {
 			rc = CLI_EXIT_FAIL;
-			if (!json)
-				cli_fail(cli, &err);
+			cli_fail(cli, &err);
 		}
 		if (res.binding[0] == '\0')
 			snprintf(res.binding, sizeof(res.binding), "%s", names.v[i]);

@@ -50,6 +50,7 @@
 #define DEP_ARGV_MAX 32         /* words of a split --reload CMD */
 #define DEP_RUN_TIMEOUT_MS 30000    /* nginx -t, apachectl -t, a reload, an exec hook */
 #define DEP_VERIFY_BUDGET_MS 10000  /* handshake retries after a reload */
+#define DEP_VERIFY_CONFIRM 3        /* handshakes in a row that must see the new leaf */
 
 /* ---- the target spec (typed, parsed at bind time) ---------------------- */
 
