@@ -189,8 +189,11 @@ dep_haproxy_cmd(const char *socket_path, const char *cmd, const void *payload,
 		rc = CK_ERR_NETWORK;
 		goto out;
 	}
-	if ((rc = hapi_send(fd, socket_path, &req, deadline, err)) != CK_OK ||
-	    (rc = hapi_recv(fd, socket_path, &ans, deadline, err)) != CK_OK ||
+	if ((rc = hapi_send(fd, socket_path, &req, deadline, err)) != CK_OK)
+		goto out;
+	/* The request is complete: HAProxy's master CLI answers only then. */
+	(void)shutdown(fd, SHUT_WR);
+	if ((rc = hapi_recv(fd, socket_path, &ans, deadline, err)) != CK_OK ||
 	    (rc = ck_buf_append(&ans, "", 0, err)) != CK_OK)
 		goto out;
 	*reply = (char *)ck_buf_take(&ans, NULL);

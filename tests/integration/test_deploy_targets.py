@@ -101,10 +101,32 @@ class HAProxy:
                      "    http-request return status 200 content-type text/plain string ok\n"
                      % (self.port, crt))
         self.log = open(os.path.join(workdir, "haproxy.log"), "w")
-        argv = ["haproxy"] + (["-W"] if master_worker else []) + ["-db", "-f", self.conf]
+        self.master = os.path.join(workdir, "master.sock")
+        argv = ["haproxy"] + (["-W", "-S", self.master] if master_worker else []) + \
+            ["-db", "-f", self.conf]
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True)
         wait_port(self.port, self.proc, "haproxy")
+        if master_worker:
+            self.wait_master()
+
+    def wait_master(self, timeout=10):
+        """Until the master answers on its CLI: a SIGUSR2 sent before that (even
+        after the worker listens) is lost, the master has no handler yet."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with socket.socket(socket.AF_UNIX) as s:
+                    s.settimeout(2)
+                    s.connect(self.master)
+                    s.sendall(b"show proc\n")
+                    s.shutdown(socket.SHUT_WR)
+                    if b"worker" in s.makefile("rb").read():
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise AssertionError("haproxy's master did not answer on %s" % self.master)
 
     def stop(self):
         if self.proc.poll() is None:

@@ -18,7 +18,7 @@
 struct ht {
 	struct t_pki pki;
 	unsigned port;
-	pid_t haproxy;
+	pid_t haproxy, reloading;  /* reloading: test_haproxy_target_reload's */
 	struct ck_ctx ctx;
 	char sock[700], crt[700], cfg[700];
 };
@@ -75,6 +75,7 @@ teardown(void **state)
 	struct ht *h = *state;
 
 	t_kill(h->haproxy);
+	t_kill(h->reloading);
 	t_pki_free(&h->pki);
 	free(h);
 	return 0;
@@ -270,13 +271,36 @@ test_haproxy_target_runtime_api(void **state)
 	assert_served(h, h->pki.a.sha256);
 }
 
+/*
+ * Waits until the master of a master-worker HAProxy answers on its CLI: a
+ * SIGUSR2 sent before that (even after the worker listens and "Loading
+ * success." is logged) is lost - the master has no handler yet.
+ */
+static void
+master_ready(const char *sock)
+{
+	struct timespec pause = { 0, 20 * 1000000 };
+	char *reply = NULL;
+	int i, ready = 0;
+
+	for (i = 0; i < 500 && !ready; i++) {
+		if (dep_haproxy_cmd(sock, "show proc", NULL, 0, &reply, NULL) == CK_OK)
+			ready = strstr(reply, "worker") != NULL;
+		free(reply);
+		reply = NULL;
+		if (!ready)
+			nanosleep(&pause, NULL);
+	}
+	assert_true(ready);
+}
+
 /* Without socket=: the file, then a reload (here: SIGUSR2 to a master-worker HAProxy). */
 static void
 test_haproxy_target_reload(void **state)
 {
 	struct ht *h = *state;
-	char cfg[700], crt[700], text[4096], reload[64];
-	char *argv[] = { "haproxy", "-W", "-db", "-f", cfg, NULL };
+	char cfg[700], crt[700], master[700], text[4096], reload[64];
+	char *argv[] = { "haproxy", "-W", "-db", "-S", master, "-f", cfg, NULL };
 	struct dep_material m;
 	struct dep_endpoint ep;
 	struct dep_spec spec;
@@ -290,6 +314,7 @@ test_haproxy_target_reload(void **state)
 
 	snprintf(cfg, sizeof(cfg), "%s/reload.cfg", h->pki.dir);
 	snprintf(crt, sizeof(crt), "%s/reload.pem", h->pki.dir);
+	snprintf(master, sizeof(master), "%s/master.sock", h->pki.dir);
 	pem = t_read(h->pki.dir, "a.pem", &len);
 	t_write(h->pki.dir, "reload.pem", pem, len);
 	free(pem);
@@ -299,8 +324,9 @@ test_haproxy_target_reload(void **state)
 		     "    http-request return status 200 content-type text/plain string ok\n",
 		     port, crt);
 	t_write(h->pki.dir, "reload.cfg", text, (size_t)n);
-	pid = t_spawn(h->pki.dir, "haproxy-reload.log", 0, argv);
+	h->reloading = pid = t_spawn(h->pki.dir, "haproxy-reload.log", 0, argv);
 	assert_true(t_port_wait(port, 10000));
+	master_ready(master);
 	endpoint(&ep, port);
 	snprintf(text, sizeof(text), "haproxy:%s", crt);
 	snprintf(reload, sizeof(reload), "kill -USR2 %d", (int)pid);
@@ -309,7 +335,8 @@ test_haproxy_target_reload(void **state)
 	job.verify = &ep;
 	job.reload_cmd = reload;
 	memcpy(job.prev_sha256, h->pki.a.sha256, 65);
-	assert_int_equal(t_deploy(&job, &rb, &rb_ok, &err), CK_OK);
+	if (t_deploy(&job, &rb, &rb_ok, &err) != CK_OK)
+		fail_msg("deploy with a reload: %s", err.msg);
 	assert_file_holds(h, crt, h->pki.b.key, &h->pki.b);
 	/* a reload that fails: the file goes back to b's generation */
 	t_material(&h->pki, &h->pki.a, NULL, &m);
@@ -322,6 +349,7 @@ test_haproxy_target_reload(void **state)
 	assert_true(rb);
 	assert_file_holds(h, crt, h->pki.b.key, &h->pki.b);
 	t_kill(pid);
+	h->reloading = 0;
 }
 
 static void

@@ -13,7 +13,7 @@
 struct vt {
 	struct t_pki pki;
 	unsigned port;
-	pid_t server;
+	pid_t server, late;  /* late: test_verify_retries_until_up's */
 	struct ck_ctx ctx;
 };
 
@@ -50,6 +50,7 @@ teardown(void **state)
 	struct vt *v = *state;
 
 	t_kill(v->server);
+	t_kill(v->late);
 	t_pki_free(&v->pki);
 	free(v);
 	return 0;
@@ -209,13 +210,14 @@ test_verify_retries_until_up(void **state)
 	unsigned port = v->port;
 
 	v->port = t_free_port();
-	late = start_s_server(v, 1500);
+	v->late = late = start_s_server(v, 1500);
 	snprintf(text, sizeof(text), "127.0.0.1:%u,sni=localhost", v->port);
 	ep_set(&ep, text);
 	assert_int_equal(dep_verify_handshake(&v->ctx, &ep, v->pki.ca_file, v->pki.a.sha256,
 					      DEP_VERIFY_BUDGET_MS, served, NULL), CK_OK);
 	assert_string_equal(served, v->pki.a.sha256);
 	t_kill(late);
+	v->late = 0;
 	v->port = port;
 }
 
