@@ -140,7 +140,7 @@ dep_gen_write(const char *root, const struct dep_files *files, char *gen, size_t
 {
 	char name[DEP_GEN_NAME_MAX + 1], path[DEP_PATH_MAX + DEP_GEN_NAME_MAX + 2];
 	enum ck_code rc;
-	long next;
+	long next = 0;
 	size_t i;
 	int dfd, tries;
 
