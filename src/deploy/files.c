@@ -110,6 +110,9 @@ dep_ops_for(enum dep_kind k)
 		[DEP_KIND_PEM] = &dep_pem_ops,
 		[DEP_KIND_NGINX] = &dep_nginx_ops,
 		[DEP_KIND_APACHE] = &dep_apache_ops,
+		[DEP_KIND_HAPROXY] = &dep_haproxy_ops,
+		[DEP_KIND_PKCS12] = &dep_pkcs12_ops,
+		[DEP_KIND_EXEC] = &dep_exec_ops,
 	};
 
 	if ((size_t)k < CK_ARRAY_LEN(table))

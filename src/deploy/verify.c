@@ -32,18 +32,9 @@
 #include "crypto/crypto.h"
 #include "deploy/target.h"
 
-#define VERIFY_BACKOFF_FIRST_MS 100
+#define VERIFY_BACKOFF_FIRST_MS 20
 #define VERIFY_BACKOFF_MAX_MS 1000
 #define VERIFY_ATTEMPT_MAX_MS 3000 /* one connect + handshake */
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "HOST:PORT" or "[V6]:PORT" into out, for messages. */
 static void
@@ -239,13 +230,13 @@ out:
 static int
 verify_backoff(const struct ck_ctx *ctx, long long deadline, unsigned *ms)
 {
-	long long left = deadline - mono_ms();
+	long long left = deadline - ck_mono_ms();
 
 	if (left <= 0)
 		return 0;
 	ck_sleep_ms(ctx, (unsigned)(left < *ms ? left : *ms));
 	*ms = *ms * 2 > VERIFY_BACKOFF_MAX_MS ? VERIFY_BACKOFF_MAX_MS : *ms * 2;
-	return deadline - mono_ms() > 0;
+	return deadline - ck_mono_ms() > 0;
 }
 
 enum ck_code
@@ -253,7 +244,7 @@ dep_verify_handshake(const struct ck_ctx *ctx, const struct dep_endpoint *ep,
 		     const char *ca_bundle, const char *expect_sha256, unsigned budget_ms,
 		     char *served, struct ck_err *err)
 {
-	long long start = mono_ms(), deadline = start + budget_ms, left;
+	long long start = ck_mono_ms(), deadline = start + budget_ms, left;
 	char seen[65] = "", where[DEP_HOST_MAX + 16];
 	unsigned backoff = VERIFY_BACKOFF_FIRST_MS, attempts = 0;
 	enum ck_code rc;
@@ -267,7 +258,7 @@ dep_verify_handshake(const struct ck_ctx *ctx, const struct dep_endpoint *ep,
 	for (;;) {
 		if ((rc = ck_cancel_check(ctx, "verifying the deployed certificate", err)) != CK_OK)
 			break;
-		left = deadline - mono_ms();
+		left = deadline - ck_mono_ms();
 		attempts++;
 		rc = verify_once(sc, ep, ca_bundle,
 				 (int)(left < 100 ? 100 : left > VERIFY_ATTEMPT_MAX_MS
@@ -283,7 +274,7 @@ dep_verify_handshake(const struct ck_ctx *ctx, const struct dep_endpoint *ep,
 	}
 	if (rc != CK_OK && rc != CK_ERR_CANCELLED)
 		ck_err_prefix(err, "after %u attempt(s) in %.1f s", attempts,
-			      (double)(mono_ms() - start) / 1000.0);
+			      (double)(ck_mono_ms() - start) / 1000.0);
 	if (served != NULL)
 		memcpy(served, seen, sizeof(seen));
 	SSL_CTX_free(sc);

@@ -37,6 +37,8 @@ struct copy_set {
 	struct ck_cert_info info;
 	char *origin, *alternates;
 	time_t created;
+	time_t revoked_at;             /* 0 = not recorded as revoked */
+	char *revoke_reason, *lineage_profile;
 	char *lineage, *lineage_idents, lineage_key_type[16];
 	int is_current;
 	int64_t key_id;
@@ -53,6 +55,8 @@ copy_set_cleanup(struct copy_set *c)
 	ck_cert_info_cleanup(&c->info);
 	free(c->origin);
 	free(c->alternates);
+	free(c->revoke_reason);
+	free(c->lineage_profile);
 	free(c->lineage);
 	free(c->lineage_idents);
 	free(c->spki);
@@ -73,7 +77,8 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 		return rc;
 	if ((rc = st_prepare_bind(st, err, &s,
 				  "SELECT c.origin, c.alternates, c.created, l.name, l.identifiers, "
-				  "l.key_type, (l.current_cert_id = c.id), c.key_id "
+				  "l.key_type, (l.current_cert_id = c.id), c.key_id, "
+				  "c.revoked_at, c.revoke_reason, l.profile "
 				  "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
 				  "WHERE c.id = ?",
 				  "i", id)) != CK_OK)
@@ -88,6 +93,9 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 		st_col_copy(s, 5, c->lineage_key_type, sizeof(c->lineage_key_type));
 		c->is_current = st_col_int(s, 6) == 1;
 		c->key_id = st_col_int64(s, 7);
+		c->revoked_at = (time_t)st_col_int64(s, 8);
+		c->revoke_reason = st_col_dup(s, 9, &oom);
+		c->lineage_profile = st_col_dup(s, 10, &oom);
 	}
 	st_finalize(s);
 	if (r != 1)
@@ -253,6 +261,21 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 		if (rc != CK_OK)
 			return rc;
 	}
+	/* What the store learnt about the certificate travels with it: a copy
+	 * must not make a revoked certificate look deployable, nor a lineage
+	 * forget the profile its renewals ask for.  A destination's own record
+	 * is kept (the first revocation record stands). */
+	if (c->revoked_at != 0 &&
+	    (rc = st_exec(dst, err, NULL,
+			  "UPDATE certificates SET revoked_at = ?, revoke_reason = ? "
+			  "WHERE id = ? AND revoked_at IS NULL",
+			  "iti", (int64_t)c->revoked_at, c->revoke_reason, cid)) != CK_OK)
+		return rc;
+	if (lin_id > 0 && c->lineage_profile != NULL &&
+	    (rc = st_exec(dst, err, NULL,
+			  "UPDATE lineages SET profile = ? WHERE id = ? AND profile IS NULL",
+			  "ti", c->lineage_profile, lin_id)) != CK_OK)
+		return rc;
 	CK_FAULT("store.copy.cert");
 	if ((rc = st_generation_bump_tx(dst, err)) != CK_OK)
 		return rc;

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -189,6 +190,103 @@ t_kill(pid_t pid)
 	kill(-pid, SIGTERM);
 	waitpid(pid, NULL, 0);
 	kill(-pid, SIGKILL);
+}
+
+/* ---- driving one kind's ops the way the engine does ------------------------ */
+
+static const char *const t_names[] = { "localhost", "127.0.0.1", NULL };
+
+/* The material for leaf l (key in the store unless token_uri). */
+static inline void
+t_material(struct t_pki *p, struct t_leaf *l, const char *token_uri, struct dep_material *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->binding = "web";
+	m->lineage = "www";
+	m->cert_id = 1;
+	memcpy(m->sha256, l->sha256, sizeof(m->sha256));
+	m->leaf_der = l->der;
+	m->leaf_len = l->len;
+	m->chain = &p->chain;
+	m->key = token_uri ? NULL : l->key;
+	m->key_uri = token_uri;
+	m->names = t_names;
+	m->nnames = 2;
+	m->ca_bundle = p->ca_file;
+}
+
+/* A job for spec text (parsed) and material m. */
+static inline void
+t_job(struct dep_job *job, struct dep_spec *spec, const char *text, const struct ck_ctx *ctx,
+      const struct dep_material *m)
+{
+	memset(job, 0, sizeof(*job));
+	assert_int_equal(dep_spec_parse(text, spec, NULL), CK_OK);
+	job->ctx = ctx;
+	job->spec = spec;
+	job->ops = dep_ops_for(spec->kind);
+	assert_non_null(job->ops);
+	job->m = m;
+}
+
+/* One step of the job, skipped when the kind has none. */
+static inline enum ck_code
+t_step(struct dep_job *job, const char *expect, int verify_step, struct ck_err *err)
+{
+	const struct dep_ops *o = job->ops;
+
+	if (verify_step) {
+		if (job->verify == NULL || expect[0] == '\0')
+			return CK_OK;
+		return dep_verify_handshake(job->ctx, job->verify, job->m->ca_bundle, expect,
+					    DEP_VERIFY_BUDGET_MS, NULL, err);
+	}
+	return o->reload ? o->reload(job, err) : CK_OK;
+}
+
+/*
+ * The engine's order for one kind: validate, render, swap, check, reload,
+ * verify (handshake with job->verify); a failure after the swap rolls back,
+ * reloads and verifies job->prev_sha256.  *rolled_back says whether that
+ * ran and *rollback_ok whether it was verified.  Returns the first failure.
+ */
+static inline enum ck_code
+t_deploy(struct dep_job *job, int *rolled_back, int *rollback_ok, struct ck_err *err)
+{
+	const struct dep_ops *o = job->ops;
+	struct dep_files files = { 0 };
+	struct ck_err e2 = { 0 };
+	enum ck_code rc;
+
+	*rolled_back = *rollback_ok = 0;
+	if ((rc = o->validate(job, err)) != CK_OK || (rc = o->render(job, &files, err)) != CK_OK)
+		goto out;
+	rc = o->swap(job, &files, err);
+	if (rc == CK_OK && o->check != NULL)
+		rc = o->check(job, err);
+	if (rc == CK_OK)
+		rc = t_step(job, NULL, 0, err);
+	if (rc == CK_OK)
+		rc = t_step(job, job->m->sha256, 1, err);
+	if (rc != CK_OK) {
+		*rolled_back = 1;
+		*rollback_ok = o->rollback(job, &e2) == CK_OK && t_step(job, NULL, 0, &e2) == CK_OK &&
+			       t_step(job, job->prev_sha256, 1, &e2) == CK_OK;
+	}
+out:
+	dep_files_cleanup(&files);
+	if (o->cleanup != NULL)
+		o->cleanup(job);
+	return rc;
+}
+
+/* 1 if path exists (lstat). */
+static inline int
+t_exists(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
 }
 
 #endif

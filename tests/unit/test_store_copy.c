@@ -79,6 +79,41 @@ test_copy_carries_key_chain_lineage(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* A revoked certificate stays revoked in the copy (a copy must never make a
+ * revoked certificate look deployable), and its lineage keeps its profile. */
+static void
+test_copy_carries_revocation_and_profile(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	struct ck_copy_result r;
+	struct ck_cert_row row;
+	struct ck_store *dst = NULL;
+	char path[400];
+	struct t_pki p;
+	struct ck_der d;
+	int64_t cid;
+
+	t_pki_init(&p, e->now);
+	t_put_key(e->st, k);
+	t_leaf(&p, k, "revoked.test", 30, e->now, 90, &d);
+	cid = t_put_cert(e->st, &d, &p.chain, 0, "rev", NULL);
+	assert_int_equal(ck_store_lineage_profile_set(e->st, "rev", "shortlived", NULL), CK_OK);
+	assert_int_equal(ck_store_cert_revoked_set(e->st, cid, e->now - 60, "keyCompromise", NULL),
+			 CK_OK);
+	open_dst(e, &dst, path, sizeof(path));
+	assert_int_equal(ck_store_cert_copy(e->st, cid, dst, 0, &r, NULL), CK_OK);
+	assert_int_equal(ck_store_cert_get(dst, r.dst_cert_id, &row, NULL), CK_OK);
+	assert_int_equal(row.revoked_at, e->now - 60);
+	assert_string_equal(row.revoke_reason, "keyCompromise");
+	assert_string_equal(row.profile, "shortlived");
+	ck_cert_row_cleanup(&row);
+	ck_store_close(dst);
+	free(d.data);
+	t_pki_cleanup(&p);
+	EVP_PKEY_free(k);
+}
+
 static void
 test_copy_refuses_keyless_unless_asked(void **state)
 {
@@ -476,6 +511,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_copy_carries_key_chain_lineage, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_carries_revocation_and_profile, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_refuses_keyless_unless_asked, t_setup,
 						t_teardown),
