@@ -74,7 +74,7 @@ binding_json(const struct ck_binding *b)
 static void
 binding_human(const struct ck_binding *b)
 {
-	char when[21] = "never";
+	char when[21] = "";
 
 	if (b->deployed_at)
 		ck_time_rfc3339(b->deployed_at, when);
@@ -85,8 +85,11 @@ binding_human(const struct ck_binding *b)
 		printf("  reload    %s (no shell)\n", b->reload);
 	if (b->verify)
 		printf("  verify    %s\n", b->verify);
-	printf("  deployed  %s at %s (%s)\n", b->last_sha256[0] ? b->last_sha256 : "nothing", when,
-	       b->state ? b->state : "new");
+	if (b->last_sha256[0])
+		printf("  deployed  %s at %s (%s)\n", b->last_sha256, when,
+		       b->state ? b->state : "new");
+	else
+		printf("  deployed  nothing yet (%s)\n", b->state ? b->state : "new");
 	if (b->pending_sha256[0])
 		printf("  PENDING   a deploy of %s was interrupted: run 'certkeep deploy %s'\n",
 		       b->pending_sha256, b->name);

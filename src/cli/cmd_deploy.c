@@ -159,7 +159,7 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 			}
 		} else if (res.state != NULL && strcmp(res.state, "refused") != 0 &&
 			   strcmp(res.state, "rolled-back") != 0 && strcmp(res.state, "failed") != 0) {
-			printf("%s: %s: %s\n", res.binding, res.state, res.message);
+			printf("%s: %s\n", res.binding, res.message);
 		}
 	}
 	if (json && print_json_out(arr) != CLI_EXIT_OK)

@@ -7,10 +7,6 @@
  * Must never: restart before the configuration test passed, run anything
  * through a shell.
  */
-#include <errno.h>
-#include <string.h>
-#include <unistd.h>
-
 #include "deploy/target.h"
 
 #define APACHE_CONF_DEFAULT "/etc/apache2/apache2.conf"
@@ -24,11 +20,7 @@ apache_conf(const struct dep_job *job)
 static enum ck_code
 apache_validate(struct dep_job *job, struct ck_err *err)
 {
-	if (access(apache_conf(job), R_OK) != 0)
-		return CK_FAIL(err, CK_ERR_NOT_FOUND, "Apache configuration %s cannot be read (%s); "
-			       "give the server's main configuration with conf=FILE",
-			       apache_conf(job), strerror(errno));
-	return dep_dir_validate(job, err);
+	return dep_dir_validate_conf(job, "Apache", apache_conf(job), err);
 }
 
 static enum ck_code

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "deploy/deploy_int.h"
 
@@ -83,16 +82,6 @@ run_prepare(struct dep_run *r, const char *name, struct ck_err *err)
 	return j->ops->render(j, &r->files, err);
 }
 
-/* Milliseconds of a monotonic clock. */
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The handshake, seen DEP_VERIFY_CONFIRM times in a row: right after a
  * graceful reload the old workers may still accept a connection or two, so
@@ -101,12 +90,12 @@ mono_ms(void)
 static enum ck_code
 run_handshake(struct dep_run *r, const char *expect, struct ck_err *err)
 {
-	long long deadline = mono_ms() + DEP_VERIFY_BUDGET_MS, left;
+	long long deadline = ck_mono_ms() + DEP_VERIFY_BUDGET_MS, left;
 	enum ck_code rc;
 	int seen;
 
 	for (;;) {
-		left = deadline - mono_ms();
+		left = deadline - ck_mono_ms();
 		rc = dep_verify_handshake(r->ctx, &r->ep, r->o->ca_bundle, expect,
 					  left > 0 ? (unsigned)left : 0, r->res->served_sha256, err);
 		if (rc != CK_OK)
@@ -117,7 +106,7 @@ run_handshake(struct dep_run *r, const char *expect, struct ck_err *err)
 				break;
 		if (seen == DEP_VERIFY_CONFIRM)
 			return CK_OK;
-		if (deadline - mono_ms() <= 0)
+		if (deadline - ck_mono_ms() <= 0)
 			return err->code;
 	}
 }

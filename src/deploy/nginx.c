@@ -6,10 +6,6 @@
  * Must never: reload before the configuration test passed, run anything
  * through a shell.
  */
-#include <errno.h>
-#include <string.h>
-#include <unistd.h>
-
 #include "deploy/target.h"
 
 #define NGINX_CONF_DEFAULT "/etc/nginx/nginx.conf"
@@ -20,15 +16,10 @@ nginx_conf(const struct dep_job *job)
 	return job->spec->conf[0] ? job->spec->conf : NGINX_CONF_DEFAULT;
 }
 
-/* The configuration file must be there to test against (shared with apache.c's shape). */
 static enum ck_code
 nginx_validate(struct dep_job *job, struct ck_err *err)
 {
-	if (access(nginx_conf(job), R_OK) != 0)
-		return CK_FAIL(err, CK_ERR_NOT_FOUND, "nginx configuration %s cannot be read (%s); "
-			       "give the server's main configuration with conf=FILE",
-			       nginx_conf(job), strerror(errno));
-	return dep_dir_validate(job, err);
+	return dep_dir_validate_conf(job, "nginx", nginx_conf(job), err);
 }
 
 static enum ck_code

@@ -115,6 +115,17 @@ dep_dir_validate(struct dep_job *job, struct ck_err *err)
 }
 
 enum ck_code
+dep_dir_validate_conf(struct dep_job *job, const char *server, const char *conf,
+		      struct ck_err *err)
+{
+	if (access(conf, R_OK) != 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "%s configuration %s cannot be read (%s); "
+			       "give the server's main configuration with conf=FILE", server, conf,
+			       strerror(errno));
+	return dep_dir_validate(job, err);
+}
+
+enum ck_code
 dep_dir_render(struct dep_job *job, struct dep_files *out, struct ck_err *err)
 {
 	return dep_render_pem_set(job->m, out, err);

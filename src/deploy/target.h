@@ -311,6 +311,10 @@ enum ck_code dep_gen_prune(const char *root, unsigned keep, const char *also_kee
  */
 #define DEP_DIR_SPACE_MIN (256 * 1024)
 enum ck_code dep_dir_validate(struct dep_job *job, struct ck_err *err);
+/* dep_dir_validate after checking that the server's configuration conf can be
+ * read (server names it in the message: "nginx", "Apache"). */
+enum ck_code dep_dir_validate_conf(struct dep_job *job, const char *server, const char *conf,
+				   struct ck_err *err);
 /* render for a DIR target: dep_render_pem_set. */
 enum ck_code dep_dir_render(struct dep_job *job, struct dep_files *out, struct ck_err *err);
 /*

@@ -249,9 +249,8 @@ class TestApache(DeployCase):
         self.assertEqual(self.served(verify_chain=True), BASE["A"])
 
 
-class TestRefusals(DeployCase):
-    """Each bad input of the issue: refused (or rolled back) with a clear
-    message, the running server untouched (handshake before and after)."""
+class DeployedCase(DeployCase):
+    """nginx serving certificate A, deployed through binding www."""
 
     def setUp(self):
         super().setUp()
@@ -259,6 +258,11 @@ class TestRefusals(DeployCase):
         self.bind()
         self.deploy()
         self.assertEqual(self.served(), BASE["A"])
+
+
+class TestRefusals(DeployedCase):
+    """Each bad input of the issue: refused (or rolled back) with a clear
+    message, the running server untouched (handshake before and after)."""
 
     def refused(self, res, *needles):
         self.assertNotEqual(res.returncode, 0, ckharness.describe(res, "must be refused"))
@@ -373,14 +377,7 @@ class TestRefusals(DeployCase):
         self.refused(res, "check 4 of 7", "trusted root")
 
 
-class TestRollback(DeployCase):
-
-    def setUp(self):
-        super().setUp()
-        self.start_nginx()
-        self.bind()
-        self.deploy()
-        self.assertEqual(self.served(), BASE["A"])
+class TestRollback(DeployedCase):
 
     def test_reload_fails(self):
         self.bind("www", "--lineage", "alt", "--reload", "/bin/false")

@@ -159,3 +159,38 @@ class Apache:
         deadline = time.monotonic() + 10
         while os.path.exists(self.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def main(argv=None):
+    """For scripts/demo:  tlsserver.py start DIR  makes DIR/tls (a
+    placeholder set) and starts nginx serving it from DIR/nginx, printing
+    `export CK_NGINX_PORT=... CK_NGINX_CONF=... CK_NGINX_TLS=...` lines;
+    tlsserver.py stop DIR  stops it.  Also: tlsserver.py served PORT SNI
+    CAFILE prints the served leaf's SHA-256 (chain and name verified)."""
+    import sys
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) == 2 and args[0] in ("start", "stop"):
+        d = os.path.abspath(args[1])
+        tls = os.path.join(d, "tls")
+        if args[0] == "stop":
+            port_file = os.path.join(d, "nginx", "port")
+            if os.path.exists(port_file):
+                with open(port_file) as fp:
+                    Nginx(os.path.join(d, "nginx"), tls, int(fp.read())).stop()
+            return 0
+        placeholder(tls)
+        ng = Nginx(os.path.join(d, "nginx"), tls).start()
+        with open(os.path.join(d, "nginx", "port"), "w") as fp:
+            fp.write(str(ng.port))
+        print("export CK_NGINX_PORT=%d CK_NGINX_CONF=%s CK_NGINX_TLS=%s"
+              % (ng.port, ng.conf, tls))
+        return 0
+    if len(args) == 4 and args[0] == "served":
+        print(handshake(int(args[1]), args[2], args[3]))
+        return 0
+    print(main.__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
