@@ -240,13 +240,16 @@ run_steps(struct dep_run *r, struct ck_err *err)
 							 : "deploy.verified");
 	}
 	r->res->verified = proved;
-	snprintf(gen, sizeof(gen), "%s/%s", j->gen_root, j->gen_new);
+	gen[0] = '\0';
+	if (j->gen_root[0]) /* an exec target has no generation directory */
+		snprintf(gen, sizeof(gen), "%s/%s", j->gen_root, j->gen_new);
 	snprintf(r->res->generation, sizeof(r->res->generation), "%s", gen);
 	snprintf(r->res->message, sizeof(r->res->message), "deployed %.16s to %s%s", r->l.m.sha256,
-		 gen, proved ? "; the new certificate is served (verified by handshake)"
-			     : r->has_ep ? "" : "; not verified (the binding has no --verify)");
+		 gen[0] ? gen : r->b.target,
+		 proved ? "; the new certificate is served (verified by handshake)"
+			: r->has_ep ? "" : "; not verified (the binding has no --verify)");
 	r->res->state = "deployed";
-	run_record(r, "deployed", r->l.m.sha256, gen);
+	run_record(r, "deployed", r->l.m.sha256, gen[0] ? gen : NULL);
 	if (j->gen_root[0])
 		(void)dep_gen_prune(j->gen_root, DEP_GEN_KEEP, j->gen_prev, &why);
 	return CK_OK;

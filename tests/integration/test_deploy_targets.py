@@ -293,6 +293,10 @@ class TestExec(TargetCase):
         self.bind(PKI["B"][1], "exec:" + hook)
         res, out = self.deploy()
         self.assertEqual(out["state"], "deployed", out)
+        # an exec target has no generation directory: none is reported or recorded
+        self.assertIsNone(out["generation"], out)
+        self.assertIn("to exec:" + hook, out["message"])
+        self.assertIsNone(self.ck.json("bindings", "--json")[0].get("generation"))
         # what the hook copied is B's full chain and key: HAProxy serves it
         with open(os.path.join(daemon, "localhost.cert")) as c, \
                 open(os.path.join(daemon, "localhost.key")) as k:
