@@ -165,7 +165,8 @@ enum ck_export_format {
 };
 
 /*
- * What to write.  Either out (one file: pem = certificate + chain + key,
+ * What to write.  The chain is the certificate's selected one
+ * (ck_store_cert_chain_selected).  Either out (one file: pem = certificate + chain + key,
  * pfx = PKCS#12 with all three, der = the certificate alone) or any of
  * the separate files.  no_key: the caller asks for certificate-only output
  * (also what allows exporting a certificate that has no key here).
@@ -196,6 +197,7 @@ struct ck_export_result {
 	size_t nfiles;            /* in the order written (the key first) */
 	int key_included;
 	size_t chain_len;
+	size_t chain_index;       /* which chain was written: the selected one (ck_cert_chains) */
 };
 
 /*
@@ -221,6 +223,17 @@ CK_API enum ck_code ck_pfx_compat_parse(const char *s, enum ck_pfx_compat *out, 
 CK_API enum ck_code ck_store_export(struct ck_store *st, int64_t cert_id, const struct ck_export_opts *o,
 				    struct ck_export_result *out, struct ck_err *err);
 CK_API void ck_export_result_cleanup(struct ck_export_result *r);
+
+/*
+ * `certkeep chain REF --select SPEC`: selects the chain of the certificate
+ * REF names (ck_store_ref_resolve) that export writes and deploy installs.
+ * SPEC is a chain index (0 = the server's default chain) or the common
+ * name of the issuer a chain leads to (ck_cert_chains_find); no such chain
+ * is CK_ERR_NOT_FOUND, the message naming the chains there are, and
+ * nothing changes.  OUTPUT *index: the chain now selected.
+ */
+CK_API enum ck_code ck_chain_select(struct ck_store *st, const char *ref, const char *spec,
+				    size_t *index, struct ck_err *err);
 
 /* ---- pending requests ------------------------------------------------ */
 

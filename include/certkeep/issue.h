@@ -47,6 +47,9 @@ struct ck_issue_params {
 	const char *profile;           /* ACME profile to ask for, recorded on the lineage;
 					* NULL = the lineage's recorded one (none for a new
 					* lineage), "" = none, and clears the recorded one */
+	const char *preferred_chain;   /* issuer CN of the chain to select, recorded on the
+					* lineage; NULL = the lineage's recorded one, "" = the
+					* default chain, and clears the recorded one */
 };
 
 struct ck_issue_result {
@@ -58,6 +61,7 @@ struct ck_issue_result {
 	unsigned long requests;        /* HTTP requests sent to the ACME server */
 	int64_t order_id;              /* the store's order row */
 	int resumed;                   /* 1: an open order was continued, not placed */
+	size_t chain_selected;         /* chain selected (0 = default; see ck_cert_chains) */
 };
 
 /*
@@ -106,6 +110,9 @@ CK_API enum ck_code ck_issue_order_find(struct ck_store *st, const char *lineage
  * key stay for investigation.  A profile (p->profile, else the lineage's
  * recorded one) the server does not offer is refused (CK_ERR_INVALID_ARG,
  * naming the offered ones) before any key, order or lineage change.
+ * With a preferred chain (p->preferred_chain, else the lineage's), the
+ * chain whose topmost certificate's issuer has that CN is selected; when
+ * none has, the default chain is, with a warning naming the CNs offered.
  */
 CK_API enum ck_code ck_issue(const struct ck_ctx *ctx, struct ck_store *st,
 			     const struct ck_issue_params *p, struct ck_issue_result *out,

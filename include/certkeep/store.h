@@ -280,6 +280,7 @@ struct ck_cert_row {
 	time_t revoked_at;        /* when the revocation was recorded; 0 = not revoked */
 	char revoke_reason[32];   /* RFC 5280 reason name; "" = not known */
 	char profile[CK_STORE_NAME_MAX + 1]; /* ACME profile its lineage asks for, "" = none */
+	size_t chain_selected;    /* which of its chains is selected: 0 = the default */
 };
 
 struct ck_cert_list {
@@ -327,6 +328,72 @@ CK_API enum ck_code ck_store_cert_revoked_set(struct ck_store *st, int64_t id, t
 					      const char *reason, struct ck_err *err);
 CK_API void ck_cert_row_cleanup(struct ck_cert_row *r);
 CK_API void ck_cert_list_cleanup(struct ck_cert_list *l);
+
+/* ---- chains: the default one and the alternates, and which is selected -- */
+
+#define CK_STORE_CN_MAX 256           /* bytes of an issuer common name (a chain preference) */
+
+/* One chain of a certificate: its issuers, nearest first (leaf excluded). */
+struct ck_cert_chain {
+	struct ck_der_list certs;
+	char *top_issuer;         /* CN of the topmost certificate's issuer (the root the
+				   * chain leads to), UTF-8; "" if it has none */
+};
+
+/*
+ * Every chain of a certificate: items[0] is the chain the ACME server sent
+ * by default (the certificate's `chain`), items[i] (i >= 1) the i-th
+ * alternate it offered (RFC 8555 7.4.2), as issuance stored them.
+ * selected is the index recorded for the certificate (0 unless chosen).
+ */
+struct ck_cert_chains {
+	struct ck_cert_chain *items;
+	size_t n;                 /* >= 1 */
+	size_t selected;
+};
+
+/* Every chain of certificate id and the selection (ck_cert_chains_cleanup). */
+CK_API enum ck_code ck_store_cert_chains(struct ck_store *st, int64_t id, struct ck_cert_chains *out,
+					 struct ck_err *err);
+/*
+ * The selected chain of certificate id: what export writes as its chain
+ * and deploy installs.  *out (ck_der_list_cleanup) gets a copy of its
+ * issuers, *index (may be NULL) its index.  A recorded index past the
+ * chains the store holds is CK_ERR_CORRUPT (`certkeep chain REF --select
+ * 0` repairs it), never silently another chain.
+ */
+CK_API enum ck_code ck_store_cert_chain_selected(struct ck_store *st, int64_t id,
+						 struct ck_der_list *out, size_t *index,
+						 struct ck_err *err);
+/*
+ * Records chain `index` (0 = the default, as in ck_cert_chains) as the
+ * selected chain of certificate id, one transaction, checked against the
+ * chains stored in it (CK_ERR_NOT_FOUND naming how many there are); bumps
+ * the generation when the selection changes (what deploys would install
+ * changed).  CK_ERR_NOT_FOUND if id is unknown.
+ */
+CK_API enum ck_code ck_store_cert_chain_select(struct ck_store *st, int64_t id, size_t index,
+					       struct ck_err *err);
+/*
+ * Pure: the index of the first chain of c whose top issuer CN is exactly
+ * cn.  CK_ERR_NOT_FOUND otherwise, the message naming each chain's top
+ * issuer (what the server offered).  The one rule of a chain preference
+ * (`issue --preferred-chain`, renewal, `chain --select CN`).
+ */
+CK_API enum ck_code ck_cert_chains_find_issuer(const struct ck_cert_chains *c, const char *cn,
+					       size_t *index, struct ck_err *err);
+/*
+ * Pure: spec as `chain --select` takes it: decimal digits are an index
+ * (CK_ERR_NOT_FOUND if there is no such chain), anything else a top
+ * issuer CN (ck_cert_chains_find_issuer).  OUTPUT *index.
+ */
+CK_API enum ck_code ck_cert_chains_find(const struct ck_cert_chains *c, const char *spec,
+					size_t *index, struct ck_err *err);
+/* Pure: c's selected chain into *out (points into c); CK_ERR_CORRUPT if
+ * c->selected is not one of its chains. */
+CK_API enum ck_code ck_cert_chains_selected(const struct ck_cert_chains *c,
+					    const struct ck_cert_chain **out, struct ck_err *err);
+CK_API void ck_cert_chains_cleanup(struct ck_cert_chains *c);
 
 /* ---- references (REF) ----------------------------------------------- */
 
@@ -379,6 +446,7 @@ struct ck_lineage {
 	int64_t current_cert_id;  /* 0 if none */
 	time_t created;
 	char profile[CK_STORE_NAME_MAX + 1]; /* ACME profile to ask for, "" = none */
+	char *preferred_chain;    /* issuer CN of the chain to select, NULL = the default */
 };
 
 struct ck_lineage_list {
@@ -404,6 +472,15 @@ CK_API enum ck_code ck_store_lineage_list(struct ck_store *st, struct ck_lineage
  */
 CK_API enum ck_code ck_store_lineage_profile_set(struct ck_store *st, const char *name,
 						 const char *profile, struct ck_err *err);
+/*
+ * Records the chain a lineage prefers, by the common name of the topmost
+ * certificate's issuer (read back in ck_lineage.preferred_chain); cn NULL
+ * or "" clears it.  At most CK_STORE_CN_MAX bytes of UTF-8 without
+ * control characters (CK_ERR_INVALID_ARG otherwise); CK_ERR_NOT_FOUND if
+ * there is no such lineage.
+ */
+CK_API enum ck_code ck_store_lineage_preferred_chain_set(struct ck_store *st, const char *name,
+							 const char *cn, struct ck_err *err);
 CK_API void ck_lineage_cleanup(struct ck_lineage *l);
 CK_API void ck_lineage_list_cleanup(struct ck_lineage_list *l);
 

@@ -4,6 +4,7 @@
  * Owns order objects and the shared polling rule (Retry-After clamped,
  * total time bounded).  Never builds CSRs (crypto does) or stores keys.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,6 +167,24 @@ order_from_response(struct acme_client *c, const struct acme_http_response *r, c
 	return CK_OK;
 }
 
+/* One newOrder identifier for name s: an IP literal is type "ip" with the
+ * address in canonical text (RFC 8738 section 3: RFC 5952 for IPv6, so
+ * "0:0::1" is sent as "::1"), anything else type "dns". */
+static json_t *
+order_identifier(const char *s)
+{
+	unsigned char addr[16];
+	char text[INET6_ADDRSTRLEN];
+	int af = inet_pton(AF_INET6, s, addr) == 1 ? AF_INET6
+		 : inet_pton(AF_INET, s, addr) == 1 ? AF_INET : 0;
+
+	if (!ck_name_is_ip(s))
+		return json_pack("{s:s, s:s}", "type", "dns", "value", s);
+	if (af != 0 && inet_ntop(af, addr, text, sizeof(text)) != NULL)
+		s = text;
+	return json_pack("{s:s, s:s}", "type", "ip", "value", s);
+}
+
 static enum ck_code
 order_payload(const char *const *names, size_t n, const char *profile, char **out,
 	      struct ck_err *err)
@@ -188,9 +207,7 @@ order_payload(const char *const *names, size_t n, const char *profile, char **ou
 			rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "identifier %zu is not a valid name", i + 1);
 			goto out;
 		}
-		if (json_array_append_new(ids, json_pack("{s:s, s:s}", "type",
-							 ck_name_is_ip(s) ? "ip" : "dns", "value",
-							 s)) != 0) {
+		if (json_array_append_new(ids, order_identifier(s)) != 0) {
 			rc = CK_OOM(err);
 			goto out;
 		}

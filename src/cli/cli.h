@@ -67,6 +67,7 @@ int cmd_requests(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_revoke(struct cli *cli, int argc, char **argv);
+int cmd_chain(struct cli *cli, int argc, char **argv);
 int cmd_profiles(struct cli *cli, int argc, char **argv);
 int cmd_bind(struct cli *cli, int argc, char **argv);
 int cmd_unbind(struct cli *cli, int argc, char **argv);

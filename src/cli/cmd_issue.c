@@ -33,6 +33,11 @@ issue_usage(FILE *fp)
 		"                         recorded on the lineage and asked for again by later\n"
 		"                         issues without --profile; '' clears it.  One the server\n"
 		"                         does not offer is refused before any order\n"
+		"  --preferred-chain CN   select the chain leading to the issuer named CN (the\n"
+		"                         root, e.g. \"ISRG Root X1\") among those the server\n"
+		"                         offers; recorded on the lineage and used again by\n"
+		"                         later issues without it; '' clears it.  When no chain\n"
+		"                         matches, the default chain is used with a warning\n"
 		"  -h, --help             this text\n");
 }
 
@@ -48,6 +53,7 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 		{ "http-port", required_argument, NULL, 'p' },
 		{ "http-address", required_argument, NULL, 'A' },
 		{ "profile", required_argument, NULL, 'P' },
+		{ "preferred-chain", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -98,6 +104,9 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 			break;
 		case 'P':
 			p.profile = optarg;
+			break;
+		case 'C':
+			p.preferred_chain = optarg;
 			break;
 		case 'h':
 			issue_usage(stdout);

@@ -11,7 +11,6 @@
 
 #include "cli/cli.h"
 #include "cli/print.h"
-#include "crypto/alternates.h"
 #include "store/store.h"
 
 struct show {
@@ -21,7 +20,7 @@ struct show {
 	struct ck_binding_list bindings;
 	unsigned char *der;
 	size_t der_len;
-	size_t alternates;  /* alternate chains the ACME server offered, as recorded */
+	struct ck_cert_chains chains; /* the default chain and the alternates offered */
 	time_t now;
 };
 
@@ -41,7 +40,8 @@ show_usage(FILE *fp)
 		"\n"
 		"options:\n"
 		"  --json      one JSON object (the fields of 'list --json' plus chain,\n"
-		"              alternate_chains (count) and\n"
+		"              alternate_chains (count), chains (every chain: index,\n"
+		"              top_issuer, length, selected; see `certkeep chain`) and\n"
 		"              bindings)\n"
 		"  -h, --help  this text\n");
 }
@@ -56,30 +56,9 @@ show_cleanup(struct show *s)
 	free(s->chain_info);
 	ck_der_list_cleanup(&s->chain);
 	ck_binding_list_cleanup(&s->bindings);
+	ck_cert_chains_cleanup(&s->chains);
 	ck_cert_row_cleanup(&s->row);
 	free(s->der);
-}
-
-/* Number of alternate chains recorded with certificate id (0 when none). */
-static enum ck_code
-show_alternates_count(struct ck_store *st, int64_t id, size_t *out, struct ck_err *err)
-{
-	struct ck_alternates a = { NULL, 0 };
-	char *text = NULL;
-	enum ck_code rc;
-
-	if ((rc = ck_store_cert_alternates(st, id, &text, err)) != CK_OK)
-		return rc;
-	rc = ck_alternates_decode(text, &a, NULL);
-	free(text);
-	if (rc == CK_ERR_PARSE)
-		return CK_FAIL(err, CK_ERR_CORRUPT, "the stored alternate chains are not a JSON "
-			       "array of chains");
-	if (rc != CK_OK)
-		return CK_FAIL(err, rc, "the stored alternate chains could not be read");
-	*out = a.n;
-	ck_alternates_cleanup(&a);
-	return CK_OK;
 }
 
 static enum ck_code
@@ -91,7 +70,7 @@ show_load(struct ck_store *st, int64_t id, struct show *s, struct ck_err *err)
 	if ((rc = ck_store_cert_get(st, id, &s->row, err)) != CK_OK ||
 	    (rc = ck_store_cert_der(st, id, &s->der, &s->der_len, &s->chain, err)) != CK_OK ||
 	    (rc = ck_store_cert_bindings(st, id, &s->bindings, err)) != CK_OK ||
-	    (rc = show_alternates_count(st, id, &s->alternates, err)) != CK_OK)
+	    (rc = ck_store_cert_chains(st, id, &s->chains, err)) != CK_OK)
 		return rc;
 	s->chain_info = calloc(s->chain.n + 1, sizeof(*s->chain_info));
 	if (s->chain_info == NULL)
@@ -159,7 +138,9 @@ show_json(const struct show *s)
 	     json_object_set_new(key, "id", json_integer((json_int_t)s->row.key_id)) != 0) ||
 	    json_object_set_new(o, "spki_sha256", json_string(s->row.spki_sha256)) != 0 ||
 	    json_object_set_new(o, "chain", show_chain_json(s)) != 0 ||
-	    json_object_set_new(o, "alternate_chains", json_integer((json_int_t)s->alternates)) != 0 ||
+	    json_object_set_new(o, "alternate_chains",
+				json_integer((json_int_t)(s->chains.n - 1))) != 0 ||
+	    json_object_set_new(o, "chains", print_chains_json(&s->chains)) != 0 ||
 	    json_object_set_new(o, "bindings", show_bindings_json(s)) != 0 ||
 	    json_object_set_new(o, "expired", json_boolean(s->row.not_after < s->now)) != 0) {
 		json_decref(o);
@@ -220,9 +201,10 @@ show_human(const struct show *s)
 		printf("  %-12s (none stored)\n", "chain");
 	for (i = 0; i < s->chain.n; i++)
 		printf("  %-12s %zu. %s\n", i == 0 ? "chain" : "", i + 1, s->chain_info[i].subject);
-	if (s->alternates > 0)
+	if (s->chains.n > 1)
 		printf("  %-12s %zu alternate chain(s) offered by the server, recorded\n",
-		       "alternates", s->alternates);
+		       "alternates", s->chains.n - 1);
+	print_chains_human(&s->chains, "chains");
 	if (s->bindings.n == 0)
 		printf("  %-12s (none)\n", "bindings");
 	for (i = 0; i < s->bindings.n; i++) {

@@ -29,6 +29,7 @@ static const struct cli_cmd commands[] = {
 	{ "list", cmd_list, "list the certificates in the store" },
 	{ "show", cmd_show, "everything about one certificate" },
 	{ "export", cmd_export, "write a certificate with its key and chain to files" },
+	{ "chain", cmd_chain, "list a certificate's chains and select the one export uses" },
 	{ "import", cmd_import, "import certificates and keys (PEM, DER, PKCS#12)" },
 	{ "copy", cmd_copy, "copy a certificate with its key to another store" },
 	{ "move", cmd_move, "move a certificate with its key to another store" },

@@ -35,4 +35,10 @@ const char *print_key_state(const struct ck_cert_row *r);
 /* The SANs joined with ", " (at most n bytes, "..." when cut). */
 void print_sans(const struct ck_cert_row *r, char *out, size_t n);
 
+/* Every chain of c as a JSON array of {index, top_issuer, length, selected}
+ * (print_chain.c; NULL when out of memory). */
+json_t *print_chains_json(const struct ck_cert_chains *c);
+/* Every chain of c, one line each, the first labelled label. */
+void print_chains_human(const struct ck_cert_chains *c, const char *label);
+
 #endif

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <openssl/x509.h>
 
 #include "crypto/alternates.h"
+#include "crypto/crypto_int.h"
 
 enum ck_code
 ck_alternates_add(struct ck_alternates *a, const struct ck_der *leaf, const char *pem,
@@ -165,6 +167,59 @@ out:
 	ck_alternates_cleanup(&a);
 	json_decref(arr);
 	return rc;
+}
+
+/* The CN of name as bounded UTF-8 without control characters; "" if none. */
+static char *
+chain_name_cn(const X509_NAME *name)
+{
+	int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	unsigned char *utf8 = NULL;
+	char *out;
+	int len = -1;
+	size_t k;
+
+	if (i >= 0)
+		len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+	if (len < 0)
+		len = 0;
+	if ((size_t)len > CK_CHAIN_CN_MAX) { /* cut at a character boundary */
+		len = CK_CHAIN_CN_MAX;
+		while (len > 0 && (utf8[len] & 0xC0) == 0x80)
+			len--;
+	}
+	if ((out = malloc((size_t)len + 1)) != NULL) {
+		for (k = 0; k < (size_t)len; k++) {
+			out[k] = (utf8[k] < 0x20 || utf8[k] == 0x7f) ? '?' : (char)utf8[k];
+			/* C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F) too. */
+			if (utf8[k] == 0xc2 && k + 1 < (size_t)len && utf8[k + 1] < 0xa0) {
+				out[k] = '?';
+				out[++k] = '?';
+			}
+		}
+		out[len] = '\0';
+	}
+	OPENSSL_free(utf8);
+	return out;
+}
+
+enum ck_code
+ck_chain_top_issuer_cn(const struct ck_der *leaf, const struct ck_der_list *chain, char **cn,
+		       struct ck_err *err)
+{
+	const struct ck_der *top = chain->n > 0 ? &chain->items[chain->n - 1] : leaf;
+	X509 *x = NULL;
+	char *s;
+	enum ck_code rc;
+
+	if ((rc = crypto_x509_from_der(top->data, top->len, &x, err)) != CK_OK)
+		return rc;
+	s = chain_name_cn(X509_get_issuer_name(x));
+	X509_free(x);
+	if (s == NULL)
+		return CK_OOM(err);
+	*cn = s;
+	return CK_OK;
 }
 
 void

@@ -45,6 +45,18 @@ enum ck_code ck_alternates_encode(const struct ck_alternates *a, char **json,
  */
 enum ck_code ck_alternates_decode(const char *json, struct ck_alternates *out,
 				  struct ck_err *err);
+/*
+ * The common name of the issuer of a chain's topmost certificate: the root
+ * the chain leads to (ACME servers do not send the root itself).  chain
+ * holds the issuers, nearest first; an empty chain's topmost certificate
+ * is leaf.  UTF-8, control characters replaced with '?', at most
+ * CK_CHAIN_CN_MAX bytes; "" when that issuer has no CN (or it is not
+ * text).  OUTPUT *cn (free()), set only on success; CK_ERR_PARSE if the
+ * topmost certificate does not parse.
+ */
+#define CK_CHAIN_CN_MAX 256
+enum ck_code ck_chain_top_issuer_cn(const struct ck_der *leaf, const struct ck_der_list *chain,
+				    char **cn, struct ck_err *err);
 /* Frees a's chains; NULL-safe, and safe on a zeroed struct. */
 void ck_alternates_cleanup(struct ck_alternates *a);
 

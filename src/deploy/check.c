@@ -225,7 +225,8 @@ dep_load_checked(const struct ck_ctx *ctx, struct ck_store *st, const char *bind
 	memset(&l, 0, sizeof(l));
 	if ((rc = check_reference(st, lineage, pinned, &id, err)) != CK_OK ||
 	    (rc = ck_store_cert_get(st, id, &l.row, err)) != CK_OK ||
-	    (rc = ck_store_cert_der(st, id, &l.der, &l.len, &l.chain, err)) != CK_OK ||
+	    (rc = ck_store_cert_der(st, id, &l.der, &l.len, NULL, err)) != CK_OK ||
+	    (rc = ck_store_cert_chain_selected(st, id, &l.chain, NULL, err)) != CK_OK ||
 	    (rc = check_key(st, &l, err)) != CK_OK ||
 	    (rc = check_chain(&l, ca_bundle, err)) != CK_OK ||
 	    (rc = check_time_name(ctx, &l, ep, err)) != CK_OK) {

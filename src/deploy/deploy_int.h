@@ -25,7 +25,8 @@ struct dep_loaded {
 
 /*
  * Loads the certificate a binding deploys - lineage's current one, or the
- * pinned SHA-256 (exactly one of them non-NULL) - and runs the checks, in
+ * pinned SHA-256 (exactly one of them non-NULL), with its selected chain
+ * (`certkeep chain --select`: what export writes too) - and runs the checks, in
  * order, each refusing with a message "check N of 7 (WHAT) failed: ...;
  * fix: ...":
  *   1 the reference resolves, 2 the certificate is linked to a key,

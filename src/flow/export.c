@@ -340,7 +340,9 @@ ck_store_export(struct ck_store *st, int64_t cert_id, const struct ck_export_opt
 		goto out;
 	if ((rc = ck_store_cert_get(st, cert_id, &e.row, err)) != CK_OK ||
 	    (rc = export_key_rules(o, &e.row, err)) != CK_OK ||
-	    (rc = ck_store_cert_der(st, cert_id, &e.der, &e.der_len, &e.chain, err)) != CK_OK)
+	    (rc = ck_store_cert_der(st, cert_id, &e.der, &e.der_len, NULL, err)) != CK_OK ||
+	    (rc = ck_store_cert_chain_selected(st, cert_id, &e.chain, &res.chain_index, err)) !=
+		    CK_OK)
 		goto out;
 	if (export_wants_key(o) && (rc = export_load_key(st, &e, err)) != CK_OK)
 		goto out;

@@ -16,6 +16,7 @@
 #include "challenge/http01.h"
 #include "crypto/alternates.h"
 #include "flow/account.h"
+#include "flow/chain.h"
 #include "flow/issue.h"
 
 /* Everything one issuance holds, released in one place. */
@@ -550,6 +551,7 @@ issue_store(struct issue_run *r, char *const *names, struct ck_issue_result *res
 	res->not_after = info.not_after;
 	ck_cert_info_cleanup(&info);
 	res->alternates = issue_store_alternates(r, put.cert_id);
+	res->chain_selected = chain_issue_apply(r->ctx, r->st, r->lineage, put.cert_id);
 	return CK_OK;
 }
 
@@ -558,13 +560,15 @@ issue_lineage_name(const struct ck_issue_params *p, char out[CK_STORE_NAME_MAX +
 		   struct ck_err *err)
 {
 	const char *name = p->lineage ? p->lineage : p->names[0];
+	/* "::1" is "0::1": a derived name may not start with the '-' a ':' becomes. */
+	const char *zero = (p->lineage == NULL && name[0] == ':') ? "0" : "";
 	size_t i;
 
-	if (strlen(name) > CK_STORE_NAME_MAX)
+	if (strlen(zero) + strlen(name) > CK_STORE_NAME_MAX)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
 			       "lineage name is longer than %d characters: choose one with --name",
 			       CK_STORE_NAME_MAX);
-	snprintf(out, CK_STORE_NAME_MAX + 1, "%s", name);
+	snprintf(out, CK_STORE_NAME_MAX + 1, "%s%s", zero, name);
 	if (p->lineage == NULL) {
 		for (i = 0; out[i] != '\0'; i++) {
 			out[i] = (char)tolower((unsigned char)out[i]);
@@ -610,6 +614,7 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 	ck_log(&ctx->log, CK_LOG_INFO, "ordering a certificate for %s%s from %s", names[0],
 	       p->nnames > 1 ? " and others" : "", r.sess.server);
 	if ((rc = issue_lineage(&r, names, &kt, err)) != CK_OK ||
+	    (rc = chain_lineage_record(st, r.lineage, p->preferred_chain, err)) != CK_OK ||
 	    (rc = issue_resume(&r, names, kt, err)) != CK_OK)
 		goto out;
 	if (r.order_id == 0) {

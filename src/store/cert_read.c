@@ -16,7 +16,7 @@
 	"CASE WHEN k.id IS NULL THEN NULL WHEN k.pkcs11_uri IS NOT NULL "              \
 	"THEN k.pkcs11_uri ELSE 'store' END, c.origin, c.created, "                     \
 	"(SELECT count(*) FROM chain h WHERE h.cert_id = c.id), "                       \
-	"c.revoked_at, c.revoke_reason, l.profile "                                     \
+	"c.revoked_at, c.revoke_reason, l.profile, c.chain_selected "                   \
 	"FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "              \
 	"LEFT JOIN keys k ON k.id = c.key_id "
 
@@ -50,6 +50,7 @@ cert_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	r->revoked_at = st_col_is_null(s, 19) ? 0 : (time_t)st_col_int64(s, 19);
 	st_col_copy(s, 20, r->revoke_reason, sizeof(r->revoke_reason));
 	st_col_copy(s, 21, r->profile, sizeof(r->profile));
+	r->chain_selected = (size_t)st_col_int64(s, 22);
 	if (oom)
 		return CK_OOM(err);
 	return st_strv_from_json(sans, CK_STORE_ROWS_MAX, &r->sans, &r->nsans, err);

@@ -1,7 +1,8 @@
 /*
  * copy.c - copy and move a certificate between two stores.  The key
- * (PKCS#8, or a token reference as a reference), chain, alternates and
- * lineage travel with the certificate in ONE destination transaction
+ * (PKCS#8, or a token reference as a reference), chain, alternates (and
+ * which chain is selected) and lineage travel with the certificate in ONE
+ * destination transaction
  * (invariant 5: nothing leaves without its key unless asked).  move
  * deletes from the source only after the destination committed, so a
  * crash leaves the certificate in both stores, never in neither.
@@ -39,9 +40,11 @@ struct copy_set {
 	time_t created;
 	time_t revoked_at;             /* 0 = not recorded as revoked */
 	char *revoke_reason, *lineage_profile;
+	char *lineage_chain;           /* the lineage's preferred chain (issuer CN), or NULL */
 	char *lineage, *lineage_idents, lineage_key_type[16];
 	int is_current;
 	int64_t key_id;
+	int64_t chain_selected;   /* which of its chains is selected */
 	unsigned char *spki, *pkcs8;
 	size_t spki_len, pkcs8_len;
 	char *uri, key_type[16], algorithm[32];
@@ -57,6 +60,7 @@ copy_set_cleanup(struct copy_set *c)
 	free(c->alternates);
 	free(c->revoke_reason);
 	free(c->lineage_profile);
+	free(c->lineage_chain);
 	free(c->lineage);
 	free(c->lineage_idents);
 	free(c->spki);
@@ -78,7 +82,8 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 	if ((rc = st_prepare_bind(st, err, &s,
 				  "SELECT c.origin, c.alternates, c.created, l.name, l.identifiers, "
 				  "l.key_type, (l.current_cert_id = c.id), c.key_id, "
-				  "c.revoked_at, c.revoke_reason, l.profile "
+				  "c.revoked_at, c.revoke_reason, l.profile, c.chain_selected, "
+				  "l.preferred_chain "
 				  "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
 				  "WHERE c.id = ?",
 				  "i", id)) != CK_OK)
@@ -96,6 +101,8 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 		c->revoked_at = (time_t)st_col_int64(s, 8);
 		c->revoke_reason = st_col_dup(s, 9, &oom);
 		c->lineage_profile = st_col_dup(s, 10, &oom);
+		c->chain_selected = st_col_int64(s, 11);
+		c->lineage_chain = st_col_dup(s, 12, &oom);
 	}
 	st_finalize(s);
 	if (r != 1)
@@ -249,6 +256,9 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 		raw.lineage_id = lin_id;
 		raw.created = c->created;
 		rc = st_cert_insert_tx(dst, &raw, &cid, err);
+		if (rc == CK_OK && c->chain_selected != 0)
+			rc = st_exec(dst, err, NULL, "UPDATE certificates SET chain_selected = ? "
+				     "WHERE id = ?", "ii", c->chain_selected, cid);
 		cur = key_id;
 	}
 	if (rc != CK_OK)
@@ -263,7 +273,7 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 	}
 	/* What the store learnt about the certificate travels with it: a copy
 	 * must not make a revoked certificate look deployable, nor a lineage
-	 * forget the profile its renewals ask for.  A destination's own record
+	 * forget the profile or the chain its renewals ask for.  A destination's own record
 	 * is kept (the first revocation record stands). */
 	if (c->revoked_at != 0 &&
 	    (rc = st_exec(dst, err, NULL,
@@ -275,6 +285,11 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 	    (rc = st_exec(dst, err, NULL,
 			  "UPDATE lineages SET profile = ? WHERE id = ? AND profile IS NULL",
 			  "ti", c->lineage_profile, lin_id)) != CK_OK)
+		return rc;
+	if (lin_id > 0 && c->lineage_chain != NULL &&
+	    (rc = st_exec(dst, err, NULL,
+			  "UPDATE lineages SET preferred_chain = ? WHERE id = ? AND "
+			  "preferred_chain IS NULL", "ti", c->lineage_chain, lin_id)) != CK_OK)
 		return rc;
 	CK_FAULT("store.copy.cert");
 	if ((rc = st_generation_bump_tx(dst, err)) != CK_OK)

@@ -59,7 +59,8 @@ ck_store_lineage_put(struct ck_store *st, const char *name, const char *const *i
 }
 
 #define LINEAGE_COLS \
-	"SELECT id, name, identifiers, key_type, current_cert_id, created, profile FROM lineages "
+	"SELECT id, name, identifiers, key_type, current_cert_id, created, profile, " \
+	"preferred_chain FROM lineages "
 
 static enum ck_code
 lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -73,6 +74,7 @@ lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	l->current_cert_id = st_col_int64(s, 4);
 	l->created = (time_t)st_col_int64(s, 5);
 	st_col_copy(s, 6, l->profile, sizeof(l->profile));
+	l->preferred_chain = st_col_dup(s, 7, &oom);
 	if (oom)
 		return CK_OOM(err);
 	return st_strv_from_json(st_col_text(s, 2), CK_STORE_IDENT_MAX,
@@ -113,6 +115,21 @@ ck_store_lineage_list(struct ck_store *st, struct ck_lineage_list *out, struct c
 			    LINEAGE_COLS "ORDER BY name", "");
 }
 
+/* One text column of lineage name set to value (sql: "... SET col = ? WHERE
+ * name = ?"), its own transaction; CK_ERR_NOT_FOUND if there is no such lineage. */
+static enum ck_code
+lineage_set_text(struct ck_store *st, const char *fault, const char *sql, const char *value,
+		 const char *name, struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	rc = st_tx_exec(st, err, fault, &changes, sql, "tt", value, name);
+	if (rc == CK_OK && changes == 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no lineage is named '%s'", name);
+	return rc;
+}
+
 #define PROFILE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 enum ck_code
@@ -120,7 +137,6 @@ ck_store_lineage_profile_set(struct ck_store *st, const char *name, const char *
 			     struct ck_err *err)
 {
 	enum ck_code rc;
-	int changes = 0;
 
 	if (profile != NULL && profile[0] == '\0')
 		profile = NULL;
@@ -131,11 +147,47 @@ ck_store_lineage_profile_set(struct ck_store *st, const char *name, const char *
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
 			       "a profile name is 1 to %d of letters, digits, '.', '_' and '-'",
 			       CK_STORE_NAME_MAX);
-	rc = st_tx_exec(st, err, "store.lineage_profile", &changes,
-			"UPDATE lineages SET profile = ? WHERE name = ?", "tt", profile, name);
-	if (rc == CK_OK && changes == 0)
-		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no lineage is named '%s'", name);
-	return rc;
+	return lineage_set_text(st, "store.lineage_profile",
+				"UPDATE lineages SET profile = ? WHERE name = ?", profile, name, err);
+}
+
+/* 1 if s is well-formed UTF-8 without control characters (a CN as typed). */
+static int
+lineage_cn_ok(const unsigned char *s)
+{
+	size_t i = 0, k, more;
+
+	while (s[i] != '\0') {
+		if (s[i] < 0x20 || s[i] == 0x7f || s[i] == 0xC0 || s[i] == 0xC1 || s[i] > 0xF4)
+			return 0; /* controls; bytes that start no shortest-form character */
+		more = s[i] < 0x80 ? 0 : (s[i] & 0xE0) == 0xC0 ? 1 : (s[i] & 0xF0) == 0xE0 ? 2
+			: (s[i] & 0xF8) == 0xF0 ? 3 : 4;
+		if (more == 4)
+			return 0;
+		for (k = 1; k <= more; k++)
+			if ((s[i + k] & 0xC0) != 0x80)
+				return 0;
+		i += more + 1;
+	}
+	return 1;
+}
+
+enum ck_code
+ck_store_lineage_preferred_chain_set(struct ck_store *st, const char *name, const char *cn,
+				     struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if (cn != NULL && cn[0] == '\0')
+		cn = NULL;
+	if ((rc = st_check_name("lineage name", name, 1, err)) != CK_OK)
+		return rc;
+	if (cn != NULL && (strlen(cn) > CK_STORE_CN_MAX || !lineage_cn_ok((const unsigned char *)cn)))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "a preferred chain is an issuer common name of at most %d bytes of "
+			       "UTF-8 without control characters", CK_STORE_CN_MAX);
+	return lineage_set_text(st, "store.lineage_preferred_chain",
+				"UPDATE lineages SET preferred_chain = ? WHERE name = ?", cn, name, err);
 }
 
 void
@@ -144,6 +196,7 @@ ck_lineage_cleanup(struct ck_lineage *l)
 	if (l == NULL)
 		return;
 	free(l->name);
+	free(l->preferred_chain);
 	st_strv_free(l->identifiers, l->nidentifiers);
 	memset(l, 0, sizeof(*l));
 }

@@ -227,7 +227,13 @@ class TestNginx(DeployCase):
 
     def test_dry_run_changes_nothing(self):
         self.start_nginx()
-        self.bind()
+        b = self.ck.json("bind", "www", "--lineage", "www", "--json", "--target",
+                         "nginx:%s//,conf=%s" % (self.tls, self.server.conf),
+                         "--verify", self.verify, "--reload", "nginx -s reload -c "
+                         + self.server.conf)
+        self.assertEqual(b["target"], self.target, "the target is stored in canonical form")
+        self.assertEqual((b["lineage"], b["state"], b["deployed_sha256"]), ("www", "new", None))
+        self.assertEqual(b["reload"], "nginx -s reload -c " + self.server.conf)
         before = sorted(os.listdir(self.tls))
         _, out = self.deploy(extra=["--dry-run"])
         self.assertEqual(out[0]["state"], "would-deploy", out)

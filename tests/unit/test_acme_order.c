@@ -153,6 +153,34 @@ hook_authz_invalid(struct fake *f, const struct acme_http_request *req,
 	return 1;
 }
 
+/* RFC 8738 section 3: an ip identifier's value is the address in its
+ * canonical text form (RFC 5952 for IPv6), whatever form was typed. */
+static void
+test_ip_identifier_canonical(void **state)
+{
+	struct env *e = *state;
+	const char *names[] = { "0:0:0:0:0:0:0:1", "2001:DB8:0:0::1", "192.0.2.7" };
+	const char *want[] = { "::1", "2001:db8::1", "192.0.2.7" };
+	struct acme_order o = { 0 };
+	char *payload;
+	json_t *p, *ids;
+	size_t i;
+
+	assert_int_equal(acme_order_new(e->c, names, 3, &o, &e->err), CK_OK);
+	payload = fake_payload(e->f.reqs[e->f.n - 1].body);
+	p = json_loads(payload, 0, NULL);
+	ids = json_object_get(p, "identifiers");
+	for (i = 0; i < 3; i++) {
+		assert_string_equal(json_string_value(json_object_get(json_array_get(ids, i),
+								      "type")), "ip");
+		assert_string_equal(json_string_value(json_object_get(json_array_get(ids, i),
+								      "value")), want[i]);
+	}
+	json_decref(p);
+	free(payload);
+	acme_order_cleanup(&o);
+}
+
 static void
 test_authz_invalid(void **state)
 {
@@ -511,6 +539,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_issue_flow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ip_identifier_canonical, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authz_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_interval, setup, teardown),

@@ -110,7 +110,7 @@ t_x509(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, const char *cn, int is_ca, con
 	assert_non_null(x);
 	X509_set_version(x, X509_VERSION_3);
 	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
 	X509_set_subject_name(x, name);
 	X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name);
 	X509_NAME_free(name);

@@ -130,7 +130,13 @@ static const char *const migrations[] = {
 	 "ALTER TABLE certificates ADD COLUMN revoke_reason TEXT;"),
 	/* 5: the ACME profile a lineage asks for (issue --profile), NULL = none */
 	"ALTER TABLE lineages ADD COLUMN profile TEXT;",
-	/* 6: deployment (issue 9): a binding's reload command and --verify
+	/* 6: chains.  The issuer CN a lineage prefers (issue --preferred-chain,
+	 * NULL = the server's default chain) and, per certificate, which of its
+	 * chains is selected: 0 = the default chain (table chain), i = the i-th
+	 * of its alternates (certificates.alternates). */
+	("ALTER TABLE lineages ADD COLUMN preferred_chain TEXT;"
+	 "ALTER TABLE certificates ADD COLUMN chain_selected INTEGER NOT NULL DEFAULT 0;"),
+	/* 7: deployment (issue 9): a binding's reload command and --verify
 	 * endpoint, and what its last deploy did: when, the one-line result,
 	 * the generation directory it switched to, and the certificate of a
 	 * deploy that started and has not recorded its end (a crash). */
