@@ -139,6 +139,12 @@ pem_traditional(int type, const char *header, unsigned char *data, long len,
 	if (key == NULL || p != data + len) {
 		EVP_PKEY_free(key);
 		ERR_clear_error();
+		/* This encryption has no integrity check: a wrong password gives
+		 * valid padding about once in 256 tries, and garbage. */
+		if (ci.cipher != NULL)
+			return CK_FAIL(err, CK_ERR_BAD_PASSWORD,
+				       "the password does not open the encrypted private key (or "
+				       "the file is damaged); nothing was imported");
 		return CK_FAIL(err, CK_ERR_PARSE, "the %s private key is malformed",
 			       type == EVP_PKEY_RSA ? "RSA" : "EC");
 	}

@@ -245,6 +245,32 @@ test_key_traditional(void **state)
 	}
 }
 
+/*
+ * Traditional PEM encryption has no integrity check: about one wrong
+ * password in 256 decrypts to valid padding and garbage.  That must still
+ * read as a wrong password, never as "malformed" (which once made
+ * test_key_traditional fail one run in a few hundred).  3000 wrong
+ * passwords make such a decryption all but certain.
+ */
+static void
+test_key_traditional_wrong_passwords(void **state)
+{
+	char *enc = traditional_pem(keys[0], EVP_aes_128_cbc(), "s3cret");
+	EVP_PKEY *back = NULL;
+	struct ck_err err;
+	char pass[32];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		snprintf(pass, sizeof(pass), "wrong-%d", i);
+		if (ck_key_from_pem(enc, strlen(enc), pass, &back, &err) != CK_ERR_BAD_PASSWORD)
+			fail_msg("password %s: %s", pass, err.msg);
+		assert_null(back);
+	}
+	free(enc);
+}
+
 static void
 test_key_from_pem_rejects(void **state)
 {
@@ -425,6 +451,7 @@ main(void)
 		cmocka_unit_test(test_key_pem_roundtrip),
 		cmocka_unit_test(test_key_encrypted_pkcs8),
 		cmocka_unit_test(test_key_traditional),
+		cmocka_unit_test(test_key_traditional_wrong_passwords),
 		cmocka_unit_test(test_key_from_pem_rejects),
 		cmocka_unit_test(test_spki),
 		cmocka_unit_test(test_jwk_thumbprint_rfc7638),
