@@ -706,6 +706,13 @@ struct ck_binding {
 	char last_sha256[65];     /* last deployed certificate ("" if never) */
 	char *state;              /* e.g. "new", "deployed", "failed" */
 	time_t updated;
+	/* deployment (schema 8): */
+	char *reload;             /* reload command (split on blanks, no shell); NULL = default */
+	char *verify;             /* HOST:PORT[,sni=NAME] checked by handshake; NULL = none */
+	time_t deployed_at;       /* when last_sha256 was deployed; 0 = never */
+	char *result;             /* one line: what the last deploy did; NULL = none ran */
+	char *generation;         /* the generation directory last switched to; NULL = none */
+	char pending_sha256[65];  /* a deploy of this certificate began and recorded no end ("") */
 };
 
 struct ck_binding_list {
@@ -716,10 +723,38 @@ struct ck_binding_list {
 /*
  * Adds or updates (by name) a binding.  Exactly one of lineage and
  * pinned_sha256 is set, and it must exist in the store (a binding is never
- * created dangling: CK_ERR_NOT_FOUND).  state NULL = "new".
+ * created dangling: CK_ERR_NOT_FOUND).  state NULL = "new".  reload and
+ * verify are stored as given (an update replaces them; NULL = none); what
+ * was deployed (last_sha256, deployed_at, result, generation) is kept.
  */
 CK_API enum ck_code ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *id,
 					 struct ck_err *err);
+/* The binding named name; CK_ERR_NOT_FOUND if there is none. */
+CK_API enum ck_code ck_store_binding_get(struct ck_store *st, const char *name,
+					 struct ck_binding *out, struct ck_err *err);
+/*
+ * Deploy, step 1 (before anything on disk or in a server changes):
+ * records that a deploy of certificate sha256 to binding name begins
+ * (pending_sha256), so a crash is visible (doctor) and the next deploy
+ * knows to finish or repeat it.  CK_ERR_NOT_FOUND if there is no binding.
+ */
+CK_API enum ck_code ck_store_binding_deploy_begin(struct ck_store *st, const char *name,
+						  const char *sha256, struct ck_err *err);
+/* How a deploy ended (ck_store_binding_deploy_end). */
+struct ck_binding_outcome {
+	const char *state;        /* "deployed", "failed", "rolled-back", ... (required) */
+	const char *result;       /* one line for people (required) */
+	const char *sha256;       /* now deployed there (sets last_sha256 and deployed_at);
+				   * NULL: what was deployed before stays recorded */
+	const char *generation;   /* generation directory now live; NULL: unchanged */
+};
+/*
+ * Deploy, last step: records the outcome and clears pending_sha256, one
+ * transaction.  CK_ERR_NOT_FOUND if the binding is gone.
+ */
+CK_API enum ck_code ck_store_binding_deploy_end(struct ck_store *st, const char *name,
+						const struct ck_binding_outcome *o,
+						struct ck_err *err);
 /* Records a deployment: last_sha256 and state. */
 CK_API enum ck_code ck_store_binding_set_deployed(struct ck_store *st, const char *name,
 						  const char *sha256, const char *state,

@@ -41,6 +41,10 @@ static const struct cli_cmd commands[] = {
 	{ "doctor", cmd_doctor, "check every invariant of the store and explain findings" },
 	{ "token", cmd_token, "configure PKCS#11 tokens whose keys imports link to" },
 	{ "profiles", cmd_profiles, "list the ACME profiles a server offers" },
+	{ "bind", cmd_bind, "bind a lineage or certificate to a deploy target, checked first" },
+	{ "unbind", cmd_unbind, "remove a binding (its deployed files stay)" },
+	{ "bindings", cmd_bindings, "list bindings and what each last deployed" },
+	{ "deploy", cmd_deploy, "deploy bindings: check, swap atomically, reload, verify, roll back" },
 };
 
 static void
@@ -59,7 +63,8 @@ usage(FILE *fp)
 		"                    /var/lib/certkeep/store.db as root, else\n"
 		"                    $XDG_DATA_HOME/certkeep/store.db); only commands\n"
 		"                    that store something create it\n"
-		"  --ca-bundle FILE  trust this CA bundle for the ACME server's TLS\n"
+		"  --ca-bundle FILE  trust this CA bundle for the ACME server's TLS, and\n"
+		"                    for bind/deploy's chain check and handshake\n"
 		"                    (default $CERTKEEP_CA_BUNDLE, else the system store)\n"
 		"  -v, --verbose     more detail on stderr\n"
 		"  -q, --quiet       only errors on stderr\n"

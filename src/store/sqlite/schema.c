@@ -169,6 +169,16 @@ static const char *const migrations[] = {
 	 "  until INTEGER NOT NULL,"
 	 "  reason TEXT,"
 	 "  PRIMARY KEY (server, name));"),
+	/* 10: deployment (issue 9): a binding's reload command and --verify
+	 * endpoint, and what its last deploy did: when, the one-line result,
+	 * the generation directory it switched to, and the certificate of a
+	 * deploy that started and has not recorded its end (a crash). */
+	"ALTER TABLE bindings ADD COLUMN reload TEXT;"
+	"ALTER TABLE bindings ADD COLUMN verify TEXT;"
+	"ALTER TABLE bindings ADD COLUMN deployed_at INTEGER;"
+	"ALTER TABLE bindings ADD COLUMN result TEXT;"
+	"ALTER TABLE bindings ADD COLUMN generation TEXT;"
+	"ALTER TABLE bindings ADD COLUMN pending_sha256 TEXT;",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
