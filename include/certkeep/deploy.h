@@ -85,6 +85,18 @@ CK_API enum ck_code ck_deploy(const struct ck_ctx *ctx, struct ck_store *st, con
 			      struct ck_err *err);
 
 /*
+ * Deploys every binding that follows lineage (pinned bindings are left as
+ * they are), each as ck_deploy does; what renewal calls after a lineage's
+ * new certificate is stored.  CK_OK when all deployed, were unchanged, or
+ * the lineage has no binding.  Otherwise every binding was still tried,
+ * and err holds the first failure (naming how many failed when more did).
+ * *deployed (may be NULL) counts the bindings that ended CK_OK.
+ */
+CK_API enum ck_code ck_deploy_lineage(const struct ck_ctx *ctx, struct ck_store *st,
+				      const char *lineage, const struct ck_deploy_opts *o,
+				      size_t *deployed, struct ck_err *err);
+
+/*
  * The deploy findings of doctor for every binding with a directory target
  * (pem, nginx, apache): the files on disk against the store (CK-D020
  * binding-files: edited behind certkeep's back, incomplete, or a deploy

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <certkeep/deploy.h>
 #include <certkeep/renew.h>
 
 #include "cli/cli.h"
@@ -187,6 +188,14 @@ renew_number(const char *text, long lo, long hi)
 }
 
 /* The options that take a number; 0 on success, else a usage error's exit code. */
+/* After a renewal: the lineage's bindings get the new certificate (ck_renew_deploy_fn). */
+static enum ck_code
+renew_redeploy(void *arg, const struct ck_ctx *ctx, struct ck_store *st, const char *lineage,
+	       struct ck_err *err)
+{
+	return ck_deploy_lineage(ctx, st, lineage, arg, NULL, err);
+}
+
 static int
 renew_number_opt(int c, const char *arg, struct ck_renew_opts *o)
 {
@@ -237,12 +246,14 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ck_renew_opts o;
+	struct ck_deploy_opts dopts;
 	struct ck_renew_report rep;
 	struct ck_store *st = NULL;
 	struct ck_err err;
 	int c, all = 0, json = 0, ret = CLI_EXIT_FAIL, tty;
 
 	memset(&o, 0, sizeof(o));
+	memset(&dopts, 0, sizeof(dopts));
 	memset(&rep, 0, sizeof(rep));
 	ck_err_clear(&err);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -284,6 +295,9 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 		ret = cli_fail(cli, &err);
 		goto out;
 	}
+	dopts.ca_bundle = cli->ca_bundle;
+	o.deploy = renew_redeploy;
+	o.deploy_arg = &dopts;
 	cli_cancel_on_signal(cli);
 	if (ck_renew(&cli->ctx, st, &o, &rep, &err) != CK_OK) {
 		ret = cli_fail(cli, &err);

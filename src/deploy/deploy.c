@@ -295,3 +295,38 @@ out:
 	run_cleanup(&r);
 	return rc;
 }
+
+enum ck_code
+ck_deploy_lineage(const struct ck_ctx *ctx, struct ck_store *st, const char *lineage,
+		  const struct ck_deploy_opts *o, size_t *deployed, struct ck_err *err)
+{
+	struct ck_binding_list bl = { NULL, 0 };
+	struct ck_deploy_result res;
+	struct ck_err e;
+	size_t i, failed = 0, done = 0;
+	enum ck_code rc;
+
+	if (deployed != NULL)
+		*deployed = 0;
+	if ((rc = ck_store_binding_list(st, &bl, err)) != CK_OK)
+		return rc;
+	for (i = 0; i < bl.n; i++) {
+		if (bl.items[i].lineage == NULL || strcmp(bl.items[i].lineage, lineage) != 0)
+			continue;
+		ck_err_clear(&e);
+		if (ck_deploy(ctx, st, bl.items[i].name, o, &res, &e) == CK_OK) {
+			done++;
+			continue;
+		}
+		/* Every binding gets its turn; the first failure is the one reported. */
+		if (failed++ == 0 && err != NULL)
+			*err = e;
+	}
+	ck_binding_list_cleanup(&bl);
+	if (deployed != NULL)
+		*deployed = done;
+	if (failed > 1)
+		ck_err_prefix(err, "%zu of lineage %s's bindings failed to deploy; the first", failed,
+			      lineage);
+	return failed > 0 ? (err != NULL ? err->code : CK_ERR_STATE) : CK_OK;
+}

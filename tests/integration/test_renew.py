@@ -16,6 +16,8 @@ import time
 import unittest
 
 import ckharness
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 TMP = PEBBLE = SHORT = None
 SHORT_LIFE = 40  # seconds: Pebble's certificateValidityPeriod for the lifetime tests
@@ -122,6 +124,40 @@ class TestRenew(RenewBase):
             item = [i for i in out["lineages"] if i["lineage"] == n][0]
             self.assertEqual((item["state"], item["why"], item["new_certificate"]),
                              ("renewed", "forced", cur["sha256"]))
+
+    def test_renewal_redeploys_the_lineages_bindings(self):
+        """After a renewal the lineage's bindings serve the new certificate; a
+        binding whose deploy fails is reported for its lineage and does not
+        stop the others."""
+        trust = os.path.join(os.path.dirname(self.store), "trust.pem")
+        with open(trust, "wb") as fp, open(self.pebble().ca_bundle, "rb") as src:
+            fp.write(src.read())
+            fp.write(self.pebble().mgmt_get("/roots/0"))
+        ck = ckharness.Certkeep(self.store, ca_bundle=trust)
+        self.issue("d1.renew.test")
+        self.issue("d2.renew.test")
+        site = os.path.join(os.path.dirname(self.store), "site")
+        os.makedirs(site)
+        ck.run("bind", "site", "--lineage", "d1.renew.test", "--target", "pem:" + site)
+        ck.run("bind", "hook", "--lineage", "d2.renew.test", "--target", "exec:/bin/false")
+        ck.run("deploy", "site")
+        old = self.current("d1.renew.test")["sha256"]
+        r = ck.run("renew", *self.http(), "--all", "--force", "--json", check=False,
+                   timeout=600)
+        out = json.loads(r.stdout)
+        self.assertEqual(r.returncode, 1, "a failed redeploy must fail the run")
+        self.assertEqual(out["renewed"], 2, out)
+        new = self.current("d1.renew.test")["sha256"]
+        self.assertNotEqual(new, old)
+        with open(os.path.join(site, "cert.pem"), "rb") as fp:
+            served = x509.load_pem_x509_certificate(fp.read())
+        self.assertEqual(served.fingerprint(hashes.SHA256()).hex(), new)
+        items = {i["lineage"]: i for i in out["lineages"]}
+        self.assertIsNone(items["d1.renew.test"]["deploy_error"])
+        self.assertIn("hook", items["d2.renew.test"]["deploy_error"] or "")
+        # the renewal itself stood: d2's new certificate is current
+        self.assertEqual(items["d2.renew.test"]["new_certificate"],
+                         self.current("d2.renew.test")["sha256"])
 
     def test_fifty_lineages_at_concurrency_eight(self):
         names = ["c%02d.renew.test" % i for i in range(50)]
