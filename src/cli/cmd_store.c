@@ -13,7 +13,7 @@ store_usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: certkeep store seal --key-file FILE\n"
-		"       certkeep [--store-key-file FILE] store rekey --new-key-file FILE\n"
+		"       certkeep store rekey --new-key-file FILE   (current key: --store-key-file)\n"
 		"\n"
 		"Operations on the store as a whole.\n"
 		"\n"

@@ -164,6 +164,33 @@ seal_state(struct ck_store *st, int *sealed, char check[65], struct ck_err *err)
 	return CK_OK;
 }
 
+/* Marks a store with no software key sealed under check value arg (st_tx_body). */
+static enum ck_code
+seal_empty_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	char check[65];
+	int64_t n = 0;
+	enum ck_code rc;
+	int sealed = 0;
+
+	if ((rc = seal_state(st, &sealed, check, err)) != CK_OK)
+		return rc;
+	if (sealed) /* sealed meanwhile: the key must be that one */
+		return CRYPTO_memcmp(check, arg, 64) == 0
+			       ? CK_OK
+			       : CK_FAIL(err, CK_ERR_PERMISSION, "this store's keys are sealed "
+					 "with another key: check --store-key-file");
+	if ((rc = st_query_int(st, err, &n, "SELECT count(*) FROM keys WHERE pkcs8_der IS NOT "
+			       "NULL", "")) != CK_OK)
+		return rc;
+	if (n > 0)
+		return CK_FAIL(err, CK_ERR_STATE,
+			       "this store's keys are not sealed and a store key file was given: "
+			       "seal them first with 'certkeep store seal --key-file FILE'");
+	return st_exec(st, err, NULL, "INSERT INTO settings (key, value) VALUES (?, ?)", "tt",
+		       ST_SEAL_CHECK_SETTING, (const char *)arg);
+}
+
 enum ck_code
 ck_store_seal_key_use(struct ck_store *st, const char *path, struct ck_err *err)
 {
@@ -183,22 +210,10 @@ ck_store_seal_key_use(struct ck_store *st, const char *path, struct ck_err *err)
 			     "--store-key-file (%s)", path);
 		goto out;
 	}
-	if (!sealed) {
-		int64_t n = 0;
-		if ((rc = st_query_int(st, err, &n, "SELECT count(*) FROM keys "
-				       "WHERE pkcs8_der IS NOT NULL", "")) != CK_OK)
-			goto out;
-		if (n > 0) {
-			rc = CK_FAIL(err, CK_ERR_STATE,
-				     "this store's keys are not sealed; a store key file was "
-				     "given (%s): seal them first with 'certkeep store seal "
-				     "--key-file %s'", path, path);
-			goto out;
-		}
-		/* An empty store given a key becomes a sealed one. */
-		if ((rc = ck_store_setting_set(st, ST_SEAL_CHECK_SETTING, have, err)) != CK_OK)
-			goto out;
-	}
+	/* A plain store given a key: sealed now if it holds no software key. */
+	if (!sealed && (rc = st_tx_run(st, err, "store.seal_empty", seal_empty_body, have)) !=
+		       CK_OK)
+		goto out;
 	memcpy(st->seal_key, key, sizeof(key));
 	st->seal_have = 1;
 out:
