@@ -308,21 +308,33 @@ out:
 	return rc;
 }
 
+/* *sealed for the store; CK_ERR_KEY_MISSING (message ending `then`) if
+ * sealed and the store was given no key. */
+static enum ck_code
+seal_need_key(struct ck_store *st, int *sealed, const char *then, struct ck_err *err)
+{
+	char check[65];
+	enum ck_code rc;
+
+	if ((rc = seal_state(st, sealed, check, err)) != CK_OK)
+		return rc;
+	if (*sealed && !st->seal_have)
+		return CK_FAIL(err, CK_ERR_KEY_MISSING,
+			       "this store's keys are sealed and no store key was given: use "
+			       "--store-key-file (or $CERTKEEP_STORE_KEY_FILE)%s", then);
+	return CK_OK;
+}
+
 enum ck_code
 st_key_unseal(struct ck_store *st, int64_t id, const unsigned char *blob, size_t len,
 	      unsigned char **out, size_t *out_len, struct ck_err *err)
 {
 	unsigned char *p;
-	char check[65];
 	enum ck_code rc;
 	int sealed = 0;
 
-	if ((rc = seal_state(st, &sealed, check, err)) != CK_OK)
+	if ((rc = seal_need_key(st, &sealed, "; the key was not used", err)) != CK_OK)
 		return rc;
-	if (sealed && !st->seal_have)
-		return CK_FAIL(err, CK_ERR_KEY_MISSING,
-			       "key %lld is sealed and no store key was given: use "
-			       "--store-key-file (or $CERTKEEP_STORE_KEY_FILE)", (long long)id);
 	if (sealed)
 		return unseal_blob(st->seal_key, id, blob, len, out, out_len, err);
 	if ((p = malloc(len + 1)) == NULL)
@@ -339,16 +351,11 @@ st_key_seal_row_tx(struct ck_store *st, int64_t id, const unsigned char *plain, 
 {
 	unsigned char *b = NULL;
 	size_t len = 0;
-	char check[65];
 	enum ck_code rc;
 	int sealed = 0;
 
-	if ((rc = seal_state(st, &sealed, check, err)) != CK_OK)
+	if ((rc = seal_need_key(st, &sealed, "; nothing was stored", err)) != CK_OK)
 		return rc;
-	if (sealed && !st->seal_have)
-		return CK_FAIL(err, CK_ERR_KEY_MISSING,
-			       "this store's keys are sealed and no store key was given: use "
-			       "--store-key-file (or $CERTKEEP_STORE_KEY_FILE); nothing was stored");
 	if (sealed && (rc = seal_blob(st->seal_key, id, plain, n, &b, &len, err)) != CK_OK)
 		return rc;
 	rc = st_exec(st, err, NULL, "UPDATE keys SET pkcs8_der = ? WHERE id = ?", "bi",
