@@ -47,6 +47,17 @@ struct ck_issue_params {
 	const char *profile;           /* ACME profile to ask for, recorded on the lineage;
 					* NULL = the lineage's recorded one (none for a new
 					* lineage), "" = none, and clears the recorded one */
+	/* The certificate key on a PKCS#11 token (NULL: a software key in the
+	 * store): an RFC 7512 URI naming the token by token= and/or serial=,
+	 * and an existing key by id= or object= (else a key pair is made there,
+	 * labelled with the lineage).  The module is the URI's module-path=,
+	 * else pkcs11_module, else p11-kit's proxy.  After issuance the
+	 * certificate is written to the token with the key's CKA_ID, replacing
+	 * the lineage's previous certificate object. */
+	const char *token_uri;
+	const char *pkcs11_module;
+	const char *pin_file;          /* the token's user PIN: a file, or fd:N; NULL: the
+					* URI's pin-source.  Never the PIN itself. */
 	const char *preferred_chain;   /* issuer CN of the chain to select, recorded on the
 					* lineage; NULL = the lineage's recorded one, "" = the
 					* default chain, and clears the recorded one */

@@ -148,8 +148,15 @@ void acme_client_set_poll_interval(struct acme_client *c, unsigned ms);
  * The account the client signs with.  key is up-referenced (the caller
  * keeps its own reference); kid is the account URL, or NULL before the
  * account exists (requests are then signed with "jwk").  An armed rollover
- * grace stays tied to the key it was armed for.
+ * grace stays tied to the key it was armed for.  The _signer form signs
+ * through s (a key on a token: crypto.h's struct ck_signer), borrowed: s
+ * must outlive the client or be replaced first.
  */
+struct ck_signer;
+enum ck_code acme_client_set_account_signer(struct acme_client *c, struct ck_signer *s,
+					    const char *kid, struct ck_err *err);
+/* Replaces the client's signer (own: the client frees it); internal to acme. */
+void acme_client_signer_set(struct acme_client *c, struct ck_signer *s, int own);
 enum ck_code acme_client_set_account(struct acme_client *c, EVP_PKEY *key, const char *kid,
 				     struct ck_err *err);
 /* The account URL in use, or NULL. */
@@ -384,6 +391,10 @@ enum ck_code acme_account_deactivate(struct acme_client *c, struct acme_account 
  */
 enum ck_code acme_account_key_change(struct acme_client *c, EVP_PKEY *new_key,
 				     struct ck_err *err);
+/* The same with the new key's signer (a key on a token), borrowed: it must
+ * outlive the client, which signs with it after a success. */
+enum ck_code acme_account_key_change_signer(struct acme_client *c, struct ck_signer *new_key,
+					    struct ck_err *err);
 
 /* ---- orders, authorizations, challenges (RFC 8555 section 7.4, 7.5) ---- */
 

@@ -31,6 +31,8 @@ struct acme_client {
 	struct acme_directory dir;
 	char *nonce;                     /* one nonce in hand, or NULL */
 	EVP_PKEY *key;
+	struct ck_signer *signer;        /* signs for key (a token key's, or one of key) */
+	int own_signer;                  /* signer is the client's to free */
 	char *kid;
 	unsigned poll_timeout_s;
 	unsigned poll_interval_ms;       /* when no Retry-After */
@@ -120,6 +122,7 @@ struct acme_post_args {
 	const char *url;
 	const char *payload;             /* "" = POST-as-GET */
 	EVP_PKEY *key;                   /* NULL: the client's key */
+	struct ck_signer *signer;        /* signs for key when set (a token key) */
 	int use_jwk;                     /* sign with jwk even if a kid is known */
 	const char *accept;
 };

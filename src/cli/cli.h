@@ -59,6 +59,35 @@ int cli_fail(struct cli *cli, const struct ck_err *err);
 /* Prints "certkeep CMD: msg" and "Try 'certkeep CMD --help'" on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The token options of issue, request and account (cmd_token.c): --token
+ * URI, --pin-file F (or fd:N; never the PIN itself), --pkcs11-module M. */
+enum { CLI_OPT_TOKEN = 0x1000, CLI_OPT_PIN_FILE, CLI_OPT_PKCS11_MODULE };
+#define CLI_TOKEN_OPTIONS \
+	{ "token", required_argument, NULL, CLI_OPT_TOKEN }, \
+	{ "pin-file", required_argument, NULL, CLI_OPT_PIN_FILE }, \
+	{ "pkcs11-module", required_argument, NULL, CLI_OPT_PKCS11_MODULE }
+#define CLI_TOKEN_HELP \
+	"  --token URI            the key on a PKCS#11 token named by an RFC 7512 URI\n" \
+	"                         (pkcs11:token=LABEL or serial=S; id= or object= picks\n" \
+	"                         an existing key, else one is made there, never\n" \
+	"                         extractable); module-path= in its query\n" \
+	"  --pin-file F           the token's user PIN, read from file F or fd:N (else\n" \
+	"                         the URI's pin-source); tried once, never retried\n" \
+	"  --pkcs11-module M      the PKCS#11 module when the URI names none (default:\n" \
+	"                         p11-kit's proxy module)\n"
+struct ck_token_target;
+/* 1 if getopt's c is a token option (its argument kept in o), else 0. */
+int cli_token_opt(int c, const char *arg, struct ck_token_target *o);
+struct ck_import_result;
+/*
+ * After an import: with a PIN (o->pin_file, or a pin-source in o->uri)
+ * the certificates linked to token keys are written onto their tokens
+ * (ck_tokens_write_imported) and that is said; without one, a line says
+ * how to write them.  CLI_EXIT_OK, or cli_fail's code.
+ */
+int cli_import_to_tokens(struct cli *cli, struct ck_store *st, const struct ck_import_result *r,
+			 const struct ck_token_target *o);
+
 /* Each command: argv[0] is the command name; getopt state is reset by the caller. */
 int cmd_account(struct cli *cli, int argc, char **argv);
 int cmd_issue(struct cli *cli, int argc, char **argv);

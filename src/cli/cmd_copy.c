@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "flow/tokens.h"
 #include "store/store.h"
 
 static void
@@ -36,7 +37,8 @@ copy_usage(FILE *fp, const char *cmd)
 		"  -h, --help       this text\n",
 		cmd, move ? "Moves" : "Copies",
 		move ? "\nThe source copy is removed only after the destination has committed;\n"
-		       "a certificate a binding uses is not moved." : "",
+		       "a certificate a binding uses is not moved, nor one whose key is on a\n"
+		       "PKCS#11 token this machine cannot reach." : "",
 		move ? "move" : "copy");
 }
 
@@ -87,6 +89,7 @@ copy_run(struct cli *cli, int argc, char **argv, int move)
 		return cli_usage_error(cmd, "--to STORE_PATH is required");
 	if (cli_store_open(cli, &src, &err) != 0 ||
 	    ck_store_ref_resolve(src, argv[optind], &id, &err) != CK_OK ||
+	    (move && ck_tokens_move_check(src, id, NULL, &err) != CK_OK) ||
 	    ck_store_open(to, &cli->ctx, &dst, &err) != CK_OK ||
 	    cli_store_key(dst, to_key != NULL ? to_key : ck_store_is_sealed(dst) ?
 			  cli->store_key_file : NULL, &err) != 0) {

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <certkeep/tokens.h>
+
 #include "cli/cli.h"
 #include "flow/issue.h"
 
@@ -38,6 +40,7 @@ issue_usage(FILE *fp)
 		"                         offers; recorded on the lineage and used again by\n"
 		"                         later issues without it; '' clears it.  When no chain\n"
 		"                         matches, the default chain is used with a warning\n"
+		CLI_TOKEN_HELP
 		"  -h, --help             this text\n");
 }
 
@@ -55,9 +58,11 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 		{ "profile", required_argument, NULL, 'P' },
 		{ "preferred-chain", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TOKEN_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ck_issue_params p;
+	struct ck_token_target tok = { NULL, NULL, NULL };
 	struct ck_issue_result res;
 	struct ck_store *st = NULL;
 	struct ck_err err;
@@ -113,6 +118,8 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 			ret = CLI_EXIT_OK;
 			goto out;
 		default:
+			if (cli_token_opt(c, optarg, &tok))
+				break;
 			ret = cli_usage_error("issue", "unknown option");
 			goto out;
 		}
@@ -128,6 +135,9 @@ cmd_issue(struct cli *cli, int argc, char **argv)
 	}
 	p.names = names;
 	p.nnames = nnames;
+	p.token_uri = tok.uri;
+	p.pkcs11_module = tok.module;
+	p.pin_file = tok.pin_file;
 	p.ca_bundle = cli->ca_bundle;
 	if (ck_issue_check_names(p.names, p.nnames, &err) != CK_OK) {
 		ret = cli_usage_error("issue", "%s", err.msg);

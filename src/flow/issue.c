@@ -16,6 +16,7 @@
 #include "challenge/http01.h"
 #include "crypto/alternates.h"
 #include "flow/account.h"
+#include "flow/certkey.h"
 #include "flow/chain.h"
 #include "flow/issue.h"
 
@@ -26,7 +27,8 @@ struct issue_run {
 	const struct ck_issue_params *p;
 	struct ck_account_session sess;
 	int have_sess;
-	EVP_PKEY *cert_key;
+	EVP_PKEY *cert_key;       /* the certificate key's public part */
+	struct flow_key fk;       /* ... and what signs with it (software or token) */
 	int64_t key_id;
 	int64_t order_id;
 	int resumed;              /* the order was found open in the store, not placed */
@@ -168,12 +170,9 @@ issue_key(struct issue_run *r, enum ck_key_type kt, struct ck_err *err)
 {
 	enum ck_code rc;
 
-	if ((rc = ck_key_generate(kt, &r->cert_key, err)) != CK_OK)
+	if ((rc = issue_key_new(r->st, r->p, kt, r->lineage, &r->fk, &r->cert_key, err)) != CK_OK)
 		return rc;
-	if ((rc = ck_store_key_put(r->st, r->cert_key, &r->key_id, NULL, err)) != CK_OK) {
-		ck_err_prefix(err, "cannot store the new certificate key");
-		return rc;
-	}
+	r->key_id = r->fk.key_id;
 	CK_FAULT("issue.after_key");
 	ck_log(&r->ctx->log, CK_LOG_DEBUG, "certificate key (%s) stored as key %lld",
 	       ck_key_type_name(kt), (long long)r->key_id);
@@ -286,7 +285,7 @@ issue_resume(struct issue_run *r, char *const *names, enum ck_key_type kt, struc
 		rc = issue_order_close(r, &o, "is invalid at the server (failed or expired)", err);
 		goto out;
 	}
-	if ((rc = ck_store_key_load(r->st, o.key_id, &r->cert_key, err)) != CK_OK) {
+	if ((rc = issue_key_load(r->st, r->p, o.key_id, &r->fk, &r->cert_key, err)) != CK_OK) {
 		ck_err_prefix(err, "open order %lld cannot be resumed: its key %lld", (long long)o.id,
 			      (long long)o.key_id);
 		goto out;
@@ -411,8 +410,8 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 	/* Every authorization is valid, so the order is ready (RFC 8555 7.1.6):
 	 * finalize at once and wait only if the server says it is not. */
 	if (r->order.state == ACME_ST_PENDING || r->order.state == ACME_ST_READY) {
-		rc = ck_csr_create(r->cert_key, (const char *const *)names, r->p->nnames, &csr,
-				   &csr_len, err);
+		rc = ck_csr_create_with(r->fk.signer, (const char *const *)names, r->p->nnames,
+					&csr, &csr_len, err);
 		if (rc != CK_OK)
 			return rc;
 		CK_FAULT("issue.before_finalize");
@@ -604,8 +603,8 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 		return rc;
 	if ((rc = names_lower(p->names, p->nnames, &names, err)) != CK_OK)
 		return rc;
-	rc = ck_account_open(ctx, st, p->server, p->account, p->ca_bundle,
-			     CK_ACCOUNT_REQUIRE_VALID, &r.sess, err);
+	rc = ck_account_open_pin(ctx, st, p->server, p->account, p->ca_bundle,
+				 CK_ACCOUNT_REQUIRE_VALID, p->pin_file, &r.sess, err);
 	if (rc != CK_OK)
 		goto out;
 	r.have_sess = 1;
@@ -629,6 +628,7 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 		goto fail_order;
 	if ((rc = issue_store(&r, names, &res, err)) != CK_OK)
 		goto out;
+	issue_cert_to_token(ctx, &r.fk, &r.certs.items[0], r.lineage);
 	snprintf(res.lineage, sizeof(res.lineage), "%s", r.lineage);
 	res.requests = acme_client_request_count(r.sess.client);
 	res.order_id = r.order_id;
@@ -656,6 +656,7 @@ out:
 	acme_cert_cleanup(&r.cert);
 	acme_order_cleanup(&r.order);
 	EVP_PKEY_free(r.cert_key);
+	flow_key_cleanup(&r.fk);
 	if (r.have_sess)
 		ck_account_session_cleanup(&r.sess);
 	names_free(names, p->nnames);

@@ -48,6 +48,22 @@ t_rm_rf(const char *dir)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Runs a shell command (printf-formatted); the test fails if it does. */
+static inline void __attribute__((format(printf, 1, 2)))
+t_sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof(cmd));
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
 /* A fresh store at DIR/sub/store.db (sub does not exist yet: open creates it). */
 static inline int
 t_setup(void **state)
