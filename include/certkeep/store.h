@@ -96,6 +96,55 @@ CK_API enum ck_code ck_store_open_ex(const char *path, const struct ck_ctx *ctx,
 /* ck_store_open_ex(path, ctx, CK_STORE_CREATE, out, err): creates an absent store. */
 CK_API enum ck_code ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
 				  struct ck_err *err);
+/* ---- keys at rest sealed (AES-256-GCM under a node key) -------------- */
+
+/*
+ * Reads a node key file: 32 raw bytes, or 64 hex digits and an optional
+ * newline.  The file must be a regular file owned by the effective user
+ * with no group or other permission bits (0600 or 0400), else
+ * CK_ERR_PERMISSION naming the file.  key is set on success only; the
+ * caller wipes it (OPENSSL_cleanse).
+ */
+CK_API enum ck_code ck_store_key_file_read(const char *path, unsigned char key[32],
+					   struct ck_err *err);
+/*
+ * Gives the store its node key from the file at path.  A sealed store
+ * whose key-check value disagrees: CK_ERR_PERMISSION "this store's keys
+ * are sealed with another key: check --store-key-file".  A plain store
+ * with no software key becomes sealed (its check value is written); a
+ * plain store holding software keys: CK_ERR_STATE (run ck_store_seal).
+ * The key is wiped at ck_store_close.  Without this call a sealed store
+ * lists, shows and exports certificates, and every use of a private key
+ * fails with CK_ERR_KEY_MISSING naming --store-key-file.
+ */
+CK_API enum ck_code ck_store_seal_key_use(struct ck_store *st, const char *path,
+					  struct ck_err *err);
+/*
+ * Gives dst, another handle on the same store (one handle per thread),
+ * the node key src was given (ck_store_seal_key_use), so its threads can
+ * use sealed keys too; nothing when src has none.  The key is wiped at
+ * dst's ck_store_close.  CK_ERR_INVALID_ARG if they are not one store.
+ */
+CK_API enum ck_code ck_store_seal_key_share(struct ck_store *dst, const struct ck_store *src,
+					    struct ck_err *err);
+/* 1 if the store's keys are sealed, else 0 (also on a read failure). */
+CK_API int ck_store_is_sealed(struct ck_store *st);
+/*
+ * Seals every software key of a plain store under the key in key_path,
+ * in one transaction (all or none); afterwards the store uses that key.
+ * CK_ERR_STATE if already sealed.  Fault points: store.seal.*.
+ */
+CK_API enum ck_code ck_store_seal(struct ck_store *st, const char *key_path, struct ck_err *err);
+/*
+ * Re-seals every key of a sealed store, opened under the current key
+ * (ck_store_seal_key_use), under the key in new_key_path, in one
+ * transaction; afterwards the store uses the new key.  CK_ERR_KEY_MISSING
+ * without the current key, CK_ERR_STATE if the store is plain.  Fault
+ * points: store.rekey.*, store.seal.row.
+ */
+CK_API enum ck_code ck_store_rekey(struct ck_store *st, const char *new_key_path,
+				   struct ck_err *err);
+
 /* Closes the store.  NULL is a no-op. */
 CK_API void ck_store_close(struct ck_store *st);
 /* Closes *st and sets it to NULL. */

@@ -28,6 +28,10 @@ struct cli {
 	const char *ca_bundle;    /* --ca-bundle or $CERTKEEP_CA_BUNDLE; NULL = system store */
 	const char *prog;         /* "certkeep" */
 	char default_store[4096]; /* storage behind store_path when defaulted */
+	/* --store-key-file, $CERTKEEP_STORE_KEY_FILE, or the systemd credential
+	 * $CREDENTIALS_DIRECTORY/certkeep-store-key; NULL = none */
+	const char *store_key_file;
+	char store_key_cred[4096]; /* storage behind store_key_file from the credential */
 };
 
 /* Opens the existing store at cli->store_path: "no store at PATH" if absent,
@@ -36,6 +40,9 @@ int cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err);
 /* Opens the store, creating it if absent: only for commands that put
  * something in it (account register/recover, issue, import, request, token add). */
 int cli_store_open_create(struct cli *cli, struct ck_store **out, struct ck_err *err);
+/* Gives st the node key in key_file (NULL: none) to seal and open private
+ * keys (ck_store_seal_key_use); 0, or -1 with err set. */
+int cli_store_key(struct ck_store *st, const char *key_file, struct ck_err *err);
 
 /*
  * For commands that clean up what they started (issue, renew, deploy):
@@ -95,6 +102,9 @@ int cmd_request(struct cli *cli, int argc, char **argv);
 int cmd_requests(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
+int cmd_store(struct cli *cli, int argc, char **argv);
+/* `certkeep store seal|rekey`: 1 and *rc set if argv[1] is one of these, else 0. */
+int cmd_store_keys(struct cli *cli, int argc, char **argv, int *rc);
 int cmd_revoke(struct cli *cli, int argc, char **argv);
 int cmd_chain(struct cli *cli, int argc, char **argv);
 int cmd_profiles(struct cli *cli, int argc, char **argv);

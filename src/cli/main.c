@@ -45,6 +45,7 @@ static const struct cli_cmd commands[] = {
 	{ "unbind", cmd_unbind, "remove a binding (its deployed files stay)" },
 	{ "bindings", cmd_bindings, "list bindings and what each last deployed" },
 	{ "deploy", cmd_deploy, "deploy bindings: check, swap atomically, reload, verify, roll back" },
+	{ "store", cmd_store, "seal the store's private keys, or re-seal them under a new key" },
 };
 
 static void
@@ -53,7 +54,8 @@ usage(FILE *fp)
 	size_t i;
 
 	fprintf(fp,
-		"usage: certkeep [--store PATH] [--ca-bundle FILE] [-v|-q] COMMAND [ARGS]\n"
+		"usage: certkeep [--store PATH] [--store-key-file FILE] [--ca-bundle FILE] [-v|-q]\n"
+		"                COMMAND [ARGS]\n"
 		"\n"
 		"certkeep obtains certificates from ACME servers, keeps each certificate\n"
 		"together with its private key, and explains any inconsistency it finds.\n"
@@ -63,6 +65,10 @@ usage(FILE *fp)
 		"                    /var/lib/certkeep/store.db as root, else\n"
 		"                    $XDG_DATA_HOME/certkeep/store.db); only commands\n"
 		"                    that store something create it\n"
+		"  --store-key-file FILE  the node key (0600, yours) that seals the store's\n"
+		"                    private keys (default $CERTKEEP_STORE_KEY_FILE, else the\n"
+		"                    systemd credential $CREDENTIALS_DIRECTORY/certkeep-store-key);\n"
+		"                    a new store given one is sealed; see 'certkeep store'\n"
 		"  --ca-bundle FILE  trust this CA bundle for the ACME server's TLS, and\n"
 		"                    for bind/deploy's chain check and handshake\n"
 		"                    (default $CERTKEEP_CA_BUNDLE, else the system store)\n"
@@ -125,6 +131,28 @@ cli_fail(struct cli *cli, const struct ck_err *err)
 	return CLI_EXIT_FAIL;
 }
 
+/* The node key file when no --store-key-file is given: $CERTKEEP_STORE_KEY_FILE,
+ * else systemd's credential certkeep-store-key if the service was given one. */
+static void
+default_store_key(struct cli *cli)
+{
+	const char *env = getenv("CERTKEEP_STORE_KEY_FILE"), *dir;
+	int n;
+
+	if (env != NULL && env[0] != '\0') {
+		cli->store_key_file = env;
+		return;
+	}
+	dir = getenv("CREDENTIALS_DIRECTORY");
+	if (dir == NULL || dir[0] == '\0')
+		return;
+	n = snprintf(cli->store_key_cred, sizeof(cli->store_key_cred), "%s/certkeep-store-key",
+		     dir);
+	if (n > 0 && (size_t)n < sizeof(cli->store_key_cred) &&
+	    access(cli->store_key_cred, F_OK) == 0)
+		cli->store_key_file = cli->store_key_cred;
+}
+
 static volatile sig_atomic_t cli_cancel_flag;
 
 static void
@@ -156,9 +184,33 @@ cli_cancel_on_signal(struct cli *cli)
 }
 
 int
+cli_store_key(struct ck_store *st, const char *key_file, struct ck_err *err)
+{
+	if (key_file == NULL || ck_store_seal_key_use(st, key_file, err) == CK_OK)
+		return 0;
+	return -1;
+}
+
+/* Opens as cli_store_open(_create) asks, then gives the store its node key. */
+static int
+store_open_keyed(struct cli *cli, unsigned flags, struct ck_store **out, struct ck_err *err)
+{
+	struct ck_store *st = NULL;
+
+	if (ck_store_open_ex(cli->store_path, &cli->ctx, flags, &st, err) != CK_OK)
+		return -1;
+	if (cli_store_key(st, cli->store_key_file, err) != 0) {
+		ck_store_close(st);
+		return -1;
+	}
+	*out = st;
+	return 0;
+}
+
+int
 cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err)
 {
-	if (ck_store_open_ex(cli->store_path, &cli->ctx, 0, out, err) == CK_OK)
+	if (store_open_keyed(cli, 0, out, err) == 0)
 		return 0;
 	if (err->code == CK_ERR_NOT_FOUND)
 		ck_err_set(err, CK_ERR_NOT_FOUND, __func__,
@@ -171,8 +223,7 @@ cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err)
 int
 cli_store_open_create(struct cli *cli, struct ck_store **out, struct ck_err *err)
 {
-	return ck_store_open_ex(cli->store_path, &cli->ctx, CK_STORE_CREATE, out, err) == CK_OK
-		       ? 0 : -1;
+	return store_open_keyed(cli, CK_STORE_CREATE, out, err);
 }
 
 int
@@ -180,6 +231,7 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "store", required_argument, NULL, 's' },
+		{ "store-key-file", required_argument, NULL, 'K' },
 		{ "ca-bundle", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -205,6 +257,7 @@ main(int argc, char **argv)
 	env = getenv("CERTKEEP_CA_BUNDLE");
 	if (env != NULL && env[0] != '\0')
 		cli.ca_bundle = env;
+	default_store_key(&cli);
 
 	/* '+': stop at the first non-option so each command parses its own. */
 	while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
@@ -214,6 +267,9 @@ main(int argc, char **argv)
 			break;
 		case 'c':
 			cli.ca_bundle = optarg;
+			break;
+		case 'K':
+			cli.store_key_file = optarg;
 			break;
 		case 'v':
 			cli.ctx.log.level = CK_LOG_DEBUG;

@@ -34,6 +34,7 @@ struct run_server {
 struct run {
 	const struct ck_ctx *ctx;
 	const char *path;
+	const struct ck_store *main_st; /* the caller's handle: its node key goes to each worker's */
 	const struct ck_renew_opts *o;
 	struct ck_renew_item *items;
 	struct renew_job *jobs;
@@ -343,9 +344,13 @@ run_worker(void *arg)
 	size_t i;
 
 	ck_err_clear(&e);
-	if (ck_store_open_ex(r->path, r->ctx, 0, &st, &e) != CK_OK)
+	if (ck_store_open_ex(r->path, r->ctx, 0, &st, &e) != CK_OK ||
+	    ck_store_seal_key_share(st, r->main_st, &e) != CK_OK) {
 		ck_log(&r->ctx->log, CK_LOG_ERROR, "a renewal worker cannot open the store: %s",
 		       e.msg);
+		ck_store_close(st);
+		st = NULL;
+	}
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
 		while (r->next < r->n && r->items[r->next].state != CK_RENEW_ST_DUE)
@@ -398,6 +403,7 @@ renew_run(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_o
 	memset(&r, 0, sizeof(r));
 	r.ctx = ctx;
 	r.path = ck_store_path(st);
+	r.main_st = st;
 	r.o = o;
 	r.items = items;
 	r.jobs = jobs;

@@ -65,7 +65,7 @@ copy_set_cleanup(struct copy_set *c)
 	free(c->lineage);
 	free(c->lineage_idents);
 	free(c->spki);
-	ck_secure_free(c->pkcs8, c->pkcs8_len);
+	ck_secure_free(c->pkcs8, c->pkcs8_len + 1);
 	free(c->uri);
 }
 
@@ -131,7 +131,9 @@ read_key(struct ck_store *st, struct copy_set *c, struct ck_err *err)
 	r = st_step(st, s, err);
 	if (r == 1) {
 		c->spki = st_col_blob(s, 0, &c->spki_len, &oom);
-		c->pkcs8 = st_col_blob(s, 1, &c->pkcs8_len, &oom);
+		if (!st_col_is_null(s, 1))
+			rc = st_key_unseal(st, c->key_id, st_col_blob_ref(s, 1, NULL),
+					   st_col_bytes(s, 1), &c->pkcs8, &c->pkcs8_len, err);
 		c->uri = st_col_dup(s, 2, &oom);
 		st_col_copy(s, 3, c->key_type, sizeof(c->key_type));
 		st_col_copy(s, 4, c->algorithm, sizeof(c->algorithm));
@@ -141,6 +143,8 @@ read_key(struct ck_store *st, struct copy_set *c, struct ck_err *err)
 		return err ? err->code : CK_ERR_STORE;
 	if (oom)
 		return CK_OOM(err);
+	if (rc != CK_OK)
+		return rc;
 	if (r == 0 || c->spki == NULL) {
 		c->key_id = 0;  /* linked to a key that is gone: treated as missing */
 		return CK_OK;
