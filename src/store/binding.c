@@ -42,7 +42,7 @@ binding_put_body(struct ck_store *st, void *arg, struct ck_err *err)
 		     "INSERT INTO bindings (name, lineage, pinned_sha256, target, last_sha256, "
 		     "state, updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
 		     "lineage = excluded.lineage, pinned_sha256 = excluded.pinned_sha256, "
-		     "target = excluded.target, last_sha256 = coalesce(excluded.last_sha256, "
+		     "target = excluded.target, last_sha256 = coalesce(excluded.last_sha256, bindings."
 		     "last_sha256), state = excluded.state, updated = excluded.updated",
 		     "ttttttI", in->name, in->lineage, a->pin, in->target,
 		     in->last_sha256[0] ? in->last_sha256 : NULL, in->state ? in->state : "new",

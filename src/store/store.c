@@ -39,6 +39,24 @@ ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err)
 	return CK_OK;
 }
 
+int
+st_location_is_pg(const char *path)
+{
+	static const char *const kw[] = {
+		"host=", "hostaddr=", "port=", "dbname=", "user=", "service=", "sslmode=",
+		"passfile=", "connect_timeout=", "application_name=", "options=",
+	};
+	size_t i;
+
+	if (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0)
+		return 1;
+	for (i = 0; i < CK_ARRAY_LEN(kw); i++) {
+		if (strncmp(path, kw[i], strlen(kw[i])) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 enum ck_code
 ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
 		 struct ck_store **out, struct ck_err *err)
@@ -59,8 +77,16 @@ ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
 	} else {
 		st->ctx = ctx;
 	}
-	/* One driver today; the fleet issue picks PostgreSQL by the path's form. */
 	st->drv = &st_sqlite_driver;
+	if (st_location_is_pg(path)) {
+#ifdef CK_HAVE_POSTGRESQL
+		st->drv = &st_pg_driver;
+#else
+		rc = CK_FAIL(err, CK_ERR_UNSUPPORTED, "the store is a PostgreSQL database, but "
+			     "this certkeep was built without PostgreSQL (meson -Dpostgresql)");
+		goto out;
+#endif
+	}
 	if ((rc = st->drv->open(path, flags, st->ctx, &st->conn, err)) != CK_OK)
 		goto out;
 	if ((rc = st_schema_migrate(st, err)) != CK_OK)
