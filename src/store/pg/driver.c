@@ -506,7 +506,14 @@ pg_begin_read(struct st_conn *c)
 static int
 pg_commit(struct st_conn *c)
 {
-	return run(c, "COMMIT");
+	if (run(c, "COMMIT") == 0)
+		return 0;
+	/* Lost while COMMIT was on its way: the server may have committed. */
+	if (PQstatus(c->pg) != CONNECTION_OK)
+		snprintf(c->msg, sizeof(c->msg), "the connection to PostgreSQL was lost during "
+			 "COMMIT: the change was either committed whole or not at all; look "
+			 "(certkeep list, show) before doing it again");
+	return -1;
 }
 
 static void
