@@ -6,8 +6,9 @@
 #               -Dwerror=true; build examples/ against build-default's installed
 #               library (build-example/, pkg-config only); run scripts/check-house
 #               (on build-default/'s libcertkeep.so), then scripts/run-tests
-#   make bench  release build, then certkeep against certbot/lego/uacme (bench/run;
-#               BENCH_ARGS="--count 5" to shorten); not part of make test
+#   make bench  release build, then certkeep against certbot/lego/uacme (bench/peers;
+#               BENCH_ARGS="--count 5" to shorten); not part of make test.
+#               bench/store (by hand) times the store at 100,000 certificates
 #   make build  release build only;  make clean  remove the build directories
 # Meson does the real work; nothing here decides how the code is built.
 
@@ -99,7 +100,7 @@ test: deps build-default build-example build-test build-fuzz
 	./scripts/run-tests
 
 bench: build
-	./bench/run $(BENCH_ARGS)
+	./bench/peers $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-default build-test build-fuzz build-example .demo

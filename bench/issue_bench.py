@@ -573,7 +573,9 @@ def progress(msg):
     sys.stderr.flush()
 
 
-def run(args, workdir, measure_bin):
+def run(args, workdir, measure_bin, after=None):
+    """The N rounds; then after(bench, tools, result), if given, while
+    Pebble still runs (bench/peers adds its steps there)."""
     started = datetime.datetime.now(datetime.timezone.utc)
     result = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "count": args.count,
               "machine": machine_info(), "tools": {},
@@ -626,6 +628,8 @@ def run(args, workdir, measure_bin):
                 for k, v in routes.items():
                     entry["routes"][k] = entry["routes"].get(k, 0) + v
             progress("round %d/%d done" % (i + 1, args.count))
+        if after is not None:
+            after(bench, tools, result)
     for name, entry in result["tools"].items():
         entry["summary"] = summarize(entry["runs"], args.count)
         if entry["status"] == "ok" and entry["summary"] is None:
@@ -645,7 +649,9 @@ def build_measure(workdir):
     return out
 
 
-def main(argv=None):
+def main(argv=None, after=None, report_extra=None):
+    """The command line.  bench/peers.py passes after (see run) and
+    report_extra(result, out), printed after the table."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--count", "-n", type=int, default=DEFAULT_COUNT,
                     help="certificates per tool (default %d)" % DEFAULT_COUNT)
@@ -669,13 +675,15 @@ def main(argv=None):
     workdir = tempfile.mkdtemp(prefix="certkeep-bench-")
     try:
         measure_bin = build_measure(workdir)
-        result = run(args, workdir, measure_bin)
+        result = run(args, workdir, measure_bin, after)
     finally:
         if args.keep:
             progress("work directory kept: %s" % workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     print_report(result, sys.stdout)
+    if report_extra is not None:
+        report_extra(result, sys.stdout)
     tmp = args.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fp:
         json.dump(result, fp, indent=2, sort_keys=True)

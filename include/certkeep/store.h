@@ -291,6 +291,22 @@ struct ck_cert_list {
 /* Every certificate, grouped by lineage name (unnamed last), newest first within. */
 CK_API enum ck_code ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out,
 				       struct ck_err *err);
+/*
+ * Called by ck_store_cert_each for each certificate.  The row (and every
+ * pointer in it) lasts until fn returns; fn may read the store but must
+ * not write to it.  Anything but CK_OK stops the walk, which returns it.
+ */
+typedef enum ck_code (*ck_cert_row_fn)(const struct ck_cert_row *row, void *arg,
+				       struct ck_err *err);
+/*
+ * Calls fn for every certificate, in ck_store_cert_list's order, one row
+ * in memory at a time: memory does not grow with the number of
+ * certificates and there is no CK_STORE_ROWS_MAX limit.  spki_sha256
+ * (64 lowercase hex digits, may be NULL for all): only the certificates
+ * with that public key.
+ */
+CK_API enum ck_code ck_store_cert_each(struct ck_store *st, const char *spki_sha256,
+				       ck_cert_row_fn fn, void *arg, struct ck_err *err);
 CK_API enum ck_code ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out,
 				      struct ck_err *err);
 /* The DER of certificate id (free()) and, if chain != NULL, its chain in order. */

@@ -55,6 +55,20 @@ enum ck_code ck_key_from_pkcs8_der(const unsigned char *der, size_t len, EVP_PKE
 enum ck_code ck_key_from_pem(const char *pem, size_t len, const char *password, EVP_PKEY **out,
 			     struct ck_err *err);
 
+/*
+ * A reader that checks many stored keys quickly (key_reader.c): its
+ * decoders are built once.  ck_key_reader_matches returns 1 only if p8 (a
+ * PKCS#8 DER private key, read whole) has exactly the public key of spki
+ * (SubjectPublicKeyInfo DER); 0 means "not proven": decide with
+ * ck_key_from_pkcs8_der and ck_key_spki_sha256.  Free with
+ * ck_key_reader_free (NULL is a no-op).
+ */
+struct ck_key_reader;
+enum ck_code ck_key_reader_new(struct ck_key_reader **out, struct ck_err *err);
+int ck_key_reader_matches(struct ck_key_reader *r, const unsigned char *p8, size_t p8_len,
+			  const unsigned char *spki, size_t spki_len);
+void ck_key_reader_free(struct ck_key_reader *r);
+
 /* SubjectPublicKeyInfo DER of a key (free with free()). */
 enum ck_code ck_key_spki_der(EVP_PKEY *key, unsigned char **der, size_t *len,
 			     struct ck_err *err);
@@ -188,6 +202,23 @@ enum ck_code ck_pem_certs_parse(const char *pem, size_t len, struct ck_der_list 
  * CK_ERR_PARSE naming the position. */
 enum ck_code ck_chain_check(const unsigned char *leaf, size_t leaf_len,
 			    const struct ck_der_list *chain, struct ck_err *err);
+/*
+ * A checker for many certificates of one store (chain_checker.c): chain
+ * certificates seen before are not parsed again, links between two of
+ * them verified before are not verified again.  ck_chain_checker_cert
+ * gives ck_cert_info_from_der(der) in *info (its result is the return
+ * value) and, when that succeeded and chain has certificates,
+ * ck_chain_check(der, chain)'s result in *chain_rc (its message in cerr,
+ * may be NULL), parsing der once.  Free with ck_chain_checker_free (NULL
+ * is a no-op).
+ */
+struct ck_chain_checker;
+enum ck_code ck_chain_checker_new(struct ck_chain_checker **out, struct ck_err *err);
+enum ck_code ck_chain_checker_cert(struct ck_chain_checker *c, const unsigned char *der,
+				   size_t len, const struct ck_der_list *chain,
+				   struct ck_cert_info *info, enum ck_code *chain_rc,
+				   struct ck_err *cerr, struct ck_err *err);
+void ck_chain_checker_free(struct ck_chain_checker *c);
 
 /* ---- import parser: PEM / DER / PKCS#12 -------------------------------- */
 

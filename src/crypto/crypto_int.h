@@ -20,6 +20,12 @@ enum ck_code crypto_i2d(const void *obj, crypto_i2d_fn i2d, int secret, unsigned
 enum ck_code crypto_x509_from_der(const unsigned char *der, size_t len, X509 **out,
 				  struct ck_err *err);
 
+/* ck_cert_info_from_der's facts of x, parsed from der (len bytes). */
+enum ck_code crypto_cert_info_from_x509(X509 *x, const unsigned char *der, size_t len,
+					struct ck_cert_info *out, struct ck_err *err);
+/* 1 if issuer issued and signed subject (names and signature). */
+int crypto_chain_link_ok(X509 *issuer, X509 *subject);
+
 /* Appends a copy of der to l, bounded by CK_BUNDLE_MAX_ITEMS. */
 enum ck_code crypto_der_list_add(struct ck_der_list *l, const unsigned char *der, size_t len,
 				 struct ck_err *err);

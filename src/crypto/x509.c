@@ -222,27 +222,37 @@ cert_facts(X509 *x, struct ck_cert_info *info, struct ck_err *err)
 }
 
 enum ck_code
-ck_cert_info_from_der(const unsigned char *der, size_t len, struct ck_cert_info *out,
-		      struct ck_err *err)
+crypto_cert_info_from_x509(X509 *x, const unsigned char *der, size_t len,
+			   struct ck_cert_info *out, struct ck_err *err)
 {
 	struct ck_cert_info info;
-	X509 *x = NULL;
 	enum ck_code rc;
 
 	memset(&info, 0, sizeof(info));
-	rc = crypto_x509_from_der(der, len, &x, err);
-	if (rc != CK_OK)
-		return rc;
 	ck_sha256_hex(der, len, info.sha256);
 	ck_sha1_hex(der, len, info.sha1);
 	rc = cert_facts(x, &info, err);
-	X509_free(x);
 	if (rc != CK_OK) {
 		ck_cert_info_cleanup(&info);
 		return rc;
 	}
 	*out = info;
 	return CK_OK;
+}
+
+enum ck_code
+ck_cert_info_from_der(const unsigned char *der, size_t len, struct ck_cert_info *out,
+		      struct ck_err *err)
+{
+	X509 *x = NULL;
+	enum ck_code rc;
+
+	rc = crypto_x509_from_der(der, len, &x, err);
+	if (rc != CK_OK)
+		return rc;
+	rc = crypto_cert_info_from_x509(x, der, len, out, err);
+	X509_free(x);
+	return rc;
 }
 
 void
@@ -347,9 +357,8 @@ ck_pem_certs_parse(const char *pem, size_t len, struct ck_der_list *out, struct 
 	return rc;
 }
 
-/* 1 if issuer issued and signed subject. */
-static int
-chain_link_ok(X509 *issuer, X509 *subject)
+int
+crypto_chain_link_ok(X509 *issuer, X509 *subject)
 {
 	EVP_PKEY *pub = X509_get0_pubkey(issuer);
 	int ok;
@@ -377,7 +386,7 @@ ck_chain_check(const unsigned char *leaf, size_t leaf_len, const struct ck_der_l
 			ck_err_prefix(err, "chain certificate %zu", i + 1);
 			break;
 		}
-		if (!chain_link_ok(cur, prev)) {
+		if (!crypto_chain_link_ok(cur, prev)) {
 			rc = CK_FAIL(err, CK_ERR_PARSE,
 				     "chain certificate %zu did not issue %s; the chain is out of "
 				     "order or incomplete",

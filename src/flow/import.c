@@ -417,37 +417,58 @@ struct imp_waiting {
 	char sha256[65];
 };
 
-/* The store's labelled certificates whose SPKI matches an input key. */
+/* The waiting list being filled by imp_waiting_add for input key `key`. */
+struct imp_waiting_fill {
+	struct imp_waiting *w;
+	size_t n, cap;
+	size_t key;
+};
+
+/* Adds a certificate with the input key's SPKI if it is labelled (ck_cert_row_fn). */
+static enum ck_code
+imp_waiting_add(const struct ck_cert_row *row, void *arg, struct ck_err *err)
+{
+	struct imp_waiting_fill *f = arg;
+	struct imp_waiting *grown;
+	size_t ncap;
+
+	if (row->linked)
+		return CK_OK;
+	if (f->n == f->cap) {
+		ncap = f->cap ? f->cap * 2 : 8;
+		if ((grown = realloc(f->w, ncap * sizeof(*grown))) == NULL)
+			return CK_OOM(err);
+		f->w = grown;
+		f->cap = ncap;
+	}
+	f->w[f->n].cert_id = row->id;
+	f->w[f->n].key = f->key;
+	memcpy(f->w[f->n].sha256, row->sha256, sizeof(f->w[f->n].sha256));
+	f->n++;
+	return CK_OK;
+}
+
+/*
+ * The store's labelled certificates whose SPKI matches an input key, found
+ * by SPKI (an index), so an import costs the same in a store of any size.
+ */
 static enum ck_code
 imp_waiting_list(struct ck_store *st, const struct imp *im, struct imp_waiting **out, size_t *n,
 		 struct ck_err *err)
 {
-	struct ck_cert_list l = { NULL, 0 };
-	struct imp_waiting *w = NULL;
-	enum ck_code rc;
-	size_t i;
-	int k;
+	struct imp_waiting_fill f = { NULL, 0, 0, 0 };
+	enum ck_code rc = CK_OK;
 
 	*n = 0;
 	*out = NULL;
-	if (im->nkeys == 0)
-		return CK_OK;
-	if ((rc = ck_store_cert_list(st, &l, err)) != CK_OK)
+	for (f.key = 0; f.key < im->nkeys && rc == CK_OK; f.key++)
+		rc = ck_store_cert_each(st, im->keys[f.key].spki, imp_waiting_add, &f, err);
+	if (rc != CK_OK) {
+		free(f.w);
 		return rc;
-	if ((w = calloc(l.n + 1, sizeof(*w))) == NULL) {
-		ck_cert_list_cleanup(&l);
-		return CK_OOM(err);
 	}
-	for (i = 0; i < l.n; i++) {
-		if (l.items[i].linked || (k = imp_key_index(im, l.items[i].spki_sha256)) < 0)
-			continue;
-		w[*n].cert_id = l.items[i].id;
-		w[*n].key = (size_t)k;
-		memcpy(w[*n].sha256, l.items[i].sha256, sizeof(w[*n].sha256));
-		(*n)++;
-	}
-	ck_cert_list_cleanup(&l);
-	*out = w;
+	*out = f.w;
+	*n = f.n;
 	return CK_OK;
 }
 

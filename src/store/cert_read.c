@@ -19,6 +19,8 @@
 	"c.revoked_at, c.revoke_reason, l.profile, c.chain_selected "                   \
 	"FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "              \
 	"LEFT JOIN keys k ON k.id = c.key_id "
+/* The order `list` prints: by lineage name (unnamed last), newest first. */
+#define CERT_ORDER "ORDER BY l.name IS NULL, l.name, c.not_before DESC, c.id DESC"
 
 static enum ck_code
 cert_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -69,9 +71,46 @@ static const struct st_list_spec cert_spec = {
 enum ck_code
 ck_store_cert_list(struct ck_store *st, struct ck_cert_list *out, struct ck_err *err)
 {
-	return st_list_read(st, err, &cert_spec, &out->items, &out->n,
-			    CERT_COLS "ORDER BY l.name IS NULL, l.name, c.not_before DESC, c.id DESC",
-			    "");
+	return st_list_read(st, err, &cert_spec, &out->items, &out->n, CERT_COLS CERT_ORDER, "");
+}
+
+/* What cert_each_row hands each row to. */
+struct cert_each {
+	ck_cert_row_fn fn;
+	void *arg;
+};
+
+/* Decodes one row into a row of its own, hands it over, frees it (st_row_visit). */
+static enum ck_code
+cert_each_row(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
+{
+	const struct cert_each *e = arg;
+	struct ck_cert_row row;
+	enum ck_code rc;
+
+	(void)st;
+	memset(&row, 0, sizeof(row));
+	if ((rc = cert_row(s, &row, err)) == CK_OK)
+		rc = e->fn(&row, e->arg, err);
+	ck_cert_row_cleanup(&row);
+	return rc;
+}
+
+enum ck_code
+ck_store_cert_each(struct ck_store *st, const char *spki_sha256, ck_cert_row_fn fn, void *arg,
+		   struct ck_err *err)
+{
+	struct cert_each e = { fn, arg };
+	enum ck_code rc;
+
+	if (fn == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no function to call for each certificate");
+	if (spki_sha256 == NULL)
+		return st_each_row(st, err, cert_each_row, &e, CERT_COLS CERT_ORDER, "");
+	if ((rc = st_check_hex("public key SHA-256", spki_sha256, 64, err)) != CK_OK)
+		return rc;
+	return st_each_row(st, err, cert_each_row, &e,
+			   CERT_COLS "WHERE c.spki_sha256 = ? " CERT_ORDER, "t", spki_sha256);
 }
 
 enum ck_code

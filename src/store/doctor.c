@@ -193,6 +193,7 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 {
 	struct ck_findings f = { NULL, 0 };
 	struct ck_doctor_opts o;
+	struct dr_keys keys;
 	enum ck_code rc;
 
 	memset(&o, 0, sizeof(o));
@@ -204,12 +205,16 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 		o.pending_max_age_days = 30;
 	if (o.expiry_warn_days <= 0)
 		o.expiry_warn_days = 30;
-	/* One read transaction: every check sees the same snapshot. */
-	if ((rc = st_read_begin(st, err)) != CK_OK)
+	if ((rc = dr_keys_init(&keys, err)) != CK_OK)
 		return rc;
+	/* One read transaction: every check sees the same snapshot. */
+	if ((rc = st_read_begin(st, err)) != CK_OK) {
+		dr_keys_cleanup(&keys);
+		return rc;
+	}
 	if ((rc = check_permissions(st, &f, err)) != CK_OK ||
-	    (rc = dr_check_certs(st, &o, &f, err)) != CK_OK ||
-	    (rc = dr_check_keys(st, &f, err)) != CK_OK ||
+	    (rc = dr_check_certs(st, &keys, &o, &f, err)) != CK_OK ||
+	    (rc = dr_check_keys(st, &keys, &f, err)) != CK_OK ||
 	    (rc = dr_check_requests(st, &o, &f, err)) != CK_OK ||
 	    (rc = dr_check_bindings(st, &f, err)) != CK_OK ||
 	    (rc = dr_check_lineages(st, &f, err)) != CK_OK ||
@@ -222,6 +227,7 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 	f.n = 0;
 out:
 	st_read_end(st);
+	dr_keys_cleanup(&keys);
 	ck_findings_cleanup(&f);
 	return rc;
 }
@@ -247,11 +253,14 @@ repair_body(struct ck_store *st, void *arg, struct ck_err *err)
 {
 	struct ck_findings *f = arg;
 	struct dr_link *links = NULL;
+	struct dr_keys keys;
 	size_t n = 0, i;
 	enum ck_code rc;
 
 	ck_findings_cleanup(f);
-	if ((rc = dr_scan_links(st, &links, &n, err)) != CK_OK)
+	if ((rc = dr_keys_init(&keys, err)) != CK_OK)
+		return rc;
+	if ((rc = dr_scan_links(st, &keys, &links, &n, err)) != CK_OK)
 		goto out;
 	for (i = 0; i < n && rc == CK_OK; i++) {
 		struct dr_link *l = &links[i];
@@ -269,6 +278,7 @@ repair_body(struct ck_store *st, void *arg, struct ck_err *err)
 	if (rc == CK_OK && f->n > 0)
 		rc = st_generation_bump_tx(st, err);
 out:
+	dr_keys_cleanup(&keys);
 	free(links);
 	return rc;
 }

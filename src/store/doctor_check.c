@@ -13,54 +13,8 @@
 #define DAY 86400
 
 enum ck_code
-dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exists,
-		   int *corrupt, struct ck_err *err)
-{
-	struct st_stmt *s = NULL;
-	EVP_PKEY *k = NULL;
-	char spki_hash[65], col[65];
-	enum ck_code rc;
-	int r = 0;
-
-	*exists = 0;
-	*corrupt = 0;
-	out[0] = '\0';
-	if ((rc = st_prepare_bind(st, err, &s,
-				  "SELECT spki_der, pkcs8_der, spki_sha256 FROM keys WHERE id = ?",
-				  "i", key_id)) != CK_OK)
-		return rc;
-	r = st_step(st, s, err);
-	if (r < 0) {
-		rc = err ? err->code : CK_ERR_STORE;
-		goto out;
-	}
-	if (r == 0)
-		goto out;
-	*exists = 1;
-	ck_sha256_hex(st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0), spki_hash);
-	st_col_copy(s, 2, col, sizeof(col));
-	if (st_col_is_null(s, 1)) {
-		memcpy(out, spki_hash, 65);
-		*corrupt = strcmp(col, spki_hash) != 0;
-		goto out;
-	}
-	if (ck_key_from_pkcs8_der(st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1),
-				  &k, NULL) != CK_OK ||
-	    ck_key_spki_sha256(k, out, NULL) != CK_OK) {
-		out[0] = '\0';
-		*corrupt = 1;
-		goto out;
-	}
-	*corrupt = strcmp(out, spki_hash) != 0 || strcmp(out, col) != 0;
-out:
-	EVP_PKEY_free(k);
-	st_finalize(s);
-	return rc;
-}
-
-enum ck_code
-dr_cert_link(struct ck_store *st, int64_t cert_id, const char *spki, int64_t key_id,
-	     struct dr_link *out, struct ck_err *err)
+dr_cert_link(struct ck_store *st, struct dr_keys *keys, int64_t cert_id, const char *spki,
+	     int64_t key_id, struct dr_link *out, struct ck_err *err)
 {
 	char actual[65];
 	int64_t cand = 0;
@@ -73,7 +27,7 @@ dr_cert_link(struct ck_store *st, int64_t cert_id, const char *spki, int64_t key
 	if (key_id == 0) {
 		out->state = DR_LINK_LABELLED;
 	} else {
-		if ((rc = dr_key_actual_spki(st, key_id, actual, &exists, &corrupt, err)) != CK_OK)
+		if ((rc = dr_key_actual_spki(st, keys, key_id, actual, &exists, &corrupt, err)) != CK_OK)
 			return rc;
 		if (!exists)
 			out->state = DR_LINK_DANGLING;
@@ -90,7 +44,7 @@ dr_cert_link(struct ck_store *st, int64_t cert_id, const char *spki, int64_t key
 		return CK_OK;
 	if (rc != CK_OK)
 		return rc;
-	if ((rc = dr_key_actual_spki(st, cand, actual, &exists, &corrupt, err)) != CK_OK)
+	if ((rc = dr_key_actual_spki(st, keys, cand, actual, &exists, &corrupt, err)) != CK_OK)
 		return rc;
 	if (exists && !corrupt && strcmp(actual, spki) == 0 && cand != key_id)
 		out->candidate = cand;
@@ -99,6 +53,7 @@ dr_cert_link(struct ck_store *st, int64_t cert_id, const char *spki, int64_t key
 
 /* The links being scanned by dr_scan_links. */
 struct scan_links {
+	struct dr_keys *keys;
 	struct dr_link *v;
 	size_t cap, n;
 };
@@ -124,16 +79,17 @@ scan_one_link(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *
 		link->state = DR_LINK_CERT_BAD;
 		return CK_OK;
 	}
-	rc = dr_cert_link(st, st_col_int64(s, 0), info.spki_sha256, st_col_int64(s, 2), link, err);
+	rc = dr_cert_link(st, l->keys, st_col_int64(s, 0), info.spki_sha256, st_col_int64(s, 2), link, err);
 	memcpy(link->sha256, info.sha256, sizeof(link->sha256));
 	ck_cert_info_cleanup(&info);
 	return rc;
 }
 
 enum ck_code
-dr_scan_links(struct ck_store *st, struct dr_link **links, size_t *n, struct ck_err *err)
+dr_scan_links(struct ck_store *st, struct dr_keys *keys, struct dr_link **links, size_t *n,
+	      struct ck_err *err)
 {
-	struct scan_links l = { NULL, 0, 0 };
+	struct scan_links l = { keys, NULL, 0, 0 };
 	enum ck_code rc;
 
 	rc = st_each_row(st, err, scan_one_link, &l,
@@ -220,33 +176,22 @@ cert_expiry_findings(const struct ck_doctor_opts *o, int64_t id, const char *sha
 	return CK_OK;
 }
 
+/* The finding for a stored chain that does not verify (cerr says why). */
 static enum ck_code
-cert_chain_findings(struct ck_store *st, int64_t id, const unsigned char *der, size_t len,
-		    const char *sha, struct ck_findings *f, struct ck_err *err)
+cert_chain_finding(int64_t id, const char *sha, const struct ck_err *cerr,
+		   struct ck_findings *f, struct ck_err *err)
 {
-	struct ck_der_list chain = { NULL, 0 };
-	struct ck_err cerr;
-	unsigned char *d = NULL;
-	size_t dlen = 0;
-	enum ck_code rc;
-
-	ck_err_clear(&cerr);
-	if ((rc = ck_store_cert_der(st, id, &d, &dlen, &chain, err)) != CK_OK)
-		return rc;
-	if (chain.n > 0 && ck_chain_check(der, len, &chain, &cerr) != CK_OK)
-		rc = dr_add(f, DR_CHAIN_INVALID, CK_SEV_WARNING, id, 0, st_printf("cert %s", sha),
-			    st_printf("the chain stored with certificate %.16s does not verify: %s",
-				      sha, cerr.msg),
-			    st_printf("issue the certificate again, or import it with its right "
-				      "intermediate certificates into a fresh lineage"),
-			    err);
-	free(d);
-	ck_der_list_cleanup(&chain);
-	return rc;
+	return dr_add(f, DR_CHAIN_INVALID, CK_SEV_WARNING, id, 0, st_printf("cert %s", sha),
+		      st_printf("the chain stored with certificate %.16s does not verify: %s",
+				sha, cerr->msg),
+		      st_printf("issue the certificate again, or import it with its right "
+				"intermediate certificates into a fresh lineage"),
+		      err);
 }
 
 /* What the per-row checks read and write. */
 struct check_args {
+	struct dr_keys *keys;
 	const struct ck_doctor_opts *o;
 	struct ck_findings *f;
 };
@@ -266,19 +211,32 @@ check_one_cert(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err 
 	char col_sha[65], col_spki[65], lineage[CK_STORE_NAME_MAX + 1];
 	int relevant = st_col_int(s, 6) || st_col_int(s, 7) ||
 		       st_col_is_null(s, 5);
-	enum ck_code rc;
+	struct ck_der_list chain = { NULL, 0 };
+	unsigned char *copy = NULL;
+	size_t copy_len = 0;
+	enum ck_code rc, chain_rc = CK_OK;
+	struct ck_err cerr;
 
 	memset(&info, 0, sizeof(info));
 	memset(&link, 0, sizeof(link));
+	ck_err_clear(&cerr);
 	st_col_copy(s, 2, col_sha, sizeof(col_sha));
 	st_col_copy(s, 3, col_spki, sizeof(col_spki));
 	st_col_copy(s, 5, lineage, sizeof(lineage));
-	if (der == NULL || ck_cert_info_from_der(der, len, &info, NULL) != CK_OK)
+	/* The chain first, so the leaf is parsed once for its facts and its chain. */
+	if (st_col_int(s, 8) > 0 &&
+	    (rc = ck_store_cert_der(st, id, &copy, &copy_len, &chain, err)) != CK_OK)
+		return rc;
+	free(copy);
+	if (der == NULL || ck_chain_checker_cert(a->keys->chains, der, len, &chain, &info,
+						 &chain_rc, &cerr, NULL) != CK_OK) {
+		ck_der_list_cleanup(&chain);
 		return dr_add(f, DR_CERT_CORRUPT, CK_SEV_ERROR, id, 0, st_printf("cert %s", col_sha),
 			      st_printf("certificate %.16s is not a readable certificate", col_sha),
 			      st_printf("certkeep rm %s, then import the certificate again",
 					col_sha),
 			      err);
+	}
 	if (strcmp(col_sha, info.sha256) != 0 || strcmp(col_spki, info.spki_sha256) != 0) {
 		rc = dr_add(f, DR_CERT_CORRUPT, CK_SEV_ERROR, id, 0, st_printf("cert %s", col_sha),
 			    st_printf("certificate recorded as %.16s is really %.16s%s", col_sha,
@@ -290,7 +248,7 @@ check_one_cert(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err 
 		if (rc != CK_OK)
 			goto out;
 	}
-	if ((rc = dr_cert_link(st, id, info.spki_sha256, st_col_int64(s, 4), &link,
+	if ((rc = dr_cert_link(st, a->keys, id, info.spki_sha256, st_col_int64(s, 4), &link,
 			       err)) != CK_OK)
 		goto out;
 	memcpy(link.sha256, info.sha256, sizeof(link.sha256));
@@ -300,18 +258,19 @@ check_one_cert(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err 
 						   lineage[0] ? lineage : NULL, &info, f, err)) !=
 				CK_OK)
 		goto out;
-	if (st_col_int(s, 8) > 0)
-		rc = cert_chain_findings(st, id, der, len, info.sha256, f, err);
+	if (chain.n > 0 && chain_rc != CK_OK)
+		rc = cert_chain_finding(id, info.sha256, &cerr, f, err);
 out:
+	ck_der_list_cleanup(&chain);
 	ck_cert_info_cleanup(&info);
 	return rc;
 }
 
 enum ck_code
-dr_check_certs(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_findings *f,
-	       struct ck_err *err)
+dr_check_certs(struct ck_store *st, struct dr_keys *keys, const struct ck_doctor_opts *o,
+	       struct ck_findings *f, struct ck_err *err)
 {
-	struct check_args a = { o, f };
+	struct check_args a = { keys, o, f };
 
 	/* relevant for expiry: current of its lineage (6), or used by a binding (7),
 	 * or in no lineage (5 NULL); superseded certificates are not reported. */
@@ -332,7 +291,8 @@ dr_check_certs(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_fi
 static enum ck_code
 check_one_key(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
 {
-	struct ck_findings *f = arg;
+	const struct check_args *a = arg;
+	struct ck_findings *f = a->f;
 	char actual[65], spki[65], alg[32];
 	int64_t id = st_col_int64(s, 0);
 	enum ck_code rc;
@@ -340,7 +300,7 @@ check_one_key(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *
 
 	st_col_copy(s, 1, spki, sizeof(spki));
 	st_col_copy(s, 2, alg, sizeof(alg));
-	if ((rc = dr_key_actual_spki(st, id, actual, &exists, &corrupt, err)) != CK_OK)
+	if ((rc = dr_key_actual_spki(st, a->keys, id, actual, &exists, &corrupt, err)) != CK_OK)
 		return rc;
 	if (corrupt && (rc = dr_add(f, DR_KEY_CORRUPT, CK_SEV_ERROR, 0, id,
 				    st_printf("key %lld", (long long)id),
@@ -361,9 +321,12 @@ check_one_key(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *
 }
 
 enum ck_code
-dr_check_keys(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
+dr_check_keys(struct ck_store *st, struct dr_keys *keys, struct ck_findings *f,
+	      struct ck_err *err)
 {
-	return st_each_row(st, err, check_one_key, f,
+	struct check_args a = { keys, NULL, f };
+
+	return st_each_row(st, err, check_one_key, &a,
 			   "SELECT k.id, k.spki_sha256, k.algorithm, " ST_KEY_USED_SQL
 			   " FROM keys k ORDER BY k.id", "");
 }

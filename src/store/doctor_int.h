@@ -57,19 +57,35 @@ struct dr_link {
 	char sha256[65];      /* recomputed (stored column if the DER is bad) */
 };
 
-/* The real SPKI SHA-256 of key_id (from its PKCS#8 for software keys). */
-enum ck_code dr_key_actual_spki(struct ck_store *st, int64_t key_id, char out[65], int *exists,
-				int *corrupt, struct ck_err *err);
-/* Link state of one certificate whose parsed info is given. */
-enum ck_code dr_cert_link(struct ck_store *st, int64_t cert_id, const char *spki,
-			  int64_t key_id, struct dr_link *out, struct ck_err *err);
-/* Link states of every certificate (free(*links)). */
-enum ck_code dr_scan_links(struct ck_store *st, struct dr_link **links, size_t *n,
-			   struct ck_err *err);
+/* What one run has learnt about keys (doctor_keys.c), and its chain
+ * checker; lives inside one read snapshot or transaction. */
+struct dr_key_fact;
+struct dr_keys {
+	struct ck_key_reader *reader;
+	struct ck_chain_checker *chains;
+	struct dr_key_fact *slots;    /* open addressing by key id */
+	size_t cap, n;
+};
+enum ck_code dr_keys_init(struct dr_keys *k, struct ck_err *err);
+void dr_keys_cleanup(struct dr_keys *k);
 
-enum ck_code dr_check_certs(struct ck_store *st, const struct ck_doctor_opts *o,
-			    struct ck_findings *f, struct ck_err *err);
-enum ck_code dr_check_keys(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
+/* The real SPKI SHA-256 of key_id (from its PKCS#8 for software keys),
+ * computed once per run. */
+enum ck_code dr_key_actual_spki(struct ck_store *st, struct dr_keys *k, int64_t key_id,
+				char out[65], int *exists, int *corrupt, struct ck_err *err);
+/* Link state of one certificate whose parsed info is given. */
+enum ck_code dr_cert_link(struct ck_store *st, struct dr_keys *keys, int64_t cert_id,
+			  const char *spki, int64_t key_id, struct dr_link *out,
+			  struct ck_err *err);
+/* Link states of every certificate (free(*links)). */
+enum ck_code dr_scan_links(struct ck_store *st, struct dr_keys *keys, struct dr_link **links,
+			   size_t *n, struct ck_err *err);
+
+enum ck_code dr_check_certs(struct ck_store *st, struct dr_keys *keys,
+			    const struct ck_doctor_opts *o, struct ck_findings *f,
+			    struct ck_err *err);
+enum ck_code dr_check_keys(struct ck_store *st, struct dr_keys *keys, struct ck_findings *f,
+			   struct ck_err *err);
 enum ck_code dr_check_requests(struct ck_store *st, const struct ck_doctor_opts *o,
 			       struct ck_findings *f, struct ck_err *err);
 enum ck_code dr_check_bindings(struct ck_store *st, struct ck_findings *f, struct ck_err *err);

@@ -178,7 +178,7 @@ resolve_prefix(struct ck_store *st, const char *ref_shown, const struct ck_ref *
 {
 	const char *sha[REF_CANDIDATES_SHOWN], *lin[REF_CANDIDATES_SHOWN];
 	char shabuf[REF_CANDIDATES_SHOWN][65], linbuf[REF_CANDIDATES_SHOWN][CK_STORE_NAME_MAX + 1];
-	char msg[CK_ERR_MSG_MAX];
+	char msg[CK_ERR_MSG_MAX], upper[65];
 	struct st_stmt *s = NULL;
 	size_t cnt = 0;
 	int64_t first = 0;
@@ -186,11 +186,16 @@ resolve_prefix(struct ck_store *st, const char *ref_shown, const struct ck_ref *
 	int r, more = 0;
 
 	*found = 0;
+	/* Every text with the prefix sorts in [prefix, prefix with its last
+	 * digit one higher): a range the sha256 index answers, not a scan. */
+	memcpy(upper, ref->hex, ref->hex_len + 1);
+	upper[ref->hex_len - 1]++;
 	if ((rc = st_prepare_bind(st, err, &s,
 				  "SELECT c.id, c.sha256, l.name FROM certificates c "
 				  "LEFT JOIN lineages l ON l.id = c.lineage_id "
-				  "WHERE substr(c.sha256, 1, ?) = ? ORDER BY c.sha256 LIMIT ?",
-				  "iti", (int64_t)ref->hex_len, ref->hex,
+				  "WHERE c.sha256 >= ? AND c.sha256 < ? AND substr(c.sha256, 1, ?) = ? "
+				  "ORDER BY c.sha256 LIMIT ?",
+				  "ttiti", ref->hex, upper, (int64_t)ref->hex_len, ref->hex,
 				  (int64_t)REF_CANDIDATES_SHOWN + 1)) != CK_OK)
 		return rc;
 	while ((r = st_step(st, s, err)) == 1) {

@@ -138,6 +138,9 @@ static const char *const migrations[] = {
 	/* 6: chains: a lineage's preferred issuer CN, a certificate's selected chain */
 	("ALTER TABLE lineages ADD COLUMN preferred_chain text;"
 	 "ALTER TABLE certificates ADD COLUMN chain_selected bigint NOT NULL DEFAULT 0;"),
+	/* 7: indexes for "is this key used" (doctor, key info, prune) */
+	("CREATE INDEX orders_key ON orders(key_id);"
+	 "CREATE INDEX requests_key ON requests(key_id);"),
 };
 
 static const char schema_init[] =

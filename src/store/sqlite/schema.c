@@ -136,6 +136,11 @@ static const char *const migrations[] = {
 	 * of its alternates (certificates.alternates). */
 	("ALTER TABLE lineages ADD COLUMN preferred_chain TEXT;"
 	 "ALTER TABLE certificates ADD COLUMN chain_selected INTEGER NOT NULL DEFAULT 0;"),
+	/* 7: indexes for "is this key used" (doctor's per-key check, key info,
+	 * prune): without them each key scans every order and request, and a
+	 * store that issued n certificates holds n orders. */
+	("CREATE INDEX orders_key ON orders(key_id);"
+	 "CREATE INDEX requests_key ON requests(key_id);"),
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */

@@ -1,0 +1,205 @@
+/*
+ * gen_certs.c - bench/store's certificate maker: a throw-away EC P-256 CA
+ * and many leaf certificates it signed, each with its own EC P-256 key, as
+ * PEM files certkeep imports (leaf, CA as its chain, PKCS#8 key).
+ *
+ *   gen_certs DIR FIRST COUNT PER_DIR
+ *
+ * Writes DIR/ca.pem and DIR/ca.key on the first call (reads them on later
+ * calls, so every batch chains to the same CA) and, for i in
+ * [FIRST, FIRST+COUNT), DIR/bNNNNN/cI.pem with NNNNN = i / PER_DIR: one
+ * directory per `certkeep import` invocation.  The leaf of i is
+ * CN=sI.store.bench.test with that name as its one DNS SAN, serial I+1,
+ * valid from a day ago for 90 days.
+ *
+ * Why C: 100,000 keys and signatures in Python take minutes; here a few
+ * seconds.  Never does: write outside DIR, reuse a key between leaves.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#define DAY 86400L
+
+static EVP_PKEY *
+new_key(EVP_PKEY_CTX *kctx)
+{
+	EVP_PKEY *k = NULL;
+
+	if (EVP_PKEY_keygen(kctx, &k) <= 0)
+		return NULL;
+	return k;
+}
+
+static int
+add_ext(X509 *issuer, X509 *subject, int nid, const char *value)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	int ok;
+
+	X509V3_set_ctx(&v3, issuer, subject, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+	if (ext == NULL)
+		return 0;
+	ok = X509_add_ext(subject, ext, -1);
+	X509_EXTENSION_free(ext);
+	return ok;
+}
+
+/* A certificate for key with subject CN=cn, signed by (ca, ca_key) or self-signed. */
+static X509 *
+make_cert(const char *cn, long serial, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
+	  const char *san)
+{
+	X509 *x = X509_new();
+	X509_NAME *name;
+	int ok;
+
+	if (x == NULL)
+		return NULL;
+	name = X509_get_subject_name(x);
+	ok = X509_set_version(x, 2) &&
+	     ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
+	     X509_gmtime_adj(X509_getm_notBefore(x), -DAY) &&
+	     X509_gmtime_adj(X509_getm_notAfter(x), (ca ? 90 : 3650) * DAY) &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
+					-1, 0) &&
+	     X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) &&
+	     X509_set_pubkey(x, key);
+	if (ok && ca == NULL)
+		ok = add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") &&
+		     add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+		     add_ext(x, x, NID_subject_key_identifier, "hash");
+	if (ok && ca != NULL)
+		ok = add_ext(ca, x, NID_basic_constraints, "critical,CA:FALSE") &&
+		     add_ext(ca, x, NID_subject_alt_name, san) &&
+		     add_ext(ca, x, NID_authority_key_identifier, "keyid");
+	if (ok)
+		ok = X509_sign(x, ca ? ca_key : key, EVP_sha256()) > 0;
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+static int
+write_ca(const char *dir, EVP_PKEY_CTX *kctx, X509 **ca, EVP_PKEY **ca_key)
+{
+	char path[4096];
+	FILE *f;
+	int ok;
+
+	if ((*ca_key = new_key(kctx)) == NULL ||
+	    (*ca = make_cert("certkeep bench throw-away CA", 1, *ca_key, NULL, NULL, NULL)) == NULL)
+		return 0;
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		return 0;
+	ok = PEM_write_X509(f, *ca);
+	ok = (fclose(f) == 0) && ok;
+	snprintf(path, sizeof(path), "%s/ca.key", dir);
+	if (!ok || (f = fopen(path, "w")) == NULL)
+		return 0;
+	ok = PEM_write_PrivateKey(f, *ca_key, NULL, NULL, 0, NULL, NULL);
+	return (fclose(f) == 0) && ok;
+}
+
+static int
+read_ca(const char *dir, X509 **ca, EVP_PKEY **ca_key)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/ca.pem", dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	*ca = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/ca.key", dir);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	*ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+	fclose(f);
+	return *ca != NULL && *ca_key != NULL;
+}
+
+static int
+write_leaf(const char *dir, long i, long per_dir, EVP_PKEY_CTX *kctx, X509 *ca,
+	   EVP_PKEY *ca_key)
+{
+	char path[4096], cn[64], san[80];
+	EVP_PKEY *k = new_key(kctx);
+	X509 *x = NULL;
+	FILE *f = NULL;
+	int ok = 0;
+
+	snprintf(cn, sizeof(cn), "s%ld.store.bench.test", i);
+	snprintf(san, sizeof(san), "DNS:%s", cn);
+	if (k == NULL || (x = make_cert(cn, i + 2, k, ca, ca_key, san)) == NULL)
+		goto out;
+	snprintf(path, sizeof(path), "%s/b%05ld", dir, i / per_dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		goto out;
+	snprintf(path, sizeof(path), "%s/b%05ld/c%ld.pem", dir, i / per_dir, i);
+	if ((f = fopen(path, "w")) == NULL)
+		goto out;
+	ok = PEM_write_X509(f, x) && PEM_write_X509(f, ca) &&
+	     PEM_write_PKCS8PrivateKey(f, k, NULL, NULL, 0, NULL, NULL);
+	ok = (fclose(f) == 0) && ok;
+out:
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return ok;
+}
+
+int
+main(int argc, char **argv)
+{
+	EVP_PKEY_CTX *kctx = NULL;
+	EVP_PKEY *ca_key = NULL;
+	X509 *ca = NULL;
+	long first, count, per_dir, i;
+	int have, rc = 1;
+
+	if (argc != 5) {
+		fprintf(stderr, "usage: gen_certs DIR FIRST COUNT PER_DIR\n");
+		return 2;
+	}
+	first = strtol(argv[2], NULL, 10);
+	count = strtol(argv[3], NULL, 10);
+	per_dir = strtol(argv[4], NULL, 10);
+	if (first < 0 || count < 0 || per_dir <= 0) {
+		fprintf(stderr, "gen_certs: FIRST, COUNT >= 0 and PER_DIR > 0\n");
+		return 2;
+	}
+	kctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	if (kctx == NULL || EVP_PKEY_keygen_init(kctx) <= 0 ||
+	    EVP_PKEY_CTX_set_group_name(kctx, "P-256") <= 0)
+		goto out;
+	have = read_ca(argv[1], &ca, &ca_key);
+	if (have == 0 || (have < 0 && !write_ca(argv[1], kctx, &ca, &ca_key))) {
+		fprintf(stderr, "gen_certs: cannot make or read the CA in %s\n", argv[1]);
+		goto out;
+	}
+	for (i = first; i < first + count; i++) {
+		if (!write_leaf(argv[1], i, per_dir, kctx, ca, ca_key)) {
+			fprintf(stderr, "gen_certs: certificate %ld failed\n", i);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_CTX_free(kctx);
+	return rc;
+}
