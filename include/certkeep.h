@@ -22,9 +22,10 @@
  *                         deactivate
  *   <certkeep/issue.h>    one certificate from an ACME server into the store
  *   <certkeep/revoke.h>   revoke a stored certificate, recorded in the store
+ *   <certkeep/deploy.h>   bind certificates to targets; deploy, verify, roll back
  *   <certkeep/version.h>  CERTKEEP_VERSION, generated from meson.build
- * Challenges other than the built-in http-01 responder, deployment and the
- * renewal scheduler will each get a header of their own here.
+ * Challenges other than the built-in http-01 responder and the renewal
+ * scheduler will each get a header of their own here.
  *
  * Start-up: ck_global_init() once, before any thread; then ck_ctx_new().
  * Threading: one struct ck_store per thread, a set-up ck_ctx may be shared
@@ -49,7 +50,10 @@
 #include <certkeep/doctor.h>
 #include <certkeep/tokens.h>
 #include <certkeep/account.h>
+#include <certkeep/challenge.h>
 #include <certkeep/issue.h>
 #include <certkeep/revoke.h>
+#include <certkeep/renew.h>
+#include <certkeep/deploy.h>
 
 #endif

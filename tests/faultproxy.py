@@ -66,7 +66,34 @@ GET  /log               [{"time", "method", "path", "status", "action"}, ...]
 GET  /payloads          [{"path", "payload"}, ...]: every POST's decoded JWS payload
 POST /directory-meta    {"profiles": {...}, ...}: merged into the directory's "meta"
                         ({} = off)
+POST /renewal-info      {"default": WINDOW, "windows": {"CERT-ID": WINDOW}, "retry_after": N}
+                        ARI on (see FaultProxy.set_renewal_info); {"off": true} = off
+GET  /replaces          the "replaces" of every newOrder payload (null when absent)
 """
+
+RENEWAL_INFO_PATH = "/renewal-info/"
+
+
+def http_date(seconds_from_now):
+    """An HTTP-date (RFC 9110 IMF-fixdate) `seconds_from_now` from now, for
+    a Retry-After in its date form."""
+    return time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                         time.gmtime(time.time() + seconds_from_now))
+
+
+def rfc3339(seconds_from_now):
+    """An RFC 3339 UTC time `seconds_from_now` from now."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds_from_now))
+
+
+def ari_window(start_s, end_s, explanation_url=None):
+    """A renewalInfo body (RFC 9773) whose suggestedWindow runs from start_s
+    to end_s seconds from now (negative: in the past)."""
+    body = {"suggestedWindow": {"start": rfc3339(start_s), "end": rfc3339(end_s)}}
+    if explanation_url:
+        body["explanationURL"] = explanation_url
+    return body
+
 
 
 def _b64url_decode(text):
@@ -199,6 +226,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if rule is not None:
             self._answer_rule(rule, path)
             return
+        if self.command in ("GET", "HEAD") and path.startswith(RENEWAL_INFO_PATH):
+            answer = proxy._ari_answer(path)
+            if answer is not None:
+                status, doc, headers = answer
+                proxy._log(self.command, path, status, "renewal-info")
+                self._send(status, json.dumps(doc).encode(), headers)
+                return
         if self.command == "POST" and proxy._stale_reject(body):
             self._answer_problem(401, "urn:ietf:params:acme:error:unauthorized",
                                  "JWS verification error", None, path, "stale-key", {})
@@ -352,6 +386,7 @@ class FaultProxy:
         self.requests = []
         self.payloads = []  # (path, decoded JWS payload) of every POST, before any rule
         self.directory_meta = {}
+        self.ari = None  # {"default": body, "windows": {id: body}, "retry_after": N} when on
         self.stale_seconds = 0
         self.stale = {}  # kid -> monotonic deadline
         self.stale_rejections = 0
@@ -441,6 +476,7 @@ class FaultProxy:
             self.requests = []
             self.payloads = []
             self.directory_meta = {}
+            self.ari = None
             self.stale_seconds = 0
             self.stale = {}
             self.stale_rejections = 0
@@ -468,6 +504,42 @@ class FaultProxy:
             raise TypeError("directory meta must be an object")
         with self.lock:
             self.directory_meta = dict(meta or {})
+
+    def set_renewal_info(self, default=None, windows=None, retry_after=None, off=False):
+        """ARI (RFC 9773), which Pebble 2.4 lacks: every directory answer gets
+        "renewalInfo" (the proxy's RENEWAL_INFO_PATH), and GET
+        renewalInfo/CERT-ID is answered by the proxy: windows[CERT-ID] if
+        given, else `default`, else 404 (a certificate the CA does not know);
+        each a renewalInfo body (ari_window() makes one), with Retry-After:
+        `retry_after` (seconds or an HTTP-date) when given.  A rule on the
+        path still wins.  off=True (or reset()) turns ARI off."""
+        with self.lock:
+            self.ari = None if off else {"default": default, "windows": dict(windows or {}),
+                                         "retry_after": retry_after}
+
+    def order_replaces(self):
+        """The "replaces" member of every newOrder payload seen (None when a
+        payload had none), in order."""
+        with self.lock:
+            return [p.get("replaces") if isinstance(p, dict) else None
+                    for (path, p) in self.payloads if path.startswith("/order-plz")]
+
+    def _ari_answer(self, path):
+        """(status, body, headers) for a renewalInfo GET, or None when ARI is off."""
+        with self.lock:
+            ari = self.ari
+        if ari is None:
+            return None
+        cert_id = path[len(RENEWAL_INFO_PATH):]
+        body = ari["windows"].get(cert_id, ari["default"])
+        headers = {"Content-Type": "application/json"}
+        if ari["retry_after"] is not None:
+            headers["Retry-After"] = str(ari["retry_after"])
+        if body is None:
+            return 404, {"type": "urn:ietf:params:acme:error:malformed",
+                         "detail": "no such certificate", "status": 404}, \
+                {"Content-Type": "application/problem+json"}
+        return 200, body, headers
 
     def jws_payloads(self, path_prefix=""):
         """The decoded JWS payloads (see jws_payload) of the POSTs seen,
@@ -509,11 +581,18 @@ class FaultProxy:
     def _directory_with_meta(self, data):
         with self.lock:
             extra = dict(self.directory_meta)
-        if not extra:
+            ari = self.ari is not None
+        if not extra and not ari:
             return data
         directory = json.loads(data)
-        meta = directory.get("meta")
-        directory["meta"] = dict(meta if isinstance(meta, dict) else {}, **extra)
+        if extra:
+            meta = directory.get("meta")
+            directory["meta"] = dict(meta if isinstance(meta, dict) else {}, **extra)
+        if ari:
+            # Pebble's URLs carry the client's Host: take the origin from one.
+            origin = urllib.parse.urlsplit(directory["newNonce"])
+            directory["renewalInfo"] = "%s://%s%s" % (origin.scheme, origin.netloc,
+                                                      RENEWAL_INFO_PATH.rstrip("/"))
         return json.dumps(directory, indent=2).encode()
 
     def _count(self, method, path):
@@ -613,6 +692,8 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
                 self._reply(200, [r.as_dict() for r in proxy.rules])
         elif self.path == "/log":
             self._reply(200, proxy.request_log())
+        elif self.path == "/replaces":
+            self._reply(200, proxy.order_replaces())
         elif self.path == "/payloads":
             with proxy.lock:
                 self._reply(200, [{"path": p, "payload": v} for (p, v) in proxy.payloads])
@@ -645,6 +726,9 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
                 self._reply(200, {})
             elif self.path == "/directory-meta":
                 proxy.set_directory_meta(body)
+                self._reply(200, {})
+            elif self.path == "/renewal-info":
+                proxy.set_renewal_info(**body)
                 self._reply(200, {})
             else:
                 self._reply(404, {"error": "unknown path"})

@@ -39,6 +39,7 @@ struct ck_account_session {
 	struct ck_account account;   /* the store's row (after any resolution) */
 	EVP_PKEY *key;               /* the account key in use */
 	char server[CK_STORE_URL_MAX + 1];
+	void *signing;               /* internal: what signs for key (e.g. its token session) */
 };
 
 /*
@@ -54,6 +55,13 @@ struct ck_account_session {
 CK_API enum ck_code ck_account_open(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
 				    const char *name, const char *ca_bundle, unsigned flags,
 				    struct ck_account_session *out, struct ck_err *err);
+/* ck_account_open for an account whose key may be on a PKCS#11 token: the
+ * token is logged in to with the PIN from pin_file (a file or fd:N; NULL:
+ * none, and a token key then fails saying --pin-file is needed). */
+CK_API enum ck_code ck_account_open_pin(const struct ck_ctx *ctx, struct ck_store *st,
+					const char *server, const char *name,
+					const char *ca_bundle, unsigned flags, const char *pin_file,
+					struct ck_account_session *out, struct ck_err *err);
 CK_API void ck_account_session_cleanup(struct ck_account_session *s);
 
 /* ---- account lifecycle (what `certkeep account ...` runs) ---------------- */
@@ -79,6 +87,13 @@ struct ck_account_register_opts {
 	size_t eab_hmac_key_len;
 	const char *ca_bundle;           /* may be NULL */
 	struct ck_origins_arg allow_origins; /* given: replace the server's list on success */
+	/* The account key on a PKCS#11 token (NULL: a software key): an RFC 7512
+	 * URI naming the token (and maybe an existing key by id= or object=;
+	 * else a key pair is made there, labelled "acme-account-NAME"), the
+	 * module when the URI names none, the user PIN's file or fd:N. */
+	const char *token_uri;
+	const char *pkcs11_module;
+	const char *pin_file;
 };
 
 #define CK_ACCOUNT_EAB_FILE_MAX 4096 /* bytes of an EAB HMAC key file (base64url text) */
@@ -155,6 +170,14 @@ CK_API enum ck_code ck_account_deactivate(struct ck_store *st, struct ck_account
 CK_API enum ck_code ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 					struct ck_account_session *s, enum ck_key_type key_type,
 					EVP_PKEY *new_key, unsigned grace_s, struct ck_err *err);
+/* The same with the new key made on a PKCS#11 token (or the existing key
+ * token_uri names by id= or object=), labelled acme-account-NAME; the
+ * token is logged in to with the PIN from pin_file (file or fd:N). */
+CK_API enum ck_code ck_account_rollover_token(const struct ck_ctx *ctx, struct ck_store *st,
+					      struct ck_account_session *s,
+					      enum ck_key_type key_type, const char *token_uri,
+					      const char *pkcs11_module, const char *pin_file,
+					      unsigned grace_s, struct ck_err *err);
 
 /*
  * Resolves a pending rollover of s->account (s->client must exist; its

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <certkeep/challenge.h>
 #include <certkeep/store.h>
 
 #ifdef __cplusplus
@@ -47,9 +48,31 @@ struct ck_issue_params {
 	const char *profile;           /* ACME profile to ask for, recorded on the lineage;
 					* NULL = the lineage's recorded one (none for a new
 					* lineage), "" = none, and clears the recorded one */
+	/* The certificate key on a PKCS#11 token (NULL: a software key in the
+	 * store): an RFC 7512 URI naming the token by token= and/or serial=,
+	 * and an existing key by id= or object= (else a key pair is made there,
+	 * labelled with the lineage).  The module is the URI's module-path=,
+	 * else pkcs11_module, else p11-kit's proxy.  After issuance the
+	 * certificate is written to the token with the key's CKA_ID, replacing
+	 * the lineage's previous certificate object. */
+	const char *token_uri;
+	const char *pkcs11_module;
+	const char *pin_file;          /* the token's user PIN: a file, or fd:N; NULL: the
+					* URI's pin-source.  Never the PIN itself. */
 	const char *preferred_chain;   /* issuer CN of the chain to select, recorded on the
 					* lineage; NULL = the lineage's recorded one, "" = the
 					* default chain, and clears the recorded one */
+	/* How the names are proven, recorded on the lineage (never a secret's
+	 * value).  NULL = the lineage's recorded settings, else (nothing
+	 * recorded, a new lineage) the http-01 listener on http_address and
+	 * http_port.  Borrowed for the call. */
+	const struct ck_challenge_settings *challenge;
+	int run_only;                  /* 1: key_type and profile apply to this issuance
+					* only; the lineage keeps its recorded ones (renew's
+					* overrides) */
+	const char *replaces;          /* ARI certificate ID (RFC 9773) of the certificate
+					* this one replaces, sent in newOrder when the
+					* server offers renewalInfo; NULL = none */
 };
 
 struct ck_issue_result {
@@ -65,11 +88,23 @@ struct ck_issue_result {
 };
 
 /*
- * Validates names (DNS names of letters, digits and hyphens, lower-cased;
- * IPv4/IPv6 literals; no wildcard: http-01 cannot validate one) and the
- * lineage name.  Pure; used by ck_issue and by callers that check early.
+ * Validates names (DNS names of letters, digits and hyphens, "*." only as
+ * a whole first label; IPv4/IPv6 literals; none twice).  Whether a
+ * wildcard can be proven depends on the challenge: ck_issue_check_challenge.
+ * Pure; used by ck_issue and by callers that check early.
  */
 CK_API enum ck_code ck_issue_check_names(const char *const *names, size_t n, struct ck_err *err);
+
+/*
+ * Whether cfg can prove names (checked by ck_issue before any order): a
+ * wildcard only by dns-01 and an IP address never by dns-01
+ * (CK_ERR_UNSUPPORTED naming the name and the flag that fixes it); a
+ * per-name override must name one of names; dns-01 needs a hook or an
+ * update server (CK_ERR_INVALID_ARG naming the options); the settings' own values are in range.  Pure.
+ */
+CK_API enum ck_code ck_issue_check_challenge(const char *const *names, size_t n,
+					     const struct ck_challenge_settings *cfg,
+					     struct ck_err *err);
 
 /*
  * 1 if a and b name the same identifiers in any order: DNS names compared
@@ -101,7 +136,10 @@ CK_API enum ck_code ck_issue_order_find(struct ck_store *st, const char *lineage
 					struct ck_err *err);
 
 /*
- * Runs the whole issuance by http-01 with the built-in responder.  *out is
+ * Runs the whole issuance, proving the names as p->challenge (or the
+ * lineage's record) says, every responder stopped and every challenge
+ * file, record and listener gone on return, also when ctx is cancelled
+ * (CK_ERR_CANCELLED; the order stays open and is resumed).  *out is
  * set only on success.  Errors carry the server's problem (CK_ERR_ACME,
  * CK_ERR_VALIDATION with the challenge's problem) and say what was kept:
  * the key stays in the store and an unfinished order is recorded, which

@@ -96,6 +96,55 @@ CK_API enum ck_code ck_store_open_ex(const char *path, const struct ck_ctx *ctx,
 /* ck_store_open_ex(path, ctx, CK_STORE_CREATE, out, err): creates an absent store. */
 CK_API enum ck_code ck_store_open(const char *path, const struct ck_ctx *ctx, struct ck_store **out,
 				  struct ck_err *err);
+/* ---- keys at rest sealed (AES-256-GCM under a node key) -------------- */
+
+/*
+ * Reads a node key file: 32 raw bytes, or 64 hex digits and an optional
+ * newline.  The file must be a regular file owned by the effective user
+ * with no group or other permission bits (0600 or 0400), else
+ * CK_ERR_PERMISSION naming the file.  key is set on success only; the
+ * caller wipes it (OPENSSL_cleanse).
+ */
+CK_API enum ck_code ck_store_key_file_read(const char *path, unsigned char key[32],
+					   struct ck_err *err);
+/*
+ * Gives the store its node key from the file at path.  A sealed store
+ * whose key-check value disagrees: CK_ERR_PERMISSION "this store's keys
+ * are sealed with another key: check --store-key-file".  A plain store
+ * with no software key becomes sealed (its check value is written); a
+ * plain store holding software keys: CK_ERR_STATE (run ck_store_seal).
+ * The key is wiped at ck_store_close.  Without this call a sealed store
+ * lists, shows and exports certificates, and every use of a private key
+ * fails with CK_ERR_KEY_MISSING naming --store-key-file.
+ */
+CK_API enum ck_code ck_store_seal_key_use(struct ck_store *st, const char *path,
+					  struct ck_err *err);
+/*
+ * Gives dst, another handle on the same store (one handle per thread),
+ * the node key src was given (ck_store_seal_key_use), so its threads can
+ * use sealed keys too; nothing when src has none.  The key is wiped at
+ * dst's ck_store_close.  CK_ERR_INVALID_ARG if they are not one store.
+ */
+CK_API enum ck_code ck_store_seal_key_share(struct ck_store *dst, const struct ck_store *src,
+					    struct ck_err *err);
+/* 1 if the store's keys are sealed, else 0 (also on a read failure). */
+CK_API int ck_store_is_sealed(struct ck_store *st);
+/*
+ * Seals every software key of a plain store under the key in key_path,
+ * in one transaction (all or none); afterwards the store uses that key.
+ * CK_ERR_STATE if already sealed.  Fault points: store.seal.*.
+ */
+CK_API enum ck_code ck_store_seal(struct ck_store *st, const char *key_path, struct ck_err *err);
+/*
+ * Re-seals every key of a sealed store, opened under the current key
+ * (ck_store_seal_key_use), under the key in new_key_path, in one
+ * transaction; afterwards the store uses the new key.  CK_ERR_KEY_MISSING
+ * without the current key, CK_ERR_STATE if the store is plain.  Fault
+ * points: store.rekey.*, store.seal.row.
+ */
+CK_API enum ck_code ck_store_rekey(struct ck_store *st, const char *new_key_path,
+				   struct ck_err *err);
+
 /* Closes the store.  NULL is a no-op. */
 CK_API void ck_store_close(struct ck_store *st);
 /* Closes *st and sets it to NULL. */
@@ -463,6 +512,8 @@ struct ck_lineage {
 	time_t created;
 	char profile[CK_STORE_NAME_MAX + 1]; /* ACME profile to ask for, "" = none */
 	char *preferred_chain;    /* issuer CN of the chain to select, NULL = the default */
+	char *challenge;          /* recorded challenge settings (JSON, see
+				   * ck_store_lineage_challenge_set), NULL = none */
 };
 
 struct ck_lineage_list {
@@ -497,6 +548,16 @@ CK_API enum ck_code ck_store_lineage_profile_set(struct ck_store *st, const char
  */
 CK_API enum ck_code ck_store_lineage_preferred_chain_set(struct ck_store *st, const char *name,
 							 const char *cn, struct ck_err *err);
+/*
+ * Records how the lineage's identifiers are proven: json is the challenge
+ * settings' record (an object written by the challenge layer; the store
+ * checks only that it is text of at most CK_STORE_CHALLENGE_MAX bytes
+ * starting with '{'), read back in ck_lineage.challenge; NULL clears it.
+ * CK_ERR_NOT_FOUND if there is no such lineage.
+ */
+#define CK_STORE_CHALLENGE_MAX 16384
+CK_API enum ck_code ck_store_lineage_challenge_set(struct ck_store *st, const char *name,
+						   const char *json, struct ck_err *err);
 CK_API void ck_lineage_cleanup(struct ck_lineage *l);
 CK_API void ck_lineage_list_cleanup(struct ck_lineage_list *l);
 
@@ -694,6 +755,13 @@ struct ck_binding {
 	char last_sha256[65];     /* last deployed certificate ("" if never) */
 	char *state;              /* e.g. "new", "deployed", "failed" */
 	time_t updated;
+	/* deployment (schema 8): */
+	char *reload;             /* reload command (split on blanks, no shell); NULL = default */
+	char *verify;             /* HOST:PORT[,sni=NAME] checked by handshake; NULL = none */
+	time_t deployed_at;       /* when last_sha256 was deployed; 0 = never */
+	char *result;             /* one line: what the last deploy did; NULL = none ran */
+	char *generation;         /* the generation directory last switched to; NULL = none */
+	char pending_sha256[65];  /* a deploy of this certificate began and recorded no end ("") */
 };
 
 struct ck_binding_list {
@@ -704,10 +772,38 @@ struct ck_binding_list {
 /*
  * Adds or updates (by name) a binding.  Exactly one of lineage and
  * pinned_sha256 is set, and it must exist in the store (a binding is never
- * created dangling: CK_ERR_NOT_FOUND).  state NULL = "new".
+ * created dangling: CK_ERR_NOT_FOUND).  state NULL = "new".  reload and
+ * verify are stored as given (an update replaces them; NULL = none); what
+ * was deployed (last_sha256, deployed_at, result, generation) is kept.
  */
 CK_API enum ck_code ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *id,
 					 struct ck_err *err);
+/* The binding named name; CK_ERR_NOT_FOUND if there is none. */
+CK_API enum ck_code ck_store_binding_get(struct ck_store *st, const char *name,
+					 struct ck_binding *out, struct ck_err *err);
+/*
+ * Deploy, step 1 (before anything on disk or in a server changes):
+ * records that a deploy of certificate sha256 to binding name begins
+ * (pending_sha256), so a crash is visible (doctor) and the next deploy
+ * knows to finish or repeat it.  CK_ERR_NOT_FOUND if there is no binding.
+ */
+CK_API enum ck_code ck_store_binding_deploy_begin(struct ck_store *st, const char *name,
+						  const char *sha256, struct ck_err *err);
+/* How a deploy ended (ck_store_binding_deploy_end). */
+struct ck_binding_outcome {
+	const char *state;        /* "deployed", "failed", "rolled-back", ... (required) */
+	const char *result;       /* one line for people (required) */
+	const char *sha256;       /* now deployed there (sets last_sha256 and deployed_at);
+				   * NULL: what was deployed before stays recorded */
+	const char *generation;   /* generation directory now live; NULL: unchanged */
+};
+/*
+ * Deploy, last step: records the outcome and clears pending_sha256, one
+ * transaction.  CK_ERR_NOT_FOUND if the binding is gone.
+ */
+CK_API enum ck_code ck_store_binding_deploy_end(struct ck_store *st, const char *name,
+						const struct ck_binding_outcome *o,
+						struct ck_err *err);
 /* Records a deployment: last_sha256 and state. */
 CK_API enum ck_code ck_store_binding_set_deployed(struct ck_store *st, const char *name,
 						  const char *sha256, const char *state,

@@ -64,6 +64,48 @@ CK_API enum ck_code ck_tokens_add(struct ck_store *st, const char *name, const c
  * (CK_ERR_NOT_FOUND when it is not configured; nothing changes). */
 CK_API enum ck_code ck_tokens_remove(struct ck_store *st, const char *name, struct ck_err *err);
 
+/*
+ * A key on a token, as `--token URI --pkcs11-module M --pin-file F` name
+ * it: uri an RFC 7512 pkcs11: URI (token= and/or serial=; id= or object=
+ * for an existing key), module when the URI has no module-path (NULL:
+ * p11-kit's proxy), pin_file the user PIN's file or fd:N (NULL: the URI's
+ * pin-source).  Never the PIN itself.
+ */
+struct ck_token_target {
+	const char *uri;
+	const char *module;
+	const char *pin_file;
+};
+
+/*
+ * ck_request_create_file with the key on a token: the key pair is made
+ * there (never extractable, labelled with the lineage; or the existing key
+ * the URI names) and its reference committed before the token signs the
+ * CSR; the names are checked before anything is made.  The certificate an
+ * outside CA issues later is linked by `import` (by public key) and
+ * written onto the token by ck_tokens_write_imported.
+ */
+CK_API enum ck_code ck_request_create_token_file(struct ck_store *st, const char *const *names,
+						 size_t n, const char *lineage, enum ck_key_type t,
+						 const struct ck_token_target *tok,
+						 const char *csr_path, int64_t *request_id,
+						 struct ck_err *err);
+/*
+ * After an import: every certificate of r linked to a key on a token
+ * (also one the store had: importing it again with a PIN writes it) is
+ * written onto that token as a certificate object with the key's CKA_ID,
+ * labelled with its lineage (else its request's lineage), replacing the
+ * lineage's previous certificate object.  The token is opened through
+ * the key's stored URI and logged in with tok's PIN (tok->uri may be NULL;
+ * tok->module is used when the stored URI names no module).  The token's
+ * public key is checked against the stored one first.  *written: how many
+ * certificates were written.  A failure names the certificate and says
+ * the import itself stands.
+ */
+CK_API enum ck_code ck_tokens_write_imported(struct ck_store *st, const struct ck_import_result *r,
+					     const struct ck_token_target *tok, size_t *written,
+					     struct ck_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -264,8 +264,8 @@ acme_account_deactivate(struct acme_client *c, struct acme_account *out, struct 
 
 /* The keyChange payload: a JWS by new_key over {account, oldKey}, as JSON text. */
 static enum ck_code
-key_change_payload(struct acme_client *c, EVP_PKEY *new_key, const char *url, char **out,
-		   struct ck_err *err)
+key_change_payload(struct acme_client *c, struct ck_signer *new_key, const char *url,
+		   char **out, struct ck_err *err)
 {
 	json_t *inner_payload = json_object(), *old_jwk = NULL, *inner = NULL;
 	char *ptext = NULL;
@@ -285,7 +285,7 @@ key_change_payload(struct acme_client *c, EVP_PKEY *new_key, const char *url, ch
 	if ((rc = acme_json_dump(inner_payload, &ptext, err)) != CK_OK)
 		goto out;
 	/* RFC 8555 7.3.5: inner JWS has jwk and url, and no nonce. */
-	if ((rc = ck_jws_sign_json(new_key, NULL, NULL, url, ptext, &inner, err)) != CK_OK)
+	if ((rc = ck_jws_sign_json_with(new_key, NULL, NULL, url, ptext, &inner, err)) != CK_OK)
 		goto out;
 	rc = acme_json_dump(inner, out, err);
 out:
@@ -304,10 +304,11 @@ out:
  * 500), so the question is asked first, the same way everywhere.
  */
 static enum ck_code
-key_owner(struct acme_client *c, EVP_PKEY *new_key, const char *new_account_url, int *owner,
-	  char *other, size_t other_len, struct ck_err *err)
+key_owner(struct acme_client *c, struct ck_signer *new_key, const char *new_account_url,
+	  int *owner, char *other, size_t other_len, struct ck_err *err)
 {
-	struct acme_post_args a = { .url = new_account_url, .key = new_key, .use_jwk = 1,
+	struct acme_post_args a = { .url = new_account_url, .key = ck_signer_pubkey(new_key),
+				    .signer = new_key, .use_jwk = 1,
 				    .payload = "{\"onlyReturnExisting\":true}" };
 	struct acme_http_response resp = { 0 };
 	struct ck_err e;
@@ -332,21 +333,56 @@ key_owner(struct acme_client *c, EVP_PKEY *new_key, const char *new_account_url,
 	return CK_OK;
 }
 
-/* The client signs with new_key from now on; the rollover grace opens. */
+/* The client signs with new_key (*own: the client takes it, and *own is
+ * cleared) from now on; the rollover grace opens. */
 static enum ck_code
-key_switch(struct acme_client *c, EVP_PKEY *new_key, struct ck_err *err)
+key_switch(struct acme_client *c, struct ck_signer *new_key, int *own, struct ck_err *err)
 {
-	if (EVP_PKEY_up_ref(new_key) != 1)
+	EVP_PKEY *pub = ck_signer_pubkey(new_key);
+
+	if (EVP_PKEY_up_ref(pub) != 1)
 		return CK_FAIL(err, CK_ERR_CRYPTO,
 			       "the server accepted the new key but it cannot be referenced");
 	EVP_PKEY_free(c->key);
-	c->key = new_key;
+	c->key = pub;
+	acme_client_signer_set(c, new_key, *own);
+	*own = 0;
 	acme_client_arm_rollover_grace(c);
 	return CK_OK;
 }
 
+static enum ck_code key_change(struct acme_client *c, struct ck_signer *new_key, int *own,
+				struct ck_err *err);
+
 enum ck_code
 acme_account_key_change(struct acme_client *c, EVP_PKEY *new_key, struct ck_err *err)
+{
+	struct ck_signer *s = NULL;
+	enum ck_code rc;
+	int own = 1;
+
+	if (new_key == NULL || ck_jws_alg(new_key) == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the new account key cannot sign ACME requests");
+	if ((rc = ck_signer_from_key(new_key, &s, err)) != CK_OK)
+		return rc;
+	rc = key_change(c, s, &own, err);
+	if (own)
+		ck_signer_free(s);
+	return rc;
+}
+
+enum ck_code
+acme_account_key_change_signer(struct acme_client *c, struct ck_signer *new_key,
+			       struct ck_err *err)
+{
+	int own = 0;
+
+	return key_change(c, new_key, &own, err);
+}
+
+/* keyChange to new_key; on success the client signs with it (see key_switch). */
+static enum ck_code
+key_change(struct acme_client *c, struct ck_signer *new_key, int *own, struct ck_err *err)
 {
 	const struct acme_directory *d;
 	struct acme_http_response resp = { 0 };
@@ -356,11 +392,11 @@ acme_account_key_change(struct acme_client *c, EVP_PKEY *new_key, struct ck_err 
 	enum ck_code rc;
 	int owner = 0;
 
-	if (new_key == NULL || ck_jws_alg(new_key) == NULL)
+	if (new_key == NULL || ck_jws_alg(ck_signer_pubkey(new_key)) == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the new account key cannot sign ACME requests");
 	if ((rc = acme_client_need_kid(c, err)) != CK_OK)
 		return rc;
-	if (ck_key_public_equal(new_key, c->key))
+	if (ck_key_public_equal(ck_signer_pubkey(new_key), c->key))
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the new account key is the current one");
 	if ((rc = acme_directory_get(c, &d, err)) != CK_OK)
 		return rc;
@@ -374,7 +410,7 @@ acme_account_key_change(struct acme_client *c, EVP_PKEY *new_key, struct ck_err 
 		ck_log(&c->ctx->log, CK_LOG_INFO,
 		       "the server already holds the new key for this account (an earlier "
 		       "rollover went through); using it");
-		rc = key_switch(c, new_key, err);
+		rc = key_switch(c, new_key, own, err);
 		goto out;
 	}
 	if (owner == 2) {
@@ -400,7 +436,7 @@ acme_account_key_change(struct acme_client *c, EVP_PKEY *new_key, struct ck_err 
 			*err = e;
 		goto out;
 	}
-	rc = key_switch(c, new_key, err);
+	rc = key_switch(c, new_key, own, err);
 out:
 	free(payload);
 	acme_http_response_cleanup(&resp);

@@ -148,8 +148,15 @@ void acme_client_set_poll_interval(struct acme_client *c, unsigned ms);
  * The account the client signs with.  key is up-referenced (the caller
  * keeps its own reference); kid is the account URL, or NULL before the
  * account exists (requests are then signed with "jwk").  An armed rollover
- * grace stays tied to the key it was armed for.
+ * grace stays tied to the key it was armed for.  The _signer form signs
+ * through s (a key on a token: crypto.h's struct ck_signer), borrowed: s
+ * must outlive the client or be replaced first.
  */
+struct ck_signer;
+enum ck_code acme_client_set_account_signer(struct acme_client *c, struct ck_signer *s,
+					    const char *kid, struct ck_err *err);
+/* Replaces the client's signer (own: the client frees it); internal to acme. */
+void acme_client_signer_set(struct acme_client *c, struct ck_signer *s, int own);
 enum ck_code acme_client_set_account(struct acme_client *c, EVP_PKEY *key, const char *kid,
 				     struct ck_err *err);
 /* The account URL in use, or NULL. */
@@ -384,6 +391,10 @@ enum ck_code acme_account_deactivate(struct acme_client *c, struct acme_account 
  */
 enum ck_code acme_account_key_change(struct acme_client *c, EVP_PKEY *new_key,
 				     struct ck_err *err);
+/* The same with the new key's signer (a key on a token), borrowed: it must
+ * outlive the client, which signs with it after a success. */
+enum ck_code acme_account_key_change_signer(struct acme_client *c, struct ck_signer *new_key,
+					    struct ck_err *err);
 
 /* ---- orders, authorizations, challenges (RFC 8555 section 7.4, 7.5) ---- */
 
@@ -419,6 +430,15 @@ enum ck_code acme_order_new(struct acme_client *c, const char *const *names, siz
 enum ck_code acme_order_new_profile(struct acme_client *c, const char *const *names, size_t n,
 				    const char *profile, struct acme_order *out,
 				    struct ck_err *err);
+/*
+ * acme_order_new_profile naming the certificate the order replaces
+ * (RFC 9773 section 5: "replaces", the old certificate's ARI ID;
+ * NULL: none).  Sent only when the directory offers renewalInfo: a server
+ * without ARI is not sent a field it does not know.
+ */
+enum ck_code acme_order_new_replacing(struct acme_client *c, const char *const *names, size_t n,
+				      const char *profile, const char *replaces,
+				      struct acme_order *out, struct ck_err *err);
 /* POST-as-GET of an order URL (resume an order in flight). */
 enum ck_code acme_order_fetch(struct acme_client *c, const char *url, struct acme_order *out,
 			      struct ck_err *err);
@@ -501,6 +521,43 @@ enum ck_code acme_cert_download(struct acme_client *c, const char *url, struct a
  * chains (free each with acme_cert_cleanup, then free(*out)). */
 enum ck_code acme_cert_download_alternates(struct acme_client *c, const struct acme_cert *cert,
 					   struct acme_cert **out, size_t *n, struct ck_err *err);
+
+/* ---- renewal information (RFC 9773) -------------------------------------- */
+
+#define ACME_ARI_RETRY_DEFAULT_S 21600    /* ask again after 6 h without Retry-After */
+#define ACME_ARI_RETRY_MIN_S 60           /* Retry-After clamp for renewalInfo */
+#define ACME_ARI_RETRY_MAX_S 86400
+
+struct acme_ari {
+	time_t start;               /* suggestedWindow.start */
+	time_t end;                 /* suggestedWindow.end (>= start) */
+	char *explanation_url;      /* https://, shown to the user only; NULL if absent */
+	long retry_after;           /* seconds from Retry-After, -1 if none */
+};
+void acme_ari_cleanup(struct acme_ari *a);
+
+/*
+ * The ARI certificate ID of the certificate der (RFC 9773 section 4.1):
+ * base64url(AKI keyIdentifier) "." base64url(the serial's DER content
+ * octets), unpadded; *out is freed by the caller.  No AKI keyIdentifier ->
+ * CK_ERR_UNSUPPORTED.
+ */
+enum ck_code acme_ari_cert_id(const unsigned char *der, size_t len, char **out,
+			      struct ck_err *err);
+/*
+ * GET renewalInfo/<cert_id> (unauthenticated).  CK_ERR_UNSUPPORTED when
+ * the directory has no renewalInfo; a non-2xx answer is an error as for
+ * acme_get (429/503 carry retry_after); a window whose end is before its
+ * start, or times that are not RFC 3339, are CK_ERR_PARSE.
+ */
+enum ck_code acme_ari_fetch(struct acme_client *c, const char *cert_id, struct acme_ari *out,
+			    struct ck_err *err);
+/* Parses a renewalInfo body (exposed for tests and fuzzing); retry_after is -1. */
+enum ck_code acme_ari_parse(const char *body, size_t len, struct acme_ari *out,
+			    struct ck_err *err);
+/* RFC 3339 date-time ("2026-12-01T10:00:00Z", fractions and offsets
+ * allowed) into *out; 1 on success, 0 if text is not one. */
+int acme_rfc3339_parse(const char *text, time_t *out);
 
 /* ---- revocation (RFC 8555 section 7.6) ----------------------------------- */
 

@@ -31,6 +31,8 @@ struct acme_client {
 	struct acme_directory dir;
 	char *nonce;                     /* one nonce in hand, or NULL */
 	EVP_PKEY *key;
+	struct ck_signer *signer;        /* signs for key (a token key's, or one of key) */
+	int own_signer;                  /* signer is the client's to free */
 	char *kid;
 	unsigned poll_timeout_s;
 	unsigned poll_interval_ms;       /* when no Retry-After */
@@ -43,6 +45,8 @@ struct acme_client {
 /* ---- http.c: the libcurl transport ---- */
 enum ck_code acme_curl_new(const char *ca_bundle, struct acme_curl **out, struct ck_err *err);
 void acme_curl_free(struct acme_curl *t);
+/* Transfers abort (CK_ERR_CANCELLED) once ctx is cancelled; ctx borrowed, may be NULL. */
+void acme_curl_set_ctx(struct acme_curl *t, const struct ck_ctx *ctx);
 void acme_curl_set_timeouts(struct acme_curl *t, unsigned connect_s, unsigned total_s);
 enum ck_code acme_curl_request(void *arg, const struct acme_http_request *req,
 			       struct acme_http_response *out, struct ck_err *err);
@@ -120,6 +124,7 @@ struct acme_post_args {
 	const char *url;
 	const char *payload;             /* "" = POST-as-GET */
 	EVP_PKEY *key;                   /* NULL: the client's key */
+	struct ck_signer *signer;        /* signs for key when set (a token key) */
 	int use_jwk;                     /* sign with jwk even if a kid is known */
 	const char *accept;
 };

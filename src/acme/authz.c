@@ -174,8 +174,11 @@ acme_challenge_respond(struct acme_client *c, const struct acme_challenge *ch,
 	if ((rc = acme_client_need_kid(c, err)) != CK_OK)
 		return rc;
 	rc = acme_post(c, ch->url, "{}", &resp, err);
-	if (rc != CK_OK)
+	/* Only a 4xx answer is a refusal; a cancel, a 5xx or a timeout is not. */
+	if (rc != CK_OK && err != NULL && err->http_status >= 400 && err->http_status < 500)
 		ck_err_prefix(err, "the server refused the %s challenge", ch->type);
+	else if (rc != CK_OK && rc != CK_ERR_CANCELLED)
+		ck_err_prefix(err, "answering the %s challenge failed", ch->type);
 	acme_http_response_cleanup(&resp);
 	return rc;
 }

@@ -42,6 +42,7 @@ acme_client_new(const struct ck_ctx *ctx, const char *directory_url, const char 
 	c->grace_s = ACME_ROLLOVER_GRACE_S;
 	if ((rc = acme_curl_new(ca_bundle, &c->curl, err)) != CK_OK)
 		goto out;
+	acme_curl_set_ctx(c->curl, ctx);
 	c->ops.request = acme_curl_request;
 	c->ops.arg = c->curl;
 	*out = c;
@@ -63,6 +64,8 @@ acme_client_free(struct acme_client *c)
 	ck_strv_cleanup(&c->extra_origins);
 	free(c->nonce);
 	free(c->kid);
+	if (c->own_signer)
+		ck_signer_free(c->signer);
 	EVP_PKEY_free(c->key);
 	EVP_PKEY_free(c->grace_key);
 	free(c);
@@ -101,9 +104,21 @@ acme_client_set_poll_interval(struct acme_client *c, unsigned ms)
 	c->poll_interval_ms = ms < 50 ? 50 : ms;
 }
 
-enum ck_code
-acme_client_set_account(struct acme_client *c, EVP_PKEY *key, const char *kid, struct ck_err *err)
+void
+acme_client_signer_set(struct acme_client *c, struct ck_signer *s, int own)
 {
+	if (c->own_signer && c->signer != s)
+		ck_signer_free(c->signer);
+	c->signer = s;
+	c->own_signer = own;
+}
+
+/* The account key and its signer s (own: the client frees it). */
+static enum ck_code
+client_account(struct acme_client *c, struct ck_signer *s, int own, const char *kid,
+	       struct ck_err *err)
+{
+	EVP_PKEY *key = ck_signer_pubkey(s);
 	char *k = NULL;
 
 	if (key == NULL || ck_jws_alg(key) == NULL)
@@ -120,7 +135,30 @@ acme_client_set_account(struct acme_client *c, EVP_PKEY *key, const char *kid, s
 	free(c->kid);
 	c->key = key;
 	c->kid = k;
+	acme_client_signer_set(c, s, own);
 	return CK_OK;
+}
+
+enum ck_code
+acme_client_set_account(struct acme_client *c, EVP_PKEY *key, const char *kid, struct ck_err *err)
+{
+	struct ck_signer *s = NULL;
+	enum ck_code rc;
+
+	if (key == NULL || ck_jws_alg(key) == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the account key cannot sign ACME requests");
+	if ((rc = ck_signer_from_key(key, &s, err)) != CK_OK)
+		return rc;
+	if ((rc = client_account(c, s, 1, kid, err)) != CK_OK)
+		ck_signer_free(s);
+	return rc;
+}
+
+enum ck_code
+acme_client_set_account_signer(struct acme_client *c, struct ck_signer *s, const char *kid,
+			       struct ck_err *err)
+{
+	return client_account(c, s, 0, kid, err);
 }
 
 const char *
@@ -325,13 +363,19 @@ post_once(struct acme_client *c, const struct acme_post_args *a, EVP_PKEY *key, 
 {
 	struct acme_http_request req = { .method = ACME_METHOD_POST, .url = a->url,
 					 .content_type = ACME_CT_JOSE, .accept = a->accept };
+	/* The account key signs through its signer (it may live on a token). */
+	struct ck_signer *signer = a->signer ? a->signer : key == c->key ? c->signer : NULL;
 	char *nonce = NULL, *jws = NULL;
 	enum ck_code rc;
 
 	if ((rc = nonce_take(c, &nonce, err)) != CK_OK)
 		goto out;
-	if ((rc = ck_jws_sign(key, kid, nonce, a->url, a->payload != NULL ? a->payload : "", &jws,
-			      err)) != CK_OK)
+	if (signer != NULL)
+		rc = ck_jws_sign_with(signer, kid, nonce, a->url, a->payload ? a->payload : "",
+				      &jws, err);
+	else
+		rc = ck_jws_sign(key, kid, nonce, a->url, a->payload ? a->payload : "", &jws, err);
+	if (rc != CK_OK)
 		goto out;
 	req.body = jws;
 	req.body_len = strlen(jws);

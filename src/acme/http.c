@@ -16,6 +16,7 @@
 
 struct acme_curl {
 	CURL *h;
+	const struct ck_ctx *ctx;      /* its cancel flag aborts a transfer; may be NULL */
 	char *ca_bundle;
 	unsigned connect_s;
 	unsigned total_s;
@@ -154,6 +155,27 @@ acme_curl_set_timeouts(struct acme_curl *t, unsigned connect_s, unsigned total_s
 		t->total_s = total_s;
 }
 
+void
+acme_curl_set_ctx(struct acme_curl *t, const struct ck_ctx *ctx)
+{
+	t->ctx = ctx;
+}
+
+/* libcurl asks this during a transfer (about once a second, and on every
+ * progress): non-zero aborts it with CURLE_ABORTED_BY_CALLBACK. */
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+	    curl_off_t ulnow)
+{
+	const struct acme_curl *t = arg;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return ck_ctx_cancelled(t->ctx);
+}
+
 static size_t
 on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -236,6 +258,9 @@ curl_fail(CURLcode cc, const struct curl_sink *s, const char *url, const char *e
 	case CURLE_FILESIZE_EXCEEDED:
 		code = CK_ERR_TOO_LARGE;
 		break;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return CK_FAIL(err, CK_ERR_CANCELLED, "request to %s: stopped on request (interrupt "
+			       "or terminate signal)", safe);
 	default:
 		break;
 	}
@@ -271,6 +296,11 @@ curl_setup(struct acme_curl *t, const struct acme_http_request *req, struct curl
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+	if (t->ctx != NULL && t->ctx->cancel != NULL) {
+		curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(h, CURLOPT_XFERINFODATA, t);
+	}
 	if (req->method == ACME_METHOD_HEAD)
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
 	if (req->method == ACME_METHOD_POST) {

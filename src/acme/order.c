@@ -186,8 +186,8 @@ order_identifier(const char *s)
 }
 
 static enum ck_code
-order_payload(const char *const *names, size_t n, const char *profile, char **out,
-	      struct ck_err *err)
+order_payload(const char *const *names, size_t n, const char *profile, const char *replaces,
+	      char **out, struct ck_err *err)
 {
 	json_t *p = json_object(), *ids = json_array();
 	enum ck_code rc = CK_ERR_NOMEM;
@@ -216,6 +216,10 @@ order_payload(const char *const *names, size_t n, const char *profile, char **ou
 		rc = CK_OOM(err);
 		goto out;
 	}
+	if (replaces != NULL && json_object_set_new(p, "replaces", json_string(replaces)) != 0) {
+		rc = CK_OOM(err);
+		goto out;
+	}
 	rc = acme_json_dump(p, out, err);
 out:
 	json_decref(ids);
@@ -234,6 +238,14 @@ enum ck_code
 acme_order_new_profile(struct acme_client *c, const char *const *names, size_t n,
 		       const char *profile, struct acme_order *out, struct ck_err *err)
 {
+	return acme_order_new_replacing(c, names, n, profile, NULL, out, err);
+}
+
+enum ck_code
+acme_order_new_replacing(struct acme_client *c, const char *const *names, size_t n,
+			 const char *profile, const char *replaces, struct acme_order *out,
+			 struct ck_err *err)
+{
 	const struct acme_directory *d;
 	struct acme_http_response resp = { 0 };
 	char *payload = NULL;
@@ -246,7 +258,9 @@ acme_order_new_profile(struct acme_client *c, const char *const *names, size_t n
 	    (rc = acme_directory_get(c, &d, err)) != CK_OK ||
 	    (rc = acme_directory_check_profile(d, profile, err)) != CK_OK)
 		return rc;
-	if ((rc = order_payload(names, n, profile, &payload, err)) != CK_OK)
+	if (d->renewal_info == NULL)
+		replaces = NULL;
+	if ((rc = order_payload(names, n, profile, replaces, &payload, err)) != CK_OK)
 		goto out;
 	if ((rc = acme_post(c, d->new_order, payload, &resp, err)) != CK_OK) {
 		ck_err_prefix(err, "newOrder failed");
@@ -339,7 +353,8 @@ acme_poll_sleep(struct acme_client *c, long retry_after, time_t start, unsigned 
 			       what, status, elapsed / 1000);
 	acme_client_sleep(c, (unsigned)ms);
 	*waited_ms += ms;
-	return CK_OK;
+	/* The sleep ends early on a cancel: stop waiting, the caller cleans up. */
+	return ck_cancel_check(c->ctx, what, err);
 }
 
 enum ck_code

@@ -16,11 +16,16 @@
 
 #include <microhttpd.h>
 
+#include "challenge/challenge.h"
 #include "challenge/http01.h"
+#include "challenge/listen.h"
 
 #define HTTP01_CONN_LIMIT 64          /* concurrent connections (a VA makes a few) */
 #define HTTP01_CONN_TIMEOUT_S 10
 #define HTTP01_LISTEN_BACKLOG 32
+
+static const struct chall_listen_names http01_names = { "http-01", "--http-port",
+							 "--http-address" };
 
 struct http01_entry {
 	char *token;
@@ -124,94 +129,6 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	ck_log(&h->ctx->log, CK_LOG_DEBUG, "http-01 responder: %s", safe);
 }
 
-/* ---- the listening socket ------------------------------------------------------ */
-
-static enum ck_code
-bind_fail(int e, const char *shown, unsigned port, struct ck_err *err)
-{
-	if (e == EACCES || e == EPERM)
-		return CK_FAIL(err, CK_ERR_PERMISSION,
-			       "cannot listen on %s port %u for http-01: %s; run as root, grant "
-			       "CAP_NET_BIND_SERVICE, or pass --http-port with a port above 1023 "
-			       "that the ACME server reaches", shown, port, strerror(e));
-	if (e == EADDRINUSE)
-		return CK_FAIL(err, CK_ERR_NETWORK,
-			       "cannot listen on %s port %u for http-01: the port is in use (a web "
-			       "server?); stop it, or pass --http-port / --http-address",
-			       shown, port);
-	return CK_FAIL(err, CK_ERR_NETWORK,
-		       "cannot listen on %s port %u for http-01: %s; check --http-address and "
-		       "--http-port", shown, port, strerror(e));
-}
-
-/* A bound, listening socket for address:port (NULL/"" = every address). */
-static enum ck_code
-listen_socket(const char *address, unsigned port, int *out, struct ck_err *err)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-	const char *shown = (address == NULL || address[0] == '\0') ? "every address" : address;
-	socklen_t slen;
-	int fd, one = 1, zero = 0, e;
-
-	memset(&ss, 0, sizeof(ss));
-	if (port > 65535)
-		return CK_FAIL(err, CK_ERR_INVALID_ARG, "--http-port %u is not a TCP port", port);
-	if (address == NULL || address[0] == '\0') {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_addr = in6addr_any;
-		s6->sin6_port = htons((uint16_t)port);
-		slen = sizeof(*s6);
-	} else if (inet_pton(AF_INET, address, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		slen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, address, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		slen = sizeof(*s6);
-	} else {
-		return CK_FAIL(err, CK_ERR_INVALID_ARG,
-			       "--http-address must be an IPv4 or IPv6 address, not a name");
-	}
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 && ss.ss_family == AF_INET6 && (address == NULL || address[0] == '\0')) {
-		/* No IPv6 on this host: every IPv4 address instead. */
-		memset(&ss, 0, sizeof(ss));
-		s4->sin_family = AF_INET;
-		s4->sin_addr.s_addr = htonl(INADDR_ANY);
-		s4->sin_port = htons((uint16_t)port);
-		slen = sizeof(*s4);
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	}
-	if (fd < 0)
-		return bind_fail(errno, shown, port, err);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6 && (address == NULL || address[0] == '\0'))
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, HTTP01_LISTEN_BACKLOG) != 0) {
-		e = errno;
-		close(fd);
-		return bind_fail(e, shown, port, err);
-	}
-	*out = fd;
-	return CK_OK;
-}
-
-static unsigned
-socket_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
 /* ---- the API -------------------------------------------------------------------- */
 
 enum ck_code
@@ -231,9 +148,10 @@ http01_start(const struct ck_ctx *ctx, const char *address, unsigned port, struc
 		free(h);
 		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
 	}
-	if ((rc = listen_socket(address, port, &fd, err)) != CK_OK)
+	if ((rc = chall_listen(address, port, &http01_names, HTTP01_LISTEN_BACKLOG, &fd, err)) !=
+	    CK_OK)
 		goto fail;
-	h->port = socket_port(fd);
+	h->port = chall_socket_port(fd);
 	h->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL,
 				     NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
@@ -351,4 +269,53 @@ http01_stop(struct http01 *h)
 	http01_clear(h);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+/* ---- the seam (challenge.h): the http-01 listener as a responder --------- */
+
+static enum ck_code
+resp_start(struct chall_responder *r, struct ck_err *err)
+{
+	const struct ck_challenge_settings *c = r->cfg;
+	struct http01 *h = NULL;
+	enum ck_code rc;
+
+	rc = http01_start(r->ctx, c->http_address, c->http_port ? c->http_port : HTTP01_DEFAULT_PORT,
+			  &h, err);
+	if (rc == CK_OK)
+		r->impl = h;
+	return rc;
+}
+
+static enum ck_code
+resp_add(struct chall_responder *r, const struct chall_item *it, struct ck_err *err)
+{
+	if (r->impl == NULL)
+		return CK_FAIL(err, CK_ERR_STATE, "the http-01 responder is not started");
+	return http01_add(r->impl, it->token, it->keyauth, err);
+}
+
+static void
+resp_remove(struct chall_responder *r, const struct chall_item *it)
+{
+	http01_remove(r->impl, it->token);
+}
+
+static void
+resp_stop(struct chall_responder *r)
+{
+	http01_stop(r->impl);
+	free(r);
+}
+
+static const struct chall_ops http01_ops = {
+	"http-01", resp_start, resp_add, NULL, resp_remove, resp_stop,
+};
+
+enum ck_code
+chall_http01_new(struct chall_responder *r, struct ck_err *err)
+{
+	(void)err;
+	r->ops = &http01_ops;
+	return CK_OK;
 }

@@ -28,6 +28,10 @@ struct cli {
 	const char *ca_bundle;    /* --ca-bundle or $CERTKEEP_CA_BUNDLE; NULL = system store */
 	const char *prog;         /* "certkeep" */
 	char default_store[4096]; /* storage behind store_path when defaulted */
+	/* --store-key-file, $CERTKEEP_STORE_KEY_FILE, or the systemd credential
+	 * $CREDENTIALS_DIRECTORY/certkeep-store-key; NULL = none */
+	const char *store_key_file;
+	char store_key_cred[4096]; /* storage behind store_key_file from the credential */
 };
 
 /* Opens the existing store at cli->store_path: "no store at PATH" if absent,
@@ -36,6 +40,9 @@ int cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err);
 /* Opens the store, creating it if absent: only for commands that put
  * something in it (account register/recover, issue, import, request, token add). */
 int cli_store_open_create(struct cli *cli, struct ck_store **out, struct ck_err *err);
+/* Gives st the node key in key_file (NULL: none) to seal and open private
+ * keys (ck_store_seal_key_use); 0, or -1 with err set. */
+int cli_store_key(struct ck_store *st, const char *key_file, struct ck_err *err);
 
 /*
  * For commands that clean up what they started (issue, renew, deploy):
@@ -52,6 +59,35 @@ int cli_fail(struct cli *cli, const struct ck_err *err);
 /* Prints "certkeep CMD: msg" and "Try 'certkeep CMD --help'" on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The token options of issue, request and account (cmd_token.c): --token
+ * URI, --pin-file F (or fd:N; never the PIN itself), --pkcs11-module M. */
+enum { CLI_OPT_TOKEN = 0x1000, CLI_OPT_PIN_FILE, CLI_OPT_PKCS11_MODULE };
+#define CLI_TOKEN_OPTIONS \
+	{ "token", required_argument, NULL, CLI_OPT_TOKEN }, \
+	{ "pin-file", required_argument, NULL, CLI_OPT_PIN_FILE }, \
+	{ "pkcs11-module", required_argument, NULL, CLI_OPT_PKCS11_MODULE }
+#define CLI_TOKEN_HELP \
+	"  --token URI            the key on a PKCS#11 token named by an RFC 7512 URI\n" \
+	"                         (pkcs11:token=LABEL or serial=S; id= or object= picks\n" \
+	"                         an existing key, else one is made there, never\n" \
+	"                         extractable); module-path= in its query\n" \
+	"  --pin-file F           the token's user PIN, read from file F or fd:N (else\n" \
+	"                         the URI's pin-source); tried once, never retried\n" \
+	"  --pkcs11-module M      the PKCS#11 module when the URI names none (default:\n" \
+	"                         p11-kit's proxy module)\n"
+struct ck_token_target;
+/* 1 if getopt's c is a token option (its argument kept in o), else 0. */
+int cli_token_opt(int c, const char *arg, struct ck_token_target *o);
+struct ck_import_result;
+/*
+ * After an import: with a PIN (o->pin_file, or a pin-source in o->uri)
+ * the certificates linked to token keys are written onto their tokens
+ * (ck_tokens_write_imported) and that is said; without one, a line says
+ * how to write them.  CLI_EXIT_OK, or cli_fail's code.
+ */
+int cli_import_to_tokens(struct cli *cli, struct ck_store *st, const struct ck_import_result *r,
+			 const struct ck_token_target *o);
+
 /* Each command: argv[0] is the command name; getopt state is reset by the caller. */
 int cmd_account(struct cli *cli, int argc, char **argv);
 int cmd_issue(struct cli *cli, int argc, char **argv);
@@ -66,8 +102,16 @@ int cmd_request(struct cli *cli, int argc, char **argv);
 int cmd_requests(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);
 int cmd_token(struct cli *cli, int argc, char **argv);
+int cmd_store(struct cli *cli, int argc, char **argv);
+/* `certkeep store seal|rekey`: 1 and *rc set if argv[1] is one of these, else 0. */
+int cmd_store_keys(struct cli *cli, int argc, char **argv, int *rc);
 int cmd_revoke(struct cli *cli, int argc, char **argv);
 int cmd_chain(struct cli *cli, int argc, char **argv);
 int cmd_profiles(struct cli *cli, int argc, char **argv);
+int cmd_renew(struct cli *cli, int argc, char **argv);
+int cmd_bind(struct cli *cli, int argc, char **argv);
+int cmd_unbind(struct cli *cli, int argc, char **argv);
+int cmd_bindings(struct cli *cli, int argc, char **argv);
+int cmd_deploy(struct cli *cli, int argc, char **argv);
 
 #endif

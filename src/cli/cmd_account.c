@@ -23,6 +23,7 @@
 struct acct_args {
 	const char *sub;
 	const char *server, *name, *key_file, *eab_kid, *eab_file;
+	const char *token_uri, *pin_file, *p11_module;  /* a key on a PKCS#11 token */
 	const char *contacts[ACCT_CONTACTS_MAX];
 	size_t ncontacts;
 	const char *origins[ACME_ORIGINS_MAX];   /* --allow-origin */
@@ -34,7 +35,7 @@ struct acct_args {
 };
 
 enum { O_SERVER = 1000, O_ACCOUNT, O_CONTACT, O_AGREE, O_KEYTYPE, O_KEYFILE, O_EABKID,
-       O_EABFILE, O_JSON, O_YES, O_GRACE, O_ORIGIN };
+       O_EABFILE, O_JSON, O_YES, O_GRACE, O_ORIGIN, O_TOKEN, O_PINFILE, O_P11MOD };
 
 struct acct_sub {
 	const char *name;
@@ -58,6 +59,9 @@ static const struct option all_opts[] = {
 	{ "yes", no_argument, NULL, O_YES },
 	{ "grace", required_argument, NULL, O_GRACE },
 	{ "allow-origin", required_argument, NULL, O_ORIGIN },
+	{ "token", required_argument, NULL, O_TOKEN },
+	{ "pin-file", required_argument, NULL, O_PINFILE },
+	{ "pkcs11-module", required_argument, NULL, O_P11MOD },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -66,8 +70,8 @@ static const struct option all_opts[] = {
 static char
 opt_letter(int c)
 {
-	static const char letters[] = "sacAtfkKjygo";
-	return c >= O_SERVER && c <= O_ORIGIN ? letters[c - O_SERVER] : '?';
+	static const char letters[] = "sacAtfkKjygoTPM";
+	return c >= O_SERVER && c <= O_P11MOD ? letters[c - O_SERVER] : '?';
 }
 
 static int
@@ -101,6 +105,9 @@ opt_value(struct acct_args *a, int c, const char *arg, char *cmd)
 	case O_KEYFILE: a->key_file = arg; break;
 	case O_EABKID: a->eab_kid = arg; break;
 	case O_EABFILE: a->eab_file = arg; break;
+	case O_TOKEN: a->token_uri = arg; break;
+	case O_PINFILE: a->pin_file = arg; break;
+	case O_P11MOD: a->p11_module = arg; break;
 	case O_JSON: a->json = 1; break;
 	case O_YES: a->yes = 1; break;
 	case O_GRACE:
@@ -283,8 +290,8 @@ open_session(struct cli *cli, struct acct_args *a, unsigned flags, struct ck_sto
 {
 	if (cli_store_open(cli, st, err) != 0)
 		return -1;
-	if (ck_account_open(&cli->ctx, *st, a->server, a->name, cli->ca_bundle, flags, s, err) !=
-	    CK_OK)
+	if (ck_account_open_pin(&cli->ctx, *st, a->server, a->name, cli->ca_bundle, flags,
+				a->pin_file, s, err) != CK_OK)
 		return -1;
 	return 0;
 }
@@ -306,9 +313,13 @@ sub_register(struct cli *cli, struct acct_args *a)
 	if ((a->eab_kid == NULL) != (a->eab_file == NULL))
 		return cli_usage_error("account register",
 				       "--eab-kid and --eab-hmac-key-file go together");
-	if (a->key_file != NULL && a->key_type != CK_KEY_NONE)
-		return cli_usage_error("account register", "give --key-type or --key-file, not both");
+	if (a->key_file != NULL && (a->key_type != CK_KEY_NONE || a->token_uri != NULL))
+		return cli_usage_error("account register", "give --key-type, --key-file or "
+				       "--token, not two");
 	o.server = a->server;
+	o.token_uri = a->token_uri;
+	o.pin_file = a->pin_file;
+	o.pkcs11_module = a->p11_module;
 	o.name = a->name;
 	o.contacts = a->contacts;
 	o.ncontacts = a->ncontacts;
@@ -488,12 +499,19 @@ sub_rollover(struct cli *cli, struct acct_args *a)
 	int ret = CLI_EXIT_FAIL;
 
 	ck_err_clear(&err);
-	if (a->key_file != NULL && a->key_type != CK_KEY_NONE)
-		return cli_usage_error("account rollover", "give --key-type or --key-file, not both");
+	if (a->key_file != NULL && (a->key_type != CK_KEY_NONE || a->token_uri != NULL))
+		return cli_usage_error("account rollover", "give --key-type, --key-file or "
+				       "--token, not two");
 	if ((a->key_file != NULL && ck_account_key_file_read(a->key_file, &key, &err) != CK_OK) ||
 	    open_session(cli, a, CK_ACCOUNT_REQUIRE_VALID, &st, &s, &err) != 0 ||
-	    ck_account_rollover(&cli->ctx, st, &s, a->key_type, key,
-				a->grace_given ? a->grace : ACME_ROLLOVER_GRACE_S, &err) != CK_OK) {
+	    (a->token_uri != NULL
+		     ? ck_account_rollover_token(&cli->ctx, st, &s, a->key_type, a->token_uri,
+						 a->p11_module, a->pin_file,
+						 a->grace_given ? a->grace : ACME_ROLLOVER_GRACE_S,
+						 &err)
+		     : ck_account_rollover(&cli->ctx, st, &s, a->key_type, key,
+					   a->grace_given ? a->grace : ACME_ROLLOVER_GRACE_S,
+					   &err)) != CK_OK) {
 		ret = cli_fail(cli, &err);
 		goto out;
 	}
@@ -546,7 +564,7 @@ out:
 /* ---- dispatch -------------------------------------------------------------------- */
 
 static const struct acct_sub subs[] = {
-	{ "register", sub_register, "sacAtfkKjo",
+	{ "register", sub_register, "sacAtfkKjoTPM",
 	  "usage: certkeep account register --server URL --agree-tos [options]\n"
 	  "\n"
 	  "Creates an account key in the store, then the account on the server (or\n"
@@ -565,18 +583,24 @@ static const struct acct_sub subs[] = {
 	  "                            (https://HOST[:PORT]; repeatable), for a CA that\n"
 	  "                            really serves from several hosts; kept for the\n"
 	  "                            server, later commands honour it\n"
-	  "  --json                    print the stored account as JSON\n" },
+	  "  --json                    print the stored account as JSON\n"
+	  "  --token URI               make the account key on a PKCS#11 token (RFC 7512\n"
+	  "                            URI; id= or object= picks an existing key); every\n"
+	  "                            command that signs for the account then needs\n"
+	  "  --pin-file F              the token's user PIN, from file F or fd:N\n"
+	  "  --pkcs11-module M         the module when the URI has no module-path\n" },
 	{ "list", sub_list, "j",
 	  "usage: certkeep account list [--json]\n"
 	  "\n"
 	  "Lists the accounts in the store (no server is asked).\n" },
-	{ "show", sub_show, "saj",
+	{ "show", sub_show, "sajP",
 	  "usage: certkeep account show [--server URL] [--account NAME] [--json]\n"
 	  "\n"
 	  "Fetches the account from the server (signed with the stored key), records\n"
 	  "its status and prints URL, status, contacts, terms, key algorithm and JWK\n"
-	  "thumbprint.  Default: the store's default server and its default account.\n" },
-	{ "update", sub_update, "sacAjo",
+	  "thumbprint.  Default: the store's default server and its default account.\n"
+	  "--pin-file F: the token's PIN when the account key is on a token.\n" },
+	{ "update", sub_update, "sacAjoP",
 	  "usage: certkeep account update [--server URL] [--account NAME] [--contact URI]...\n"
 	  "                               [--agree-tos] [--allow-origin ORIGIN]...\n"
 	  "\n"
@@ -592,7 +616,7 @@ static const struct acct_sub subs[] = {
 	  "Finds the server's account for the key in F (onlyReturnExisting) and\n"
 	  "stores the key and the account.  Nothing is created on the server.\n"
 	  "--allow-origin as for register.\n" },
-	{ "rollover", sub_rollover, "satfgj",
+	{ "rollover", sub_rollover, "satfgjTPM",
 	  "usage: certkeep account rollover [--server URL] [--account NAME] [--key-type T]\n"
 	  "                                 [--key-file F] [--grace SECONDS]\n"
 	  "\n"
@@ -605,8 +629,12 @@ static const struct acct_sub subs[] = {
 	  "  --key-file F      roll over to this PEM key instead of a new one\n"
 	  "  --grace SECONDS   after the rollover, retry requests the server rejects\n"
 	  "                    with \"JWS verification error\" (a stale key cache) for\n"
-	  "                    this long; later commands honour it too (default 10, 0 off)\n" },
-	{ "deactivate", sub_deactivate, "say",
+	  "                    this long; later commands honour it too (default 10, 0 off)\n"
+	  "  --token URI       make the new key on a PKCS#11 token (RFC 7512 URI)\n"
+	  "  --pin-file F      the token's user PIN (file or fd:N): for the new key,\n"
+	  "                    and for the current one when it is on a token\n"
+	  "  --pkcs11-module M the module when the URI has no module-path\n" },
+	{ "deactivate", sub_deactivate, "sayP",
 	  "usage: certkeep account deactivate [--server URL] [--account NAME] --yes\n"
 	  "\n"
 	  "Deactivates the account on the server.  This is final: no certificate\n"

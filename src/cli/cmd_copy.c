@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "flow/tokens.h"
 #include "store/store.h"
 
 static void
@@ -17,7 +18,7 @@ copy_usage(FILE *fp, const char *cmd)
 	int move = strcmp(cmd, "move") == 0;
 
 	fprintf(fp,
-		"usage: certkeep %s REF --to STORE_PATH [--no-key]\n"
+		"usage: certkeep %s REF --to STORE_PATH [--to-key-file FILE] [--no-key]\n"
 		"\n"
 		"%s a certificate to another store with its private key, chain and lineage\n"
 		"(bindings stay: they describe this machine's targets).  A certificate with\n"
@@ -29,11 +30,15 @@ copy_usage(FILE *fp, const char *cmd)
 		"\n"
 		"options:\n"
 		"  --to STORE_PATH  the destination store (created if absent)\n"
+		"  --to-key-file FILE  the destination's node key if its keys are sealed\n"
+		"                   (default: --store-key-file); the key is re-sealed under\n"
+		"                   it, or written unsealed to a store that is not sealed\n"
 		"  --no-key         %s the certificate even if it has no key here\n"
 		"  -h, --help       this text\n",
 		cmd, move ? "Moves" : "Copies",
 		move ? "\nThe source copy is removed only after the destination has committed;\n"
-		       "a certificate a binding uses is not moved." : "",
+		       "a certificate a binding uses is not moved, nor one whose key is on a\n"
+		       "PKCS#11 token this machine cannot reach." : "",
 		move ? "move" : "copy");
 }
 
@@ -43,10 +48,11 @@ copy_run(struct cli *cli, int argc, char **argv, int move)
 	static const struct option opts[] = {
 		{ "to", required_argument, NULL, 't' },
 		{ "no-key", no_argument, NULL, 'k' },
+		{ "to-key-file", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd = move ? "move" : "copy", *to = NULL;
+	const char *cmd = move ? "move" : "copy", *to = NULL, *to_key = NULL;
 	struct ck_store *src = NULL, *dst = NULL;
 	struct ck_copy_result res;
 	struct ck_err err;
@@ -65,6 +71,9 @@ copy_run(struct cli *cli, int argc, char **argv, int move)
 		case 'k':
 			flags |= CK_STORE_COPY_NO_KEY;
 			break;
+		case 'K':
+			to_key = optarg;
+			break;
 		case 'h':
 			copy_usage(stdout, cmd);
 			return CLI_EXIT_OK;
@@ -80,7 +89,10 @@ copy_run(struct cli *cli, int argc, char **argv, int move)
 		return cli_usage_error(cmd, "--to STORE_PATH is required");
 	if (cli_store_open(cli, &src, &err) != 0 ||
 	    ck_store_ref_resolve(src, argv[optind], &id, &err) != CK_OK ||
-	    ck_store_open(to, &cli->ctx, &dst, &err) != CK_OK) {
+	    (move && ck_tokens_move_check(src, id, NULL, &err) != CK_OK) ||
+	    ck_store_open(to, &cli->ctx, &dst, &err) != CK_OK ||
+	    cli_store_key(dst, to_key != NULL ? to_key : ck_store_is_sealed(dst) ?
+			  cli->store_key_file : NULL, &err) != 0) {
 		rc = CK_ERR_INTERNAL;
 		goto out;
 	}
@@ -95,7 +107,12 @@ copy_run(struct cli *cli, int argc, char **argv, int move)
 		printf("%s: %s to %s %s\n", argv[optind], move ? "moved" : "copied", to,
 		       res.dst_key_id == 0 ? "WITHOUT its private key (--no-key)"
 		       : res.key_is_token ? "with its key reference (the key stays on its token)"
-					   : "with its private key");
+					   : !ck_store_is_sealed(src) ? "with its private key"
+					   : ck_store_is_sealed(dst)
+						   ? "with its private key, re-sealed under the "
+						     "destination's store key"
+						   : "with its private key, written UNSEALED (the "
+						     "destination store is not sealed)");
 out:
 	ck_store_close(dst);
 	ck_store_close(src);

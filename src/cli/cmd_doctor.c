@@ -16,6 +16,8 @@
 #include "cli/print.h"
 #include "flow/doctor.h"
 
+#include <certkeep/deploy.h>
+
 static void
 doctor_usage(FILE *fp)
 {
@@ -28,7 +30,10 @@ doctor_usage(FILE *fp)
 		"without their key (\"Keyset does not exist\"), keys that do not match their\n"
 		"certificate, orphan keys, old pending requests, bindings naming a thumbprint\n"
 		"the store does not have (IIS \"invalid certificate hash\"), expired or soon\n"
-		"expiring certificates, chains that do not verify, loose file permissions.\n"
+		"expiring certificates, chains that do not verify, loose file permissions;\n"
+		"bindings not redeployed since a renewal, serving an expired certificate,\n"
+		"or whose deployed files differ from the store (an interrupted deploy:\n"
+		"which set is on disk; files edited behind certkeep's back).\n"
 		"\n"
 		"options:\n"
 		"  --repair    relink certificates whose key is in the store (never deletes)\n"
@@ -140,7 +145,8 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_error("doctor", "unexpected argument '%s'", argv[optind]);
 	if (cli_store_open(cli, &st, &err) != 0 ||
-	    ck_doctor_run(st, &dopts, &rep, &err) != CK_OK) {
+	    ck_doctor_run(st, &dopts, &rep, &err) != CK_OK ||
+	    ck_deploy_doctor(&cli->ctx, st, &rep.found, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 	} else if (json) {
 		json_t *o = json_pack("{s:o, s:o, s:b}", "actions", doctor_json_list(&rep.actions),

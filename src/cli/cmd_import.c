@@ -18,6 +18,7 @@ import_usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: certkeep import FILE... [--name LINEAGE] [--password-file F]\n"
+		"                       [--pin-file F [--pkcs11-module M]]\n"
 		"\n"
 		"Imports certificates and private keys from PEM (any mix and order of\n"
 		"certificates, chains and keys: PKCS#8, encrypted PKCS#8, traditional RSA/EC),\n"
@@ -37,6 +38,10 @@ import_usage(FILE *fp)
 		"                       this lineage\n"
 		"  --password-file F    password for encrypted keys / PKCS#12, from file F or\n"
 		"                       fd:N (never on the command line)\n"
+		"  --pin-file F         the PIN of the token a certificate's key is on: the\n"
+		"                       certificate is then written onto that token with the\n"
+		"                       key's CKA_ID and its lineage's label (file or fd:N)\n"
+		"  --pkcs11-module M    the PKCS#11 module where the key's URI names none\n"
 		"  -h, --help           this text\n");
 }
 
@@ -124,11 +129,13 @@ cmd_import(struct cli *cli, int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "password-file", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TOKEN_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ck_import_result res;
 	struct ck_key_finder finder;
 	struct ck_token_set *tokens = NULL;
+	struct ck_token_target tok = { NULL, NULL, NULL };
 	struct ck_store *st = NULL;
 	struct ck_err err;
 	const char *lineage = NULL, *passfile = NULL;
@@ -149,6 +156,8 @@ cmd_import(struct cli *cli, int argc, char **argv)
 			import_usage(stdout);
 			return CLI_EXIT_OK;
 		default:
+			if (cli_token_opt(c, optarg, &tok))
+				break;
 			return cli_usage_error("import", "unknown option");
 		}
 	}
@@ -171,7 +180,7 @@ cmd_import(struct cli *cli, int argc, char **argv)
 		rc = cli_fail(cli, &err);
 	} else {
 		import_report(&res);
-		rc = CLI_EXIT_OK;
+		rc = cli_import_to_tokens(cli, st, &res, &tok);
 	}
 	ck_import_result_cleanup(&res);
 	ck_secure_strfree(password);

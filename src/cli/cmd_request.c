@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <certkeep/tokens.h>
+
 #include "cli/cli.h"
 #include "cli/print.h"
 #include "flow/ops.h"
@@ -19,19 +21,22 @@ request_usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: certkeep request -d NAME [-d NAME]... [--name LINEAGE] [--key-type T]\n"
-		"                        --csr-out FILE\n"
+		"                        [--token URI --pin-file F] --csr-out FILE\n"
 		"\n"
 		"Makes a pending request for a CA outside ACME: a new private key (stored\n"
 		"first), a CSR for the names (written to FILE as PEM) and a record of both.\n"
 		"When the CA's certificate comes back, days later, 'certkeep import cert.pem'\n"
 		"finds the request by public key, links the certificate to the key, makes it\n"
-		"the lineage's current certificate and closes the request.\n"
+		"the lineage's current certificate and closes the request.  With --token the\n"
+		"key is made on the PKCS#11 token and the token signs the CSR; 'certkeep\n"
+		"import --pin-file F cert.pem' then also writes the certificate onto it.\n"
 		"\n"
 		"options:\n"
 		"  -d, --domain NAME   a DNS name or IP address (repeat; the first is the CN)\n"
 		"  --name LINEAGE      lineage to complete (default: the first name)\n"
 		"  --key-type T        ec256 (default), ec384, rsa2048, rsa3072, rsa4096, ed25519\n"
 		"  --csr-out FILE      where to write the CSR (PEM, mode 0644)\n"
+		CLI_TOKEN_HELP
 		"  -h, --help          this text\n");
 }
 
@@ -61,11 +66,13 @@ cmd_request(struct cli *cli, int argc, char **argv)
 		{ "key-type", required_argument, NULL, 't' },
 		{ "csr-out", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
+		CLI_TOKEN_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *names[REQUEST_NAMES_MAX];
 	const char *lineage = NULL, *csr_out = NULL;
 	enum ck_key_type kt = CK_KEY_EC256;
+	struct ck_token_target tok = { NULL, NULL, NULL };
 	struct ck_store *st = NULL;
 	struct ck_err err;
 	int64_t rid = 0;
@@ -95,6 +102,8 @@ cmd_request(struct cli *cli, int argc, char **argv)
 			request_usage(stdout);
 			return CLI_EXIT_OK;
 		default:
+			if (cli_token_opt(c, optarg, &tok))
+				break;
 			return cli_usage_error("request", "unknown option");
 		}
 	}
@@ -108,12 +117,17 @@ cmd_request(struct cli *cli, int argc, char **argv)
 		return cli_usage_error("request", "--name: 1 to %d of A-Z a-z 0-9 . _ - and not "
 						  "starting with '.' or '-'", CK_STORE_NAME_MAX);
 	if (cli_store_open_create(cli, &st, &err) != 0 ||
-	    ck_request_create_file(st, names, n, lineage, kt, csr_out, &rid, &err) != CK_OK) {
+	    (tok.uri != NULL
+		     ? ck_request_create_token_file(st, names, n, lineage, kt, &tok, csr_out, &rid,
+						    &err)
+		     : ck_request_create_file(st, names, n, lineage, kt, csr_out, &rid, &err)) !=
+		    CK_OK) {
 		rc = cli_fail(cli, &err);
 	} else {
 		printf("request %lld recorded: key stored, CSR written to %s\n", (long long)rid,
 		       csr_out);
-		printf("have it signed, then run: certkeep import CERT_FILE\n");
+		printf("have it signed, then run: certkeep import %sCERT_FILE\n",
+		       tok.uri ? "--pin-file F " : "");
 		rc = CLI_EXIT_OK;
 	}
 	ck_store_close(st);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "challenge/challenge.h"
 #include "cli/print.h"
 #include "store/store.h"
 
@@ -21,6 +22,9 @@ struct show {
 	unsigned char *der;
 	size_t der_len;
 	struct ck_cert_chains chains; /* the default chain and the alternates offered */
+	struct chall_settings_rec challenge; /* its lineage's recorded challenge settings */
+	int have_challenge;
+	char challenge_bad[CK_ERR_MSG_MAX]; /* why the record cannot be read, "" = it can */
 	time_t now;
 };
 
@@ -32,7 +36,8 @@ show_usage(FILE *fp)
 		"\n"
 		"Everything about one certificate: names, validity, thumbprints, issuer,\n"
 		"chain, where its private key is and whether it is linked, its lineage (and\n"
-		"the ACME profile the lineage asks for) and the bindings that use it.\n"
+		"the ACME profile and the challenge settings the lineage asks for) and the\n"
+		"bindings that use it.\n"
 		"\n"
 		"REF is a lineage name (its current certificate), a SHA-256 thumbprint (full,\n"
 		"or a unique prefix of at least 8 hex digits) or a SHA-1 thumbprint as\n"
@@ -41,7 +46,8 @@ show_usage(FILE *fp)
 		"options:\n"
 		"  --json      one JSON object (the fields of 'list --json' plus chain,\n"
 		"              alternate_chains (count), chains (every chain: index,\n"
-		"              top_issuer, length, selected; see `certkeep chain`) and\n"
+		"              top_issuer, length, selected; see `certkeep chain`),\n"
+		"              challenge (the lineage's recorded settings, or null) and\n"
 		"              bindings)\n"
 		"  -h, --help  this text\n");
 }
@@ -58,7 +64,33 @@ show_cleanup(struct show *s)
 	ck_binding_list_cleanup(&s->bindings);
 	ck_cert_chains_cleanup(&s->chains);
 	ck_cert_row_cleanup(&s->row);
+	chall_settings_rec_cleanup(&s->challenge);
 	free(s->der);
+}
+
+/* The lineage's recorded challenge settings, if it has any. */
+static enum ck_code
+show_challenge(struct ck_store *st, struct show *s, struct ck_err *err)
+{
+	struct ck_lineage lin;
+	enum ck_code rc;
+
+	if (s->row.lineage == NULL)
+		return CK_OK;
+	memset(&lin, 0, sizeof(lin));
+	if ((rc = ck_store_lineage_get(st, s->row.lineage, &lin, err)) != CK_OK)
+		return rc;
+	if (lin.challenge != NULL) {
+		struct ck_err e;
+
+		/* Shown, not fatal: show reports what the store holds. */
+		if (chall_settings_decode(lin.challenge, &s->challenge, &e) == CK_OK)
+			s->have_challenge = 1;
+		else
+			snprintf(s->challenge_bad, sizeof(s->challenge_bad), "%s", e.msg);
+	}
+	ck_lineage_cleanup(&lin);
+	return CK_OK;
 }
 
 static enum ck_code
@@ -70,7 +102,8 @@ show_load(struct ck_store *st, int64_t id, struct show *s, struct ck_err *err)
 	if ((rc = ck_store_cert_get(st, id, &s->row, err)) != CK_OK ||
 	    (rc = ck_store_cert_der(st, id, &s->der, &s->der_len, &s->chain, err)) != CK_OK ||
 	    (rc = ck_store_cert_bindings(st, id, &s->bindings, err)) != CK_OK ||
-	    (rc = ck_store_cert_chains(st, id, &s->chains, err)) != CK_OK)
+	    (rc = ck_store_cert_chains(st, id, &s->chains, err)) != CK_OK ||
+	    (rc = show_challenge(st, s, err)) != CK_OK)
 		return rc;
 	s->chain_info = calloc(s->chain.n + 1, sizeof(*s->chain_info));
 	if (s->chain_info == NULL)
@@ -125,6 +158,22 @@ show_bindings_json(const struct show *s)
 	return arr;
 }
 
+/* The recorded settings as their record's object, or null. */
+static json_t *
+show_challenge_json(const struct show *s)
+{
+	char *text = NULL;
+	json_t *v;
+
+	if (!s->have_challenge)
+		return json_null();
+	if (chall_settings_encode(&s->challenge.s, &text, NULL) != CK_OK)
+		return NULL;
+	v = json_loads(text, 0, NULL);
+	free(text);
+	return v;
+}
+
 static int
 show_json(const struct show *s)
 {
@@ -142,6 +191,7 @@ show_json(const struct show *s)
 				json_integer((json_int_t)(s->chains.n - 1))) != 0 ||
 	    json_object_set_new(o, "chains", print_chains_json(&s->chains)) != 0 ||
 	    json_object_set_new(o, "bindings", show_bindings_json(s)) != 0 ||
+	    json_object_set_new(o, "challenge", show_challenge_json(s)) != 0 ||
 	    json_object_set_new(o, "expired", json_boolean(s->row.not_after < s->now)) != 0) {
 		json_decref(o);
 		o = NULL;
@@ -180,6 +230,14 @@ show_human(const struct show *s)
 	       r->lineage ? (r->is_current ? " (current)" : " (not current)") : "");
 	if (r->profile[0] != '\0')
 		printf("  %-12s %s\n", "profile", r->profile);
+	if (s->have_challenge) {
+		char desc[2048];
+		chall_settings_describe(&s->challenge.s, desc, sizeof(desc));
+		printf("  %-12s %s\n", "challenge", desc);
+	} else if (s->challenge_bad[0] != '\0') {
+		printf("  %-12s (the recorded settings cannot be read: %s)\n", "challenge",
+		       s->challenge_bad);
+	}
 	printf("  %-12s %s\n", "subject", r->subject ? r->subject : "");
 	printf("  %-12s %s\n", "names", sans);
 	printf("  %-12s %s\n", "issuer", r->issuer ? r->issuer : "");

@@ -4,8 +4,12 @@
  * see flow/tokens.h), and what public keys a token shows.  Parses argv,
  * calls flow/tokens.h, prints.
  *
- * Must never: ask for, read or store a PIN (this version reads only
- * public objects), or save a token it could not open.
+ * Also the token options other commands share (--token, --pin-file,
+ * --pkcs11-module) and an import's certificates written onto their
+ * tokens.
+ *
+ * Must never: read or store a PIN itself (only its file name is passed
+ * on), or save a token it could not open.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -359,4 +363,50 @@ cmd_token(struct cli *cli, int argc, char **argv)
 		}
 	}
 	return cli_usage_error("token", "unknown subcommand '%s' (add, list, rm, keys)", argv[1]);
+}
+
+int
+cli_token_opt(int c, const char *arg, struct ck_token_target *o)
+{
+	switch (c) {
+	case CLI_OPT_TOKEN:
+		o->uri = arg;
+		return 1;
+	case CLI_OPT_PIN_FILE:
+		o->pin_file = arg;
+		return 1;
+	case CLI_OPT_PKCS11_MODULE:
+		o->module = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
+cli_import_to_tokens(struct cli *cli, struct ck_store *st, const struct ck_import_result *r,
+		     const struct ck_token_target *o)
+{
+	struct ck_err err;
+	size_t i, on_token = 0, written = 0;
+
+	for (i = 0; i < r->ncerts; i++)
+		if (r->certs[i].key_location != NULL &&
+		    strncmp(r->certs[i].key_location, "pkcs11:", 7) == 0 &&
+		    (o->pin_file != NULL || o->uri != NULL || !r->certs[i].already_present ||
+		     r->certs[i].newly_linked))
+			on_token++;
+	if (on_token == 0)
+		return CLI_EXIT_OK;
+	if (o->pin_file == NULL && o->uri == NULL) {
+		printf("the certificate was not written onto its token: run the import again "
+		       "with --pin-file F to write it there beside its key\n");
+		return CLI_EXIT_OK;
+	}
+	ck_err_clear(&err);
+	if (ck_tokens_write_imported(st, r, o, &written, &err) != CK_OK)
+		return cli_fail(cli, &err);
+	printf("%zu certificate(s) written onto the token beside their key (CKA_ID of the "
+	       "key, labelled with the lineage)\n", written);
+	return CLI_EXIT_OK;
 }

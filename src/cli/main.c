@@ -26,6 +26,7 @@ struct cli_cmd {
 static const struct cli_cmd commands[] = {
 	{ "account", cmd_account, "register, show, update, recover, roll over or deactivate ACME accounts" },
 	{ "issue", cmd_issue, "obtain a certificate from an ACME server into the store" },
+	{ "renew", cmd_renew, "renew the lineages that are due (ARI, lifetime), politely" },
 	{ "list", cmd_list, "list the certificates in the store" },
 	{ "show", cmd_show, "everything about one certificate" },
 	{ "export", cmd_export, "write a certificate with its key and chain to files" },
@@ -40,6 +41,11 @@ static const struct cli_cmd commands[] = {
 	{ "doctor", cmd_doctor, "check every invariant of the store and explain findings" },
 	{ "token", cmd_token, "configure PKCS#11 tokens whose keys imports link to" },
 	{ "profiles", cmd_profiles, "list the ACME profiles a server offers" },
+	{ "bind", cmd_bind, "bind a lineage or certificate to a deploy target, checked first" },
+	{ "unbind", cmd_unbind, "remove a binding (its deployed files stay)" },
+	{ "bindings", cmd_bindings, "list bindings and what each last deployed" },
+	{ "deploy", cmd_deploy, "deploy bindings: check, swap atomically, reload, verify, roll back" },
+	{ "store", cmd_store, "seal the store's private keys, or re-seal them under a new key" },
 };
 
 static void
@@ -48,7 +54,8 @@ usage(FILE *fp)
 	size_t i;
 
 	fprintf(fp,
-		"usage: certkeep [--store PATH] [--ca-bundle FILE] [-v|-q] COMMAND [ARGS]\n"
+		"usage: certkeep [--store PATH] [--store-key-file FILE] [--ca-bundle FILE] [-v|-q]\n"
+		"                COMMAND [ARGS]\n"
 		"\n"
 		"certkeep obtains certificates from ACME servers, keeps each certificate\n"
 		"together with its private key, and explains any inconsistency it finds.\n"
@@ -62,7 +69,12 @@ usage(FILE *fp)
 		"                    or a libpq keyword string (host=... dbname=...);\n"
 		"                    the password from ~/.pgpass, PGPASSFILE or a\n"
 		"                    service file, never on the command line\n"
-		"  --ca-bundle FILE  trust this CA bundle for the ACME server's TLS\n"
+		"  --store-key-file FILE  the node key (0600, yours) that seals the store's\n"
+		"                    private keys (default $CERTKEEP_STORE_KEY_FILE, else the\n"
+		"                    systemd credential $CREDENTIALS_DIRECTORY/certkeep-store-key);\n"
+		"                    a new store given one is sealed; see 'certkeep store'\n"
+		"  --ca-bundle FILE  trust this CA bundle for the ACME server's TLS, and\n"
+		"                    for bind/deploy's chain check and handshake\n"
 		"                    (default $CERTKEEP_CA_BUNDLE, else the system store)\n"
 		"  -v, --verbose     more detail on stderr\n"
 		"  -q, --quiet       only errors on stderr\n"
@@ -123,6 +135,28 @@ cli_fail(struct cli *cli, const struct ck_err *err)
 	return CLI_EXIT_FAIL;
 }
 
+/* The node key file when no --store-key-file is given: $CERTKEEP_STORE_KEY_FILE,
+ * else systemd's credential certkeep-store-key if the service was given one. */
+static void
+default_store_key(struct cli *cli)
+{
+	const char *env = getenv("CERTKEEP_STORE_KEY_FILE"), *dir;
+	int n;
+
+	if (env != NULL && env[0] != '\0') {
+		cli->store_key_file = env;
+		return;
+	}
+	dir = getenv("CREDENTIALS_DIRECTORY");
+	if (dir == NULL || dir[0] == '\0')
+		return;
+	n = snprintf(cli->store_key_cred, sizeof(cli->store_key_cred), "%s/certkeep-store-key",
+		     dir);
+	if (n > 0 && (size_t)n < sizeof(cli->store_key_cred) &&
+	    access(cli->store_key_cred, F_OK) == 0)
+		cli->store_key_file = cli->store_key_cred;
+}
+
 static volatile sig_atomic_t cli_cancel_flag;
 
 static void
@@ -154,9 +188,33 @@ cli_cancel_on_signal(struct cli *cli)
 }
 
 int
+cli_store_key(struct ck_store *st, const char *key_file, struct ck_err *err)
+{
+	if (key_file == NULL || ck_store_seal_key_use(st, key_file, err) == CK_OK)
+		return 0;
+	return -1;
+}
+
+/* Opens as cli_store_open(_create) asks, then gives the store its node key. */
+static int
+store_open_keyed(struct cli *cli, unsigned flags, struct ck_store **out, struct ck_err *err)
+{
+	struct ck_store *st = NULL;
+
+	if (ck_store_open_ex(cli->store_path, &cli->ctx, flags, &st, err) != CK_OK)
+		return -1;
+	if (cli_store_key(st, cli->store_key_file, err) != 0) {
+		ck_store_close(st);
+		return -1;
+	}
+	*out = st;
+	return 0;
+}
+
+int
 cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err)
 {
-	if (ck_store_open_ex(cli->store_path, &cli->ctx, 0, out, err) == CK_OK)
+	if (store_open_keyed(cli, 0, out, err) == 0)
 		return 0;
 	if (err->code == CK_ERR_NOT_FOUND)
 		ck_err_set(err, CK_ERR_NOT_FOUND, __func__,
@@ -169,8 +227,7 @@ cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err)
 int
 cli_store_open_create(struct cli *cli, struct ck_store **out, struct ck_err *err)
 {
-	return ck_store_open_ex(cli->store_path, &cli->ctx, CK_STORE_CREATE, out, err) == CK_OK
-		       ? 0 : -1;
+	return store_open_keyed(cli, CK_STORE_CREATE, out, err);
 }
 
 int
@@ -178,6 +235,7 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "store", required_argument, NULL, 's' },
+		{ "store-key-file", required_argument, NULL, 'K' },
 		{ "ca-bundle", required_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -203,6 +261,7 @@ main(int argc, char **argv)
 	env = getenv("CERTKEEP_CA_BUNDLE");
 	if (env != NULL && env[0] != '\0')
 		cli.ca_bundle = env;
+	default_store_key(&cli);
 
 	/* '+': stop at the first non-option so each command parses its own. */
 	while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
@@ -212,6 +271,9 @@ main(int argc, char **argv)
 			break;
 		case 'c':
 			cli.ca_bundle = optarg;
+			break;
+		case 'K':
+			cli.store_key_file = optarg;
 			break;
 		case 'v':
 			cli.ctx.log.level = CK_LOG_DEBUG;

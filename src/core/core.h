@@ -89,6 +89,9 @@ enum ck_code ck_cancel_check(const struct ck_ctx *ctx, const char *what, struct 
 void ck_ctx_init(struct ck_ctx *ctx);
 time_t ck_now(const struct ck_ctx *ctx);
 void ck_sleep_ms(const struct ck_ctx *ctx, unsigned ms);
+/* Milliseconds of the monotonic clock (CLOCK_MONOTONIC): for deadlines and
+ * elapsed time, never for dates (the context's clock is for those). */
+long long ck_mono_ms(void);
 
 /* RFC 3339 UTC ("2026-11-22T10:00:00Z") into out[21]. */
 void ck_time_rfc3339(time_t t, char out[21]);

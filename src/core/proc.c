@@ -23,8 +23,8 @@
 #define PROC_TERM_GRACE_MS 2000   /* SIGTERM, then this long, then SIGKILL */
 #define PROC_DRAIN_MS 200         /* output read after the child exits (a daemon may keep the pipe) */
 
-static long long
-proc_now_ms(void)
+long long
+ck_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -133,10 +133,10 @@ fail:
 static void
 proc_end(pid_t pid, int *status)
 {
-	long long until = proc_now_ms() + PROC_TERM_GRACE_MS;
+	long long until = ck_mono_ms() + PROC_TERM_GRACE_MS;
 
 	(void)kill(-pid, SIGTERM);
-	while (proc_now_ms() < until) {
+	while (ck_mono_ms() < until) {
 		if (waitpid(pid, status, WNOHANG) == pid) {
 			(void)kill(-pid, SIGKILL); /* what it left behind in its group */
 			return;
@@ -175,12 +175,12 @@ static void
 proc_wait(const struct ck_ctx *ctx, pid_t pid, int fd, unsigned timeout_ms, struct ck_buf *buf,
 	  struct ck_proc_result *r)
 {
-	long long deadline = proc_now_ms() + timeout_ms, drain_until = 0;
+	long long deadline = ck_mono_ms() + timeout_ms, drain_until = 0;
 	int status = 0, open_fd = 1, exited = 0;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN, .revents = 0 };
-		long long now = proc_now_ms();
+		long long now = ck_mono_ms();
 
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
 			exited = 1;

@@ -74,6 +74,12 @@ enum ck_code ck_key_spki_der(EVP_PKEY *key, unsigned char **der, size_t *len,
 			     struct ck_err *err);
 /* Lower-case hex SHA-256 of the SPKI DER: the link identity between keys and certificates. */
 enum ck_code ck_key_spki_sha256(EVP_PKEY *key, char out[65], struct ck_err *err);
+/*
+ * SHA-1 of the key's subjectPublicKey BIT STRING (RFC 5280 4.2.1.2, method
+ * 1: the subjectKeyIdentifier OpenSSL writes): the CKA_ID certkeep gives
+ * the key pairs it makes on a token and their certificate objects.
+ */
+enum ck_code ck_key_id_sha1(EVP_PKEY *key, unsigned char out[20], struct ck_err *err);
 /* A public-only EVP_PKEY from SPKI DER. */
 enum ck_code ck_key_from_spki_der(const unsigned char *der, size_t len, EVP_PKEY **out,
 				  struct ck_err *err);
@@ -94,6 +100,40 @@ enum ck_code ck_der_to_pem(const char *label, const unsigned char *der, size_t l
 /* Lower-case hex of SHA-256 / SHA-1 over data (out of 65 / 41 bytes). */
 void ck_sha256_hex(const unsigned char *data, size_t len, char out[65]);
 void ck_sha1_hex(const unsigned char *data, size_t len, char out[41]);
+
+/* ---- signers: one interface over a software key and a token key ------- */
+
+struct ck_signer;
+struct ck_signer_ops {
+	/*
+	 * Signs msg (len bytes) hashed with md (NULL for Ed25519, which signs
+	 * the message itself).  *sig (malloc'd, free()) is in one form for
+	 * every implementation: ECDSA raw r||s of twice the field size (what
+	 * JOSE wants), RSA PKCS#1 v1.5, Ed25519's 64 bytes.
+	 */
+	enum ck_code (*sign)(struct ck_signer *s, const EVP_MD *md, const unsigned char *msg,
+			     size_t len, unsigned char **sig, size_t *siglen, struct ck_err *err);
+	void (*free)(struct ck_signer *s);
+};
+/* A key that signs, wherever its private part lives.  Implementations
+ * embed this first and own pub. */
+struct ck_signer {
+	const struct ck_signer_ops *ops;
+	EVP_PKEY *pub;                /* the public key (for a software key: the key) */
+};
+
+/* A signer over a software key (a reference is taken: free key as before). */
+enum ck_code ck_signer_from_key(EVP_PKEY *key, struct ck_signer **out, struct ck_err *err);
+/* NULL is a no-op. */
+void ck_signer_free(struct ck_signer *s);
+/* The signer's public key (owned by the signer). */
+EVP_PKEY *ck_signer_pubkey(const struct ck_signer *s);
+/* s->ops->sign, with its result checked against the contract (an ECDSA
+ * signature of exactly twice the field size; at most 1024 bytes). */
+enum ck_code ck_signer_sign(struct ck_signer *s, const EVP_MD *md, const unsigned char *msg,
+			    size_t len, unsigned char **sig, size_t *siglen, struct ck_err *err);
+/* Bytes of r (and of s) in an ECDSA signature by pub; 0 for a key not EC. */
+size_t ck_signer_ec_half(EVP_PKEY *pub);
 
 /* ---- JWK and JWS (RFC 7517, 7638, 7515; RFC 8555 section 6.2) ------- */
 
@@ -126,6 +166,13 @@ enum ck_code ck_jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, cons
 /* The same, returning the JSON object (for nesting as a payload). */
 enum ck_code ck_jws_sign_json(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
 			      const char *payload, json_t **out, struct ck_err *err);
+/* Both, signed through a signer (a software or a token key). */
+enum ck_code ck_jws_sign_with(struct ck_signer *s, const char *kid, const char *nonce,
+			      const char *url, const char *payload, char **out,
+			      struct ck_err *err);
+enum ck_code ck_jws_sign_json_with(struct ck_signer *s, const char *kid, const char *nonce,
+				   const char *url, const char *payload, json_t **out,
+				   struct ck_err *err);
 /* External Account Binding (RFC 8555 section 7.3.4): HS256 over the account
  * JWK with protected {alg: HS256, kid: eab_kid, url}. */
 enum ck_code ck_jws_eab(const unsigned char *hmac_key, size_t key_len, const char *eab_kid,
@@ -147,6 +194,10 @@ enum ck_code ck_jws_verify(const char *jws, EVP_PKEY *key, char **payload, json_
  */
 enum ck_code ck_csr_create(EVP_PKEY *key, const char *const *names, size_t n, unsigned char **der,
 			   size_t *len, struct ck_err *err);
+/* The same, signed through a signer: the TBS is signed by s and the
+ * result verified with s's public key before it is returned. */
+enum ck_code ck_csr_create_with(struct ck_signer *s, const char *const *names, size_t n,
+				unsigned char **der, size_t *len, struct ck_err *err);
 /* 1 if s is an IPv4 or IPv6 literal. */
 int ck_name_is_ip(const char *s);
 /*

@@ -45,4 +45,11 @@ enum ck_code crypto_pem_parse(const unsigned char *data, size_t len, const char 
 enum ck_code crypto_pkcs12_parse(const unsigned char *data, size_t len, const char *password,
 				 struct ck_bundle *b, struct ck_err *err);
 
+/* DER ECDSA-Sig-Value -> fixed-width r||s (out: 2 * half bytes), and back
+ * (*der malloc'd), both through OpenSSL's ECDSA_SIG (signer.c). */
+enum ck_code crypto_ecdsa_der_to_raw(const unsigned char *der, size_t len, size_t half,
+				     unsigned char *out, struct ck_err *err);
+enum ck_code crypto_ecdsa_raw_to_der(const unsigned char *raw, size_t half, unsigned char **der,
+				     size_t *len, struct ck_err *err);
+
 #endif

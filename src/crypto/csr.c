@@ -181,16 +181,96 @@ i2d_req(const void *obj, unsigned char **pp)
 	return i2d_X509_REQ((X509_REQ *)obj, pp);
 }
 
+/* The signatureAlgorithm of a request signed by pub with SHA-256 (Ed25519: none). */
+static X509_ALGOR *
+csr_sig_alg(EVP_PKEY *pub, const EVP_MD **md)
+{
+	X509_ALGOR *alg = X509_ALGOR_new();
+	int id = EVP_PKEY_get_base_id(pub), nid, ptype = V_ASN1_UNDEF;
+
+	*md = EVP_sha256();
+	if (id == EVP_PKEY_EC) {
+		nid = NID_ecdsa_with_SHA256;
+	} else if (id == EVP_PKEY_RSA) {
+		nid = NID_sha256WithRSAEncryption;
+		ptype = V_ASN1_NULL; /* RFC 4055 section 5: parameters NULL */
+	} else if (id == EVP_PKEY_ED25519) {
+		nid = NID_ED25519;
+		*md = NULL;   /* Ed25519 signs the message itself */
+	} else {
+		X509_ALGOR_free(alg);
+		return NULL;
+	}
+	if (alg != NULL && !X509_ALGOR_set0(alg, OBJ_nid2obj(nid), ptype, NULL)) {
+		X509_ALGOR_free(alg);
+		return NULL;
+	}
+	return alg;
+}
+
+/*
+ * Signs req's TBS (CertificationRequestInfo) through s and sets the
+ * algorithm and signature: ECDSA's raw r||s becomes a DER ECDSA-Sig-Value
+ * through OpenSSL's ECDSA_SIG.  The result is verified with the public
+ * key, so a signer that signs wrongly is caught here, not by the CA.
+ */
+static enum ck_code
+csr_sign(X509_REQ *req, struct ck_signer *s, struct ck_err *err)
+{
+	EVP_PKEY *pub = ck_signer_pubkey(s);
+	unsigned char *tbs = NULL, *sig = NULL, *der = NULL;
+	size_t siglen = 0, derlen = 0;
+	ASN1_BIT_STRING *bits = NULL;
+	const EVP_MD *md = NULL;
+	X509_ALGOR *alg = csr_sig_alg(pub, &md);
+	enum ck_code rc = CK_ERR_CRYPTO;
+	int tbslen;
+
+	if (alg == NULL || !X509_REQ_set1_signature_algo(req, alg) ||
+	    (tbslen = i2d_re_X509_REQ_tbs(req, &tbs)) <= 0) {
+		rc = CK_FAIL_SSL(err, "preparing the certificate request for its signature "
+				 "failed");
+		goto out;
+	}
+	if ((rc = ck_signer_sign(s, md, tbs, (size_t)tbslen, &sig, &siglen, err)) != CK_OK)
+		goto out;
+	if (ck_signer_ec_half(pub) > 0 &&
+	    (rc = crypto_ecdsa_raw_to_der(sig, siglen / 2, &der, &derlen, err)) != CK_OK)
+		goto out;
+	if ((bits = ASN1_BIT_STRING_new()) == NULL ||
+	    !ASN1_BIT_STRING_set(bits, der ? der : sig, (int)(der ? derlen : siglen))) {
+		rc = CK_FAIL_SSL(err, "building the request's signature failed");
+		goto out;
+	}
+	/* No unused bits: without the flag OpenSSL trims trailing zero bytes. */
+	bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+	bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+	X509_REQ_set0_signature(req, bits);
+	bits = NULL;
+	if (X509_REQ_verify(req, pub) != 1) {
+		rc = CK_FAIL_SSL(err, "the certificate request's signature does not verify "
+				 "with its own public key: the signer signed wrongly");
+		goto out;
+	}
+	rc = CK_OK;
+out:
+	ASN1_BIT_STRING_free(bits);
+	X509_ALGOR_free(alg);
+	OPENSSL_free(tbs);
+	free(sig);
+	free(der);
+	return rc;
+}
+
 enum ck_code
-ck_csr_create(EVP_PKEY *key, const char *const *names, size_t n, unsigned char **der,
-	      size_t *len, struct ck_err *err)
+ck_csr_create_with(struct ck_signer *s, const char *const *names, size_t n, unsigned char **der,
+		   size_t *len, struct ck_err *err)
 {
 	X509_REQ *req = NULL;
-	const EVP_MD *md;
 	enum ck_code rc;
 	size_t i;
 
-	if (key == NULL || names == NULL || n == 0)
+	if (s == NULL || names == NULL || n == 0)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a certificate request needs a key and at "
 							 "least one name");
 	if (n > CK_CSR_MAX_NAMES)
@@ -204,21 +284,32 @@ ck_csr_create(EVP_PKEY *key, const char *const *names, size_t n, unsigned char *
 	}
 	req = X509_REQ_new();
 	if (req == NULL || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
-	    !X509_REQ_set_pubkey(req, key)) {
+	    !X509_REQ_set_pubkey(req, ck_signer_pubkey(s))) {
 		rc = CK_FAIL_SSL(err, "building the certificate request failed");
 		goto out;
 	}
-	rc = csr_fill(req, names, n, err);
-	if (rc != CK_OK)
+	if ((rc = csr_fill(req, names, n, err)) != CK_OK ||
+	    (rc = csr_sign(req, s, err)) != CK_OK)
 		goto out;
-	/* Ed25519 signs the message itself: no separate digest. */
-	md = EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
-	if (X509_REQ_sign(req, key, md) <= 0) {
-		rc = CK_FAIL_SSL(err, "signing the certificate request failed");
-		goto out;
-	}
 	rc = crypto_i2d(req, i2d_req, 0, der, len, err);
 out:
 	X509_REQ_free(req);
+	return rc;
+}
+
+enum ck_code
+ck_csr_create(EVP_PKEY *key, const char *const *names, size_t n, unsigned char **der,
+	      size_t *len, struct ck_err *err)
+{
+	struct ck_signer *s = NULL;
+	enum ck_code rc;
+
+	if (key == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a certificate request needs a key and at "
+							 "least one name");
+	if ((rc = ck_signer_from_key(key, &s, err)) != CK_OK)
+		return rc;
+	rc = ck_csr_create_with(s, names, n, der, len, err);
+	ck_signer_free(s);
 	return rc;
 }

@@ -49,96 +49,6 @@ jws_md(const char *alg, size_t *half)
 	return NULL;
 }
 
-/* DER ECDSA-Sig-Value -> fixed-width r||s (out of 2 * half bytes). */
-static enum ck_code
-jws_ecdsa_der_to_raw(const unsigned char *der, size_t len, size_t half, unsigned char *out,
-		     struct ck_err *err)
-{
-	const unsigned char *p = der;
-	ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)len);
-	const BIGNUM *r, *s;
-	enum ck_code rc = CK_OK;
-
-	if (sig == NULL)
-		return CK_FAIL_SSL(err, "decoding the ECDSA signature failed");
-	ECDSA_SIG_get0(sig, &r, &s);
-	if (BN_bn2binpad(r, out, (int)half) != (int)half ||
-	    BN_bn2binpad(s, out + half, (int)half) != (int)half)
-		rc = CK_FAIL(err, CK_ERR_CRYPTO, "ECDSA signature does not fit %zu bytes", half);
-	ECDSA_SIG_free(sig);
-	return rc;
-}
-
-static int
-i2d_ecdsa_sig(const void *obj, unsigned char **pp)
-{
-	return i2d_ECDSA_SIG((const ECDSA_SIG *)obj, pp);
-}
-
-/* Fixed-width r||s -> DER for OpenSSL (malloc'd). */
-static enum ck_code
-jws_ecdsa_raw_to_der(const unsigned char *raw, size_t half, unsigned char **der, size_t *len,
-		     struct ck_err *err)
-{
-	ECDSA_SIG *sig = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(raw, (int)half, NULL);
-	BIGNUM *s = BN_bin2bn(raw + half, (int)half, NULL);
-	enum ck_code rc;
-
-	if (sig == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(sig, r, s)) {
-		BN_free(r);
-		BN_free(s);
-		ECDSA_SIG_free(sig);
-		return CK_OOM(err);
-	}
-	rc = crypto_i2d(sig, i2d_ecdsa_sig, 0, der, len, err);
-	ECDSA_SIG_free(sig);
-	return rc;
-}
-
-/* Signs input with key for alg; *sig (malloc'd) is in JOSE form. */
-static enum ck_code
-jws_raw_sign(EVP_PKEY *key, const char *alg, const char *input, unsigned char **sig,
-	     size_t *siglen, struct ck_err *err)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char *buf = NULL, *raw = NULL;
-	size_t len = 0, half;
-	const EVP_MD *digest = jws_md(alg, &half);
-	enum ck_code rc = CK_ERR_CRYPTO;
-
-	if (md == NULL || EVP_DigestSignInit(md, NULL, digest, NULL, key) != 1 ||
-	    EVP_DigestSign(md, NULL, &len, (const unsigned char *)input, strlen(input)) != 1 ||
-	    (buf = malloc(len)) == NULL ||
-	    EVP_DigestSign(md, buf, &len, (const unsigned char *)input, strlen(input)) != 1) {
-		rc = CK_FAIL_SSL(err, "signing the JWS failed");
-		goto out;
-	}
-	if (half > 0) {
-		raw = malloc(2 * half);
-		if (raw == NULL) {
-			rc = CK_OOM(err);
-			goto out;
-		}
-		rc = jws_ecdsa_der_to_raw(buf, len, half, raw, err);
-		if (rc != CK_OK)
-			goto out;
-		free(buf);
-		buf = raw;
-		raw = NULL;
-		len = 2 * half;
-	}
-	*sig = buf;
-	*siglen = len;
-	buf = NULL;
-	rc = CK_OK;
-out:
-	free(raw);
-	free(buf);
-	EVP_MD_CTX_free(md);
-	return rc;
-}
-
 static enum ck_code
 jws_hmac(const unsigned char *key, size_t key_len, const char *input, unsigned char **sig,
 	 size_t *siglen, struct ck_err *err)
@@ -168,12 +78,12 @@ jws_hmac(const unsigned char *key, size_t key_len, const char *input, unsigned c
 
 /* {protected, payload, signature} over hdr, signed by key or else by HMAC-SHA256. */
 static enum ck_code
-jws_build(json_t *hdr, const unsigned char *payload, size_t plen, EVP_PKEY *key,
+jws_build(json_t *hdr, const unsigned char *payload, size_t plen, struct ck_signer *key,
 	  const unsigned char *hmac_key, size_t hmac_len, json_t **out, struct ck_err *err)
 {
 	char *hdr_text = NULL, *hdr_b64 = NULL, *pay_b64 = NULL, *input = NULL, *sig_b64 = NULL;
 	unsigned char *sig = NULL;
-	size_t siglen = 0;
+	size_t siglen = 0, half;
 	json_t *jws = NULL;
 	enum ck_code rc;
 
@@ -196,8 +106,9 @@ jws_build(json_t *hdr, const unsigned char *payload, size_t plen, EVP_PKEY *key,
 	strcat(input, ".");
 	strcat(input, pay_b64);
 	if (key != NULL)
-		rc = jws_raw_sign(key, json_string_value(json_object_get(hdr, "alg")), input, &sig,
-				  &siglen, err);
+		rc = ck_signer_sign(key, jws_md(json_string_value(json_object_get(hdr, "alg")),
+						&half),
+				    (const unsigned char *)input, strlen(input), &sig, &siglen, err);
 	else
 		rc = jws_hmac(hmac_key, hmac_len, input, &sig, &siglen, err);
 	if (rc == CK_OK)
@@ -231,9 +142,10 @@ hdr_set_str(json_t *hdr, const char *name, const char *v)
 }
 
 enum ck_code
-ck_jws_sign_json(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
-		 const char *payload, json_t **out, struct ck_err *err)
+ck_jws_sign_json_with(struct ck_signer *s, const char *kid, const char *nonce, const char *url,
+		      const char *payload, json_t **out, struct ck_err *err)
 {
+	EVP_PKEY *key = ck_signer_pubkey(s);
 	const char *alg = ck_jws_alg(key);
 	json_t *hdr = NULL, *jwk = NULL;
 	enum ck_code rc;
@@ -268,29 +180,57 @@ ck_jws_sign_json(EVP_PKEY *key, const char *kid, const char *nonce, const char *
 		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "nonce or url is not valid UTF-8");
 		goto out;
 	}
-	rc = jws_build(hdr, (const unsigned char *)payload, strlen(payload), key, NULL, 0, out, err);
+	rc = jws_build(hdr, (const unsigned char *)payload, strlen(payload), s, NULL, 0, out, err);
 out:
 	json_decref(hdr);
 	return rc;
 }
 
 enum ck_code
-ck_jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
-	    const char *payload, char **out, struct ck_err *err)
+ck_jws_sign_json(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
+		 const char *payload, json_t **out, struct ck_err *err)
+{
+	struct ck_signer *s = NULL;
+	enum ck_code rc;
+
+	if ((rc = ck_signer_from_key(key, &s, err)) != CK_OK)
+		return rc;
+	rc = ck_jws_sign_json_with(s, kid, nonce, url, payload, out, err);
+	ck_signer_free(s);
+	return rc;
+}
+
+enum ck_code
+ck_jws_sign_with(struct ck_signer *s, const char *kid, const char *nonce, const char *url,
+		 const char *payload, char **out, struct ck_err *err)
 {
 	json_t *jws = NULL;
 	enum ck_code rc;
-	char *s;
+	char *text;
 
-	rc = ck_jws_sign_json(key, kid, nonce, url, payload, &jws, err);
+	rc = ck_jws_sign_json_with(s, kid, nonce, url, payload, &jws, err);
 	if (rc != CK_OK)
 		return rc;
-	s = ck_json_dumps(jws, JSON_COMPACT);
+	text = ck_json_dumps(jws, JSON_COMPACT);
 	json_decref(jws);
-	if (s == NULL)
+	if (text == NULL)
 		return CK_OOM(err);
-	*out = s;
+	*out = text;
 	return CK_OK;
+}
+
+enum ck_code
+ck_jws_sign(EVP_PKEY *key, const char *kid, const char *nonce, const char *url,
+	    const char *payload, char **out, struct ck_err *err)
+{
+	struct ck_signer *s = NULL;
+	enum ck_code rc;
+
+	if ((rc = ck_signer_from_key(key, &s, err)) != CK_OK)
+		return rc;
+	rc = ck_jws_sign_with(s, kid, nonce, url, payload, out, err);
+	ck_signer_free(s);
+	return rc;
 }
 
 enum ck_code
@@ -353,7 +293,7 @@ jws_raw_verify(EVP_PKEY *key, const char *alg, const char *input, const unsigned
 		if (siglen != 2 * half)
 			return CK_FAIL(err, CK_ERR_CRYPTO, "%s signature is %zu bytes, not %zu", alg,
 				       siglen, 2 * half);
-		rc = jws_ecdsa_raw_to_der(sig, half, &der, &derlen, err);
+		rc = crypto_ecdsa_raw_to_der(sig, half, &der, &derlen, err);
 		if (rc != CK_OK)
 			return rc;
 		sig = der;

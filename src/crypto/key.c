@@ -10,6 +10,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "crypto/crypto_int.h"
@@ -343,4 +344,23 @@ ck_key_public_equal(EVP_PKEY *a, EVP_PKEY *b)
 	r = EVP_PKEY_eq(a, b);
 	ERR_clear_error();
 	return r == 1;
+}
+
+enum ck_code
+ck_key_id_sha1(EVP_PKEY *key, unsigned char out[20], struct ck_err *err)
+{
+	X509_PUBKEY *xpk = NULL;
+	const unsigned char *pk = NULL;
+	int pklen = 0;
+	enum ck_code rc = CK_OK;
+
+	if (key == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no key");
+	if (!X509_PUBKEY_set(&xpk, key) ||
+	    !X509_PUBKEY_get0_param(NULL, &pk, &pklen, NULL, xpk) || pklen <= 0)
+		rc = CK_FAIL_SSL(err, "encoding the public key failed");
+	else
+		SHA1(pk, (size_t)pklen, out);
+	X509_PUBKEY_free(xpk);
+	return rc;
 }

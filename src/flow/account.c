@@ -202,6 +202,14 @@ ck_account_open(const struct ck_ctx *ctx, struct ck_store *st, const char *serve
 		const char *name, const char *ca_bundle, unsigned flags,
 		struct ck_account_session *out, struct ck_err *err)
 {
+	return ck_account_open_pin(ctx, st, server, name, ca_bundle, flags, NULL, out, err);
+}
+
+enum ck_code
+ck_account_open_pin(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
+		    const char *name, const char *ca_bundle, unsigned flags, const char *pin_file,
+		    struct ck_account_session *out, struct ck_err *err)
+{
 	struct ck_account_session s = { 0 };
 	char *srv = NULL;
 	enum ck_code rc;
@@ -221,14 +229,12 @@ ck_account_open(const struct ck_ctx *ctx, struct ck_store *st, const char *serve
 	if ((rc = ck_server_client_new(ctx, st, srv, ca_bundle, NULL, &s.client, err)) != CK_OK)
 		goto out;
 	if (s.account.pending_key_id != 0 &&
-	    (rc = ck_account_resolve_rollover(ctx, st, &s, err)) != CK_OK)
+	    (rc = acct_resolve_rollover(ctx, st, &s, pin_file, err)) != CK_OK)
 		goto out;
-	if ((rc = ck_store_key_load(st, s.account.key_id, &s.key, err)) != CK_OK) {
+	if ((rc = acct_session_key(st, &s, pin_file, err)) != CK_OK) {
 		ck_err_prefix(err, "account %s: cannot load its key", s.account.name);
 		goto out;
 	}
-	if ((rc = acme_client_set_account(s.client, s.key, s.account.url, err)) != CK_OK)
-		goto out;
 	if (s.account.pending_key_id == 0)
 		grace_rearm(ctx, st, &s);
 	*out = s;
@@ -244,7 +250,8 @@ ck_account_session_cleanup(struct ck_account_session *s)
 {
 	if (s == NULL)
 		return;
-	acme_client_free(s->client);
+	acme_client_free(s->client); /* before what signs for it */
+	acct_session_key_cleanup(s);
 	EVP_PKEY_free(s->key);
 	ck_account_cleanup(&s->account);
 	memset(s, 0, sizeof(*s));

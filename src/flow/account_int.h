@@ -28,4 +28,32 @@ enum ck_code acct_store_server_view(struct ck_store *st, struct ck_account *row,
 /* "default" when name is NULL. */
 const char *acct_name(const char *name);
 
+/*
+ * The account key of s->account (key_id) as the session's key and its
+ * client's signer (account_token.c): a software key from the store, or a
+ * token key logged in to with pin_file (NULL: the stored URI's token then
+ * needs one).  s->client must exist; s->key and s->signing are set.
+ */
+enum ck_code acct_session_key(struct ck_store *st, struct ck_account_session *s,
+			      const char *pin_file, struct ck_err *err);
+/* ck_account_resolve_rollover with the PIN for keys on a token (rollover.c). */
+enum ck_code acct_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
+				   struct ck_account_session *s, const char *pin_file,
+				   struct ck_err *err);
+/* Frees s->signing (after s->client, which borrows its signer). */
+void acct_session_key_cleanup(struct ck_account_session *s);
+/*
+ * The key a registration with o->token_uri uses: made on the token
+ * (labelled acme-account-NAME) or the one the URI names, committed to the
+ * store.  *fk (heap, acct_flow_key_free) signs for it, (*fk)->key_id its
+ * row.  A valid stored account of that name with a URL and another key is
+ * CK_ERR_EXISTS.
+ */
+struct flow_key;
+enum ck_code acct_token_register_key(struct ck_store *st,
+				     const struct ck_account_register_opts *o, const char *name,
+				     const struct ck_account *prev, struct flow_key **fk,
+				     struct ck_err *err);
+void acct_flow_key_free(struct flow_key *fk);
+
 #endif

@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "flow/account_int.h"
+#include "flow/certkey.h"
 
 /* ---- register --------------------------------------------------------------- */
 
@@ -110,17 +111,17 @@ register_defaults(struct ck_store *st, const char *server, const char *name, str
 	return ck_store_setting_set(st, CK_SETTING_DEFAULT_SERVER, server, err);
 }
 
-/* Commits the key and the (still URL-less unless re-registering) row. */
+/* Commits the key (key NULL: key_id is committed already, a token key)
+ * and the (still URL-less unless re-registering) row. */
 static enum ck_code
 register_commit_key(struct ck_store *st, const struct ck_account_register_opts *o,
 		    const char *name, const struct ck_account *prev, EVP_PKEY *key,
-		    int64_t *row_id, struct ck_err *err)
+		    int64_t key_id, int64_t *row_id, struct ck_err *err)
 {
 	struct ck_account in = { 0 };
-	int64_t key_id;
 	enum ck_code rc;
 
-	if ((rc = ck_store_key_put(st, key, &key_id, NULL, err)) != CK_OK)
+	if (key != NULL && (rc = ck_store_key_put(st, key, &key_id, NULL, err)) != CK_OK)
 		return rc;
 	CK_FAULT("register.after_key");
 	if (prev->id != 0 && prev->key_id == key_id && prev->url != NULL &&
@@ -160,6 +161,7 @@ ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
 	struct acme_account a = { 0 };
 	struct ck_account prev = { 0 }, row = { 0 };
 	EVP_PKEY *key = NULL;
+	struct flow_key *fk = NULL; /* a key on a token (o->token_uri) */
 	const char *name = acct_name(o->name);
 	int64_t row_id = 0;
 	enum ck_code rc;
@@ -169,8 +171,10 @@ ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
 	if ((rc = ck_server_client_new(ctx, st, o->server, o->ca_bundle, &o->allow_origins, &c,
 					err)) != CK_OK ||
 	    (rc = register_precheck(c, o, err)) != CK_OK ||
-	    (rc = register_key(st, o, name, &prev, &key, err)) != CK_OK ||
-	    (rc = register_commit_key(st, o, name, &prev, key, &row_id, err)) != CK_OK)
+	    (rc = o->token_uri != NULL ? acct_token_register_key(st, o, name, &prev, &fk, err)
+				       : register_key(st, o, name, &prev, &key, err)) != CK_OK ||
+	    (rc = register_commit_key(st, o, name, &prev, key, fk ? fk->key_id : 0, &row_id,
+				      err)) != CK_OK)
 		goto out;
 	nopts.contacts = o->contacts;
 	nopts.ncontacts = o->ncontacts;
@@ -178,7 +182,8 @@ ck_account_register(const struct ck_ctx *ctx, struct ck_store *st,
 	nopts.eab_kid = o->eab_kid;
 	nopts.eab_hmac_key = o->eab_hmac_key;
 	nopts.eab_hmac_key_len = o->eab_hmac_key_len;
-	if ((rc = acme_client_set_account(c, key, NULL, err)) != CK_OK ||
+	if ((rc = fk != NULL ? acme_client_set_account_signer(c, fk->signer, NULL, err)
+			     : acme_client_set_account(c, key, NULL, err)) != CK_OK ||
 	    (rc = acme_account_new(c, &nopts, &a, err)) != CK_OK) {
 		if (o->eab_kid != NULL && err != NULL && err->http_status >= 400 &&
 		    err->http_status < 500)
@@ -210,6 +215,7 @@ out:
 	acme_account_cleanup(&a);
 	EVP_PKEY_free(key);
 	acme_client_free(c);
+	acct_flow_key_free(fk); /* after the client, which borrowed its signer */
 	return rc;
 }
 

@@ -42,7 +42,9 @@ ck_doctor_run(struct ck_store *st, const struct ck_doctor_run_opts *o,
 	if (o->prune && ((rc = ck_store_doctor_prune(st, &one, err)) != CK_OK ||
 			 (rc = doctor_take(&out->actions, &one, err)) != CK_OK))
 		goto out;
-	rc = ck_store_doctor(st, &o->check, &out->found, err);
+	if ((rc = ck_store_doctor(st, &o->check, &out->found, err)) != CK_OK)
+		goto out;
+	rc = ck_doctor_tokens(st, o->repair, o->check.now, &out->actions, &out->found, err);
 out:
 	ck_findings_cleanup(&one);
 	return rc;

@@ -10,4 +10,15 @@
 
 #include "store/store.h"
 
+/*
+ * The token findings (doctor_token.c: CK-D030 token-absent, CK-D031
+ * token-key-missing, CK-D032 token-cert-unlinked, CK-D033) appended to found; with
+ * repair, certificate objects whose key is on their token get its CKA_ID
+ * first (appended to actions); CK-D033 token-key-cert-expired against now
+ * (0: the clock).  Tokens are read afresh, without a PIN.
+ */
+enum ck_code ck_doctor_tokens(struct ck_store *st, int repair, time_t now,
+			      struct ck_findings *actions, struct ck_findings *found,
+			      struct ck_err *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto/render.h"
 #include "flow/ops.h"
 
 #define EXPORT_OUT_MAX (4 * CK_PEM_MAX) /* one output file */
@@ -230,77 +231,36 @@ export_load_key(struct ck_store *st, struct exp *e, struct ck_err *err)
 	return CK_OK;
 }
 
-static enum ck_code
-append_pem(struct ck_buf *b, const unsigned char *der, size_t len, struct ck_err *err)
-{
-	char *pem = NULL;
-	enum ck_code rc;
-
-	if ((rc = ck_cert_der_to_pem(der, len, &pem, err)) != CK_OK)
-		return rc;
-	rc = ck_buf_append(b, pem, strlen(pem), err);
-	free(pem);
-	return rc;
-}
-
 /* The key as text for --key-out and single PEM files (secret). */
 static enum ck_code
 export_key_text(struct exp *e, enum ck_export_format f, struct ck_err *err)
 {
-	unsigned char *der = NULL;
-	char *pem = NULL;
-	size_t len = 0;
-	enum ck_code rc;
-
-	if (f == CK_EXPORT_DER) {
-		if ((rc = ck_key_to_pkcs8_der(e->key, &der, &len, err)) != CK_OK)
-			return rc;
-		rc = ck_buf_append(&e->key_text, der, len, err);
-		ck_secure_free(der, len);
-		return rc;
-	}
-	if ((rc = ck_key_to_pem(e->key, &pem, &len, err)) != CK_OK)
-		return rc;
-	rc = ck_buf_append(&e->key_text, pem, len, err);
-	ck_secure_free(pem, len + 1);
-	return rc;
+	if (f == CK_EXPORT_DER)
+		return ck_render_key_der(e->key, &e->key_text, err);
+	return ck_render_key_pem(e->key, &e->key_text, err);
 }
 
-/* Builds every blob the options ask for. */
+/* Builds every blob the options ask for (the bytes come from crypto/render.h). */
 static enum ck_code
 export_build(struct exp *e, const struct ck_export_opts *o, struct ck_err *err)
 {
-	unsigned char *pfx = NULL;
-	size_t i, pfx_len = 0;
 	enum ck_code rc;
 
-	if (o->format == CK_EXPORT_PFX) {
-		rc = ck_pkcs12_create(e->key, e->der, e->der_len, &e->chain,
-				      o->no_password ? "" : o->password,
-				      e->row.lineage, o->pfx_compat, &pfx, &pfx_len, err);
-		if (rc != CK_OK)
-			return rc;
-		rc = ck_buf_append(&e->single, pfx, pfx_len, err);
-		ck_secure_free(pfx, pfx_len);
-		return rc;
-	}
+	if (o->format == CK_EXPORT_PFX)
+		return ck_render_pkcs12(e->key, e->der, e->der_len, &e->chain,
+					o->no_password ? "" : o->password, e->row.lineage,
+					o->pfx_compat, &e->single, err);
 	if (e->key != NULL && (rc = export_key_text(e, o->format, err)) != CK_OK)
 		return rc;
 	if (o->format == CK_EXPORT_DER)
 		return ck_buf_append(o->out ? &e->single : &e->cert, e->der, e->der_len, err);
-	if ((rc = append_pem(&e->cert, e->der, e->der_len, err)) != CK_OK)
+	if ((rc = ck_render_cert_pem(e->der, e->der_len, &e->cert, err)) != CK_OK ||
+	    (rc = ck_render_chain_pem(&e->chain, &e->chain_pem, err)) != CK_OK)
 		return rc;
-	for (i = 0; i < e->chain.n; i++)
-		if ((rc = append_pem(&e->chain_pem, e->chain.items[i].data, e->chain.items[i].len,
-				     err)) != CK_OK)
-			return rc;
 	if (o->out == NULL)
 		return CK_OK;
 	/* One PEM file: certificate, chain, key (the order nginx and HAProxy read). */
-	if ((rc = ck_buf_append(&e->single, e->cert.data, e->cert.len, err)) != CK_OK ||
-	    (rc = ck_buf_append(&e->single, e->chain_pem.data, e->chain_pem.len, err)) != CK_OK)
-		return rc;
-	return ck_buf_append(&e->single, e->key_text.data, e->key_text.len, err);
+	return ck_render_combined(e->key, e->der, e->der_len, &e->chain, &e->single, err);
 }
 
 static enum ck_code
@@ -354,9 +314,7 @@ export_write(const struct exp *e, const struct ck_export_opts *o, struct ck_expo
 	if (o->fullchain_out == NULL)
 		return CK_OK;
 	ck_buf_init(&full, EXPORT_OUT_MAX);
-	rc = ck_buf_append(&full, e->cert.data, e->cert.len, err);
-	if (rc == CK_OK)
-		rc = ck_buf_append(&full, e->chain_pem.data, e->chain_pem.len, err);
+	rc = ck_render_fullchain(e->der, e->der_len, &e->chain, &full, err);
 	if (rc == CK_OK)
 		rc = export_write_one(r, o->fullchain_out, "full chain", full.data, full.len, 0644,
 				      err);

@@ -1,6 +1,6 @@
 /*
- * issue.c - one certificate from an ACME server into the store, by http-01
- * with the built-in responder.  Owns the order of steps that keeps the key
+ * issue.c - one certificate from an ACME server into the store, its
+ * identifiers proven by the challenge responders (issue_authz.c).  Owns the order of steps that keeps the key
  * and the certificate together (see issue.h), and the resume of an order
  * left open.  Must never ask the server to finalize before the certificate
  * key is durable in the store, store a certificate before it is checked, or
@@ -13,9 +13,9 @@
 #include <jansson.h>
 
 #include "acme/acme.h"
-#include "challenge/http01.h"
 #include "crypto/alternates.h"
 #include "flow/account.h"
+#include "flow/certkey.h"
 #include "flow/chain.h"
 #include "flow/issue.h"
 
@@ -26,12 +26,16 @@ struct issue_run {
 	const struct ck_issue_params *p;
 	struct ck_account_session sess;
 	int have_sess;
-	EVP_PKEY *cert_key;
+	EVP_PKEY *cert_key;       /* the certificate key's public part */
+	struct flow_key fk;       /* ... and what signs with it (software or token) */
 	int64_t key_id;
 	int64_t order_id;
 	int resumed;              /* the order was found open in the store, not placed */
 	struct acme_order order;
-	struct http01 *responder;
+	struct issue_challenges chall;
+	const struct ck_challenge_settings *cfg; /* given, recorded, or the http-01 fallback */
+	struct ck_challenge_settings fallback;
+	struct chall_settings_rec recorded;
 	struct acme_cert cert;
 	struct ck_der_list certs;
 	char lineage[CK_STORE_NAME_MAX + 1];
@@ -53,13 +57,12 @@ ck_issue_check_names(const char *const *names, size_t n, struct ck_err *err)
 		char shown[80];
 
 		ck_str_printable(shown, sizeof(shown), names[i]);
-		if (strncmp(names[i], "*.", 2) == 0)
-			return CK_FAIL(err, CK_ERR_UNSUPPORTED,
-				       "%s is a wildcard: http-01 cannot validate wildcards "
-				       "(they need dns-01)", shown);
-		if (!ck_identifier_valid(names[i], 0))
+		/* A wildcard is a name here; which challenge may prove it is
+		 * ck_issue_check_challenge's question. */
+		if (!ck_identifier_valid(names[i], 1))
 			return CK_FAIL(err, CK_ERR_INVALID_ARG,
-				       "'%s' is neither a DNS name nor an IP address", shown);
+				       "'%s' is neither a DNS name (\"*.\" only as a whole first "
+				       "label) nor an IP address", shown);
 		for (j = 0; j < i; j++)
 			if (strcasecmp(names[i], names[j]) == 0)
 				return CK_FAIL(err, CK_ERR_INVALID_ARG, "%s is given twice", shown);
@@ -122,10 +125,59 @@ issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
 	}
 	*kt_out = kt;
 	rc = ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, r->p->nnames,
-				  ck_key_type_name(kt), NULL, err);
+				  r->p->run_only ? NULL : ck_key_type_name(kt), NULL, err);
+	if (r->p->run_only)
+		return rc; /* the overrides are for this issuance only */
 	if (rc == CK_OK && r->p->profile != NULL)
 		rc = ck_store_lineage_profile_set(r->st, r->lineage, r->profile, err);
+	if (rc == CK_OK && r->p->challenge != NULL) {
+		char *json = NULL;
+
+		if ((rc = chall_settings_encode(r->p->challenge, &json, err)) == CK_OK)
+			rc = ck_store_lineage_challenge_set(r->st, r->lineage, json, err);
+		free(json);
+	}
 	return rc;
+}
+
+/*
+ * The challenge settings: the ones given, else the lineage's recorded ones,
+ * else the http-01 listener on p->http_address/http_port.  Checked against
+ * the names before any key or order.  An unreadable record stops the issue
+ * (guessing another method could publish proofs where nobody looks).
+ */
+static enum ck_code
+issue_challenge_settings(struct issue_run *r, struct ck_err *err)
+{
+	struct ck_lineage lin;
+	enum ck_code rc;
+
+	memset(&lin, 0, sizeof(lin));
+	r->fallback.type = CK_CHALLENGE_HTTP01;
+	r->fallback.http_address = r->p->http_address;
+	r->fallback.http_port = r->p->http_port;
+	r->fallback.dns_wait = -1;
+	r->cfg = r->p->challenge != NULL ? r->p->challenge : &r->fallback;
+	if (r->p->challenge == NULL) {
+		rc = ck_store_lineage_get(r->st, r->lineage, &lin, err);
+		if (rc == CK_ERR_NOT_FOUND)
+			ck_err_clear(err);
+		else if (rc != CK_OK)
+			return rc;
+		if (rc == CK_OK && lin.challenge != NULL) {
+			rc = chall_settings_decode(lin.challenge, &r->recorded, err);
+			if (rc != CK_OK) {
+				ck_err_prefix(err, "lineage %s: its recorded challenge settings "
+					      "cannot be read (pass --challenge and its options to "
+					      "record new ones)", r->lineage);
+				ck_lineage_cleanup(&lin);
+				return CK_ERR_CORRUPT;
+			}
+			r->cfg = &r->recorded.s;
+		}
+		ck_lineage_cleanup(&lin);
+	}
+	return ck_issue_check_challenge(r->p->names, r->p->nnames, r->cfg, err);
 }
 
 /*
@@ -168,12 +220,9 @@ issue_key(struct issue_run *r, enum ck_key_type kt, struct ck_err *err)
 {
 	enum ck_code rc;
 
-	if ((rc = ck_key_generate(kt, &r->cert_key, err)) != CK_OK)
+	if ((rc = issue_key_new(r->st, r->p, kt, r->lineage, &r->fk, &r->cert_key, err)) != CK_OK)
 		return rc;
-	if ((rc = ck_store_key_put(r->st, r->cert_key, &r->key_id, NULL, err)) != CK_OK) {
-		ck_err_prefix(err, "cannot store the new certificate key");
-		return rc;
-	}
+	r->key_id = r->fk.key_id;
 	CK_FAULT("issue.after_key");
 	ck_log(&r->ctx->log, CK_LOG_DEBUG, "certificate key (%s) stored as key %lld",
 	       ck_key_type_name(kt), (long long)r->key_id);
@@ -186,8 +235,9 @@ issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
 	struct ck_order_new on;
 	enum ck_code rc;
 
-	rc = acme_order_new_profile(r->sess.client, (const char *const *)names, r->p->nnames,
-				    r->profile[0] != '\0' ? r->profile : NULL, &r->order, err);
+	rc = acme_order_new_replacing(r->sess.client, (const char *const *)names, r->p->nnames,
+				      r->profile[0] != '\0' ? r->profile : NULL, r->p->replaces,
+				      &r->order, err);
 	if (rc != CK_OK) {
 		/* Only a 4xx problem document is a refusal; a 5xx, a timeout or a
 		 * URL refused on this side is not the server saying no. */
@@ -286,7 +336,7 @@ issue_resume(struct issue_run *r, char *const *names, enum ck_key_type kt, struc
 		rc = issue_order_close(r, &o, "is invalid at the server (failed or expired)", err);
 		goto out;
 	}
-	if ((rc = ck_store_key_load(r->st, o.key_id, &r->cert_key, err)) != CK_OK) {
+	if ((rc = issue_key_load(r->st, r->p, o.key_id, &r->fk, &r->cert_key, err)) != CK_OK) {
 		ck_err_prefix(err, "open order %lld cannot be resumed: its key %lld", (long long)o.id,
 			      (long long)o.key_id);
 		goto out;
@@ -306,101 +356,6 @@ out:
 	return rc;
 }
 
-/* Starts the responder on first need. */
-static enum ck_code
-issue_responder(struct issue_run *r, struct ck_err *err)
-{
-	unsigned port = r->p->http_port ? r->p->http_port : HTTP01_DEFAULT_PORT;
-
-	if (r->responder != NULL)
-		return CK_OK;
-	return http01_start(r->ctx, r->p->http_address, port, &r->responder, err);
-}
-
-/* What to check when the server could not fetch the challenge from us. */
-static void
-issue_validation_hint(const struct issue_run *r, struct ck_err *err)
-{
-	const char *t = ck_err_problem_short(err);
-	size_t n;
-
-	if (err == NULL || (strcmp(t, "connection") != 0 && strcmp(t, "unauthorized") != 0 &&
-			    strcmp(t, "dns") != 0))
-		return;
-	n = strlen(err->msg);
-	snprintf(err->msg + n, sizeof(err->msg) - n,
-		 " (the CA must reach this machine's http-01 responder, which listened on %s "
-		 "port %u: check that the name resolves here and that port, or choose "
-		 "--http-port/--http-address)",
-		 r->p->http_address ? r->p->http_address : "every address",
-		 r->p->http_port ? r->p->http_port : HTTP01_DEFAULT_PORT);
-}
-
-/* Answers the http-01 challenge of every pending authorization, then waits for all. */
-static enum ck_code
-issue_authorize(struct issue_run *r, struct ck_err *err)
-{
-	size_t n = r->order.authorizations.n, i, pending = 0;
-	struct acme_authz *az;
-	enum ck_code rc = CK_ERR_INTERNAL;
-
-	if (n == 0)
-		return CK_OK;
-	if ((az = calloc(n, sizeof(*az))) == NULL)
-		return CK_OOM(err);
-	for (i = 0; i < n; i++) {
-		const struct acme_challenge *ch;
-		char *keyauth = NULL;
-
-		if ((rc = acme_authz_fetch(r->sess.client, r->order.authorizations.v[i], &az[i],
-					   err)) != CK_OK)
-			goto out;
-		if (az[i].state == ACME_ST_VALID)
-			continue;
-		if (az[i].state != ACME_ST_PENDING) {
-			rc = CK_FAIL(err, CK_ERR_STATE, "authorization for %s is %s, not pending",
-				     az[i].identifier.value, az[i].status);
-			goto out;
-		}
-		ch = acme_authz_challenge(&az[i], "http-01");
-		if (ch == NULL || ch->token == NULL) {
-			rc = CK_FAIL(err, CK_ERR_UNSUPPORTED,
-				     "the server offers no http-01 challenge for %s",
-				     az[i].identifier.value);
-			goto out;
-		}
-		if ((rc = issue_responder(r, err)) != CK_OK)
-			goto out;
-		if ((rc = acme_key_authorization(r->sess.key, ch->token, &keyauth, err)) != CK_OK)
-			goto out;
-		rc = http01_add(r->responder, ch->token, keyauth, err);
-		free(keyauth);
-		if (rc != CK_OK)
-			goto out;
-		if ((rc = acme_challenge_respond(r->sess.client, ch, err)) != CK_OK)
-			goto out;
-		pending++;
-	}
-	for (i = 0; i < n && pending > 0; i++) {
-		if (az[i].state == ACME_ST_VALID)
-			continue;
-		if ((rc = acme_authz_wait(r->sess.client, &az[i], err)) != CK_OK) {
-			ck_err_prefix(err, "validation of %s failed", az[i].identifier.value);
-			issue_validation_hint(r, err);
-			goto out;
-		}
-		ck_log(&r->ctx->log, CK_LOG_DEBUG, "%s validated", az[i].identifier.value);
-	}
-	rc = CK_OK;
-out:
-	for (i = 0; i < n; i++)
-		acme_authz_cleanup(&az[i]);
-	free(az);
-	if (r->responder != NULL)
-		http01_clear(r->responder);
-	return rc;
-}
-
 static enum ck_code
 issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 {
@@ -411,8 +366,8 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 	/* Every authorization is valid, so the order is ready (RFC 8555 7.1.6):
 	 * finalize at once and wait only if the server says it is not. */
 	if (r->order.state == ACME_ST_PENDING || r->order.state == ACME_ST_READY) {
-		rc = ck_csr_create(r->cert_key, (const char *const *)names, r->p->nnames, &csr,
-				   &csr_len, err);
+		rc = ck_csr_create_with(r->fk.signer, (const char *const *)names, r->p->nnames,
+					&csr, &csr_len, err);
 		if (rc != CK_OK)
 			return rc;
 		CK_FAULT("issue.before_finalize");
@@ -574,6 +529,8 @@ issue_lineage_name(const struct ck_issue_params *p, char out[CK_STORE_NAME_MAX +
 			out[i] = (char)tolower((unsigned char)out[i]);
 			if (out[i] == ':') /* IPv6 literal */
 				out[i] = '-';
+			else if (out[i] == '*') /* wildcard: "*.example.org" -> "_.example.org" */
+				out[i] = '_';
 		}
 	}
 	if (!ck_store_name_valid(out))
@@ -586,6 +543,14 @@ issue_lineage_name(const struct ck_issue_params *p, char out[CK_STORE_NAME_MAX +
 enum ck_code
 ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_params *p,
 	 struct ck_issue_result *out, struct ck_err *err)
+{
+	return issue_with_challenges(ctx, st, p, NULL, out, err);
+}
+
+enum ck_code
+issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
+		      const struct ck_issue_params *p, struct issue_challenges *shared,
+		      struct ck_issue_result *out, struct ck_err *err)
 {
 	struct issue_run r;
 	struct ck_issue_result res;
@@ -604,12 +569,14 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 		return rc;
 	if ((rc = names_lower(p->names, p->nnames, &names, err)) != CK_OK)
 		return rc;
-	rc = ck_account_open(ctx, st, p->server, p->account, p->ca_bundle,
-			     CK_ACCOUNT_REQUIRE_VALID, &r.sess, err);
+	rc = ck_account_open_pin(ctx, st, p->server, p->account, p->ca_bundle,
+				 CK_ACCOUNT_REQUIRE_VALID, p->pin_file, &r.sess, err);
 	if (rc != CK_OK)
 		goto out;
 	r.have_sess = 1;
-	if ((rc = issue_profile_check(&r, err)) != CK_OK)
+	if ((rc = issue_profile_check(&r, err)) != CK_OK ||
+	    (rc = issue_challenge_settings(&r, err)) != CK_OK ||
+	    (shared == NULL && (rc = issue_challenges_init(&r.chall, ctx, r.cfg, err)) != CK_OK))
 		goto out;
 	ck_log(&ctx->log, CK_LOG_INFO, "ordering a certificate for %s%s from %s", names[0],
 	       p->nnames > 1 ? " and others" : "", r.sess.server);
@@ -623,12 +590,15 @@ ck_issue(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_issue_pa
 		if ((rc = issue_order(&r, names, err)) != CK_OK)
 			goto out;
 	}
-	if (r.order.state == ACME_ST_PENDING && (rc = issue_authorize(&r, err)) != CK_OK)
+	if (r.order.state == ACME_ST_PENDING &&
+	    (rc = issue_challenges_authorize(shared != NULL ? shared : &r.chall, r.sess.client,
+					     r.sess.key, &r.order, err)) != CK_OK)
 		goto fail_order;
 	if ((rc = issue_finalize(&r, names, err)) != CK_OK)
 		goto fail_order;
 	if ((rc = issue_store(&r, names, &res, err)) != CK_OK)
 		goto out;
+	issue_cert_to_token(ctx, &r.fk, &r.certs.items[0], r.lineage);
 	snprintf(res.lineage, sizeof(res.lineage), "%s", r.lineage);
 	res.requests = acme_client_request_count(r.sess.client);
 	res.order_id = r.order_id;
@@ -650,12 +620,13 @@ fail_order:
 	       r.order.state == ACME_ST_INVALID
 		       ? "closed" : "open: the next run resumes it");
 out:
-	if (r.responder != NULL)
-		http01_stop(r.responder);
+	issue_challenges_stop(&r.chall);
+	chall_settings_rec_cleanup(&r.recorded);
 	ck_der_list_cleanup(&r.certs);
 	acme_cert_cleanup(&r.cert);
 	acme_order_cleanup(&r.order);
 	EVP_PKEY_free(r.cert_key);
+	flow_key_cleanup(&r.fk);
 	if (r.have_sess)
 		ck_account_session_cleanup(&r.sess);
 	names_free(names, p->nnames);

@@ -8,8 +8,95 @@
 
 #include <certkeep/issue.h>
 
+#include <pthread.h>
+
+#include "challenge/challenge.h"
 #include "core/core.h"
 #include "crypto/crypto.h"
 #include "store/store.h"
+
+struct acme_client;
+struct acme_order;
+
+/*
+ * The responders of one issuance, or of many orders in flight (the
+ * renewal scheduler): one per challenge type in use, made and started on
+ * first need, shared by every order authorized through it, all stopped by
+ * issue_challenges_stop (every file, record and listener gone).
+ * issue_challenges_authorize may run on several threads at once.
+ */
+struct issue_challenges {
+	const struct ck_ctx *ctx;                  /* borrowed */
+	const struct ck_challenge_settings *cfg;   /* borrowed; outlives the set */
+	pthread_mutex_t lock;                      /* guards r[] */
+	struct chall_responder *r[CK_CHALLENGE_DNS01 + 1]; /* by enum ck_challenge_type */
+	int inited;
+};
+
+enum ck_code issue_challenges_init(struct issue_challenges *c, const struct ck_ctx *ctx,
+				   const struct ck_challenge_settings *cfg, struct ck_err *err);
+/*
+ * Proves every pending authorization of order: per name the type
+ * chall_type_for picks (a wildcard only by dns-01, an IP never by dns-01:
+ * CK_ERR_UNSUPPORTED), add to its responder, ready, tell the server, wait
+ * until each is valid (CK_ERR_VALIDATION with the server's problem and a
+ * hint of what to check; CK_ERR_CANCELLED when ctx is cancelled).  Every
+ * item it added is removed before it returns; the responders stay up.
+ */
+enum ck_code issue_challenges_authorize(struct issue_challenges *c, struct acme_client *client,
+					EVP_PKEY *account_key, const struct acme_order *order,
+					struct ck_err *err);
+/* Stops every responder (NULL-safe, idempotent). */
+void issue_challenges_stop(struct issue_challenges *c);
+
+/*
+ * ck_issue whose authorizations go through shared (NULL: its own set,
+ * stopped before it returns), so several issuances in flight share one
+ * listener per type.  The caller made shared with the settings these
+ * names use (the lineage's record or p->challenge: ck_issue still checks
+ * and records those) and stops it after the last issuance.
+ */
+enum ck_code issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
+				   const struct ck_issue_params *p, struct issue_challenges *shared,
+				   struct ck_issue_result *out, struct ck_err *err);
+
+/* ---- responders shared by issuances in flight (issue_pool.c) ------------ */
+
+#define ISSUE_POOL_MAX 32 /* distinct challenge settings in one pool */
+
+struct issue_pool_set {
+	char *key;                       /* the settings' record (chall_settings_encode) */
+	struct chall_settings_rec rec;   /* the settings the set's responders use (owned) */
+	struct issue_challenges set;
+};
+
+/*
+ * The renewal scheduler's responders: one issue_challenges per distinct
+ * challenge settings, made on first need and shared by every issuance in
+ * flight that is proven the same way (one listener per type for all of
+ * them), for issue_with_challenges.  issue_pool_get may be called from
+ * several threads at once; issue_pool_stop once, after the last issuance
+ * returned.
+ */
+struct issue_pool {
+	const struct ck_ctx *ctx;        /* borrowed */
+	pthread_mutex_t lock;            /* guards sets[] and n */
+	struct issue_pool_set sets[ISSUE_POOL_MAX];
+	size_t n;
+	int inited;
+};
+
+enum ck_code issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, struct ck_err *err);
+/*
+ * The shared set for the settings p's issuance will use, as ck_issue
+ * decides them: p->challenge if given, else the lineage's record, else the
+ * http-01 listener on p->http_address/http_port.  Same settings, same set
+ * (borrowed from pool).  p->lineage must be set.
+ */
+enum ck_code issue_pool_get(struct issue_pool *pool, struct ck_store *st,
+			    const struct ck_issue_params *p, struct issue_challenges **out,
+			    struct ck_err *err);
+/* Stops every responder of every set and frees them (NULL-safe, idempotent). */
+void issue_pool_stop(struct issue_pool *p);
 
 #endif

@@ -61,6 +61,56 @@ ident_find(const char *const *v, size_t n, const char *s)
 	return n;
 }
 
+enum ck_code
+ck_issue_check_challenge(const char *const *names, size_t n,
+			 const struct ck_challenge_settings *cfg, struct ck_err *err)
+{
+	enum ck_challenge_type t;
+	char shown[80];
+	int dns = 0;
+	size_t i;
+	enum ck_code rc;
+
+	if (cfg == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no challenge settings");
+	if ((rc = chall_settings_check(cfg, err)) != CK_OK)
+		return rc;
+	for (i = 0; i < cfg->noverrides; i++) {
+		if (ident_find(names, n, cfg->overrides[i].name) == n) {
+			ck_str_printable(shown, sizeof(shown), cfg->overrides[i].name);
+			return CK_FAIL(err, CK_ERR_INVALID_ARG,
+				       "the challenge choice for %s names no name of this "
+				       "certificate", shown);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		t = chall_type_for(cfg, names[i]);
+		ck_str_printable(shown, sizeof(shown), names[i]);
+		dns |= t == CK_CHALLENGE_DNS01;
+		if (strncmp(names[i], "*.", 2) == 0 && t != CK_CHALLENGE_DNS01)
+			return CK_FAIL(err, CK_ERR_UNSUPPORTED,
+				       "%s is a wildcard: only dns-01 can validate it, not %s (pass "
+				       "--challenge dns-01, or -d '%s:dns-01')", shown,
+				       ck_challenge_type_name(t), shown);
+		if (ck_name_is_ip(names[i]) && t == CK_CHALLENGE_DNS01)
+			return CK_FAIL(err, CK_ERR_UNSUPPORTED,
+				       "%s is an IP address: dns-01 cannot validate it (RFC 8738); "
+				       "choose http-01 or tls-alpn-01 for it (-d '%s:http-01')",
+				       shown, shown);
+	}
+	if (dns && cfg->dns_hook == NULL && cfg->dns_update == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "dns-01 needs a way to publish the TXT record: pass --dns-hook PROG "
+			       "or --dns-update SERVER[:PORT] --tsig-file FILE");
+	if (dns && cfg->dns_hook != NULL && cfg->dns_update != NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "--dns-hook and --dns-update are two ways "
+			       "to publish the TXT record: give one of them");
+	if (dns && cfg->dns_update != NULL && cfg->tsig_file == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "--dns-update needs --tsig-file FILE (a "
+			       "key from tsig-keygen -a hmac-sha256 NAME)");
+	return CK_OK;
+}
+
 int
 ck_issue_names_same(const char *const *a, size_t na, const char *const *b, size_t nb)
 {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "flow/account_int.h"
+#include "flow/certkey.h"
 
 /* ---- which key does the server accept? ------------------------------------ */
 
@@ -21,14 +22,14 @@ enum key_verdict { KEY_ACCEPTED = 0, KEY_REFUSED = 1, KEY_OTHER_ACCOUNT = 2 };
 
 /* Asks with onlyReturnExisting signed by key whether it is the key of account url. */
 static enum ck_code
-key_ask(struct acme_client *c, EVP_PKEY *key, const char *url, enum key_verdict *out,
+key_ask(struct acme_client *c, struct ck_signer *key, const char *url, enum key_verdict *out,
 	struct ck_err *err)
 {
 	struct acme_account_new_opts opts = { .only_return_existing = 1 };
 	struct acme_account a = { 0 };
 	enum ck_code rc;
 
-	if ((rc = acme_client_set_account(c, key, NULL, err)) != CK_OK)
+	if ((rc = acme_client_set_account_signer(c, key, NULL, err)) != CK_OK)
 		return rc;
 	rc = acme_account_new(c, &opts, &a, err);
 	if (rc == CK_ERR_NOT_FOUND) {
@@ -42,35 +43,60 @@ key_ask(struct acme_client *c, EVP_PKEY *key, const char *url, enum key_verdict 
 	return CK_OK;
 }
 
-/* Loads the two keys and asks about the pending one, then the old one. */
+/*
+ * Loads the two keys as signers (a token key logged in to with pin_file)
+ * and asks about the pending one, then the old one.  The client borrows
+ * the signer it asked with last: that key's signer becomes s->signing.
+ */
 static enum ck_code
-resolve_ask(struct ck_store *st, struct ck_account_session *s, enum key_verdict *vnew,
-	    enum key_verdict *vold, struct ck_err *err)
+resolve_ask(struct ck_store *st, struct ck_account_session *s, const char *pin_file,
+	    enum key_verdict *vnew, enum key_verdict *vold, struct ck_err *err)
 {
-	EVP_PKEY *oldk = NULL, *newk = NULL;
+	struct flow_key_src src = { NULL, NULL, pin_file };
+	struct flow_key *oldk = calloc(1, sizeof(*oldk)), *newk = calloc(1, sizeof(*newk));
+	struct flow_key **last = NULL;
 	enum ck_code rc;
 
 	*vold = KEY_REFUSED;
-	if ((rc = ck_store_key_load(st, s->account.key_id, &oldk, err)) != CK_OK ||
-	    (rc = ck_store_key_load(st, s->account.pending_key_id, &newk, err)) != CK_OK)
+	if (oldk == NULL || newk == NULL) {
+		rc = CK_OOM(err);
 		goto out;
-	if ((rc = key_ask(s->client, newk, s->account.url, vnew, err)) != CK_OK)
+	}
+	if ((rc = flow_key_load(oldk, st, s->account.key_id, &src, err)) != CK_OK ||
+	    (rc = flow_key_load(newk, st, s->account.pending_key_id, &src, err)) != CK_OK)
 		goto out;
-	if (*vnew != KEY_ACCEPTED)
-		rc = key_ask(s->client, oldk, s->account.url, vold, err);
+	last = &newk;
+	if ((rc = key_ask(s->client, newk->signer, s->account.url, vnew, err)) != CK_OK)
+		goto out;
+	if (*vnew != KEY_ACCEPTED) {
+		last = &oldk;
+		rc = key_ask(s->client, oldk->signer, s->account.url, vold, err);
+	}
 	if (rc == CK_OK && *vnew == KEY_ACCEPTED) {
 		/* sign with the new key from here on (the caller resets it too) */
-		rc = acme_client_set_account(s->client, newk, s->account.url, err);
+		rc = acme_client_set_account_signer(s->client, newk->signer, s->account.url, err);
 	}
 out:
-	EVP_PKEY_free(oldk);
-	EVP_PKEY_free(newk);
+	if (last != NULL) {
+		acct_session_key_cleanup(s);
+		s->signing = *last;
+		*last = NULL;
+	}
+	acct_flow_key_free(oldk);
+	acct_flow_key_free(newk);
 	return rc;
 }
 
 enum ck_code
 ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 			    struct ck_account_session *s, struct ck_err *err)
+{
+	return acct_resolve_rollover(ctx, st, s, NULL, err);
+}
+
+enum ck_code
+acct_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
+		      struct ck_account_session *s, const char *pin_file, struct ck_err *err)
 {
 	enum key_verdict vnew = KEY_REFUSED, vold = KEY_REFUSED;
 	int64_t old_id = s->account.key_id, new_id = s->account.pending_key_id;
@@ -84,7 +110,7 @@ ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 	       "account %s: a key rollover was interrupted (old key %lld, new key %lld): asking "
 	       "the server which key it accepts", s->account.name, (long long)old_id,
 	       (long long)new_id);
-	if ((rc = resolve_ask(st, s, &vnew, &vold, err)) != CK_OK) {
+	if ((rc = resolve_ask(st, s, pin_file, &vnew, &vold, err)) != CK_OK) {
 		ck_err_prefix(err, "account %s: cannot resolve an interrupted key rollover (both "
 				   "keys are kept; run the command again)", s->account.name);
 		return rc;
@@ -126,10 +152,10 @@ ck_account_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 
 /* ---- rollover --------------------------------------------------------------- */
 
-/* The new key, committed to the store (invariant 3). */
+/* A software new key, committed to the store. */
 static enum ck_code
-new_key_commit(struct ck_store *st, struct ck_account_session *s, enum ck_key_type t,
-	       EVP_PKEY *given, EVP_PKEY **key, int64_t *id, struct ck_err *err)
+new_key_software(struct ck_store *st, struct ck_account_session *s, enum ck_key_type t,
+		 EVP_PKEY *given, EVP_PKEY **key, int64_t *id, struct ck_err *err)
 {
 	EVP_PKEY *k = NULL;
 	enum ck_code rc;
@@ -156,6 +182,42 @@ new_key_commit(struct ck_store *st, struct ck_account_session *s, enum ck_key_ty
 		return rc;
 	}
 	*key = k;
+	return CK_OK;
+}
+
+/*
+ * The new key, committed to the store (invariant 3), and what signs for
+ * it: a software key (given, else generated), or with src a key made on a
+ * PKCS#11 token (or the one its URI names).  *fk: acct_flow_key_free.
+ */
+static enum ck_code
+new_key_commit(struct ck_store *st, struct ck_account_session *s, enum ck_key_type t,
+	       EVP_PKEY *given, const struct flow_key_src *src, struct flow_key **fk,
+	       struct ck_err *err)
+{
+	char label[CK_STORE_NAME_MAX + 16];
+	struct flow_key *k = calloc(1, sizeof(*k));
+	EVP_PKEY *key = NULL;
+	enum ck_code rc;
+
+	if (k == NULL)
+		return CK_OOM(err);
+	if (t == CK_KEY_NONE)
+		t = ck_key_type_of(s->key);
+	snprintf(label, sizeof(label), "acme-account-%s", s->account.name);
+	if (src != NULL)
+		rc = flow_key_new(k, st, src, t != CK_KEY_NONE ? t : CK_KEY_EC256, label, err);
+	else if ((rc = new_key_software(st, s, t, given, &key, &k->key_id, err)) == CK_OK)
+		rc = ck_signer_from_key(key, &k->signer, err);
+	EVP_PKEY_free(key);
+	if (rc == CK_OK && ck_key_public_equal(ck_signer_pubkey(k->signer), s->key))
+		rc = CK_FAIL(err, CK_ERR_INVALID_ARG,
+			     "the new account key is the current one: nothing to roll over");
+	if (rc != CK_OK) {
+		acct_flow_key_free(k);
+		return rc;
+	}
+	*fk = k;
 	return CK_OK;
 }
 
@@ -211,7 +273,7 @@ key_change_refused(enum ck_code rc, const struct ck_err *err)
  * (the store has switched then). */
 static enum ck_code
 key_change_failed(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_session *s,
-		  int64_t new_id, enum ck_code rc, struct ck_err *err)
+		  int64_t new_id, enum ck_code rc, const char *pin_file, struct ck_err *err)
 {
 	struct ck_err e2;
 
@@ -228,7 +290,7 @@ key_change_failed(const struct ck_ctx *ctx, struct ck_store *st, struct ck_accou
 	ck_log(&ctx->log, CK_LOG_INFO, "account %s: keyChange got no definite answer (%s): "
 	       "asking the server which key it accepts", s->account.name,
 	       err != NULL ? err->msg : "no details");
-	if (ck_account_resolve_rollover(ctx, st, s, &e2) != CK_OK)
+	if (acct_resolve_rollover(ctx, st, s, pin_file, &e2) != CK_OK)
 		ck_log(&ctx->log, CK_LOG_WARN, "account %s: %s", s->account.name, e2.msg);
 	else if (s->account.key_id == new_id)
 		return CK_OK;
@@ -257,12 +319,38 @@ switch_keys(struct ck_store *st, struct ck_account_session *s, int64_t new_id, u
 	return ck_store_account_commit_rollover_keep(st, s->account.id, grace_s, err);
 }
 
+static enum ck_code rollover(const struct ck_ctx *ctx, struct ck_store *st,
+			     struct ck_account_session *s, enum ck_key_type key_type,
+			     EVP_PKEY *new_key, const struct flow_key_src *src, unsigned grace_s,
+			     struct ck_err *err);
+
 enum ck_code
 ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_session *s,
 		    enum ck_key_type key_type, EVP_PKEY *new_key, unsigned grace_s,
 		    struct ck_err *err)
 {
-	EVP_PKEY *k = NULL;
+	return rollover(ctx, st, s, key_type, new_key, NULL, grace_s, err);
+}
+
+enum ck_code
+ck_account_rollover_token(const struct ck_ctx *ctx, struct ck_store *st,
+			  struct ck_account_session *s, enum ck_key_type key_type,
+			  const char *token_uri, const char *pkcs11_module, const char *pin_file,
+			  unsigned grace_s, struct ck_err *err)
+{
+	struct flow_key_src src = { token_uri, pkcs11_module, pin_file };
+
+	if (token_uri == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no token URI given");
+	return rollover(ctx, st, s, key_type, NULL, &src, grace_s, err);
+}
+
+static enum ck_code
+rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_account_session *s,
+	 enum ck_key_type key_type, EVP_PKEY *new_key, const struct flow_key_src *src,
+	 unsigned grace_s, struct ck_err *err)
+{
+	struct flow_key *k = NULL;
 	int64_t new_id = 0;
 	enum ck_code rc;
 
@@ -272,8 +360,9 @@ ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_acc
 	if (s->account.pending_key_id != 0)
 		return CK_FAIL(err, CK_ERR_STATE, "account %s has a rollover pending: resolve it "
 				"first (any account command does)", s->account.name);
-	if ((rc = new_key_commit(st, s, key_type, new_key, &k, &new_id, err)) != CK_OK)
+	if ((rc = new_key_commit(st, s, key_type, new_key, src, &k, err)) != CK_OK)
 		goto out;
+	new_id = k->key_id;
 	CK_FAULT("rollover.after_key");
 	/* the chosen grace, for a resolution after a crash (time 0: not rolled over yet) */
 	if (acct_rollover_record(st, s->account.id, 0, grace_s, NULL) != CK_OK)
@@ -286,9 +375,10 @@ ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_acc
 	acme_client_set_rollover_grace(s->client, grace_s);
 	if (err != NULL)
 		ck_err_clear(err); /* key_change_failed reads http_status */
-	rc = acme_account_key_change(s->client, k, err);
+	rc = acme_account_key_change_signer(s->client, k->signer, err);
 	if (rc != CK_OK) {
-		if ((rc = key_change_failed(ctx, st, s, new_id, rc, err)) == CK_OK)
+		if ((rc = key_change_failed(ctx, st, s, new_id, rc, src ? src->pin_file : NULL,
+					    err)) == CK_OK)
 			goto switched; /* the server had switched: resolution committed it */
 		goto out;
 	}
@@ -306,10 +396,16 @@ ck_account_rollover(const struct ck_ctx *ctx, struct ck_store *st, struct ck_acc
 	CK_FAULT("rollover.after_record");
 	rc = acct_reload(st, s, err);
 switched:
+	/* The session signs with the new key from now on (the client already does). */
 	EVP_PKEY_free(s->key);
-	s->key = k;
+	if ((s->key = flow_key_public(k)) == NULL && rc == CK_OK)
+		rc = CK_OOM(err);
+	if (acme_client_key(s->client) != ck_signer_pubkey(k->signer))
+		(void)acme_client_set_account_signer(s->client, k->signer, s->account.url, NULL);
+	acct_session_key_cleanup(s);
+	s->signing = k;
 	k = NULL;
 out:
-	EVP_PKEY_free(k);
+	acct_flow_key_free(k);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * tokens.c - configured tokens in the store's settings, the changes to
- * them, a token's public keys, and the import's key finder over them
- * (see tokens.h).
+ * them, a token's public keys, the import's key finder over them, and
+ * the imported certificates written onto their keys' tokens (see
+ * tokens.h).
  *
  * Must never: keep a PIN, or hand the store a key reference whose SPKI
  * it has not got from the token itself.
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flow/certkey.h"
 #include "flow/tokens.h"
 
 enum ck_code
@@ -172,5 +174,83 @@ ck_tokens_keys(const struct ck_token_conf_list *l, const char *name, struct ck_t
 			       "('certkeep token list' shows them)", name);
 	if ((rc = tokens_open_keys(c->module, c->label, t, keys, err)) != CK_OK)
 		ck_err_prefix(err, "token '%s'", name);
+	return rc;
+}
+
+/* Writes certificate c (linked to a token key) onto its token. */
+static enum ck_code
+tokens_write_one(struct ck_store *st, const struct ck_import_cert *c,
+		 const struct ck_token_target *tok, struct ck_err *err)
+{
+	struct flow_key_src src = { tok->uri, tok->module, tok->pin_file };
+	struct flow_key k;
+	unsigned char *der = NULL;
+	char label[CK_STORE_NAME_MAX + 1];
+	size_t len = 0, replaced = 0;
+	enum ck_code rc;
+
+	memset(&k, 0, sizeof(k));
+	/* Without a lineage the certificate's own thumbprint names it. */
+	snprintf(label, sizeof(label), "%s", c->lineage ? c->lineage : c->sha256);
+	if ((rc = ck_store_cert_der(st, c->cert_id, &der, &len, NULL, err)) != CK_OK ||
+	    (rc = flow_key_load(&k, st, c->key_id, &src, err)) != CK_OK ||
+	    (rc = flow_key_cert_to_token(&k, der, len, label, &replaced, err)) != CK_OK)
+		ck_err_prefix(err, "certificate %.16s was imported and linked, but not written "
+			      "onto its token", c->sha256);
+	flow_key_cleanup(&k);
+	free(der);
+	return rc;
+}
+
+enum ck_code
+ck_tokens_write_imported(struct ck_store *st, const struct ck_import_result *r,
+			 const struct ck_token_target *tok, size_t *written, struct ck_err *err)
+{
+	static const struct ck_token_target none = { NULL, NULL, NULL };
+	const struct ck_import_cert *c;
+	enum ck_code rc;
+	size_t i;
+
+	*written = 0;
+	for (i = 0; i < r->ncerts; i++) {
+		c = &r->certs[i];
+		if (c->key_id == 0 || c->key_location == NULL ||
+		    strncmp(c->key_location, "pkcs11:", 7) != 0)
+			continue;
+		if ((rc = tokens_write_one(st, c, tok ? tok : &none, err)) != CK_OK)
+			return rc;
+		(*written)++;
+	}
+	return CK_OK;
+}
+
+enum ck_code
+ck_tokens_move_check(struct ck_store *src, int64_t cert_id, const char *module,
+		     struct ck_err *err)
+{
+	struct ck_cert_row row;
+	struct ck_pkcs11_uri u;
+	struct ck_token *t = NULL;
+	struct ck_err e;
+	enum ck_code rc;
+
+	memset(&row, 0, sizeof(row));
+	memset(&u, 0, sizeof(u));
+	if ((rc = ck_store_cert_get(src, cert_id, &row, err)) != CK_OK)
+		return rc;
+	if (row.key_location == NULL || strncmp(row.key_location, "pkcs11:", 7) != 0)
+		goto out; /* not a token key: the store's own checks apply */
+	ck_err_clear(&e);
+	if ((rc = ck_pkcs11_uri_parse(row.key_location, &u, &e)) == CK_OK &&
+	    (rc = ck_token_open_uri(&u, module, &t, &e)) == CK_OK)
+		goto out;
+	rc = CK_FAIL(err, CK_ERR_STATE, "refusing to move certificate %.16s: its key lives on "
+		     "token '%s', which cannot be reached from here (%s); moved, it would have "
+		     "no usable key.  Nothing was changed: attach the token and move again, or "
+		     "copy the certificate (its key reference travels with it)", row.sha256,
+		     u.token, e.msg);
+out:
+	ck_token_close(t);
+	ck_cert_row_cleanup(&row);
 	return rc;
 }

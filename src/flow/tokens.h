@@ -37,4 +37,14 @@ enum ck_code ck_tokens_keys(const struct ck_token_conf_list *l, const char *name
 			    struct ck_token **t, struct ck_token_key_list *keys,
 			    struct ck_err *err);
 
+/*
+ * Before a move: a certificate whose key lives on a token moves only when
+ * that token can be reached from here (its module loads, the token is
+ * present); else CK_ERR_STATE saying nothing changed and that copy keeps
+ * the reference.  module: for a stored URI without module-path.  CK_OK for
+ * a certificate whose key is not on a token.
+ */
+enum ck_code ck_tokens_move_check(struct ck_store *src, int64_t cert_id, const char *module,
+				  struct ck_err *err);
+
 #endif

@@ -1,8 +1,9 @@
 /*
  * binding.c - bindings: a named deploy target that follows a lineage or
- * is pinned to one certificate, with what was last deployed there.  The
- * deploy engine comes later; the store keeps the rows so that removal
- * refuses certificates in use and doctor finds dangling bindings.
+ * is pinned to one certificate, with what was last deployed there (and
+ * a deploy in progress, for crash recovery).  The deploy engine
+ * (src/deploy/) decides; the store keeps the rows so that removal refuses
+ * certificates in use and doctor finds dangling or stale bindings.
  *
  * Must never: create a binding that names nothing in the store.
  */
@@ -40,13 +41,15 @@ binding_put_body(struct ck_store *st, void *arg, struct ck_err *err)
 		return rc;
 	rc = st_exec(st, err, NULL,
 		     "INSERT INTO bindings (name, lineage, pinned_sha256, target, last_sha256, "
-		     "state, updated) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+		     "state, updated, reload, verify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+		     "ON CONFLICT(name) DO UPDATE SET "
 		     "lineage = excluded.lineage, pinned_sha256 = excluded.pinned_sha256, "
 		     "target = excluded.target, last_sha256 = coalesce(excluded.last_sha256, bindings."
-		     "last_sha256), state = excluded.state, updated = excluded.updated",
-		     "ttttttI", in->name, in->lineage, a->pin, in->target,
+		     "last_sha256), state = excluded.state, updated = excluded.updated, "
+		     "reload = excluded.reload, verify = excluded.verify",
+		     "ttttttItt", in->name, in->lineage, a->pin, in->target,
 		     in->last_sha256[0] ? in->last_sha256 : NULL, in->state ? in->state : "new",
-		     (int64_t)st_now(st));
+		     (int64_t)st_now(st), in->reload, in->verify);
 	if (rc != CK_OK)
 		return rc;
 	return st_query_int(st, err, &a->id, "SELECT id FROM bindings WHERE name = ?", "t",
@@ -67,7 +70,9 @@ ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *
 	if ((rc = st_check_name("binding name", in->name, 1, err)) != CK_OK ||
 	    (rc = st_check_name("lineage name", in->lineage, 0, err)) != CK_OK ||
 	    (rc = st_check_text("binding target", in->target, CK_STORE_TEXT_MAX, 1, err)) != CK_OK ||
-	    (rc = st_check_text("binding state", in->state, CK_STORE_NAME_MAX, 0, err)) != CK_OK)
+	    (rc = st_check_text("binding state", in->state, CK_STORE_NAME_MAX, 0, err)) != CK_OK ||
+	    (rc = st_check_text("reload command", in->reload, CK_STORE_TEXT_MAX, 0, err)) != CK_OK ||
+	    (rc = st_check_text("verify endpoint", in->verify, CK_STORE_TEXT_MAX, 0, err)) != CK_OK)
 		return rc;
 	if ((in->lineage == NULL) == (pin == NULL))
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
@@ -104,6 +109,52 @@ ck_store_binding_set_deployed(struct ck_store *st, const char *name, const char 
 }
 
 enum ck_code
+ck_store_binding_deploy_begin(struct ck_store *st, const char *name, const char *sha256,
+			      struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	if ((rc = st_check_name("binding name", name, 1, err)) != CK_OK ||
+	    (rc = st_check_hex("certificate SHA-256", sha256, 64, err)) != CK_OK)
+		return rc;
+	rc = st_tx_exec(st, err, "store.binding_deploy_begin", &changes,
+			"UPDATE bindings SET pending_sha256 = ?, state = 'deploying', updated = ? "
+			"WHERE name = ?", "tit", sha256, (int64_t)st_now(st), name);
+	if (rc == CK_OK && changes == 0)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "no binding named '%s'", name);
+	return rc;
+}
+
+enum ck_code
+ck_store_binding_deploy_end(struct ck_store *st, const char *name,
+			    const struct ck_binding_outcome *o, struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	if (o == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no outcome given");
+	if ((rc = st_check_name("binding name", name, 1, err)) != CK_OK ||
+	    (rc = st_check_text("binding state", o->state, CK_STORE_NAME_MAX, 1, err)) != CK_OK ||
+	    (rc = st_check_text("deploy result", o->result, CK_STORE_TEXT_MAX, 1, err)) != CK_OK ||
+	    (rc = st_check_text("generation", o->generation, CK_STORE_TEXT_MAX, 0, err)) != CK_OK ||
+	    (o->sha256 != NULL &&
+	     (rc = st_check_hex("deployed SHA-256", o->sha256, 64, err)) != CK_OK))
+		return rc;
+	rc = st_tx_exec(st, err, "store.binding_deploy_end", &changes,
+			"UPDATE bindings SET state = ?1, result = ?2, "
+			"last_sha256 = coalesce(?3, last_sha256), "
+			"deployed_at = CASE WHEN ?3 IS NULL THEN deployed_at ELSE ?5 END, "
+			"generation = coalesce(?4, generation), pending_sha256 = NULL, "
+			"updated = ?5 WHERE name = ?6", "ttttit", o->state, o->result, o->sha256,
+			o->generation, (int64_t)st_now(st), name);
+	if (rc == CK_OK && changes == 0)
+		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "no binding named '%s'", name);
+	return rc;
+}
+
+enum ck_code
 ck_store_binding_remove(struct ck_store *st, const char *name, struct ck_err *err)
 {
 	enum ck_code rc;
@@ -119,7 +170,8 @@ ck_store_binding_remove(struct ck_store *st, const char *name, struct ck_err *er
 }
 
 #define BINDING_COLS "SELECT b.id, b.name, b.lineage, b.pinned_sha256, b.target, " \
-	"b.last_sha256, b.state, b.updated FROM bindings b "
+	"b.last_sha256, b.state, b.updated, b.reload, b.verify, b.deployed_at, b.result, " \
+	"b.generation, b.pending_sha256 FROM bindings b "
 
 static enum ck_code
 binding_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -135,6 +187,12 @@ binding_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	st_col_copy(s, 5, b->last_sha256, sizeof(b->last_sha256));
 	b->state = st_col_dup(s, 6, &oom);
 	b->updated = (time_t)st_col_int64(s, 7);
+	b->reload = st_col_dup(s, 8, &oom);
+	b->verify = st_col_dup(s, 9, &oom);
+	b->deployed_at = (time_t)st_col_int64(s, 10);
+	b->result = st_col_dup(s, 11, &oom);
+	b->generation = st_col_dup(s, 12, &oom);
+	st_col_copy(s, 13, b->pending_sha256, sizeof(b->pending_sha256));
 	return oom ? CK_OOM(err) : CK_OK;
 }
 
@@ -159,6 +217,25 @@ enum ck_code
 ck_store_binding_list(struct ck_store *st, struct ck_binding_list *out, struct ck_err *err)
 {
 	return binding_query(st, out, err, BINDING_COLS "ORDER BY b.name", "", 0);
+}
+
+enum ck_code
+ck_store_binding_get(struct ck_store *st, const char *name, struct ck_binding *out,
+		     struct ck_err *err)
+{
+	struct ck_binding b;
+	enum ck_code rc;
+
+	if ((rc = st_check_name("binding name", name, 1, err)) != CK_OK)
+		return rc;
+	memset(&b, 0, sizeof(b));
+	rc = st_row_read(st, err, &binding_spec, &b, BINDING_COLS "WHERE b.name = ?", "t", name);
+	if (rc == CK_ERR_NOT_FOUND)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no binding named '%s'; 'certkeep bindings' "
+			       "lists them", name);
+	if (rc == CK_OK)
+		*out = b;
+	return rc;
 }
 
 enum ck_code
@@ -189,6 +266,10 @@ ck_binding_cleanup(struct ck_binding *b)
 	free(b->lineage);
 	free(b->target);
 	free(b->state);
+	free(b->reload);
+	free(b->verify);
+	free(b->result);
+	free(b->generation);
 	memset(b, 0, sizeof(*b));
 }
 

@@ -39,7 +39,7 @@ struct copy_set {
 	char *origin, *alternates;
 	time_t created;
 	time_t revoked_at;             /* 0 = not recorded as revoked */
-	char *revoke_reason, *lineage_profile;
+	char *revoke_reason, *lineage_profile, *lineage_challenge;
 	char *lineage_chain;           /* the lineage's preferred chain (issuer CN), or NULL */
 	char *lineage, *lineage_idents, lineage_key_type[16];
 	int is_current;
@@ -60,11 +60,12 @@ copy_set_cleanup(struct copy_set *c)
 	free(c->alternates);
 	free(c->revoke_reason);
 	free(c->lineage_profile);
+	free(c->lineage_challenge);
 	free(c->lineage_chain);
 	free(c->lineage);
 	free(c->lineage_idents);
 	free(c->spki);
-	ck_secure_free(c->pkcs8, c->pkcs8_len);
+	ck_secure_free(c->pkcs8, c->pkcs8_len + 1);
 	free(c->uri);
 }
 
@@ -83,7 +84,7 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 				  "SELECT c.origin, c.alternates, c.created, l.name, l.identifiers, "
 				  "l.key_type, (l.current_cert_id = c.id), c.key_id, "
 				  "c.revoked_at, c.revoke_reason, l.profile, c.chain_selected, "
-				  "l.preferred_chain "
+				  "l.preferred_chain, l.challenge "
 				  "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
 				  "WHERE c.id = ?",
 				  "i", id)) != CK_OK)
@@ -103,6 +104,7 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 		c->lineage_profile = st_col_dup(s, 10, &oom);
 		c->chain_selected = st_col_int64(s, 11);
 		c->lineage_chain = st_col_dup(s, 12, &oom);
+		c->lineage_challenge = st_col_dup(s, 13, &oom);
 	}
 	st_finalize(s);
 	if (r != 1)
@@ -129,7 +131,9 @@ read_key(struct ck_store *st, struct copy_set *c, struct ck_err *err)
 	r = st_step(st, s, err);
 	if (r == 1) {
 		c->spki = st_col_blob(s, 0, &c->spki_len, &oom);
-		c->pkcs8 = st_col_blob(s, 1, &c->pkcs8_len, &oom);
+		if (!st_col_is_null(s, 1))
+			rc = st_key_unseal(st, c->key_id, st_col_blob_ref(s, 1, NULL),
+					   st_col_bytes(s, 1), &c->pkcs8, &c->pkcs8_len, err);
 		c->uri = st_col_dup(s, 2, &oom);
 		st_col_copy(s, 3, c->key_type, sizeof(c->key_type));
 		st_col_copy(s, 4, c->algorithm, sizeof(c->algorithm));
@@ -139,6 +143,8 @@ read_key(struct ck_store *st, struct copy_set *c, struct ck_err *err)
 		return err ? err->code : CK_ERR_STORE;
 	if (oom)
 		return CK_OOM(err);
+	if (rc != CK_OK)
+		return rc;
 	if (r == 0 || c->spki == NULL) {
 		c->key_id = 0;  /* linked to a key that is gone: treated as missing */
 		return CK_OK;
@@ -273,8 +279,9 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 	}
 	/* What the store learnt about the certificate travels with it: a copy
 	 * must not make a revoked certificate look deployable, nor a lineage
-	 * forget the profile or the chain its renewals ask for.  A destination's own record
-	 * is kept (the first revocation record stands). */
+	 * forget the profile, the chain or the challenge settings its renewals
+	 * use.  A destination's own record is kept (the first revocation record
+	 * stands). */
 	if (c->revoked_at != 0 &&
 	    (rc = st_exec(dst, err, NULL,
 			  "UPDATE certificates SET revoked_at = ?, revoke_reason = ? "
@@ -290,6 +297,11 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 	    (rc = st_exec(dst, err, NULL,
 			  "UPDATE lineages SET preferred_chain = ? WHERE id = ? AND "
 			  "preferred_chain IS NULL", "ti", c->lineage_chain, lin_id)) != CK_OK)
+		return rc;
+	if (lin_id > 0 && c->lineage_challenge != NULL &&
+	    (rc = st_exec(dst, err, NULL,
+			  "UPDATE lineages SET challenge = ? WHERE id = ? AND challenge IS NULL",
+			  "ti", c->lineage_challenge, lin_id)) != CK_OK)
 		return rc;
 	CK_FAULT("store.copy.cert");
 	if ((rc = st_generation_bump_tx(dst, err)) != CK_OK)

@@ -70,6 +70,12 @@ static const struct dr_rule rules[] = {
 	[DR_BINDING_REVOKED] = { "CK-D017", "binding-revoked", CK_SEV_ERROR,
 		"clients that check revocation (OCSP, CRLs) refuse a revoked certificate: the "
 		"binding serves one they will reject" },
+	[DR_BINDING_STALE] = { "CK-D018", "binding-stale", CK_SEV_WARNING,
+		"the server still serves the certificate deployed before the renewal: it expires "
+		"on its old date and the renewal protects nothing until it is deployed" },
+	[DR_BINDING_EXPIRED] = { "CK-D019", "binding-expired", CK_SEV_ERROR,
+		"clients refuse an expired certificate (NET::ERR_CERT_DATE_INVALID): the site "
+		"behind this binding is down for them" },
 };
 
 const char *
@@ -220,7 +226,8 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 	    (rc = dr_check_lineages(st, &f, err)) != CK_OK ||
 	    (rc = dr_check_accounts(st, &f, err)) != CK_OK ||
 	    (rc = dr_check_orders(st, &o, &f, err)) != CK_OK ||
-	    (rc = dr_check_revoked(st, &f, err)) != CK_OK)
+	    (rc = dr_check_revoked(st, &f, err)) != CK_OK ||
+	    (rc = dr_check_deploys(st, &o, &f, err)) != CK_OK)
 		goto out;
 	*out = f;
 	f.items = NULL;

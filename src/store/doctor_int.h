@@ -26,6 +26,8 @@ enum dr_id {
 	DR_ACCOUNT_KEY_MISSING,
 	DR_ORDER_STALE,
 	DR_BINDING_REVOKED,
+	DR_BINDING_STALE,
+	DR_BINDING_EXPIRED,
 };
 
 struct dr_rule {
@@ -94,5 +96,8 @@ enum ck_code dr_check_accounts(struct ck_store *st, struct ck_findings *f, struc
 enum ck_code dr_check_orders(struct ck_store *st, const struct ck_doctor_opts *o,
 			     struct ck_findings *f, struct ck_err *err);
 enum ck_code dr_check_revoked(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
+/* doctor_binding.c: bindings behind their certificate (CK-D018), serving an expired one (CK-D019). */
+enum ck_code dr_check_deploys(struct ck_store *st, const struct ck_doctor_opts *o,
+			      struct ck_findings *f, struct ck_err *err);
 
 #endif

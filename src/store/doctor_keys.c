@@ -82,27 +82,36 @@ keys_remember(struct dr_keys *k, const struct dr_key_fact *f)
 	k->n++;
 }
 
-/* Recomputes the real SPKI of the key in row s (spki_der, pkcs8_der, spki_sha256). */
+/*
+ * Recomputes the real SPKI of the key in row s (spki_der, pkcs8_der,
+ * spki_sha256), opening a sealed key first.  A sealed store opened
+ * without its key cannot check the private part: the stored SPKI stands.
+ */
 static void
-keys_compute(struct dr_keys *k, struct st_stmt *s, struct dr_key_fact *f)
+keys_compute(struct ck_store *st, struct dr_keys *k, struct st_stmt *s, struct dr_key_fact *f)
 {
-	const unsigned char *spki = st_col_blob_ref(s, 0, NULL), *p8 = st_col_blob_ref(s, 1, NULL);
-	size_t spki_len = st_col_bytes(s, 0), p8_len = st_col_bytes(s, 1);
+	const unsigned char *spki = st_col_blob_ref(s, 0, NULL);
+	size_t spki_len = st_col_bytes(s, 0), p8_len = 0;
+	unsigned char *p8 = NULL;
 	EVP_PKEY *key = NULL;
 	char spki_hash[65], col[65];
+	enum ck_code rc = CK_OK;
 
 	f->exists = 1;
 	ck_sha256_hex(spki, spki_len, spki_hash);
 	st_col_copy(s, 2, col, sizeof(col));
-	if (st_col_is_null(s, 1) ||
-	    ck_key_reader_matches(k->reader, p8, p8_len, spki, spki_len)) {
+	if (!st_col_is_null(s, 1))
+		rc = st_key_unseal(st, f->id, st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1), &p8,
+				   &p8_len, NULL);
+	if (st_col_is_null(s, 1) || rc == CK_ERR_KEY_MISSING ||
+	    (rc == CK_OK && ck_key_reader_matches(k->reader, p8, p8_len, spki, spki_len))) {
 		/* A token key's public part is the stored SPKI; a software key
 		 * proven to have exactly that public key is that SPKI too. */
 		memcpy(f->actual, spki_hash, sizeof(spki_hash));
 		f->corrupt = strcmp(col, spki_hash) != 0;
-		return;
+		goto out;
 	}
-	if (ck_key_from_pkcs8_der(p8, p8_len, &key, NULL) != CK_OK ||
+	if (rc != CK_OK || ck_key_from_pkcs8_der(p8, p8_len, &key, NULL) != CK_OK ||
 	    ck_key_spki_sha256(key, f->actual, NULL) != CK_OK) {
 		f->actual[0] = '\0';
 		f->corrupt = 1;
@@ -110,6 +119,8 @@ keys_compute(struct dr_keys *k, struct st_stmt *s, struct dr_key_fact *f)
 		f->corrupt = strcmp(f->actual, spki_hash) != 0 || strcmp(f->actual, col) != 0;
 	}
 	EVP_PKEY_free(key);
+out:
+	ck_secure_free(p8, p8_len + 1);
 }
 
 enum ck_code
@@ -133,7 +144,7 @@ dr_key_actual_spki(struct ck_store *st, struct dr_keys *k, int64_t key_id, char 
 		return rc;
 	r = st_step(st, s, err);
 	if (r == 1)
-		keys_compute(k, s, &f);
+		keys_compute(st, k, s, &f);
 	st_finalize(s);
 	if (r < 0)
 		return err ? err->code : CK_ERR_STORE;

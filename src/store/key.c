@@ -30,8 +30,14 @@ st_key_put_tx(struct ck_store *st, const struct st_key_raw *k, int64_t *id, int 
 				  "pkcs8_der, pkcs11_uri, created) VALUES (?, ?, ?, ?, ?, ?, ?) "
 				  "RETURNING id",
 			     "tbttbti", spki, k->spki_der, k->spki_len, k->key_type, k->algorithm,
-			     k->pkcs8, k->pkcs8_len, k->pkcs11_uri, (int64_t)st_now(st));
+			     k->pkcs8 != NULL ? (const unsigned char *)"" : NULL, (size_t)0,
+			     k->pkcs11_uri, (int64_t)st_now(st));
 		if (rc != CK_OK)
+			return rc;
+		/* The material needs the row id (sealing's AAD): written in the same
+		 * transaction, so the row never commits without it. */
+		if (k->pkcs8 != NULL &&
+		    (rc = st_key_seal_row_tx(st, kid, k->pkcs8, k->pkcs8_len, err)) != CK_OK)
 			return rc;
 		made = 1;
 		CK_FAULT("store.key_put.insert");
@@ -189,6 +195,8 @@ ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err
 {
 	struct st_stmt *s = NULL;
 	EVP_PKEY *key = NULL;
+	unsigned char *p8 = NULL;
+	size_t p8_len = 0;
 	char want[65], have[65];
 	enum ck_code rc;
 	int r;
@@ -215,8 +223,10 @@ ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err
 		goto out;
 	}
 	st_col_copy(s, 2, want, sizeof(want));
-	rc = ck_key_from_pkcs8_der(st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0),
-				   &key, err);
+	if ((rc = st_key_unseal(st, id, st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0), &p8,
+				&p8_len, err)) != CK_OK)
+		goto out;
+	rc = ck_key_from_pkcs8_der(p8, p8_len, &key, err);
 	if (rc != CK_OK) {
 		rc = CK_FAIL(err, CK_ERR_CORRUPT,
 			     "key %lld in the store cannot be read; run 'certkeep doctor'",
@@ -234,6 +244,7 @@ ck_store_key_load(struct ck_store *st, int64_t id, EVP_PKEY **out, struct ck_err
 	*out = key;
 	key = NULL;
 out:
+	ck_secure_free(p8, p8_len + 1);
 	EVP_PKEY_free(key);
 	st_finalize(s);
 	return rc;

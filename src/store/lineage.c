@@ -60,7 +60,7 @@ ck_store_lineage_put(struct ck_store *st, const char *name, const char *const *i
 
 #define LINEAGE_COLS \
 	"SELECT id, name, identifiers, key_type, current_cert_id, created, profile, " \
-	"preferred_chain FROM lineages "
+	"preferred_chain, challenge FROM lineages "
 
 static enum ck_code
 lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -75,6 +75,7 @@ lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	l->created = (time_t)st_col_int64(s, 5);
 	st_col_copy(s, 6, l->profile, sizeof(l->profile));
 	l->preferred_chain = st_col_dup(s, 7, &oom);
+	l->challenge = st_col_dup(s, 8, &oom);
 	if (oom)
 		return CK_OOM(err);
 	return st_strv_from_json(st_col_text(s, 2), CK_STORE_IDENT_MAX,
@@ -190,6 +191,22 @@ ck_store_lineage_preferred_chain_set(struct ck_store *st, const char *name, cons
 				"UPDATE lineages SET preferred_chain = ? WHERE name = ?", cn, name, err);
 }
 
+enum ck_code
+ck_store_lineage_challenge_set(struct ck_store *st, const char *name, const char *json,
+			       struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_check_name("lineage name", name, 1, err)) != CK_OK ||
+	    (rc = st_check_text("challenge settings", json, CK_STORE_CHALLENGE_MAX, 0, err)) !=
+		    CK_OK)
+		return rc;
+	if (json != NULL && json[0] != '{')
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "challenge settings must be a JSON object");
+	return lineage_set_text(st, "store.lineage_challenge",
+				"UPDATE lineages SET challenge = ? WHERE name = ?", json, name, err);
+}
+
 void
 ck_lineage_cleanup(struct ck_lineage *l)
 {
@@ -197,6 +214,7 @@ ck_lineage_cleanup(struct ck_lineage *l)
 		return;
 	free(l->name);
 	free(l->preferred_chain);
+	free(l->challenge);
 	st_strv_free(l->identifiers, l->nidentifiers);
 	memset(l, 0, sizeof(*l));
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "store/store_int.h"
 
 enum ck_code
@@ -115,6 +117,7 @@ ck_store_close(struct ck_store *st)
 	st_read_end(st);
 	if (st->conn != NULL)
 		st->drv->close(st->conn);
+	OPENSSL_cleanse(st->seal_key, sizeof(st->seal_key));
 	free(st->path);
 	free(st);
 }

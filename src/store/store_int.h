@@ -16,6 +16,11 @@
 #include "store/driver.h"
 #include "store/store.h"
 
+#define ST_SEAL_KEY_LEN 32        /* AES-256 */
+/* The settings row whose presence says the store's keys are sealed; its
+ * value is the node key's check value (seal.c). */
+#define ST_SEAL_CHECK_SETTING "key_seal_check_v1"
+
 struct ck_store {
 	const struct st_driver_ops *drv;
 	struct st_conn *conn;
@@ -28,6 +33,8 @@ struct ck_store {
 	int wal_scrub;            /* key material was deleted: checkpoint after the commit */
 	int in_read;              /* a read snapshot (st_read_begin) is open */
 	enum st_fail last_fail;   /* kind of the last database failure (st_db_fail) */
+	unsigned char seal_key[ST_SEAL_KEY_LEN]; /* the node key (seal.c); wiped at close */
+	int seal_have;            /* seal_key holds the store's key */
 };
 
 /* A prepared statement over the driver (db.c); st_finalize frees it. */
@@ -184,6 +191,27 @@ time_t st_now(const struct ck_store *st);
  * fails the caller (the driver logs a warning).
  */
 void st_wal_scrub(struct ck_store *st);
+
+/* ---- seal.c: keys at rest ------------------------------------------ */
+
+/*
+ * The one reader of keys.pkcs8_der: the PKCS#8 DER of row id from its
+ * stored blob[0..len), opened under the store key if the store is sealed
+ * (AAD: the row id), copied if plain.  *out is a new secret buffer (free
+ * with ck_secure_free(*out, *out_len + 1)).  CK_ERR_KEY_MISSING naming
+ * --store-key-file if sealed and no key was given; CK_ERR_CORRUPT if the
+ * blob does not open.
+ */
+enum ck_code st_key_unseal(struct ck_store *st, int64_t id, const unsigned char *blob,
+			   size_t len, unsigned char **out, size_t *out_len, struct ck_err *err);
+/*
+ * Writes plain[0..n) (a PKCS#8 DER) into row id's pkcs8_der inside the
+ * caller's transaction: sealed under the store key if the store is sealed
+ * (read in this transaction), plain otherwise.  CK_ERR_KEY_MISSING if
+ * sealed and no key was given (the caller's transaction must roll back).
+ */
+enum ck_code st_key_seal_row_tx(struct ck_store *st, int64_t id, const unsigned char *plain,
+				size_t n, struct ck_err *err);
 
 /* ---- store.c: the generation counter -------------------------------- */
 

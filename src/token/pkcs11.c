@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,28 +34,12 @@
 
 #include "crypto/crypto.h"
 #include "token/token.h"
-#include "token/token_int.h"
-
-/* Last: its compatibility macros rename "value", "count", "params". */
-#include <p11-kit/pkcs11.h>
+#include "token/p11.h"
 
 #define TOK_FIND_BATCH 64
 #define TOK_LABELS_SHOWN 8
 
-struct ck_token {
-	void *dl;
-	CK_FUNCTION_LIST_PTR f;
-	int finalize;             /* this handle initialised the module */
-	CK_SESSION_HANDLE session;
-	int has_session;
-	int login_required;
-	char module[CK_TOKEN_MODULE_PATH_MAX + 1];
-	char label[CK_TOKEN_LABEL_MAX + 1];
-	char serial[17];
-};
-
-/* A blank-padded fixed field as a C string (trailing blanks and NULs removed). */
-static void
+void
 tok_field(const unsigned char *f, size_t n, char *dst, size_t cap)
 {
 	while (n > 0 && (f[n - 1] == ' ' || f[n - 1] == '\0'))
@@ -228,11 +213,86 @@ tok_dlopen_fd(struct ck_token *t, const char *path, int fd, struct ck_err *err)
 	return CK_OK;
 }
 
+/*
+ * Modules are initialised once per process, not once per handle: several
+ * handles on one module (an account key and a certificate key on one
+ * token, two stored keys looked up in turn) share it, and C_Finalize
+ * from one would pull it away under the others.  So the handles certkeep
+ * has open on each module are counted here, and the module is finalised
+ * when the last one closes, if certkeep initialised it.  This is the one
+ * piece of process-wide state in the token module, because PKCS#11
+ * initialisation itself is process-wide.
+ */
+#define TOK_MODULES_MAX 16
+
+static struct tok_module_use {
+	CK_FUNCTION_LIST_PTR f;
+	unsigned handles;
+	int ours;                 /* certkeep's C_Initialize initialised it */
+} tok_modules[TOK_MODULES_MAX];
+static pthread_mutex_t tok_modules_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * C_Initialize (CKF_OS_LOCKING_OK) and one more handle counted on the
+ * module: CKR_OK also when the module was initialised already (by another
+ * handle, another part of the process, or inherited by a fork's child).
+ */
+static CK_RV
+tok_initialize(struct ck_token *t)
+{
+	struct tok_module_use *m = NULL;
+	CK_C_INITIALIZE_ARGS ia;
+	CK_RV rv;
+	size_t i;
+
+	memset(&ia, 0, sizeof(ia));
+	ia.flags = CKF_OS_LOCKING_OK;
+	pthread_mutex_lock(&tok_modules_lock);
+	for (i = 0; i < TOK_MODULES_MAX && m == NULL; i++)
+		if (tok_modules[i].f == t->f || tok_modules[i].f == NULL)
+			m = &tok_modules[i];
+	rv = t->f->C_Initialize(&ia);
+	if (rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		if (m != NULL && !t->finalize) {
+			if (m->f == NULL)
+				memset(m, 0, sizeof(*m));
+			m->f = t->f;
+			m->handles++;
+			m->ours |= rv == CKR_OK;
+			t->finalize = 1; /* counted: tok_release gives it back */
+		}
+		rv = CKR_OK;
+	}
+	pthread_mutex_unlock(&tok_modules_lock);
+	return rv;
+}
+
+/* One handle fewer on t's module; the last one finalises what certkeep initialised. */
+static void
+tok_release(struct ck_token *t)
+{
+	size_t i;
+
+	pthread_mutex_lock(&tok_modules_lock);
+	for (i = 0; i < TOK_MODULES_MAX; i++) {
+		struct tok_module_use *m = &tok_modules[i];
+		if (m->f != t->f || m->handles == 0)
+			continue;
+		if (--m->handles == 0) {
+			if (m->ours)
+				t->f->C_Finalize(NULL);
+			memset(m, 0, sizeof(*m));
+		}
+		break;
+	}
+	pthread_mutex_unlock(&tok_modules_lock);
+	t->finalize = 0;
+}
+
 static enum ck_code
 tok_load(struct ck_token *t, const char *path, struct ck_err *err)
 {
 	CK_RV (*get_list)(CK_FUNCTION_LIST_PTR_PTR);
-	CK_C_INITIALIZE_ARGS ia;
 	enum ck_code rc;
 	int fd = -1;
 	CK_RV rv;
@@ -247,12 +307,7 @@ tok_load(struct ck_token *t, const char *path, struct ck_err *err)
 	if (get_list == NULL || get_list(&t->f) != CKR_OK || t->f == NULL)
 		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "%s is not a PKCS#11 module (no "
 			       "C_GetFunctionList): check the module path", path);
-	memset(&ia, 0, sizeof(ia));
-	ia.flags = CKF_OS_LOCKING_OK;
-	rv = t->f->C_Initialize(&ia);
-	if (rv == CKR_OK)
-		t->finalize = 1;
-	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+	if ((rv = tok_initialize(t)) != CKR_OK)
 		return CK_FAIL(err, CK_ERR_IO, "PKCS#11 module %s failed to initialise "
 			       "(C_Initialize: 0x%lx): check its configuration (for SoftHSM2: "
 			       "SOFTHSM2_CONF and its token directory)", path, (unsigned long)rv);
@@ -285,19 +340,45 @@ tok_labels_text(const char (*labels)[CK_TOKEN_LABEL_MAX + 1], size_t n, char *ou
 	}
 }
 
-/* The slot whose token label is label. */
+/* 1 if token info ti matches label and serial ("" matches any). */
+static int
+tok_matches(const CK_TOKEN_INFO *ti, const char *label, const char *serial, char *lab,
+	    size_t cap)
+{
+	char ser[sizeof(ti->serialNumber) + 1];
+
+	tok_field(ti->label, sizeof(ti->label), lab, cap);
+	tok_field(ti->serialNumber, sizeof(ti->serialNumber), ser, sizeof(ser));
+	return (label[0] == '\0' || strcmp(lab, label) == 0) &&
+	       (serial[0] == '\0' || strcmp(ser, serial) == 0);
+}
+
+/* What the search was for, for an error message: "labelled 'L' with serial 'S'". */
+static void
+tok_wanted(const char *label, const char *serial, char *out, size_t cap)
+{
+	char l[CK_TOKEN_LABEL_MAX + 1], s[CK_TOKEN_LABEL_MAX + 1];
+
+	ck_str_printable(l, sizeof(l), label);
+	ck_str_printable(s, sizeof(s), serial);
+	snprintf(out, cap, "%s%s%s%s%s%s", label[0] ? "labelled '" : "", l, label[0] ? "'" : "",
+		 serial[0] ? (label[0] ? " with serial '" : "with serial '") : "", s,
+		 serial[0] ? "'" : "");
+}
+
+/* The one slot whose token matches label and serial, into t->slot. */
 static enum ck_code
-tok_find_slot(struct ck_token *t, const char *label, CK_SLOT_ID *slot, struct ck_err *err)
+tok_find_slot(struct ck_token *t, const char *label, const char *serial, struct ck_err *err)
 {
 	CK_SLOT_ID slots[CK_TOKEN_SLOTS_MAX];
 	char labels[CK_TOKEN_SLOTS_MAX][CK_TOKEN_LABEL_MAX + 1];
 	char shown[TOK_LABELS_SHOWN * (CK_TOKEN_LABEL_MAX + 4) + 8];
-	char want[CK_TOKEN_LABEL_MAX + 1];
+	char want[2 * CK_TOKEN_LABEL_MAX + 40];
 	CK_ULONG n = CK_TOKEN_SLOTS_MAX, i, found = 0;
 	CK_TOKEN_INFO ti;
 	CK_RV rv;
 
-	ck_str_printable(want, sizeof(want), label);
+	tok_wanted(label, serial, want, sizeof(want));
 	rv = t->f->C_GetSlotList(CK_TRUE, slots, &n);
 	if (rv == CKR_BUFFER_TOO_SMALL)
 		return CK_FAIL(err, CK_ERR_TOO_LARGE, "PKCS#11 module %s reports more than %d "
@@ -309,11 +390,11 @@ tok_find_slot(struct ck_token *t, const char *label, CK_SLOT_ID *slot, struct ck
 		labels[i][0] = '\0';
 		if (t->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
 			continue;
-		tok_field(ti.label, sizeof(ti.label), labels[i], sizeof(labels[i]));
-		if (strcmp(labels[i], label) != 0)
+		if (!tok_matches(&ti, label, serial, labels[i], sizeof(labels[i])))
 			continue;
 		if (found++ == 0) {
-			*slot = slots[i];
+			t->slot = slots[i];
+			snprintf(t->label, sizeof(t->label), "%s", labels[i]);
 			tok_field(ti.serialNumber, sizeof(ti.serialNumber), t->serial,
 				  sizeof(t->serial));
 			t->login_required = (ti.flags & CKF_LOGIN_REQUIRED) != 0;
@@ -322,15 +403,81 @@ tok_find_slot(struct ck_token *t, const char *label, CK_SLOT_ID *slot, struct ck
 	if (found == 1)
 		return CK_OK;
 	if (found > 1)
-		return CK_FAIL(err, CK_ERR_AMBIGUOUS, "%lu tokens of PKCS#11 module %s carry the "
-			       "label '%s': relabel one so each label is unique",
-			       (unsigned long)found, t->module, want);
+		return CK_FAIL(err, CK_ERR_AMBIGUOUS, "%lu tokens of PKCS#11 module %s are %s: "
+			       "name the token by label and serial, or relabel one so each "
+			       "label is unique", (unsigned long)found, t->module, want);
 	tok_labels_text((const char (*)[CK_TOKEN_LABEL_MAX + 1])labels, n, shown,
 			sizeof(shown));
-	return CK_FAIL(err, CK_ERR_NOT_FOUND, "no token labelled '%s' in PKCS#11 module %s "
+	return CK_FAIL(err, CK_ERR_NOT_FOUND, "no token %s in PKCS#11 module %s "
 		       "(tokens present: %s): check the label (pkcs11-tool --module %s "
 		       "--list-token-slots) and that the token is initialised",
 		       want, t->module, shown, t->module);
+}
+
+/* A session on t->slot: read-write if rw and the token allows it. */
+static enum ck_code
+tok_session(struct ck_token *t, int rw, struct ck_err *err)
+{
+	CK_FLAGS fl = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
+	CK_RV rv;
+
+	rv = t->f->C_OpenSession(t->slot, fl, NULL, NULL, &t->session);
+	if (rv == CKR_TOKEN_WRITE_PROTECTED && rw) {
+		fl = CKF_SERIAL_SESSION;
+		rv = t->f->C_OpenSession(t->slot, fl, NULL, NULL, &t->session);
+	}
+	if (rv != CKR_OK)
+		return CK_FAIL(err, CK_ERR_IO, "token '%s' of PKCS#11 module %s refused a "
+			       "session (C_OpenSession: 0x%lx)", t->label, t->module,
+			       (unsigned long)rv);
+	t->has_session = 1;
+	t->rw = (fl & CKF_RW_SESSION) != 0;
+	t->pid = getpid();
+	return CK_OK;
+}
+
+enum ck_code
+tok_open(struct ck_token *t, const char *path, const char *label, const char *serial, int rw,
+	 struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if (path == NULL || path[0] != '/' || strlen(path) > CK_TOKEN_MODULE_PATH_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "the PKCS#11 module path must be "
+			       "absolute and at most %d bytes", CK_TOKEN_MODULE_PATH_MAX);
+	if ((label[0] == '\0' && serial[0] == '\0') || strlen(label) > CK_TOKEN_LABEL_MAX ||
+	    strlen(serial) > 16)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a token is named by its label (1 to %d "
+			       "bytes) or its serial (at most 16)", CK_TOKEN_LABEL_MAX);
+	snprintf(t->module, sizeof(t->module), "%s", path);
+	snprintf(t->label, sizeof(t->label), "%s", label);
+	if ((rc = tok_load(t, path, err)) != CK_OK ||
+	    (rc = tok_find_slot(t, label, serial, err)) != CK_OK)
+		return rc;
+	return tok_session(t, rw, err);
+}
+
+enum ck_code
+tok_ready(struct ck_token *t, struct ck_err *err)
+{
+	char label[CK_TOKEN_LABEL_MAX + 1], serial[sizeof(t->serial)];
+	enum ck_code rc;
+	CK_RV rv;
+
+	if (t->pid == getpid())
+		return CK_OK;
+	/* The child of a fork: the parent's sessions are not ours to use or close. */
+	t->has_session = 0;
+	t->logged_in = 0;
+	t->generation++;
+	if ((rv = tok_initialize(t)) != CKR_OK)
+		return CK_FAIL(err, CK_ERR_IO, "PKCS#11 module %s failed to initialise again "
+			       "after fork (C_Initialize: 0x%lx)", t->module, (unsigned long)rv);
+	snprintf(label, sizeof(label), "%s", t->label);
+	snprintf(serial, sizeof(serial), "%s", t->serial);
+	if ((rc = tok_find_slot(t, label, serial, err)) != CK_OK)
+		return rc;
+	return tok_session(t, t->rw, err);
 }
 
 enum ck_code
@@ -338,41 +485,17 @@ ck_token_open(const char *module_path, const char *label, struct ck_token **out,
 	      struct ck_err *err)
 {
 	struct ck_token *t = NULL;
-	CK_SLOT_ID slot = 0;
-	enum ck_code rc = CK_ERR_INVALID_ARG;
-	CK_RV rv;
+	enum ck_code rc;
 
-	if (module_path == NULL || module_path[0] != '/' ||
-	    strlen(module_path) > CK_TOKEN_MODULE_PATH_MAX) {
-		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "the PKCS#11 module path must be absolute "
-			     "and at most %d bytes", CK_TOKEN_MODULE_PATH_MAX);
+	if (label == NULL || label[0] == '\0')
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a token label is 1 to %d bytes",
+			       CK_TOKEN_LABEL_MAX);
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return CK_OOM(err);
+	if ((rc = tok_open(t, module_path, label, "", 0, err)) != CK_OK)
 		goto out;
-	}
-	if (label == NULL || label[0] == '\0' || strlen(label) > CK_TOKEN_LABEL_MAX) {
-		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "a token label is 1 to %d bytes",
-			     CK_TOKEN_LABEL_MAX);
-		goto out;
-	}
-	if ((t = calloc(1, sizeof(*t))) == NULL) {
-		rc = CK_OOM(err);
-		goto out;
-	}
-	snprintf(t->module, sizeof(t->module), "%s", module_path);
-	snprintf(t->label, sizeof(t->label), "%s", label);
-	if ((rc = tok_load(t, module_path, err)) != CK_OK ||
-	    (rc = tok_find_slot(t, label, &slot, err)) != CK_OK)
-		goto out;
-	rv = t->f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &t->session);
-	if (rv != CKR_OK) {
-		rc = CK_FAIL(err, CK_ERR_IO, "token '%s' of PKCS#11 module %s refused a "
-			     "read-only session (C_OpenSession: 0x%lx)", t->label, t->module,
-			     (unsigned long)rv);
-		goto out;
-	}
-	t->has_session = 1;
 	*out = t;
 	t = NULL;
-	rc = CK_OK;
 out:
 	ck_token_close(t);
 	return rc;
@@ -383,10 +506,10 @@ ck_token_close(struct ck_token *t)
 {
 	if (t == NULL)
 		return;
-	if (t->has_session)
+	if (t->has_session && t->pid == getpid())
 		t->f->C_CloseSession(t->session);
 	if (t->finalize)
-		t->f->C_Finalize(NULL);
+		tok_release(t);
 	if (t->dl != NULL)
 		dlclose(t->dl);
 	free(t);
@@ -406,9 +529,7 @@ ck_token_serial(const struct ck_token *t)
 
 /* ---- objects ------------------------------------------------------------ */
 
-/* An attribute of at most max bytes into *val (malloc'd, NUL after; free()).
- * *present = 0 (CK_OK) when the object has none or it is not readable. */
-static enum ck_code
+enum ck_code
 tok_attr(struct ck_token *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, size_t max,
 	 unsigned char **val, size_t *len, int *present, struct ck_err *err)
 {
@@ -445,8 +566,7 @@ tok_attr(struct ck_token *t, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type, size_t 
 	return CK_OK;
 }
 
-/* The public key of object o; CK_ERR_UNSUPPORTED for a type this version cannot read. */
-static enum ck_code
+enum ck_code
 tok_obj_pkey(struct ck_token *t, CK_OBJECT_HANDLE o, EVP_PKEY **out, struct ck_err *err)
 {
 	CK_KEY_TYPE kt = CKK_VENDOR_DEFINED;
@@ -527,19 +647,30 @@ out:
 	return rc;
 }
 
-/* Handles of every public-key object (at most CK_TOKEN_OBJECTS_MAX). */
-static enum ck_code
-tok_find_all(struct ck_token *t, CK_OBJECT_HANDLE *objs, size_t *n, struct ck_err *err)
+enum ck_code
+tok_find(struct ck_token *t, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
+	 const char *label, CK_OBJECT_HANDLE *objs, size_t max, size_t *n, struct ck_err *err)
 {
-	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
-	CK_ATTRIBUTE tmpl = { CKA_CLASS, &cls, sizeof(cls) };
+	CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof(cls) }, { CKA_ID, NULL, 0 } };
 	CK_OBJECT_HANDLE batch[TOK_FIND_BATCH];
-	CK_ULONG got = 0;
-	enum ck_code rc = CK_OK;
+	CK_ULONG got = 0, ntmpl = 1;
+	enum ck_code rc;
 	CK_RV rv;
 
 	*n = 0;
-	if ((rv = t->f->C_FindObjectsInit(t->session, &tmpl, 1)) != CKR_OK)
+	if ((rc = tok_ready(t, err)) != CK_OK)
+		return rc;
+	if (id != NULL) {
+		tmpl[1].pValue = (void *)id;
+		tmpl[1].ulValueLen = id_len;
+		ntmpl = 2;
+	} else if (label != NULL) {
+		tmpl[1].type = CKA_LABEL;
+		tmpl[1].pValue = (void *)label;
+		tmpl[1].ulValueLen = strlen(label);
+		ntmpl = 2;
+	}
+	if ((rv = t->f->C_FindObjectsInit(t->session, tmpl, ntmpl)) != CKR_OK)
 		return CK_FAIL(err, CK_ERR_IO, "token '%s' could not search its objects "
 			       "(C_FindObjectsInit: 0x%lx)", t->label, (unsigned long)rv);
 	for (;;) {
@@ -551,10 +682,10 @@ tok_find_all(struct ck_token *t, CK_OBJECT_HANDLE *objs, size_t *n, struct ck_er
 		}
 		if (got == 0)
 			break;
-		if (got > TOK_FIND_BATCH || *n + got > CK_TOKEN_OBJECTS_MAX) {
-			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "token '%s' holds more than %d "
-				     "public keys; this version reads at most that many",
-				     t->label, CK_TOKEN_OBJECTS_MAX);
+		if (got > TOK_FIND_BATCH || *n + got > max) {
+			rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "token '%s' holds more than %zu "
+				     "matching objects; this version reads at most that many",
+				     t->label, max);
 			break;
 		}
 		memcpy(objs + *n, batch, got * sizeof(*batch));
@@ -576,7 +707,8 @@ ck_token_public_keys(struct ck_token *t, struct ck_token_key_list *out, struct c
 	objs = calloc(CK_TOKEN_OBJECTS_MAX, sizeof(*objs));
 	if (objs == NULL)
 		return CK_OOM(err);
-	if ((rc = tok_find_all(t, objs, &n, err)) != CK_OK)
+	if ((rc = tok_find(t, CKO_PUBLIC_KEY, NULL, 0, NULL, objs, CK_TOKEN_OBJECTS_MAX, &n,
+			   err)) != CK_OK)
 		goto out;
 	if ((l.items = calloc(n + 1, sizeof(*l.items))) == NULL) {
 		rc = CK_OOM(err);
@@ -612,17 +744,25 @@ out:
 }
 
 void
+ck_token_key_cleanup(struct ck_token_key *k)
+{
+	if (k == NULL)
+		return;
+	free(k->label);
+	free(k->spki);
+	free(k->uri);
+	memset(k, 0, sizeof(*k));
+}
+
+void
 ck_token_key_list_cleanup(struct ck_token_key_list *l)
 {
 	size_t i;
 
 	if (l == NULL)
 		return;
-	for (i = 0; i < l->n; i++) {
-		free(l->items[i].label);
-		free(l->items[i].spki);
-		free(l->items[i].uri);
-	}
+	for (i = 0; i < l->n; i++)
+		ck_token_key_cleanup(&l->items[i]);
 	free(l->items);
 	memset(l, 0, sizeof(*l));
 }

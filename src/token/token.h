@@ -6,14 +6,15 @@
  * the token), RFC 7512 pkcs11: URIs that name such a key, and the list of
  * configured tokens (name -> module + label) as JSON text.
  *
- * This version only reads public objects, without logging in: no PIN is
- * asked for, kept or passed.  Key generation and signing on the token
- * belong to a later version.
+ * A token named by a pkcs11: URI can be logged in to (the PIN read from a
+ * file or descriptor, used once, wiped), and then make key pairs that
+ * never leave it, sign (as a struct ck_signer, crypto.h) and hold
+ * certificate objects.
  *
- * Must never: read a private or secret attribute, log in, write to a
- * token, trust a size the module reports without its named maximum, or
- * find a token by slot id (ids change when a token is initialised:
- * always by label).
+ * Must never: read a private or secret attribute, keep or log a PIN,
+ * retry a wrong PIN, trust a size the module reports without its named
+ * maximum, or find a token by slot id (ids change when a token is
+ * initialised: always by label or serial).
  */
 #ifndef CK_TOKEN_H
 #define CK_TOKEN_H
@@ -23,6 +24,7 @@
 #include <certkeep/tokens.h> /* configured tokens, the token set: public */
 
 #include "core/core.h"
+#include "crypto/crypto.h"
 
 /* ---- named maxima ----------------------------------------------------- */
 
@@ -65,6 +67,46 @@ void ck_token_close(struct ck_token *t);
 int ck_token_login_required(const struct ck_token *t);
 /* The token's serial number as it reports it (blank padding removed). */
 const char *ck_token_serial(const struct ck_token *t);
+/* The token's label, and the module path it was loaded from. */
+const char *ck_token_label(const struct ck_token *t);
+const char *ck_token_module(const struct ck_token *t);
+/* Bumped whenever the session is reopened (a fork): object handles and
+ * login of an older generation are gone. */
+unsigned ck_token_generation(const struct ck_token *t);
+
+#define CK_TOKEN_PIN_MAX 256           /* bytes of one PIN */
+
+struct ck_pkcs11_uri;
+/*
+ * Opens the token u names by token= and/or serial= (one of them is
+ * needed; never a slot number), with a read-write session where the token
+ * allows one.  The module is u's module-path, else module (may be NULL),
+ * else p11-kit's proxy module; it is loaded with ck_token_open's checks.
+ * Errors as ck_token_open.  Close with ck_token_close.
+ */
+enum ck_code ck_token_open_uri(const struct ck_pkcs11_uri *u, const char *module,
+			       struct ck_token **out, struct ck_err *err);
+/*
+ * Reads a PIN from source with ck_secret_read ("fd:N", else a file name;
+ * a "file:" prefix, as in a URI's pin-source, is allowed): one trailing
+ * newline (or CR LF) dropped; an empty PIN, one with a NUL or a line
+ * break, or one past cap - 1 bytes is refused.  pin (cap bytes) gets the
+ * PIN and a NUL, *len its length.  The caller wipes pin (OPENSSL_cleanse)
+ * after use.
+ */
+enum ck_code ck_token_pin_read(const char *source, char *pin, size_t cap, size_t *len,
+			       struct ck_err *err);
+/*
+ * Logs in as the user with the PIN read from pin_source
+ * (ck_token_pin_read), once: the PIN is wiped right after C_Login.  A
+ * token already logged in (this handle, this process) is CK_OK without
+ * reading.  Wrong PIN: CK_ERR_BAD_PASSWORD, never retried (the message
+ * passes on the token's "few tries left" / "final try" flags); a locked
+ * PIN (checked before trying) or an expired one: CK_ERR_STATE with what
+ * to do; no pin_source: CK_ERR_INVALID_ARG naming --pin-file and
+ * pin-source.
+ */
+enum ck_code ck_token_login(struct ck_token *t, const char *pin_source, struct ck_err *err);
 
 /* One public-key object. */
 struct ck_token_key {
@@ -100,6 +142,71 @@ enum ck_code ck_token_public_keys(struct ck_token *t, struct ck_token_key_list *
 				  struct ck_err *err);
 void ck_token_key_list_cleanup(struct ck_token_key_list *l);
 
+/* ---- keys on the token: signing, key pairs, certificate objects -------- */
+
+/*
+ * The private key with CKA_ID id on t as a signer (crypto.h): its public
+ * key from the public-key object with the same CKA_ID (RSA: else from the
+ * private object).  t must stay open while the signer lives; log in first
+ * (a private key is usually invisible before).  CK_ERR_KEY_MISSING when
+ * no such key is there, CK_ERR_AMBIGUOUS when several are.  Free with
+ * ck_signer_free.
+ */
+enum ck_code ck_token_signer_new(struct ck_token *t, const unsigned char *id, size_t id_len,
+				 struct ck_signer **out, struct ck_err *err);
+
+/*
+ * Makes a key pair of type (EC P-256/P-384, RSA 2048/3072/4096) on t
+ * (logged in, read-write) with the explicit template of keygen.c:
+ * private key sensitive, never extractable, sign only; CKA_ID =
+ * ck_key_id_sha1 of the public key; CKA_LABEL = label.  *out (as a
+ * ck_token_key: id, label, algorithm, SPKI, its SHA-256 and the key's
+ * pkcs11: URI; free with ck_token_key_cleanup) only on success; on
+ * failure no object of the pair is left on the token.
+ */
+enum ck_code ck_token_key_generate(struct ck_token *t, enum ck_key_type type, const char *label,
+				   struct ck_token_key *out, struct ck_err *err);
+/*
+ * Writes certificate der onto t as a certificate object (CKA_ID id, the
+ * key's; CKA_LABEL label, the lineage's; public, on the token), then
+ * removes every other certificate object labelled label: a lineage has
+ * one certificate object afterwards.  *replaced: how many were removed.
+ * Needs a login on most tokens (CK_ERR_STATE otherwise).
+ */
+enum ck_code ck_token_cert_write(struct ck_token *t, const unsigned char *der, size_t len,
+				 const unsigned char *id, size_t id_len, const char *label,
+				 size_t *replaced, struct ck_err *err);
+/*
+ * The CKA_ID of the one private key labelled label on t (logged in), for
+ * a URI that names a key by object= alone.  CK_ERR_KEY_MISSING if none,
+ * CK_ERR_AMBIGUOUS if several, CK_ERR_UNSUPPORTED if it has no CKA_ID.
+ */
+enum ck_code ck_token_key_id_by_label(struct ck_token *t, const char *label, unsigned char *id,
+				      size_t *id_len, struct ck_err *err);
+/* One certificate object on a token. */
+struct ck_token_cert {
+	unsigned long handle;     /* valid in this session generation only */
+	unsigned char id[CK_TOKEN_ID_MAX];
+	size_t id_len;            /* 0: no CKA_ID */
+	char *label;              /* printable; "" if none */
+	unsigned char *der;       /* CKA_VALUE; NULL if unreadable */
+	size_t der_len;
+};
+struct ck_token_cert_list {
+	struct ck_token_cert *items;
+	size_t n;
+};
+/* The certificate objects visible in t's session (at most 64; each at most
+ * 64 KiB), for the doctor.  Free with ck_token_cert_list_cleanup. */
+enum ck_code ck_token_cert_objects(struct ck_token *t, struct ck_token_cert_list *out,
+				   struct ck_err *err);
+void ck_token_cert_list_cleanup(struct ck_token_cert_list *l);
+/* Sets the CKA_ID of certificate object handle (doctor --repair). */
+enum ck_code ck_token_cert_set_id(struct ck_token *t, unsigned long handle,
+				  const unsigned char *id, size_t id_len, struct ck_err *err);
+/* Frees what one ck_token_key holds (not k itself).  NULL is a no-op. */
+void ck_token_key_cleanup(struct ck_token_key *k);
+
 /* ---- pkcs11: URIs (RFC 7512) -------------------------------------------- */
 
 /* What certkeep reads from a URI; the rest of RFC 7512's attributes are refused. */
@@ -112,6 +219,7 @@ struct ck_pkcs11_uri {
 	char type[16];                        /* "private", "public", "cert", ...; "" if absent */
 	char serial[CK_TOKEN_LABEL_MAX + 1];  /* "" if absent */
 	char module_path[CK_TOKEN_MODULE_PATH_MAX + 1]; /* "" if absent */
+	char pin_source[CK_TOKEN_MODULE_PATH_MAX + 1];  /* "file:/p" or "/p"; "" if absent */
 };
 
 /*
@@ -128,7 +236,8 @@ enum ck_code ck_pkcs11_uri_format(const char *token, const unsigned char *id, si
  * Parses text (at most CK_TOKEN_URI_MAX bytes) into *out.  Path
  * attributes: token, id, object, type, serial, manufacturer, model (the
  * last two checked and ignored); query attributes: module-path,
- * module-name (ignored).  x- attributes are ignored.  Refused with
+ * pin-source (where the PIN is read: ck_token_login), module-name
+ * (ignored).  x- attributes are ignored.  Refused with
  * CK_ERR_PARSE: another scheme, an unknown or repeated attribute, a bad
  * %XX, a raw byte RFC 7512 does not allow, NUL in a text value, a
  * pin-value (a secret has no place in a URI), a value past its maximum.

@@ -29,4 +29,9 @@ enum ck_code tok_pkey_ec(const unsigned char *ec_params, size_t plen, const unsi
 enum ck_code tok_pkey_rsa(const unsigned char *n, size_t nlen, const unsigned char *e,
 			  size_t elen, EVP_PKEY **out, struct ck_err *err);
 
+/* Makes a token RSA signer use CKM_RSA_PKCS over a host-built DigestInfo
+ * as it does on a token without CKM_SHA256_RSA_PKCS (for tests). */
+struct ck_signer;
+void tok_signer_no_combined(struct ck_signer *s);
+
 #endif

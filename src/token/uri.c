@@ -175,7 +175,8 @@ uri_attr(struct ck_pkcs11_uri *u, const char *a, size_t alen, int query, unsigne
 {
 	static const char *const path_names[] = { "token", "id", "object", "type", "serial",
 						  "manufacturer", "model" };
-	static const char *const query_names[] = { "module-path", "module-name" };
+	static const char *const query_names[] = { "module-path", "module-name",
+						   "pin-source" };
 	const char *const *names = query ? query_names : path_names;
 	size_t nnames = query ? CK_ARRAY_LEN(query_names) : CK_ARRAY_LEN(path_names);
 	const char *eq = memchr(a, '=', alen);
@@ -224,6 +225,9 @@ uri_attr(struct ck_pkcs11_uri *u, const char *a, size_t alen, int query, unsigne
 	if (query && k == 0)
 		return uri_decode(name, v, vlen, 1, 1, (unsigned char *)u->module_path,
 				  sizeof(u->module_path), &got, err);
+	if (query && k == 2)
+		return uri_decode(name, v, vlen, 1, 1, (unsigned char *)u->pin_source,
+				  sizeof(u->pin_source), &got, err);
 	/* manufacturer, model, module-name: checked, not kept */
 	return uri_decode(name, v, vlen, query, 1, scratch, sizeof(scratch), &got, err);
 }

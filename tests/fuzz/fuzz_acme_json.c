@@ -1,7 +1,8 @@
 /*
  * fuzz_acme_json.c - libFuzzer target over the acme module's JSON parsers:
  * directory, order, authorization and problem documents (also through
- * acme_problem_from_response, as an error answer).  Every input goes to
+ * acme_problem_from_response, as an error answer), ARI renewalInfo and its
+ * RFC 3339 times.  Every input goes to
  * every parser; each must either fill its OUT struct or fail cleanly.
  */
 #include <stdint.h>
@@ -20,7 +21,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct acme_order o = { 0 };
 	struct acme_authz a = { 0 };
 	struct acme_http_response r = { 0 };
+	struct acme_ari ari = { 0 };
 	struct ck_err err;
+	char text[64];
+	time_t t;
 
 	ck_err_clear(&err);
 	if (acme_directory_parse(body, size, &d, &err) == CK_OK)
@@ -32,6 +36,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		acme_authz_cleanup(&a);
 	}
 	(void)acme_problem_parse(body, size, 400, &err);
+	if (acme_ari_parse(body, size, &ari, &err) == CK_OK)
+		acme_ari_cleanup(&ari);
+	if (size < sizeof(text)) {
+		memcpy(text, body, size);
+		text[size] = '\0';
+		(void)acme_rfc3339_parse(text, &t);
+	}
 	r.status = 429;
 	if (acme_http_response_set_body(&r, body, size, NULL) == CK_OK &&
 	    acme_http_response_add_header(&r, "Content-Type", "application/problem+json", NULL) ==

@@ -230,6 +230,9 @@ class Pebble:
     authz_reuse:  PEBBLE_AUTHZREUSE (percent of authorizations reused).
     eab:          externalAccountBindingRequired with the example kid-1/kid-2.
     env:          extra environment for Pebble (e.g. PEBBLE_CHAIN_LENGTH).
+    config:       extra fields of Pebble's config (e.g. certificateValidityPeriod).
+    dnsserver:    "127.0.0.1:PORT" of the DNS server Pebble resolves through
+                  (e.g. a test's BIND); None = its own challtestsrv.
 
     After start(): directory_url, ca_bundle (the CA of Pebble's HTTPS
     listener, for --ca-bundle), http_port (pass to `certkeep issue
@@ -238,12 +241,14 @@ class Pebble:
     """
 
     def __init__(self, workdir, nonce_reject=0, authz_reuse=0, eab=False, env=None,
-                 name="pebble"):
+                 name="pebble", dnsserver=None, config=None):
         self.workdir = os.path.abspath(workdir)
+        self.dnsserver = dnsserver
         self.nonce_reject = nonce_reject
         self.authz_reuse = authz_reuse
         self.eab = eab
         self.extra_env = dict(env or {})
+        self.extra_config = dict(config or {})
         self.name = name
         self.eab_keys = eab_keys() if eab else {}
         self.pebble = None
@@ -305,6 +310,7 @@ class Pebble:
         }}
         if self.eab:
             config["pebble"]["externalAccountMACKeys"] = self.eab_keys
+        config["pebble"].update(self.extra_config)
         config_path = os.path.join(self.workdir, self.name + "-config.json")
         with open(config_path, "w", encoding="utf-8") as fp:
             json.dump(config, fp, indent=2)
@@ -318,7 +324,8 @@ class Pebble:
         env.update(self.extra_env)
         self._pebble_log = open(self.log_path, "wb")
         self.pebble = subprocess.Popen(
-            [PEBBLE, "-config", config_path, "-dnsserver", "127.0.0.1:%d" % self.dns_port],
+            [PEBBLE, "-config", config_path, "-dnsserver",
+             self.dnsserver or "127.0.0.1:%d" % self.dns_port],
             cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
             stdout=self._pebble_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         self._wait_ready()

@@ -390,6 +390,47 @@ class TestDirectoryMeta(ProxyCase):
                          [{"termsOfServiceAgreed": True}])
 
 
+class TestRenewalInfo(ProxyCase):
+    """ARI (RFC 9773), which Pebble 2.4 lacks: renewalInfo in the directory,
+    canned windows with Retry-After, and newOrder's "replaces" recorded."""
+
+    def directory(self):
+        status, _, body = self.fetch("GET", self.proxy.directory_url)
+        self.assertEqual(status, 200)
+        return json.loads(body)
+
+    def test_directory_and_windows(self):
+        fp = ckharness.faultproxy()
+        self.assertNotIn("renewalInfo", self.directory())
+        past, later = fp.ari_window(-3600, -60, "https://ca.test/why"), fp.ari_window(60, 120)
+        self.proxy.set_renewal_info(default=later, windows={"AA.BB": past}, retry_after=21600)
+        url = self.directory()["renewalInfo"]
+        self.assertEqual(url, self.proxy.base_url + "/renewal-info")
+        status, headers, body = self.fetch("GET", url + "/AA.BB")
+        self.assertEqual((status, headers["Retry-After"], json.loads(body)), (200, "21600", past))
+        status, _, body = self.fetch("GET", url + "/CC.DD")
+        self.assertEqual((status, json.loads(body)), (200, later))
+        self.proxy.set_renewal_info(windows={"AA.BB": past}, retry_after=fp.http_date(30))
+        status, headers, _ = self.fetch("GET", url + "/CC.DD")
+        self.assertEqual(status, 404)
+        status, headers, _ = self.fetch("GET", url + "/AA.BB")
+        self.assertRegex(headers["Retry-After"], r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} ")
+        self.proxy.reset()
+        self.assertNotIn("renewalInfo", self.directory())
+
+    def test_replaces_recorded(self):
+        probe = self.probe()
+        key = self.key("acct")
+        status, kid, _ = probe.new_account(key)
+        self.assertEqual(status, 201)
+        for payload in ({"identifiers": [{"type": "dns", "value": "r.example"}],
+                         "replaces": "AA.BB"},
+                        {"identifiers": [{"type": "dns", "value": "r.example"}]}):
+            status, _, body = probe.post(probe.directory["newOrder"], key, payload, kid=kid)
+            self.assertEqual(status, 201, body)  # Pebble 2.4 ignores "replaces"
+        self.assertEqual(self.proxy.order_replaces(), ["AA.BB", None])
+
+
 class TestStandalone(unittest.TestCase):
 
     def test_control_api(self):
@@ -451,6 +492,13 @@ class TestStandalone(unittest.TestCase):
         with urllib.request.urlopen(directory_url, context=ctx, timeout=5) as r:
             self.assertEqual(json.load(r)["meta"]["profiles"], {"classic": "90 days"})
         self.assertEqual(call("GET", "/payloads"), [])
+        call("POST", "/renewal-info", {"default": {"suggestedWindow": {
+            "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}}})
+        with urllib.request.urlopen(directory_url, context=ctx, timeout=5) as r:
+            ari = json.load(r)["renewalInfo"]
+        with urllib.request.urlopen(ari + "/X.Y", context=ctx, timeout=5) as r:
+            self.assertEqual(json.load(r)["suggestedWindow"]["start"], "2026-01-01T00:00:00Z")
+        self.assertEqual(call("GET", "/replaces"), [])
         call("POST", "/reset", {})
         self.assertEqual(call("GET", "/counters"), {})
 

@@ -37,8 +37,11 @@ test_names_rejected_with_reason(void **state)
 	char longlabel[80];
 
 	(void)state;
-	assert_int_equal(check1("*.example.test", &e), CK_ERR_UNSUPPORTED);
-	assert_non_null(strstr(e.msg, "dns-01"));
+	/* A wildcard is a valid name; only a whole first label "*" is. */
+	assert_int_equal(check1("*.example.test", &e), CK_OK);
+	assert_int_equal(check1("a.*.example.test", &e), CK_ERR_INVALID_ARG);
+	assert_int_equal(check1("*.*.example.test", &e), CK_ERR_INVALID_ARG);
+	assert_int_equal(check1("*x.example.test", &e), CK_ERR_INVALID_ARG);
 	assert_int_equal(check1("bad_name.example", &e), CK_ERR_INVALID_ARG);
 	assert_non_null(strstr(e.msg, "bad_name.example"));
 	assert_int_equal(check1("-lead.example", &e), CK_ERR_INVALID_ARG);
@@ -55,6 +58,45 @@ test_names_rejected_with_reason(void **state)
 	assert_int_equal(ck_issue_check_names(dup, 2, &e), CK_ERR_INVALID_ARG);
 	assert_non_null(strstr(e.msg, "twice"));
 	assert_int_equal(ck_issue_check_names(dup, 0, &e), CK_ERR_INVALID_ARG);
+}
+
+/* Which challenge may prove which name: decided before any order. */
+static void
+test_challenge_fits_names(void **state)
+{
+	const char *names[] = { "example.test", "*.example.test", "127.0.0.1" };
+	struct ck_challenge_override ov[2] = { { "*.EXAMPLE.test", CK_CHALLENGE_DNS01 },
+					       { "127.0.0.1", CK_CHALLENGE_TLSALPN01 } };
+	struct ck_challenge_settings cfg;
+	struct ck_err e;
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.dns_wait = -1;
+	/* The default (http-01) cannot prove a wildcard: the message says how. */
+	assert_int_equal(ck_issue_check_challenge(names, 2, &cfg, &e), CK_ERR_UNSUPPORTED);
+	assert_non_null(strstr(e.msg, "*.example.test"));
+	assert_non_null(strstr(e.msg, "dns-01"));
+	cfg.type = CK_CHALLENGE_TLSALPN01;
+	assert_int_equal(ck_issue_check_challenge(names, 2, &cfg, &e), CK_ERR_UNSUPPORTED);
+	/* dns-01 for the wildcard, but no way to publish the record. */
+	cfg.overrides = ov;
+	cfg.noverrides = 1;
+	assert_int_equal(ck_issue_check_challenge(names, 2, &cfg, &e), CK_ERR_INVALID_ARG);
+	assert_non_null(strstr(e.msg, "--dns-hook"));
+	cfg.dns_hook = "/usr/local/bin/dns-hook";
+	assert_int_equal(ck_issue_check_challenge(names, 2, &cfg, &e), CK_OK);
+	assert_int_equal(chall_type_for(&cfg, "*.example.test"), CK_CHALLENGE_DNS01);
+	assert_int_equal(chall_type_for(&cfg, "example.test"), CK_CHALLENGE_TLSALPN01);
+	/* An IP address never by dns-01. */
+	cfg.type = CK_CHALLENGE_DNS01;
+	assert_int_equal(ck_issue_check_challenge(names, 3, &cfg, &e), CK_ERR_UNSUPPORTED);
+	assert_non_null(strstr(e.msg, "127.0.0.1"));
+	cfg.noverrides = 2;
+	assert_int_equal(ck_issue_check_challenge(names, 3, &cfg, &e), CK_OK);
+	/* An override must name a name of the certificate. */
+	assert_int_equal(ck_issue_check_challenge(names, 1, &cfg, &e), CK_ERR_INVALID_ARG);
+	assert_non_null(strstr(e.msg, "names no name"));
 }
 
 static void
@@ -283,6 +325,7 @@ main(void)
 		cmocka_unit_test(test_names_accepted),
 		cmocka_unit_test(test_names_rejected_with_reason),
 		cmocka_unit_test(test_names_count_bounded),
+		cmocka_unit_test(test_challenge_fits_names),
 		cmocka_unit_test(test_cert_checked_before_storing),
 		cmocka_unit_test(test_cert_chain_signatures_checked),
 		cmocka_unit_test(test_names_same_set),

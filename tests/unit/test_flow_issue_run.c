@@ -12,13 +12,10 @@
  */
 #include "test_store_util.h"
 #include "test_acme_fake.h"
-
-#include <openssl/pem.h>
+#include "test_fake_issue.h"
 
 #include "crypto/alternates.h"
 #include "flow/issue.h"
-
-#define ACCT_URL FAKE_BASE "/acct/1"
 
 struct env {
 	char dir[64];
@@ -33,45 +30,9 @@ struct env {
 	long finalize_status;    /* 0: answer finalize normally; else this status, after issuing */
 	int finalizes;
 	int64_t acct_id;
+	const char *authz_token; /* non-NULL: /authz/1 hands out this http-01 token */
+	int challenge_posts;     /* POSTs to /chall/1: the challenge answered */
 };
-
-/* The certificate for the CSR of a finalize request, with the CA after it. */
-static void
-env_issue(struct env *e, const char *jws)
-{
-	char *payload = fake_payload(jws);
-	json_t *j = payload != NULL ? json_loads(payload, 0, NULL) : NULL;
-	const char *csr64 = json_string_value(json_object_get(j, "csr"));
-	unsigned char *der = NULL;
-	const unsigned char *p;
-	size_t len = 0;
-	X509_REQ *req;
-	EVP_PKEY *pub;
-	X509 *leaf;
-	BIO *b = BIO_new(BIO_s_mem());
-	char *data = NULL;
-	long n;
-
-	assert_non_null(csr64);
-	assert_int_equal(ck_b64url_decode(csr64, strlen(csr64), &der, &len, NULL), CK_OK);
-	p = der;
-	assert_non_null(req = d2i_X509_REQ(NULL, &p, (long)len));
-	assert_non_null(pub = X509_REQ_get_pubkey(req));
-	leaf = t_x509(pub, e->ca, e->ca_key, "a.test", 0, "DNS:a.test", 77, 1690000000,
-		      2000000000);
-	assert_int_equal(PEM_write_bio_X509(b, leaf), 1);
-	assert_int_equal(PEM_write_bio_X509(b, e->ca), 1);
-	n = BIO_get_mem_data(b, &data);
-	free(e->chain_pem);
-	e->chain_pem = strndup(data, (size_t)n);
-	BIO_free(b);
-	X509_free(leaf);
-	EVP_PKEY_free(pub);
-	X509_REQ_free(req);
-	free(der);
-	json_decref(j);
-	free(payload);
-}
 
 /* The fake, issuing real certificates (and losing finalize answers when told). */
 static int
@@ -83,10 +44,24 @@ env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_r
 
 	if (req->method != ACME_METHOD_POST)
 		return 0;
+	if (strcmp(path, "/chall/1") == 0)
+		e->challenge_posts++;
+	if (strcmp(path, "/authz/1") == 0 && e->authz_token != NULL) {
+		char authz[1024];
+
+		snprintf(authz, sizeof(authz),
+			 "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":"
+			 "\"a.test\"},\"challenges\":[{\"type\":\"http-01\",\"url\":\"" FAKE_BASE
+			 "/chall/1\",\"status\":\"pending\",\"token\":\"%s\"}]}", e->authz_token);
+		fake_nonce(f, out);
+		fake_body(out, 200, "application/json", authz);
+		return 1;
+	}
 	if (strcmp(path, "/order/1/fin") == 0) {
 		e->finalizes++;
 		body = strndup(req->body, req->body_len);
-		env_issue(e, body);
+		free(e->chain_pem);
+		e->chain_pem = t_fake_chain_for_finalize(e->ca, e->ca_key, body, 77);
 		free(body);
 		if (e->finalize_status == 0)
 			return 0;
@@ -109,10 +84,7 @@ static int
 setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	struct ck_account in = { 0 };
-	EVP_PKEY *acct_key = t_key(CK_KEY_EC256);
-	char path[128], *tp = NULL;
-	int64_t key_id = 0;
+	char path[128];
 
 	assert_non_null(e);
 	snprintf(e->dir, sizeof(e->dir), "/tmp/ck-test-issue-run-XXXXXX");
@@ -128,17 +100,7 @@ setup(void **state)
 	assert_int_equal(ck_store_open(path, &e->ctx, &e->st, NULL), CK_OK);
 	e->ca_key = t_key(CK_KEY_EC256);
 	e->ca = t_x509(e->ca_key, NULL, NULL, "fake CA", 1, NULL, 1, 1690000000, 2000000000);
-	assert_int_equal(ck_store_key_put(e->st, acct_key, &key_id, NULL, NULL), CK_OK);
-	in.name = "default";
-	in.server = FAKE_DIR;
-	in.url = ACCT_URL;
-	in.key_id = key_id;
-	in.status = "valid";
-	assert_int_equal(ck_store_account_put(e->st, &in, &e->acct_id, NULL), CK_OK);
-	assert_int_equal(ck_key_thumbprint(acct_key, &tp, NULL), CK_OK);
-	snprintf(e->f.acct_tp, sizeof(e->f.acct_tp), "%s", tp);
-	free(tp);
-	EVP_PKEY_free(acct_key);
+	e->acct_id = t_fake_account(e->st, &e->f);
 	*state = e;
 	return 0;
 }
@@ -159,6 +121,7 @@ teardown(void **state)
 }
 
 static const char *const names[] = { "a.test" };
+
 
 static enum ck_code
 run_issue(struct env *e, struct ck_issue_result *res, struct ck_err *err)
@@ -266,11 +229,56 @@ test_issue_finalize_5xx_then_resumed(void **state)
 	ck_order_cleanup(&o);
 }
 
+/*
+ * A server (here the fake) handing out an http-01 token that is a path:
+ * refused before anything touches the webroot, and the challenge is never
+ * answered.
+ */
+static void
+test_issue_webroot_token_traversal_refused(void **state)
+{
+	static const char *const bad[] = { "../../x" }; /* more forms: test_challenge_webroot */
+	struct env *e = *state;
+	struct ck_challenge_settings cfg;
+	struct ck_issue_params p;
+	struct ck_issue_result res;
+	struct ck_err err;
+	char webroot[128], outside[128];
+	size_t i;
+
+	snprintf(webroot, sizeof(webroot), "%s/www/html", e->dir);
+	snprintf(outside, sizeof(outside), "%s/www", e->dir);
+	assert_int_equal(mkdir(outside, 0755), 0);
+	assert_int_equal(mkdir(webroot, 0755), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.type = CK_CHALLENGE_HTTP01;
+	cfg.webroot = webroot;
+	cfg.dns_wait = -1;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		p.server = FAKE_DIR;
+		p.account = "default";
+		p.names = names;
+		p.nnames = 1;
+		p.challenge = &cfg;
+		e->authz_token = bad[i];
+		ck_err_clear(&err);
+		assert_int_not_equal(ck_issue(&e->ctx, e->st, &p, &res, &err), CK_OK);
+		assert_non_null(strstr(err.msg, "token"));
+		assert_int_equal(e->challenge_posts, 0);
+		/* Nothing in the webroot, nothing next to it. */
+		assert_int_equal(t_dir_entries(webroot), 0);
+		assert_int_equal(t_dir_entries(outside), 1);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_issue_success, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_issue_webroot_token_traversal_refused, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_issue_finalize_5xx_then_resumed, setup,
 						teardown),
 	};

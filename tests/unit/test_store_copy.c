@@ -80,7 +80,8 @@ test_copy_carries_key_chain_lineage(void **state)
 }
 
 /* A revoked certificate stays revoked in the copy (a copy must never make a
- * revoked certificate look deployable), and its lineage keeps its profile. */
+ * revoked certificate look deployable), and its lineage keeps its profile
+ * and its challenge settings (renewals there repeat them). */
 static void
 test_copy_carries_revocation_and_profile(void **state)
 {
@@ -88,6 +89,7 @@ test_copy_carries_revocation_and_profile(void **state)
 	EVP_PKEY *k = t_key(CK_KEY_EC256);
 	struct ck_copy_result r;
 	struct ck_cert_row row;
+	struct ck_lineage lin;
 	struct ck_store *dst = NULL;
 	char path[400];
 	struct t_pki p;
@@ -99,6 +101,8 @@ test_copy_carries_revocation_and_profile(void **state)
 	t_leaf(&p, k, "revoked.test", 30, e->now, 90, &d);
 	cid = t_put_cert(e->st, &d, &p.chain, 0, "rev", NULL);
 	assert_int_equal(ck_store_lineage_profile_set(e->st, "rev", "shortlived", NULL), CK_OK);
+	assert_int_equal(ck_store_lineage_challenge_set(e->st, "rev", "{\"type\":\"tls-alpn-01\"}",
+						       NULL), CK_OK);
 	assert_int_equal(ck_store_cert_revoked_set(e->st, cid, e->now - 60, "keyCompromise", NULL),
 			 CK_OK);
 	open_dst(e, &dst, path, sizeof(path));
@@ -108,6 +112,10 @@ test_copy_carries_revocation_and_profile(void **state)
 	assert_string_equal(row.revoke_reason, "keyCompromise");
 	assert_string_equal(row.profile, "shortlived");
 	ck_cert_row_cleanup(&row);
+	assert_int_equal(ck_store_lineage_get(dst, "rev", &lin, NULL), CK_OK);
+	assert_non_null(lin.challenge);
+	assert_string_equal(lin.challenge, "{\"type\":\"tls-alpn-01\"}");
+	ck_lineage_cleanup(&lin);
 	ck_store_close(dst);
 	free(d.data);
 	t_pki_cleanup(&p);

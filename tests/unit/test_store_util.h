@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -139,6 +140,37 @@ t_store_location(const char *dir, const char *file, char *out, size_t n, char *d
 #else
 	fail_msg("this build has no PostgreSQL driver");
 #endif
+}
+
+/* Entries of a directory, "." and ".." not counted. */
+static inline int
+t_dir_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* Runs a shell command (printf-formatted); the test fails if it does. */
+static inline void __attribute__((format(printf, 1, 2)))
+t_sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	assert_true(n > 0 && (size_t)n < sizeof(cmd));
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
 }
 
 /* A fresh store at DIR/sub/store.db (sub does not exist yet: open creates it). */

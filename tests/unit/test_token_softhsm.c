@@ -30,21 +30,6 @@ struct t_hsm {
 
 static struct t_hsm hsm;
 
-static void
-t_run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	assert_true(n > 0 && (size_t)n < sizeof(cmd));
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
 /* SHA-256 of the SPKI in DER file path, as OpenSSL computes it. */
 static void
 t_spki_of_file(const char *path, char out[65])
@@ -79,18 +64,18 @@ group_setup(void **state)
 	snprintf(path, sizeof(path), "%s/tokens", hsm.dir);
 	assert_int_equal(mkdir(path, 0700), 0);
 	setenv("SOFTHSM2_CONF", conf, 1);
-	t_run("softhsm2-util --init-token --free --label '" T_LABEL "' --pin " T_PIN
+	t_sh("softhsm2-util --init-token --free --label '" T_LABEL "' --pin " T_PIN
 	      " --so-pin 654321 >/dev/null");
-	t_run("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --login --pin "
+	t_sh("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --login --pin "
 	      T_PIN " --keypairgen --key-type EC:prime256v1 --id 01 --label k1 >/dev/null 2>&1");
-	t_run("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --login --pin "
+	t_sh("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --login --pin "
 	      T_PIN " --keypairgen --key-type RSA:2048 --id 02 --label k2 >/dev/null 2>&1");
-	t_run("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --login --pin "
+	t_sh("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --login --pin "
 	      T_PIN " --keypairgen --key-type EC:edwards25519 --id a0ff --label k3 "
 	      ">/dev/null 2>&1");
-	t_run("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --read-object "
+	t_sh("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --read-object "
 	      "--type pubkey --id 01 -o %s/k1.der >/dev/null 2>&1", hsm.dir);
-	t_run("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --read-object "
+	t_sh("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --read-object "
 	      "--type pubkey --id 02 -o %s/k2.der >/dev/null 2>&1", hsm.dir);
 	snprintf(path, sizeof(path), "%s/k1.der", hsm.dir);
 	t_spki_of_file(path, hsm.spki_ec);
@@ -237,7 +222,7 @@ test_module_file_checks(void **state)
 	snprintf(dir, sizeof(dir), "%s/modules", hsm.dir);
 	assert_int_equal(mkdir(dir, 0755), 0);
 	snprintf(lib, sizeof(lib), "%s/libcopy.so", dir);
-	t_run("cp " T_MODULE " %s && chmod 0644 %s", lib, lib);
+	t_sh("cp " T_MODULE " %s && chmod 0644 %s", lib, lib);
 
 	/* the real module, reached through Debian's symbolic link, loads */
 	ck_err_clear(&err);

@@ -141,6 +141,37 @@ static const char *const migrations[] = {
 	/* 7: indexes for "is this key used" (doctor, key info, prune) */
 	("CREATE INDEX orders_key ON orders(key_id);"
 	 "CREATE INDEX requests_key ON requests(key_id);"),
+	/* 8: how the lineage's identifiers are proven (challenge/settings.c's
+	 * JSON object), NULL = never chosen */
+	"ALTER TABLE lineages ADD COLUMN challenge text;",
+	/* 9: renewal (ARI window, backoff, the claim of the run renewing a
+	 * lineage) and rate_limits (a server's Retry-After per name) */
+	("CREATE TABLE renewal ("
+	 "  lineage text PRIMARY KEY,"
+	 "  cert_sha256 text,"
+	 "  ari_start bigint, ari_end bigint, ari_moment bigint, ari_next bigint,"
+	 "  ari_explanation text,"
+	 "  failures bigint NOT NULL DEFAULT 0,"
+	 "  backoff_until bigint,"
+	 "  last_error text,"
+	 "  claim_owner text, claim_until bigint,"
+	 "  claim_token bigint NOT NULL DEFAULT 0,"
+	 "  updated bigint NOT NULL);"
+	 "CREATE TABLE rate_limits ("
+	 "  server text NOT NULL,"
+	 "  name text NOT NULL,"
+	 "  until bigint NOT NULL,"
+	 "  reason text,"
+	 "  PRIMARY KEY (server, name));"),
+	/* 10: deployment: a binding's reload command and --verify endpoint, and
+	 * what its last deploy did (when, result, generation, a deploy started
+	 * and not ended) */
+	("ALTER TABLE bindings ADD COLUMN reload text;"
+	 "ALTER TABLE bindings ADD COLUMN verify text;"
+	 "ALTER TABLE bindings ADD COLUMN deployed_at bigint;"
+	 "ALTER TABLE bindings ADD COLUMN result text;"
+	 "ALTER TABLE bindings ADD COLUMN generation text;"
+	 "ALTER TABLE bindings ADD COLUMN pending_sha256 text;"),
 };
 
 static const char schema_init[] =

@@ -141,6 +141,44 @@ static const char *const migrations[] = {
 	 * store that issued n certificates holds n orders. */
 	("CREATE INDEX orders_key ON orders(key_id);"
 	 "CREATE INDEX requests_key ON requests(key_id);"),
+	/* 8: how the lineage's identifiers are proven (challenge type per name and
+	 * its settings), a JSON object written by challenge/settings.c, NULL =
+	 * never chosen (http-01 listener) */
+	"ALTER TABLE lineages ADD COLUMN challenge TEXT;",
+	/* 9: renewal (certkeep renew).  renewal: per lineage, the ARI window of
+	 * the certificate cert_sha256 and the moment chosen in it, when to ask
+	 * renewalInfo again, the failure count and backoff, and the claim of the
+	 * run renewing it (owner, expiry, a token that grows with every claim:
+	 * the fencing token of a later lease).  rate_limits: a server's
+	 * Retry-After (429, 503, rateLimited) per name ('' = the whole server):
+	 * nothing is sent for that name before `until`. */
+	("CREATE TABLE renewal ("
+	 "  lineage TEXT PRIMARY KEY,"
+	 "  cert_sha256 TEXT,"
+	 "  ari_start INTEGER, ari_end INTEGER, ari_moment INTEGER, ari_next INTEGER,"
+	 "  ari_explanation TEXT,"
+	 "  failures INTEGER NOT NULL DEFAULT 0,"
+	 "  backoff_until INTEGER,"
+	 "  last_error TEXT,"
+	 "  claim_owner TEXT, claim_until INTEGER,"
+	 "  claim_token INTEGER NOT NULL DEFAULT 0,"
+	 "  updated INTEGER NOT NULL);"
+	 "CREATE TABLE rate_limits ("
+	 "  server TEXT NOT NULL,"
+	 "  name TEXT NOT NULL,"
+	 "  until INTEGER NOT NULL,"
+	 "  reason TEXT,"
+	 "  PRIMARY KEY (server, name));"),
+	/* 10: deployment (issue 9): a binding's reload command and --verify
+	 * endpoint, and what its last deploy did: when, the one-line result,
+	 * the generation directory it switched to, and the certificate of a
+	 * deploy that started and has not recorded its end (a crash). */
+	"ALTER TABLE bindings ADD COLUMN reload TEXT;"
+	"ALTER TABLE bindings ADD COLUMN verify TEXT;"
+	"ALTER TABLE bindings ADD COLUMN deployed_at INTEGER;"
+	"ALTER TABLE bindings ADD COLUMN result TEXT;"
+	"ALTER TABLE bindings ADD COLUMN generation TEXT;"
+	"ALTER TABLE bindings ADD COLUMN pending_sha256 TEXT;",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */

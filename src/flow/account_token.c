@@ -1,0 +1,92 @@
+/*
+ * account_token.c - an ACME account key wherever it lives: the session's
+ * key loaded as a signer (software from the store, or on a PKCS#11 token
+ * through its stored URI), and the token key of a registration.  The
+ * account flows sign through the signer and never ask where the key is.
+ *
+ * Must never: keep a PIN, or register with a token key the store has not
+ * committed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "acme/acme.h"
+#include "flow/account_int.h"
+#include "flow/certkey.h"
+
+void
+acct_flow_key_free(struct flow_key *fk)
+{
+	flow_key_cleanup(fk);
+	free(fk);
+}
+
+enum ck_code
+acct_session_key(struct ck_store *st, struct ck_account_session *s, const char *pin_file,
+		 struct ck_err *err)
+{
+	struct flow_key_src src = { NULL, NULL, pin_file };
+	struct flow_key *fk = calloc(1, sizeof(*fk));
+	EVP_PKEY *pub = NULL;
+	enum ck_code rc;
+
+	if (fk == NULL)
+		return CK_OOM(err);
+	if ((rc = flow_key_load(fk, st, s->account.key_id, &src, err)) != CK_OK)
+		goto out;
+	if ((pub = flow_key_public(fk)) == NULL) {
+		rc = CK_OOM(err);
+		goto out;
+	}
+	if ((rc = acme_client_set_account_signer(s->client, fk->signer, s->account.url, err)))
+		goto out;
+	acct_session_key_cleanup(s);
+	EVP_PKEY_free(s->key);
+	s->key = pub;
+	s->signing = fk;
+	pub = NULL;
+	fk = NULL;
+out:
+	EVP_PKEY_free(pub);
+	if (fk != NULL)
+		acct_flow_key_free(fk);
+	return rc;
+}
+
+void
+acct_session_key_cleanup(struct ck_account_session *s)
+{
+	if (s->signing != NULL)
+		acct_flow_key_free(s->signing);
+	s->signing = NULL;
+}
+
+enum ck_code
+acct_token_register_key(struct ck_store *st, const struct ck_account_register_opts *o,
+			const char *name, const struct ck_account *prev, struct flow_key **out,
+			struct ck_err *err)
+{
+	struct flow_key_src src = { o->token_uri, o->pkcs11_module, o->pin_file };
+	char label[CK_STORE_NAME_MAX + 16];
+	struct flow_key *fk;
+	enum ck_code rc;
+
+	if (prev->id != 0 && prev->url != NULL &&
+	    (prev->status == NULL || strcmp(prev->status, "valid") == 0))
+		return CK_FAIL(err, CK_ERR_EXISTS, "this store already has account %s for %s (%s): "
+			       "pass --account NAME for an account with its key on the token, or "
+			       "roll this one over (account rollover --token)", name, o->server,
+			       prev->url);
+	if ((fk = calloc(1, sizeof(*fk))) == NULL)
+		return CK_OOM(err);
+	snprintf(label, sizeof(label), "acme-account-%s", name);
+	if ((rc = flow_key_new(fk, st, &src, o->key_type != CK_KEY_NONE ? o->key_type
+					     : CK_KEY_EC256, label, err)) != CK_OK) {
+		free(fk);
+		ck_err_prefix(err, "the account key could not be made on the token; nothing was "
+			      "registered");
+		return rc;
+	}
+	*out = fk;
+	return CK_OK;
+}

@@ -1,0 +1,233 @@
+/*
+ * issue_authz.c - the authorization step of issuance: for each pending
+ * authorization of an order, the challenge type its name uses (per-name
+ * override, else the default), one responder per type in use (started on
+ * first need, shared by every order the owner authorizes through it), and
+ * add -> ready -> respond -> wait -> remove.
+ *
+ * Must never: answer a challenge before its responder serves it; leave an
+ * item added after the step returns (success, error or cancel); answer a
+ * wildcard by anything but dns-01, or an IP address by dns-01.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "acme/acme.h"
+#include "flow/issue.h"
+
+/* One pending authorization being proven. */
+struct authz_work {
+	struct acme_authz az;
+	const struct acme_challenge *ch;     /* borrowed from az */
+	enum ck_challenge_type type;
+	struct chall_item item;
+	char *keyauth;
+	char *ident, *token;                 /* item's strings: az changes while waiting */
+	char name[CK_NAME_MAX + 3];          /* "*.example.org" for a wildcard */
+	int pending;
+	int added;
+};
+
+enum ck_code
+issue_challenges_init(struct issue_challenges *c, const struct ck_ctx *ctx,
+		      const struct ck_challenge_settings *cfg, struct ck_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->ctx = ctx;
+	c->cfg = cfg;
+	if (pthread_mutex_init(&c->lock, NULL) != 0)
+		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
+	c->inited = 1;
+	return CK_OK;
+}
+
+void
+issue_challenges_stop(struct issue_challenges *c)
+{
+	size_t i;
+
+	if (c == NULL || !c->inited)
+		return;
+	for (i = 0; i < CK_ARRAY_LEN(c->r); i++) {
+		chall_stop(c->r[i]);
+		c->r[i] = NULL;
+	}
+	pthread_mutex_destroy(&c->lock);
+	c->inited = 0;
+}
+
+/* The responder for type, made and started on first need. */
+static enum ck_code
+challenges_get(struct issue_challenges *c, enum ck_challenge_type type,
+	       struct chall_responder **out, struct ck_err *err)
+{
+	struct chall_responder *r = NULL;
+	enum ck_code rc = CK_OK;
+
+	if ((size_t)type >= CK_ARRAY_LEN(c->r))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "unknown challenge type %d", (int)type);
+	pthread_mutex_lock(&c->lock);
+	if (c->r[type] == NULL) {
+		rc = chall_responder_new(c->ctx, type, c->cfg, &r, err);
+		if (rc == CK_OK && (rc = chall_start(r, err)) != CK_OK)
+			chall_stop(r);
+		if (rc == CK_OK)
+			c->r[type] = r;
+	}
+	*out = c->r[type];
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+/* What to check when the server could not reach the proof. */
+static void
+authz_hint(const struct issue_challenges *c, const struct authz_work *w, struct ck_err *err)
+{
+	const struct ck_challenge_settings *s = c->cfg;
+	const char *t = ck_err_problem_short(err);
+	size_t n;
+
+	if (err == NULL || (strcmp(t, "connection") != 0 && strcmp(t, "unauthorized") != 0 &&
+			    strcmp(t, "dns") != 0 && strcmp(t, "tls") != 0 &&
+			    strcmp(t, "incorrectResponse") != 0))
+		return;
+	n = strlen(err->msg);
+	if (w->type == CK_CHALLENGE_HTTP01 && s->webroot != NULL)
+		snprintf(err->msg + n, sizeof(err->msg) - n,
+			 " (the CA must fetch http://%s/.well-known/acme-challenge/%s from the web "
+			 "server that serves --webroot %s on port 80)", w->item.identifier,
+			 w->item.token, s->webroot);
+	else if (w->type == CK_CHALLENGE_HTTP01)
+		snprintf(err->msg + n, sizeof(err->msg) - n,
+			 " (the CA must reach this machine's http-01 responder, which listened on "
+			 "%s port %u: check that the name resolves here and that port, or choose "
+			 "--http-port/--http-address)",
+			 s->http_address ? s->http_address : "every address",
+			 s->http_port ? s->http_port : 80);
+	else if (w->type == CK_CHALLENGE_TLSALPN01)
+		snprintf(err->msg + n, sizeof(err->msg) - n,
+			 " (the CA must reach this machine's tls-alpn-01 responder, which listened "
+			 "on %s port %u: check that the name resolves here and that port, or choose "
+			 "--tls-port/--tls-address)",
+			 s->tls_address ? s->tls_address : "every address",
+			 s->tls_port ? s->tls_port : 443);
+	else
+		snprintf(err->msg + n, sizeof(err->msg) - n,
+			 " (the CA must see the TXT record _acme-challenge.%s: check the hook or "
+			 "update server and --dns-wait)", w->item.identifier);
+}
+
+/* Fetches one authorization and, if pending, serves its challenge. */
+static enum ck_code
+authz_prepare(struct issue_challenges *c, struct acme_client *client, EVP_PKEY *account_key,
+	      const char *url, struct authz_work *w, struct ck_err *err)
+{
+	const char *tname;
+	struct chall_responder *r = NULL;
+	enum ck_code rc;
+
+	if ((rc = acme_authz_fetch(client, url, &w->az, err)) != CK_OK)
+		return rc;
+	if (w->az.state == ACME_ST_VALID)
+		return CK_OK;
+	if (w->az.state != ACME_ST_PENDING)
+		return CK_FAIL(err, CK_ERR_STATE, "authorization for %s is %s, not pending",
+			       w->az.identifier.value, w->az.status);
+	snprintf(w->name, sizeof(w->name), "%s%s", w->az.wildcard ? "*." : "",
+		 w->az.identifier.value);
+	if ((w->ident = strdup(w->az.identifier.value)) == NULL)
+		return CK_OOM(err);
+	w->item.identifier = w->ident;
+	w->item.is_ip = w->az.identifier.type != NULL && strcmp(w->az.identifier.type, "ip") == 0;
+	w->item.wildcard = w->az.wildcard;
+	w->type = chall_type_for(c->cfg, w->name);
+	tname = ck_challenge_type_name(w->type);
+	if (w->item.wildcard && w->type != CK_CHALLENGE_DNS01)
+		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "%s is a wildcard: only dns-01 validates "
+			       "wildcards, not %s", w->name, tname);
+	if (w->item.is_ip && w->type == CK_CHALLENGE_DNS01)
+		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "%s is an IP address: dns-01 cannot "
+			       "validate it (RFC 8738); use http-01 or tls-alpn-01", w->name);
+	w->ch = acme_authz_challenge(&w->az, tname);
+	if (w->ch == NULL || w->ch->token == NULL)
+		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "the server offers no %s challenge for %s",
+			       tname, w->name);
+	if ((rc = acme_key_authorization(account_key, w->ch->token, &w->keyauth, err)) != CK_OK)
+		return rc;
+	if ((w->token = strdup(w->ch->token)) == NULL)
+		return CK_OOM(err);
+	w->item.token = w->token;
+	w->item.keyauth = w->keyauth;
+	if ((rc = challenges_get(c, w->type, &r, err)) != CK_OK)
+		return rc;
+	if ((rc = chall_add(r, &w->item, err)) != CK_OK) {
+		ck_err_prefix(err, "%s for %s", tname, w->name);
+		return rc;
+	}
+	w->added = 1;
+	w->pending = 1;
+	return CK_OK;
+}
+
+/* ready for every responder this round added to, then tell the server. */
+static enum ck_code
+authz_answer(struct issue_challenges *c, struct acme_client *client, struct authz_work *w,
+	     size_t n, struct ck_err *err)
+{
+	enum ck_code rc;
+	size_t i, t;
+
+	for (t = 0; t < CK_ARRAY_LEN(c->r); t++) {
+		for (i = 0; i < n && !(w[i].pending && w[i].type == (enum ck_challenge_type)t); i++)
+			;
+		if (i < n && (rc = chall_ready(c->r[t], err)) != CK_OK)
+			return rc;
+	}
+	for (i = 0; i < n; i++)
+		if (w[i].pending && (rc = acme_challenge_respond(client, w[i].ch, err)) != CK_OK)
+			return rc;
+	return CK_OK;
+}
+
+enum ck_code
+issue_challenges_authorize(struct issue_challenges *c, struct acme_client *client,
+			   EVP_PKEY *account_key, const struct acme_order *order,
+			   struct ck_err *err)
+{
+	size_t n = order->authorizations.n, i;
+	struct authz_work *w;
+	enum ck_code rc = CK_OK;
+
+	if (n == 0)
+		return CK_OK;
+	if ((w = calloc(n, sizeof(*w))) == NULL)
+		return CK_OOM(err);
+	for (i = 0; i < n && rc == CK_OK; i++)
+		rc = authz_prepare(c, client, account_key, order->authorizations.v[i], &w[i], err);
+	if (rc == CK_OK)
+		rc = authz_answer(c, client, w, n, err);
+	for (i = 0; i < n && rc == CK_OK; i++) {
+		if (!w[i].pending)
+			continue;
+		if ((rc = acme_authz_wait(client, &w[i].az, err)) != CK_OK) {
+			if (rc != CK_ERR_CANCELLED) {
+				ck_err_prefix(err, "validation of %s failed (%s)", w[i].name,
+					      ck_challenge_type_name(w[i].type));
+				authz_hint(c, &w[i], err);
+			}
+			break;
+		}
+		ck_log(&c->ctx->log, CK_LOG_DEBUG, "%s validated by %s", w[i].name,
+		       ck_challenge_type_name(w[i].type));
+	}
+	for (i = 0; i < n; i++) {
+		if (w[i].added)
+			chall_remove(c->r[w[i].type], &w[i].item);
+		free(w[i].keyauth);
+		free(w[i].ident);
+		free(w[i].token);
+		acme_authz_cleanup(&w[i].az);
+	}
+	free(w);
+	return rc;
+}

@@ -1,0 +1,90 @@
+/*
+ * renew.c - ck_renew (certkeep/renew.h): the plan, then the run, and the
+ * report both fill.  Owns the report's memory and the stable names of
+ * reasons and states (JSON contracts: values are only ever added).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "renew/renew_int.h"
+
+const char *
+ck_renew_why_name(enum ck_renew_why w)
+{
+	static const char *const names[] = {
+		"not-due", "forced", "ari-window", "lifetime", "revoked", "key-gone",
+		"names-changed", "no-certificate", "order-in-flight",
+	};
+
+	return (size_t)w < CK_ARRAY_LEN(names) ? names[w] : "unknown";
+}
+
+const char *
+ck_renew_state_name(enum ck_renew_state s)
+{
+	static const char *const names[] = {
+		"not-due", "due", "waiting", "renewed", "failed", "claimed", "cancelled",
+	};
+
+	return (size_t)s < CK_ARRAY_LEN(names) ? names[s] : "unknown";
+}
+
+void
+ck_renew_report_cleanup(struct ck_renew_report *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->n; i++) {
+		free(r->items[i].explanation_url);
+		free(r->items[i].wait_reason);
+		free(r->items[i].error);
+		free(r->items[i].deploy_error);
+	}
+	free(r->items);
+	memset(r, 0, sizeof(*r));
+}
+
+enum ck_code
+ck_renew(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_opts *opts,
+	 struct ck_renew_report *out, struct ck_err *err)
+{
+	struct renew_plan p;
+	struct ck_renew_report rep;
+	struct renew_job *jobs = NULL;
+	size_t i, njobs = 0;
+	enum ck_code rc;
+
+	if (ctx == NULL || st == NULL || opts == NULL || out == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "ck_renew needs a context, a store and options");
+	if (opts->concurrency > CK_RENEW_CONCURRENCY_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "at most %d orders can be in flight at once",
+			       CK_RENEW_CONCURRENCY_MAX);
+	memset(&p, 0, sizeof(p));
+	memset(&rep, 0, sizeof(rep));
+	p.ctx = ctx;
+	p.st = st;
+	p.o = opts;
+	if ((rc = renew_plan_make(&p, &rep.items, &jobs, &rep.n, err)) != CK_OK)
+		goto out;
+	njobs = rep.n;
+	if (opts->dry_run) {
+		for (i = 0; i < rep.n; i++) {
+			rep.counts.total += rep.items[i].state != CK_RENEW_ST_NOT_DUE;
+			rep.counts.waiting += rep.items[i].state == CK_RENEW_ST_WAITING;
+		}
+	} else if ((rc = renew_run(ctx, st, opts, rep.items, jobs, rep.n, &rep.counts, err)) !=
+		   CK_OK) {
+		goto out;
+	}
+	*out = rep;
+	memset(&rep, 0, sizeof(rep));
+out:
+	for (i = 0; i < njobs; i++)
+		renew_job_cleanup(&jobs[i]);
+	free(jobs);
+	ck_renew_report_cleanup(&rep);
+	renew_plan_cleanup(&p);
+	return rc;
+}

@@ -1,0 +1,83 @@
+/*
+ * renew_int.h - what the scheduler's files share: the plan (who is due,
+ * plan.c) and the run (workers, claims, politeness, run.c).  The public
+ * face is include/certkeep/renew.h.
+ *
+ * The scheduler decides and calls ck_issue; it never talks ACME itself
+ * except to ask renewalInfo (ARI), and never writes a key or certificate.
+ */
+#ifndef CK_RENEW_INT_H
+#define CK_RENEW_INT_H
+
+#include <certkeep/renew.h>
+
+#include "acme/acme.h"
+#include "core/core.h"
+#include "store/renewal.h"
+#include "store/store.h"
+
+#define RENEW_LIFETIME_SHORT_S (10 * 86400) /* up to this, renew at half the lifetime */
+#define RENEW_JITTER_DIV 20                 /* jitter: up to lifetime / 20 earlier */
+#define RENEW_CLAIM_TTL_S 1800              /* a claim lasts this long without release */
+#define RENEW_RATELIMIT_DEFAULT_S 3600      /* a 429 without Retry-After */
+#define RENEW_BACKOFF_BASE_S 60             /* first backoff after an unknown failure */
+#define RENEW_BACKOFF_MAX_S 3600
+#define RENEW_VALIDATION_BASE_S 300         /* first backoff after a failed validation */
+#define RENEW_VALIDATION_MAX_S 86400
+#define RENEW_SERVERS_MAX 64                /* distinct ACME servers in one run */
+/* The rate_limits name under which renewalInfo's own Retry-After is kept
+ * (never an identifier: '#' is not in a DNS name or an IP literal). */
+#define RENEW_ARI_HOLD "#renewalInfo"
+
+/* One ACME server the plan talks to (renewalInfo). */
+struct renew_server {
+	char *url;
+	struct acme_client *client;  /* made on first need */
+	int broken;                  /* the directory could not be read: no ARI this run */
+	time_t ari_hold;             /* renewalInfo is not asked before this (Retry-After) */
+};
+
+/* What the run needs for one item beyond the item itself. */
+struct renew_job {
+	char *server;                /* directory URL (resolved) */
+	char *account;               /* account name on it; NULL = the server's default */
+	char *replaces;              /* ARI ID of the current certificate, or NULL */
+	char **names;                /* the lineage's identifiers */
+	size_t nnames;
+};
+void renew_job_cleanup(struct renew_job *j);
+
+struct renew_plan {
+	const struct ck_ctx *ctx;
+	struct ck_store *st;
+	const struct ck_renew_opts *o;
+	time_t now;
+	char *default_server;        /* NULL when the store has none */
+	struct renew_server servers[RENEW_SERVERS_MAX];
+	size_t nservers;
+	struct ck_renewal_list rows;  /* every renewal row, by lineage name */
+	int limits;                  /* some server's Retry-After still holds */
+};
+
+/*
+ * Fills items[i] and jobs[i] for every lineage (or the named ones): due or
+ * not, why, when, and what holds it (Retry-After, backoff).  Asks
+ * renewalInfo where the server offers it and the stored answer's
+ * Retry-After has passed; stores the answer unless dry_run.
+ */
+enum ck_code renew_plan_make(struct renew_plan *p, struct ck_renew_item **items,
+			     struct renew_job **jobs, size_t *n, struct ck_err *err);
+void renew_plan_cleanup(struct renew_plan *p);
+
+/* Runs the due items (state CK_RENEW_ST_DUE) on the worker pool. */
+enum ck_code renew_run(const struct ck_ctx *ctx, struct ck_store *st,
+		       const struct ck_renew_opts *o, struct ck_renew_item *items,
+		       struct renew_job *jobs, size_t n, struct ck_renew_counts *counts,
+		       struct ck_err *err);
+
+/* A number in [0, span] from a certificate thumbprint (stable jitter). */
+uint64_t renew_spread(const char *sha256, uint64_t span);
+/* Replaces *slot with a copy of text (NULL allowed); 0 on allocation failure. */
+int renew_set_text(char **slot, const char *text);
+
+#endif

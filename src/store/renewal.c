@@ -1,0 +1,351 @@
+/*
+ * renewal.c - the renewal scheduler's state (renewal.h): ARI window and
+ * chosen moment, failures and backoff, claims, and the servers'
+ * Retry-After per name.  Each write is one transaction that touches only
+ * the columns it is about, so two runs never undo each other's fields.
+ *
+ * Must never: grant a claim another live holder has, or shorten a
+ * Retry-After a server gave.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/renewal.h"
+#include "store/store_int.h"
+
+#define RENEWAL_COLS \
+	"SELECT lineage, cert_sha256, ari_start, ari_end, ari_moment, ari_next, " \
+	"ari_explanation, failures, backoff_until, last_error, claim_owner, claim_until, " \
+	"claim_token FROM renewal "
+
+static enum ck_code
+renewal_row(struct st_stmt *s, void *elem, struct ck_err *err)
+{
+	struct ck_renewal *r = elem;
+	int oom = 0;
+
+	st_col_copy(s, 0, r->lineage, sizeof(r->lineage));
+	st_col_copy(s, 1, r->cert_sha256, sizeof(r->cert_sha256));
+	r->ari_start = (time_t)st_col_int64(s, 2);
+	r->ari_end = (time_t)st_col_int64(s, 3);
+	r->ari_moment = (time_t)st_col_int64(s, 4);
+	r->ari_next = (time_t)st_col_int64(s, 5);
+	r->ari_explanation = st_col_dup(s, 6, &oom);
+	r->failures = st_col_int(s, 7);
+	r->backoff_until = (time_t)st_col_int64(s, 8);
+	r->last_error = st_col_dup(s, 9, &oom);
+	r->claim_owner = st_col_dup(s, 10, &oom);
+	r->claim_until = (time_t)st_col_int64(s, 11);
+	r->claim_token = st_col_int64(s, 12);
+	return oom ? CK_OOM(err) : CK_OK;
+}
+
+void
+ck_renewal_cleanup(struct ck_renewal *r)
+{
+	if (r == NULL)
+		return;
+	free(r->ari_explanation);
+	free(r->last_error);
+	free(r->claim_owner);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+renewal_free(void *elem)
+{
+	ck_renewal_cleanup(elem);
+}
+
+static const struct st_list_spec renewal_spec = {
+	sizeof(struct ck_renewal), "renewal rows", renewal_row, renewal_free,
+};
+
+enum ck_code
+ck_store_renewal_get(struct ck_store *st, const char *lineage, struct ck_renewal *out,
+		     struct ck_err *err)
+{
+	struct ck_renewal r;
+	enum ck_code rc;
+
+	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK)
+		return rc;
+	memset(&r, 0, sizeof(r));
+	rc = st_row_read(st, err, &renewal_spec, &r, RENEWAL_COLS "WHERE lineage = ?", "t",
+			 lineage);
+	if (rc == CK_OK)
+		*out = r;
+	return rc;
+}
+
+enum ck_code
+ck_store_renewal_list(struct ck_store *st, struct ck_renewal_list *out, struct ck_err *err)
+{
+	return st_list_read(st, err, &renewal_spec, &out->items, &out->n,
+			    RENEWAL_COLS "ORDER BY lineage", "");
+}
+
+void
+ck_renewal_list_cleanup(struct ck_renewal_list *l)
+{
+	if (l != NULL)
+		st_list_free(&l->items, &l->n, sizeof(struct ck_renewal), renewal_free);
+}
+
+/* The row exists afterwards (inside the caller's transaction). */
+static enum ck_code
+renewal_ensure_tx(struct ck_store *st, const char *lineage, struct ck_err *err)
+{
+	return st_exec(st, err, NULL,
+		       "INSERT INTO renewal (lineage, updated) VALUES (?, ?) "
+		       "ON CONFLICT (lineage) DO NOTHING",
+		       "ti", lineage, (int64_t)st_now(st));
+}
+
+/* What ari_body and failed_body write. */
+struct renewal_write {
+	const char *lineage;
+	const struct ck_renewal_ari *ari;
+	time_t backoff_until;
+	const char *error;
+};
+
+static enum ck_code
+ari_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct renewal_write *w = arg;
+	const struct ck_renewal_ari *a = w->ari;
+	enum ck_code rc;
+
+	if ((rc = renewal_ensure_tx(st, w->lineage, err)) != CK_OK)
+		return rc;
+	return st_exec(st, err, NULL,
+		       "UPDATE renewal SET cert_sha256 = ?, ari_start = ?, ari_end = ?, "
+		       "ari_moment = ?, ari_next = ?, ari_explanation = ?, updated = ? "
+		       "WHERE lineage = ?",
+		       "tiiiitit", a->cert_sha256, (int64_t)a->start, (int64_t)a->end,
+		       (int64_t)a->moment, (int64_t)a->next, a->explanation, (int64_t)st_now(st),
+		       w->lineage);
+}
+
+enum ck_code
+ck_store_renewal_ari_set(struct ck_store *st, const char *lineage, const struct ck_renewal_ari *a,
+			 struct ck_err *err)
+{
+	struct renewal_write w = { lineage, a, 0, NULL };
+	enum ck_code rc;
+
+	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK ||
+	    (rc = st_check_text("certificate thumbprint", a->cert_sha256, 64, 1, err)) != CK_OK ||
+	    (rc = st_check_text("explanation URL", a->explanation, CK_STORE_URL_MAX, 0, err)) !=
+		    CK_OK)
+		return rc;
+	return st_tx_run(st, err, "store.renewal_ari", ari_body, &w);
+}
+
+static enum ck_code
+failed_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct renewal_write *w = arg;
+	enum ck_code rc;
+
+	if ((rc = renewal_ensure_tx(st, w->lineage, err)) != CK_OK)
+		return rc;
+	return st_exec(st, err, NULL,
+		       "UPDATE renewal SET failures = failures + 1, backoff_until = ?, "
+		       "last_error = ?, updated = ? WHERE lineage = ?",
+		       "itit", (int64_t)w->backoff_until, w->error, (int64_t)st_now(st),
+		       w->lineage);
+}
+
+enum ck_code
+ck_store_renewal_failed(struct ck_store *st, const char *lineage, time_t backoff_until,
+			const char *error, struct ck_err *err)
+{
+	char msg[CK_RENEWAL_ERROR_MAX];
+	struct renewal_write w = { lineage, NULL, backoff_until, msg };
+	enum ck_code rc;
+
+	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK)
+		return rc;
+	ck_str_printable(msg, sizeof(msg), error != NULL ? error : "");
+	return st_tx_run(st, err, "store.renewal_failed", failed_body, &w);
+}
+
+enum ck_code
+ck_store_renewal_done(struct ck_store *st, const char *lineage, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK)
+		return rc;
+	return st_tx_exec(st, err, "store.renewal_done", NULL,
+			  "UPDATE renewal SET failures = 0, backoff_until = NULL, last_error = NULL, "
+			  "cert_sha256 = NULL, ari_start = NULL, ari_end = NULL, ari_moment = NULL, "
+			  "ari_next = NULL, ari_explanation = NULL, updated = ? WHERE lineage = ?",
+			  "it", (int64_t)st_now(st), lineage);
+}
+
+/* What claim_body reads and writes. */
+struct claim_args {
+	const char *lineage, *owner, *steal;
+	time_t until;
+	int64_t token;            /* OUT */
+};
+
+static enum ck_code
+claim_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct claim_args *a = arg;
+	struct ck_renewal r;
+	int changes = 0;
+	enum ck_code rc;
+
+	a->token = 0;
+	if ((rc = renewal_ensure_tx(st, a->lineage, err)) != CK_OK)
+		return rc;
+	rc = st_exec(st, err, &changes,
+		     "UPDATE renewal SET claim_owner = ?, claim_until = ?, "
+		     "claim_token = claim_token + 1, updated = ? WHERE lineage = ? AND "
+		     "(claim_owner IS NULL OR claim_until <= ? OR claim_owner = ? OR "
+		     "claim_owner = ?)",
+		     "tiititt", a->owner, (int64_t)a->until, (int64_t)st_now(st), a->lineage,
+		     (int64_t)st_now(st), a->owner, a->steal);
+	if (rc != CK_OK)
+		return rc;
+	memset(&r, 0, sizeof(r));
+	if ((rc = st_row_read(st, err, &renewal_spec, &r, RENEWAL_COLS "WHERE lineage = ?", "t",
+			      a->lineage)) != CK_OK)
+		return rc;
+	if (changes == 0) {
+		char when[21];
+
+		ck_time_rfc3339(r.claim_until, when);
+		rc = CK_FAIL(err, CK_ERR_BUSY, "lineage %s is being renewed by %s (claimed until %s)",
+			     a->lineage, r.claim_owner ? r.claim_owner : "another run", when);
+	} else {
+		a->token = r.claim_token;
+	}
+	ck_renewal_cleanup(&r);
+	return rc;
+}
+
+enum ck_code
+ck_store_renewal_claim(struct ck_store *st, const char *lineage, const char *owner, time_t until,
+		       const char *steal, int64_t *token, struct ck_err *err)
+{
+	struct claim_args a = { lineage, owner, steal, until, 0 };
+	enum ck_code rc;
+
+	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK ||
+	    (rc = st_check_text("claim owner", owner, CK_RENEWAL_OWNER_MAX, 1, err)) != CK_OK)
+		return rc;
+	if ((rc = st_tx_run(st, err, "store.renewal_claim", claim_body, &a)) == CK_OK &&
+	    token != NULL)
+		*token = a.token;
+	return rc;
+}
+
+enum ck_code
+ck_store_renewal_release(struct ck_store *st, const char *lineage, const char *owner,
+			 struct ck_err *err)
+{
+	return st_tx_exec(st, err, "store.renewal_release", NULL,
+			  "UPDATE renewal SET claim_owner = NULL, claim_until = NULL, updated = ? "
+			  "WHERE lineage = ? AND claim_owner = ?",
+			  "itt", (int64_t)st_now(st), lineage, owner);
+}
+
+enum ck_code
+ck_store_ratelimit_set(struct ck_store *st, const char *server, const char *name, time_t until,
+		       const char *reason, struct ck_err *err)
+{
+	char msg[CK_RENEWAL_ERROR_MAX];
+	enum ck_code rc;
+
+	if ((rc = st_check_text("server", server, CK_STORE_URL_MAX, 1, err)) != CK_OK ||
+	    (rc = st_check_text("name", name, CK_NAME_MAX, 0, err)) != CK_OK)
+		return rc;
+	ck_str_printable(msg, sizeof(msg), reason != NULL ? reason : "");
+	return st_tx_exec(st, err, "store.ratelimit_set", NULL,
+			  "INSERT INTO rate_limits (server, name, until, reason) VALUES (?, ?, ?, ?) "
+			  "ON CONFLICT (server, name) DO UPDATE SET "
+			  "reason = CASE WHEN excluded.until > until THEN excluded.reason "
+			  "ELSE reason END, until = max(until, excluded.until)",
+			  "ttit", server, name != NULL ? name : "", (int64_t)until, msg);
+}
+
+enum ck_code
+ck_store_ratelimit_until(struct ck_store *st, const char *server, const char *const *names,
+			 size_t n, time_t now, time_t *until, char reason[CK_RENEWAL_ERROR_MAX],
+			 struct ck_err *err)
+{
+	struct st_stmt *s = NULL;
+	time_t best = 0;
+	enum ck_code rc = CK_OK;
+	size_t i;
+	int step;
+
+	if (reason != NULL)
+		reason[0] = '\0';
+	for (i = 0; i <= n && rc == CK_OK; i++) {
+		const char *name = i == 0 ? "" : names[i - 1];
+
+		if ((rc = st_prepare_bind(st, err, &s,
+					  "SELECT until, reason FROM rate_limits WHERE server = ? "
+					  "AND name = ? AND until > ?",
+					  "tti", server, name, (int64_t)now)) != CK_OK)
+			break;
+		if ((step = st_step(st, s, err)) < 0)
+			rc = CK_ERR_STORE;
+		else if (step == 1 && (time_t)st_col_int64(s, 0) > best) {
+			best = (time_t)st_col_int64(s, 0);
+			if (reason != NULL)
+				st_col_copy(s, 1, reason, CK_RENEWAL_ERROR_MAX);
+		}
+		st_finalize(s);
+		s = NULL;
+	}
+	if (rc == CK_OK)
+		*until = best;
+	return rc;
+}
+
+enum ck_code
+ck_store_ratelimit_any(struct ck_store *st, time_t now, int *any, struct ck_err *err)
+{
+	int64_t n = 0;
+	enum ck_code rc;
+
+	rc = st_query_int(st, err, &n, "SELECT count(*) FROM rate_limits WHERE until > ?", "i",
+			  (int64_t)now);
+	if (rc == CK_OK)
+		*any = n > 0;
+	return rc;
+}
+
+enum ck_code
+ck_store_orders_since(struct ck_store *st, const char *server, time_t since, size_t *count,
+		      time_t *oldest, struct ck_err *err)
+{
+	struct st_stmt *s = NULL;
+	enum ck_code rc;
+	int step;
+
+	if ((rc = st_prepare_bind(st, err, &s,
+				  "SELECT count(*), min(o.created) FROM orders o JOIN accounts a "
+				  "ON a.id = o.account_id WHERE a.server = ? AND o.created >= ?",
+				  "ti", server, (int64_t)since)) != CK_OK)
+		return rc;
+	if ((step = st_step(st, s, err)) < 0) {
+		rc = CK_ERR_STORE;
+	} else if (step == 1) {
+		*count = (size_t)st_col_int64(s, 0);
+		*oldest = (time_t)st_col_int64(s, 1);
+	} else {
+		*count = 0;
+		*oldest = 0;
+	}
+	st_finalize(s);
+	return rc;
+}

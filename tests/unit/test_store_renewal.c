@@ -1,0 +1,178 @@
+/*
+ * test_store_renewal.c - the renewal scheduler's state (store/renewal.h,
+ * migration 6): claims (granted, refused to another holder, expired,
+ * taken over from a dead holder, the token growing), a server's
+ * Retry-After per name (a later one kept, an earlier one never shortening
+ * it), failures and backoff, the ARI window, orders counted per server.
+ */
+#include "test_store_util.h"
+
+#include "store/renewal.h"
+
+static void
+test_claim(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_renewal r;
+	struct ck_err err;
+	int64_t tok = 0, tok2 = 0;
+
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", "host pid 1 run a", e->now + 60, NULL,
+						&tok, &err), CK_OK);
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", "host pid 2 run b", e->now + 60, NULL,
+						&tok2, &err), CK_ERR_BUSY);
+	assert_non_null(strstr(err.msg, "host pid 1 run a"));
+	/* the holder itself may claim again; a holder proven gone may be taken over */
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", "host pid 1 run a", e->now + 60, NULL,
+						&tok2, &err), CK_OK);
+	assert_true(tok2 > tok);
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", "host pid 2 run b", e->now + 60,
+						"host pid 1 run a", &tok, &err), CK_OK);
+	assert_true(tok > tok2);
+	/* releasing someone else's claim changes nothing */
+	assert_int_equal(ck_store_renewal_release(e->st, "www", "host pid 1 run a", &err), CK_OK);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ck_store_renewal_get(e->st, "www", &r, &err), CK_OK);
+	assert_string_equal(r.claim_owner, "host pid 2 run b");
+	ck_renewal_cleanup(&r);
+	/* an expired claim is free */
+	e->now += 61;
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", "host pid 3 run c", e->now + 60, NULL,
+						NULL, &err), CK_OK);
+	assert_int_equal(ck_store_renewal_release(e->st, "www", "host pid 3 run c", &err), CK_OK);
+	assert_int_equal(ck_store_renewal_get(e->st, "www", &r, &err), CK_OK);
+	assert_null(r.claim_owner);
+	ck_renewal_cleanup(&r);
+}
+
+static void
+test_ratelimit(void **state)
+{
+	struct t_env *e = *state;
+	const char *names[] = { "a.test", "b.test" };
+	char reason[CK_RENEWAL_ERROR_MAX];
+	const char *srv = "https://acme.test/dir";
+	struct ck_err err;
+	time_t until = 1;
+
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_ratelimit_until(e->st, srv, names, 2, e->now, &until, reason,
+						  &err), CK_OK);
+	assert_int_equal((long long)until, 0);
+	assert_int_equal(ck_store_ratelimit_set(e->st, srv, "b.test", e->now + 30, "rateLimited",
+						&err), CK_OK);
+	/* an earlier Retry-After never shortens a recorded one */
+	assert_int_equal(ck_store_ratelimit_set(e->st, srv, "b.test", e->now + 5, "short", &err),
+			 CK_OK);
+	assert_int_equal(ck_store_ratelimit_until(e->st, srv, names, 2, e->now, &until, reason,
+						  &err), CK_OK);
+	assert_int_equal((long long)until, (long long)e->now + 30);
+	assert_string_equal(reason, "rateLimited");
+	/* other names, other servers are free; the whole server ("") holds every name */
+	assert_int_equal(ck_store_ratelimit_until(e->st, srv, names, 1, e->now, &until, reason,
+						  &err), CK_OK);
+	assert_int_equal((long long)until, 0);
+	assert_int_equal(ck_store_ratelimit_until(e->st, "https://other.test/dir", names, 2, e->now,
+						  &until, reason, &err), CK_OK);
+	assert_int_equal((long long)until, 0);
+	assert_int_equal(ck_store_ratelimit_set(e->st, srv, "", e->now + 50, "503", &err), CK_OK);
+	assert_int_equal(ck_store_ratelimit_until(e->st, srv, names, 1, e->now, &until, reason,
+						  &err), CK_OK);
+	assert_int_equal((long long)until, (long long)e->now + 50);
+	/* and it survives closing the store */
+	ck_store_close(e->st);
+	assert_int_equal(ck_store_open(e->path, &e->ctx, &e->st, &err), CK_OK);
+	assert_int_equal(ck_store_ratelimit_until(e->st, srv, names + 1, 1, e->now + 40, &until,
+						  reason, &err), CK_OK);
+	assert_int_equal((long long)until, (long long)e->now + 50);
+}
+
+static void
+test_failed_done_ari(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_renewal_ari a = { "ab12", 100, 200, 150, 300, "https://acme.test/why" };
+	struct ck_renewal r;
+	struct ck_err err;
+
+	ck_err_clear(&err);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ck_store_renewal_get(e->st, "www", &r, &err), CK_ERR_NOT_FOUND);
+	assert_int_equal(ck_store_renewal_ari_set(e->st, "www", &a, &err), CK_OK);
+	assert_int_equal(ck_store_renewal_failed(e->st, "www", e->now + 60, "validation", &err),
+			 CK_OK);
+	assert_int_equal(ck_store_renewal_failed(e->st, "www", e->now + 120, "again\x01", &err),
+			 CK_OK);
+	assert_int_equal(ck_store_renewal_get(e->st, "www", &r, &err), CK_OK);
+	assert_int_equal(r.failures, 2);
+	assert_int_equal((long long)r.backoff_until, (long long)e->now + 120);
+	assert_string_equal(r.last_error, "again?");
+	assert_string_equal(r.cert_sha256, "ab12");
+	assert_int_equal((long long)r.ari_moment, 150);
+	assert_int_equal((long long)r.ari_next, 300);
+	assert_string_equal(r.ari_explanation, "https://acme.test/why");
+	ck_renewal_cleanup(&r);
+	assert_int_equal(ck_store_renewal_done(e->st, "www", &err), CK_OK);
+	assert_int_equal(ck_store_renewal_get(e->st, "www", &r, &err), CK_OK);
+	assert_int_equal(r.failures, 0);
+	assert_int_equal((long long)r.backoff_until, 0);
+	assert_int_equal((long long)r.ari_moment, 0);
+	assert_string_equal(r.cert_sha256, "");
+	ck_renewal_cleanup(&r);
+	assert_int_equal(ck_store_renewal_failed(e->st, "../x", 0, "", &err), CK_ERR_INVALID_ARG);
+}
+
+static void
+test_orders_since(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	const char *ids[] = { "a.test" };
+	struct ck_account a;
+	struct ck_order_new on;
+	struct ck_err err;
+	int64_t kid, acct, oid;
+	time_t oldest = 0;
+	size_t n = 9;
+
+	ck_err_clear(&err);
+	kid = t_put_key(e->st, k);
+	memset(&a, 0, sizeof(a));
+	a.server = "https://acme.test/dir";
+	a.key_id = kid;
+	assert_int_equal(ck_store_account_put(e->st, &a, &acct, &err), CK_OK);
+	memset(&on, 0, sizeof(on));
+	on.lineage = "a.test";
+	on.account_id = acct;
+	on.key_id = kid;
+	on.identifiers = ids;
+	on.nidentifiers = 1;
+	assert_int_equal(ck_store_order_put(e->st, &on, &oid, &err), CK_OK);
+	e->now += 10;
+	assert_int_equal(ck_store_order_put(e->st, &on, &oid, &err), CK_OK);
+	assert_int_equal(ck_store_orders_since(e->st, a.server, e->now - 100, &n, &oldest, &err),
+			 CK_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal((long long)oldest, (long long)e->now - 10);
+	assert_int_equal(ck_store_orders_since(e->st, a.server, e->now - 5, &n, &oldest, &err),
+			 CK_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(ck_store_orders_since(e->st, "https://other.test/dir", 0, &n, &oldest,
+					       &err), CK_OK);
+	assert_int_equal(n, 0);
+	EVP_PKEY_free(k);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_claim, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_ratelimit, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_failed_done_ari, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_orders_since, t_setup, t_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
