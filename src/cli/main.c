@@ -214,13 +214,16 @@ store_open_keyed(struct cli *cli, unsigned flags, struct ck_store **out, struct 
 int
 cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err)
 {
+	char where[512];
+
 	if (store_open_keyed(cli, 0, out, err) == 0)
 		return 0;
+	ck_store_location_redact(cli->store_path, where, sizeof(where));
 	if (err->code == CK_ERR_NOT_FOUND)
 		ck_err_set(err, CK_ERR_NOT_FOUND, __func__,
 			   "no store at %s; nothing was created: check --store (or "
 			   "$CERTKEEP_STORE), or start a store with 'certkeep account register', "
-			   "'certkeep import' or 'certkeep issue'", cli->store_path);
+			   "'certkeep import' or 'certkeep issue'", where);
 	return -1;
 }
 

@@ -59,6 +59,59 @@ st_location_is_pg(const char *path)
 	return 0;
 }
 
+/* Where a password= value starting at p (after the '=') ends: at '&' in a URL's
+ * query, else after a quoted value or at white space (libpq's keyword form). */
+static const char *
+redact_value_end(const char *p, int url)
+{
+	if (url)
+		return p + strcspn(p, "&");
+	if (*p != '\'')
+		return p + strcspn(p, " \t\n");
+	for (p++; *p != '\0' && *p != '\''; p++)
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+	return *p == '\'' ? p + 1 : p;
+}
+
+void
+ck_store_location_redact(const char *loc, char *out, size_t n)
+{
+	static const char key[] = "password=";
+	int url = strncmp(loc, "postgresql://", 13) == 0 || strncmp(loc, "postgres://", 11) == 0;
+	const char *p = loc, *auth, *at = NULL, *colon;
+	size_t len = 0;
+
+	if (n == 0)
+		return;
+	out[0] = '\0';
+	if (url) {
+		/* the user:password@ of the authority */
+		auth = strstr(loc, "://") + 3;
+		for (p = auth; *p != '\0' && *p != '/' && *p != '?'; p++)
+			if (*p == '@')
+				at = p;
+		colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		p = loc;
+		if (colon != NULL) {
+			len = (size_t)snprintf(out, n, "%.*s:***", (int)(colon - loc), loc);
+			p = at;
+		}
+	}
+	for (; *p != '\0' && len + 1 < n; p++) {
+		if (strncmp(p, key, sizeof(key) - 1) == 0 &&
+		    (p == loc || strchr(url ? "?&" : " \t\n", p[-1]) != NULL)) {
+			len += (size_t)snprintf(out + len, n - len, "%s***", key);
+			p = redact_value_end(p + sizeof(key) - 1, url) - 1;
+			continue;
+		}
+		out[len++] = *p;
+		out[len] = '\0';
+	}
+	if (len >= n)
+		out[n - 1] = '\0';
+}
+
 enum ck_code
 ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
 		 struct ck_store **out, struct ck_err *err)

@@ -77,6 +77,15 @@ class TestPgStore(unittest.TestCase):
         self.assertEqual(PG.psql(self.db, "SELECT count(*) FROM certificates").strip(), "1")
         self.assertEqual(PG.psql(self.db, "SELECT count(*) FROM keys").strip(), "2")
         self.doctor_clean()
+        # renew's workers open the store again from its location (the
+        # connection string, a password in it never shown)
+        ck = ckharness.Certkeep(self.url.replace("postgres@", "postgres:s3cret-pw@", 1),
+                                ca_bundle=PEBBLE.ca_bundle)
+        res = ck.run("renew", "--all", "--force", "--concurrency", "2", "--http-port",
+                     str(PEBBLE.http_port), "--http-address", "127.0.0.1", timeout=300)
+        self.assertNotIn("s3cret-pw", res.stdout + res.stderr)
+        self.assertEqual(PG.psql(self.db, "SELECT count(*) FROM certificates").strip(), "2")
+        self.doctor_clean()
 
     def test_foreign_database_refused_untouched(self):
         PG.psql(self.db, "CREATE TABLE notes (body text); INSERT INTO notes VALUES ('x')")
@@ -92,6 +101,11 @@ class TestPgStore(unittest.TestCase):
         res = self.ck.run("list", check=False)
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("no store", res.stderr)
+        # the location in the message, without the password in it
+        ck = ckharness.Certkeep(self.url.replace("postgres@", "postgres:s3cret-pw@", 1))
+        res = ck.run("list", check=False)
+        self.assertIn("no store at postgresql://postgres:***@", res.stderr)
+        self.assertNotIn("s3cret-pw", res.stderr)
         self.assertEqual(PG.psql(self.db, "SELECT count(*) FROM information_schema.tables "
                                  "WHERE table_schema = 'public'").strip(), "0")
 

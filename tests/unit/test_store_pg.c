@@ -24,6 +24,37 @@ test_location_selects_the_driver(void **state)
 	assert_false(st_location_is_pg("postgresql.db"));
 }
 
+/* A location for a message keeps everything but the password. */
+static void
+test_location_redacts_the_password(void **state)
+{
+	static const char *const cases[][2] = {
+		{ "postgresql://ck:s3cret@127.0.0.1:5432/certkeep",
+		  "postgresql://ck:***@127.0.0.1:5432/certkeep" },
+		{ "postgres://ck:p@ss@db.example/certkeep?sslmode=require",
+		  "postgres://ck:***@db.example/certkeep?sslmode=require" },
+		{ "postgresql://ck@db/certkeep?password=s3cret&sslmode=require",
+		  "postgresql://ck@db/certkeep?password=***&sslmode=require" },
+		{ "postgresql://db/certkeep", "postgresql://db/certkeep" },
+		{ "host=db password=s3cret dbname=certkeep", "host=db password=*** dbname=certkeep" },
+		{ "host=db password='s3 \\'cret' dbname=ck", "host=db password=*** dbname=ck" },
+		{ "host=db passfile=/x dbname=ck", "host=db passfile=/x dbname=ck" },
+		{ "/var/lib/certkeep/store.db", "/var/lib/certkeep/store.db" },
+	};
+	char out[128], small[16];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < CK_ARRAY_LEN(cases); i++) {
+		ck_store_location_redact(cases[i][0], out, sizeof(out));
+		assert_string_equal(out, cases[i][1]);
+	}
+	ck_store_location_redact("postgresql://ck:s3cret@127.0.0.1/certkeep", small,
+				 sizeof(small));
+	assert_null(strstr(small, "s3"));
+	assert_true(strlen(small) < sizeof(small));
+}
+
 #ifdef CK_HAVE_POSTGRESQL
 /* The failure kind of a statement that fails with SQLSTATE code. */
 static enum st_fail
@@ -121,6 +152,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_location_selects_the_driver),
+		cmocka_unit_test(test_location_redacts_the_password),
 #ifdef CK_HAVE_POSTGRESQL
 		cmocka_unit_test_setup_teardown(test_sqlstates_map_to_failure_kinds, t_setup,
 						t_teardown),
