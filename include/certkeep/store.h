@@ -151,6 +151,12 @@ CK_API void ck_store_close(struct ck_store *st);
 CK_API void ck_store_cleanup(struct ck_store **st);
 /* Path the store was opened with. */
 CK_API const char *ck_store_path(const struct ck_store *st);
+/*
+ * loc (a store location: a file path or a PostgreSQL connection string)
+ * for a message: a password in it (postgresql://USER:PASSWORD@..., a
+ * password= parameter or keyword) replaced by "***"; truncated to fit n.
+ */
+CK_API void ck_store_location_redact(const char *loc, char *out, size_t n);
 /* Schema version of the open database (after migrations). */
 CK_API int ck_store_schema_version(const struct ck_store *st);
 

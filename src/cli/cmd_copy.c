@@ -59,6 +59,7 @@ copy_run(struct cli *cli, int argc, char **argv, int move)
 	unsigned flags = 0;
 	int64_t id = 0;
 	enum ck_code rc;
+	char where[512];
 	int c;
 
 	ck_err_clear(&err);
@@ -100,11 +101,12 @@ copy_run(struct cli *cli, int argc, char **argv, int move)
 		  : ck_store_cert_copy(src, id, dst, flags, &res, &err);
 	if (rc != CK_OK)
 		goto out;
+	ck_store_location_redact(to, where, sizeof(where));
 	if (res.already_present)
 		printf("%s: the destination already had this certificate%s\n", argv[optind],
 		       move ? "; removed it from this store" : "; nothing changed");
 	else
-		printf("%s: %s to %s %s\n", argv[optind], move ? "moved" : "copied", to,
+		printf("%s: %s to %s %s\n", argv[optind], move ? "moved" : "copied", where,
 		       res.dst_key_id == 0 ? "WITHOUT its private key (--no-key)"
 		       : res.key_is_token ? "with its key reference (the key stays on its token)"
 					   : !ck_store_is_sealed(src) ? "with its private key"

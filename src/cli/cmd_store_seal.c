@@ -95,6 +95,7 @@ cmd_store_keys(struct cli *cli, int argc, char **argv, int *rc)
 	struct ck_store *st = NULL;
 	const char *file = NULL, *keep_key;
 	struct ck_err err;
+	char where[512];
 	int rekey, r;
 
 	if (strcmp(argv[1], "seal") != 0 && strcmp(argv[1], "rekey") != 0)
@@ -119,9 +120,10 @@ cmd_store_keys(struct cli *cli, int argc, char **argv, int *rc)
 		return 1;
 	}
 	ck_store_close(st);
+	ck_store_location_redact(cli->store_path, where, sizeof(where));
 	printf(rekey ? "every private key in %s is now sealed under %s\n"
 		     : "every private key in %s is now sealed under %s; use "
-		       "--store-key-file with it\n", cli->store_path, file);
+		       "--store-key-file with it\n", where, file);
 	*rc = CLI_EXIT_OK;
 	return 1;
 }

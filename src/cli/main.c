@@ -64,7 +64,11 @@ usage(FILE *fp)
 		"  --store PATH      the store (default $CERTKEEP_STORE, else\n"
 		"                    /var/lib/certkeep/store.db as root, else\n"
 		"                    $XDG_DATA_HOME/certkeep/store.db); only commands\n"
-		"                    that store something create it\n"
+		"                    that store something create it.  A PostgreSQL\n"
+		"                    store: postgresql://USER@HOST:PORT/DB, postgres://...\n"
+		"                    or a libpq keyword string (host=... dbname=...);\n"
+		"                    the password from ~/.pgpass, PGPASSFILE or a\n"
+		"                    service file, never on the command line\n"
 		"  --store-key-file FILE  the node key (0600, yours) that seals the store's\n"
 		"                    private keys (default $CERTKEEP_STORE_KEY_FILE, else the\n"
 		"                    systemd credential $CREDENTIALS_DIRECTORY/certkeep-store-key);\n"
@@ -210,13 +214,16 @@ store_open_keyed(struct cli *cli, unsigned flags, struct ck_store **out, struct 
 int
 cli_store_open(struct cli *cli, struct ck_store **out, struct ck_err *err)
 {
+	char where[512];
+
 	if (store_open_keyed(cli, 0, out, err) == 0)
 		return 0;
+	ck_store_location_redact(cli->store_path, where, sizeof(where));
 	if (err->code == CK_ERR_NOT_FOUND)
 		ck_err_set(err, CK_ERR_NOT_FOUND, __func__,
 			   "no store at %s; nothing was created: check --store (or "
 			   "$CERTKEEP_STORE), or start a store with 'certkeep account register', "
-			   "'certkeep import' or 'certkeep issue'", cli->store_path);
+			   "'certkeep import' or 'certkeep issue'", where);
 	return -1;
 }
 

@@ -44,7 +44,7 @@ binding_put_body(struct ck_store *st, void *arg, struct ck_err *err)
 		     "state, updated, reload, verify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
 		     "ON CONFLICT(name) DO UPDATE SET "
 		     "lineage = excluded.lineage, pinned_sha256 = excluded.pinned_sha256, "
-		     "target = excluded.target, last_sha256 = coalesce(excluded.last_sha256, "
+		     "target = excluded.target, last_sha256 = coalesce(excluded.last_sha256, bindings."
 		     "last_sha256), state = excluded.state, updated = excluded.updated, "
 		     "reload = excluded.reload, verify = excluded.verify",
 		     "ttttttItt", in->name, in->lineage, a->pin, in->target,

@@ -184,7 +184,7 @@ chain_select_body(struct ck_store *st, void *arg, struct ck_err *err)
 			       (long long)a->id, a->index, n + 1, n);
 	rc = st_exec(st, err, &changes,
 		     "UPDATE certificates SET chain_selected = ? WHERE id = ? AND "
-		     "chain_selected IS NOT ?", "iii", (int64_t)a->index, a->id, (int64_t)a->index);
+		     "chain_selected <> ?", "iii", (int64_t)a->index, a->id, (int64_t)a->index);
 	if (rc == CK_OK && changes > 0)
 		rc = st_generation_bump_tx(st, err);
 	return rc;

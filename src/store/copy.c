@@ -321,8 +321,10 @@ same_file(const struct ck_store *a, const struct ck_store *b, struct ck_err *err
 {
 	struct stat sa, sb;
 
-	if (stat(a->path, &sa) == 0 && stat(b->path, &sb) == 0 && sa.st_dev == sb.st_dev &&
-	    sa.st_ino == sb.st_ino)
+	/* A database server's store is named by its connection string, not a file. */
+	if (a == b || strcmp(a->path, b->path) == 0 ||
+	    (stat(a->path, &sa) == 0 && stat(b->path, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	     sa.st_ino == sb.st_ino))
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
 			       "the destination is the same store as the source");
 	return CK_OK;

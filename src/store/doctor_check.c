@@ -276,7 +276,7 @@ dr_check_certs(struct ck_store *st, struct dr_keys *keys, const struct ck_doctor
 	 * or in no lineage (5 NULL); superseded certificates are not reported. */
 	return st_each_row(st, err, check_one_cert, &a,
 			   "SELECT c.id, c.der, c.sha256, c.spki_sha256, c.key_id, l.name, "
-			   "coalesce(l.current_cert_id = c.id, 0), "
+			   "CASE WHEN l.current_cert_id = c.id THEN 1 ELSE 0 END, "
 			   "EXISTS(SELECT 1 FROM bindings b WHERE b.pinned_sha256 = c.sha256 OR "
 			   "b.last_sha256 = c.sha256), "
 			   "(SELECT count(*) FROM chain h WHERE h.cert_id = c.id) "

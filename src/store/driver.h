@@ -140,5 +140,18 @@ enum ck_code st_fail_err(struct ck_err *err, const char *where, const char *what
 
 /* The SQLite driver (src/store/sqlite/driver.c). */
 extern const struct st_driver_ops st_sqlite_driver;
+#ifdef CK_HAVE_POSTGRESQL
+/* The PostgreSQL driver (src/store/pg/driver.c), when built with libpq. */
+extern const struct st_driver_ops st_pg_driver;
+#endif
+
+/*
+ * Whether a store location names a PostgreSQL database: a URI starting
+ * "postgresql://" or "postgres://", or a libpq keyword string (it starts
+ * with one of libpq's keywords followed by '=', e.g. "host=... dbname=...";
+ * a file path never contains '=' before its first '/').  Anything else is
+ * a SQLite file path.
+ */
+int st_location_is_pg(const char *path);
 
 #endif

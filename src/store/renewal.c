@@ -270,8 +270,9 @@ ck_store_ratelimit_set(struct ck_store *st, const char *server, const char *name
 	return st_tx_exec(st, err, "store.ratelimit_set", NULL,
 			  "INSERT INTO rate_limits (server, name, until, reason) VALUES (?, ?, ?, ?) "
 			  "ON CONFLICT (server, name) DO UPDATE SET "
-			  "reason = CASE WHEN excluded.until > until THEN excluded.reason "
-			  "ELSE reason END, until = max(until, excluded.until)",
+			  "reason = CASE WHEN excluded.until > rate_limits.until THEN excluded.reason "
+			  "ELSE rate_limits.reason END, until = CASE WHEN excluded.until > "
+			  "rate_limits.until THEN excluded.until ELSE rate_limits.until END",
 			  "ttit", server, name != NULL ? name : "", (int64_t)until, msg);
 }
 

@@ -41,6 +41,77 @@ ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err)
 	return CK_OK;
 }
 
+int
+st_location_is_pg(const char *path)
+{
+	static const char *const kw[] = {
+		"host=", "hostaddr=", "port=", "dbname=", "user=", "service=", "sslmode=",
+		"passfile=", "connect_timeout=", "application_name=", "options=",
+	};
+	size_t i;
+
+	if (strncmp(path, "postgresql://", 13) == 0 || strncmp(path, "postgres://", 11) == 0)
+		return 1;
+	for (i = 0; i < CK_ARRAY_LEN(kw); i++) {
+		if (strncmp(path, kw[i], strlen(kw[i])) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Where a password= value starting at p (after the '=') ends: at '&' in a URL's
+ * query, else after a quoted value or at white space (libpq's keyword form). */
+static const char *
+redact_value_end(const char *p, int url)
+{
+	if (url)
+		return p + strcspn(p, "&");
+	if (*p != '\'')
+		return p + strcspn(p, " \t\n");
+	for (p++; *p != '\0' && *p != '\''; p++)
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+	return *p == '\'' ? p + 1 : p;
+}
+
+void
+ck_store_location_redact(const char *loc, char *out, size_t n)
+{
+	static const char key[] = "password=";
+	int url = strncmp(loc, "postgresql://", 13) == 0 || strncmp(loc, "postgres://", 11) == 0;
+	const char *p = loc, *auth, *at = NULL, *colon;
+	size_t len = 0;
+
+	if (n == 0)
+		return;
+	out[0] = '\0';
+	if (url) {
+		/* the user:password@ of the authority */
+		auth = strstr(loc, "://") + 3;
+		for (p = auth; *p != '\0' && *p != '/' && *p != '?'; p++)
+			if (*p == '@')
+				at = p;
+		colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+		p = loc;
+		if (colon != NULL) {
+			len = (size_t)snprintf(out, n, "%.*s:***", (int)(colon - loc), loc);
+			p = at;
+		}
+	}
+	for (; *p != '\0' && len + 1 < n; p++) {
+		if (strncmp(p, key, sizeof(key) - 1) == 0 &&
+		    (p == loc || strchr(url ? "?&" : " \t\n", p[-1]) != NULL)) {
+			len += (size_t)snprintf(out + len, n - len, "%s***", key);
+			p = redact_value_end(p + sizeof(key) - 1, url) - 1;
+			continue;
+		}
+		out[len++] = *p;
+		out[len] = '\0';
+	}
+	if (len >= n)
+		out[n - 1] = '\0';
+}
+
 enum ck_code
 ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
 		 struct ck_store **out, struct ck_err *err)
@@ -61,8 +132,16 @@ ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
 	} else {
 		st->ctx = ctx;
 	}
-	/* One driver today; the fleet issue picks PostgreSQL by the path's form. */
 	st->drv = &st_sqlite_driver;
+	if (st_location_is_pg(path)) {
+#ifdef CK_HAVE_POSTGRESQL
+		st->drv = &st_pg_driver;
+#else
+		rc = CK_FAIL(err, CK_ERR_UNSUPPORTED, "the store is a PostgreSQL database, but "
+			     "this certkeep was built without PostgreSQL (meson -Dpostgresql)");
+		goto out;
+#endif
+	}
 	if ((rc = st->drv->open(path, flags, st->ctx, &st->conn, err)) != CK_OK)
 		goto out;
 	if ((rc = st_schema_migrate(st, err)) != CK_OK)

@@ -594,6 +594,42 @@ class AcmeProbe:
         return status, body
 
 
+class PostgreSQL:
+    """A throw-away PostgreSQL server on a loopback port (scripts/pg-test-server:
+    initdb in a temporary directory, trust authentication, no system service).
+    createdb(name) -> the connection string of a new, empty database."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ck-pg-", dir="/tmp")
+        os.rmdir(self.dir)  # the script creates it for the server's user
+        self.script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__)))), "scripts", "pg-test-server")
+        self.url = None
+
+    def start(self):
+        res = subprocess.run([self.script, "start", self.dir], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError("cannot start PostgreSQL: %s" % res.stderr)
+        self.url = res.stdout.strip()
+        return self
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.dir], capture_output=True)
+
+    def psql(self, db, sql):
+        """Runs sql on database db as the server's superuser; stdout (unaligned)."""
+        res = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                              "%s/%s" % (self.url, db), "-c", sql],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            raise AssertionError("psql %s: %s" % (sql, res.stderr))
+        return res.stdout
+
+    def createdb(self, name):
+        self.psql("postgres", "CREATE DATABASE %s" % name)
+        return "%s/%s" % (self.url, name)
+
+
 def certkeep_bin():
     """The certkeep binary under test: $CERTKEEP_BIN, else build-test's."""
     path = os.environ.get("CERTKEEP_BIN") or os.path.join(ROOT, "build-test", "src", "cli",

@@ -6,8 +6,11 @@
  * update that never writes a key back (a row read before a network round
  * trip must not undo a rollover committed meanwhile), and the previous key
  * that stays in use, never an orphan for doctor or prune, for the
- * rollover's grace.
+ * rollover's grace.  Two processes rolling the same account over at once
+ * (on PostgreSQL: two connections) lose no rollover.
  */
+#include <sys/wait.h>
+
 #include "test_store_util.h"
 
 #define SRV "https://acme.test/dir"
@@ -283,6 +286,83 @@ test_previous_key_kept_for_the_grace(void **state)
 	EVP_PKEY_free(nk);
 }
 
+/* One rollover by this process: a new key, pending (waiting while the other
+ * process's rollover is pending), committed.  0 on success. */
+static int
+rollover_once(struct ck_store *st, int64_t id)
+{
+	EVP_PKEY *k = NULL;
+	int64_t kid = 0;
+	enum ck_code rc = CK_ERR_STATE;
+	int tries;
+
+	if (ck_key_generate(CK_KEY_EC256, &k, NULL) != CK_OK ||
+	    ck_store_key_put(st, k, &kid, NULL, NULL) != CK_OK) {
+		EVP_PKEY_free(k);
+		return 1;
+	}
+	EVP_PKEY_free(k);
+	for (tries = 0; tries < 5000 && rc == CK_ERR_STATE; tries++) {
+		rc = ck_store_account_set_pending_key(st, id, kid, NULL);
+		if (rc == CK_ERR_STATE)
+			usleep(1000);
+	}
+	if (rc != CK_OK)
+		return 1;
+	return ck_store_account_commit_rollover(st, id, NULL) == CK_OK ? 0 : 1;
+}
+
+#define T_ROUNDS 15
+
+static void
+test_concurrent_rollovers_lose_nothing(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k0 = t_key(CK_KEY_EC256);
+	int64_t id = put_account(e->st, NULL, t_put_key(e->st, k0));
+	struct ck_account a;
+	uint64_t g0, g1, per_round;
+	pid_t pids[2];
+	int i, status;
+
+	/* What one rollover bumps, measured alone. */
+	g0 = t_gen(e->st);
+	assert_int_equal(rollover_once(e->st, id), 0);
+	per_round = t_gen(e->st) - g0;
+	g0 = t_gen(e->st);
+	ck_store_close(e->st);
+	e->st = NULL;
+	fflush(NULL);
+	for (i = 0; i < 2; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct ck_store *st = NULL;
+			int j, bad = 0;
+			if (ck_store_open(e->path, &e->ctx, &st, NULL) != CK_OK)
+				_exit(2);
+			for (j = 0; j < T_ROUNDS; j++)
+				bad |= rollover_once(st, id);
+			ck_store_close(st);
+			_exit(bad);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(ck_store_open(e->path, &e->ctx, &e->st, NULL), CK_OK);
+	g1 = t_gen(e->st);
+	/* Every rollover of both processes landed, each exactly once. */
+	assert_int_equal(g1 - g0, 2 * T_ROUNDS * per_round);
+	assert_int_equal(ck_store_account_get(e->st, SRV, NULL, &a, NULL), CK_OK);
+	assert_int_equal(a.pending_key_id, 0);
+	assert_true(a.key_id > 0);
+	ck_account_cleanup(&a);
+	EVP_PKEY_free(k0);
+}
+
 int
 main(void)
 {
@@ -296,6 +376,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_put_refuses_a_key_during_a_rollover, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_previous_key_kept_for_the_grace, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_rollovers_lose_nothing, t_setup,
 						t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -477,6 +477,8 @@ static void
 test_removed_key_leaves_no_copy_in_wal(void **state)
 {
 	struct t_env *e = *state;
+
+	T_SQLITE_ONLY(); /* SQLite's WAL file */
 	EVP_PKEY *k = t_key(CK_KEY_EC256), *k2 = t_key(CK_KEY_EC256);
 	struct ck_store *dst = NULL;
 	unsigned char *p8 = NULL, *p82 = NULL;

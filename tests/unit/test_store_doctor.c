@@ -131,6 +131,8 @@ static void
 test_corruption_detected_by_recomputing(void **state)
 {
 	struct t_env *e = *state;
+
+	T_SQLITE_ONLY(); /* plants a blob through sqlite3 */
 	EVP_PKEY *k = t_key(CK_KEY_EC256), *other = t_key(CK_KEY_EC256);
 	unsigned char *p8 = NULL;
 	size_t p8_len = 0;
@@ -271,12 +273,13 @@ test_expiry_chain_permissions(void **state)
 	t_put_cert(e->st, &dsoon, &p.chain, 0, "soon", NULL);
 	wrong = q.chain; /* another CA: does not sign bad.test */
 	t_put_cert(e->st, &dbad, &wrong, 0, "bad", NULL);
-	assert_int_equal(chmod(e->path, 0644), 0);
+	if (!t_engine_pg()) /* a PostgreSQL store has no file of its own */
+		assert_int_equal(chmod(e->path, 0644), 0);
 	run_doctor(e, &f);
 	assert_int_equal(count(&f, "cert-expired", NULL), 1);
 	assert_int_equal(count(&f, "cert-expiring", NULL), 1);
 	assert_int_equal(count(&f, "chain-invalid", NULL), 1);
-	assert_int_equal(count(&f, "store-permissions", "store file"), 1);
+	assert_int_equal(count(&f, "store-permissions", "store file"), t_engine_pg() ? 0 : 1);
 	ck_findings_cleanup(&f);
 	free(dold.data);
 	free(dsoon.data);

@@ -102,7 +102,31 @@ file_holds(const char *path, const unsigned char *needle, size_t n)
 	return hit;
 }
 
-/* How many of the keys' PKCS#8 DER the store file or its WAL holds in clear. */
+#ifdef CK_HAVE_POSTGRESQL
+/* Whether a row of the PostgreSQL store's keys table holds needle in clear. */
+static int
+pg_holds(const char *url, const unsigned char *needle, size_t n)
+{
+	const char *vals[1] = { (const char *)needle };
+	int lens[1] = { (int)n }, fmts[1] = { 1 }, hit;
+	PGconn *c = PQconnectdb(url);
+	PGresult *r;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect %s: %s", url, PQerrorMessage(c));
+	r = PQexecParams(c, "SELECT count(*) FROM keys WHERE position($1::bytea in pkcs8_der) > 0",
+			 1, NULL, vals, lens, fmts, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("search keys: %s", PQresultErrorMessage(r));
+	hit = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+	PQclear(r);
+	PQfinish(c);
+	return hit;
+}
+#endif
+
+/* How many of the keys' PKCS#8 DER the store file or its WAL (on PostgreSQL:
+ * the keys table) holds in clear. */
 static int
 plain_keys_in_file(struct seal_env *s)
 {
@@ -114,6 +138,11 @@ plain_keys_in_file(struct seal_env *s)
 		unsigned char *der = NULL;
 		size_t len = 0;
 		assert_int_equal(ck_key_to_pkcs8_der(s->keys[i], &der, &len, NULL), CK_OK);
+#ifdef CK_HAVE_POSTGRESQL
+		if (s->e->db[0] != '\0')
+			n += pg_holds(s->e->path, der, len);
+		else
+#endif
 		n += file_holds(s->e->path, der, len) || file_holds(wal, der, len);
 		ck_secure_free(der, len);
 	}
@@ -343,6 +372,12 @@ fresh_store(struct seal_env *s, int rekey)
 	s->e->st = NULL;
 	t_rm_rf(s->e->dir);
 	assert_int_equal(mkdir(s->e->dir, 0700), 0);
+#ifdef CK_HAVE_POSTGRESQL
+	if (s->e->db[0] != '\0') { /* a new database, as a new file on SQLite */
+		t_pg_dropdb(s->e->db);
+		t_pg_newdb(s->e->path, sizeof(s->e->path), s->e->db, sizeof(s->e->db));
+	}
+#endif
 	write_key_file(s->key_a, 'a', 0600);
 	write_key_file(s->key_b, 'b', 0600);
 	st = reopen(s->e, NULL, CK_OK, &err);

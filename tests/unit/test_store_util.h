@@ -4,6 +4,13 @@
  * certificates made with OpenSSL directly (a throw-away CA and leaves),
  * plus raw SQL on the store file to plant problems.  static inline so each
  * test binary takes what it uses.
+ *
+ * One suite, two engines: with CK_TEST_STORE_ENGINE=postgresql and
+ * CK_TEST_PG_URL=postgresql://user@127.0.0.1:PORT (a server the runner
+ * started, scripts/pg-test-server), each test gets a fresh PostgreSQL
+ * database instead of a SQLite file, and t_sql plants SQL through libpq.
+ * A case about SQLite's file itself (modes, pragmas) says so with
+ * T_SQLITE_ONLY(), which skips it on PostgreSQL.
  */
 #ifndef CK_TEST_STORE_UTIL_H
 #define CK_TEST_STORE_UTIL_H
@@ -20,6 +27,9 @@
 
 #include <cmocka.h>
 #include <sqlite3.h>
+#ifdef CK_HAVE_POSTGRESQL
+#include <libpq-fe.h>
+#endif
 #include <openssl/x509v3.h>
 
 #include "store/store.h"
@@ -29,6 +39,7 @@
 struct t_env {
 	char dir[256];
 	char path[300];
+	char db[64];              /* the PostgreSQL database of path, or "" */
 	struct ck_ctx ctx;
 	struct ck_store *st;
 	time_t now;
@@ -47,6 +58,88 @@ t_rm_rf(const char *dir)
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	assert_int_equal(system(cmd), 0);
+}
+
+/* Whether this run's stores are PostgreSQL databases. */
+static inline int
+t_engine_pg(void)
+{
+	const char *e = getenv("CK_TEST_STORE_ENGINE");
+
+	return e != NULL && strcmp(e, "postgresql") == 0;
+}
+
+/* A case about SQLite's file itself: not applicable to a PostgreSQL store. */
+#define T_SQLITE_ONLY() do { if (t_engine_pg()) skip(); } while (0)
+
+#ifdef CK_HAVE_POSTGRESQL
+/* Runs sql on the database at url (a libpq connection string). */
+static inline void
+t_pg_sql(const char *url, const char *sql)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *r;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect %s: %s", url, PQerrorMessage(c));
+	/* As an admin planting a problem: foreign keys are not checked (as
+	 * PRAGMA foreign_keys = OFF does on SQLite; the PRAGMA itself is cut). */
+	PQclear(PQexec(c, "SET session_replication_role = replica"));
+	if (strncmp(sql, "PRAGMA foreign_keys = OFF;", 26) == 0)
+		sql += 26;
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("sql %s: %s", sql, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* A new, empty database on the run's server: out = its URL, name = its name. */
+static inline void
+t_pg_newdb(char *out, size_t n, char *name, size_t nn)
+{
+	static unsigned seq;
+	const char *base = getenv("CK_TEST_PG_URL");
+	char admin[300], sql[200];
+
+	if (base == NULL)
+		fail_msg("CK_TEST_STORE_ENGINE=postgresql needs CK_TEST_PG_URL");
+	snprintf(name, nn, "ck_%ld_%u_%ld", (long)getpid(), seq++, (long)time(NULL));
+	snprintf(admin, sizeof(admin), "%s/postgres", base);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+	t_pg_sql(admin, sql);
+	snprintf(out, n, "%s/%s", base, name);
+}
+
+static inline void
+t_pg_dropdb(const char *name)
+{
+	char admin[300], sql[200];
+
+	snprintf(admin, sizeof(admin), "%s/postgres", getenv("CK_TEST_PG_URL"));
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	t_pg_sql(admin, sql);
+}
+#endif
+
+/*
+ * A fresh store location in dir: DIR/sub/store.db (sub does not exist
+ * yet: open creates it), or on PostgreSQL a new database (db names it,
+ * for t_rm_store).
+ */
+static inline void
+t_store_location(const char *dir, const char *file, char *out, size_t n, char *db, size_t dn)
+{
+	db[0] = '\0';
+	if (!t_engine_pg()) {
+		snprintf(out, n, "%s/%s", dir, file);
+		return;
+	}
+#ifdef CK_HAVE_POSTGRESQL
+	t_pg_newdb(out, n, db, dn);
+#else
+	fail_msg("this build has no PostgreSQL driver");
+#endif
 }
 
 /* Entries of a directory, "." and ".." not counted. */
@@ -90,7 +183,7 @@ t_setup(void **state)
 	assert_non_null(e);
 	snprintf(e->dir, sizeof(e->dir), "/tmp/ck-store-test-XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
-	snprintf(e->path, sizeof(e->path), "%s/sub/store.db", e->dir);
+	t_store_location(e->dir, "sub/store.db", e->path, sizeof(e->path), e->db, sizeof(e->db));
 	ck_ctx_init(&e->ctx);
 	e->ctx.log.level = CK_LOG_ERROR;
 	e->now = time(NULL);
@@ -109,6 +202,10 @@ t_teardown(void **state)
 	struct t_env *e = *state;
 
 	ck_store_close(e->st);
+#ifdef CK_HAVE_POSTGRESQL
+	if (e->db[0] != '\0')
+		t_pg_dropdb(e->db);
+#endif
 	t_rm_rf(e->dir);
 	free(e);
 	return 0;
@@ -226,6 +323,12 @@ t_sql(const char *path, const char *sql)
 	sqlite3 *db = NULL;
 	char *msg = NULL;
 
+#ifdef CK_HAVE_POSTGRESQL
+	if (t_engine_pg() && strchr(path, '/') != NULL && strstr(path, "://") != NULL) {
+		t_pg_sql(path, sql);
+		return;
+	}
+#endif
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
