@@ -97,10 +97,11 @@ CK_API enum ck_code ck_deploy_lineage(const struct ck_ctx *ctx, struct ck_store 
 				      size_t *deployed, struct ck_err *err);
 
 /*
- * The deploy findings of doctor for every binding with a directory target
- * (pem, nginx, apache): the files on disk against the store (CK-D020
- * binding-files: edited behind certkeep's back, incomplete, or a deploy
- * interrupted with the new set already live).  Appended to *out.
+ * The deploy findings of doctor for every binding with files on disk (a
+ * directory for pem, nginx and apache; one file for haproxy and pkcs12):
+ * the files against the store (CK-D020 binding-files: edited behind
+ * certkeep's back, incomplete, or a deploy interrupted with the new set
+ * already live).  Appended to *out.
  */
 CK_API enum ck_code ck_deploy_doctor(const struct ck_ctx *ctx, struct ck_store *st,
 				     struct ck_findings *out, struct ck_err *err);

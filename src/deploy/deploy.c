@@ -134,19 +134,20 @@ run_verify(struct dep_run *r, const char *expect, int *proved, struct ck_err *er
 static int
 run_unchanged(struct dep_run *r)
 {
-	char path[DEP_PATH_MAX + 16], sha[65];
+	char sha[65];
 	struct ck_err e;
-	int proved = 0;
+	int proved = 0, complete = 0;
 
 	memset(&e, 0, sizeof(e));
 	if (strcmp(r->b.last_sha256, r->l.m.sha256) != 0 || r->b.pending_sha256[0] != '\0' ||
 	    r->b.state == NULL || strcmp(r->b.state, "deployed") != 0)
 		return 0;
-	if (r->job.ops->swap == dep_dir_swap) {
-		snprintf(path, sizeof(path), "%s/" DEP_PEM_CERT, r->spec.path);
-		if (dep_pem_file_sha256(path, sha, &e) != CK_OK || strcmp(sha, r->l.m.sha256) != 0)
-			return 0;
-	}
+	/* The files must still be the deployed set, whole: one edited or
+	 * replaced behind our back is deployed again, not called unchanged. */
+	if (r->spec.kind != DEP_KIND_EXEC &&
+	    (dep_files_read(&r->spec, sha, &complete, &e) != CK_OK || !complete ||
+	     strcmp(sha, r->l.m.sha256) != 0))
+		return 0;
 	return run_verify(r, r->l.m.sha256, &proved, &e) == CK_OK;
 }
 

@@ -45,5 +45,14 @@ void dep_loaded_cleanup(struct dep_loaded *l);
 /* SHA-256 (hex) of the first certificate in the PEM file path into out;
  * CK_ERR_NOT_FOUND / CK_ERR_PARSE / CK_ERR_IO. */
 enum ck_code dep_pem_file_sha256(const char *path, char out[65], struct ck_err *err);
+/*
+ * What a target's files on disk hold (doctor.c): the certificate (sha)
+ * and whether the set is complete - the key there is that certificate's
+ * (directory targets: cert.pem + privkey.pem; haproxy: the combined PEM;
+ * pkcs12: the file, opened with its password file).  An unreadable file is
+ * an error in e; exec targets have no files (CK_ERR_UNSUPPORTED).
+ */
+enum ck_code dep_files_read(const struct dep_spec *spec, char sha[65], int *complete,
+			    struct ck_err *e);
 
 #endif

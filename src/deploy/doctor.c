@@ -1,7 +1,8 @@
 /*
  * doctor.c - the deploy room's part of `certkeep doctor`: for every
- * binding with a directory target (pem, nginx, apache), the files on disk
- * against the store (CK-D020 binding-files): a complete set of the
+ * binding with files on disk - a directory target (pem, nginx, apache) or
+ * a single file (haproxy's combined PEM, pkcs12) - the files against the
+ * store (CK-D020 binding-files): a complete set of the
  * recorded certificate is fine; a deploy interrupted (pending) is reported
  * with which set the files hold, old or new; anything else was changed
  * behind certkeep's back, or is incomplete (key and certificate differ).
@@ -81,28 +82,110 @@ out:
 	return ok;
 }
 
-/* The finding (if any) of one binding with a directory target at dir. */
+/*
+ * A single-file target (haproxy's combined PEM, a PKCS#12 file): the
+ * certificate its key belongs to into sha, *complete 1 when the file holds
+ * exactly one key and a certificate of that key (else sha is the first
+ * certificate's, *complete 0).  An unreadable file: an error in e.
+ */
 static enum ck_code
-doctor_one(const struct ck_binding *b, const char *dir, struct ck_findings *f,
+file_set_read(const struct dep_spec *spec, char sha[65], int *complete, struct ck_err *e)
+{
+	struct ck_bundle bun;
+	unsigned char *data = NULL;
+	char *pw = NULL;
+	size_t len = 0, i;
+	enum ck_code rc;
+
+	memset(&bun, 0, sizeof(bun));
+	*complete = 0;
+	if ((rc = ck_file_read_secret(spec->path, CK_PEM_MAX, &data, &len, e)) != CK_OK)
+		return rc;
+	if (spec->kind == DEP_KIND_PKCS12 && spec->password_file[0] != '\0' &&
+	    (rc = ck_secret_read(spec->password_file, 1024, &pw, e)) != CK_OK)
+		goto out;
+	if ((rc = ck_bundle_parse(data, len, spec->kind == DEP_KIND_PKCS12 ? (pw ? pw : "") : NULL,
+				  &bun, e)) != CK_OK)
+		goto out;
+	if (bun.certs.n == 0) {
+		rc = CK_FAIL(e, CK_ERR_PARSE, "it holds no certificate");
+		goto out;
+	}
+	ck_sha256_hex(bun.certs.items[0].data, bun.certs.items[0].len, sha);
+	for (i = 0; bun.nkeys == 1 && i < bun.certs.n && !*complete; i++) {
+		EVP_PKEY *pub = NULL;
+
+		if (ck_cert_pubkey(bun.certs.items[i].data, bun.certs.items[i].len, &pub, NULL) ==
+			    CK_OK &&
+		    ck_key_public_equal(pub, bun.keys[0])) {
+			ck_sha256_hex(bun.certs.items[i].data, bun.certs.items[i].len, sha);
+			*complete = 1;
+		}
+		EVP_PKEY_free(pub);
+	}
+out:
+	ck_bundle_cleanup(&bun);
+	if (data != NULL)
+		ck_secure_free(data, len + 1);
+	ck_secure_strfree(pw);
+	return rc;
+}
+
+enum ck_code
+dep_files_read(const struct dep_spec *spec, char sha[65], int *complete, struct ck_err *e)
+{
+	char path[DEP_PATH_MAX + 16];
+	enum ck_code rc;
+
+	*complete = 0;
+	switch (spec->kind) {
+	case DEP_KIND_PEM:
+	case DEP_KIND_NGINX:
+	case DEP_KIND_APACHE:
+		snprintf(path, sizeof(path), "%s/" DEP_PEM_CERT, spec->path);
+		if ((rc = dep_pem_file_sha256(path, sha, e)) == CK_OK)
+			*complete = files_key_matches(spec->path);
+		return rc;
+	case DEP_KIND_HAPROXY:
+	case DEP_KIND_PKCS12:
+		return file_set_read(spec, sha, complete, e);
+	default:
+		return CK_FAIL(e, CK_ERR_UNSUPPORTED, "an exec target keeps no files of its own");
+	}
+}
+
+/* The finding (if any) of one binding whose files are spec's (a directory or one file). */
+static enum ck_code
+doctor_one(const struct ck_binding *b, const struct dep_spec *spec, struct ck_findings *f,
 	   struct ck_err *err)
 {
 	char path[DEP_PATH_MAX + 16], sha[65], what[CK_ERR_MSG_MAX], fix[160];
-	const char *which;
+	const char *which, *dir = spec->path;
+	int is_dir = spec->kind == DEP_KIND_PEM || spec->kind == DEP_KIND_NGINX ||
+		     spec->kind == DEP_KIND_APACHE;
+	int complete = 0;
 	struct ck_err e;
+	enum ck_code rc;
 
 	memset(&e, 0, sizeof(e));
-	snprintf(path, sizeof(path), "%s/" DEP_PEM_CERT, dir);
 	snprintf(fix, sizeof(fix), "certkeep deploy %s", b->name);
-	if (dep_pem_file_sha256(path, sha, &e) != CK_OK) {
+	if (is_dir)
+		snprintf(path, sizeof(path), "%s/" DEP_PEM_CERT, dir);
+	else
+		snprintf(path, sizeof(path), "%s", dir);
+	if ((rc = dep_files_read(spec, sha, &complete, &e)) != CK_OK) {
 		if (b->last_sha256[0] == '\0' && b->pending_sha256[0] == '\0')
 			return CK_OK; /* never deployed */
 		snprintf(what, sizeof(what), "%s cannot be read (%s): the deployed set is gone",
 			 path, e.msg);
 		return finding_add(f, CK_SEV_ERROR, b->name, what, fix, err);
 	}
-	if (!files_key_matches(dir)) {
-		snprintf(what, sizeof(what), "the set in %s is incomplete: privkey.pem is missing "
-			 "or is not the key of cert.pem (%.16s)", dir, sha);
+	if (!complete) {
+		snprintf(what, sizeof(what), is_dir
+			 ? "the set in %s is incomplete: privkey.pem is missing or is not the key "
+			   "of cert.pem (%.16s)"
+			 : "%s is incomplete: it holds no key, or not the key of its certificate "
+			   "(%.16s)", dir, sha);
 		return finding_add(f, CK_SEV_ERROR, b->name, what, fix, err);
 	}
 	if (b->pending_sha256[0] != '\0') {
@@ -140,9 +223,9 @@ ck_deploy_doctor(const struct ck_ctx *ctx, struct ck_store *st, struct ck_findin
 
 		memset(&e, 0, sizeof(e));
 		if (dep_spec_parse(l.items[i].target, &spec, &e) != CK_OK ||
-		    (ops = dep_ops_for(spec.kind)) == NULL || ops->swap != dep_dir_swap)
-			continue;
-		rc = doctor_one(&l.items[i], spec.path, out, err);
+		    (ops = dep_ops_for(spec.kind)) == NULL || spec.kind == DEP_KIND_EXEC)
+			continue; /* exec: the hook's files are its own */
+		rc = doctor_one(&l.items[i], &spec, out, err);
 	}
 	ck_binding_list_cleanup(&l);
 	return rc;

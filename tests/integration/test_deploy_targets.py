@@ -251,6 +251,48 @@ class TestPkcs12(TargetCase):
             self.ck.run("unbind", "web")
 
 
+class TestFileTargetsDoctor(TargetCase):
+    """doctor checks single-file targets too: a haproxy combined PEM or a
+    PKCS#12 file changed behind certkeep's back, or left without its key."""
+
+    def d020(self):
+        doc = self.ck.run("doctor", "--json", check=False)
+        return [f for f in json.loads(doc.stdout)["findings"] if f["code"] == "CK-D020"]
+
+    def test_haproxy_file_changed_behind_our_back(self):
+        crt = self.path("site.pem")
+        self.bind(PKI["A"][1], "haproxy:" + crt, "--reload", "/bin/true")
+        self.deploy()
+        self.assertEqual(self.d020(), [])
+        shutil.copyfile(PKI["B"][0], crt)  # someone else's set
+        found = self.d020()
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("behind certkeep's back", found[0]["what"])
+        with open(crt, "w") as fp:  # only the certificate, no key
+            with open(PKI["A"][0]) as src:
+                fp.write(src.read().split("-----BEGIN PRIVATE KEY-----")[0])
+        found = self.d020()
+        self.assertEqual(len(found), 1, found)
+        self.assertIn("incomplete", found[0]["what"])
+        self.deploy()
+        self.assertEqual(self.d020(), [])
+
+    def test_pkcs12_file_changed_behind_our_back(self):
+        p12, pw = self.path("keystore.p12"), self.path("pw")
+        with open(pw, "w") as fp:
+            fp.write("changeit\n")
+        self.bind(PKI["B"][1], "pkcs12:%s,password-file=%s" % (p12, pw))
+        self.deploy()
+        self.assertEqual(self.d020(), [])
+        other = self.path("other.p12")
+        subprocess.run(["openssl", "pkcs12", "-export", "-in", PKI["A"][0], "-out", other,
+                        "-passout", "file:" + pw], check=True, capture_output=True)
+        shutil.copyfile(other, p12)
+        found = self.d020()
+        self.assertEqual(len(found), 1, found)
+        self.assertIn(PKI["A"][1][:16], found[0]["what"])
+
+
 CERTBOT_HOOK = """#!/bin/sh
 
 set -e
