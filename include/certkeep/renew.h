@@ -116,6 +116,8 @@ struct ck_renew_opts {
 	void *progress_arg;
 	ck_renew_deploy_fn deploy;     /* NULL: no redeploy */
 	void *deploy_arg;
+	const char *pin_file;          /* for this run: the user PIN's file (or fd:N) of
+					* token lineages; NULL = each lineage's recorded one */
 };
 
 struct ck_renew_report {

@@ -520,6 +520,12 @@ struct ck_lineage {
 	char *preferred_chain;    /* issuer CN of the chain to select, NULL = the default */
 	char *challenge;          /* recorded challenge settings (JSON, see
 				   * ck_store_lineage_challenge_set), NULL = none */
+	/* The token its certificate keys are made on (ck_store_lineage_token_set):
+	 * token_uri NULL = software keys; token_module, token_pin_file NULL =
+	 * none recorded. */
+	char *token_uri;
+	char *token_module;
+	char *token_pin_file;
 };
 
 struct ck_lineage_list {
@@ -564,6 +570,18 @@ CK_API enum ck_code ck_store_lineage_preferred_chain_set(struct ck_store *st, co
 #define CK_STORE_CHALLENGE_MAX 16384
 CK_API enum ck_code ck_store_lineage_challenge_set(struct ck_store *st, const char *name,
 						   const char *json, struct ck_err *err);
+/*
+ * Records the PKCS#11 token the lineage's certificate keys are made on:
+ * uri a pkcs11: URI without pin-value (at most CK_STORE_URL_MAX bytes),
+ * module the module path given apart from the URI (or NULL), pin_file the
+ * path of the user PIN's file (or NULL; never the PIN, never "fd:N": an fd
+ * means nothing to a later run).  uri NULL or "" clears all three (the
+ * lineage's keys are software keys again).  CK_ERR_INVALID_ARG for a bad
+ * value, CK_ERR_NOT_FOUND if there is no such lineage.
+ */
+CK_API enum ck_code ck_store_lineage_token_set(struct ck_store *st, const char *name,
+					       const char *uri, const char *module,
+					       const char *pin_file, struct ck_err *err);
 CK_API void ck_lineage_cleanup(struct ck_lineage *l);
 CK_API void ck_lineage_list_cleanup(struct ck_lineage_list *l);
 

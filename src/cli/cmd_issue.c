@@ -46,6 +46,11 @@ issue_usage(FILE *fp)
 		"                         later issues without it; '' clears it.  When no chain\n"
 		"                         matches, the default chain is used with a warning\n"
 		CLI_TOKEN_HELP
+		"                         --token is recorded on the lineage (URI, module, and\n"
+		"                         --pin-file when it is a path, never fd:N or the PIN):\n"
+		"                         later issues and `certkeep renew` without --token\n"
+		"                         make the key on that token again; --token '' clears\n"
+		"                         it (software keys again)\n"
 		"  -h, --help             this text\n"
 		"\n"
 		"challenges (any of these records new settings on the lineage):\n"

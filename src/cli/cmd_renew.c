@@ -47,6 +47,9 @@ renew_usage(FILE *fp)
 		"  --http-port N          for this run: prove every name by http-01 on this\n"
 		"                         port (default: each lineage's recorded challenge)\n"
 		"  --http-address A       for this run: the http-01 listener's address\n"
+		"  --pin-file F           for this run: the user PIN's file for lineages whose\n"
+		"                         keys are on a PKCS#11 token (default: each lineage's\n"
+		"                         recorded one, see `certkeep issue --pin-file`)\n"
 		"  --order-cap N          new orders per server per window (default %d)\n"
 		"  --order-cap-window S   that window in seconds (default %d)\n"
 		"  -h, --help             this text\n"
@@ -240,6 +243,7 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 		{ "profile", required_argument, NULL, 'P' },
 		{ "http-port", required_argument, NULL, 'p' },
 		{ "http-address", required_argument, NULL, 'H' },
+		{ "pin-file", required_argument, NULL, 'I' },
 		{ "order-cap", required_argument, NULL, 'O' },
 		{ "order-cap-window", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
@@ -265,6 +269,7 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 		case 'A': o.account = optarg; break;
 		case 'P': o.profile = optarg; break;
 		case 'H': o.http_address = optarg; break;
+		case 'I': o.pin_file = optarg; break;
 		case 'k':
 			if (ck_key_type_parse(optarg, &o.key_type, &err) != CK_OK)
 				return cli_usage_error("renew", "%s", err.msg);

@@ -25,6 +25,7 @@ struct show {
 	struct chall_settings_rec challenge; /* its lineage's recorded challenge settings */
 	int have_challenge;
 	char challenge_bad[CK_ERR_MSG_MAX]; /* why the record cannot be read, "" = it can */
+	struct ck_lineage lin;        /* its lineage (the recorded token), zeroed if none */
 	time_t now;
 };
 
@@ -36,8 +37,8 @@ show_usage(FILE *fp)
 		"\n"
 		"Everything about one certificate: names, validity, thumbprints, issuer,\n"
 		"chain, where its private key is and whether it is linked, its lineage (and\n"
-		"the ACME profile and the challenge settings the lineage asks for) and the\n"
-		"bindings that use it.\n"
+		"the ACME profile, the challenge settings and the PKCS#11 token the lineage\n"
+		"asks for) and the bindings that use it.\n"
 		"\n"
 		"REF is a lineage name (its current certificate), a SHA-256 thumbprint (full,\n"
 		"or a unique prefix of at least 8 hex digits) or a SHA-1 thumbprint as\n"
@@ -47,7 +48,9 @@ show_usage(FILE *fp)
 		"  --json      one JSON object (the fields of 'list --json' plus chain,\n"
 		"              alternate_chains (count), chains (every chain: index,\n"
 		"              top_issuer, length, selected; see `certkeep chain`),\n"
-		"              challenge (the lineage's recorded settings, or null) and\n"
+		"              challenge (the lineage's recorded settings, or null),\n"
+		"              token (the lineage's recorded token: uri, module,\n"
+		"              pin_file, each null if not recorded; or null) and\n"
 		"              bindings)\n"
 		"  -h, --help  this text\n");
 }
@@ -65,31 +68,29 @@ show_cleanup(struct show *s)
 	ck_cert_chains_cleanup(&s->chains);
 	ck_cert_row_cleanup(&s->row);
 	chall_settings_rec_cleanup(&s->challenge);
+	ck_lineage_cleanup(&s->lin);
 	free(s->der);
 }
 
-/* The lineage's recorded challenge settings, if it has any. */
+/* The lineage (kept in s->lin) and its recorded challenge settings, if any. */
 static enum ck_code
 show_challenge(struct ck_store *st, struct show *s, struct ck_err *err)
 {
-	struct ck_lineage lin;
 	enum ck_code rc;
 
 	if (s->row.lineage == NULL)
 		return CK_OK;
-	memset(&lin, 0, sizeof(lin));
-	if ((rc = ck_store_lineage_get(st, s->row.lineage, &lin, err)) != CK_OK)
+	if ((rc = ck_store_lineage_get(st, s->row.lineage, &s->lin, err)) != CK_OK)
 		return rc;
-	if (lin.challenge != NULL) {
+	if (s->lin.challenge != NULL) {
 		struct ck_err e;
 
 		/* Shown, not fatal: show reports what the store holds. */
-		if (chall_settings_decode(lin.challenge, &s->challenge, &e) == CK_OK)
+		if (chall_settings_decode(s->lin.challenge, &s->challenge, &e) == CK_OK)
 			s->have_challenge = 1;
 		else
 			snprintf(s->challenge_bad, sizeof(s->challenge_bad), "%s", e.msg);
 	}
-	ck_lineage_cleanup(&lin);
 	return CK_OK;
 }
 
@@ -174,6 +175,16 @@ show_challenge_json(const struct show *s)
 	return v;
 }
 
+/* The lineage's recorded token {uri, module, pin_file}, or null. */
+static json_t *
+show_token_json(const struct show *s)
+{
+	if (s->lin.token_uri == NULL)
+		return json_null();
+	return json_pack("{s:s, s:s?, s:s?}", "uri", s->lin.token_uri, "module",
+			 s->lin.token_module, "pin_file", s->lin.token_pin_file);
+}
+
 static int
 show_json(const struct show *s)
 {
@@ -192,6 +203,7 @@ show_json(const struct show *s)
 	    json_object_set_new(o, "chains", print_chains_json(&s->chains)) != 0 ||
 	    json_object_set_new(o, "bindings", show_bindings_json(s)) != 0 ||
 	    json_object_set_new(o, "challenge", show_challenge_json(s)) != 0 ||
+	    json_object_set_new(o, "token", show_token_json(s)) != 0 ||
 	    json_object_set_new(o, "expired", json_boolean(s->row.not_after < s->now)) != 0) {
 		json_decref(o);
 		o = NULL;
@@ -237,6 +249,13 @@ show_human(const struct show *s)
 	} else if (s->challenge_bad[0] != '\0') {
 		printf("  %-12s (the recorded settings cannot be read: %s)\n", "challenge",
 		       s->challenge_bad);
+	}
+	if (s->lin.token_uri != NULL) {
+		printf("  %-12s %s\n", "token", s->lin.token_uri);
+		if (s->lin.token_module != NULL)
+			printf("  %-12s %s\n", "module", s->lin.token_module);
+		printf("  %-12s %s\n", "pin file", s->lin.token_pin_file != NULL
+		       ? s->lin.token_pin_file : "(none recorded: renew needs --pin-file, unless the URI has pin-source)");
 	}
 	printf("  %-12s %s\n", "subject", r->subject ? r->subject : "");
 	printf("  %-12s %s\n", "names", sans);

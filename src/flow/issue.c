@@ -553,6 +553,8 @@ issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
 		      struct ck_issue_result *out, struct ck_err *err)
 {
 	struct issue_run r;
+	struct ck_issue_params eff; /* p with the lineage's recorded token */
+	struct ck_lineage lin;      /* what eff borrows */
 	struct ck_issue_result res;
 	enum ck_key_type kt = CK_KEY_EC256;
 	char **names = NULL;
@@ -562,13 +564,16 @@ issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
 	memset(&res, 0, sizeof(res));
 	r.ctx = ctx;
 	r.st = st;
-	r.p = p;
+	r.p = &eff;
+	memset(&lin, 0, sizeof(lin));
 	if ((rc = ck_issue_check_names(p->names, p->nnames, err)) != CK_OK)
 		return rc;
 	if ((rc = issue_lineage_name(p, r.lineage, err)) != CK_OK)
 		return rc;
+	if ((rc = issue_token_resolve(st, r.lineage, p, &eff, &lin, err)) != CK_OK)
+		goto out;
 	if ((rc = names_lower(p->names, p->nnames, &names, err)) != CK_OK)
-		return rc;
+		goto out;
 	rc = ck_account_open_pin(ctx, st, p->server, p->account, p->ca_bundle,
 				 CK_ACCOUNT_REQUIRE_VALID, p->pin_file, &r.sess, err);
 	if (rc != CK_OK)
@@ -581,6 +586,7 @@ issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
 	ck_log(&ctx->log, CK_LOG_INFO, "ordering a certificate for %s%s from %s", names[0],
 	       p->nnames > 1 ? " and others" : "", r.sess.server);
 	if ((rc = issue_lineage(&r, names, &kt, err)) != CK_OK ||
+	    (rc = issue_token_record(st, r.lineage, p, err)) != CK_OK ||
 	    (rc = chain_lineage_record(st, r.lineage, p->preferred_chain, err)) != CK_OK ||
 	    (rc = issue_resume(&r, names, kt, err)) != CK_OK)
 		goto out;
@@ -630,5 +636,6 @@ out:
 	if (r.have_sess)
 		ck_account_session_cleanup(&r.sess);
 	names_free(names, p->nnames);
+	ck_lineage_cleanup(&lin);
 	return rc;
 }

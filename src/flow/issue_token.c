@@ -14,6 +14,54 @@
 
 #include "flow/certkey.h"
 
+enum ck_code
+issue_token_resolve(struct ck_store *st, const char *lineage, const struct ck_issue_params *p,
+		    struct ck_issue_params *eff, struct ck_lineage *lin, struct ck_err *err)
+{
+	struct ck_pkcs11_uri u;
+	enum ck_code rc;
+
+	*eff = *p;
+	memset(lin, 0, sizeof(*lin));
+	if (p->token_uri != NULL) {
+		if (p->token_uri[0] == '\0')
+			eff->token_uri = eff->pkcs11_module = NULL; /* back to software keys */
+		return CK_OK;
+	}
+	if ((rc = ck_store_lineage_get(st, lineage, lin, err)) == CK_ERR_NOT_FOUND) {
+		ck_err_clear(err); /* a new lineage: nothing recorded */
+		return CK_OK;
+	}
+	if (rc != CK_OK || lin->token_uri == NULL)
+		return rc;
+	eff->token_uri = lin->token_uri;
+	if (eff->pkcs11_module == NULL)
+		eff->pkcs11_module = lin->token_module;
+	if (eff->pin_file == NULL)
+		eff->pin_file = lin->token_pin_file;
+	if (eff->pin_file == NULL &&
+	    (ck_pkcs11_uri_parse(eff->token_uri, &u, NULL) != CK_OK || u.pin_source[0] == '\0'))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "lineage %s makes its certificate keys on token %s, and no PIN file "
+			       "is recorded for it: give --pin-file FILE (or `certkeep issue` "
+			       "--token URI --pin-file FILE to record one); nothing was changed",
+			       lineage, lin->token_uri);
+	return CK_OK;
+}
+
+enum ck_code
+issue_token_record(struct ck_store *st, const char *lineage, const struct ck_issue_params *p,
+		   struct ck_err *err)
+{
+	const char *pin = p->pin_file;
+
+	if (p->run_only || p->token_uri == NULL)
+		return CK_OK;
+	if (pin != NULL && (pin[0] == '\0' || strncmp(pin, "fd:", 3) == 0))
+		pin = NULL; /* an fd means nothing to a later run */
+	return ck_store_lineage_token_set(st, lineage, p->token_uri, p->pkcs11_module, pin, err);
+}
+
 static void
 issue_key_src(const struct ck_issue_params *p, struct flow_key_src *src)
 {

@@ -258,6 +258,7 @@ run_issue(struct run *r, struct ck_store *st, struct ck_renew_item *it, const st
 	p.http_address = r->o->http_address;
 	p.http_port = r->o->http_port;
 	p.replaces = j->replaces;
+	p.pin_file = r->o->pin_file;
 	p.run_only = 1;
 	p.challenge = r->have_override ? &r->override : NULL;
 	if ((rc = issue_pool_get(&r->pool, st, &p, &set, err)) != CK_OK ||

@@ -41,6 +41,7 @@ struct copy_set {
 	time_t revoked_at;             /* 0 = not recorded as revoked */
 	char *revoke_reason, *lineage_profile, *lineage_challenge;
 	char *lineage_chain;           /* the lineage's preferred chain (issuer CN), or NULL */
+	char *lineage_token[3];        /* the lineage's token: URI, module, PIN file path */
 	char *lineage, *lineage_idents, lineage_key_type[16];
 	int is_current;
 	int64_t key_id;
@@ -62,6 +63,9 @@ copy_set_cleanup(struct copy_set *c)
 	free(c->lineage_profile);
 	free(c->lineage_challenge);
 	free(c->lineage_chain);
+	free(c->lineage_token[0]);
+	free(c->lineage_token[1]);
+	free(c->lineage_token[2]);
 	free(c->lineage);
 	free(c->lineage_idents);
 	free(c->spki);
@@ -84,7 +88,8 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 				  "SELECT c.origin, c.alternates, c.created, l.name, l.identifiers, "
 				  "l.key_type, (l.current_cert_id = c.id), c.key_id, "
 				  "c.revoked_at, c.revoke_reason, l.profile, c.chain_selected, "
-				  "l.preferred_chain, l.challenge "
+				  "l.preferred_chain, l.challenge, l.token_uri, l.token_module, "
+				  "l.token_pin_file "
 				  "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
 				  "WHERE c.id = ?",
 				  "i", id)) != CK_OK)
@@ -105,6 +110,9 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 		c->chain_selected = st_col_int64(s, 11);
 		c->lineage_chain = st_col_dup(s, 12, &oom);
 		c->lineage_challenge = st_col_dup(s, 13, &oom);
+		c->lineage_token[0] = st_col_dup(s, 14, &oom);
+		c->lineage_token[1] = st_col_dup(s, 15, &oom);
+		c->lineage_token[2] = st_col_dup(s, 16, &oom);
 	}
 	st_finalize(s);
 	if (r != 1)
@@ -279,7 +287,7 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 	}
 	/* What the store learnt about the certificate travels with it: a copy
 	 * must not make a revoked certificate look deployable, nor a lineage
-	 * forget the profile, the chain or the challenge settings its renewals
+	 * forget the profile, the chain, the challenge settings or the token its renewals
 	 * use.  A destination's own record is kept (the first revocation record
 	 * stands). */
 	if (c->revoked_at != 0 &&
@@ -302,6 +310,12 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 	    (rc = st_exec(dst, err, NULL,
 			  "UPDATE lineages SET challenge = ? WHERE id = ? AND challenge IS NULL",
 			  "ti", c->lineage_challenge, lin_id)) != CK_OK)
+		return rc;
+	if (lin_id > 0 && c->lineage_token[0] != NULL &&
+	    (rc = st_exec(dst, err, NULL,
+			  "UPDATE lineages SET token_uri = ?, token_module = ?, token_pin_file = ? "
+			  "WHERE id = ? AND token_uri IS NULL", "ttti", c->lineage_token[0],
+			  c->lineage_token[1], c->lineage_token[2], lin_id)) != CK_OK)
 		return rc;
 	CK_FAULT("store.copy.cert");
 	if ((rc = st_generation_bump_tx(dst, err)) != CK_OK)

@@ -60,7 +60,7 @@ ck_store_lineage_put(struct ck_store *st, const char *name, const char *const *i
 
 #define LINEAGE_COLS \
 	"SELECT id, name, identifiers, key_type, current_cert_id, created, profile, " \
-	"preferred_chain, challenge FROM lineages "
+	"preferred_chain, challenge, token_uri, token_module, token_pin_file FROM lineages "
 
 static enum ck_code
 lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -76,6 +76,9 @@ lineage_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	st_col_copy(s, 6, l->profile, sizeof(l->profile));
 	l->preferred_chain = st_col_dup(s, 7, &oom);
 	l->challenge = st_col_dup(s, 8, &oom);
+	l->token_uri = st_col_dup(s, 9, &oom);
+	l->token_module = st_col_dup(s, 10, &oom);
+	l->token_pin_file = st_col_dup(s, 11, &oom);
 	if (oom)
 		return CK_OOM(err);
 	return st_strv_from_json(st_col_text(s, 2), CK_STORE_IDENT_MAX,
@@ -207,6 +210,36 @@ ck_store_lineage_challenge_set(struct ck_store *st, const char *name, const char
 				"UPDATE lineages SET challenge = ? WHERE name = ?", json, name, err);
 }
 
+enum ck_code
+ck_store_lineage_token_set(struct ck_store *st, const char *name, const char *uri,
+			   const char *module, const char *pin_file, struct ck_err *err)
+{
+	enum ck_code rc;
+	int changes = 0;
+
+	if (uri != NULL && uri[0] == '\0')
+		uri = NULL;
+	if (uri == NULL)
+		module = pin_file = NULL;
+	if ((rc = st_check_name("lineage name", name, 1, err)) != CK_OK ||
+	    (rc = st_check_text("token URI", uri, CK_STORE_URL_MAX, 0, err)) != CK_OK ||
+	    (rc = st_check_text("PKCS#11 module path", module, CK_STORE_TEXT_MAX, 0, err)) != CK_OK ||
+	    (rc = st_check_text("PIN file path", pin_file, CK_STORE_TEXT_MAX, 0, err)) != CK_OK)
+		return rc;
+	if (uri != NULL && (strncmp(uri, "pkcs11:", 7) != 0 || strstr(uri, "pin-value=") != NULL))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "a lineage's token is a pkcs11: URI without a pin-value");
+	if (pin_file != NULL && strncmp(pin_file, "fd:", 3) == 0)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a lineage records a PIN file's path, "
+			       "not a file descriptor ('%s')", pin_file);
+	rc = st_tx_exec(st, err, "store.lineage_token", &changes,
+			"UPDATE lineages SET token_uri = ?, token_module = ?, token_pin_file = ? "
+			"WHERE name = ?", "tttt", uri, module, pin_file, name);
+	if (rc == CK_OK && changes == 0)
+		return CK_FAIL(err, CK_ERR_NOT_FOUND, "no lineage is named '%s'", name);
+	return rc;
+}
+
 void
 ck_lineage_cleanup(struct ck_lineage *l)
 {
@@ -215,6 +248,9 @@ ck_lineage_cleanup(struct ck_lineage *l)
 	free(l->name);
 	free(l->preferred_chain);
 	free(l->challenge);
+	free(l->token_uri);
+	free(l->token_module);
+	free(l->token_pin_file);
 	st_strv_free(l->identifiers, l->nidentifiers);
 	memset(l, 0, sizeof(*l));
 }

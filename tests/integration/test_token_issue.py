@@ -414,3 +414,73 @@ class TestDoctorTokens(TokenIssueCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestTokenRecorded(TokenIssueCase):
+    """The lineage records its token: renew and a later plain issue keep the
+    key on the token (before, both silently made a software key)."""
+
+    def plain_issue(self, name, lineage, *extra, check=True, input=None):
+        return self.ck.run("issue", "-d", name, "--name", lineage, "--server",
+                           PEBBLE.directory_url, "--http-port", str(PEBBLE.http_port),
+                           "--http-address", "127.0.0.1", *extra, check=check, input=input,
+                           timeout=300)
+
+    def assert_on_token(self, lineage, sha, old_ids):
+        """The store's key for sha is a pkcs11: URI, the token holds exactly one
+        certificate object for the lineage, with a new key's CKA_ID."""
+        row = self.row(sha)
+        self.assertTrue(row["key"]["location"].startswith("pkcs11:"),
+                        "the new certificate's key is on the token: %r" % row)
+        objs = self.objects()
+        certs = [f for k, _, f in objs if k == "Certificate Object" and
+                 f.get("label") == lineage]
+        self.assertEqual(len(certs), 1, objs)
+        self.assertNotIn(certs[0]["ID"], old_ids, "a new key, not the old one")
+        privs = [f["ID"] for k, _, f in objs if k == "Private Key Object"]
+        self.assertIn(certs[0]["ID"], privs)
+        self.assertEqual(self.cert_on_token(certs[0]["ID"]).replace(":", "").lower(), sha)
+        return certs[0]["ID"]
+
+    def test_renew_and_plain_issue_stay_on_token(self):
+        key_id, sha = self.check_issued("rtok", "rtok.example.test", "EC")
+        shown = self.ck.json("show", "rtok", "--json")
+        self.assertEqual(shown["token"], {"uri": self.uri, "module": None,
+                                          "pin_file": self.pin_file})
+        text = self.ck.run("show", "rtok").stdout
+        self.assertIn(self.uri, text)
+        self.assertIn(self.pin_file, text)
+
+        r = self.ck.run("renew", "rtok", "--force", "--json", check=False, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        sha2 = self.ck.json("show", "rtok", "--json")["sha256"]
+        self.assertNotEqual(sha2, sha)
+        key2 = self.assert_on_token("rtok", sha2, [key_id])
+
+        sha3 = self.plain_issue("rtok.example.test", "rtok").stdout.strip()
+        self.assert_on_token("rtok", sha3, [key_id, key2])
+        self.assertEqual(self.ck.json("show", "rtok", "--json")["token"]["uri"], self.uri)
+
+    def test_fd_pin_not_recorded_and_token_cleared(self):
+        # a PIN given as fd:N is not recorded (an fd means nothing later)
+        self.plain_issue("fd.tok.example.test", "fdtok", "--token", self.uri, "--pin-file",
+                         "fd:0", input=PIN + "\n")
+        self.assertEqual(self.ck.json("show", "fdtok", "--json")["token"],
+                         {"uri": self.uri, "module": None, "pin_file": None})
+        r = self.ck.run("renew", "fdtok", "--force", check=False, timeout=600)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("--pin-file", r.stdout + r.stderr)
+        # renew's --pin-file is for this run: the key is made on the token
+        old = self.ck.json("show", "fdtok", "--json")["sha256"]
+        r = self.ck.run("renew", "fdtok", "--force", "--pin-file", self.pin_file,
+                        check=False, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        sha = self.ck.json("show", "fdtok", "--json")["sha256"]
+        self.assertNotEqual(sha, old)
+        self.assertTrue(self.row(sha)["key"]["location"].startswith("pkcs11:"))
+        self.assertIsNone(self.ck.json("show", "fdtok", "--json")["token"]["pin_file"])
+        # --token '' clears the record: software keys again
+        sha = self.plain_issue("fd.tok.example.test", "fdtok", "--token", "").stdout.strip()
+        self.assertFalse(self.row(sha)["key"]["location"].startswith("pkcs11:"),
+                         self.row(sha))
+        self.assertIsNone(self.ck.json("show", "fdtok", "--json")["token"])

@@ -103,6 +103,8 @@ test_copy_carries_revocation_and_profile(void **state)
 	assert_int_equal(ck_store_lineage_profile_set(e->st, "rev", "shortlived", NULL), CK_OK);
 	assert_int_equal(ck_store_lineage_challenge_set(e->st, "rev", "{\"type\":\"tls-alpn-01\"}",
 						       NULL), CK_OK);
+	assert_int_equal(ck_store_lineage_token_set(e->st, "rev", "pkcs11:token=T", NULL,
+						    "/etc/pin", NULL), CK_OK);
 	assert_int_equal(ck_store_cert_revoked_set(e->st, cid, e->now - 60, "keyCompromise", NULL),
 			 CK_OK);
 	open_dst(e, &dst, path, sizeof(path));
@@ -115,11 +117,45 @@ test_copy_carries_revocation_and_profile(void **state)
 	assert_int_equal(ck_store_lineage_get(dst, "rev", &lin, NULL), CK_OK);
 	assert_non_null(lin.challenge);
 	assert_string_equal(lin.challenge, "{\"type\":\"tls-alpn-01\"}");
+	assert_non_null(lin.token_uri);
+	assert_string_equal(lin.token_uri, "pkcs11:token=T");
+	assert_null(lin.token_module);
+	assert_string_equal(lin.token_pin_file, "/etc/pin");
 	ck_lineage_cleanup(&lin);
 	ck_store_close(dst);
 	free(d.data);
 	t_pki_cleanup(&p);
 	EVP_PKEY_free(k);
+}
+
+/* The lineage's token record: a pin-value or an fd is refused, "" clears it. */
+static void
+test_lineage_token_record(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_lineage lin;
+	const char *ids[] = { "tok.test" };
+
+	assert_int_equal(ck_store_lineage_put(e->st, "tok", ids, 1, NULL, NULL, NULL), CK_OK);
+	assert_int_equal(ck_store_lineage_token_set(e->st, "tok", "pkcs11:token=T?pin-value=1234",
+						    NULL, NULL, NULL), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_store_lineage_token_set(e->st, "tok", "pkcs11:token=T", NULL, "fd:3",
+						    NULL), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_store_lineage_token_set(e->st, "nope", "pkcs11:token=T", NULL, NULL,
+						    NULL), CK_ERR_NOT_FOUND);
+	assert_int_equal(ck_store_lineage_token_set(e->st, "tok", "pkcs11:token=T", "/m.so",
+						    "/p", NULL), CK_OK);
+	assert_int_equal(ck_store_lineage_get(e->st, "tok", &lin, NULL), CK_OK);
+	assert_string_equal(lin.token_uri, "pkcs11:token=T");
+	assert_string_equal(lin.token_module, "/m.so");
+	assert_string_equal(lin.token_pin_file, "/p");
+	ck_lineage_cleanup(&lin);
+	assert_int_equal(ck_store_lineage_token_set(e->st, "tok", "", "/m.so", "/p", NULL), CK_OK);
+	assert_int_equal(ck_store_lineage_get(e->st, "tok", &lin, NULL), CK_OK);
+	assert_null(lin.token_uri);
+	assert_null(lin.token_module);
+	assert_null(lin.token_pin_file);
+	ck_lineage_cleanup(&lin);
 }
 
 static void
@@ -524,6 +560,7 @@ main(void)
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_carries_revocation_and_profile, t_setup,
 						t_teardown),
+		cmocka_unit_test_setup_teardown(test_lineage_token_record, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_refuses_keyless_unless_asked, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_move_removes_source_after_dest, t_setup,

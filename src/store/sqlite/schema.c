@@ -179,6 +179,13 @@ static const char *const migrations[] = {
 	"ALTER TABLE bindings ADD COLUMN result TEXT;"
 	"ALTER TABLE bindings ADD COLUMN generation TEXT;"
 	"ALTER TABLE bindings ADD COLUMN pending_sha256 TEXT;",
+	/* 11: the PKCS#11 token a lineage's certificate key lives on, so that a
+	 * later issue or renew makes it there again: the token's URI (never a
+	 * pin-value), the module path given apart from it, and the PIN file's
+	 * path (never the PIN, never an fd).  NULL token_uri = software keys. */
+	"ALTER TABLE lineages ADD COLUMN token_uri TEXT;"
+	"ALTER TABLE lineages ADD COLUMN token_module TEXT;"
+	"ALTER TABLE lineages ADD COLUMN token_pin_file TEXT;",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
