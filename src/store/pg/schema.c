@@ -172,6 +172,11 @@ static const char *const migrations[] = {
 	 "ALTER TABLE bindings ADD COLUMN result text;"
 	 "ALTER TABLE bindings ADD COLUMN generation text;"
 	 "ALTER TABLE bindings ADD COLUMN pending_sha256 text;"),
+	/* 11: the PKCS#11 token a lineage's certificate key lives on (URI,
+	 * module path, PIN file path; never a PIN) */
+	("ALTER TABLE lineages ADD COLUMN token_uri text;"
+	 "ALTER TABLE lineages ADD COLUMN token_module text;"
+	 "ALTER TABLE lineages ADD COLUMN token_pin_file text;"),
 };
 
 static const char schema_init[] =
