@@ -92,6 +92,19 @@ CK_API void ck_ctx_set_cancel(struct ck_ctx *ctx, const volatile sig_atomic_t *f
 /* 1 once the context's cancel flag is set; 0 without one. */
 CK_API int ck_ctx_cancelled(const struct ck_ctx *ctx);
 
+/* Longest node name (bytes, without the terminating NUL). */
+#define CK_NODE_MAX 63
+/*
+ * This process's node name in a fleet sharing one store: the bindings it
+ * deploys and the leases and heartbeats it records carry it.  Default:
+ * the host name (up to its first dot).  A name is 1..CK_NODE_MAX bytes of
+ * letters, digits, '-', '_' and '.'; anything else is CK_ERR_INVALID_ARG and
+ * the name is left as it was.
+ */
+CK_API enum ck_code ck_ctx_set_node(struct ck_ctx *ctx, const char *name, struct ck_err *err);
+/* The node name (never NULL, never empty). */
+CK_API const char *ck_ctx_node(const struct ck_ctx *ctx);
+
 #ifdef __cplusplus
 }
 #endif

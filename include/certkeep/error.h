@@ -64,6 +64,8 @@ enum ck_code {
 	CK_ERR_CORRUPT = 26,          /* the store holds data that breaks an invariant */
 	CK_ERR_PERMISSION = 27,       /* file or directory permissions are unsafe or denied */
 	CK_ERR_CANCELLED = 28,        /* stopped on request (SIGINT/SIGTERM, ck_ctx_set_cancel) */
+	CK_ERR_LEASE_LOST = 29,       /* a renewal lease this process held expired or was taken over:
+				       * its writes for that lineage are refused (fencing) */
 };
 
 #define CK_ERR_MSG_MAX 512

@@ -168,6 +168,16 @@ CK_API int ck_store_schema_version(const struct ck_store *st);
  */
 CK_API enum ck_code ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err);
 
+/*
+ * Waits until the store's generation differs from `known` or timeout_ms
+ * passes, whichever comes first, and gives the generation then in
+ * *now_gen (compare it with known).  Changes other processes and other
+ * nodes commit are seen.  CK_OK in both cases; CK_ERR_CANCELLED once the
+ * store's context is cancelled; a store error as ck_store_generation.
+ */
+CK_API enum ck_code ck_store_wait_change(struct ck_store *st, uint64_t known, unsigned timeout_ms,
+					 uint64_t *now_gen, struct ck_err *err);
+
 /* ---- transactions spanning several calls ----------------------------- */
 
 /*

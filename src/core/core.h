@@ -77,6 +77,8 @@ struct ck_ctx {
 	const struct acme_http_ops *acme_transport;
 	/* Set by a signal handler to stop long waits (ck_ctx_set_cancel); NULL = never. */
 	const volatile sig_atomic_t *cancel;
+	/* This node's name in a fleet (ck_ctx_set_node; default the host name). */
+	char node[CK_NODE_MAX + 1];
 };
 
 /*

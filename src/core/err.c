@@ -95,6 +95,7 @@ ck_code_name(enum ck_code code)
 		[CK_ERR_CORRUPT] = "corrupt",
 		[CK_ERR_PERMISSION] = "permission",
 		[CK_ERR_CANCELLED] = "cancelled",
+		[CK_ERR_LEASE_LOST] = "lease-lost",
 	};
 
 	if ((size_t)code < CK_ARRAY_LEN(names) && names[code] != NULL)

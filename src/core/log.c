@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/core.h"
 
@@ -44,6 +45,40 @@ real_sleep_ms(void *arg, unsigned ms)
 		;
 }
 
+/* 1 if name is a valid node name (ck_ctx_set_node's rule). */
+static int
+ctx_node_valid(const char *name)
+{
+	size_t n = strlen(name), i;
+
+	if (n == 0 || n > CK_NODE_MAX)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* The host name up to its first dot, else "localhost". */
+static void
+ctx_default_node(char out[CK_NODE_MAX + 1])
+{
+	char host[256];
+
+	memset(host, 0, sizeof(host));
+	if (gethostname(host, sizeof(host) - 1) != 0)
+		host[0] = '\0';
+	host[strcspn(host, ".")] = '\0';
+	host[CK_NODE_MAX] = '\0';
+	if (!ctx_node_valid(host))
+		snprintf(host, sizeof(host), "localhost");
+	memcpy(out, host, strlen(host) + 1);
+}
+
 void
 ck_ctx_init(struct ck_ctx *ctx)
 {
@@ -52,6 +87,7 @@ ck_ctx_init(struct ck_ctx *ctx)
 	ctx->log.fp = NULL;
 	ctx->clock.now = real_now;
 	ctx->clock.sleep_ms = real_sleep_ms;
+	ctx_default_node(ctx->node);
 }
 
 enum ck_code
@@ -150,4 +186,21 @@ ck_time_rfc3339(time_t t, char out[21])
 
 	if (gmtime_r(&t, &tm) == NULL || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
 		snprintf(out, 21, "1970-01-01T00:00:00Z");
+}
+
+enum ck_code
+ck_ctx_set_node(struct ck_ctx *ctx, const char *name, struct ck_err *err)
+{
+	if (name == NULL || !ctx_node_valid(name))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG,
+			       "a node name is 1 to %d letters, digits, '-', '_' or '.'",
+			       CK_NODE_MAX);
+	memcpy(ctx->node, name, strlen(name) + 1);
+	return CK_OK;
+}
+
+const char *
+ck_ctx_node(const struct ck_ctx *ctx)
+{
+	return ctx->node;
 }

@@ -41,6 +41,31 @@ ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err)
 	return CK_OK;
 }
 
+/* How often ck_store_wait_change looks at the counter. */
+#define ST_WAIT_POLL_MS 250
+
+enum ck_code
+ck_store_wait_change(struct ck_store *st, uint64_t known, unsigned timeout_ms, uint64_t *now_gen,
+		     struct ck_err *err)
+{
+	long long deadline = ck_mono_ms() + (long long)timeout_ms;
+	long long left;
+	enum ck_code rc;
+
+	for (;;) {
+		if ((rc = ck_store_generation(st, now_gen, err)) != CK_OK)
+			return rc;
+		if (*now_gen != known)
+			return CK_OK;
+		if ((rc = ck_cancel_check(st->ctx, "waiting for a change in the store", err)) !=
+		    CK_OK)
+			return rc;
+		if ((left = deadline - ck_mono_ms()) <= 0)
+			return CK_OK;
+		ck_sleep_ms(st->ctx, (unsigned)(left < ST_WAIT_POLL_MS ? left : ST_WAIT_POLL_MS));
+	}
+}
+
 int
 st_location_is_pg(const char *path)
 {

@@ -416,6 +416,30 @@ fake_sleep_ms(void *arg, unsigned ms)
 	*(unsigned *)arg += ms;
 }
 
+/* The node name: the host name by default; only the documented characters. */
+static void
+test_node_name(void **state)
+{
+	struct ck_ctx c;
+	struct ck_err err;
+	char host[256] = "";
+
+	(void)state;
+	ck_ctx_init(&c);
+	(void)gethostname(host, sizeof(host) - 1);
+	host[strcspn(host, ".")] = '\0';
+	assert_true(strlen(ck_ctx_node(&c)) > 0);
+	if (strlen(host) > 0 && strlen(host) <= CK_NODE_MAX)
+		assert_string_equal(ck_ctx_node(&c), host);
+	assert_int_equal(ck_ctx_set_node(&c, "web-1.eu_west", &err), CK_OK);
+	assert_string_equal(ck_ctx_node(&c), "web-1.eu_west");
+	assert_int_equal(ck_ctx_set_node(&c, "bad name", &err), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_ctx_set_node(&c, "", &err), CK_ERR_INVALID_ARG);
+	assert_int_equal(ck_ctx_set_node(&c, "a234567890123456789012345678901234567890123456789012345678901234",
+					 &err), CK_ERR_INVALID_ARG);
+	assert_string_equal(ck_ctx_node(&c), "web-1.eu_west");
+}
+
 /* The public context (certkeep/context.h): made by ck_ctx_new, set by its
  * setters only, as an embedding program does. */
 static void
@@ -470,6 +494,7 @@ main(void)
 		cmocka_unit_test(test_name_rule_and_oom),
 		cmocka_unit_test(test_clock_injectable),
 		cmocka_unit_test(test_public_ctx),
+		cmocka_unit_test(test_node_name),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
