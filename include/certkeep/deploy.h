@@ -33,6 +33,9 @@ struct ck_bind_opts {
 	const char *reload;       /* reload command (split on blanks, no shell); NULL = default */
 	const char *verify;       /* HOST:PORT[,sni=NAME] checked by handshake; NULL = none */
 	const char *ca_bundle;    /* trust for the chain check; NULL = the system store */
+	const char *node;         /* the node that deploys it (fleets); NULL = this node
+				   * (ck_ctx_node).  Another node's target is not on this
+				   * machine: its own checks are left to that node's deploy. */
 };
 
 /*
@@ -78,15 +81,17 @@ struct ck_deploy_result {
  * failed, what was kept or rolled back and whether the rollback was
  * verified; *out is filled in every case where the binding was found.
  * Honours ctx's cancel flag between steps (CK_ERR_CANCELLED, after
- * rolling back what was switched).
+ * rolling back what was switched).  A binding of another node (fleets)
+ * is refused (CK_ERR_STATE): its target is on that node's machine.
  */
 CK_API enum ck_code ck_deploy(const struct ck_ctx *ctx, struct ck_store *st, const char *name,
 			      const struct ck_deploy_opts *o, struct ck_deploy_result *out,
 			      struct ck_err *err);
 
 /*
- * Deploys every binding that follows lineage (pinned bindings are left as
- * they are), each as ck_deploy does; what renewal calls after a lineage's
+ * Deploys every binding of this node (ck_ctx_node; and those of no node)
+ * that follows lineage (pinned bindings, and other nodes' bindings, are
+ * left as they are), each as ck_deploy does; what renewal calls after a lineage's
  * new certificate is stored.  CK_OK when all deployed, were unchanged, or
  * the lineage has no binding.  Otherwise every binding was still tried,
  * and err holds the first failure (naming how many failed when more did).
@@ -97,7 +102,27 @@ CK_API enum ck_code ck_deploy_lineage(const struct ck_ctx *ctx, struct ck_store 
 				      size_t *deployed, struct ck_err *err);
 
 /*
- * The deploy findings of doctor for every binding with files on disk (a
+ * Deploys this node's bindings (ck_ctx_node: its own and those of no
+ * node), each as ck_deploy does; behind_only: only those that are behind
+ * (ck_store_bindings_of_node: another node renewed their lineage, a
+ * deploy failed or was interrupted, never deployed).  A fleet's fan-out:
+ * what deploy, renew and the agent run so that each node deploys its own
+ * bindings of a lineage another node renewed.  each (may be NULL) is
+ * called after every binding with its result.  CK_OK when every one
+ * ended CK_OK (or there was none); otherwise every one was still tried
+ * and err holds the first failure.  *deployed (may be NULL): how many
+ * ended CK_OK.
+ */
+typedef void (*ck_deploy_each_fn)(void *arg, const struct ck_deploy_result *r, enum ck_code rc,
+				  const struct ck_err *e);
+CK_API enum ck_code ck_deploy_node(const struct ck_ctx *ctx, struct ck_store *st,
+				   const struct ck_deploy_opts *o, int behind_only,
+				   ck_deploy_each_fn each, void *each_arg, size_t *deployed,
+				   struct ck_err *err);
+
+/*
+ * The deploy findings of doctor for every binding of this node (ck_ctx_node,
+ * and those of no node) with files on disk (a
  * directory for pem, nginx and apache; one file for haproxy and pkcs12):
  * the files against the store (CK-D020 binding-files: edited behind
  * certkeep's back, incomplete, or a deploy interrupted with the new set

@@ -796,6 +796,9 @@ struct ck_binding {
 	char *result;             /* one line: what the last deploy did; NULL = none ran */
 	char *generation;         /* the generation directory last switched to; NULL = none */
 	char pending_sha256[65];  /* a deploy of this certificate began and recorded no end ("") */
+	/* fleets (schema 12): */
+	char *node;               /* the node that deploys it; NULL = any node (made before
+				   * schema 12, or on put: ck_store_binding_put's caller's choice) */
 };
 
 struct ck_binding_list {
@@ -849,8 +852,60 @@ CK_API enum ck_code ck_store_binding_list(struct ck_store *st, struct ck_binding
  * lineage while it is current). */
 CK_API enum ck_code ck_store_cert_bindings(struct ck_store *st, int64_t cert_id,
 					   struct ck_binding_list *out, struct ck_err *err);
+/*
+ * The bindings node deploys: those whose node is node and those with no
+ * node (any node deploys them), by name.  behind_only: only those that
+ * follow a lineage whose current certificate is not the one last deployed
+ * there (never deployed, another node renewed it, a deploy failed), or
+ * whose deploy was interrupted; pinned bindings whose pin is not deployed.
+ */
+CK_API enum ck_code ck_store_bindings_of_node(struct ck_store *st, const char *node,
+					     int behind_only, struct ck_binding_list *out,
+					     struct ck_err *err);
 CK_API void ck_binding_cleanup(struct ck_binding *b);
 CK_API void ck_binding_list_cleanup(struct ck_binding_list *l);
+
+/* ---- nodes of a fleet (schema 12) ------------------------------------ */
+
+/* One node that ran an agent, deploy or renew on this store. */
+struct ck_node {
+	char name[CK_NODE_MAX + 1];
+	time_t started;           /* when its agent (or first run) started */
+	time_t heartbeat;         /* its last heartbeat (store clock) */
+	unsigned heartbeat_s;     /* its agent's promised heartbeat interval; 0 = not an agent */
+	char version[32];         /* certkeep version */
+	uint64_t seen_generation; /* the highest store generation it saw */
+	uint64_t deployed_generation; /* its bindings were all deployed at this generation
+				       * (0 = never) */
+};
+
+struct ck_node_list {
+	struct ck_node *items;
+	size_t n;
+};
+
+/* What a node records about itself (ck_store_node_beat). */
+struct ck_node_beat {
+	const char *name;         /* required: ck_ctx_node() */
+	const char *version;      /* required */
+	unsigned heartbeat_s;     /* an agent's interval; 0 = a one-off run (deploy, renew) */
+	int restart;              /* 1: an agent starts (started = now) */
+	uint64_t seen_generation; /* the store generation it saw (kept if lower than before) */
+	int deployed;             /* 1: its bindings are all deployed at seen_generation */
+};
+
+/*
+ * Records node b->name's heartbeat (one transaction, creating its row on
+ * first use).  It does not bump the store generation: heartbeats wake no
+ * one.  seen_generation only ever grows (the highest seen is what doctor
+ * compares with the store's, to find a store restored from an old backup).
+ */
+CK_API enum ck_code ck_store_node_beat(struct ck_store *st, const struct ck_node_beat *b,
+				       struct ck_err *err);
+/* Every node, by name. */
+CK_API enum ck_code ck_store_node_list(struct ck_store *st, struct ck_node_list *out,
+				       struct ck_err *err);
+CK_API void ck_node_list_cleanup(struct ck_node_list *l);
 
 /* ---- copy and move between stores ----------------------------------- */
 
@@ -900,7 +955,11 @@ struct ck_doctor_opts {
 	time_t now;               /* 0: the store context's clock */
 	int pending_max_age_days; /* 0: 30 */
 	int expiry_warn_days;     /* 0: 30 */
+	int node_grace_s;         /* a node's binding may be behind its lineage's current
+				   * certificate this long before it is a finding (CK-D041);
+				   * 0: CK_DOCTOR_NODE_GRACE_S, < 0: none */
 };
+#define CK_DOCTOR_NODE_GRACE_S 600
 
 /*
  * One finding.  code is stable ("CK-D001"), name its stable short name

@@ -113,5 +113,26 @@ int cmd_bind(struct cli *cli, int argc, char **argv);
 int cmd_unbind(struct cli *cli, int argc, char **argv);
 int cmd_bindings(struct cli *cli, int argc, char **argv);
 int cmd_deploy(struct cli *cli, int argc, char **argv);
+int cmd_agent(struct cli *cli, int argc, char **argv);
+
+struct ck_deploy_opts;
+struct json_t;
+/*
+ * Deploys this node's bindings (behind_only: those that are behind) as
+ * `certkeep deploy` does, printing each outcome: a line on stdout, or an
+ * object appended to arr (may be NULL: no JSON) (cmd_deploy.c).  Returns
+ * CLI_EXIT_OK when every one ended well, else CLI_EXIT_FAIL (the error
+ * printed on stderr).
+ */
+int cli_deploy_node(struct cli *cli, struct ck_store *st, const struct ck_deploy_opts *o,
+		    int behind_only, struct json_t *arr);
+/*
+ * Records this node's heartbeat in the store (cmd_agent.c): heartbeat_s
+ * 0 for a one-off run, restart 1 when an agent starts, gen the store
+ * generation it saw, deployed 1 if its bindings were all deployed at gen.
+ * A failure is logged, not fatal (a heartbeat is bookkeeping).
+ */
+void cli_node_beat(struct cli *cli, struct ck_store *st, unsigned heartbeat_s, int restart,
+		   uint64_t gen, int deployed);
 
 #endif

@@ -18,7 +18,8 @@ bind_usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: certkeep bind NAME (--lineage L | --cert REF) --target SPEC\n"
-		"                     [--reload CMD] [--verify HOST:PORT[,sni=NAME]] [--json]\n"
+		"                     [--reload CMD] [--verify HOST:PORT[,sni=NAME]] [--node N]\n"
+		"                     [--json]\n"
 		"\n"
 		"Creates or updates the binding NAME: where a certificate is deployed.  A\n"
 		"binding follows a lineage (each renewal is redeployed by 'certkeep deploy')\n"
@@ -52,6 +53,10 @@ bind_usage(FILE *fp)
 		"  --verify HOST:PORT[,sni=NAME]  after each reload, connect there with SNI\n"
 		"                    NAME (default HOST), verify the chain and check that the\n"
 		"                    served leaf is the deployed one; else roll back\n"
+		"  --node N          the fleet node that deploys it (default: this node, the\n"
+		"                    global --node or the host name); deploy and renew on\n"
+		"                    other nodes never touch it.  Another node's target is\n"
+		"                    on its machine: its own checks run at its deploy there\n"
 		"  --json            print the binding as JSON\n"
 		"  -h, --help        this text\n");
 }
@@ -60,7 +65,8 @@ bind_usage(FILE *fp)
 static json_t *
 binding_json(const struct ck_binding *b)
 {
-	return json_pack("{s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:o, s:s?, s:s?, s:o}",
+	return json_pack("{s:s, s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:s?, s:o, s:s?, s:s?, s:o, "
+			 "s:s?}",
 			 "name", b->name, "lineage", b->lineage,
 			 "pinned_sha256", b->pinned_sha256[0] ? b->pinned_sha256 : NULL,
 			 "target", b->target, "reload", b->reload, "verify", b->verify,
@@ -68,7 +74,8 @@ binding_json(const struct ck_binding *b)
 			 "state", b->state, "deployed_at", print_json_time(b->deployed_at),
 			 "result", b->result, "generation", b->generation,
 			 "pending_sha256", b->pending_sha256[0] ? json_string(b->pending_sha256)
-								 : json_null());
+								 : json_null(),
+			 "node", b->node);
 }
 
 static void
@@ -81,6 +88,7 @@ binding_human(const struct ck_binding *b)
 	printf("%s\n  follows   %s%s\n  target    %s\n", b->name,
 	       b->lineage ? "lineage " : "certificate ", b->lineage ? b->lineage : b->pinned_sha256,
 	       b->target);
+	printf("  node      %s\n", b->node ? b->node : "any (made before nodes existed)");
 	if (b->reload)
 		printf("  reload    %s (no shell)\n", b->reload);
 	if (b->verify)
@@ -106,6 +114,7 @@ cmd_bind(struct cli *cli, int argc, char **argv)
 		{ "target", required_argument, NULL, 't' },
 		{ "reload", required_argument, NULL, 'r' },
 		{ "verify", required_argument, NULL, 'v' },
+		{ "node", required_argument, NULL, 'N' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -126,6 +135,7 @@ cmd_bind(struct cli *cli, int argc, char **argv)
 		case 't': o.target = optarg; break;
 		case 'r': o.reload = optarg; break;
 		case 'v': o.verify = optarg; break;
+		case 'N': o.node = optarg; break;
 		case 'j': json = 1; break;
 		case 'h':
 			bind_usage(stdout);
@@ -196,8 +206,9 @@ cmd_bindings(struct cli *cli, int argc, char **argv)
 	ck_err_clear(&err);
 	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		printf("usage: certkeep bindings [--json]\n\nLists the bindings: what each follows, "
-		       "its target, what was last deployed,\nwhen, the result, and any deploy "
-		       "that was interrupted.\n");
+		       "its target, the node that deploys it,\nwhat was last deployed, when, the "
+		       "result, and any deploy that was\ninterrupted.  --json: \"node\" is null "
+		       "for a binding any node deploys.\n");
 		return CLI_EXIT_OK;
 	}
 	if (argc == 2 && strcmp(argv[1], "--json") == 0)

@@ -1,6 +1,8 @@
 /*
  * cmd_deploy.c - `certkeep deploy [NAME... | --all] [--dry-run] [--json]
- * [--timeout S]`: calls ck_deploy once per binding, prints each outcome.
+ * [--timeout S]`: calls ck_deploy once per binding (NAMEs), or
+ * ck_deploy_node for this node's bindings (--all) or those of them that
+ * are behind (no NAME), prints each outcome.
  * Exit 0 when every deploy succeeded (deployed, unchanged, would-deploy),
  * 1 when any was refused, failed or rolled back.
  */
@@ -32,8 +34,15 @@ deploy_usage(FILE *fp)
 		"binding already deployed (same certificate, files intact, handshake agrees)\n"
 		"is left alone.  Ctrl-C stops at the next step and rolls back.\n"
 		"\n"
+		"On a fleet sharing one store each binding belongs to a node (bind --node;\n"
+		"the global --node names this one): deploy never touches another node's\n"
+		"binding.  Without NAMEs or --all it deploys this node's bindings that are\n"
+		"behind: their lineage's current certificate (renewed by any node) is not\n"
+		"the one deployed there, or a deploy failed or was interrupted.\n"
+		"\n"
 		"options:\n"
-		"  --all          every binding\n"
+		"  (no NAME)      this node's bindings that are behind\n"
+		"  --all          every binding of this node\n"
 		"  --dry-run      run the checks and render the files; change nothing\n"
 		"  --timeout S    seconds each configuration test or reload may take\n"
 		"                 (default 30; it is ended, and the deploy rolled back, after)\n"
@@ -60,31 +69,51 @@ result_json(const struct ck_deploy_result *r)
 			 "message", r->message);
 }
 
-/* The binding names to deploy: argv's, or every binding's (--all). */
+/* One outcome, printed as deploy prints it (text, or appended to arr). */
 static int
-deploy_names(struct cli *cli, struct ck_store *st, int all, int argc, char **argv,
-	     struct ck_strv *names, struct ck_err *err)
+deploy_print(json_t *arr, const struct ck_deploy_result *res)
 {
-	struct ck_binding_list l = { 0 };
-	size_t i;
-	int i2;
+	if (arr != NULL)
+		return json_array_append_new(arr, result_json(res)) == 0 ? 0 : -1;
+	if (res->state != NULL && strcmp(res->state, "refused") != 0 &&
+	    strcmp(res->state, "rolled-back") != 0 && strcmp(res->state, "failed") != 0)
+		printf("%s: %s\n", res->binding, res->message);
+	return 0;
+}
 
-	if (!all) {
-		for (i2 = optind; i2 < argc; i2++)
-			if (ck_strv_add(names, argv[i2], CK_STORE_ROWS_MAX, CK_STORE_NAME_MAX,
-					err) != CK_OK)
-				return -1;
-		return 0;
-	}
-	(void)cli;
-	if (ck_store_binding_list(st, &l, err) != CK_OK)
-		return -1;
-	for (i = 0; i < l.n; i++)
-		if (ck_strv_add(names, l.items[i].name, CK_STORE_ROWS_MAX, CK_STORE_NAME_MAX,
-				err) != CK_OK)
-			break;
-	ck_binding_list_cleanup(&l);
-	return i == l.n ? 0 : -1;
+/* What deploy_each (ck_deploy_each_fn) prints into. */
+struct deploy_out {
+	struct cli *cli;
+	json_t *arr;
+	int bad;                  /* the JSON array could not grow */
+	size_t tried;
+};
+
+static void
+deploy_each(void *arg, const struct ck_deploy_result *r, enum ck_code rc, const struct ck_err *e)
+{
+	struct deploy_out *d = arg;
+
+	d->tried++;
+	if (rc != CK_OK)
+		cli_fail(d->cli, e);
+	if (deploy_print(d->arr, r) != 0)
+		d->bad = 1;
+}
+
+int
+cli_deploy_node(struct cli *cli, struct ck_store *st, const struct ck_deploy_opts *o,
+		int behind_only, json_t *arr)
+{
+	struct deploy_out d = { cli, arr, 0, 0 };
+	struct ck_err err;
+	enum ck_code rc;
+
+	ck_err_clear(&err);
+	rc = ck_deploy_node(&cli->ctx, st, o, behind_only, deploy_each, &d, NULL, &err);
+	if (rc != CK_OK && d.tried == 0)
+		cli_fail(cli, &err); /* nothing was tried: the store could not list them */
+	return rc == CK_OK && !d.bad ? CLI_EXIT_OK : CLI_EXIT_FAIL;
 }
 
 int
@@ -99,12 +128,10 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ck_deploy_opts o;
-	struct ck_strv names = { 0 };
 	struct ck_store *st = NULL;
 	struct ck_err err;
 	json_t *arr = NULL;
-	int c, all = 0, json = 0, rc = CLI_EXIT_OK;
-	size_t i;
+	int c, i, all = 0, json = 0, rc = CLI_EXIT_OK;
 
 	ck_err_clear(&err);
 	memset(&o, 0, sizeof(o));
@@ -128,12 +155,11 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 			return cli_usage_error("deploy", "unknown option");
 		}
 	}
-	if (all == (optind < argc))
-		return cli_usage_error("deploy", "give binding NAMEs or --all (one of them)");
+	if (all && optind < argc)
+		return cli_usage_error("deploy", "give binding NAMEs or --all, not both");
 	o.ca_bundle = cli->ca_bundle;
 	cli_cancel_on_signal(cli);
-	if (cli_store_open(cli, &st, &err) != 0 ||
-	    deploy_names(cli, st, all, argc, argv, &names, &err) != 0) {
+	if (cli_store_open(cli, &st, &err) != 0) {
 		rc = cli_fail(cli, &err);
 		goto out;
 	}
@@ -141,31 +167,35 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 		rc = print_json_out(NULL);
 		goto out;
 	}
-	for (i = 0; i < names.n; i++) {
+	if (optind == argc) {
+		/* This node's bindings: the generation first, so that a change
+		 * during the run is not recorded as deployed. */
+		uint64_t gen = 0;
+		int have_gen = ck_store_generation(st, &gen, &err) == CK_OK;
+
+		rc = cli_deploy_node(cli, st, &o, !all, arr);
+		if (have_gen && !o.dry_run)
+			cli_node_beat(cli, st, 0, 0, gen, rc == CLI_EXIT_OK);
+	}
+	for (i = optind; i < argc; i++) {
 		struct ck_deploy_result res;
 
 		ck_err_clear(&err);
-		if (ck_deploy(&cli->ctx, st, names.v[i], &o, &res, &err) != CK_OK) {
+		if (ck_deploy(&cli->ctx, st, argv[i], &o, &res, &err) != CK_OK) {
 			rc = CLI_EXIT_FAIL;
 			cli_fail(cli, &err);
 		}
 		if (res.binding[0] == '\0')
-			snprintf(res.binding, sizeof(res.binding), "%s", names.v[i]);
-		if (json) {
-			if (json_array_append_new(arr, result_json(&res)) != 0) {
-				json_decref(arr);
-				arr = NULL;
-				break;
-			}
-		} else if (res.state != NULL && strcmp(res.state, "refused") != 0 &&
-			   strcmp(res.state, "rolled-back") != 0 && strcmp(res.state, "failed") != 0) {
-			printf("%s: %s\n", res.binding, res.message);
+			snprintf(res.binding, sizeof(res.binding), "%s", argv[i]);
+		if (deploy_print(arr, &res) != 0) {
+			json_decref(arr);
+			arr = NULL;
+			break;
 		}
 	}
 	if (json && print_json_out(arr) != CLI_EXIT_OK)
 		rc = CLI_EXIT_FAIL;
 out:
-	ck_strv_cleanup(&names);
 	ck_store_close(st);
 	return rc;
 }

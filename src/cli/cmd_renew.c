@@ -33,6 +33,9 @@ renew_usage(FILE *fp)
 		"ARI.  A server's Retry-After is kept in the store: nothing is sent for\n"
 		"those names before it, across runs; failures back off exponentially.\n"
 		"Two runs on one store never renew the same lineage twice.\n"
+		"Then this node's bindings that are behind (another node renewed their\n"
+		"lineage, a deploy failed) are deployed as 'certkeep deploy' does; other\n"
+		"nodes' bindings are never touched (--json: \"deploys\").\n"
 		"\n"
 		"options:\n"
 		"  --all                  consider every lineage (else only the NAMEs given)\n"
@@ -113,7 +116,7 @@ renew_item_json(const struct ck_renew_item *it)
 }
 
 static int
-renew_json(const struct ck_renew_report *rep, int dry_run)
+renew_json(const struct ck_renew_report *rep, int dry_run, json_t *deploys)
 {
 	json_t *arr = json_array(), *o;
 	size_t i;
@@ -136,6 +139,8 @@ renew_json(const struct ck_renew_report *rep, int dry_run)
 	bad |= json_object_set_new(o, "failed", json_integer((json_int_t)rep->counts.failed));
 	bad |= json_object_set_new(o, "claimed", json_integer((json_int_t)rep->counts.claimed));
 	bad |= json_object_set_new(o, "lineages", arr);
+	if (deploys != NULL)
+		bad |= json_object_set(o, "deploys", deploys);
 	if (bad) {
 		json_decref(o);
 		o = NULL;
@@ -254,7 +259,9 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 	struct ck_renew_report rep;
 	struct ck_store *st = NULL;
 	struct ck_err err;
-	int c, all = 0, json = 0, ret = CLI_EXIT_FAIL, tty;
+	json_t *deploys = NULL;
+	uint64_t gen = 0;
+	int c, all = 0, json = 0, ret = CLI_EXIT_FAIL, tty, dep = CLI_EXIT_OK;
 
 	memset(&o, 0, sizeof(o));
 	memset(&dopts, 0, sizeof(dopts));
@@ -310,15 +317,23 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 	}
 	if (tty && rep.counts.total > 0)
 		fputc('\n', stderr);
+	if (!o.dry_run) { /* fan-out: this node's bindings another node's renewal left behind */
+		if (json && (deploys = json_array()) == NULL)
+			dep = CLI_EXIT_FAIL;
+		else if (ck_store_generation(st, &gen, &err) == CK_OK &&
+			 (dep = cli_deploy_node(cli, st, &dopts, 1, deploys)) == CLI_EXIT_OK)
+			cli_node_beat(cli, st, 0, 0, gen, 1);
+	}
 	if (json)
-		ret = renew_json(&rep, o.dry_run);
+		ret = renew_json(&rep, o.dry_run, deploys);
 	else {
 		renew_table(&rep);
 		ret = CLI_EXIT_OK;
 	}
-	if (rep.counts.failed > 0)
+	if (rep.counts.failed > 0 || dep != CLI_EXIT_OK)
 		ret = CLI_EXIT_FAIL;
 out:
+	json_decref(deploys);
 	ck_renew_report_cleanup(&rep);
 	ck_store_close(st);
 	return ret;

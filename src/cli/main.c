@@ -46,6 +46,7 @@ static const struct cli_cmd commands[] = {
 	{ "bindings", cmd_bindings, "list bindings and what each last deployed" },
 	{ "deploy", cmd_deploy, "deploy bindings: check, swap atomically, reload, verify, roll back" },
 	{ "store", cmd_store, "seal the store's private keys, or re-seal them under a new key" },
+	{ "agent", cmd_agent, "run as a fleet node: deploy what changed, renew, heart-beat" },
 };
 
 static void
@@ -54,8 +55,8 @@ usage(FILE *fp)
 	size_t i;
 
 	fprintf(fp,
-		"usage: certkeep [--store PATH] [--store-key-file FILE] [--ca-bundle FILE] [-v|-q]\n"
-		"                COMMAND [ARGS]\n"
+		"usage: certkeep [--store PATH] [--store-key-file FILE] [--ca-bundle FILE]\n"
+		"                [--node NAME] [-v|-q] COMMAND [ARGS]\n"
 		"\n"
 		"certkeep obtains certificates from ACME servers, keeps each certificate\n"
 		"together with its private key, and explains any inconsistency it finds.\n"
@@ -76,6 +77,10 @@ usage(FILE *fp)
 		"  --ca-bundle FILE  trust this CA bundle for the ACME server's TLS, and\n"
 		"                    for bind/deploy's chain check and handshake\n"
 		"                    (default $CERTKEEP_CA_BUNDLE, else the system store)\n"
+		"  --node NAME       this machine's name in a fleet sharing one store: the\n"
+		"                    bindings it deploys, its leases and heartbeats carry it\n"
+		"                    (default $CERTKEEP_NODE, else the host name up to its\n"
+		"                    first dot); 1-63 of [A-Za-z0-9._-]\n"
 		"  -v, --verbose     more detail on stderr\n"
 		"  -q, --quiet       only errors on stderr\n"
 		"  -h, --help        this text;  --version  the version\n"
@@ -240,6 +245,7 @@ main(int argc, char **argv)
 		{ "store", required_argument, NULL, 's' },
 		{ "store-key-file", required_argument, NULL, 'K' },
 		{ "ca-bundle", required_argument, NULL, 'c' },
+		{ "node", required_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -247,7 +253,8 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cli cli;
-	const char *env;
+	struct ck_err err;
+	const char *env, *node = NULL;
 	size_t i;
 	int c;
 
@@ -265,6 +272,9 @@ main(int argc, char **argv)
 	if (env != NULL && env[0] != '\0')
 		cli.ca_bundle = env;
 	default_store_key(&cli);
+	env = getenv("CERTKEEP_NODE");
+	if (env != NULL && env[0] != '\0')
+		node = env;
 
 	/* '+': stop at the first non-option so each command parses its own. */
 	while ((c = getopt_long(argc, argv, "+vqh", opts, NULL)) != -1) {
@@ -277,6 +287,9 @@ main(int argc, char **argv)
 			break;
 		case 'K':
 			cli.store_key_file = optarg;
+			break;
+		case 'N':
+			node = optarg;
 			break;
 		case 'v':
 			cli.ctx.log.level = CK_LOG_DEBUG;
@@ -297,6 +310,11 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	ck_err_clear(&err);
+	if (node != NULL && ck_ctx_set_node(&cli.ctx, node, &err) != CK_OK) {
+		fprintf(stderr, "certkeep: --node '%s' (or $CERTKEEP_NODE): %s\n", node, err.msg);
 		return CLI_EXIT_USAGE;
 	}
 	for (i = 0; i < CK_ARRAY_LEN(commands); i++) {

@@ -52,6 +52,11 @@ run_prepare(struct dep_run *r, const char *name, struct ck_err *err)
 	if ((rc = ck_store_binding_get(r->st, name, &r->b, err)) != CK_OK)
 		return rc;
 	snprintf(r->res->binding, sizeof(r->res->binding), "%s", r->b.name);
+	if (r->b.node != NULL && strcmp(r->b.node, ck_ctx_node(r->ctx)) != 0)
+		return CK_FAIL(err, CK_ERR_STATE, "binding %s belongs to node %s and this is node "
+			       "%s: its target is on that node; run 'certkeep deploy' there (or "
+			       "give --node %s on that machine)", r->b.name, r->b.node,
+			       ck_ctx_node(r->ctx), r->b.node);
 	snprintf(r->res->previous_sha256, sizeof(r->res->previous_sha256), "%s", r->b.last_sha256);
 	if ((rc = dep_spec_parse(r->b.target, &r->spec, err)) != CK_OK)
 		return rc;
@@ -297,25 +302,29 @@ out:
 	return rc;
 }
 
-enum ck_code
-ck_deploy_lineage(const struct ck_ctx *ctx, struct ck_store *st, const char *lineage,
-		  const struct ck_deploy_opts *o, size_t *deployed, struct ck_err *err)
+/* Deploys each binding of bl that keep() accepts; see ck_deploy_node. */
+static enum ck_code
+deploy_list(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_deploy_opts *o,
+	    const struct ck_binding_list *bl, const char *lineage, ck_deploy_each_fn each,
+	    void *each_arg, size_t *deployed, struct ck_err *err)
 {
-	struct ck_binding_list bl = { NULL, 0 };
 	struct ck_deploy_result res;
 	struct ck_err e;
 	size_t i, failed = 0, done = 0;
 	enum ck_code rc;
 
-	if (deployed != NULL)
-		*deployed = 0;
-	if ((rc = ck_store_binding_list(st, &bl, err)) != CK_OK)
-		return rc;
-	for (i = 0; i < bl.n; i++) {
-		if (bl.items[i].lineage == NULL || strcmp(bl.items[i].lineage, lineage) != 0)
+	for (i = 0; i < bl->n; i++) {
+		const struct ck_binding *b = &bl->items[i];
+
+		if (lineage != NULL && (b->lineage == NULL || strcmp(b->lineage, lineage) != 0))
 			continue;
 		ck_err_clear(&e);
-		if (ck_deploy(ctx, st, bl.items[i].name, o, &res, &e) == CK_OK) {
+		rc = ck_deploy(ctx, st, b->name, o, &res, &e);
+		if (res.binding[0] == '\0')
+			snprintf(res.binding, sizeof(res.binding), "%s", b->name);
+		if (each != NULL)
+			each(each_arg, &res, rc, &e);
+		if (rc == CK_OK) {
 			done++;
 			continue;
 		}
@@ -323,11 +332,43 @@ ck_deploy_lineage(const struct ck_ctx *ctx, struct ck_store *st, const char *lin
 		if (failed++ == 0 && err != NULL)
 			*err = e;
 	}
-	ck_binding_list_cleanup(&bl);
 	if (deployed != NULL)
 		*deployed = done;
 	if (failed > 1)
-		ck_err_prefix(err, "%zu of lineage %s's bindings failed to deploy; the first", failed,
-			      lineage);
+		ck_err_prefix(err, "%zu bindings%s%s failed to deploy; the first", failed,
+			      lineage ? " of lineage " : "", lineage ? lineage : "");
 	return failed > 0 ? (err != NULL ? err->code : CK_ERR_STATE) : CK_OK;
+}
+
+enum ck_code
+ck_deploy_lineage(const struct ck_ctx *ctx, struct ck_store *st, const char *lineage,
+		  const struct ck_deploy_opts *o, size_t *deployed, struct ck_err *err)
+{
+	struct ck_binding_list bl = { NULL, 0 };
+	enum ck_code rc;
+
+	if (deployed != NULL)
+		*deployed = 0;
+	if ((rc = ck_store_bindings_of_node(st, ck_ctx_node(ctx), 0, &bl, err)) != CK_OK)
+		return rc;
+	rc = deploy_list(ctx, st, o, &bl, lineage, NULL, NULL, deployed, err);
+	ck_binding_list_cleanup(&bl);
+	return rc;
+}
+
+enum ck_code
+ck_deploy_node(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_deploy_opts *o,
+	       int behind_only, ck_deploy_each_fn each, void *each_arg, size_t *deployed,
+	       struct ck_err *err)
+{
+	struct ck_binding_list bl = { NULL, 0 };
+	enum ck_code rc;
+
+	if (deployed != NULL)
+		*deployed = 0;
+	if ((rc = ck_store_bindings_of_node(st, ck_ctx_node(ctx), behind_only, &bl, err)) != CK_OK)
+		return rc;
+	rc = deploy_list(ctx, st, o, &bl, NULL, each, each_arg, deployed, err);
+	ck_binding_list_cleanup(&bl);
+	return rc;
 }

@@ -213,8 +213,8 @@ ck_deploy_doctor(const struct ck_ctx *ctx, struct ck_store *st, struct ck_findin
 	enum ck_code rc;
 	size_t i;
 
-	(void)ctx;
-	if ((rc = ck_store_binding_list(st, &l, err)) != CK_OK)
+	/* Only this node's: another node's files are on its own machine. */
+	if ((rc = ck_store_bindings_of_node(st, ck_ctx_node(ctx), 0, &l, err)) != CK_OK)
 		return rc;
 	for (i = 0; i < l.n && rc == CK_OK; i++) {
 		struct dep_spec spec;

@@ -377,16 +377,14 @@ run_worker(void *arg)
 	return NULL;
 }
 
-/* "host pid N rand": a run's name in the claims it holds. */
+/* "node pid N rand": a run's name in the claims it holds (doctor finds a
+ * dead node's leases by the node name, its first word). */
 static void
 run_owner(struct run *r)
 {
 	unsigned long nonce = run_random(~0ul);
 
-	if (gethostname(r->host, sizeof(r->host)) != 0 || r->host[0] == '\0')
-		snprintf(r->host, sizeof(r->host), "localhost");
-	r->host[sizeof(r->host) - 1] = '\0';
-	r->host[strcspn(r->host, " ")] = '\0';
+	snprintf(r->host, sizeof(r->host), "%s", ck_ctx_node(r->ctx));
 	snprintf(r->owner, sizeof(r->owner), "%s pid %ld run %08lx", r->host, (long)getpid(),
 		 nonce & 0xffffffff);
 }

@@ -41,15 +41,15 @@ binding_put_body(struct ck_store *st, void *arg, struct ck_err *err)
 		return rc;
 	rc = st_exec(st, err, NULL,
 		     "INSERT INTO bindings (name, lineage, pinned_sha256, target, last_sha256, "
-		     "state, updated, reload, verify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+		     "state, updated, reload, verify, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
 		     "ON CONFLICT(name) DO UPDATE SET "
 		     "lineage = excluded.lineage, pinned_sha256 = excluded.pinned_sha256, "
 		     "target = excluded.target, last_sha256 = coalesce(excluded.last_sha256, bindings."
 		     "last_sha256), state = excluded.state, updated = excluded.updated, "
-		     "reload = excluded.reload, verify = excluded.verify",
-		     "ttttttItt", in->name, in->lineage, a->pin, in->target,
+		     "reload = excluded.reload, verify = excluded.verify, node = excluded.node",
+		     "ttttttIttt", in->name, in->lineage, a->pin, in->target,
 		     in->last_sha256[0] ? in->last_sha256 : NULL, in->state ? in->state : "new",
-		     (int64_t)st_now(st), in->reload, in->verify);
+		     (int64_t)st_now(st), in->reload, in->verify, in->node);
 	if (rc != CK_OK)
 		return rc;
 	return st_query_int(st, err, &a->id, "SELECT id FROM bindings WHERE name = ?", "t",
@@ -72,7 +72,8 @@ ck_store_binding_put(struct ck_store *st, const struct ck_binding *in, int64_t *
 	    (rc = st_check_text("binding target", in->target, CK_STORE_TEXT_MAX, 1, err)) != CK_OK ||
 	    (rc = st_check_text("binding state", in->state, CK_STORE_NAME_MAX, 0, err)) != CK_OK ||
 	    (rc = st_check_text("reload command", in->reload, CK_STORE_TEXT_MAX, 0, err)) != CK_OK ||
-	    (rc = st_check_text("verify endpoint", in->verify, CK_STORE_TEXT_MAX, 0, err)) != CK_OK)
+	    (rc = st_check_text("verify endpoint", in->verify, CK_STORE_TEXT_MAX, 0, err)) != CK_OK ||
+	    (rc = st_check_name("node name", in->node, 0, err)) != CK_OK)
 		return rc;
 	if ((in->lineage == NULL) == (pin == NULL))
 		return CK_FAIL(err, CK_ERR_INVALID_ARG,
@@ -171,7 +172,7 @@ ck_store_binding_remove(struct ck_store *st, const char *name, struct ck_err *er
 
 #define BINDING_COLS "SELECT b.id, b.name, b.lineage, b.pinned_sha256, b.target, " \
 	"b.last_sha256, b.state, b.updated, b.reload, b.verify, b.deployed_at, b.result, " \
-	"b.generation, b.pending_sha256 FROM bindings b "
+	"b.generation, b.pending_sha256, b.node FROM bindings b "
 
 static enum ck_code
 binding_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -193,6 +194,7 @@ binding_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	b->result = st_col_dup(s, 11, &oom);
 	b->generation = st_col_dup(s, 12, &oom);
 	st_col_copy(s, 13, b->pending_sha256, sizeof(b->pending_sha256));
+	b->node = st_col_dup(s, 14, &oom);
 	return oom ? CK_OOM(err) : CK_OK;
 }
 
@@ -238,6 +240,34 @@ ck_store_binding_get(struct ck_store *st, const char *name, struct ck_binding *o
 	return rc;
 }
 
+/*
+ * Behind: a deploy was interrupted; or what is deployed (nothing yet, an
+ * older certificate) is not what the binding should serve now: its
+ * lineage's current certificate, or its pin.
+ */
+#define BINDING_OF_NODE BINDING_COLS \
+	"LEFT JOIN lineages l ON l.name = b.lineage " \
+	"LEFT JOIN certificates c ON c.id = l.current_cert_id " \
+	"WHERE (b.node = ? OR b.node IS NULL) "
+#define BINDING_BEHIND "AND (b.pending_sha256 IS NOT NULL OR " \
+	"(b.last_sha256 IS NULL AND (c.sha256 IS NOT NULL OR b.pinned_sha256 IS NOT NULL)) OR " \
+	"b.last_sha256 <> coalesce(c.sha256, b.pinned_sha256, b.last_sha256)) "
+
+enum ck_code
+ck_store_bindings_of_node(struct ck_store *st, const char *node, int behind_only,
+			  struct ck_binding_list *out, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_check_name("node name", node, 1, err)) != CK_OK)
+		return rc;
+	if (behind_only)
+		return st_list_read(st, err, &binding_spec, &out->items, &out->n,
+				    BINDING_OF_NODE BINDING_BEHIND "ORDER BY b.name", "t", node);
+	return st_list_read(st, err, &binding_spec, &out->items, &out->n,
+			    BINDING_OF_NODE "ORDER BY b.name", "t", node);
+}
+
 enum ck_code
 st_cert_bindings_tx(struct ck_store *st, int64_t cert_id, struct ck_binding_list *out,
 		    struct ck_err *err)
@@ -270,6 +300,7 @@ ck_binding_cleanup(struct ck_binding *b)
 	free(b->verify);
 	free(b->result);
 	free(b->generation);
+	free(b->node);
 	memset(b, 0, sizeof(*b));
 }
 

@@ -76,6 +76,16 @@ static const struct dr_rule rules[] = {
 	[DR_BINDING_EXPIRED] = { "CK-D019", "binding-expired", CK_SEV_ERROR,
 		"clients refuse an expired certificate (NET::ERR_CERT_DATE_INVALID): the site "
 		"behind this binding is down for them" },
+	[DR_NODE_LEASE_ORPHANED] = { "CK-D040", "node-lease-orphaned", CK_SEV_WARNING,
+		"a renewal lease held by a node that stopped heart-beating blocks every other "
+		"node from renewing that lineage until the lease expires" },
+	[DR_NODE_BEHIND] = { "CK-D041", "node-behind", CK_SEV_WARNING,
+		"the node still serves the certificate from before the lineage's renewal: the "
+		"renewal protects nothing there until that node deploys it" },
+	[DR_GENERATION_BACKWARDS] = { "CK-D042", "generation-backwards", CK_SEV_ERROR,
+		"a node saw a newer store than the one there is now (a restore from an old "
+		"backup): caches that trust a generation number may hold keys and accounts the "
+		"store no longer has, and a generation number may mean two different states" },
 };
 
 const char *
@@ -227,7 +237,8 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 	    (rc = dr_check_accounts(st, &f, err)) != CK_OK ||
 	    (rc = dr_check_orders(st, &o, &f, err)) != CK_OK ||
 	    (rc = dr_check_revoked(st, &f, err)) != CK_OK ||
-	    (rc = dr_check_deploys(st, &o, &f, err)) != CK_OK)
+	    (rc = dr_check_deploys(st, &o, &f, err)) != CK_OK ||
+	    (rc = dr_check_fleet(st, &o, &f, err)) != CK_OK)
 		goto out;
 	*out = f;
 	f.items = NULL;
@@ -284,6 +295,8 @@ repair_body(struct ck_store *st, void *arg, struct ck_err *err)
 	}
 	if (rc == CK_OK && f->n > 0)
 		rc = st_generation_bump_tx(st, err);
+	if (rc == CK_OK)
+		rc = dr_repair_generation(st, f, err);
 out:
 	dr_keys_cleanup(&keys);
 	free(links);

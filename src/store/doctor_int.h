@@ -28,6 +28,9 @@ enum dr_id {
 	DR_BINDING_REVOKED,
 	DR_BINDING_STALE,
 	DR_BINDING_EXPIRED,
+	DR_NODE_LEASE_ORPHANED,
+	DR_NODE_BEHIND,
+	DR_GENERATION_BACKWARDS,
 };
 
 struct dr_rule {
@@ -99,5 +102,10 @@ enum ck_code dr_check_revoked(struct ck_store *st, struct ck_findings *f, struct
 /* doctor_binding.c: bindings behind their certificate (CK-D018), serving an expired one (CK-D019). */
 enum ck_code dr_check_deploys(struct ck_store *st, const struct ck_doctor_opts *o,
 			      struct ck_findings *f, struct ck_err *err);
+
+/* doctor_fleet.c: nodes of a fleet (CK-D040..CK-D042); the repair of CK-D042. */
+enum ck_code dr_check_fleet(struct ck_store *st, const struct ck_doctor_opts *o,
+			    struct ck_findings *f, struct ck_err *err);
+enum ck_code dr_repair_generation(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
 
 #endif

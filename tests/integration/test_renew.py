@@ -516,14 +516,21 @@ class TestSystemdUnits(unittest.TestCase):
         found = {}
         for top, _, files in os.walk(dest):
             for f in files:
-                if f.startswith("certkeep-renew."):
+                if f.startswith("certkeep-renew.") or f.startswith("certkeep-agent."):
                     found[f] = os.path.join(top, f)
-        self.assertEqual(sorted(found), ["certkeep-renew.service", "certkeep-renew.timer"])
+        self.assertEqual(sorted(found), ["certkeep-agent.service", "certkeep-renew.service",
+                                         "certkeep-renew.timer"])
         service = open(found["certkeep-renew.service"]).read()
         for want in ("ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes",
                      "ReadWritePaths=/var/lib/certkeep -/etc/certkeep/deploy", "renew --all"):
             self.assertIn(want, service)
         self.assertNotIn("@BINDIR@", service)
+        agent = open(found["certkeep-agent.service"]).read()
+        for want in ("ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes",
+                     "ReadWritePaths=/var/lib/certkeep -/etc/certkeep/deploy",
+                     "certkeep agent", "KillSignal=SIGTERM", "Restart=on-failure"):
+            self.assertIn(want, agent)
+        self.assertNotIn("@BINDIR@", agent)
         self.assertIn("RandomizedDelaySec=", open(found["certkeep-renew.timer"]).read())
         # verify wants ExecStart's binary where the unit says: the installed one
         # lives under the destdir, so point a copy at it

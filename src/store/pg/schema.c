@@ -177,6 +177,18 @@ static const char *const migrations[] = {
 	("ALTER TABLE lineages ADD COLUMN token_uri text;"
 	 "ALTER TABLE lineages ADD COLUMN token_module text;"
 	 "ALTER TABLE lineages ADD COLUMN token_pin_file text;"),
+	/* 12: fleets: the node that deploys a binding (NULL = any node, as
+	 * before), and each node's heartbeat, version and the generations it
+	 * saw and deployed at */
+	("ALTER TABLE bindings ADD COLUMN node text;"
+	 "CREATE TABLE nodes ("
+	 "  name text PRIMARY KEY,"
+	 "  started bigint NOT NULL,"
+	 "  heartbeat bigint NOT NULL,"
+	 "  heartbeat_s bigint NOT NULL DEFAULT 0,"
+	 "  version text NOT NULL,"
+	 "  seen_generation bigint NOT NULL DEFAULT 0,"
+	 "  deployed_generation bigint);"),
 };
 
 static const char schema_init[] =

@@ -186,6 +186,23 @@ static const char *const migrations[] = {
 	"ALTER TABLE lineages ADD COLUMN token_uri TEXT;"
 	"ALTER TABLE lineages ADD COLUMN token_module TEXT;"
 	"ALTER TABLE lineages ADD COLUMN token_pin_file TEXT;",
+	/* 12: fleets (issue 12).  bindings.node: the node that deploys the
+	 * binding; NULL (every binding made before this migration) = any node
+	 * that runs deploy or renew on this store, exactly as before, so a
+	 * single machine's bindings keep deploying.  nodes: one row per node
+	 * that ran an agent, deploy or renew: when it started, its last
+	 * heartbeat, how often an agent promised one (0 = not an agent), its
+	 * version, the highest store generation it saw, and the generation
+	 * at which its bindings were last all deployed. */
+	"ALTER TABLE bindings ADD COLUMN node TEXT;"
+	"CREATE TABLE nodes ("
+	"  name TEXT PRIMARY KEY,"
+	"  started INTEGER NOT NULL,"
+	"  heartbeat INTEGER NOT NULL,"
+	"  heartbeat_s INTEGER NOT NULL DEFAULT 0,"
+	"  version TEXT NOT NULL,"
+	"  seen_generation INTEGER NOT NULL DEFAULT 0,"
+	"  deployed_generation INTEGER);",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
