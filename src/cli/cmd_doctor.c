@@ -23,7 +23,7 @@ doctor_usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: certkeep doctor [--json] [--repair] [--prune] [--pending-days N]\n"
-		"                       [--expiry-days N]\n"
+		"                       [--expiry-days N] [--node-grace S]\n"
 		"\n"
 		"Checks every invariant of the store and explains each finding: a stable\n"
 		"code, what is wrong, why it matters, and the fix.  Among them: certificates\n"
@@ -42,6 +42,9 @@ doctor_usage(FILE *fp)
 		"              severity, object, what, why, fix, cert_id, key_id, fixed\n"
 		"  --pending-days N  report pending requests older than N days (default 30)\n"
 		"  --expiry-days N   report certificates expiring within N days (default 30)\n"
+		"  --node-grace S    on a fleet, report a node whose bindings are behind\n"
+		"                    their lineage's current certificate for more than S\n"
+		"                    seconds (default 600; 0 = at once)\n"
 		"  -h, --help  this text\n"
 		"\n"
 		"exit status: 0 no findings remain, 1 findings remain (or the check failed).\n");
@@ -105,6 +108,7 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 		{ "prune", no_argument, NULL, 'p' },
 		{ "pending-days", required_argument, NULL, 'P' },
 		{ "expiry-days", required_argument, NULL, 'E' },
+		{ "node-grace", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -133,6 +137,15 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 				dopts.check.pending_max_age_days = (int)v;
 			else
 				dopts.check.expiry_warn_days = (int)v;
+			break;
+		}
+		case 'G': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 30 * 86400)
+				return cli_usage_error("doctor", "--node-grace needs seconds, "
+						       "0-2592000");
+			dopts.check.node_grace_s = v == 0 ? -1 : (int)v;
 			break;
 		}
 		case 'h':
