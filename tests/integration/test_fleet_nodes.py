@@ -173,30 +173,39 @@ class TestFleetNodes(unittest.TestCase):
                                  "name = 'node-b'").strip(), "0")
 
     def test_killed_agents_lease_is_a_doctor_finding(self):
-        proc, log = self.start_agent("node-c", "--no-renew", "--heartbeat", "1")
+        """Node C's agent renews a lineage that is due (its CA's ARI window is
+        past) and is killed while its finalize is held: the lease it took is a
+        doctor finding once it has missed three heartbeats."""
+        proxy = PEBBLE.fault_proxy()
+        self.addCleanup(proxy.stop)
+        fp = ckharness.faultproxy()
+        proxy.set_renewal_info(default=fp.ari_window(-7200, -60))
+        self.a.run("account", "register", "--server", proxy.directory_url, "--agree-tos")
+        self.a.run("issue", "-d", "due.fleet.test", "--server", proxy.directory_url,
+                   *self.http(), timeout=300)
+        rule = proxy.add_rule("/finalize-order/", method="POST", count=1, action="hold",
+                              delay=120)
+        proc, log = self.start_agent("node-c", "--heartbeat", "1")
         try:
-            self.wait_for("the agent's heartbeat", lambda: PG.psql(
-                self.db, "SELECT heartbeat_s FROM nodes WHERE name = 'node-c'").strip() == "1",
-                30)
+            self.assertTrue(rule.holding.wait(60), "the agent never reached finalize")
+            owner = PG.psql(self.db, "SELECT claim_owner FROM renewal WHERE "
+                            "lineage = 'due.fleet.test'").strip()
+            self.assertTrue(owner.startswith("node-c pid %d " % proc.pid), owner)
+            self.assertEqual(self.doctor_codes(self.a).count(("CK-D040", "lineage due.fleet.test")),
+                             0, "a lease of a node that beats is no finding")
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=30)
             log.close()
-        # the lease node-c held when it died, as its renew run writes it
-        PG.psql(self.db, "INSERT INTO renewal (lineage, claim_owner, claim_until, updated) "
-                "VALUES ('www.fleet.test', 'node-c pid %d run 0badc0de', %d, %d) "
-                "ON CONFLICT (lineage) DO UPDATE SET claim_owner = excluded.claim_owner, "
-                "claim_until = excluded.claim_until" % (proc.pid, time.time() + 1800,
-                                                         time.time()))
+            proxy.release(rule)
         # three missed heartbeats (1 s each) later, it is a finding that names the node
         time.sleep(4)
         res = self.a.run("doctor", "--json", check=False)
         found = [f for f in json.loads(res.stdout)["findings"] if f["code"] == "CK-D040"]
-        self.assertEqual(len(found), 1, res.stdout)
-        self.assertIn("node-c", found[0]["what"])
-        self.assertIn("certkeep agent", found[0]["fix"])
+        self.assertEqual([f["object"] for f in found], ["lineage due.fleet.test"], res.stdout)
+        self.assertIn("node node-c", found[0]["what"])
+        self.assertIn("certkeep agent on node node-c", found[0]["fix"])
         self.assertEqual(res.returncode, 1)
-
 
 if __name__ == "__main__":
     unittest.main()

@@ -4,7 +4,9 @@
  * which of them are behind their lineage's current certificate, node
  * heartbeats (the seen generation never goes down), and doctor's fleet
  * findings: CK-D040 a dead agent's lease, CK-D041 a node behind past its
- * grace, CK-D042 a generation that went backwards (and its repair).
+ * grace, CK-D042 a generation that went backwards (and its repair); and
+ * migration 12 on a store made before it: its bindings belong to no node,
+ * so every node (a single machine) still deploys them.
  */
 #include "test_store_util.h"
 #include "store/renewal.h"
@@ -244,6 +246,43 @@ test_doctor_fleet(void **state)
 	EVP_PKEY_free(k);
 }
 
+static void
+test_migration_12_keeps_old_bindings_deploying(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	struct ck_node_list l = { NULL, 0 };
+	struct ck_store *st = NULL;
+	struct ck_binding got;
+	struct t_pki p;
+	char sha[65];
+
+	t_pki_init(&p, e->now);
+	t_put_key(e->st, k);
+	site_cert(e, &p, k, 1, sha);
+	ck_store_close(e->st);
+	e->st = NULL;
+	/* The store as schema 11 left it, with a binding made then. */
+	t_sql(e->path, "DROP TABLE nodes");
+	t_sql(e->path, "ALTER TABLE bindings DROP COLUMN node");
+	t_sql(e->path, "DELETE FROM schema_version WHERE version = 12");
+	t_sql(e->path, "INSERT INTO bindings (name, lineage, target, state, updated) "
+		       "VALUES ('old', 'site', 'pem:/srv/old', 'new', 1)");
+	assert_int_equal(ck_store_open(e->path, &e->ctx, &st, NULL), CK_OK);
+	e->st = st;
+	assert_true(ck_store_schema_version(st) >= 12);
+	assert_int_equal(ck_store_binding_get(st, "old", &got, NULL), CK_OK);
+	assert_null(got.node);
+	ck_binding_cleanup(&got);
+	of_node(e, "web1", 0, "old");
+	of_node(e, "any-other-host", 1, "old");
+	assert_int_equal(ck_store_node_list(st, &l, NULL), CK_OK);
+	assert_int_equal(l.n, 0);
+	ck_node_list_cleanup(&l);
+	t_pki_cleanup(&p);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -251,6 +290,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bindings_of_node_and_behind, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_node_beat, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_doctor_fleet, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_migration_12_keeps_old_bindings_deploying,
+						t_setup, t_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
