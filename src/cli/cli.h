@@ -130,9 +130,9 @@ int cli_deploy_node(struct cli *cli, struct ck_store *st, const struct ck_deploy
  * Records this node's heartbeat in the store (cmd_agent.c): heartbeat_s
  * 0 for a one-off run, restart 1 when an agent starts, gen the store
  * generation it saw, deployed 1 if its bindings were all deployed at gen.
- * A failure is logged, not fatal (a heartbeat is bookkeeping).
+ * A failure is logged, not fatal (a heartbeat is bookkeeping): -1, else 0.
  */
-void cli_node_beat(struct cli *cli, struct ck_store *st, unsigned heartbeat_s, int restart,
+int cli_node_beat(struct cli *cli, struct ck_store *st, unsigned heartbeat_s, int restart,
 		   uint64_t gen, int deployed);
 
 #endif

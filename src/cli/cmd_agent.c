@@ -29,6 +29,9 @@
 
 #define AGENT_RENEW_DEFAULT_S 3600
 #define AGENT_HEARTBEAT_DEFAULT_S 30
+/* A binding whose deploy failed is tried again after this long (or at the
+ * next change): a broken target is not reloaded every heartbeat. */
+#define AGENT_DEPLOY_RETRY_S 300
 
 static void
 agent_usage(FILE *fp)
@@ -63,6 +66,40 @@ agent_usage(FILE *fp)
 		AGENT_RENEW_DEFAULT_S, AGENT_HEARTBEAT_DEFAULT_S, CK_RENEW_CONCURRENCY_DEFAULT);
 }
 
+int
+cli_node_beat(struct cli *cli, struct ck_store *st, unsigned heartbeat_s, int restart,
+	      uint64_t gen, int deployed)
+{
+	struct ck_node_beat b = { ck_ctx_node(&cli->ctx), CERTKEEP_VERSION, heartbeat_s, restart,
+				  gen, deployed };
+	struct ck_err err;
+
+	ck_err_clear(&err);
+	if (ck_store_node_beat(st, &b, &err) == CK_OK)
+		return 0;
+	ck_log(&cli->ctx.log, CK_LOG_WARN, "node %s: the heartbeat was not recorded: %s", b.name,
+	       err.msg);
+	return -1;
+}
+
+/*
+ * A store handle that failed (a lost PostgreSQL connection stays lost):
+ * closed and opened again; *st is NULL if that failed too (tried again
+ * at the next use).
+ */
+static void
+agent_reopen(struct cli *cli, struct ck_store **st)
+{
+	struct ck_err err;
+
+	ck_store_close(*st);
+	*st = NULL;
+	ck_err_clear(&err);
+	if (cli_store_open(cli, st, &err) != 0)
+		ck_log(&cli->ctx.log, CK_LOG_ERROR, "agent: the store cannot be opened again: %s",
+		       err.msg);
+}
+
 /* The heartbeat thread and what it shares with the main one. */
 struct agent_beat {
 	struct cli *cli;
@@ -93,7 +130,8 @@ agent_beat_main(void *arg)
 			break;
 		gen = b->gen;
 		pthread_mutex_unlock(&b->mu);
-		cli_node_beat(b->cli, b->st, b->interval_s, 0, gen, 0);
+		if (b->st == NULL || cli_node_beat(b->cli, b->st, b->interval_s, 0, gen, 0) != 0)
+			agent_reopen(b->cli, &b->st);
 		pthread_mutex_lock(&b->mu);
 	}
 	pthread_mutex_unlock(&b->mu);
@@ -139,20 +177,6 @@ agent_beat_seen(struct agent_beat *b, uint64_t gen)
 	pthread_mutex_unlock(&b->mu);
 }
 
-void
-cli_node_beat(struct cli *cli, struct ck_store *st, unsigned heartbeat_s, int restart,
-	      uint64_t gen, int deployed)
-{
-	struct ck_node_beat b = { ck_ctx_node(&cli->ctx), CERTKEEP_VERSION, heartbeat_s, restart,
-				  gen, deployed };
-	struct ck_err err;
-
-	ck_err_clear(&err);
-	if (ck_store_node_beat(st, &b, &err) != CK_OK)
-		ck_log(&cli->ctx.log, CK_LOG_WARN, "node %s: the heartbeat was not recorded: %s",
-		       b.name, err.msg);
-}
-
 /* After a renewal: this node's bindings of the lineage (ck_renew_deploy_fn). */
 static enum ck_code
 agent_redeploy(void *arg, const struct ck_ctx *ctx, struct ck_store *st, const char *lineage,
@@ -170,6 +194,9 @@ struct agent {
 	unsigned renew_s, beat_s;
 	int no_renew, once;
 	struct agent_beat beat;
+	long long next_renew;     /* ck_mono_ms() of the next renewal run */
+	long long deploy_retry;   /* ... of the next try of a failed deploy; 0 = none */
+	int deploy_due;           /* the store changed (or the agent started) */
 };
 
 /* One renewal run of every lineage; 0 when nothing failed. */
@@ -196,33 +223,41 @@ agent_renew(struct agent *a)
 }
 
 /*
- * One round: this node's bindings that are behind, then (when it is time)
- * renewal.  *gen: the generation read before the deploys (a change during
- * them wakes the next wait at once).  0 when nothing failed.
+ * One round: this node's bindings that are behind (after a change, or a
+ * failed deploy's retry time), then (when it is time) renewal.  *gen: the
+ * generation read before the deploys (a change during them wakes the next
+ * wait at once).  0 when nothing failed.
  */
 static int
-agent_round(struct agent *a, long long *next_renew, uint64_t *gen)
+agent_round(struct agent *a, uint64_t *gen)
 {
 	struct ck_err err;
-	int bad = 0, dep;
+	int bad = 0, dep = CLI_EXIT_OK;
+	long long now = ck_mono_ms();
 
 	ck_err_clear(&err);
-	if (ck_store_generation(a->st, gen, &err) != CK_OK) {
+	if (a->st == NULL)
+		agent_reopen(a->cli, &a->st);
+	if (a->st == NULL || ck_store_generation(a->st, gen, &err) != CK_OK) {
 		ck_log(&a->cli->ctx.log, CK_LOG_ERROR, "agent: the store cannot be read: %s",
-		       err.msg);
+		       a->st == NULL ? "not open" : err.msg);
 		return -1;
 	}
 	agent_beat_seen(&a->beat, *gen);
-	dep = cli_deploy_node(a->cli, a->st, &a->dopts, 1, NULL);
-	fflush(stdout);
-	cli_node_beat(a->cli, a->st, a->beat_s, 0, *gen, dep == CLI_EXIT_OK);
+	if (a->deploy_due || (a->deploy_retry != 0 && now >= a->deploy_retry)) {
+		dep = cli_deploy_node(a->cli, a->st, &a->dopts, 1, NULL);
+		fflush(stdout);
+		a->deploy_due = 0;
+		a->deploy_retry = dep == CLI_EXIT_OK ? 0 : now + AGENT_DEPLOY_RETRY_S * 1000LL;
+	}
+	cli_node_beat(a->cli, a->st, a->beat_s, 0, *gen, a->deploy_retry == 0);
 	bad = dep != CLI_EXIT_OK;
-	if (!a->no_renew && ck_mono_ms() >= *next_renew && !ck_ctx_cancelled(&a->cli->ctx)) {
+	if (!a->no_renew && ck_mono_ms() >= a->next_renew && !ck_ctx_cancelled(&a->cli->ctx)) {
 		bad |= agent_renew(a) != 0;
-		*next_renew = ck_mono_ms() + (long long)a->renew_s * 1000;
-		/* our own renewal's change is deployed already: wait past it */
-		if (ck_store_generation(a->st, gen, &err) == CK_OK)
-			agent_beat_seen(&a->beat, *gen);
+		a->next_renew = ck_mono_ms() + (long long)a->renew_s * 1000;
+		/* *gen stays as read before: the renewal's own change (and any
+		 * other node's meanwhile) wakes the next wait at once, and the
+		 * next round deploys what is still behind. */
 	}
 	return bad ? -1 : 0;
 }
@@ -231,33 +266,44 @@ agent_round(struct agent *a, long long *next_renew, uint64_t *gen)
 static int
 agent_loop(struct agent *a)
 {
-	long long next_renew = ck_mono_ms(), left;
+	long long left;
 	uint64_t gen = 0, now_gen = 0;
 	struct ck_err err;
 	unsigned wait_ms;
 	int bad;
 
+	a->next_renew = ck_mono_ms();
+	a->deploy_due = 1;
 	for (;;) {
-		bad = agent_round(a, &next_renew, &gen);
+		bad = agent_round(a, &gen);
 		if (a->once)
 			return bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 		if (ck_ctx_cancelled(&a->cli->ctx))
 			return CLI_EXIT_OK;
-		left = a->no_renew ? (long long)a->beat_s * 1000 : next_renew - ck_mono_ms();
-		wait_ms = left <= 0 ? 0 : left > (long long)a->beat_s * 1000 ? a->beat_s * 1000u
-									  : (unsigned)left;
+		left = (long long)a->beat_s * 1000;
+		if (!a->no_renew && a->next_renew - ck_mono_ms() < left)
+			left = a->next_renew - ck_mono_ms();
+		if (a->deploy_retry != 0 && a->deploy_retry - ck_mono_ms() < left)
+			left = a->deploy_retry - ck_mono_ms();
+		wait_ms = left <= 0 ? 0 : (unsigned)left;
 		ck_err_clear(&err);
-		if (ck_store_wait_change(a->st, gen, wait_ms, &now_gen, &err) == CK_OK) {
-			if (now_gen != gen)
+		if (a->st == NULL)
+			ck_err_set(&err, CK_ERR_STORE, __func__, "the store is not open");
+		else if (ck_store_wait_change(a->st, gen, wait_ms, &now_gen, &err) == CK_OK) {
+			if (now_gen != gen) {
 				ck_log(&a->cli->ctx.log, CK_LOG_INFO, "agent: the store changed "
 				       "(generation %llu -> %llu)", (unsigned long long)gen,
 				       (unsigned long long)now_gen);
+				a->deploy_due = 1;
+			}
 			continue;
 		}
 		if (err.code == CK_ERR_CANCELLED)
 			return CLI_EXIT_OK;
 		ck_log(&a->cli->ctx.log, CK_LOG_ERROR, "agent: waiting for changes failed: %s; "
 		       "trying again in %u s", err.msg, a->beat_s);
+		agent_reopen(a->cli, &a->st);
+		a->deploy_due = 1; /* what changed meanwhile is not known */
 		for (left = (long long)a->beat_s * 4; left > 0 && !ck_ctx_cancelled(&a->cli->ctx);
 		     left--)
 			ck_sleep_ms(&a->cli->ctx, 250);

@@ -126,6 +126,16 @@ class TestFleetNodes(unittest.TestCase):
         self.assertEqual(self.doctor_codes(self.a, "--node-grace", "0"), [])
         # nothing behind: a plain deploy does nothing
         self.assertEqual(json.loads(self.runb("deploy", "--json").stdout), [])
+        # B's renew run (nothing due on B) deploys what A's renewal left behind
+        _, newer = self.renew_on_a()
+        self.assertEqual(served(self.dir_b), new)
+        out = json.loads(self.runb("renew", "--all", "--json", *self.http(),
+                                   timeout=300).stdout)
+        self.assertEqual(out["renewed"], 0, out)
+        self.assertEqual([(d["name"], d["state"]) for d in out["deploys"]],
+                         [("web-b", "deployed")])
+        self.assertEqual(served(self.dir_b), newer)
+        self.assertEqual(served(self.dir_a), newer)
 
     def start_agent(self, node, *extra):
         argv = self.b.argv("agent", *extra, global_args=("--node", node))
