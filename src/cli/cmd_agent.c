@@ -16,6 +16,7 @@
  */
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,9 +143,20 @@ agent_beat_main(void *arg)
 static int
 agent_beat_start(struct agent_beat *b, struct ck_err *err)
 {
+	sigset_t term, old;
+	int made;
+
 	if (cli_store_open(b->cli, &b->st, err) != 0)
 		return -1;
-	if (pthread_create(&b->thread, NULL, agent_beat_main, b) != 0) {
+	/* SIGTERM/SIGINT go to the main thread, whose waits they must end:
+	 * the heartbeat thread is started with them blocked. */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &term, &old);
+	made = pthread_create(&b->thread, NULL, agent_beat_main, b) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!made) {
 		ck_store_close(b->st);
 		b->st = NULL;
 		ck_err_set(err, CK_ERR_INTERNAL, __func__, "cannot start the heartbeat thread");
