@@ -320,8 +320,9 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 	if (!o.dry_run) { /* fan-out: this node's bindings another node's renewal left behind */
 		if (json && (deploys = json_array()) == NULL)
 			dep = CLI_EXIT_FAIL;
-		else if (ck_store_generation(st, &gen, &err) == CK_OK &&
-			 (dep = cli_deploy_node(cli, st, &dopts, 1, deploys)) == CLI_EXIT_OK)
+		else if (ck_store_generation(st, &gen, &err) != CK_OK)
+			dep = cli_fail(cli, &err);
+		else if ((dep = cli_deploy_node(cli, st, &dopts, 1, deploys)) == CLI_EXIT_OK)
 			cli_node_beat(cli, st, 0, 0, gen, 1);
 	}
 	if (json)
