@@ -411,7 +411,9 @@ cs_copy_tx(struct cs_job *j, struct ck_err *err)
 
 	if ((rc = st_begin(j->dst, err)) != CK_OK)
 		return rc;
-	if ((rc = st_schema_migrate(j->dst, err)) != CK_OK)
+	/* Looked at inside the transaction: nobody writes there between the look and the copy. */
+	if ((rc = cs_dst_check_empty(j, err)) != CK_OK ||
+	    (rc = st_schema_migrate(j->dst, err)) != CK_OK)
 		goto out;
 	if (j->dst->schema_version != j->src->schema_version) {
 		rc = CK_FAIL(err, CK_ERR_UNSUPPORTED, "%s would have schema version %d, the source "
@@ -679,10 +681,6 @@ ck_store_copy_all(struct ck_store *src, const char *dst_location,
 	if ((rc = ck_store_open_ex(dst_location, src->ctx, CK_STORE_CREATE | ST_OPEN_NO_MIGRATE,
 				   &j->dst, err)) != CK_OK)
 		goto out;
-	if ((rc = cs_dst_check_empty(j, err)) != CK_OK) {
-		created = 0; /* it was there: leave it */
-		goto out;
-	}
 	if ((rc = cs_copy_tx(j, err)) != CK_OK)
 		goto out;
 	committed = 1;
