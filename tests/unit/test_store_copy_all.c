@@ -4,7 +4,10 @@
  * every table and a value in every column is copied and copied back; both
  * copies hold exactly the source's rows, read here with each database's
  * own C API (not with the code under test).  On the @pg pass the copies go
- * PostgreSQL -> SQLite -> PostgreSQL.
+ * PostgreSQL -> SQLite -> PostgreSQL.  Also: refusals (a store with rows,
+ * a foreign database, the source itself), failures and kills leave
+ * nothing, a sealed store stays sealed, and a copy that differs from its
+ * source is an error naming the difference.
  *
  * The guard for later migrations: test_copy_carries_every_column fails
  * while any table of a new store has no row, or any column no value, in
@@ -629,6 +632,49 @@ test_copy_sealed_stays_sealed(void **state)
 	EVP_PKEY_free(k);
 }
 
+/*
+ * A copy that does not match its source is an error naming what differs,
+ * and the destination stays as written: a trigger planted in an empty
+ * SQLite store changes each row the copy writes.
+ */
+static void
+test_copy_verify_names_difference(void **state)
+{
+	static const struct {
+		const char *table, *set, *said;
+	} traps[] = {
+		{ "certificates", "der = zeroblob(40)", "SHA-256" },
+		{ "keys", "spki_der = zeroblob(40)", "public-key thumbprint" },
+		{ "keys", "pkcs8_der = zeroblob(40) WHERE pkcs8_der IS NOT NULL AND",
+		  "stored private key" },
+	};
+	struct t_env *e = *state;
+	struct ck_store *dst = NULL;
+	struct t_dump d;
+	struct ck_err err;
+	char loc[400];
+	EVP_PKEY *k = fill_every_table(e);
+	size_t i;
+
+	for (i = 0; i < CK_ARRAY_LEN(traps); i++) {
+		snprintf(loc, sizeof(loc), "%s/trap%zu.db", e->dir, i);
+		assert_int_equal(ck_store_open(loc, &e->ctx, &dst, NULL), CK_OK);
+		ck_store_close(dst);
+		t_sqlf(loc, "CREATE TRIGGER trap AFTER INSERT ON %s BEGIN UPDATE %s SET %s%s "
+		       "id = NEW.id; END", traps[i].table, traps[i].table, traps[i].set,
+		       strstr(traps[i].set, "WHERE") ? "" : " WHERE");
+		ck_err_clear(&err);
+		if (ck_store_copy_all(e->st, loc, NULL, &err) != CK_ERR_CORRUPT)
+			fail_msg("%s: not CK_ERR_CORRUPT: %s", traps[i].said, err.msg);
+		if (strstr(err.msg, traps[i].said) == NULL || strstr(err.msg, "left as written") == NULL)
+			fail_msg("%s: %s", traps[i].said, err.msg);
+		t_dump(loc, &d); /* committed: the rows are there */
+		assert_true(d.n > 10);
+		t_dump_free(&d);
+	}
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
@@ -640,6 +686,8 @@ main(void)
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_killed_leaves_nothing, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_copy_sealed_stays_sealed, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_copy_verify_names_difference, t_setup,
+						t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
