@@ -586,6 +586,11 @@ cs_verify_keys_load(struct cs_job *j, struct ck_err *err)
 	return rc;
 }
 
+/*
+ * After the commit, with the source still in its snapshot: counts, then
+ * certificates, keys (public and stored private), lineages' current
+ * certificates, compared row by row by id; then the keys opened there.
+ */
 static enum ck_code
 cs_verify(struct cs_job *j, struct ck_err *err)
 {
