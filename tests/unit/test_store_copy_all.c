@@ -271,10 +271,12 @@ fill_every_table(struct t_env *e)
 	       "closed, cert_id) SELECT %lld, der, '[\"dns:copy.test\"]', 'lin', 15, 16, id "
 	       "FROM certificates", (long long)kid);
 	t_sqlf(e->path, "INSERT INTO bindings (name, lineage, pinned_sha256, target, last_sha256, "
-	       "state, updated, reload, verify, deployed_at, result, generation, pending_sha256) "
-	       "VALUES ('b1', 'lin', NULL, 'pem:/etc/x', 'aa', 'ok', 17, 'true', "
-	       "'127.0.0.1:443', 18, 'deployed', 'g1', 'bb'), ('b2', NULL, 'cc', 'pem:/etc/y', "
-	       "'dd', 'ok', 19, 'true', 'host:1', 20, 'deployed', 'g2', 'ee')");
+	       "state, updated, reload, verify, deployed_at, result, generation, pending_sha256, "
+	       "node) VALUES ('b1', 'lin', NULL, 'pem:/etc/x', 'aa', 'ok', 17, 'true', "
+	       "'127.0.0.1:443', 18, 'deployed', 'g1', 'bb', 'web1'), ('b2', NULL, 'cc', "
+	       "'pem:/etc/y', 'dd', 'ok', 19, 'true', 'host:1', 20, 'deployed', 'g2', 'ee', NULL)");
+	t_sqlf(e->path, "INSERT INTO nodes (name, started, heartbeat, heartbeat_s, version, "
+	       "seen_generation, deployed_generation) VALUES ('web1', 29, 30, 31, '0.1', 1, 1)");
 	t_sqlf(e->path, "INSERT INTO renewal (lineage, cert_sha256, ari_start, ari_end, ari_moment, "
 	       "ari_next, ari_explanation, failures, backoff_until, last_error, claim_owner, "
 	       "claim_until, claim_token, updated) VALUES ('lin', 'ff', 21, 22, 23, 24, "
