@@ -177,6 +177,9 @@ static const char *const migrations[] = {
 	("ALTER TABLE lineages ADD COLUMN token_uri text;"
 	 "ALTER TABLE lineages ADD COLUMN token_module text;"
 	 "ALTER TABLE lineages ADD COLUMN token_pin_file text;"),
+	/* 13: a generation per account (its key, URL or status changed): what
+	 * a cached account key is checked against */
+	"ALTER TABLE accounts ADD COLUMN generation bigint NOT NULL DEFAULT 0;",
 };
 
 static const char schema_init[] =

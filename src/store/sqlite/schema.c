@@ -186,6 +186,12 @@ static const char *const migrations[] = {
 	"ALTER TABLE lineages ADD COLUMN token_uri TEXT;"
 	"ALTER TABLE lineages ADD COLUMN token_module TEXT;"
 	"ALTER TABLE lineages ADD COLUMN token_pin_file TEXT;",
+	/* 13: a generation per account, bumped by every change of its key
+	 * (pending, rollover, registration over the row), URL or status, so a
+	 * cached account key (src/flow/account_cache.c) is checked against its
+	 * own account's counter, not the global one that moves with every
+	 * certificate of a busy fleet (docs/store.md, "Generations and caches"). */
+	"ALTER TABLE accounts ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
