@@ -5,8 +5,9 @@
  * does it), refusing a database that is not a certkeep store before
  * anything writes, statements (the portable SQL rewritten by
  * st_pg_rewrite, run with PQexecParams; ints and text in text format,
- * blobs as binary bytea), SERIALIZABLE transactions and savepoints, and
- * errors mapped to enum st_fail by SQLSTATE.
+ * blobs as binary bytea), SERIALIZABLE transactions and savepoints,
+ * errors mapped to enum st_fail by SQLSTATE, and generation bumps
+ * announced with NOTIFY and waited for with LISTEN (ck_store_wait_change).
  *
  * Must never: build SQL from caller strings, log a bound value or the
  * connection string (it may hold a password), write to a database that
