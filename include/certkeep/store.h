@@ -172,8 +172,12 @@ CK_API enum ck_code ck_store_generation(struct ck_store *st, uint64_t *out, stru
  * Waits until the store's generation differs from `known` or timeout_ms
  * passes, whichever comes first, and gives the generation then in
  * *now_gen (compare it with known).  Changes other processes and other
- * nodes commit are seen.  CK_OK in both cases; CK_ERR_CANCELLED once the
- * store's context is cancelled; a store error as ck_store_generation.
+ * nodes commit are seen: on PostgreSQL woken by the NOTIFY every commit
+ * that bumped the generation sends (the handle LISTENs from its first
+ * call on), on SQLite by reading the counter every 250 ms.  CK_OK in both
+ * cases; CK_ERR_CANCELLED once the store's context is cancelled (seen
+ * within 100 ms); a store error as ck_store_generation (a lost connection:
+ * open the store again).  Not inside ck_store_tx_begin.
  */
 CK_API enum ck_code ck_store_wait_change(struct ck_store *st, uint64_t known, unsigned timeout_ms,
 					 uint64_t *now_gen, struct ck_err *err);
@@ -713,6 +717,13 @@ struct ck_account {
 	char *eab_kid;            /* NULL if none */
 	time_t created;
 	int is_default;           /* the default account for its server (output only) */
+	/* The account's own generation (output only; schema 13): moves with every
+	 * change of its key (pending key set or cleared, rollover committed,
+	 * registration or recovery over the row), its URL or its status, never
+	 * with anything else.  A cached session of the account (its key, kid,
+	 * client) read at generation g is stale once the row says otherwise:
+	 * compare it in the read that precedes each use (docs/store.md). */
+	int64_t generation;
 };
 
 struct ck_account_list {

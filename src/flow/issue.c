@@ -15,6 +15,7 @@
 #include "acme/acme.h"
 #include "crypto/alternates.h"
 #include "flow/account.h"
+#include "flow/account_cache.h"
 #include "flow/certkey.h"
 #include "flow/chain.h"
 #include "flow/issue.h"
@@ -574,8 +575,10 @@ issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
 		goto out;
 	if ((rc = names_lower(p->names, p->nnames, &names, err)) != CK_OK)
 		goto out;
-	rc = ck_account_open_pin(ctx, st, p->server, p->account, p->ca_bundle,
-				 CK_ACCOUNT_REQUIRE_VALID, p->pin_file, &r.sess, err);
+	/* A kept session only after its account's row says it is still current. */
+	rc = acct_cache_take(shared != NULL ? shared->accounts : NULL, ctx, st, p->server,
+			     p->account, p->ca_bundle, CK_ACCOUNT_REQUIRE_VALID, p->pin_file,
+			     &r.sess, NULL, err);
 	if (rc != CK_OK)
 		goto out;
 	r.have_sess = 1;
@@ -634,7 +637,8 @@ out:
 	EVP_PKEY_free(r.cert_key);
 	flow_key_cleanup(&r.fk);
 	if (r.have_sess)
-		ck_account_session_cleanup(&r.sess);
+		acct_cache_put(shared != NULL ? shared->accounts : NULL, &r.sess, p->ca_bundle,
+			       p->pin_file, rc == CK_OK);
 	names_free(names, p->nnames);
 	ck_lineage_cleanup(&lin);
 	return rc;

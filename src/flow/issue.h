@@ -17,6 +17,7 @@
 
 struct acme_client;
 struct acme_order;
+struct acct_cache;
 
 /*
  * The responders of one issuance, or of many orders in flight (the
@@ -31,6 +32,9 @@ struct issue_challenges {
 	pthread_mutex_t lock;                      /* guards r[] */
 	struct chall_responder *r[CK_CHALLENGE_DNS01 + 1]; /* by enum ck_challenge_type */
 	int inited;
+	/* Account sessions kept between the issuances that share this set
+	 * (account_cache.h; borrowed from the pool, NULL: each opens its own). */
+	struct acct_cache *accounts;
 };
 
 enum ck_code issue_challenges_init(struct issue_challenges *c, const struct ck_ctx *ctx,
@@ -84,6 +88,7 @@ struct issue_pool {
 	struct issue_pool_set sets[ISSUE_POOL_MAX];
 	size_t n;
 	int inited;
+	struct acct_cache *accounts;     /* the run's account sessions, for every set */
 };
 
 enum ck_code issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, struct ck_err *err);

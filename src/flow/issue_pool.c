@@ -4,13 +4,15 @@
  * challenge settings (compared by their record, chall_settings_encode), so
  * lineages proven the same way share one listener per type; handed to
  * issue_with_challenges.  Owns a copy
- * of each set's settings; the owner stops everything once, at the end.
+ * of each set's settings, and the account sessions its issuances keep
+ * between them (account_cache.h); the owner stops everything once, at the end.
  *
  * Must never: stop or replace a set while an issuance may use it.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "flow/account_cache.h"
 #include "flow/issue.h"
 
 enum ck_code
@@ -18,8 +20,13 @@ issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, struct ck_err *e
 {
 	memset(p, 0, sizeof(*p));
 	p->ctx = ctx;
-	if (pthread_mutex_init(&p->lock, NULL) != 0)
+	if (acct_cache_new(&p->accounts, err) != CK_OK)
+		return err != NULL ? err->code : CK_ERR_NOMEM;
+	if (pthread_mutex_init(&p->lock, NULL) != 0) {
+		acct_cache_free(p->accounts);
+		p->accounts = NULL;
 		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
+	}
 	p->inited = 1;
 	return CK_OK;
 }
@@ -37,6 +44,7 @@ pool_add(struct issue_pool *p, char *key, struct ck_err *err)
 		chall_settings_rec_cleanup(&s->rec);
 		return rc;
 	}
+	s->set.accounts = p->accounts;
 	s->key = key;
 	p->n++;
 	return CK_OK;
@@ -126,6 +134,8 @@ issue_pool_stop(struct issue_pool *p)
 		free(p->sets[i].key);
 	}
 	p->n = 0;
+	acct_cache_free(p->accounts); /* after the last issuance gave its session back */
+	p->accounts = NULL;
 	pthread_mutex_destroy(&p->lock);
 	p->inited = 0;
 }

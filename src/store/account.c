@@ -102,9 +102,12 @@ account_overwrite(struct ck_store *st, const struct ck_account *in, const char *
 			       "account %lld has a key rollover in progress: its key is not "
 			       "replaced; resolve the rollover first (any account command "
 			       "does)", (long long)aid);
+	/* A registration or recovery over the row: whatever it changed, a cached
+	 * session of this account is re-read (its generation moves). */
 	return st_exec(st, err, NULL,
 		       "UPDATE accounts SET name = ?, server = ?, url = ?, key_id = ?, "
-		       "contacts = ?, status = ?, tos_agreed = ?, eab_kid = ? WHERE id = ?",
+		       "contacts = ?, status = ?, tos_agreed = ?, eab_kid = ?, "
+		       "generation = generation + 1 WHERE id = ?",
 		       "tttittiti", name, in->server, in->url, in->key_id,
 		       in->contacts ? in->contacts : "[]", in->status ? in->status : "valid",
 		       (int64_t)(in->tos_agreed != 0), in->eab_kid, aid);
@@ -169,10 +172,16 @@ ck_store_account_update(struct ck_store *st, const struct ck_account *in, struct
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no account row given");
 	if ((rc = check_view(in, err)) != CK_OK)
 		return rc;
+	/* The generation moves only when the URL (the kid) or the status does:
+	 * a refresh that changes nothing keeps every cached session. */
 	rc = st_tx_exec(st, err, "store.account_update", &changes,
-			"UPDATE accounts SET url = COALESCE(?, url), "
-			"contacts = COALESCE(?, contacts), status = COALESCE(?, status), "
-			"tos_agreed = CASE WHEN ? = 1 THEN 1 ELSE tos_agreed END WHERE id = ?",
+			"UPDATE accounts SET "
+			"generation = generation + CASE WHEN COALESCE(?1, url, '') <> "
+			"COALESCE(url, '') OR COALESCE(?3, status, '') <> COALESCE(status, '') "
+			"THEN 1 ELSE 0 END, "
+			"url = COALESCE(?1, url), "
+			"contacts = COALESCE(?2, contacts), status = COALESCE(?3, status), "
+			"tos_agreed = CASE WHEN ?4 = 1 THEN 1 ELSE tos_agreed END WHERE id = ?5",
 			"tttii", in->url, in->contacts, in->status,
 			(int64_t)(in->tos_agreed != 0), in->id);
 	if (rc == CK_OK && changes == 0)
@@ -183,7 +192,7 @@ ck_store_account_update(struct ck_store *st, const struct ck_account *in, struct
 
 #define ACCOUNT_COLS                                                                \
 	"SELECT id, name, server, url, key_id, pending_key_id, contacts, status, "     \
-	"tos_agreed, eab_kid, created FROM accounts "
+	"tos_agreed, eab_kid, created, generation FROM accounts "
 
 static enum ck_code
 account_row(struct st_stmt *s, void *elem, struct ck_err *err)
@@ -202,6 +211,7 @@ account_row(struct st_stmt *s, void *elem, struct ck_err *err)
 	a->tos_agreed = st_col_int(s, 8);
 	a->eab_kid = st_col_dup(s, 9, &oom);
 	a->created = (time_t)st_col_int64(s, 10);
+	a->generation = st_col_int64(s, 11);
 	return oom ? CK_OOM(err) : CK_OK;
 }
 
@@ -384,8 +394,9 @@ account_pending_body(struct ck_store *st, void *arg, struct ck_err *err)
 			       (long long)pending);
 	if (rc != CK_OK && rc != CK_ERR_NOT_FOUND)
 		return rc;
-	return st_exec(st, err, NULL, "UPDATE accounts SET pending_key_id = ? WHERE id = ?", "ii",
-		       a->key_id, a->account_id);
+	return st_exec(st, err, NULL, "UPDATE accounts SET pending_key_id = ?, "
+		       "generation = generation + 1 WHERE id = ?", "ii", a->key_id,
+		       a->account_id);
 }
 
 enum ck_code
@@ -412,8 +423,8 @@ account_rollover_body(struct ck_store *st, void *arg, struct ck_err *err)
 
 	rc = st_exec(st, err, &changes,
 		     "UPDATE accounts SET previous_key_id = key_id, previous_until = ?, "
-		     "key_id = pending_key_id, pending_key_id = NULL "
-		     "WHERE id = ? AND pending_key_id IS NOT NULL",
+		     "key_id = pending_key_id, pending_key_id = NULL, "
+		     "generation = generation + 1 WHERE id = ? AND pending_key_id IS NOT NULL",
 		     "ii", (int64_t)st_now(st) + (int64_t)a->keep_previous_s, a->account_id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_STATE,
@@ -441,7 +452,8 @@ ck_store_account_clear_pending(struct ck_store *st, int64_t account_id, struct c
 	int changes = 0;
 
 	rc = st_tx_exec(st, err, "store.account_clear_pending", &changes,
-			"UPDATE accounts SET pending_key_id = NULL WHERE id = ?", "i", account_id);
+			"UPDATE accounts SET pending_key_id = NULL, generation = generation + 1 "
+			"WHERE id = ?", "i", account_id);
 	if (rc == CK_OK && changes == 0)
 		rc = CK_FAIL(err, CK_ERR_NOT_FOUND, "account %lld is not in the store",
 			     (long long)account_id);

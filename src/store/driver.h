@@ -133,6 +133,23 @@ struct st_driver_ops {
 	 * nothing (SQLite's INTEGER PRIMARY KEY follows its largest id).
 	 */
 	const char *ids_follow_sql;
+	/*
+	 * Generations across processes (docs/store.md, "Generations and
+	 * caches").  All three NULL for a database without notifications
+	 * (SQLite): ck_store_wait_change then polls the counter.
+	 *  - notify: inside the write transaction that bumped the generation:
+	 *    every listener hears of it when the transaction commits, and
+	 *    nobody if it rolls back (PostgreSQL: pg_notify).
+	 *  - listen: from now on this connection hears those (idempotent; never
+	 *    inside a transaction).  Before the counter is read, so no commit
+	 *    falls between the read and the wait.
+	 *  - wait_notify: waits at most timeout_ms for one; 1: at least one
+	 *    came (every pending one is consumed), 0: none, -1: failure (a lost
+	 *    connection).
+	 */
+	int (*notify)(struct st_conn *c);
+	int (*listen)(struct st_conn *c);
+	int (*wait_notify)(struct st_conn *c, unsigned timeout_ms);
 
 	/*
 	 * The schema in this driver's dialect: the DDL of migration n

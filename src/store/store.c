@@ -14,10 +14,20 @@
 
 #include "store/store_int.h"
 
+/*
+ * Every bump is announced to the other processes that wait for one
+ * (ck_store_wait_change) when its transaction commits, by the driver's
+ * notify (PostgreSQL: NOTIFY); a driver without one is polled.
+ */
 enum ck_code
 st_generation_bump_tx(struct ck_store *st, struct ck_err *err)
 {
-	return st_exec(st, err, NULL, "UPDATE generation SET value = value + 1 WHERE id = 1", "");
+	enum ck_code rc;
+
+	rc = st_exec(st, err, NULL, "UPDATE generation SET value = value + 1 WHERE id = 1", "");
+	if (rc == CK_OK && st->drv->notify != NULL && st->drv->notify(st->conn) != 0)
+		rc = ST_DB_FAIL(st, err, "announcing the change to other nodes");
+	return rc;
 }
 
 time_t
@@ -41,9 +51,17 @@ ck_store_generation(struct ck_store *st, uint64_t *out, struct ck_err *err)
 	return CK_OK;
 }
 
-/* How often ck_store_wait_change looks at the counter. */
+/* How often ck_store_wait_change reads the counter without notifications
+ * (SQLite), and how often it looks at the cancel flag with them. */
 #define ST_WAIT_POLL_MS 250
+#define ST_WAIT_CANCEL_MS 100
 
+/*
+ * With a driver that notifies (PostgreSQL), LISTEN comes first, then the
+ * counter is read, then the wait: a commit after the read is heard, one
+ * before it is in the value read.  The counter is read again only when a
+ * notification came; the cancel flag every ST_WAIT_CANCEL_MS.
+ */
 enum ck_code
 ck_store_wait_change(struct ck_store *st, uint64_t known, unsigned timeout_ms, uint64_t *now_gen,
 		     struct ck_err *err)
@@ -51,18 +69,31 @@ ck_store_wait_change(struct ck_store *st, uint64_t known, unsigned timeout_ms, u
 	long long deadline = ck_mono_ms() + (long long)timeout_ms;
 	long long left;
 	enum ck_code rc;
+	int heard = 1, notifies = st->drv->wait_notify != NULL;
 
+	if (notifies && st->drv->listen(st->conn) != 0)
+		return ST_DB_FAIL(st, err, "listening for changes in the store");
 	for (;;) {
-		if ((rc = ck_store_generation(st, now_gen, err)) != CK_OK)
-			return rc;
-		if (*now_gen != known)
-			return CK_OK;
+		if (heard) {
+			if ((rc = ck_store_generation(st, now_gen, err)) != CK_OK)
+				return rc;
+			if (*now_gen != known)
+				return CK_OK;
+		}
 		if ((rc = ck_cancel_check(st->ctx, "waiting for a change in the store", err)) !=
 		    CK_OK)
 			return rc;
 		if ((left = deadline - ck_mono_ms()) <= 0)
 			return CK_OK;
-		ck_sleep_ms(st->ctx, (unsigned)(left < ST_WAIT_POLL_MS ? left : ST_WAIT_POLL_MS));
+		if (!notifies) {
+			ck_sleep_ms(st->ctx, (unsigned)(left < ST_WAIT_POLL_MS ? left
+									       : ST_WAIT_POLL_MS));
+			continue;
+		}
+		heard = st->drv->wait_notify(st->conn, (unsigned)(left < ST_WAIT_CANCEL_MS
+								   ? left : ST_WAIT_CANCEL_MS));
+		if (heard < 0)
+			return ST_DB_FAIL(st, err, "waiting for a change in the store");
 	}
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "flow/account.h"
+#include "flow/account_cache.h"
 #include "test_acme_fake.h"
 
 #define ACCT_URL FAKE_BASE "/acct/1"
@@ -518,11 +519,73 @@ test_refresh_update_deactivate_keep_a_concurrent_rollover(void **state)
 	}
 }
 
+/*
+ * The account cache of a long-running process: a session put back is
+ * handed out again while the account's row keeps its generation (other
+ * writes, even to the store's global counter, keep it), and after a
+ * rollover committed through another handle (another process, another
+ * node) the kept session is dropped: the next one signs with the new key.
+ */
+static void
+test_cache_drops_a_session_after_a_rollover_elsewhere(void **state)
+{
+	struct env *e = *state;
+	struct acct_cache *c = NULL;
+	struct ck_account_session s;
+	struct ck_store *node_a = NULL;
+	EVP_PKEY *unrelated = NULL;
+	int64_t unrelated_id = 0;
+	char path[128];
+	int hit = -1;
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(acct_cache_new(&c, NULL), CK_OK);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, &hit, NULL), CK_OK);
+	assert_int_equal(hit, 0);
+	assert_true(ck_key_public_equal(s.key, e->oldk));
+	acct_cache_put(c, &s, NULL, NULL, 1);
+	assert_null(s.client);
+	/* Another node writes something else: the session is still good. */
+	snprintf(path, sizeof(path), "%s/store.db", e->dir);
+	assert_int_equal(ck_store_open(path, &e->ctx, &node_a, NULL), CK_OK);
+	assert_int_equal(ck_key_generate(CK_KEY_EC256, &unrelated, NULL), CK_OK);
+	assert_int_equal(ck_store_key_put(node_a, unrelated, &unrelated_id, NULL, NULL), CK_OK);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, &hit, NULL), CK_OK);
+	assert_int_equal(hit, 1);
+	assert_true(ck_key_public_equal(s.key, e->oldk));
+	acct_cache_put(c, &s, NULL, NULL, 1);
+	/* Another node rolls the account over (its store calls, as the rollover
+	 * flow makes them once the server said yes). */
+	assert_int_equal(ck_store_key_put(node_a, e->newk, &e->new_id, NULL, NULL), CK_OK);
+	assert_int_equal(ck_store_account_set_pending_key(node_a, e->acct_id, e->new_id, NULL),
+			 CK_OK);
+	assert_int_equal(ck_store_account_commit_rollover(node_a, e->acct_id, NULL), CK_OK);
+	tp_of(e->newk, e->f.acct_tp);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, &hit, NULL), CK_OK);
+	assert_int_equal(hit, 0);
+	assert_true(ck_key_public_equal(s.key, e->newk));
+	assert_int_equal(s.account.key_id, e->new_id);
+	/* A session that failed is not kept. */
+	acct_cache_put(c, &s, NULL, NULL, 0);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, &hit, NULL), CK_OK);
+	assert_int_equal(hit, 0);
+	acct_cache_put(c, &s, NULL, NULL, 1);
+	acct_cache_free(c);
+	ck_store_close(node_a);
+	EVP_PKEY_free(unrelated);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_resolve_new_key_accepted, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_drops_a_session_after_a_rollover_elsewhere,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_old_key_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_new_key_of_another_account_keeps_old,
 						setup, teardown),

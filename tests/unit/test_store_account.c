@@ -363,11 +363,89 @@ test_concurrent_rollovers_lose_nothing(void **state)
 	EVP_PKEY_free(k0);
 }
 
+static int64_t
+acct_gen(struct ck_store *st, int64_t id)
+{
+	struct ck_account a;
+	int64_t g;
+
+	memset(&a, 0, sizeof(a));
+	assert_int_equal(ck_store_account_get_id(st, id, &a, NULL), CK_OK);
+	g = a.generation;
+	ck_account_cleanup(&a);
+	return g;
+}
+
+/* An account's own generation moves with its key, URL and status, and with
+ * nothing else (the global counter moves with every key and certificate);
+ * a row read through one handle is seen stale after a rollover through
+ * another (another process or node), which is what an account cache keys on. */
+static void
+test_account_generation_moves_with_its_key_only(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k1 = t_key(CK_KEY_EC256), *k2 = t_key(CK_KEY_EC256), *k3 = t_key(CK_KEY_EC256);
+	EVP_PKEY *other = t_key(CK_KEY_EC256);
+	struct ck_account in, cached;
+	struct ck_store *node_a = NULL;
+	int64_t id, id_b, g, k2_id, k3_id;
+	uint64_t global;
+
+	id = put_account(e->st, "a", t_put_key(e->st, k1));
+	id_b = put_account(e->st, "b", t_put_key(e->st, other));
+	g = acct_gen(e->st, id);
+	global = t_gen(e->st);
+	/* Unrelated writes: a key, another account's rollover, a setting, a
+	 * refresh that changes nothing, new contacts. */
+	k2_id = t_put_key(e->st, k2);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id_b, k2_id, NULL), CK_OK);
+	assert_int_equal(ck_store_account_commit_rollover(e->st, id_b, NULL), CK_OK);
+	assert_int_equal(ck_store_setting_set(e->st, "x", "y", NULL), CK_OK);
+	memset(&in, 0, sizeof(in));
+	in.id = id;
+	in.url = (char *)"https://acme.test/acct/1";
+	in.status = (char *)"valid";
+	in.contacts = (char *)"[\"mailto:other@example.org\"]";
+	assert_int_equal(ck_store_account_update(e->st, &in, NULL), CK_OK);
+	assert_true(t_gen(e->st) > global);
+	assert_int_equal(acct_gen(e->st, id), g);
+	/* A rollover through another handle: the row this handle read before
+	 * is stale (pending set, then committed: each moves it). */
+	memset(&cached, 0, sizeof(cached));
+	assert_int_equal(ck_store_account_get_id(e->st, id, &cached, NULL), CK_OK);
+	assert_int_equal(ck_store_open(e->path, &e->ctx, &node_a, NULL), CK_OK);
+	k3_id = t_put_key(node_a, k3);
+	assert_int_equal(ck_store_account_set_pending_key(node_a, id, k3_id, NULL), CK_OK);
+	assert_true(acct_gen(e->st, id) > cached.generation);
+	g = acct_gen(e->st, id);
+	assert_int_equal(ck_store_account_commit_rollover(node_a, id, NULL), CK_OK);
+	assert_true(acct_gen(e->st, id) > g);
+	ck_store_close(node_a);
+	/* A pending key cleared moves it; so does a new status (deactivated). */
+	assert_int_equal(ck_store_account_set_pending_key(e->st, id, k2_id, NULL), CK_OK);
+	g = acct_gen(e->st, id);
+	assert_int_equal(ck_store_account_clear_pending(e->st, id, NULL), CK_OK);
+	assert_true(acct_gen(e->st, id) > g);
+	g = acct_gen(e->st, id);
+	memset(&in, 0, sizeof(in));
+	in.id = id;
+	in.status = (char *)"deactivated";
+	assert_int_equal(ck_store_account_update(e->st, &in, NULL), CK_OK);
+	assert_true(acct_gen(e->st, id) > g);
+	ck_account_cleanup(&cached);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+	EVP_PKEY_free(k3);
+	EVP_PKEY_free(other);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_account_put_get_default, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_account_generation_moves_with_its_key_only,
+						t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_account_key_must_exist, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_rollover_commit, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_rollover_clear, t_setup, t_teardown),

@@ -5,13 +5,16 @@
  * does it), refusing a database that is not a certkeep store before
  * anything writes, statements (the portable SQL rewritten by
  * st_pg_rewrite, run with PQexecParams; ints and text in text format,
- * blobs as binary bytea), SERIALIZABLE transactions and savepoints, and
- * errors mapped to enum st_fail by SQLSTATE.
+ * blobs as binary bytea), SERIALIZABLE transactions and savepoints,
+ * errors mapped to enum st_fail by SQLSTATE, and generation bumps
+ * announced with NOTIFY and waited for with LISTEN (ck_store_wait_change).
  *
  * Must never: build SQL from caller strings, log a bound value or the
  * connection string (it may hold a password), write to a database that
  * is not a certkeep store, decide anything the invariant code decides.
  */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +36,11 @@ struct st_conn {
 	char msg[512];
 	char sqlstate[6];
 	int64_t changes;
+	int listening;  /* LISTEN PG_CHANNEL was run on this connection */
 };
+
+/* The channel every generation bump is announced on (pg_notify at commit). */
+#define PG_CHANNEL "certkeep_generation"
 
 struct st_drv_stmt {
 	struct st_conn *c;
@@ -573,6 +580,73 @@ pg_scrub(struct st_conn *c)
 		       "next vacuum", c->msg);
 }
 
+/*
+ * Announces a generation bump.  NOTIFY is transactional: delivered to
+ * every listening session when this transaction commits, never if it
+ * rolls back; the same payload twice in one transaction is delivered once.
+ */
+static int
+pg_notify(struct st_conn *c)
+{
+	return run(c, "SELECT pg_notify('" PG_CHANNEL "', '')");
+}
+
+static int
+pg_listen(struct st_conn *c)
+{
+	if (c->listening)
+		return 0;
+	if (run(c, "LISTEN " PG_CHANNEL) != 0)
+		return -1;
+	c->listening = 1;
+	return 0;
+}
+
+/* Reads what the server sent; 1 if a notification was among it, -1 on failure. */
+static int
+drain_notifies(struct st_conn *c)
+{
+	PGnotify *n;
+	int got = 0;
+
+	if (PQconsumeInput(c->pg) != 1) {
+		set_fail(c, NULL);
+		return -1;
+	}
+	while ((n = PQnotifies(c->pg)) != NULL) {
+		got |= strcmp(n->relname, PG_CHANNEL) == 0;
+		PQfreemem(n);
+	}
+	return got;
+}
+
+static int
+pg_wait_notify(struct st_conn *c, unsigned timeout_ms)
+{
+	struct pollfd pfd;
+	int r;
+
+	/* Some may have come with the answer to an earlier statement. */
+	if ((r = drain_notifies(c)) != 0)
+		return r;
+	pfd.fd = PQsocket(c->pg);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (pfd.fd < 0) {
+		set_fail(c, NULL);
+		return -1;
+	}
+	r = poll(&pfd, 1, timeout_ms > 0x7fffffffu ? 0x7fffffff : (int)timeout_ms);
+	if (r < 0 && errno == EINTR)
+		return 0; /* a signal: the caller looks at its cancel flag */
+	if (r < 0) {
+		snprintf(c->msg, sizeof(c->msg), "waiting for PostgreSQL: %s", strerror(errno));
+		c->sqlstate[0] = '\0';
+		return -1;
+	}
+	return r == 0 ? 0 : drain_notifies(c);
+}
+
 const struct st_driver_ops st_pg_driver = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -607,4 +681,7 @@ const struct st_driver_ops st_pg_driver = {
 	/* An identity column's sequence does not move for ids given explicitly. */
 	.ids_follow_sql = "SELECT setval(pg_get_serial_sequence(?, 'id'), ?)",
 	.migration = st_pg_migration,
+	.notify = pg_notify,
+	.listen = pg_listen,
+	.wait_notify = pg_wait_notify,
 };

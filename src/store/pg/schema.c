@@ -189,6 +189,9 @@ static const char *const migrations[] = {
 	 "  version text NOT NULL,"
 	 "  seen_generation bigint NOT NULL DEFAULT 0,"
 	 "  deployed_generation bigint);"),
+	/* 13: a generation per account (its key, URL or status changed): what
+	 * a cached account key is checked against */
+	"ALTER TABLE accounts ADD COLUMN generation bigint NOT NULL DEFAULT 0;",
 };
 
 static const char schema_init[] =

@@ -203,6 +203,12 @@ static const char *const migrations[] = {
 	"  version TEXT NOT NULL,"
 	"  seen_generation INTEGER NOT NULL DEFAULT 0,"
 	"  deployed_generation INTEGER);",
+	/* 13: a generation per account, bumped by every change of its key
+	 * (pending, rollover, registration over the row), URL or status, so a
+	 * cached account key (src/flow/account_cache.c) is checked against its
+	 * own account's counter, not the global one that moves with every
+	 * certificate of a busy fleet (docs/store.md, "Generations and caches"). */
+	"ALTER TABLE accounts ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */

@@ -1,0 +1,55 @@
+/*
+ * account_cache.h - account sessions (the account's row, its key loaded
+ * and unsealed, its acme_client with the directory, a nonce and the kid)
+ * kept between the issuances of one long-running process: a renewal batch
+ * with many lineages on one account, the agent.  Keyed by account id, and
+ * each kept with the account's own generation (schema 13, struct
+ * ck_account.generation) it was read at.
+ *
+ * The rule (docs/store.md, "Generations and caches"): a cached session is
+ * used only after the account's row has been read again and its generation
+ * is the one the session was read at; otherwise it is dropped and the
+ * account opened afresh (ck_account_open_pin: rollover resolved, key
+ * loaded, client made).  A rollover committed by any process or node
+ * therefore reaches the next order of every process, whatever it cached.
+ *
+ * A session is taken out whole (one user at a time: acme_client and token
+ * sessions are not shared between threads) and put back after a success;
+ * one that failed is freed, never reused.  Thread-safe.
+ */
+#ifndef CK_FLOW_ACCOUNT_CACHE_H
+#define CK_FLOW_ACCOUNT_CACHE_H
+
+#include "flow/account.h"
+
+#define ACCT_CACHE_MAX 16 /* sessions kept; more are freed when put back */
+
+struct acct_cache;
+
+/* A new, empty cache.  OUT *out (acct_cache_free), set only on success. */
+enum ck_code acct_cache_new(struct acct_cache **out, struct ck_err *err);
+/* Frees every session kept; NULL is a no-op.  No session may be taken out. */
+void acct_cache_free(struct acct_cache *c);
+
+/*
+ * ck_account_open_pin through the cache c (NULL: no cache, always opened
+ * afresh): the account (server, name) is looked up in st (the read that
+ * precedes the use); a kept session of that account, server, ca_bundle and
+ * pin_file whose generation equals the row's is handed out, a kept one
+ * whose generation differs (or whose row has a rollover pending) is freed,
+ * and the account is opened afresh.  OUT *out (give it back with
+ * acct_cache_put), *hit (may be NULL): 1 when a kept session was used.
+ */
+enum ck_code acct_cache_take(struct acct_cache *c, const struct ck_ctx *ctx, struct ck_store *st,
+			     const char *server, const char *name, const char *ca_bundle,
+			     unsigned flags, const char *pin_file, struct ck_account_session *out,
+			     int *hit, struct ck_err *err);
+/*
+ * Gives a taken session back: kept (with the generation its row was read
+ * at) when c is not NULL, keep is 1 and there is room, else freed.  *s is
+ * zeroed either way.
+ */
+void acct_cache_put(struct acct_cache *c, struct ck_account_session *s, const char *ca_bundle,
+		    const char *pin_file, int keep);
+
+#endif
