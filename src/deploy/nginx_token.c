@@ -226,6 +226,9 @@ dep_nginx_token_cleanup(struct dep_job *job)
 }
 
 /* Appends text (printf) as file name (mode 0644) to files. */
+static enum ck_code ngx_tok_add(struct dep_files *files, const char *name, struct ck_err *err,
+				const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 static enum ck_code
 ngx_tok_add(struct dep_files *files, const char *name, struct ck_err *err, const char *fmt, ...)
 {
