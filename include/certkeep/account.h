@@ -143,6 +143,19 @@ CK_API enum ck_code ck_account_recover(const struct ck_ctx *ctx, struct ck_store
 				       const char *name, EVP_PKEY *key, const char *ca_bundle,
 				       const struct ck_origins_arg *allow_origins, struct ck_account *out,
 				       struct ck_err *err);
+/*
+ * The same for an account key that stayed on a PKCS#11 token: tok names
+ * the existing key (its URI with id= or object=), its module and the PIN's
+ * file (tried once).  The key is stored as its pkcs11: URI only after the
+ * server found the account.
+ */
+struct ck_token_target;
+CK_API enum ck_code ck_account_recover_token(const struct ck_ctx *ctx, struct ck_store *st,
+					     const char *server, const char *name,
+					     const struct ck_token_target *tok,
+					     const char *ca_bundle,
+					     const struct ck_origins_arg *allow_origins,
+					     struct ck_account *out, struct ck_err *err);
 
 /* Deactivates the account on the server (final) and records the status. */
 CK_API enum ck_code ck_account_deactivate(struct ck_store *st, struct ck_account_session *s,

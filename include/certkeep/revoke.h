@@ -43,6 +43,10 @@ struct ck_revoke_opts {
 				    * certificate; NULL = the store's default server */
 	const char *account;       /* account name in that case; NULL = the server's default */
 	const char *ca_bundle;     /* trust anchors for the server's TLS; NULL = system */
+	const char *pin_file;      /* the user PIN (a file or fd:N) of the token holding the
+				    * signing key (the account's, or the certificate's with
+				    * with_cert_key); NULL: the stored URI's pin-source.
+				    * Never the PIN itself. */
 };
 
 struct ck_revoke_result {

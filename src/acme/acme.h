@@ -572,5 +572,8 @@ int acme_rfc3339_parse(const char *text, time_t *out);
  */
 enum ck_code acme_cert_revoke(struct acme_client *c, const unsigned char *der, size_t len,
 			      int reason, EVP_PKEY *cert_key, struct ck_err *err);
+/* The same signed by the certificate key's signer s (a key on a token), borrowed. */
+enum ck_code acme_cert_revoke_signer(struct acme_client *c, const unsigned char *der, size_t len,
+				     int reason, struct ck_signer *cert_key, struct ck_err *err);
 
 #endif

@@ -129,11 +129,12 @@ out:
 	return rc;
 }
 
-enum ck_code
-acme_cert_revoke(struct acme_client *c, const unsigned char *der, size_t len, int reason,
-		 EVP_PKEY *cert_key, struct ck_err *err)
+/* acme_cert_revoke with the certificate key's signer when s is set. */
+static enum ck_code
+cert_revoke(struct acme_client *c, const unsigned char *der, size_t len, int reason,
+	    EVP_PKEY *cert_key, struct ck_signer *s, struct ck_err *err)
 {
-	struct acme_post_args a = { .key = cert_key, .use_jwk = cert_key != NULL };
+	struct acme_post_args a = { .key = cert_key, .signer = s, .use_jwk = cert_key != NULL };
 	struct acme_http_response resp = { 0 };
 	const struct acme_directory *dir = NULL;
 	char *payload = NULL;
@@ -158,4 +159,20 @@ acme_cert_revoke(struct acme_client *c, const unsigned char *der, size_t len, in
 	acme_http_response_cleanup(&resp);
 	free(payload);
 	return rc;
+}
+
+enum ck_code
+acme_cert_revoke(struct acme_client *c, const unsigned char *der, size_t len, int reason,
+		 EVP_PKEY *cert_key, struct ck_err *err)
+{
+	return cert_revoke(c, der, len, reason, cert_key, NULL, err);
+}
+
+enum ck_code
+acme_cert_revoke_signer(struct acme_client *c, const unsigned char *der, size_t len, int reason,
+			struct ck_signer *cert_key, struct ck_err *err)
+{
+	if (cert_key == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no signer for the certificate's key");
+	return cert_revoke(c, der, len, reason, ck_signer_pubkey(cert_key), cert_key, err);
 }

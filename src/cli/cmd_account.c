@@ -465,13 +465,19 @@ sub_recover(struct cli *cli, struct acct_args *a)
 	EVP_PKEY *key = NULL;
 	int ret = CLI_EXIT_FAIL;
 
+	struct ck_token_target tok = { a->token_uri, a->p11_module, a->pin_file };
+
 	ck_err_clear(&err);
-	if (a->server == NULL || a->key_file == NULL)
-		return cli_usage_error("account recover", "--server URL and --key-file F are required");
-	if (ck_account_key_file_read(a->key_file, &key, &err) != CK_OK ||
+	if (a->server == NULL || (a->key_file == NULL) == (a->token_uri == NULL))
+		return cli_usage_error("account recover", "--server URL and one of --key-file F "
+				       "or --token URI are required");
+	if ((a->key_file != NULL && ck_account_key_file_read(a->key_file, &key, &err) != CK_OK) ||
 	    cli_store_open_create(cli, &st, &err) != 0 ||
-	    ck_account_recover(&cli->ctx, st, a->server, a->name, key, cli->ca_bundle, &origins,
-			       &row, &err) != CK_OK) {
+	    (a->token_uri != NULL
+	     ? ck_account_recover_token(&cli->ctx, st, a->server, a->name, &tok, cli->ca_bundle,
+					&origins, &row, &err)
+	     : ck_account_recover(&cli->ctx, st, a->server, a->name, key, cli->ca_bundle,
+				  &origins, &row, &err)) != CK_OK) {
 		ret = cli_fail(cli, &err);
 		goto out;
 	}
@@ -609,12 +615,17 @@ static const struct acct_sub subs[] = {
 	  "of other origins (https://HOST[:PORT]) whose URLs certkeep follows for\n"
 	  "this server ('' clears it; only the store changes, the server is not\n"
 	  "asked).  Otherwise every URL must be on the directory's own origin.\n" },
-	{ "recover", sub_recover, "safjo",
+	{ "recover", sub_recover, "safjoTPM",
 	  "usage: certkeep account recover --server URL --key-file F [--account NAME]\n"
 	  "                                [--allow-origin ORIGIN]...\n"
+	  "       certkeep account recover --server URL --token URI --pin-file F\n"
+	  "                                [--pkcs11-module M] [--account NAME]\n"
 	  "\n"
 	  "Finds the server's account for the key in F (onlyReturnExisting) and\n"
 	  "stores the key and the account.  Nothing is created on the server.\n"
+	  "With --token the key stayed on a PKCS#11 token: the URI names it (id= or\n"
+	  "object=), it signs there with the PIN from --pin-file (a file or fd:N,\n"
+	  "else the URI's pin-source; tried once), and the store records its URI.\n"
 	  "--allow-origin as for register.\n" },
 	{ "rollover", sub_rollover, "satfgjTPM",
 	  "usage: certkeep account rollover [--server URL] [--account NAME] [--key-type T]\n"

@@ -17,7 +17,7 @@ revoke_usage(FILE *fp)
 {
 	fprintf(fp,
 		"usage: certkeep revoke REF [--reason REASON] [--with-cert-key] [--json]\n"
-		"                       [--server URL] [--account NAME]\n"
+		"                       [--server URL] [--account NAME] [--pin-file F]\n"
 		"\n"
 		"Asks the ACME server to revoke a stored certificate (RFC 8555 section 7.6)\n"
 		"and records the revocation (time, reason) in the store: 'list' and 'show'\n"
@@ -36,10 +36,13 @@ revoke_usage(FILE *fp)
 		"                    affiliationChanged or cessationOfOperation (RFC 5280)\n"
 		"  --with-cert-key   sign with the certificate's own key instead of an account\n"
 		"                    (the way to revoke when the account is lost or\n"
-		"                    deactivated; a key on a token cannot sign yet)\n"
+		"                    deactivated; a key on a PKCS#11 token signs there)\n"
 		"  --server URL      ACME directory URL, when the store has no order for the\n"
 		"                    certificate (default: the store's default server)\n"
 		"  --account NAME    account on that server (default: its default account)\n"
+		"  --pin-file F      the user PIN of the token holding the signing key (the\n"
+		"                    account's, or the certificate's with --with-cert-key),\n"
+		"                    read from file F or fd:N; tried once, never retried\n"
 		"  --json            print the result as JSON\n"
 		"  -h, --help        this text\n");
 }
@@ -92,6 +95,7 @@ cmd_revoke(struct cli *cli, int argc, char **argv)
 		{ "with-cert-key", no_argument, NULL, 'k' },
 		{ "server", required_argument, NULL, 's' },
 		{ "account", required_argument, NULL, 'a' },
+		{ "pin-file", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -118,6 +122,9 @@ cmd_revoke(struct cli *cli, int argc, char **argv)
 			break;
 		case 'a':
 			o.account = optarg;
+			break;
+		case 'p':
+			o.pin_file = optarg;
 			break;
 		case 'j':
 			json = 1;

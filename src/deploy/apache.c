@@ -7,6 +7,7 @@
  * Must never: restart before the configuration test passed, run anything
  * through a shell.
  */
+#include "deploy/file_target.h"
 #include "deploy/target.h"
 
 #define APACHE_CONF_DEFAULT "/etc/apache2/apache2.conf"
@@ -20,6 +21,15 @@ apache_conf(const struct dep_job *job)
 static enum ck_code
 apache_validate(struct dep_job *job, struct ck_err *err)
 {
+	enum ck_code rc;
+
+	/* mod_ssl could load an engine key (SSLCryptoDevice), but this target writes
+	 * SSLCertificateKeyFile's file and no engine configuration: refuse, don't half-do. */
+	if ((rc = dep_refuse_token_key(job->m, "the apache: target serves a key file "
+				       "(privkey.pem) and configures no OpenSSL engine for "
+				       "mod_ssl; bind an nginx: target, which signs on the token",
+				       err)) != CK_OK)
+		return rc;
 	return dep_dir_validate_conf(job, "Apache", apache_conf(job), err);
 }
 

@@ -32,6 +32,8 @@ dep_loaded_cleanup(struct dep_loaded *l)
 	ck_der_list_cleanup(&l->chain);
 	EVP_PKEY_free(l->key);
 	free(l->key_uri);
+	free(l->token_module);
+	free(l->token_pin);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -213,6 +215,28 @@ check_time_name(const struct ck_ctx *ctx, struct dep_loaded *l, const struct dep
 	return CK_OK;
 }
 
+/* For a token key of a lineage: the module and PIN file the lineage records
+ * (a target that signs with the key on the token needs them). */
+static enum ck_code
+load_token_record(struct ck_store *st, const char *lineage, struct dep_loaded *l,
+		  struct ck_err *err)
+{
+	struct ck_lineage lin;
+	enum ck_code rc;
+
+	if (l->key_uri == NULL || lineage == NULL)
+		return CK_OK;
+	memset(&lin, 0, sizeof(lin));
+	if ((rc = ck_store_lineage_get(st, lineage, &lin, err)) == CK_OK &&
+	    ((lin.token_module != NULL &&
+	      (rc = ck_strdup(lin.token_module, &l->token_module, err)) != CK_OK) ||
+	     (lin.token_pin_file != NULL &&
+	      (rc = ck_strdup(lin.token_pin_file, &l->token_pin, err)) != CK_OK)))
+		rc = CK_OOM(err);
+	ck_lineage_cleanup(&lin);
+	return rc;
+}
+
 enum ck_code
 dep_load_checked(const struct ck_ctx *ctx, struct ck_store *st, const char *binding,
 		 const char *lineage, const char *pinned, const char *ca_bundle,
@@ -228,6 +252,7 @@ dep_load_checked(const struct ck_ctx *ctx, struct ck_store *st, const char *bind
 	    (rc = ck_store_cert_der(st, id, &l.der, &l.len, NULL, err)) != CK_OK ||
 	    (rc = ck_store_cert_chain_selected(st, id, &l.chain, NULL, err)) != CK_OK ||
 	    (rc = check_key(st, &l, err)) != CK_OK ||
+	    (rc = load_token_record(st, lineage, &l, err)) != CK_OK ||
 	    (rc = check_chain(&l, ca_bundle, err)) != CK_OK ||
 	    (rc = check_time_name(ctx, &l, ep, err)) != CK_OK) {
 		dep_loaded_cleanup(&l);
@@ -239,6 +264,8 @@ dep_load_checked(const struct ck_ctx *ctx, struct ck_store *st, const char *bind
 	memcpy(l.m.sha256, l.row.sha256, sizeof(l.m.sha256));
 	l.m.key = l.key;
 	l.m.key_uri = l.key_uri;
+	l.m.token_module = l.token_module;
+	l.m.token_pin = l.token_pin;
 	l.m.names = (const char *const *)l.row.sans;
 	l.m.nnames = l.row.nsans;
 	l.m.ca_bundle = ca_bundle;

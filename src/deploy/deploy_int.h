@@ -20,6 +20,8 @@ struct dep_loaded {
 	struct ck_der_list chain;
 	EVP_PKEY *key;
 	char *key_uri;
+	char *token_module;       /* the lineage's token record (token keys only) */
+	char *token_pin;
 	struct dep_material m;
 };
 

@@ -49,6 +49,32 @@ finding_add(struct ck_findings *f, enum ck_severity sev, const char *name, const
 	return CK_OK;
 }
 
+/*
+ * A set for a key on a token (nginx_token.c) has no privkey.pem by design:
+ * 1 if DIR/nginx-ssl.conf names the token key for the certificate sha (it
+ * records the certificate it was written for, so cert.pem and the key line
+ * come from one generation).  The key itself is checked against the
+ * certificate by every deploy (check 3) and the handshake after it.
+ */
+static int
+token_set_matches(const char *dir, const char *sha)
+{
+	char path[DEP_PATH_MAX + 16], want[64];
+	unsigned char *text = NULL;
+	size_t len = 0;
+	struct ck_err e;
+	int ok;
+
+	memset(&e, 0, sizeof(e));
+	snprintf(path, sizeof(path), "%s/" DEP_NGINX_SSL_CONF, dir);
+	if (ck_file_read(path, 16 * 1024, &text, &len, &e) != CK_OK)
+		return 0;
+	snprintf(want, sizeof(want), "(certificate %.16s)", sha);
+	ok = strstr((char *)text, want) != NULL && strstr((char *)text, "engine:pkcs11:") != NULL;
+	free(text);
+	return ok;
+}
+
 /* 1 if DIR/privkey.pem holds the key of the certificate in DIR/cert.pem. */
 static int
 files_key_matches(const char *dir)
@@ -144,7 +170,9 @@ dep_files_read(const struct dep_spec *spec, char sha[65], int *complete, struct 
 	case DEP_KIND_APACHE:
 		snprintf(path, sizeof(path), "%s/" DEP_PEM_CERT, spec->path);
 		if ((rc = dep_pem_file_sha256(path, sha, e)) == CK_OK)
-			*complete = files_key_matches(spec->path);
+			*complete = files_key_matches(spec->path) ||
+				    (spec->kind == DEP_KIND_NGINX &&
+				     token_set_matches(spec->path, sha));
 		return rc;
 	case DEP_KIND_HAPROXY:
 	case DEP_KIND_PKCS12:
@@ -182,8 +210,8 @@ doctor_one(const struct ck_binding *b, const struct dep_spec *spec, struct ck_fi
 	}
 	if (!complete) {
 		snprintf(what, sizeof(what), is_dir
-			 ? "the set in %s is incomplete: privkey.pem is missing or is not the key "
-			   "of cert.pem (%.16s)"
+			 ? "the set in %s is incomplete: privkey.pem (or, for a key on a token, "
+			   "nginx-ssl.conf) is missing or is not the key of cert.pem (%.16s)"
 			 : "%s is incomplete: it holds no key, or not the key of its certificate "
 			   "(%.16s)", dir, sha);
 		return finding_add(f, CK_SEV_ERROR, b->name, what, fix, err);

@@ -75,32 +75,46 @@ take_buf(struct dep_files *files, const char *name, struct ck_buf *b, mode_t mod
 	return dep_files_add_take(files, name, data, len, mode, secret, err);
 }
 
-enum ck_code
-dep_render_pem_set(const struct dep_material *m, struct dep_files *out, struct ck_err *err)
+/* The PEM set of m (with privkey.pem when with_key) into *out. */
+static enum ck_code
+render_set(const struct dep_material *m, int with_key, struct dep_files *out,
+	   struct ck_err *err)
 {
 	struct ck_render_set set;
 	struct dep_files files;
 	enum ck_code rc;
 
-	if (m->key == NULL)
-		return CK_FAIL(err, CK_ERR_KEY_NOT_EXPORTABLE,
-			       "the key of certificate %.16s lives on a token (%s) and cannot be "
-			       "written to a file; a PEM target needs a key in the store",
-			       m->sha256, m->key_uri ? m->key_uri : "no URI");
 	memset(&files, 0, sizeof(files));
-	rc = ck_render_pem_set(m->key, m->leaf_der, m->leaf_len, m->chain, 4 * CK_PEM_MAX, &set,
-			       err);
+	rc = ck_render_pem_set(with_key ? m->key : NULL, m->leaf_der, m->leaf_len, m->chain,
+			       4 * CK_PEM_MAX, &set, err);
 	if (rc != CK_OK)
 		return rc;
 	if ((rc = take_buf(&files, DEP_PEM_CERT, &set.cert, 0644, err)) != CK_OK ||
 	    (rc = take_buf(&files, DEP_PEM_CHAIN, &set.chain, 0644, err)) != CK_OK ||
 	    (rc = take_buf(&files, DEP_PEM_FULLCHAIN, &set.fullchain, 0644, err)) != CK_OK ||
-	    (rc = take_buf(&files, DEP_PEM_KEY, &set.privkey, 0600, err)) != CK_OK)
+	    (with_key && (rc = take_buf(&files, DEP_PEM_KEY, &set.privkey, 0600, err)) != CK_OK))
 		dep_files_cleanup(&files);
 	ck_render_set_cleanup(&set);
 	if (rc == CK_OK)
 		*out = files;
 	return rc;
+}
+
+enum ck_code
+dep_render_pem_set(const struct dep_material *m, struct dep_files *out, struct ck_err *err)
+{
+	if (m->key == NULL)
+		return CK_FAIL(err, CK_ERR_KEY_NOT_EXPORTABLE,
+			       "the key of certificate %.16s lives on a token (%s) and cannot be "
+			       "written to a file; a PEM target needs a key in the store",
+			       m->sha256, m->key_uri ? m->key_uri : "no URI");
+	return render_set(m, 1, out, err);
+}
+
+enum ck_code
+dep_render_cert_set(const struct dep_material *m, struct dep_files *out, struct ck_err *err)
+{
+	return render_set(m, 0, out, err);
 }
 
 const struct dep_ops *
@@ -159,13 +173,16 @@ dep_cmd_split(const char *cmd, struct ck_strv *out, struct ck_err *err)
 enum ck_code
 dep_run(const struct dep_job *job, const char *step, const char *const *argv, struct ck_err *err)
 {
-	static const char *const envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-					    "/usr/bin:/sbin:/bin", NULL };
+	const char *envp[DEP_ENV_MAX + 2] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+					      "/usr/bin:/sbin:/bin" };
 	struct ck_proc_result r;
 	unsigned timeout = job->run_timeout_ms ? job->run_timeout_ms : DEP_RUN_TIMEOUT_MS;
 	char how[160], out[320];
 	enum ck_code rc;
+	size_t n;
 
+	for (n = 0; job->env != NULL && job->env[n] != NULL && n < DEP_ENV_MAX; n++)
+		envp[n + 1] = job->env[n];
 	memset(&r, 0, sizeof(r));
 	rc = ck_proc_run(job->ctx, argv, envp, timeout, 0, &r, err);
 	if (rc != CK_OK) {

@@ -10,6 +10,11 @@
  * the reload has exited or says it is shutting down; only then does the
  * engine's handshake check mean what it says.
  *
+ * A key on a PKCS#11 token is served through OpenSSL's pkcs11 engine
+ * (nginx_token.c): the set then has no privkey.pem but the engine's
+ * openssl.cnf and an nginx-ssl.conf to include, and `nginx -t` and the
+ * reload run with OPENSSL_CONF naming that openssl.cnf.
+ *
  * Must never: reload before the configuration test passed, run anything
  * through a shell.
  */
@@ -36,7 +41,17 @@ nginx_conf(const struct dep_job *job)
 static enum ck_code
 nginx_validate(struct dep_job *job, struct ck_err *err)
 {
-	return dep_dir_validate_conf(job, "nginx", nginx_conf(job), err);
+	enum ck_code rc = dep_nginx_token_prepare(job, err);
+
+	return rc != CK_OK ? rc : dep_dir_validate_conf(job, "nginx", nginx_conf(job), err);
+}
+
+/* The PEM set; for a token key the certificates and the engine's files (nginx_token.c). */
+static enum ck_code
+nginx_render(struct dep_job *job, struct dep_files *out, struct ck_err *err)
+{
+	return job->m->key == NULL ? dep_nginx_token_render(job, out, err)
+				   : dep_dir_render(job, out, err);
 }
 
 static enum ck_code
@@ -174,9 +189,10 @@ nginx_reload(struct dep_job *job, struct ck_err *err)
 const struct dep_ops dep_nginx_ops = {
 	.kind = DEP_KIND_NGINX,
 	.validate = nginx_validate,
-	.render = dep_dir_render,
+	.render = nginx_render,
 	.swap = dep_dir_swap,
 	.check = nginx_check,
 	.reload = nginx_reload,
 	.rollback = dep_dir_rollback,
+	.cleanup = dep_nginx_token_cleanup,
 };

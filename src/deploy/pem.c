@@ -14,10 +14,14 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "deploy/file_target.h"
 #include "deploy/target.h"
 
+/* Every name a directory kind may link in DIR (nginx adds its engine files
+ * for a token key), checked before a deploy whichever of them it writes. */
 static const char *const stable_names[] = {
-	DEP_PEM_CERT, DEP_PEM_CHAIN, DEP_PEM_FULLCHAIN, DEP_PEM_KEY,
+	DEP_PEM_CERT, DEP_PEM_CHAIN, DEP_PEM_FULLCHAIN, DEP_PEM_KEY, DEP_NGINX_OPENSSL_CNF,
+	DEP_NGINX_SSL_CONF,
 };
 
 /* One stable name in DIR: absent, a regular file, or our link. */
@@ -149,9 +153,9 @@ dep_dir_swap(struct dep_job *job, const struct dep_files *files, struct ck_err *
 	snprintf(job->gen_new, sizeof(job->gen_new), "%s", gen);
 	snprintf(job->gen_prev, sizeof(job->gen_prev), "%s", prev);
 	job->switched = 1;
-	for (i = 0; i < CK_ARRAY_LEN(stable_names); i++) {
-		snprintf(link, sizeof(link), "%s/%s", dir, stable_names[i]);
-		snprintf(target, sizeof(target), "live/%s", stable_names[i]);
+	for (i = 0; i < files->n; i++) {
+		snprintf(link, sizeof(link), "%s/%s", dir, files->f[i].name);
+		snprintf(target, sizeof(target), "live/%s", files->f[i].name);
 		if ((rc = dep_gen_link(link, target, err)) != CK_OK)
 			return rc;
 	}
@@ -179,9 +183,20 @@ pem_reload(struct dep_job *job, struct ck_err *err)
 	return dep_run_reload(job, "reload command", NULL, err);
 }
 
+/* A pem target is the key file: a token key cannot be one. */
+static enum ck_code
+pem_validate(struct dep_job *job, struct ck_err *err)
+{
+	enum ck_code rc = dep_refuse_token_key(job->m, "a pem: target is the set with "
+					       "privkey.pem; bind an nginx: target, which signs "
+					       "on the token", err);
+
+	return rc != CK_OK ? rc : dep_dir_validate(job, err);
+}
+
 const struct dep_ops dep_pem_ops = {
 	.kind = DEP_KIND_PEM,
-	.validate = dep_dir_validate,
+	.validate = pem_validate,
 	.render = dep_dir_render,
 	.swap = dep_dir_swap,
 	.reload = pem_reload,

@@ -48,6 +48,7 @@
 #define DEP_GEN_NAME_MAX 32     /* "gen-<N>" */
 #define DEP_RELOAD_MAX 1024     /* --reload CMD text */
 #define DEP_ARGV_MAX 32         /* words of a split --reload CMD */
+#define DEP_ENV_MAX 4           /* variables a kind adds to a program's environment */
 #define DEP_RUN_TIMEOUT_MS 30000    /* nginx -t, apachectl -t, a reload, an exec hook */
 #define DEP_VERIFY_BUDGET_MS 10000  /* handshake retries after a reload */
 #define DEP_VERIFY_CONFIRM 3        /* handshakes in a row that must see the new leaf */
@@ -122,6 +123,8 @@ struct dep_material {
 	const struct ck_der_list *chain;  /* issuers in order, leaf excluded (may be n = 0) */
 	EVP_PKEY *key;                    /* the private key; NULL when it lives on a token */
 	const char *key_uri;              /* pkcs11: URI of a token key, else NULL */
+	const char *token_module;         /* the lineage's recorded PKCS#11 module, else NULL */
+	const char *token_pin;            /* the lineage's recorded PIN file, else NULL */
 	const char *const *names;         /* the leaf's SANs (RENEWED_DOMAINS), names[nnames] = NULL */
 	size_t nnames;
 	const char *ca_bundle;            /* --ca-bundle: trust for chain and handshake; NULL = system */
@@ -163,8 +166,15 @@ void dep_files_cleanup(struct dep_files *files);
 #define DEP_PEM_CHAIN "chain.pem"
 #define DEP_PEM_FULLCHAIN "fullchain.pem"
 #define DEP_PEM_KEY "privkey.pem"
+/* nginx with a token key (nginx.c): the OpenSSL configuration that loads the
+ * pkcs11 engine, and the server-block lines naming the certificate and key. */
+#define DEP_NGINX_OPENSSL_CNF "openssl.cnf"
+#define DEP_NGINX_SSL_CONF "nginx-ssl.conf"
 enum ck_code dep_render_pem_set(const struct dep_material *m, struct dep_files *out,
 				struct ck_err *err);
+/* The same set without privkey.pem (a key that stays on its token). */
+enum ck_code dep_render_cert_set(const struct dep_material *m, struct dep_files *out,
+				 struct ck_err *err);
 
 /* ---- one deploy to one target: the job the ops share -------------------- */
 
@@ -185,6 +195,8 @@ struct dep_job {
 	char prev_sha256[65];             /* what was served before (rollback verifies it); "" = unknown */
 	int dry_run;                      /* validate and render only (the engine stops before swap) */
 	unsigned run_timeout_ms;          /* each program run (dep_run); 0 = DEP_RUN_TIMEOUT_MS */
+	const char *const *env;           /* NAME=VALUE added to dep_run's environment (a kind
+					   * sets it, NULL-terminated; NULL = PATH only); never a secret */
 	/* set by swap: */
 	char gen_new[DEP_GEN_NAME_MAX + 1];  /* the generation written ("gen-7") */
 	char gen_prev[DEP_GEN_NAME_MAX + 1]; /* what live pointed at before ("" = first deploy) */
@@ -319,7 +331,8 @@ enum ck_code dep_dir_validate_conf(struct dep_job *job, const char *server, cons
 enum ck_code dep_dir_render(struct dep_job *job, struct dep_files *out, struct ck_err *err);
 /*
  * swap for a DIR target: creates DIR (0700) if absent, dep_gen_write,
- * dep_gen_switch, then the stable links DIR/NAME -> live/NAME (made once).
+ * dep_gen_switch, then the stable links DIR/NAME -> live/NAME for each file
+ * written (made once).
  * Sets gen_root = DIR, gen_new, gen_prev, switched.
  */
 enum ck_code dep_dir_swap(struct dep_job *job, const struct dep_files *files,
@@ -327,6 +340,22 @@ enum ck_code dep_dir_swap(struct dep_job *job, const struct dep_files *files,
 /* rollback for a DIR target: DIR/live back to gen_prev (CK_ERR_STATE when the
  * deploy was the first: nothing to go back to). */
 enum ck_code dep_dir_rollback(struct dep_job *job, struct ck_err *err);
+
+/* ---- nginx with a key on a token (nginx_token.c) ------------------------- */
+
+/*
+ * For a token key (m->key NULL): finds OpenSSL's pkcs11 engine, the module
+ * and the PIN file the engine will read, makes the engine's URI of the key,
+ * sets job->env (OPENSSL_CONF naming DIR/openssl.cnf) and job->priv.
+ * Refuses, changing nothing, when the engine is not installed or no PIN
+ * file is recorded.  CK_OK and nothing set for a software key.
+ */
+enum ck_code dep_nginx_token_prepare(struct dep_job *job, struct ck_err *err);
+/* cert.pem, chain.pem, fullchain.pem, openssl.cnf and nginx-ssl.conf (prepared first). */
+enum ck_code dep_nginx_token_render(struct dep_job *job, struct dep_files *out,
+				    struct ck_err *err);
+/* Frees what prepare set (NULL-safe). */
+void dep_nginx_token_cleanup(struct dep_job *job);
 
 /* ---- running the server's programs -------------------------------------- */
 
@@ -338,7 +367,7 @@ enum ck_code dep_dir_rollback(struct dep_job *job, struct ck_err *err);
  */
 enum ck_code dep_cmd_split(const char *cmd, struct ck_strv *out, struct ck_err *err);
 /*
- * Runs argv (ck_proc_run: no shell, PATH-only environment, timeout
+ * Runs argv (ck_proc_run: no shell, PATH plus job->env, timeout
  * job->run_timeout_ms, else DEP_RUN_TIMEOUT_MS) and turns anything but a clean exit 0 into an
  * error: "STEP: 'PROG' exited with status 1: <its output, sanitized>".
  * step names what this was ("configuration test", "reload").

@@ -45,14 +45,17 @@ void acct_session_key_cleanup(struct ck_account_session *s);
 /*
  * The key a registration with o->token_uri uses: made on the token
  * (labelled acme-account-NAME) or the one the URI names, committed to the
- * store.  *fk (heap, acct_flow_key_free) signs for it, (*fk)->key_id its
- * row.  A valid stored account of that name with a URL and another key is
- * CK_ERR_EXISTS.
+ * store; or, when an earlier run stored account name with a key on that
+ * token but never got its URL (the server failed after the key was made),
+ * that key again - never a second one.  *prev receives the stored account
+ * (zeroed if none).  *fk (heap, acct_flow_key_free) signs for it,
+ * (*fk)->key_id its row.  A valid stored account of that name with a URL
+ * is CK_ERR_EXISTS; an interrupted rollover CK_ERR_STATE.
  */
 struct flow_key;
 enum ck_code acct_token_register_key(struct ck_store *st,
 				     const struct ck_account_register_opts *o, const char *name,
-				     const struct ck_account *prev, struct flow_key **fk,
+				     struct ck_account *prev, struct flow_key **fk,
 				     struct ck_err *err);
 void acct_flow_key_free(struct flow_key *fk);
 

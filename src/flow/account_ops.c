@@ -221,11 +221,12 @@ out:
 
 /* ---- recover ---------------------------------------------------------------- */
 
-enum ck_code
-ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
-		   const char *name, EVP_PKEY *key, const char *ca_bundle,
-		   const struct ck_origins_arg *allow_origins, struct ck_account *out,
-		   struct ck_err *err)
+/* ck_account_recover for key, or for the token key fk when fk is set. */
+static enum ck_code
+recover_key(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
+	    const char *name, EVP_PKEY *key, struct flow_key *fk, const char *ca_bundle,
+	    const struct ck_origins_arg *allow_origins, struct ck_account *out,
+	    struct ck_err *err)
 {
 	struct acme_client *c = NULL;
 	struct acme_account_new_opts nopts = { .only_return_existing = 1 };
@@ -240,7 +241,8 @@ ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *se
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "bad account name (use letters, digits, . _ -)");
 	if ((rc = ck_server_client_new(ctx, st, server, ca_bundle, allow_origins, &c, err)) !=
 		    CK_OK ||
-	    (rc = acme_client_set_account(c, key, NULL, err)) != CK_OK)
+	    (rc = fk != NULL ? acme_client_set_account_signer(c, fk->signer, NULL, err)
+			     : acme_client_set_account(c, key, NULL, err)) != CK_OK)
 		goto out;
 	if ((rc = acme_account_new(c, &nopts, &a, err)) != CK_OK) {
 		if (rc == CK_ERR_NOT_FOUND)
@@ -259,8 +261,11 @@ ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *se
 			     "stored", name, server, prev.url);
 		goto out;
 	}
-	if ((rc = ck_store_key_put(st, key, &key_id, NULL, err)) != CK_OK)
+	if (fk != NULL ? (rc = flow_key_store(fk, st, err)) != CK_OK
+		       : (rc = ck_store_key_put(st, key, &key_id, NULL, err)) != CK_OK)
 		goto out;
+	if (fk != NULL)
+		key_id = fk->key_id;
 	in.id = prev.id;
 	in.name = (char *)name;
 	in.server = (char *)server;
@@ -287,6 +292,38 @@ out:
 	ck_account_cleanup(&prev);
 	acme_account_cleanup(&a);
 	acme_client_free(c);
+	return rc;
+}
+
+enum ck_code
+ck_account_recover(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
+		   const char *name, EVP_PKEY *key, const char *ca_bundle,
+		   const struct ck_origins_arg *allow_origins, struct ck_account *out,
+		   struct ck_err *err)
+{
+	return recover_key(ctx, st, server, name, key, NULL, ca_bundle, allow_origins, out, err);
+}
+
+enum ck_code
+ck_account_recover_token(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
+			 const char *name, const struct ck_token_target *tok,
+			 const char *ca_bundle, const struct ck_origins_arg *allow_origins,
+			 struct ck_account *out, struct ck_err *err)
+{
+	struct flow_key_src src = { tok ? tok->uri : NULL, tok ? tok->module : NULL,
+				    tok ? tok->pin_file : NULL };
+	struct flow_key fk;
+	enum ck_code rc;
+
+	if (src.token_uri == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no token URI for the account key");
+	memset(&fk, 0, sizeof(fk));
+	if ((rc = flow_key_find(&fk, &src, err)) != CK_OK) {
+		ck_err_prefix(err, "the account key on the token cannot sign; nothing was stored");
+		return rc;
+	}
+	rc = recover_key(ctx, st, server, name, NULL, &fk, ca_bundle, allow_origins, out, err);
+	flow_key_cleanup(&fk); /* after recover_key freed the client that borrowed it */
 	return rc;
 }
 

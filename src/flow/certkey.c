@@ -107,6 +107,37 @@ out:
 }
 
 enum ck_code
+flow_key_find(struct flow_key *k, const struct flow_key_src *src, struct ck_err *err)
+{
+	struct flow_key nk;
+	struct ck_pkcs11_uri u;
+	enum ck_code rc;
+
+	memset(&nk, 0, sizeof(nk));
+	if ((rc = key_token_open(&nk, src->token_uri, src, &u, err)) != CK_OK)
+		goto out;
+	if (!u.has_id && u.object[0] == '\0') {
+		rc = CK_FAIL(err, CK_ERR_INVALID_ARG, "name the existing key in the URI with id= "
+			     "or object= (%s names only a token)", src->token_uri);
+		goto out;
+	}
+	if ((rc = key_token_choose(&nk, &u, CK_KEY_NONE, NULL, err)) != CK_OK ||
+	    (rc = ck_token_signer_new(nk.token, nk.id, nk.id_len, &nk.signer, err)) != CK_OK)
+		goto out;
+	*k = nk;
+	memset(&nk, 0, sizeof(nk));
+out:
+	flow_key_cleanup(&nk);
+	return rc;
+}
+
+enum ck_code
+flow_key_store(struct flow_key *k, struct ck_store *st, struct ck_err *err)
+{
+	return key_token_store(k, st, err);
+}
+
+enum ck_code
 flow_key_load(struct flow_key *k, struct ck_store *st, int64_t key_id,
 	      const struct flow_key_src *src, struct ck_err *err)
 {

@@ -52,6 +52,16 @@ enum ck_code flow_key_new(struct flow_key *k, struct ck_store *st, const struct 
  */
 enum ck_code flow_key_load(struct flow_key *k, struct ck_store *st, int64_t key_id,
 			   const struct flow_key_src *src, struct ck_err *err);
+/*
+ * An existing key on the token src->token_uri names by id= or object=
+ * (CK_ERR_INVALID_ARG for a URI that names only a token), opened and
+ * logged in to, as a signer - not stored (k->key_id 0: flow_key_store).
+ * OUTPUT *k only on success.
+ */
+enum ck_code flow_key_find(struct flow_key *k, const struct flow_key_src *src,
+			   struct ck_err *err);
+/* Stores k's token key (its URI and public key) and sets k->key_id. */
+enum ck_code flow_key_store(struct flow_key *k, struct ck_store *st, struct ck_err *err);
 /* The signer's public key with a new reference (EVP_PKEY_free); NULL on no memory. */
 EVP_PKEY *flow_key_public(const struct flow_key *k);
 /*

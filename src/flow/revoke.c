@@ -13,6 +13,7 @@
 #include <certkeep/revoke.h>
 
 #include "flow/account.h"
+#include "flow/certkey.h"
 
 static const struct {
 	const char *name;
@@ -58,7 +59,8 @@ struct signer {
 	struct ck_account_session sess;  /* signing by account */
 	int have_sess;
 	struct acme_client *client;      /* signing by the certificate's key */
-	EVP_PKEY *cert_key;
+	EVP_PKEY *cert_key;              /* in the store */
+	struct flow_key tok;             /* or on a token (tok.signer set) */
 };
 
 static void
@@ -68,6 +70,7 @@ signer_cleanup(struct signer *s)
 		ck_account_session_cleanup(&s->sess);
 	acme_client_free(s->client);
 	EVP_PKEY_free(s->cert_key);
+	flow_key_cleanup(&s->tok);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -109,12 +112,6 @@ signer_cert_key(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_c
 			       "certificate %.16s has no private key in this store, so it cannot "
 			       "sign its own revocation: revoke it with the account that issued it "
 			       "(without --with-cert-key)", row->sha256);
-	if (strncmp(row->key_location, "pkcs11:", 7) == 0)
-		return CK_FAIL(err, CK_ERR_UNSUPPORTED,
-			       "the key of certificate %.16s is on a token (%.200s), and certkeep "
-			       "cannot sign ACME requests on a token yet: revoke it with the account "
-			       "that issued it (without --with-cert-key)", row->sha256,
-			       row->key_location);
 	if (server == NULL) {
 		rc = ck_store_setting_get(st, CK_SETTING_DEFAULT_SERVER, &dflt, err);
 		if (rc == CK_ERR_NOT_FOUND)
@@ -127,7 +124,18 @@ signer_cert_key(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_c
 	}
 	snprintf(res->server, sizeof(res->server), "%s", server);
 	snprintf(res->signer, sizeof(res->signer), "the certificate's key");
-	if ((rc = ck_store_key_load(st, row->key_id, &s->cert_key, err)) == CK_OK)
+	if (strncmp(row->key_location, "pkcs11:", 7) == 0) {
+		struct flow_key_src src = { NULL, NULL, o->pin_file };
+
+		/* signed on the token; its public key checked against the stored one */
+		rc = flow_key_load(&s->tok, st, row->key_id, &src, err);
+		if (rc != CK_OK)
+			ck_err_prefix(err, "the certificate's key on the token cannot sign the "
+				      "revocation; nothing was sent");
+	} else {
+		rc = ck_store_key_load(st, row->key_id, &s->cert_key, err);
+	}
+	if (rc == CK_OK)
 		rc = ck_server_client_new(ctx, st, server, o->ca_bundle, NULL, &s->client, err);
 	free(dflt);
 	return rc;
@@ -141,9 +149,9 @@ signer_account(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_ac
 {
 	enum ck_code rc;
 
-	rc = ck_account_open(ctx, st, issuer ? issuer->server : o->server,
-			     issuer ? issuer->name : o->account, o->ca_bundle,
-			     CK_ACCOUNT_REQUIRE_VALID, &s->sess, err);
+	rc = ck_account_open_pin(ctx, st, issuer ? issuer->server : o->server,
+				 issuer ? issuer->name : o->account, o->ca_bundle,
+				 CK_ACCOUNT_REQUIRE_VALID, o->pin_file, &s->sess, err);
 	if (rc == CK_ERR_STATE)
 		ck_err_prefix(err, "the account cannot sign the revocation (the certificate's own "
 			      "key can: --with-cert-key)");
@@ -176,7 +184,9 @@ revoke_ask(struct ck_store *st, struct signer *s, const unsigned char *der, size
 	enum ck_code rc;
 
 	ck_err_clear(&e);
-	rc = acme_cert_revoke(c, der, len, o->reason, s->cert_key, &e);
+	rc = s->tok.signer != NULL
+	     ? acme_cert_revoke_signer(c, der, len, o->reason, s->tok.signer, &e)
+	     : acme_cert_revoke(c, der, len, o->reason, s->cert_key, &e);
 	if (rc != CK_OK && definite(&e) && strcmp(ck_err_problem_short(&e), "alreadyRevoked") == 0) {
 		res->already = 1;
 		reason = NULL; /* the server's reason is not known */

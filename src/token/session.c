@@ -19,12 +19,18 @@
 #define CK_P11_PROXY_MODULE "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so"
 #endif
 
+const char *
+ck_token_default_module(void)
+{
+	return CK_P11_PROXY_MODULE;
+}
+
 enum ck_code
 ck_token_open_uri(const struct ck_pkcs11_uri *u, const char *module, struct ck_token **out,
 		  struct ck_err *err)
 {
 	const char *path = u->module_path[0] ? u->module_path
-			   : module != NULL && module[0] ? module : CK_P11_PROXY_MODULE;
+			   : module != NULL && module[0] ? module : ck_token_default_module();
 	struct ck_token *t = NULL;
 	enum ck_code rc;
 

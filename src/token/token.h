@@ -77,6 +77,9 @@ unsigned ck_token_generation(const struct ck_token *t);
 #define CK_TOKEN_PIN_MAX 256           /* bytes of one PIN */
 
 struct ck_pkcs11_uri;
+/* The module used when neither a URI's module-path nor the caller names one:
+ * p11-kit's proxy (its path from p11-kit's pkg-config at build time). */
+const char *ck_token_default_module(void);
 /*
  * Opens the token u names by token= and/or serial= (one of them is
  * needed; never a slot number), with a read-write session where the token

@@ -284,8 +284,9 @@ t_token_key(struct ck_token *t, enum ck_key_type type, const char *label,
 static void
 test_keygen_template(void **state)
 {
-	static const enum ck_key_type types[] = { CK_KEY_EC256, CK_KEY_EC384, CK_KEY_RSA2048 };
-	static const char *const desc[] = { "EC P-256", "EC P-384", "RSA 2048" };
+	static const enum ck_key_type types[] = { CK_KEY_EC256, CK_KEY_EC384, CK_KEY_RSA2048,
+						  CK_KEY_RSA3072 };
+	static const char *const desc[] = { "EC P-256", "EC P-384", "RSA 2048", "RSA 3072" };
 	struct ck_token *t = t_login();
 	struct ck_token_key k;
 	struct ck_signer *s;
