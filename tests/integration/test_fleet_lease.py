@@ -16,7 +16,8 @@ What a user notices:
   took the lease over resumed the same order: one finalize, one new
   current certificate;
 - two nodes renewing the same 20 due lineages at once renew each exactly
-  once (one finalize per lineage);
+  once (one finalize per lineage), even when one node's plan went stale
+  while it waited (it skips what the other renewed since);
 - a node killed (SIGKILL) mid-batch: its live leases are not taken by the
   other node before they expire, and afterwards its orders are resumed:
   one finalize per lineage, doctor clean.
@@ -92,12 +93,15 @@ def on_node(node, argv):
 
 
 class FleetCase(unittest.TestCase):
-    """A new PostgreSQL database per test, an account on self.server()."""
+    """A new PostgreSQL database per test, an account on Pebble through the
+    fault proxy (which holds an answer where a test needs a node to wait)."""
 
     def server(self):
-        return PEBBLE.directory_url
+        return self.proxy.directory_url
 
     def setUp(self):
+        self.proxy = PEBBLE.fault_proxy()
+        self.addCleanup(self.proxy.stop)
         self.db = self.id().rsplit(".", 1)[-1].lower()
         self.url = PG.createdb(self.db)
         self.ck = ckharness.Certkeep(self.url, ca_bundle=PEBBLE.ca_bundle)
@@ -124,7 +128,17 @@ class FleetCase(unittest.TestCase):
         return self.finish(self.node(node, *args), code)
 
     def finalizes(self):
-        return PEBBLE.count_requests("POST", "/finalize-order/")
+        return self.proxy.count("/finalize-order/", "POST")
+
+    def reached(self, rule, proc, what="finalize"):
+        """Until an answer to node proc is held by rule (fails if proc ends first)."""
+        deadline = time.time() + 120
+        while not rule.holding.wait(0.2):
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                stdout, stderr = proc.communicate()
+                self.fail("the node never reached %s (exit %s)\n%s\n%s" %
+                          (what, proc.returncode, stdout, stderr))
 
     def certs(self, lineage):
         return [c for c in self.ck.json("list", "--json") if c["name"] == lineage]
@@ -166,25 +180,6 @@ class FleetCase(unittest.TestCase):
 
 
 class TestFencing(FleetCase):
-    """Through the fault proxy, which holds node 1's finalize answer."""
-
-    def setUp(self):
-        self.proxy = PEBBLE.fault_proxy()
-        self.addCleanup(self.proxy.stop)
-        super().setUp()
-
-    def server(self):
-        return self.proxy.directory_url
-
-    def reached(self, rule, proc):
-        """Until node proc's finalize is held by rule (it fails if proc ends first)."""
-        deadline = time.time() + 120
-        while not rule.holding.wait(0.2):
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                stdout, stderr = proc.communicate()
-                self.fail("node 1 never reached finalize (exit %s)\n%s\n%s" %
-                          (proc.returncode, stdout, stderr))
 
     def test_a_node_paused_past_its_lease_cannot_commit(self):
         name = "fence.fleet.test"
@@ -214,7 +209,7 @@ class TestFencing(FleetCase):
         self.assertIn("was lost", item["error"])
         self.assertIn("nothing of this change was committed", item["error"])
         # one finalize for the renewal, one new current certificate: node 2's
-        self.assertEqual(self.proxy.count("/finalize-order/", "POST"), 1 + 1)
+        self.assertEqual(self.finalizes(), 1 + 1)
         self.assertEqual(len(self.certs(name)), 2)
         self.assertNotEqual(self.current(name), before)
         self.assertEqual(self.current(name), taken["new_certificate"].lower())
@@ -224,7 +219,7 @@ class TestFencing(FleetCase):
         names = ["k%d.fleet.test" % i for i in range(6)]
         self.issue(*names)
         self.wait_due(names)
-        before = self.proxy.count("/finalize-order/", "POST")
+        before = self.finalizes()
         rule = self.proxy.add_rule("/finalize-order/", method="POST", count=1, action="hold",
                                    delay=120)
         first = self.node("node1", *names, "--concurrency", "2", "--lease-ttl", "20")
@@ -246,8 +241,7 @@ class TestFencing(FleetCase):
         out, _ = self.renew_on("node2", *names)
         self.assertEqual(out["failed"], 0, out)
         self.assertTrue(any(i["resumed"] for i in out["lineages"]), out)
-        self.assertEqual(self.proxy.count("/finalize-order/", "POST") - before, len(names),
-                         "one finalize per lineage")
+        self.assertEqual(self.finalizes() - before, len(names), "one finalize per lineage")
         for n in names:
             self.assertEqual(len(self.certs(n)), 2, n)
         self.doctor_clean()
@@ -260,19 +254,32 @@ class TestExactlyOnce(FleetCase):
         self.issue(*names)
         self.wait_due(names)
         before = self.finalizes()
-        one = self.node("node1", "--all", "--concurrency", "4")
-        two = self.node("node2", "--all", "--concurrency", "4")
-        out1, _ = self.finish(one)
+        # Node 2 plans all 20, then waits on its first order while node 1
+        # renews the other 19: by the time node 2 comes to them its plan is
+        # stale, and each is renewed already.
+        rule = self.proxy.add_rule("/order-plz", method="POST", count=1, action="hold",
+                                   delay=300)
+        two = self.node("node2", "--all", "--concurrency", "1")
+        try:
+            self.reached(rule, two, "newOrder")
+            out1, _ = self.renew_on("node1", "--all", "--concurrency", "4")
+        finally:
+            self.proxy.release(rule)
         out2, _ = self.finish(two)
         self.assertEqual(self.finalizes() - before, 20, "one finalize per lineage")
-        self.assertEqual(out1["renewed"] + out2["renewed"], 20, (out1, out2))
+        self.assertEqual((out1["renewed"], out1["claimed"]), (19, 1), out1)
+        self.assertEqual((out2["renewed"], out2["claimed"]), (1, 19), out2)
         states = {}
         for out in (out1, out2):
             for i in out["lineages"]:
                 states.setdefault(i["lineage"], []).append(i["state"])
         for n in names:
-            self.assertEqual(sorted(states[n]).count("renewed"), 1, (n, states[n]))
+            self.assertEqual(states[n].count("renewed"), 1, (n, states[n]))
             self.assertEqual(len(self.certs(n)), 2, n)
+        skipped = [i for i in out2["lineages"] if i["state"] == "not-due"]
+        self.assertEqual(len(skipped), 19, out2)
+        for i in skipped:
+            self.assertIn("renewed by another run or node", i["wait_reason"])
         self.doctor_clean()
 
 
