@@ -11,6 +11,7 @@ http port, as a fleet behind a load balancer would, so nodes never fight
 over a listening port.
 
 What a user notices:
+- a long order keeps its lease: the run's heartbeat extends it;
 - fencing: a node paused (SIGSTOP) past its lease, while its finalize is
   answered, cannot commit when resumed (the lease was lost); the node that
   took the lease over resumed the same order: one finalize, one new
@@ -207,6 +208,16 @@ class TestFencing(FleetCase):
         self.assertNotEqual(self.current(name), before)
         self.assertEqual(self.current(name), taken["new_certificate"].lower())
         self.doctor_clean()
+
+    def test_a_long_order_keeps_its_lease_by_heartbeat(self):
+        name = "long.fleet.test"
+        self.issue(name)
+        # finalize answered after 3 lease lifetimes: only the heartbeat keeps it
+        self.proxy.add_rule("/finalize-order/", method="POST", count=1, delay=9)
+        out, stderr = self.renew_on("node1", name, "--force", "--lease-ttl", "3")
+        self.assertEqual(out["lineages"][0]["state"], "renewed", out)
+        self.assertNotIn("lease", stderr)
+        self.assertEqual(len(self.certs(name)), 2)
 
     def test_a_node_killed_mid_batch_is_resumed_after_its_leases_expire(self):
         names, before = self.due("k%d.fleet.test", 6)
