@@ -3,15 +3,14 @@
  * worker has its own store handle (context.h's threading rule) and runs
  * one lineage at a time through ck_issue, under its lease (lease.c: two
  * runs or nodes never renew one lineage twice; a run whose lease was lost
- * commits nothing), re-checking that nobody renewed it since the plan and
- * the servers'
- * Retry-After and the per-server cap on new orders.  Records the outcome:
- * a server's Retry-After per name, a backoff per lineage, or success.
+ * commits nothing), re-checking that nobody renewed it since the plan,
+ * the servers' Retry-After and the per-server cap on new orders.  Records
+ * the outcome: a server's Retry-After per name, a backoff per lineage, or
+ * success.
  *
  * Must never: send anything for a name before a stored Retry-After, place
- * an order for a lineage another live run holds the lease of or renewed
- * since the plan, or stop the batch
- * because one lineage failed.
+ * an order for a lineage whose lease another live run holds or that was
+ * renewed since the plan, or stop the batch because one lineage failed.
  */
 #include <pthread.h>
 #include <stdio.h>
