@@ -684,4 +684,5 @@ const struct st_driver_ops st_pg_driver = {
 	.notify = pg_notify,
 	.listen = pg_listen,
 	.wait_notify = pg_wait_notify,
+	.lock_skip_locked = " FOR UPDATE SKIP LOCKED",
 };

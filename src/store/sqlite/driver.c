@@ -540,4 +540,5 @@ const struct st_driver_ops st_sqlite_driver = {
 		       "WHERE m.type = 'table' AND substr(m.name, 1, 7) <> 'sqlite_'",
 	.ids_follow_sql = NULL,
 	.migration = st_sqlite_migration,
+	.lock_skip_locked = "",
 };
