@@ -128,6 +128,17 @@ struct st_driver_ops {
 	 * versions with the same meaning.
 	 */
 	const char *(*migration)(int n);
+
+	/*
+	 * SQL appended to a SELECT of one table's rows inside begin()'s
+	 * transaction to lock them until it ends, skipping rows another
+	 * transaction holds locked instead of waiting for it (PostgreSQL:
+	 * " FOR UPDATE SKIP LOCKED"); "" where begin() already excludes every
+	 * other writer and there are no row locks (SQLite).  The renewal lease
+	 * (renewal.c) reads its row this way: a row another node is granting
+	 * or fencing is busy now, never a queue to wait in.
+	 */
+	const char *lock_skip_locked;
 };
 
 /*

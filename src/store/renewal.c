@@ -4,9 +4,16 @@
  * Retry-After per name.  Each write is one transaction that touches only
  * the columns it is about, so two runs never undo each other's fields.
  *
- * Must never: grant a claim another live holder has, or shorten a
- * Retry-After a server gave.
+ * A claim is a lease (owner, expiry, fencing token): granted with the row
+ * read through the driver's SKIP LOCKED suffix, extended by its holder's
+ * heartbeat, and checked by every commit of a handle fenced with it
+ * (st_fence_check_tx, called from st_commit).
+ *
+ * Must never: grant a claim another live holder has, let a fenced handle
+ * commit after its lease expired or passed to another owner, or shorten
+ * a Retry-After a server gave.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,6 +193,39 @@ ck_store_renewal_done(struct ck_store *st, const char *lineage, struct ck_err *e
 			  "it", (int64_t)st_now(st), lineage);
 }
 
+/*
+ * Why the lease (lineage, owner, token) does not hold, from its row read
+ * inside the caller's transaction: CK_ERR_LEASE_LOST naming the lineage,
+ * who holds it now and until when; `then` ends the message.
+ */
+static enum ck_code
+lease_lost_tx(struct ck_store *st, const char *lineage, const char *owner, int64_t token,
+	      const char *then, struct ck_err *err)
+{
+	struct ck_renewal r;
+	char when[21];
+	enum ck_code rc;
+
+	memset(&r, 0, sizeof(r));
+	rc = st_row_read(st, err, &renewal_spec, &r, RENEWAL_COLS "WHERE lineage = ?", "t",
+			 lineage);
+	if (rc != CK_OK && rc != CK_ERR_NOT_FOUND)
+		return rc;
+	ck_time_rfc3339(r.claim_until, when);
+	if (r.claim_owner == NULL)
+		rc = CK_FAIL(err, CK_ERR_LEASE_LOST, "the lease of %s on lineage %s (token %lld) was "
+			     "lost: nobody holds it now; %s", owner, lineage, (long long)token, then);
+	else if (strcmp(r.claim_owner, owner) == 0 && r.claim_token == token)
+		rc = CK_FAIL(err, CK_ERR_LEASE_LOST, "the lease of %s on lineage %s (token %lld) "
+			     "expired at %s; %s", owner, lineage, (long long)token, when, then);
+	else
+		rc = CK_FAIL(err, CK_ERR_LEASE_LOST, "the lease of %s on lineage %s (token %lld) was "
+			     "lost: %s holds it now (token %lld, until %s); %s", owner, lineage,
+			     (long long)token, r.claim_owner, (long long)r.claim_token, when, then);
+	ck_renewal_cleanup(&r);
+	return rc;
+}
+
 /* What claim_body reads and writes. */
 struct claim_args {
 	const char *lineage, *owner, *steal;
@@ -193,39 +233,62 @@ struct claim_args {
 	int64_t token;            /* OUT */
 };
 
+/* 1 if row r may be granted to a (free, expired, a's own, or a's steal). */
+static int
+claim_free(const struct ck_renewal *r, const struct claim_args *a, time_t now)
+{
+	return r->claim_owner == NULL || r->claim_until <= now ||
+	       strcmp(r->claim_owner, a->owner) == 0 ||
+	       (a->steal != NULL && strcmp(r->claim_owner, a->steal) == 0);
+}
+
+/*
+ * The row is read and locked with the driver's SKIP LOCKED suffix: a row
+ * another transaction holds (a node granting or fencing it) is busy now.
+ * The grant is written conditionally on the token read, so it never
+ * overwrites a grant it did not see.
+ */
 static enum ck_code
 claim_body(struct ck_store *st, void *arg, struct ck_err *err)
 {
 	struct claim_args *a = arg;
 	struct ck_renewal r;
+	time_t now = st_now(st);
+	char *sql = NULL, when[21];
 	int changes = 0;
 	enum ck_code rc;
 
 	a->token = 0;
+	memset(&r, 0, sizeof(r));
 	if ((rc = renewal_ensure_tx(st, a->lineage, err)) != CK_OK)
 		return rc;
-	rc = st_exec(st, err, &changes,
-		     "UPDATE renewal SET claim_owner = ?, claim_until = ?, "
-		     "claim_token = claim_token + 1, updated = ? WHERE lineage = ? AND "
-		     "(claim_owner IS NULL OR claim_until <= ? OR claim_owner = ? OR "
-		     "claim_owner = ?)",
-		     "tiititt", a->owner, (int64_t)a->until, (int64_t)st_now(st), a->lineage,
-		     (int64_t)st_now(st), a->owner, a->steal);
+	if ((sql = st_printf(RENEWAL_COLS "WHERE lineage = ?%s", st->drv->lock_skip_locked)) ==
+	    NULL)
+		return CK_OOM(err);
+	rc = st_row_read(st, err, &renewal_spec, &r, sql, "t", a->lineage);
+	free(sql);
+	if (rc == CK_ERR_NOT_FOUND) /* it exists: another transaction holds it locked */
+		return CK_FAIL(err, CK_ERR_BUSY, "lineage %s is being claimed by another node right "
+			       "now", a->lineage);
 	if (rc != CK_OK)
 		return rc;
-	memset(&r, 0, sizeof(r));
-	if ((rc = st_row_read(st, err, &renewal_spec, &r, RENEWAL_COLS "WHERE lineage = ?", "t",
-			      a->lineage)) != CK_OK)
-		return rc;
-	if (changes == 0) {
-		char when[21];
-
+	if (!claim_free(&r, a, now)) {
 		ck_time_rfc3339(r.claim_until, when);
 		rc = CK_FAIL(err, CK_ERR_BUSY, "lineage %s is being renewed by %s (claimed until %s)",
-			     a->lineage, r.claim_owner ? r.claim_owner : "another run", when);
-	} else {
-		a->token = r.claim_token;
+			     a->lineage, r.claim_owner, when);
+		goto out;
 	}
+	rc = st_exec(st, err, &changes,
+		     "UPDATE renewal SET claim_owner = ?, claim_until = ?, claim_token = ?, "
+		     "updated = ? WHERE lineage = ? AND claim_token = ?",
+		     "tiiiti", a->owner, (int64_t)a->until, r.claim_token + 1, (int64_t)now,
+		     a->lineage, r.claim_token);
+	if (rc == CK_OK && changes != 1)
+		rc = CK_FAIL(err, CK_ERR_BUSY, "lineage %s was claimed by another node meanwhile",
+			     a->lineage);
+	if (rc == CK_OK)
+		a->token = r.claim_token + 1;
+out:
 	ck_renewal_cleanup(&r);
 	return rc;
 }
@@ -246,6 +309,42 @@ ck_store_renewal_claim(struct ck_store *st, const char *lineage, const char *own
 	return rc;
 }
 
+/* What extend_body writes. */
+struct extend_args {
+	const char *lineage, *owner;
+	int64_t token;
+	time_t until;
+};
+
+static enum ck_code
+extend_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct extend_args *a = arg;
+	int changes = 0;
+	enum ck_code rc;
+
+	rc = st_exec(st, err, &changes,
+		     "UPDATE renewal SET claim_until = ? WHERE lineage = ? AND claim_owner = ? "
+		     "AND claim_token = ? AND claim_until > ck_now()",
+		     "itti", (int64_t)a->until, a->lineage, a->owner, a->token);
+	if (rc == CK_OK && changes != 1)
+		rc = lease_lost_tx(st, a->lineage, a->owner, a->token, "it was not extended", err);
+	return rc;
+}
+
+enum ck_code
+ck_store_renewal_extend(struct ck_store *st, const char *lineage, const char *owner,
+			int64_t token, time_t until, struct ck_err *err)
+{
+	struct extend_args a = { lineage, owner, token, until };
+	enum ck_code rc;
+
+	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK ||
+	    (rc = st_check_text("claim owner", owner, CK_RENEWAL_OWNER_MAX, 1, err)) != CK_OK)
+		return rc;
+	return st_tx_run(st, err, "store.renewal_extend", extend_body, &a);
+}
+
 enum ck_code
 ck_store_renewal_release(struct ck_store *st, const char *lineage, const char *owner,
 			 struct ck_err *err)
@@ -254,6 +353,53 @@ ck_store_renewal_release(struct ck_store *st, const char *lineage, const char *o
 			  "UPDATE renewal SET claim_owner = NULL, claim_until = NULL, updated = ? "
 			  "WHERE lineage = ? AND claim_owner = ?",
 			  "itt", (int64_t)st_now(st), lineage, owner);
+}
+
+enum ck_code
+ck_store_renewal_fence(struct ck_store *st, const char *lineage, const char *owner,
+		       int64_t token, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK ||
+	    (rc = st_check_text("claim owner", owner, ST_FENCE_OWNER_MAX, 1, err)) != CK_OK)
+		return rc;
+	if (st->in_tx > 0)
+		return CK_FAIL(err, CK_ERR_INTERNAL, "a lease fence is set outside transactions");
+	snprintf(st->fence_lineage, sizeof(st->fence_lineage), "%s", lineage);
+	snprintf(st->fence_owner, sizeof(st->fence_owner), "%s", owner);
+	st->fence_token = token;
+	st->fenced = 1;
+	return CK_OK;
+}
+
+void
+ck_store_renewal_unfence(struct ck_store *st)
+{
+	if (st == NULL)
+		return;
+	st->fenced = 0;
+	st->fence_token = 0;
+	st->fence_lineage[0] = '\0';
+	st->fence_owner[0] = '\0';
+}
+
+enum ck_code
+st_fence_check_tx(struct ck_store *st, struct ck_err *err)
+{
+	int changes = 0;
+	enum ck_code rc;
+
+	/* A no-op write: it locks the row (PostgreSQL) and counts only if the
+	 * lease is still this handle's. */
+	rc = st_exec(st, err, &changes,
+		     "UPDATE renewal SET claim_until = claim_until WHERE lineage = ? AND "
+		     "claim_owner = ? AND claim_token = ? AND claim_until > ck_now()",
+		     "tti", st->fence_lineage, st->fence_owner, st->fence_token);
+	if (rc == CK_OK && changes != 1)
+		rc = lease_lost_tx(st, st->fence_lineage, st->fence_owner, st->fence_token,
+				   "nothing of this change was committed", err);
+	return rc;
 }
 
 enum ck_code

@@ -4,8 +4,8 @@
  * in it, the failure count and backoff, and the claim of the run renewing
  * it; per ACME server and name the Retry-After the server asked for.
  *
- * Library-internal (not exported): the fleet issue turns the claim into a
- * lease with a fencing token on a shared store, and may change these calls.
+ * Library-internal (not exported).  Fleets (issue 12): the claim is a
+ * lease with a fencing token, shared by every node on one store.
  * Every write is one transaction and writes only the columns it names.
  */
 #ifndef CK_STORE_RENEWAL_H
@@ -63,10 +63,14 @@ enum ck_code ck_store_renewal_failed(struct ck_store *st, const char *lineage, t
 enum ck_code ck_store_renewal_done(struct ck_store *st, const char *lineage, struct ck_err *err);
 
 /*
+ * The claim is a lease: owner, expiry and a fencing token.
+ *
  * Claims lineage for owner until `until`, in one transaction: granted when
  * nobody holds it, the claim expired, owner already holds it, or the
  * holder is `steal` (a holder the caller proved gone; NULL = none).  The
- * claim token grows by one with every grant (*token, may be NULL).
+ * row is read with the driver's lock_skip_locked suffix (PostgreSQL:
+ * FOR UPDATE SKIP LOCKED), so a row another transaction holds is busy.
+ * The claim token grows by one with every grant (*token, may be NULL).
  * Refused: CK_ERR_BUSY naming the holder and its expiry; nothing changed.
  */
 enum ck_code ck_store_renewal_claim(struct ck_store *st, const char *lineage, const char *owner,
@@ -75,6 +79,25 @@ enum ck_code ck_store_renewal_claim(struct ck_store *st, const char *lineage, co
 /* Releases owner's claim (a claim someone else holds is left alone). */
 enum ck_code ck_store_renewal_release(struct ck_store *st, const char *lineage, const char *owner,
 				      struct ck_err *err);
+/*
+ * The holder's heartbeat: moves the expiry of owner's lease (token) to
+ * until, if it still holds it and it has not expired.  Otherwise
+ * CK_ERR_LEASE_LOST naming who holds it now; nothing changed.
+ */
+enum ck_code ck_store_renewal_extend(struct ck_store *st, const char *lineage, const char *owner,
+				     int64_t token, time_t until, struct ck_err *err);
+/*
+ * Fences st with the lease (lineage, owner, token): from now on every
+ * write transaction of st checks, inside the transaction just before its
+ * commit, that the lease row still has this owner, this token and an
+ * expiry in the future; if not the transaction is rolled back and fails
+ * with CK_ERR_LEASE_LOST naming the lineage and its holder now.  Call
+ * outside a transaction (CK_ERR_INTERNAL otherwise).  One lease per handle.
+ */
+enum ck_code ck_store_renewal_fence(struct ck_store *st, const char *lineage, const char *owner,
+				    int64_t token, struct ck_err *err);
+/* Ends the fence (NULL or an unfenced handle: no-op). */
+void ck_store_renewal_unfence(struct ck_store *st);
 
 /*
  * Records that server asked for nothing to be sent for name ("" = for

@@ -17,6 +17,8 @@
 #include "store/store.h"
 
 #define ST_SEAL_KEY_LEN 32        /* AES-256 */
+/* Longest lease owner text (renewal.h's CK_RENEWAL_OWNER_MAX). */
+#define ST_FENCE_OWNER_MAX 200
 /* The settings row whose presence says the store's keys are sealed; its
  * value is the node key's check value (seal.c). */
 #define ST_SEAL_CHECK_SETTING "key_seal_check_v1"
@@ -35,6 +37,12 @@ struct ck_store {
 	enum st_fail last_fail;   /* kind of the last database failure (st_db_fail) */
 	unsigned char seal_key[ST_SEAL_KEY_LEN]; /* the node key (seal.c); wiped at close */
 	int seal_have;            /* seal_key holds the store's key */
+	/* The renewal lease this handle writes under (renewal.c): while
+	 * fenced, every outermost commit first checks it (st_fence_check_tx). */
+	int fenced;
+	int64_t fence_token;
+	char fence_lineage[CK_STORE_NAME_MAX + 1];
+	char fence_owner[ST_FENCE_OWNER_MAX + 1];
 };
 
 /* A prepared statement over the driver (db.c); st_finalize frees it. */
@@ -191,6 +199,17 @@ time_t st_now(const struct ck_store *st);
  * fails the caller (the driver logs a warning).
  */
 void st_wal_scrub(struct ck_store *st);
+
+/*
+ * Fencing (renewal.c): inside the outermost write transaction, just
+ * before its commit, while st->fenced: the lease row of st->fence_lineage
+ * must still name st->fence_owner with st->fence_token and an expiry in
+ * the future (the row is locked by the check on PostgreSQL, so a taker
+ * waits for this commit or this commit sees the taker's).  Otherwise
+ * CK_ERR_LEASE_LOST naming the lineage and its holder now; the caller
+ * rolls back.
+ */
+enum ck_code st_fence_check_tx(struct ck_store *st, struct ck_err *err);
 
 /* ---- seal.c: keys at rest ------------------------------------------ */
 

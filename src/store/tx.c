@@ -3,7 +3,8 @@
  * outermost level is the driver's write transaction, inner levels are
  * savepoints), the transaction runner every write path uses (begin, fault
  * points, body, commit, rollback, bounded retry of a lost race), read
- * snapshots, and the WAL scrub deferred to the outermost commit.
+ * snapshots, the WAL scrub deferred to the outermost commit, and the
+ * renewal lease's fencing check just before it (st_fence_check_tx).
  *
  * Must never: leave a transaction open on return, retry a body that ran
  * inside a caller's transaction (only the outermost level can be run
@@ -53,6 +54,11 @@ st_commit(struct ck_store *st, struct ck_err *err)
 		st->in_tx--;
 		st->tx_committed = 1;
 		return CK_OK;
+	}
+	/* A lease lost since the body ran commits nothing of it (fencing). */
+	if (st->fenced && (rc = st_fence_check_tx(st, err)) != CK_OK) {
+		st_rollback(st);
+		return rc;
 	}
 	if (st->drv->commit(st->conn) != 0) {
 		rc = ST_DB_FAIL(st, err, "committing to the store");

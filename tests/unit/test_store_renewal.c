@@ -1,7 +1,9 @@
 /*
  * test_store_renewal.c - the renewal scheduler's state (store/renewal.h,
  * migration 6): claims (granted, refused to another holder, expired,
- * taken over from a dead holder, the token growing), a server's
+ * taken over from a dead holder, the token growing), the lease's fencing
+ * (a handle whose lease expired or was taken over commits nothing) and
+ * heartbeat, a server's
  * Retry-After per name (a later one kept, an earlier one never shortening
  * it), failures and backoff, the ARI window, orders counted per server.
  */
@@ -164,11 +166,112 @@ test_orders_since(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* The Retry-After recorded for name on the test server (0: none). */
+static time_t
+t_limit(struct ck_store *st, const char *name, time_t now)
+{
+	const char *names[] = { name };
+	struct ck_err err;
+	time_t until = 1;
+
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_ratelimit_until(st, "https://acme.test/dir", names, 1, now, &until,
+						  NULL, &err), CK_OK);
+	return until;
+}
+
+/*
+ * Fencing: a handle that holds the lease writes; once the lease expired
+ * and another node took it, every write of the handle (one statement, a
+ * multi-step write, a caller's own transaction, the heartbeat) is refused
+ * with CK_ERR_LEASE_LOST naming the new holder, and nothing of it stays.
+ */
+static void
+test_lease_fencing(void **state)
+{
+	struct t_env *e = *state;
+	const char *srv = "https://acme.test/dir";
+	const char *a_owner = "node-a pid 1 run a", *b_owner = "node-b pid 2 run b";
+	struct ck_store *b = NULL;
+	struct ck_renewal r;
+	struct ck_err err;
+	int64_t tok_a = 0, tok_b = 0, kid = 0;
+	uint64_t gen;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+
+	ck_err_clear(&err);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(ck_store_open(e->path, &e->ctx, &b, &err), CK_OK);
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", a_owner, e->now + 60, NULL, &tok_a,
+						&err), CK_OK);
+	assert_int_equal(ck_store_renewal_fence(e->st, "www", a_owner, tok_a, &err), CK_OK);
+	/* the holder writes while its lease lives; a live lease is not taken */
+	assert_int_equal(ck_store_ratelimit_set(e->st, srv, "a.test", e->now + 100, "x", &err),
+			 CK_OK);
+	assert_int_equal(ck_store_renewal_claim(b, "www", b_owner, e->now + 60, NULL, &tok_b, &err),
+			 CK_ERR_BUSY);
+	assert_non_null(strstr(err.msg, a_owner));
+	/* the heartbeat keeps it: 50 s later, extended by 60 s, still the holder's at +70 s */
+	e->now += 50;
+	assert_int_equal(ck_store_renewal_extend(e->st, "www", a_owner, tok_a, e->now + 60, &err),
+			 CK_OK);
+	e->now += 20;
+	assert_int_equal(ck_store_renewal_claim(b, "www", b_owner, e->now + 60, NULL, &tok_b, &err),
+			 CK_ERR_BUSY);
+	assert_int_equal(ck_store_renewal_extend(b, "www", a_owner, tok_a + 1, e->now + 60, &err),
+			 CK_ERR_LEASE_LOST);
+	assert_int_equal(ck_store_ratelimit_set(e->st, srv, "a.test", e->now + 200, "y", &err),
+			 CK_OK);
+	/* expired: the holder's own writes stop at once, before anyone takes it */
+	e->now += 41;
+	assert_int_equal(ck_store_ratelimit_set(e->st, srv, "b.test", e->now + 100, "z", &err),
+			 CK_ERR_LEASE_LOST);
+	assert_non_null(strstr(err.msg, "www"));
+	assert_non_null(strstr(err.msg, "expired"));
+	assert_int_equal((long long)t_limit(b, "b.test", e->now), 0);
+	/* taken over: the token grows and the old holder commits nothing */
+	assert_int_equal(ck_store_renewal_claim(b, "www", b_owner, e->now + 60, NULL, &tok_b, &err),
+			 CK_OK);
+	assert_true(tok_b > tok_a);
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_ratelimit_set(e->st, srv, "b.test", e->now + 100, "z", &err),
+			 CK_ERR_LEASE_LOST);
+	assert_non_null(strstr(err.msg, "www"));
+	assert_non_null(strstr(err.msg, b_owner));
+	assert_non_null(strstr(err.msg, "nothing of this change was committed"));
+	assert_int_equal(ck_store_renewal_failed(e->st, "www", e->now + 60, "stale", &err),
+			 CK_ERR_LEASE_LOST);
+	gen = t_gen(b);
+	assert_int_equal(ck_store_key_put(e->st, k, &kid, NULL, &err), CK_ERR_LEASE_LOST);
+	assert_int_equal(ck_store_tx_begin(e->st, &err), CK_OK);
+	assert_int_equal(ck_store_ratelimit_set(e->st, srv, "c.test", e->now + 100, "w", &err),
+			 CK_OK); /* a savepoint: checked at the outermost commit */
+	assert_int_equal(ck_store_tx_commit(e->st, &err), CK_ERR_LEASE_LOST);
+	assert_int_equal(ck_store_renewal_extend(e->st, "www", a_owner, tok_a, e->now + 60, &err),
+			 CK_ERR_LEASE_LOST);
+	/* nothing of the stale writes is in the store; the new holder's lease stands */
+	assert_int_equal((long long)t_limit(b, "b.test", e->now), 0);
+	assert_int_equal((long long)t_limit(b, "c.test", e->now), 0);
+	assert_int_equal(t_gen(b), gen);
+	assert_int_equal(ck_store_renewal_get(b, "www", &r, &err), CK_OK);
+	assert_int_equal(r.failures, 0);
+	assert_string_equal(r.claim_owner, b_owner);
+	assert_int_equal(r.claim_token, tok_b);
+	ck_renewal_cleanup(&r);
+	/* unfenced, the handle writes again */
+	ck_store_renewal_unfence(e->st);
+	assert_int_equal(ck_store_ratelimit_set(e->st, srv, "b.test", e->now + 100, "z", &err),
+			 CK_OK);
+	ck_store_close(b);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_claim, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_fencing, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_ratelimit, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_done_ari, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_orders_since, t_setup, t_teardown),

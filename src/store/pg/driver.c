@@ -603,4 +603,5 @@ const struct st_driver_ops st_pg_driver = {
 	.fail_kind = pg_fail_kind,
 	.scrub = pg_scrub,
 	.migration = st_pg_migration,
+	.lock_skip_locked = " FOR UPDATE SKIP LOCKED",
 };

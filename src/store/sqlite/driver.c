@@ -537,4 +537,5 @@ const struct st_driver_ops st_sqlite_driver = {
 	.fail_kind = conn_fail_kind,
 	.scrub = sqlite_scrub,
 	.migration = st_sqlite_migration,
+	.lock_skip_locked = "",
 };
