@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -37,6 +38,107 @@
 #define DAY 86400L
 
 static long fixed_age = -1; /* AGE, or -1: i % 61 */
+static EVP_PKEY_CTX *keygen;  /* one P-256 key generation context for every key */
+static X509_EXTENSION *leaf_bc; /* basicConstraints CA:FALSE, made once */
+
+/* A new P-256 key through the shared context (a fresh context per key costs
+ * OpenSSL 3 a provider fetch, more than the key itself). */
+static EVP_PKEY *
+new_key(void)
+{
+	EVP_PKEY *k = NULL;
+
+	if (keygen == NULL) {
+		if ((keygen = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
+		    EVP_PKEY_keygen_init(keygen) <= 0 ||
+		    EVP_PKEY_CTX_set_group_name(keygen, "P-256") <= 0)
+			return NULL;
+	}
+	if (EVP_PKEY_keygen(keygen, &k) <= 0)
+		return NULL;
+	return k;
+}
+
+/*
+ * The P-256 key's DER forms written by hand: OpenSSL 3.0 sets up an encoder
+ * for every i2d_PUBKEY, i2d_PKCS8 and X509_set_pubkey, which is 90 % of the
+ * time of a lineage.  The bench checks these bytes against what certkeep
+ * import stores for the sample.  spki: 91 bytes; p8: 138 bytes.
+ */
+static const unsigned char spki_prefix[] = {
+	0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00
+};
+static const unsigned char p8_prefix[] = {
+	0x30, 0x81, 0x87, 0x02, 0x01, 0x00, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+	0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01,
+	0x07, 0x04, 0x6d, 0x30, 0x6b, 0x02, 0x01, 0x01, 0x04, 0x20
+};
+static const unsigned char p8_mid[] = { 0xa1, 0x44, 0x03, 0x42, 0x00 };
+
+static int
+key_ders(EVP_PKEY *k, unsigned char spki[91], unsigned char p8[138])
+{
+	unsigned char point[65];
+	size_t len = 0;
+	BIGNUM *d = NULL;
+	int ok;
+
+	ok = EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point,
+					     sizeof(point), &len) && len == sizeof(point) &&
+	     EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_PRIV_KEY, &d) &&
+	     BN_bn2binpad(d, p8 + sizeof(p8_prefix), 32) == 32;
+	BN_clear_free(d);
+	if (!ok)
+		return 0;
+	memcpy(spki, spki_prefix, sizeof(spki_prefix));
+	memcpy(spki + sizeof(spki_prefix), point, sizeof(point));
+	memcpy(p8, p8_prefix, sizeof(p8_prefix));
+	memcpy(p8 + sizeof(p8_prefix) + 32, p8_mid, sizeof(p8_mid));
+	memcpy(p8 + sizeof(p8_prefix) + 32 + sizeof(p8_mid), point, sizeof(point));
+	return 1;
+}
+
+/* The certificate's public key from its SPKI DER, without an encoder. */
+static int
+set_pubkey(X509 *x, const unsigned char spki[91])
+{
+	X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
+	unsigned char *bits = OPENSSL_memdup(spki + sizeof(spki_prefix), 65);
+
+	if (pub == NULL || bits == NULL ||
+	    !X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+				    OBJ_nid2obj(NID_X9_62_prime256v1), bits, 65)) {
+		OPENSSL_free(bits);
+		return 0;
+	}
+	return 1;
+}
+
+/* subjectAltName DNS:name, built directly (no config string parsing). */
+static int
+add_san(X509 *x, const char *name)
+{
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	GENERAL_NAME *g = GENERAL_NAME_new();
+	ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+	int ok = 0;
+
+	if (gens == NULL || g == NULL || ia5 == NULL ||
+	    !ASN1_STRING_set(ia5, name, (int)strlen(name)))
+		goto out;
+	GENERAL_NAME_set0_value(g, GEN_DNS, ia5);
+	ia5 = NULL;
+	if (!sk_GENERAL_NAME_push(gens, g))
+		goto out;
+	g = NULL;
+	ok = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) == 1;
+out:
+	ASN1_IA5STRING_free(ia5);
+	GENERAL_NAME_free(g);
+	GENERAL_NAMES_free(gens);
+	return ok;
+}
 
 struct out {
 	FILE *keys, *certs, *chain, *lineages;
@@ -59,12 +161,11 @@ add_ext(X509 *issuer, X509 *subject, int nid, const char *value)
 
 /* A leaf (ca given) or the self-signed CA, valid [nb, nb + days). */
 static X509 *
-make_cert(const char *cn, long serial, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, long nb,
-	  long days)
+make_cert(const char *cn, long serial, EVP_PKEY *key, const unsigned char *spki, X509 *ca,
+	  EVP_PKEY *ca_key, long nb, long days)
 {
 	X509 *x = X509_new();
 	X509_NAME *name;
-	char san[128];
 	int ok;
 
 	if (x == NULL)
@@ -76,14 +177,19 @@ make_cert(const char *cn, long serial, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key
 	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
 					-1, 0) &&
 	     X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) &&
-	     X509_set_pubkey(x, key);
+	     (spki != NULL ? set_pubkey(x, spki) : X509_set_pubkey(x, key));
 	if (ok && ca == NULL)
 		ok = add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") &&
 		     add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
-	snprintf(san, sizeof(san), "DNS:%s", cn);
+	if (ok && ca != NULL && leaf_bc == NULL) {
+		X509V3_CTX v3;
+
+		X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
+		leaf_bc = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, "critical,CA:FALSE");
+		ok = leaf_bc != NULL;
+	}
 	if (ok && ca != NULL)
-		ok = add_ext(ca, x, NID_basic_constraints, "critical,CA:FALSE") &&
-		     add_ext(ca, x, NID_subject_alt_name, san);
+		ok = X509_add_ext(x, leaf_bc, -1) && add_san(x, cn);
 	if (ok)
 		ok = X509_sign(x, ca ? ca_key : key, EVP_sha256()) > 0;
 	if (!ok) {
@@ -98,13 +204,19 @@ static void
 put_bytea(FILE *f, const unsigned char *p, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i;
+	char buf[2 * 4096];
+	size_t i, o = 0;
 
 	fputs("\\\\x", f);
 	for (i = 0; i < n; i++) {
-		putc(hex[p[i] >> 4], f);
-		putc(hex[p[i] & 15], f);
+		buf[o++] = hex[p[i] >> 4];
+		buf[o++] = hex[p[i] & 15];
+		if (o == sizeof(buf)) {
+			fwrite(buf, 1, o, f);
+			o = 0;
+		}
 	}
+	fwrite(buf, 1, o, f);
 }
 
 static void
@@ -136,8 +248,8 @@ ca_load(const char *dir, X509 **ca, EVP_PKEY **ca_key, long now)
 		fclose(f);
 		return *ca != NULL && *ca_key != NULL;
 	}
-	if ((*ca_key = EVP_EC_gen("P-256")) == NULL ||
-	    (*ca = make_cert("certkeep fleet bench throw-away CA", 1, *ca_key, NULL, NULL,
+	if ((*ca_key = new_key()) == NULL ||
+	    (*ca = make_cert("certkeep fleet bench throw-away CA", 1, *ca_key, NULL, NULL, NULL,
 			     now - 100 * DAY, 3650)) == NULL || (f = fopen(path, "w")) == NULL)
 		return 0;
 	ok = PEM_write_X509(f, *ca);
@@ -170,28 +282,28 @@ one(struct out *o, const char *dir, long i, int sample, X509 *ca, EVP_PKEY *ca_k
     const unsigned char *ca_der, int ca_len, long now)
 {
 	char name[64], spki_sha[65], sha256[65], sha1[41], *serial = NULL;
-	unsigned char *spki = NULL, *p8 = NULL, *der = NULL;
-	int spki_len = 0, p8_len = 0, der_len = 0, ok = 0;
+	unsigned char spki[91], p8[138], *der = NULL;
+	size_t spki_len = sizeof(spki), p8_len = sizeof(p8);
+	int der_len = 0, ok = 0;
 	long nb = now - (fixed_age >= 0 ? fixed_age : i % 61) * DAY - 3600, id = i + 1;
-	PKCS8_PRIV_KEY_INFO *pki = NULL;
-	EVP_PKEY *k = EVP_EC_gen("P-256");
+	EVP_PKEY *k = new_key();
 	BIGNUM *bn = NULL;
 	X509 *x = NULL;
 
 	snprintf(name, sizeof(name), "s%07ld.fleet.bench.test", i);
-	if (k == NULL || (x = make_cert(name, i + 1, k, ca, ca_key, nb, 90)) == NULL ||
-	    (pki = EVP_PKEY2PKCS8(k)) == NULL || (spki_len = i2d_PUBKEY(k, &spki)) <= 0 ||
-	    (p8_len = i2d_PKCS8_PRIV_KEY_INFO(pki, &p8)) <= 0 || (der_len = i2d_X509(x, &der)) <= 0 ||
+	if (k == NULL || !key_ders(k, spki, p8) ||
+	    (x = make_cert(name, i + 1, k, spki, ca, ca_key, nb, 90)) == NULL ||
+	    (der_len = i2d_X509(x, &der)) <= 0 ||
 	    (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) == NULL ||
 	    (serial = BN_bn2hex(bn)) == NULL)
 		goto out;
-	hexdigest(EVP_sha256(), spki, (size_t)spki_len, spki_sha);
+	hexdigest(EVP_sha256(), spki, spki_len, spki_sha);
 	hexdigest(EVP_sha256(), der, (size_t)der_len, sha256);
 	hexdigest(EVP_sha1(), der, (size_t)der_len, sha1);
 	fprintf(o->keys, "%ld\t%s\t", id, spki_sha);
-	put_bytea(o->keys, spki, (size_t)spki_len);
+	put_bytea(o->keys, spki, spki_len);
 	fputs("\tec256\tEC P-256\t", o->keys);
-	put_bytea(o->keys, p8, (size_t)p8_len);
+	put_bytea(o->keys, p8, p8_len);
 	fprintf(o->keys, "\t\\N\t%ld\n", now);
 	fprintf(o->lineages, "%ld\t%s\t[\"%s\"]\tec256\t\\N\t%ld\n", id, name, name, now);
 	fprintf(o->certs, "%ld\t", id);
@@ -207,10 +319,8 @@ one(struct out *o, const char *dir, long i, int sample, X509 *ca, EVP_PKEY *ca_k
 out:
 	OPENSSL_free(serial);
 	BN_free(bn);
-	OPENSSL_free(spki);
-	OPENSSL_clear_free(p8, p8_len > 0 ? (size_t)p8_len : 0);
+	OPENSSL_cleanse(p8, sizeof(p8));
 	OPENSSL_free(der);
-	PKCS8_PRIV_KEY_INFO_free(pki);
 	X509_free(x);
 	EVP_PKEY_free(k);
 	return ok;
