@@ -177,6 +177,10 @@ static const char *const migrations[] = {
 	("ALTER TABLE lineages ADD COLUMN token_uri text;"
 	 "ALTER TABLE lineages ADD COLUMN token_module text;"
 	 "ALTER TABLE lineages ADD COLUMN token_pin_file text;"),
+	/* 15: the order behind a certificate, looked up for every lineage a
+	 * renewal plans (by cert_id, or by the order URL an import names) */
+	("CREATE INDEX orders_cert ON orders(cert_id);"
+	 "CREATE INDEX orders_url ON orders(url);"),
 };
 
 static const char schema_init[] =
