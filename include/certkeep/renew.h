@@ -14,9 +14,16 @@
  * Polite: a server's Retry-After (429, 503, rateLimited) is stored per
  * server and per name and nothing is sent for those names before it,
  * across runs; a failed renewal backs off exponentially (stored); new
- * orders per server are capped per time window.  Each lineage is claimed
- * in the store before it is renewed, so two runs on one store never renew
- * the same lineage twice.
+ * orders per server are capped per time window.  Each lineage is renewed
+ * under a lease in the store (owner "<node> pid <pid> run <nonce>", an
+ * expiry its heartbeat extends, a fencing token that grows with every
+ * grant), so two runs or nodes on one store never renew the same lineage
+ * twice: a run re-reads the lineage under its lease and skips it if
+ * another renewed it since its plan, and a run whose lease expired or was
+ * taken over commits nothing more (CK_ERR_LEASE_LOST, the lineage failed
+ * for this run).  A lease is taken over only when it expired or its
+ * holder is a process of this node that is gone; the order of a node
+ * that died is resumed from its URL.
  *
  * Each lineage renews with the account that ordered its certificate, its
  * recorded key type and profile; the overrides in ck_renew_opts apply to
@@ -36,6 +43,9 @@ extern "C" {
 #define CK_RENEW_CONCURRENCY_MAX 64
 #define CK_RENEW_CAP_DEFAULT 300          /* new orders per server per window */
 #define CK_RENEW_CAP_WINDOW_DEFAULT 10800 /* seconds (3 h) */
+#define CK_RENEW_LEASE_TTL_DEFAULT 600    /* seconds a lease lasts without a heartbeat */
+#define CK_RENEW_LEASE_TTL_MIN 3
+#define CK_RENEW_LEASE_TTL_MAX 86400
 
 /* Why a lineage is due (stable names: ck_renew_why_name). */
 enum ck_renew_why {
@@ -53,12 +63,13 @@ CK_API const char *ck_renew_why_name(enum ck_renew_why w);
 
 /* What happened to a lineage in this run (stable names: ck_renew_state_name). */
 enum ck_renew_state {
-	CK_RENEW_ST_NOT_DUE = 0, /* "not-due" */
+	CK_RENEW_ST_NOT_DUE = 0, /* "not-due" (also: renewed by another run since the plan,
+				  * wait_reason says so) */
 	CK_RENEW_ST_DUE,         /* "due": due, not renewed in this run (--dry-run) */
 	CK_RENEW_ST_WAITING,     /* "waiting": due, but a Retry-After or backoff holds it */
 	CK_RENEW_ST_RENEWED,     /* "renewed" */
 	CK_RENEW_ST_FAILED,      /* "failed" */
-	CK_RENEW_ST_CLAIMED,     /* "claimed": another run is renewing it */
+	CK_RENEW_ST_CLAIMED,     /* "claimed": another run is renewing it (holds its lease) */
 	CK_RENEW_ST_CANCELLED,   /* "cancelled": stopped by a signal before it was done */
 };
 CK_API const char *ck_renew_state_name(enum ck_renew_state s);
@@ -83,7 +94,8 @@ struct ck_renew_item {
 
 struct ck_renew_counts {
 	size_t total;              /* lineages due in this run */
-	size_t renewed, waiting, failed, claimed, in_flight;
+	size_t renewed, waiting, failed, in_flight;
+	size_t claimed;            /* held or renewed by another run or node */
 	time_t started;
 };
 
@@ -118,6 +130,11 @@ struct ck_renew_opts {
 	void *deploy_arg;
 	const char *pin_file;          /* for this run: the user PIN's file (or fd:N) of
 					* token lineages; NULL = each lineage's recorded one */
+	/* Seconds a lineage's lease lasts without a heartbeat (the run extends
+	 * each lease it holds every third of it), 0 = CK_RENEW_LEASE_TTL_DEFAULT;
+	 * CK_RENEW_LEASE_TTL_MIN..CK_RENEW_LEASE_TTL_MAX.  A node that stops
+	 * for longer loses its leases and commits nothing more for them. */
+	unsigned lease_ttl_s;
 };
 
 struct ck_renew_report {

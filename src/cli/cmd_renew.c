@@ -32,7 +32,11 @@ renew_usage(FILE *fp)
 		"flight); the new order names the certificate it replaces where the CA offers\n"
 		"ARI.  A server's Retry-After is kept in the store: nothing is sent for\n"
 		"those names before it, across runs; failures back off exponentially.\n"
-		"Two runs on one store never renew the same lineage twice.\n"
+		"Each lineage is renewed under a lease in the store (owner, expiry, a\n"
+		"fencing token): two runs or nodes sharing one store never renew the same\n"
+		"lineage twice, a lease is taken over only once it expired (or its holder\n"
+		"died on this node), and a run whose lease was lost commits nothing more for\n"
+		"that lineage (it is reported failed: the lease was lost).\n"
 		"\n"
 		"options:\n"
 		"  --all                  consider every lineage (else only the NAMEs given)\n"
@@ -52,12 +56,16 @@ renew_usage(FILE *fp)
 		"                         recorded one, see `certkeep issue --pin-file`)\n"
 		"  --order-cap N          new orders per server per window (default %d)\n"
 		"  --order-cap-window S   that window in seconds (default %d)\n"
+		"  --lease-ttl S          a lineage's lease lasts S seconds without a heartbeat\n"
+		"                         (default %d, %d-%d); the run extends its leases\n"
+		"                         every S/3 s; a node stopped longer loses them\n"
 		"  -h, --help             this text\n"
 		"\n"
 		"Exit status: 0 if nothing failed (lineages waiting for a Retry-After or\n"
 		"claimed by another run are not failures), 1 otherwise, 2 on a usage error.\n",
 		CK_RENEW_CONCURRENCY_DEFAULT, CK_RENEW_CONCURRENCY_MAX, CK_RENEW_CAP_DEFAULT,
-		CK_RENEW_CAP_WINDOW_DEFAULT);
+		CK_RENEW_CAP_WINDOW_DEFAULT, CK_RENEW_LEASE_TTL_DEFAULT, CK_RENEW_LEASE_TTL_MIN,
+		CK_RENEW_LEASE_TTL_MAX);
 }
 
 /* The progress line on a terminal (stderr), rewritten in place. */
@@ -221,6 +229,12 @@ renew_number_opt(int c, const char *arg, struct ck_renew_opts *o)
 			return cli_usage_error("renew", "--order-cap needs a number 1-1000000");
 		o->order_cap = (unsigned)v;
 		return 0;
+	case 'L':
+		if ((v = renew_number(arg, CK_RENEW_LEASE_TTL_MIN, CK_RENEW_LEASE_TTL_MAX)) < 0)
+			return cli_usage_error("renew", "--lease-ttl needs seconds %d-%d",
+					       CK_RENEW_LEASE_TTL_MIN, CK_RENEW_LEASE_TTL_MAX);
+		o->lease_ttl_s = (unsigned)v;
+		return 0;
 	default:
 		if ((v = renew_number(arg, 1, 7 * 86400)) < 0)
 			return cli_usage_error("renew", "--order-cap-window needs seconds 1-604800");
@@ -246,6 +260,7 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 		{ "pin-file", required_argument, NULL, 'I' },
 		{ "order-cap", required_argument, NULL, 'O' },
 		{ "order-cap-window", required_argument, NULL, 'W' },
+		{ "lease-ttl", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -274,7 +289,7 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 			if (ck_key_type_parse(optarg, &o.key_type, &err) != CK_OK)
 				return cli_usage_error("renew", "%s", err.msg);
 			break;
-		case 'C': case 'p': case 'O': case 'W':
+		case 'C': case 'p': case 'O': case 'W': case 'L':
 			if ((ret = renew_number_opt(c, optarg, &o)) != 0)
 				return ret;
 			break;

@@ -61,6 +61,10 @@ ck_renew(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_op
 	if (opts->concurrency > CK_RENEW_CONCURRENCY_MAX)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "at most %d orders can be in flight at once",
 			       CK_RENEW_CONCURRENCY_MAX);
+	if (opts->lease_ttl_s != 0 && (opts->lease_ttl_s < CK_RENEW_LEASE_TTL_MIN ||
+				       opts->lease_ttl_s > CK_RENEW_LEASE_TTL_MAX))
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a lease lasts %d to %d seconds",
+			       CK_RENEW_LEASE_TTL_MIN, CK_RENEW_LEASE_TTL_MAX);
 	memset(&p, 0, sizeof(p));
 	memset(&rep, 0, sizeof(rep));
 	p.ctx = ctx;

@@ -1,6 +1,6 @@
 /*
  * renew_int.h - what the scheduler's files share: the plan (who is due,
- * plan.c) and the run (workers, claims, politeness, run.c).  The public
+ * plan.c), the run (workers, politeness, run.c) and its leases (lease.c).  The public
  * face is include/certkeep/renew.h.
  *
  * The scheduler decides and calls ck_issue; it never talks ACME itself
@@ -8,6 +8,8 @@
  */
 #ifndef CK_RENEW_INT_H
 #define CK_RENEW_INT_H
+
+#include <pthread.h>
 
 #include <certkeep/renew.h>
 
@@ -18,7 +20,6 @@
 
 #define RENEW_LIFETIME_SHORT_S (10 * 86400) /* up to this, renew at half the lifetime */
 #define RENEW_JITTER_DIV 20                 /* jitter: up to lifetime / 20 earlier */
-#define RENEW_CLAIM_TTL_S 1800              /* a claim lasts this long without release */
 #define RENEW_RATELIMIT_DEFAULT_S 3600      /* a 429 without Retry-After */
 #define RENEW_BACKOFF_BASE_S 60             /* first backoff after an unknown failure */
 #define RENEW_BACKOFF_MAX_S 3600
@@ -68,6 +69,47 @@ struct renew_plan {
 enum ck_code renew_plan_make(struct renew_plan *p, struct ck_renew_item **items,
 			     struct renew_job **jobs, size_t *n, struct ck_err *err);
 void renew_plan_cleanup(struct renew_plan *p);
+
+/* One worker's lease, seen by the heartbeat. */
+struct renew_lease_slot {
+	char lineage[CK_STORE_NAME_MAX + 1];
+	int64_t token;
+	size_t index;                /* its place in renew_leases.slots */
+	int held;                    /* the worker holds this lease now */
+	int lost;                    /* the heartbeat found it lost: not extended again */
+};
+
+/* A run's leases (lease.c): its owner name, the workers' slots, the heartbeat. */
+struct renew_leases {
+	const struct ck_ctx *ctx;
+	const char *path;            /* the store: the heartbeat opens its own handle */
+	char owner[CK_RENEWAL_OWNER_MAX];
+	unsigned ttl;                /* seconds a lease lasts without a heartbeat */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;         /* on CLOCK_MONOTONIC */
+	pthread_t tid;
+	int stop, started;
+	struct renew_lease_slot slots[CK_RENEW_CONCURRENCY_MAX];
+	size_t nslots;
+};
+
+/* Names the run's owner and starts the heartbeat (every ttl/3 s, at least 1). */
+enum ck_code renew_leases_start(struct renew_leases *l, const struct ck_ctx *ctx,
+				const char *path, unsigned ttl, struct ck_err *err);
+/* Stops and joins the heartbeat; a lease still held then is left to expire. */
+void renew_leases_stop(struct renew_leases *l);
+/* A slot for one worker (at most CK_RENEW_CONCURRENCY_MAX workers). */
+size_t renew_leases_slot(struct renew_leases *l);
+/*
+ * Takes the lease on lineage for the worker's slot and fences st with it
+ * (store/renewal.h): granted if free, expired, or held by a process of
+ * this node that is gone.  CK_ERR_BUSY naming the holder otherwise.
+ */
+enum ck_code renew_lease_take(struct renew_leases *l, size_t slot, struct ck_store *st,
+			      const char *lineage, struct ck_err *err);
+/* Unfences st and releases the slot's lease (one lost is left alone). */
+void renew_lease_drop(struct renew_leases *l, size_t slot, struct ck_store *st,
+		      const char *lineage);
 
 /* Runs the due items (state CK_RENEW_ST_DUE) on the worker pool. */
 enum ck_code renew_run(const struct ck_ctx *ctx, struct ck_store *st,

@@ -1,18 +1,19 @@
 /*
  * run.c - renews the due lineages of a plan on a small worker pool: each
  * worker has its own store handle (context.h's threading rule) and runs
- * one lineage at a time through ck_issue, after claiming it in the store
- * (two runs never renew one lineage twice), re-checking the servers'
+ * one lineage at a time through ck_issue, under its lease (lease.c: two
+ * runs or nodes never renew one lineage twice; a run whose lease was lost
+ * commits nothing), re-checking that nobody renewed it since the plan and
+ * the servers'
  * Retry-After and the per-server cap on new orders.  Records the outcome:
  * a server's Retry-After per name, a backoff per lineage, or success.
  *
  * Must never: send anything for a name before a stored Retry-After, place
- * an order for a lineage another live run has claimed, or stop the batch
+ * an order for a lineage another live run holds the lease of or renewed
+ * since the plan, or stop the batch
  * because one lineage failed.
  */
-#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,7 @@ struct run {
 	struct issue_pool pool;    /* one responder per challenge type for every order in flight */
 	struct ck_challenge_settings override; /* --http-port/--http-address: this run's way */
 	int have_override;
-	char owner[CK_RENEWAL_OWNER_MAX];
-	char host[100];
+	struct renew_leases leases;
 };
 
 /* A random number in [0, n) (jitter); 0 if n is 0. */
@@ -79,40 +79,30 @@ run_backoff(int failures, time_t base, time_t max)
 	return b - (time_t)run_random((unsigned long)b / 4 + 1);
 }
 
-/* 1 if the owner text names a process on this host that is gone. */
-static int
-run_owner_gone(const struct run *r, const char *owner)
-{
-	char host[100];
-	long pid;
-
-	if (owner == NULL || sscanf(owner, "%99[^ ] pid %ld", host, &pid) != 2 || pid <= 0)
-		return 0;
-	return strcmp(host, r->host) == 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-}
-
-/* Claims the lineage, taking over a claim whose holder died on this host. */
+/*
+ * The exactly-once check, under the lease: 1 in *changed if the lineage's
+ * current certificate is no longer the one the plan saw (another run or
+ * node renewed it between the plan and this lease); its thumbprint in now.
+ */
 static enum ck_code
-run_claim(struct run *r, struct ck_store *st, const char *lineage, struct ck_err *err)
+run_changed(struct ck_store *st, const struct ck_renew_item *it, int *changed, char now[65],
+	    struct ck_err *err)
 {
-	time_t until = ck_now(r->ctx) + RENEW_CLAIM_TTL_S;
-	struct ck_renewal row;
+	struct ck_lineage lin;
+	struct ck_cert_row row;
 	enum ck_code rc;
 
-	rc = ck_store_renewal_claim(st, lineage, r->owner, until, NULL, NULL, err);
-	if (rc != CK_ERR_BUSY)
-		return rc;
+	memset(&lin, 0, sizeof(lin));
 	memset(&row, 0, sizeof(row));
-	if (ck_store_renewal_get(st, lineage, &row, NULL) == CK_OK &&
-	    run_owner_gone(r, row.claim_owner)) {
-		ck_log(&r->ctx->log, CK_LOG_INFO,
-		       "lineage %s was claimed by %s, which is no longer running: taking it over",
-		       lineage, row.claim_owner);
-		ck_err_clear(err);
-		rc = ck_store_renewal_claim(st, lineage, r->owner, until, row.claim_owner, NULL,
-					    err);
-	}
-	ck_renewal_cleanup(&row);
+	now[0] = '\0';
+	if ((rc = ck_store_lineage_get(st, it->lineage, &lin, err)) != CK_OK)
+		return rc;
+	if (lin.current_cert_id != 0 &&
+	    (rc = ck_store_cert_get(st, lin.current_cert_id, &row, err)) == CK_OK)
+		memcpy(now, row.sha256, 65);
+	*changed = strcmp(now, it->sha256) != 0;
+	ck_cert_row_cleanup(&row);
+	ck_lineage_cleanup(&lin);
 	return rc;
 }
 
@@ -212,6 +202,12 @@ run_failed(struct run *r, struct ck_store *st, struct ck_renew_item *it,
 		it->state = CK_RENEW_ST_CANCELLED;
 		return;
 	}
+	if (ie->code == CK_ERR_LEASE_LOST) {
+		/* Fenced off: the lineage is another node's now, and so is its
+		 * renewal state; this run writes nothing more for it. */
+		it->state = CK_RENEW_ST_FAILED;
+		return;
+	}
 	if (j->server != NULL && (limited || (ie->http_status == 503 && ie->retry_after > 0))) {
 		until = now + (ie->retry_after > 0 ? ie->retry_after : RENEW_RATELIMIT_DEFAULT_S);
 		run_ratelimit(r, st, j, !limited, until, ie->msg);
@@ -269,22 +265,31 @@ run_issue(struct run *r, struct ck_store *st, struct ck_renew_item *it, const st
 	return CK_OK;
 }
 
-/* One lineage, start to end; its outcome in it->state. */
+/*
+ * The lineage under this run's lease: skipped if another run or node
+ * renewed it since the plan (never two orders in one round), held by a
+ * Retry-After or the cap, else renewed; its outcome in it->state.
+ */
 static void
-run_one(struct run *r, struct ck_store *st, struct ck_renew_item *it, const struct renew_job *j)
+run_leased(struct run *r, struct ck_store *st, struct ck_renew_item *it,
+	   const struct renew_job *j)
 {
-	char reason[CK_RENEWAL_ERROR_MAX];
+	char reason[CK_RENEWAL_ERROR_MAX], now_sha[65];
 	time_t until = 0;
+	int changed = 0;
 	struct ck_err e;
 
 	ck_err_clear(&e);
-	if (ck_cancel_check(r->ctx, "the renewal", &e) != CK_OK) {
-		it->state = CK_RENEW_ST_CANCELLED;
+	if (run_changed(st, it, &changed, now_sha, &e) != CK_OK) {
+		it->state = CK_RENEW_ST_FAILED;
+		(void)renew_set_text(&it->error, e.msg);
 		return;
 	}
-	if (run_claim(r, st, it->lineage, &e) != CK_OK) {
-		it->state = e.code == CK_ERR_BUSY ? CK_RENEW_ST_CLAIMED : CK_RENEW_ST_FAILED;
-		(void)renew_set_text(&it->error, e.msg);
+	if (changed) {
+		it->state = CK_RENEW_ST_NOT_DUE;
+		snprintf(reason, sizeof(reason), "renewed by another run or node since this run's "
+			 "plan: its certificate is now %s", now_sha[0] ? now_sha : "none");
+		(void)renew_set_text(&it->wait_reason, reason);
 		return;
 	}
 	/* Another run may have heard a Retry-After since the plan was made. */
@@ -312,10 +317,27 @@ run_one(struct run *r, struct ck_store *st, struct ck_renew_item *it, const stru
 		    r->o->deploy(r->o->deploy_arg, r->ctx, st, it->lineage, &e) != CK_OK)
 			(void)renew_set_text(&it->deploy_error, e.msg);
 	}
+}
+
+/* One lineage, start to end, under its lease (worker slot `slot`). */
+static void
+run_one(struct run *r, struct ck_store *st, size_t slot, struct ck_renew_item *it,
+	const struct renew_job *j)
+{
+	struct ck_err e;
+
 	ck_err_clear(&e);
-	if (ck_store_renewal_release(st, it->lineage, r->owner, &e) != CK_OK)
-		ck_log(&r->ctx->log, CK_LOG_WARN, "claim on %s not released (it expires): %s",
-		       it->lineage, e.msg);
+	if (ck_cancel_check(r->ctx, "the renewal", &e) != CK_OK) {
+		it->state = CK_RENEW_ST_CANCELLED;
+		return;
+	}
+	if (renew_lease_take(&r->leases, slot, st, it->lineage, &e) != CK_OK) {
+		it->state = e.code == CK_ERR_BUSY ? CK_RENEW_ST_CLAIMED : CK_RENEW_ST_FAILED;
+		(void)renew_set_text(&it->error, e.msg);
+		return;
+	}
+	run_leased(r, st, it, j);
+	renew_lease_drop(&r->leases, slot, st, it->lineage);
 }
 
 /* Counts one outcome and reports progress (under the lock). */
@@ -330,7 +352,8 @@ run_count(struct run *r, const struct ck_renew_item *it)
 	if (it->state == CK_RENEW_ST_FAILED || it->state == CK_RENEW_ST_CANCELLED ||
 	    it->deploy_error != NULL)
 		r->counts.failed++;
-	if (it->state == CK_RENEW_ST_CLAIMED)
+	/* Due when the run began, not due now: another run or node renewed it. */
+	if (it->state == CK_RENEW_ST_CLAIMED || it->state == CK_RENEW_ST_NOT_DUE)
 		r->counts.claimed++;
 	if (r->o->progress != NULL)
 		r->o->progress(r->o->progress_arg, &r->counts);
@@ -342,7 +365,7 @@ run_worker(void *arg)
 	struct run *r = arg;
 	struct ck_store *st = NULL;
 	struct ck_err e;
-	size_t i;
+	size_t i, slot = renew_leases_slot(&r->leases);
 
 	ck_err_clear(&e);
 	if (ck_store_open_ex(r->path, r->ctx, 0, &st, &e) != CK_OK ||
@@ -364,7 +387,7 @@ run_worker(void *arg)
 		r->counts.in_flight++;
 		pthread_mutex_unlock(&r->lock);
 		if (st != NULL) {
-			run_one(r, st, &r->items[i], &r->jobs[i]);
+			run_one(r, st, slot, &r->items[i], &r->jobs[i]);
 		} else {
 			r->items[i].state = CK_RENEW_ST_FAILED;
 			(void)renew_set_text(&r->items[i].error, e.msg);
@@ -375,20 +398,6 @@ run_worker(void *arg)
 	}
 	ck_store_close(st);
 	return NULL;
-}
-
-/* "host pid N rand": a run's name in the claims it holds. */
-static void
-run_owner(struct run *r)
-{
-	unsigned long nonce = run_random(~0ul);
-
-	if (gethostname(r->host, sizeof(r->host)) != 0 || r->host[0] == '\0')
-		snprintf(r->host, sizeof(r->host), "localhost");
-	r->host[sizeof(r->host) - 1] = '\0';
-	r->host[strcspn(r->host, " ")] = '\0';
-	snprintf(r->owner, sizeof(r->owner), "%s pid %ld run %08lx", r->host, (long)getpid(),
-		 nonce & 0xffffffff);
 }
 
 enum ck_code
@@ -412,7 +421,6 @@ renew_run(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_o
 	r.cap = o->order_cap ? o->order_cap : CK_RENEW_CAP_DEFAULT;
 	r.cap_window = o->order_cap_window_s ? o->order_cap_window_s : CK_RENEW_CAP_WINDOW_DEFAULT;
 	r.counts.started = ck_now(ctx);
-	run_owner(&r);
 	for (i = 0; i < n; i++) {
 		due += items[i].state == CK_RENEW_ST_DUE || items[i].state == CK_RENEW_ST_WAITING;
 		r.counts.waiting += items[i].state == CK_RENEW_ST_WAITING;
@@ -421,6 +429,12 @@ renew_run(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_o
 	if (pthread_mutex_init(&r.lock, NULL) != 0)
 		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
 	if (issue_pool_init(&r.pool, ctx, err) != CK_OK) {
+		pthread_mutex_destroy(&r.lock);
+		return CK_ERR_INTERNAL;
+	}
+	if (due > 0 && renew_leases_start(&r.leases, ctx, r.path, o->lease_ttl_s ? o->lease_ttl_s
+					  : CK_RENEW_LEASE_TTL_DEFAULT, err) != CK_OK) {
+		issue_pool_stop(&r.pool);
 		pthread_mutex_destroy(&r.lock);
 		return CK_ERR_INTERNAL;
 	}
@@ -444,6 +458,7 @@ renew_run(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_o
 		run_worker(&r); /* no thread could start: do the work here */
 	for (i = 0; i < nt; i++)
 		pthread_join(tid[i], NULL);
+	renew_leases_stop(&r.leases);
 	pthread_mutex_destroy(&r.lock);
 	issue_pool_stop(&r.pool);
 	for (i = 0; i < r.nservers; i++)
