@@ -594,6 +594,29 @@ class AcmeProbe:
         return status, body
 
 
+class StaticServer:
+    """python3 -m http.server serving a directory on 127.0.0.1:port (a webroot
+    behind a real static server, as for http-01 by webroot)."""
+
+    def __init__(self, directory, port):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
+             directory, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise AssertionError("the static server did not start on port %d" % port)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 class PostgreSQL:
     """A throw-away PostgreSQL server on a loopback port (scripts/pg-test-server:
     initdb in a temporary directory, trust authentication, no system service).

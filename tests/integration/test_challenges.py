@@ -21,9 +21,7 @@ import signal
 import socket
 import ssl
 import subprocess
-import sys
 import tempfile
-import time
 import unittest
 
 import ckharness
@@ -189,26 +187,7 @@ class TestTlsAlpnHandshake(ChallengeCase):
         self.assertTrue(port_bindable(port), "the tls-alpn-01 listener is still open")
 
 
-class StaticServer:
-    """python3 -m http.server serving a directory on 127.0.0.1:port."""
-
-    def __init__(self, directory, port):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "--directory",
-             directory, str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise AssertionError("the static server did not start on port %d" % port)
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+StaticServer = ckharness.StaticServer
 
 
 class TestWebroot(ChallengeCase):
