@@ -48,27 +48,33 @@ class TcpProxy:
             pass
 
     def _accept(self):
+        """Accepts until stop(): a connection that fails on its way in (reset
+        before accept, upstream unreachable) is closed and the loop goes on;
+        a proxy that stopped accepting would hang its clients instead of
+        failing them."""
         while not self.stopped.is_set():
             try:
                 client, _ = self.sock.accept()
             except OSError:
-                return
-            with self.lock:
-                if self.refusing:
-                    self._reset(client)
-                    continue
+                continue
             try:
-                upstream = socket.create_connection(self.target, timeout=10)
-                upstream.settimeout(None)
+                self._connect(client)
             except OSError:
                 self._reset(client)
-                continue
-            pair = (client, upstream)
-            with self.lock:
-                self.pairs.append(pair)
-                self.accepted += 1
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b, pair), daemon=True).start()
+
+    def _connect(self, client):
+        with self.lock:
+            if self.refusing:
+                self._reset(client)
+                return
+        upstream = socket.create_connection(self.target, timeout=10)
+        upstream.settimeout(None)
+        pair = (client, upstream)
+        with self.lock:
+            self.pairs.append(pair)
+            self.accepted += 1
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(a, b, pair), daemon=True).start()
 
     def _pump(self, src, dst, pair):
         try:
@@ -104,6 +110,10 @@ class TcpProxy:
 
     def stop(self):
         self.stopped.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in progress
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:

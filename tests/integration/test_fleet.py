@@ -28,14 +28,11 @@ Every renewal is a full order against Pebble (new key, challenge, finalize).
 
 import concurrent.futures
 import datetime
-import functools
-import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
-import threading
 import time
 import unittest
 
@@ -56,26 +53,16 @@ def setUpModule():
     PG = ckharness.PostgreSQL().start()
     WEBROOT = os.path.join(TMP, "webroot")
     os.makedirs(WEBROOT)
-    handler = functools.partial(QuietHandler, directory=WEBROOT)
-    HTTPD = http.server.ThreadingHTTPServer(("127.0.0.1", PEBBLE.http_port), handler)
-    threading.Thread(target=HTTPD.serve_forever, daemon=True).start()
+    # What each node's `--webroot` writes, served on Pebble's httpPort.
+    HTTPD = ckharness.StaticServer(WEBROOT, PEBBLE.http_port)
 
 
 def tearDownModule():
     if HTTPD is not None:
-        HTTPD.shutdown()
-        HTTPD.server_close()
+        HTTPD.stop()
     if PG is not None:
         PG.stop()
     ckharness.module_cleanup(TMP, PEBBLE)
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves the shared webroot on Pebble's httpPort (what each node's
-    `--webroot` writes into), without a log line per request."""
-
-    def log_message(self, *a):
-        pass
 
 
 def pg_restart():
