@@ -37,9 +37,16 @@ class TcpProxy:
 
     @staticmethod
     def _reset(s):
-        """Closes s with an RST, as a dead peer or a firewall would."""
+        """Closes s with an RST, as a dead peer would.  shutdown() first: a
+        close() alone does not end a recv() blocked on s in a pump thread,
+        and until that returns the kernel keeps the connection open and
+        silent (a black hole, not a reset)."""
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        try:
+            s.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
         try:
