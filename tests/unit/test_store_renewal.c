@@ -266,12 +266,57 @@ test_lease_fencing(void **state)
 	EVP_PKEY_free(k);
 }
 
+/*
+ * PostgreSQL: a lease row another transaction holds locked (a node granting
+ * or fencing it) is busy at once (FOR UPDATE SKIP LOCKED), not waited for,
+ * and nothing changes; once that transaction ends the grant goes through.
+ */
+static void
+test_lease_row_locked_is_busy(void **state)
+{
+#ifdef CK_HAVE_POSTGRESQL
+	struct t_env *e = *state;
+	struct ck_err err;
+	int64_t tok = 0, tok2 = 0;
+	time_t t0;
+	PGresult *res;
+	PGconn *c;
+
+	if (!t_engine_pg())
+		skip();
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", "node-a pid 1 run a", e->now + 60,
+						NULL, &tok, &err), CK_OK);
+	assert_int_equal(ck_store_renewal_release(e->st, "www", "node-a pid 1 run a", &err), CK_OK);
+	c = PQconnectdb(e->path);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PQclear(PQexec(c, "BEGIN"));
+	res = PQexec(c, "SELECT lineage FROM renewal WHERE lineage = 'www' FOR UPDATE");
+	assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+	PQclear(res);
+	t0 = time(NULL);
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", "node-b pid 2 run b", e->now + 60,
+						NULL, &tok2, &err), CK_ERR_BUSY);
+	assert_non_null(strstr(err.msg, "being claimed by another node right now"));
+	assert_true(time(NULL) - t0 < 2); /* skipped, not waited for */
+	PQclear(PQexec(c, "ROLLBACK"));
+	PQfinish(c);
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", "node-b pid 2 run b", e->now + 60,
+						NULL, &tok2, &err), CK_OK);
+	assert_int_equal(tok2, tok + 1);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_claim, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_fencing, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_row_locked_is_busy, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_ratelimit, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_done_ari, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_orders_since, t_setup, t_teardown),
