@@ -12,6 +12,9 @@
   store and issuance goes on with it.
 - `copy` from a sealed store says whether the key was re-sealed under the
   destination's key or written unsealed.
+- On PostgreSQL: `pg_dump` of a sealed store holds no key (the account key
+  and every certificate key, issued and renewed) as PKCS#8 DER, PEM base64
+  or a PEM line.
 """
 
 import json
@@ -201,3 +204,67 @@ class TestSealExisting(SealedCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestSealedPostgres(SealedCase):
+    """The same on a PostgreSQL store (a server started for this class):
+    `pg_dump` of a sealed store holds none of its keys, in any form."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = ckharness.PostgreSQL().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.store = self.pg.createdb("sealed")
+        self.ck = ckharness.Certkeep(self.store, ca_bundle=PEBBLE.ca_bundle)
+
+    def pg_dump(self):
+        return subprocess.run(["pg_dump", "--no-owner", self.store], capture_output=True,
+                              text=True, check=True).stdout
+
+    def test_pg_dump_of_a_sealed_store_holds_no_key(self):
+        a = key_file(self.dir, "a.key")
+        account_key = os.path.join(self.dir, "account.pem")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-out", account_key], check=True,
+                       capture_output=True)
+        self.ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos",
+                    "--key-file", account_key, global_args=("--store-key-file", a))
+        self.issue("pg1.sealed.test", a)
+        self.issue("pg2.sealed.test", a)
+        res = self.ck.run("renew", "--all", "--force", "--concurrency", "2", "--json",
+                          check=False, timeout=600, global_args=("--store-key-file", a))
+        self.assertEqual((res.returncode, json.loads(res.stdout)["renewed"]), (0, 2),
+                         res.stdout + res.stderr)
+        # Every key the store holds: the account key and each certificate's
+        # key (two issued, two renewed), read back through the node key.
+        keys = [account_key]
+        for c in self.ck.json("list", "--json"):
+            out = os.path.join(self.dir, "k-%s.pem" % c["sha256"][:16])
+            self.ck.run("export", c["sha256"], "--key-out", out,
+                        global_args=("--store-key-file", a))
+            keys.append(out)
+        text = self.pg_dump()
+        self.assertIn("key_seal_check_v1", text, "the dump is of the sealed store")
+        self.assertEqual(len(keys), 5)
+        self.assertEqual(text.count("COPY public.keys "), 1)
+        for path in keys:
+            der, b64 = key_forms(path)
+            self.assertNotIn(der.hex().upper(), text.upper(), "a PKCS#8 DER is in the dump")
+            self.assertNotIn(b64, text, "the PEM base64 of a key is in the dump")
+            for line in b64[:64], b64[64:128]:
+                self.assertNotIn(line, text, "a PEM line of a key is in the dump")
+        # The search is not blind: the same dump of a plain store shows its key.
+        plain = ckharness.Certkeep(self.pg.createdb("plain"), ca_bundle=PEBBLE.ca_bundle)
+        bundle = os.path.join(self.dir, "bundle.pem")
+        with open(bundle, "w") as fp:
+            fp.write(open(keys[1]).read())
+        plain.run("import", bundle)
+        dumped = subprocess.run(["pg_dump", plain.store], capture_output=True, text=True,
+                                check=True).stdout
+        self.assertIn(key_forms(keys[1])[0].hex().upper(), dumped.upper())

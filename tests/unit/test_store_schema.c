@@ -4,6 +4,9 @@
  * and a store made by each has the same tables with the same columns.  A
  * migration added to one driver and not the other fails here.  The
  * comparison needs the run's PostgreSQL (the store suite's @pg pass).
+ * Also: the lookups a renewal plan makes for every lineage use an index on
+ * both engines (a full scan of orders per lineage made a fleet's due-scan
+ * grow with lineages x orders).
  */
 #include "test_store_util.h"
 
@@ -120,11 +123,77 @@ test_same_tables_and_columns(void **state)
 }
 #endif
 
+/*
+ * ck_store_cert_order_account's query (store/order.c), run once per lineage
+ * by every renewal plan: the plan each engine makes for it must not read
+ * the whole orders table.
+ */
+#define ORDER_ACCOUNT_SQL                                                              \
+	"SELECT o.account_id FROM orders o JOIN accounts a ON a.id = o.account_id "   \
+	"WHERE o.cert_id = %s OR (o.url IS NOT NULL AND o.url = "                     \
+	"(SELECT c.origin FROM certificates c WHERE c.id = %s)) ORDER BY o.id DESC LIMIT 1"
+
+static void
+test_order_account_lookup_uses_an_index(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	char sql[600], plan[4000] = "";
+
+	(void)t_put_key(e->st, k); /* the schema exists once something is stored */
+	EVP_PKEY_free(k);
+#ifdef CK_HAVE_POSTGRESQL
+	if (t_engine_pg()) {
+		PGconn *c = PQconnectdb(e->path);
+		PGresult *r;
+		int row;
+
+		assert_int_equal(PQstatus(c), CONNECTION_OK);
+		/* A store with some history, its statistics read (the planner
+		 * reads a tiny table whole, index or not). */
+		PQclear(PQexec(c, "INSERT INTO orders (lineage, identifiers, status, url, closed, "
+			       "created, updated) SELECT 'l' || g, '[]', 'valid', "
+			       "'https://ca.test/order/' || g, 1, 0, 0 FROM generate_series(1, 5000) g"));
+		PQclear(PQexec(c, "ANALYZE orders"));
+		snprintf(sql, sizeof(sql), "EXPLAIN " ORDER_ACCOUNT_SQL, "7", "7");
+		r = PQexec(c, sql);
+		assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+		for (row = 0; row < PQntuples(r); row++)
+			snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s\n",
+				 PQgetvalue(r, row, 0));
+		PQclear(r);
+		PQfinish(c);
+		if (strstr(plan, "Index Cond: (cert_id = 7)") == NULL ||
+		    strstr(plan, "Seq Scan on orders") != NULL)
+			fail_msg("every order is read per lineage:\n%s", plan);
+		return;
+	}
+#endif
+	{
+		sqlite3 *db = NULL;
+		sqlite3_stmt *s = NULL;
+
+		assert_int_equal(sqlite3_open(e->path, &db), SQLITE_OK);
+		snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN " ORDER_ACCOUNT_SQL, "?1", "?1");
+		assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+		while (sqlite3_step(s) == SQLITE_ROW)
+			snprintf(plan + strlen(plan), sizeof(plan) - strlen(plan), "%s\n",
+				 (const char *)sqlite3_column_text(s, 3));
+		sqlite3_finalize(s);
+		sqlite3_close(db);
+		if (strstr(plan, "SCAN o\n") != NULL)
+			fail_msg("every order is read per lineage:\n%s", plan);
+		assert_non_null(strstr(plan, "SEARCH o USING INDEX"));
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_same_number_of_migrations),
+		cmocka_unit_test_setup_teardown(test_order_account_lookup_uses_an_index, t_setup,
+						t_teardown),
 #ifdef CK_HAVE_POSTGRESQL
 		cmocka_unit_test_setup_teardown(test_same_tables_and_columns, t_setup, t_teardown),
 #endif

@@ -192,6 +192,10 @@ static const char *const migrations[] = {
 	/* 13: a generation per account (its key, URL or status changed): what
 	 * a cached account key is checked against */
 	"ALTER TABLE accounts ADD COLUMN generation bigint NOT NULL DEFAULT 0;",
+	/* 14: the order behind a certificate, looked up for every lineage a
+	 * renewal plans (by cert_id, or by the order URL an import names) */
+	("CREATE INDEX orders_cert ON orders(cert_id);"
+	 "CREATE INDEX orders_url ON orders(url);"),
 };
 
 static const char schema_init[] =
