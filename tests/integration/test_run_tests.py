@@ -33,6 +33,14 @@ MODULE = textwrap.dedent('''
 ''')
 
 
+def run_runner(folder, *args):
+    """scripts/run-tests on the test modules in folder."""
+    return subprocess.run([sys.executable, RUNNER, "--only", "integration",
+                           "--integration-dir", folder, *args],
+                          capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
 class TestRunner(unittest.TestCase):
 
     @classmethod
@@ -46,10 +54,7 @@ class TestRunner(unittest.TestCase):
         cls.tmp.cleanup()
 
     def run_runner(self, *args, jobs=2):
-        return subprocess.run([sys.executable, RUNNER, "--only", "integration",
-                               "--integration-dir", self.tmp.name, "-j", str(jobs), *args],
-                              capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
+        return run_runner(self.tmp.name, "-j", str(jobs), *args)
 
     def last_line(self, res):
         lines = [l for l in res.stdout.splitlines() if l.strip()]
@@ -141,10 +146,7 @@ class TestSideBySide(unittest.TestCase):
             fp.write(text)
 
     def run_runner(self, *args):
-        return subprocess.run([sys.executable, RUNNER, "--only", "integration",
-                               "--integration-dir", self.tmp.name, *args],
-                              capture_output=True, text=True, timeout=120,
-                              stdin=subprocess.DEVNULL)
+        return run_runner(self.tmp.name, *args)
 
     def test_modules_run_together_output_whole(self):
         self.write("test_side_a.py", SIDE % ("a", "b"))
