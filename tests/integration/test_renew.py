@@ -510,8 +510,10 @@ class TestSystemdUnits(unittest.TestCase):
         binary = os.path.abspath(ckharness.certkeep_bin())
         build = os.path.dirname(os.path.dirname(os.path.dirname(binary)))
         dest = os.path.join(TMP, "destdir")
-        r = subprocess.run(["meson", "install", "-C", build, "--destdir", dest, "--quiet"],
-                           capture_output=True, text=True)
+        # --no-rebuild: the modules beside this one (run-tests -j) run the
+        # build's binary; a rebuild here would relink it under them
+        r = subprocess.run(["meson", "install", "-C", build, "--destdir", dest, "--quiet",
+                            "--no-rebuild"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         found = {}
         for top, _, files in os.walk(dest):
