@@ -141,6 +141,17 @@ enum ck_code chall_settings_encode(const struct ck_challenge_settings *cfg, char
 enum ck_code chall_settings_decode(const char *json, struct chall_settings_rec *out,
 				   struct ck_err *err);
 void chall_settings_rec_cleanup(struct chall_settings_rec *rec);
+/*
+ * The listener cfg's responder of `type` binds, if it binds one: the
+ * http-01 listener (no webroot) and the tls-alpn-01 one, when cfg may use
+ * that type (its default type or an override).  *address: NULL = every
+ * address; *port with the default (80, 443) filled in.  Returns 0 (and
+ * leaves the outputs alone) when that type binds nothing for cfg.  Two
+ * responders whose listeners are the same serve the same answers, so they
+ * can be one (flow/issue_pool.c).
+ */
+int chall_settings_listener(const struct ck_challenge_settings *cfg, enum ck_challenge_type type,
+			    const char **address, unsigned *port);
 /* One line for humans: "tls-alpn-01 on 127.0.0.1 port 5001; dns-01 for *.example.org". */
 void chall_settings_describe(const struct ck_challenge_settings *cfg, char *buf, size_t n);
 

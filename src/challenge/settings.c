@@ -13,6 +13,8 @@
 #include <jansson.h>
 
 #include "challenge/challenge.h"
+#include "challenge/http01.h"
+#include "challenge/tlsalpn01.h"
 #include "crypto/crypto.h"
 
 /* The string fields, by their record name. */
@@ -55,6 +57,23 @@ uses_type(const struct ck_challenge_settings *cfg, enum ck_challenge_type t)
 	for (i = 0; i < cfg->noverrides; i++)
 		if (cfg->overrides[i].type == t)
 			return 1;
+	return 0;
+}
+
+int
+chall_settings_listener(const struct ck_challenge_settings *cfg, enum ck_challenge_type type,
+			const char **address, unsigned *port)
+{
+	if (type == CK_CHALLENGE_HTTP01 && cfg->webroot == NULL && uses_type(cfg, type)) {
+		*address = cfg->http_address;
+		*port = cfg->http_port ? cfg->http_port : HTTP01_DEFAULT_PORT;
+		return 1;
+	}
+	if (type == CK_CHALLENGE_TLSALPN01 && uses_type(cfg, type)) {
+		*address = cfg->tls_address;
+		*port = cfg->tls_port ? cfg->tls_port : TLSALPN_DEFAULT_PORT;
+		return 1;
+	}
 	return 0;
 }
 

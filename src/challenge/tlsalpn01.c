@@ -30,7 +30,6 @@
 #include "challenge/listen.h"
 #include "challenge/tlsalpn01.h"
 
-#define TLSALPN_DEFAULT_PORT 443
 #define TLSALPN_ITEMS_MAX 256
 #define TLSALPN_CONN_MAX 32
 #define TLSALPN_CONN_TIMEOUT_S 10

@@ -13,6 +13,7 @@
 #include "crypto/crypto.h"
 
 #define TLSALPN_PROTO "acme-tls/1"
+#define TLSALPN_DEFAULT_PORT 443
 #define TLSALPN_SNI_MAX 80             /* an IPv6 reverse name is 72 bytes */
 
 /*

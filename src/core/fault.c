@@ -2,8 +2,11 @@
  * fault.c - fault points for crash-safety tests.  Compiled only with
  * -Dfault_injection=true; a production build has no way to be told to
  * abort.  Uses a process-local counter (the one piece of mutable static
- * state in core, confined to test builds).
+ * state in core, confined to test builds), atomic: a worker pool passes its
+ * fault points from several threads, and "the Nth pass" must be the Nth of
+ * all of them (tests/unit/test_core_fault.c).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,10 +14,11 @@
 #include "core/core.h"
 
 #ifdef CK_FAULT_INJECTION
+static atomic_ulong fault_hits;
+
 void
 ck_fault_point(const char *name)
 {
-	static unsigned long hits;
 	const char *want = getenv("CERTKEEP_FAULT");
 	const char *logpath = getenv("CERTKEEP_FAULT_LOG");
 
@@ -33,7 +37,8 @@ ck_fault_point(const char *name)
 		unsigned long nth = colon ? strtoul(colon + 1, NULL, 10) : 1;
 		if (strlen(name) != n || strncmp(name, want, n) != 0)
 			return;
-		if (++hits < (nth ? nth : 1))
+		/* Exactly one thread sees the Nth pass. */
+		if (atomic_fetch_add(&fault_hits, 1) + 1 != (nth ? nth : 1))
 			return;
 	}
 	fprintf(stderr, "certkeep: fault point %s reached: aborting\n", name);

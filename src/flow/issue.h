@@ -18,6 +18,7 @@
 struct acme_client;
 struct acme_order;
 struct acct_cache;
+struct issue_pool;
 
 /*
  * The responders of one issuance, or of many orders in flight (the
@@ -31,6 +32,8 @@ struct issue_challenges {
 	const struct ck_challenge_settings *cfg;   /* borrowed; outlives the set */
 	pthread_mutex_t lock;                      /* guards r[] */
 	struct chall_responder *r[CK_CHALLENGE_DNS01 + 1]; /* by enum ck_challenge_type */
+	struct issue_pool *pool;   /* NULL, or the pool whose listeners r[] borrows */
+	unsigned char borrowed[CK_CHALLENGE_DNS01 + 1]; /* r[t] is the pool's: not stopped here */
 	int inited;
 	/* Account sessions kept between the issuances that share this set
 	 * (account_cache.h; borrowed from the pool, NULL: each opens its own). */
@@ -67,6 +70,21 @@ enum ck_code issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st
 /* ---- responders shared by issuances in flight (issue_pool.c) ------------ */
 
 #define ISSUE_POOL_MAX 32 /* distinct challenge settings in one pool */
+#define ISSUE_POOL_LISTENERS (2 * ISSUE_POOL_MAX) /* http-01 and tls-alpn-01 per set */
+
+/*
+ * A listener (chall_settings_listener) shared by every set whose settings
+ * bind the same one: settings that differ elsewhere (a recorded type, a
+ * port of another type) but listen on the same address and port use one
+ * responder, where two would collide on the port.
+ */
+struct issue_pool_listener {
+	enum ck_challenge_type type;     /* CK_CHALLENGE_HTTP01 or CK_CHALLENGE_TLSALPN01 */
+	const char *address;             /* NULL = every address; borrowed from cfg */
+	unsigned port;
+	const struct ck_challenge_settings *cfg; /* the first set's that binds it (in the pool) */
+	struct chall_responder *r;       /* made and started on first need */
+};
 
 struct issue_pool_set {
 	char *key;                       /* the settings' record (chall_settings_encode) */
@@ -87,6 +105,8 @@ struct issue_pool {
 	pthread_mutex_t lock;            /* guards sets[] and n */
 	struct issue_pool_set sets[ISSUE_POOL_MAX];
 	size_t n;
+	struct issue_pool_listener listeners[ISSUE_POOL_LISTENERS];
+	size_t nlisteners;
 	int inited;
 	struct acct_cache *accounts;     /* the run's account sessions, for every set */
 };
@@ -96,11 +116,24 @@ enum ck_code issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, str
  * The shared set for the settings p's issuance will use, as ck_issue
  * decides them: p->challenge if given, else the lineage's record, else the
  * http-01 listener on p->http_address/http_port.  Same settings, same set
- * (borrowed from pool).  p->lineage must be set.
+ * (borrowed from pool).  p->lineage must be set.  Settings whose listener
+ * would collide with another set's (the same port, one on every address
+ * and one on a single address, or a listener of another type) are refused
+ * (CK_ERR_IN_USE naming both) before the issuance starts; the same listener
+ * is shared (issue_pool_responder).
  */
 enum ck_code issue_pool_get(struct issue_pool *pool, struct ck_store *st,
 			    const struct ck_issue_params *p, struct issue_challenges **out,
 			    struct ck_err *err);
+/*
+ * The pool's started responder for the listener cfg binds for type (made
+ * and started on first need, under the pool's lock); *out NULL when cfg
+ * binds no listener for type (the caller makes its own responder).  For
+ * issue_challenges of a pool set; the pool stops it.
+ */
+enum ck_code issue_pool_responder(struct issue_pool *p, enum ck_challenge_type type,
+				  const struct ck_challenge_settings *cfg,
+				  struct chall_responder **out, struct ck_err *err);
 /* Stops every responder of every set and frees them (NULL-safe, idempotent). */
 void issue_pool_stop(struct issue_pool *p);
 

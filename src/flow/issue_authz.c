@@ -49,7 +49,8 @@ issue_challenges_stop(struct issue_challenges *c)
 	if (c == NULL || !c->inited)
 		return;
 	for (i = 0; i < CK_ARRAY_LEN(c->r); i++) {
-		chall_stop(c->r[i]);
+		if (!c->borrowed[i])
+			chall_stop(c->r[i]);
 		c->r[i] = NULL;
 	}
 	pthread_mutex_destroy(&c->lock);
@@ -67,7 +68,13 @@ challenges_get(struct issue_challenges *c, enum ck_challenge_type type,
 	if ((size_t)type >= CK_ARRAY_LEN(c->r))
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "unknown challenge type %d", (int)type);
 	pthread_mutex_lock(&c->lock);
-	if (c->r[type] == NULL) {
+	if (c->r[type] == NULL && c->pool != NULL) {
+		/* a listener the pool shares with other settings */
+		rc = issue_pool_responder(c->pool, type, c->cfg, &r, err);
+		c->r[type] = r;
+		c->borrowed[type] = r != NULL;
+	}
+	if (c->r[type] == NULL && rc == CK_OK) {
 		rc = chall_responder_new(c->ctx, type, c->cfg, &r, err);
 		if (rc == CK_OK && (rc = chall_start(r, err)) != CK_OK)
 			chall_stop(r);

@@ -26,6 +26,7 @@ and stays up until it is killed (SIGTERM/SIGINT stop Pebble cleanly).
 
 import argparse
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -61,7 +62,11 @@ REQUEST_LINE_RE = re.compile(r"^Pebble \S+ \S+ (GET|HEAD|POST) (\S+) -> calling 
 # Pebble 2.4's routes that a client POSTs to once per operation.
 ONCE_PER_OPERATION = ("/sign-me-up", "/order-plz", "/chalZ/", "/finalize-order/",
                       "/rollover-account-key")
-START_TIMEOUT = 20.0
+# A bound, not a sleep: how long Pebble may take to answer its first request.
+# It makes its CA keys at start (a chain of 3 with alternate roots: several
+# RSA keys), which took over 20 s with two test modules on each of two busy
+# cores (run-tests -j).
+START_TIMEOUT = 90.0
 
 # Everything the tests talk to is on loopback: never through a proxy that
 # the environment may name (urllib here, libcurl in certkeep).
@@ -82,6 +87,37 @@ def eab_keys():
 
 
 _HANDED_OUT = set()  # ports free_port() gave out in this process: never twice
+# Ports are also reserved across processes (scripts/run-tests runs test
+# modules side by side, and several runs may share a machine): a POSIX
+# record lock on byte PORT of one shared file, held by this process until it
+# exits (one descriptor for all ports; the kernel drops the locks when the
+# process ends, however it ends).
+PORT_LOCK_FILE = os.path.join(tempfile.gettempdir(), "ck-test-ports.lock")
+_PORT_LOCK_FD = None
+
+
+def _reserve_port(port):
+    """Whether this process now holds port's cross-process reservation
+    (False: another live process holds it).  Without a lock file (an odd
+    /tmp) the choice falls back to this process's own bookkeeping."""
+    global _PORT_LOCK_FD
+    import fcntl
+    try:
+        if _PORT_LOCK_FD is None:
+            old = os.umask(0)
+            try:
+                _PORT_LOCK_FD = os.open(PORT_LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                                        0o666)
+            finally:
+                os.umask(old)
+        fcntl.lockf(_PORT_LOCK_FD, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port, os.SEEK_SET)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EAGAIN):
+            return False
+        return True
 
 
 def _ephemeral_range():
@@ -98,8 +134,9 @@ def free_port(udp_too=False):
 
     Chosen at random *below* the kernel's ephemeral range, so that no
     outgoing connection of the tests can take it between now and the moment
-    a server (Pebble's listeners, certkeep's http-01 responder) binds it,
-    and never one this process was handed before."""
+    a server (Pebble's listeners, certkeep's http-01 responder) binds it;
+    never one this process was handed before, nor one another live test
+    process holds (PORT_LOCK_FILE), so test modules can run side by side."""
     import random
     low, _ = _ephemeral_range()
     first = 10000 if low > 12000 else 1024
@@ -114,6 +151,8 @@ def free_port(udp_too=False):
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                     u.bind(("127.0.0.1", port))
         except OSError:
+            continue
+        if not _reserve_port(port):
             continue
         _HANDED_OUT.add(port)
         return port

@@ -32,7 +32,7 @@
 #include "alloc_fail.h"
 
 #define AF_N_MAX 1000000UL /* a loop that never finishes is a bug of its own */
-#define AF_LEAK_EVERY 64    /* a LeakSanitizer check costs 25-50 ms: every 64th N */
+#define AF_LEAK_EVERY 256   /* a LeakSanitizer check costs 25-50 ms: every 256th N */
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);

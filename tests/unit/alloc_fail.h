@@ -51,7 +51,7 @@ void af_resume(void);
  * first n that op does not reach, which must end in CK_OK.  Each failing
  * run must return an error with a message (or CK_OK if op gets by without
  * that allocation: hit tells check), must not crash, and must not leak:
- * with LeakSanitizer a leak check runs every 64th n and at the end, and
+ * with LeakSanitizer a leak check runs every 256th n and at the end, and
  * names the n range.  check runs with the failer off.  Returns the
  * number of allocations of the complete run.
  */

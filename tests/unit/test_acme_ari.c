@@ -15,12 +15,7 @@
 #include "test_crypto_util.h"
 
 struct env {
-	struct fake f;
-	struct fake_clock clk;
-	struct ck_ctx ctx;
-	EVP_PKEY *key;
-	struct acme_client *c;
-	struct ck_err err;
+	struct fake_env fe;
 	const char *ari_body;      /* what GET /ari/... answers */
 	const char *retry_after;
 	int no_ari;                /* the directory has no renewalInfo */
@@ -55,16 +50,10 @@ setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
 
-	if (e == NULL)
+	if (e == NULL || fake_env_init(&e->fe) != 0)
 		return -1;
-	fake_reset(&e->f);
-	e->f.hook = ari_hook;
-	e->f.hook_arg = e;
-	fake_ctx_init(&e->ctx, &e->clk);
-	if (ck_key_generate(CK_KEY_EC256, &e->key, NULL) != CK_OK)
-		return -1;
-	e->c = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
-	ck_err_clear(&e->err);
+	e->fe.f.hook = ari_hook;
+	e->fe.f.hook_arg = e;
 	*state = e;
 	return 0;
 }
@@ -74,9 +63,7 @@ teardown(void **state)
 {
 	struct env *e = *state;
 
-	acme_client_free(e->c);
-	EVP_PKEY_free(e->key);
-	fake_reset(&e->f);
+	fake_env_cleanup(&e->fe);
 	free(e);
 	return 0;
 }
@@ -116,17 +103,17 @@ test_cert_id_rfc_example(void **state)
 	size_t len;
 	char *id = NULL;
 
-	der = ari_cert(e->key, 1, &len);
-	assert_int_equal(acme_ari_cert_id(der, len, &id, &e->err), CK_OK);
+	der = ari_cert(e->fe.key, 1, &len);
+	assert_int_equal(acme_ari_cert_id(der, len, &id, &e->fe.err), CK_OK);
 	/* RFC 9773 section 4.1: the serial 0x0087654321 keeps its leading zero. */
 	assert_string_equal(id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
 	free(id);
 	free(der);
-	der = ari_cert(e->key, 0, &len);
-	assert_int_equal(acme_ari_cert_id(der, len, &id, &e->err), CK_ERR_UNSUPPORTED);
-	assert_non_null(strstr(e->err.msg, "Authority Key Identifier"));
+	der = ari_cert(e->fe.key, 0, &len);
+	assert_int_equal(acme_ari_cert_id(der, len, &id, &e->fe.err), CK_ERR_UNSUPPORTED);
+	assert_non_null(strstr(e->fe.err.msg, "Authority Key Identifier"));
 	free(der);
-	assert_int_equal(acme_ari_cert_id((const unsigned char *)"x", 1, &id, &e->err),
+	assert_int_equal(acme_ari_cert_id((const unsigned char *)"x", 1, &id, &e->fe.err),
 			 CK_ERR_PARSE);
 }
 
@@ -140,13 +127,13 @@ test_fetch_window(void **state)
 		      "\"end\":\"2026-12-02T10:00:00.5+02:00\"},"
 		      "\"explanationURL\":\"https://acme.test/why\"}";
 	e->retry_after = "21600";
-	assert_int_equal(acme_ari_fetch(e->c, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", &a, &e->err),
+	assert_int_equal(acme_ari_fetch(e->fe.c, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE", &a, &e->fe.err),
 			 CK_OK);
 	assert_int_equal((long long)a.start, 1796119200LL);
 	assert_int_equal((long long)a.end, 1796119200LL + 86400 - 7200);
 	assert_string_equal(a.explanation_url, "https://acme.test/why");
 	assert_int_equal(a.retry_after, 21600);
-	assert_string_equal(e->f.reqs[e->f.n - 1].url,
+	assert_string_equal(e->fe.f.reqs[e->fe.f.n - 1].url,
 			    FAKE_BASE "/ari/aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
 	acme_ari_cleanup(&a);
 }
@@ -169,9 +156,9 @@ test_fetch_bad_windows(void **state)
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		e->ari_body = bad[i];
-		assert_int_equal(acme_ari_fetch(e->c, "a.b", &a, &e->err), CK_ERR_PARSE);
+		assert_int_equal(acme_ari_fetch(e->fe.c, "a.b", &a, &e->fe.err), CK_ERR_PARSE);
 	}
-	assert_int_equal(acme_ari_fetch(e->c, "a/../b", &a, &e->err), CK_ERR_INVALID_ARG);
+	assert_int_equal(acme_ari_fetch(e->fe.c, "a/../b", &a, &e->fe.err), CK_ERR_INVALID_ARG);
 }
 
 static void
@@ -181,8 +168,8 @@ test_fetch_without_ari(void **state)
 	struct acme_ari a = { 0 };
 
 	e->no_ari = 1;
-	assert_int_equal(acme_ari_fetch(e->c, "a.b", &a, &e->err), CK_ERR_UNSUPPORTED);
-	assert_int_equal(fake_requests_to(&e->f, FAKE_BASE "/ari"), 0);
+	assert_int_equal(acme_ari_fetch(e->fe.c, "a.b", &a, &e->fe.err), CK_ERR_UNSUPPORTED);
+	assert_int_equal(fake_requests_to(&e->fe.f, FAKE_BASE "/ari"), 0);
 }
 
 static void
@@ -238,9 +225,9 @@ test_order_replaces(void **state)
 	struct acme_order o = { 0 };
 	char *payload;
 
-	assert_int_equal(acme_order_new_replacing(e->c, names, 1, NULL, "aYhb.AIdl", &o, &e->err),
+	assert_int_equal(acme_order_new_replacing(e->fe.c, names, 1, NULL, "aYhb.AIdl", &o, &e->fe.err),
 			 CK_OK);
-	payload = last_payload(&e->f, FAKE_BASE "/new-order");
+	payload = last_payload(&e->fe.f, FAKE_BASE "/new-order");
 	assert_non_null(strstr(payload, "\"replaces\":\"aYhb.AIdl\""));
 	free(payload);
 	acme_order_cleanup(&o);
@@ -255,9 +242,9 @@ test_order_replaces_not_sent_without_ari(void **state)
 	char *payload;
 
 	e->no_ari = 1;
-	assert_int_equal(acme_order_new_replacing(e->c, names, 1, NULL, "aYhb.AIdl", &o, &e->err),
+	assert_int_equal(acme_order_new_replacing(e->fe.c, names, 1, NULL, "aYhb.AIdl", &o, &e->fe.err),
 			 CK_OK);
-	payload = last_payload(&e->f, FAKE_BASE "/new-order");
+	payload = last_payload(&e->fe.f, FAKE_BASE "/new-order");
 	assert_null(strstr(payload, "replaces"));
 	free(payload);
 	acme_order_cleanup(&o);

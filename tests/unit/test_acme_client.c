@@ -15,47 +15,6 @@
 #include "challenge/http01.h"
 #include "test_acme_fake.h"
 
-struct env {
-	struct fake f;
-	struct fake_clock clk;
-	struct ck_ctx ctx;
-	EVP_PKEY *key;
-	EVP_PKEY *key2;
-	struct acme_client *c;
-	struct ck_err err;
-};
-
-static int
-setup(void **state)
-{
-	struct env *e = calloc(1, sizeof(*e));
-
-	if (e == NULL)
-		return -1;
-	fake_reset(&e->f);
-	fake_ctx_init(&e->ctx, &e->clk);
-	if (ck_key_generate(CK_KEY_EC256, &e->key, NULL) != CK_OK ||
-	    ck_key_generate(CK_KEY_EC256, &e->key2, NULL) != CK_OK)
-		return -1;
-	e->c = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
-	ck_err_clear(&e->err);
-	*state = e;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct env *e = *state;
-
-	acme_client_free(e->c);
-	EVP_PKEY_free(e->key);
-	EVP_PKEY_free(e->key2);
-	fake_reset(&e->f);
-	free(e);
-	return 0;
-}
-
 /* The index of the last recorded request to path, or -1. */
 static int
 last_req(struct fake *f, const char *path)
@@ -77,7 +36,7 @@ hdr_str(json_t *hdr, const char *name)
 static void
 test_directory_cached(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	const struct acme_directory *d1, *d2;
 
 	assert_int_equal(acme_directory_get(e->c, &d1, &e->err), CK_OK);
@@ -91,7 +50,7 @@ test_directory_cached(void **state)
 static void
 test_nonce_reuse(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_account a = { 0 };
 	json_t *h1, *h2;
 	int i;
@@ -117,7 +76,7 @@ test_nonce_reuse(void **state)
 static void
 test_nonce_not_b64url(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_http_response r = { 0 };
 
 	/* No nonce, or one that is not base64url: never used, never sent. */
@@ -134,7 +93,7 @@ test_nonce_not_b64url(void **state)
 static void
 test_bad_nonce_retried(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_account a = { 0 };
 
 	e->f.bad_nonce_left = 2;
@@ -147,7 +106,7 @@ test_bad_nonce_retried(void **state)
 static void
 test_bad_nonce_forever(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_account a = { 0 };
 
 	e->f.bad_nonce_left = -1;
@@ -175,7 +134,7 @@ hook_http_location(struct fake *f, const struct acme_http_request *req,
 static void
 test_http_refused(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_client *c = NULL;
 	struct acme_http_response r = { 0 };
 	struct acme_order o = { 0 };
@@ -214,7 +173,7 @@ hook_big_body(struct fake *f, const struct acme_http_request *req, struct acme_h
 static void
 test_oversized_body(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_http_response r = { 0 };
 	const struct acme_directory *d;
 
@@ -237,7 +196,7 @@ failing_transport(void *arg, const struct acme_http_request *req, struct acme_ht
 static void
 test_transport_error(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_http_ops ops = { failing_transport, NULL };
 	struct acme_account a = { 0 };
 
@@ -249,7 +208,7 @@ test_transport_error(void **state)
 static void
 test_account_new(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_client *c = fake_client(&e->ctx, &e->f, e->key, NULL);
 	struct acme_account a = { 0 };
 	const char *contacts[] = { "mailto:a@example.org" };
@@ -304,7 +263,7 @@ hook_no_account(struct fake *f, const struct acme_http_request *req,
 static void
 test_account_lookup_missing(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_client *c = fake_client(&e->ctx, &e->f, e->key, NULL);
 	struct acme_account a = { 0 };
 	struct acme_account_new_opts o = { .only_return_existing = 1 };
@@ -323,7 +282,7 @@ test_account_lookup_missing(void **state)
 static void
 test_eab_shape(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_client *c = fake_client(&e->ctx, &e->f, e->key, NULL);
 	struct acme_account a = { 0 };
 	static const unsigned char hmac_key[] = "a-32-byte-hmac-key-for-the-test!";
@@ -381,7 +340,7 @@ test_eab_shape(void **state)
 static void
 test_account_update_deactivate(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_account a = { 0 };
 	struct acme_account_update_opts u = { .set_contacts = 1, .ncontacts = 0, .agree_tos = 1 };
 	const char *bad[] = { "mailto:a b@example.org" };
@@ -405,7 +364,7 @@ test_account_update_deactivate(void **state)
 static void
 test_key_change_shape(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	const char *outer;
 	char *inner_text = NULL, *payload = NULL;
 	json_t *ohdr = NULL, *ihdr = NULL, *p, *oldjwk = NULL;
@@ -463,7 +422,7 @@ hook_conflict(struct fake *f, const struct acme_http_request *req, struct acme_h
 static void
 test_key_change_conflict(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 
 	e->f.hook = hook_conflict;
 	assert_int_equal(acme_account_key_change(e->c, e->key2, &e->err), CK_ERR_EXISTS);
@@ -476,7 +435,7 @@ test_key_change_conflict(void **state)
 static void
 test_key_change_taken_key(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	char *tp = NULL;
 
 	/* The new key belongs to another account: refused before any keyChange. */
@@ -501,7 +460,7 @@ test_key_change_taken_key(void **state)
 static void
 test_rollover_grace_retries(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_order o = { 0 };
 	const char *names[] = { "a.test" };
 
@@ -518,7 +477,7 @@ test_rollover_grace_retries(void **state)
 static void
 test_rollover_grace_disabled(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_order o = { 0 };
 	const char *names[] = { "a.test" };
 
@@ -535,7 +494,7 @@ test_rollover_grace_disabled(void **state)
 static void
 test_rollover_grace_runs_out(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_order o = { 0 };
 	const char *names[] = { "a.test" };
 
@@ -552,7 +511,7 @@ test_rollover_grace_runs_out(void **state)
 static void
 test_rollover_grace_only_after_rollover(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_order o = { 0 };
 	const char *names[] = { "a.test" };
 
@@ -570,7 +529,7 @@ test_rollover_grace_only_after_rollover(void **state)
 static void
 test_curl_transport(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_curl *t = NULL;
 	struct http01 *h = NULL;
 	struct acme_http_response r = { 0 };
@@ -613,7 +572,7 @@ test_curl_transport(void **state)
 static void
 test_directory_foreign_url_refused(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	const struct fake_canned canned[] = {
 		{ ACME_METHOD_GET, FAKE_DIR, 200, NULL, NULL, NULL,
 		  DIR_WITH(FAKE_BASE "/new-order", EVIL "/key-change") },
@@ -647,7 +606,7 @@ test_directory_foreign_url_refused(void **state)
 static void
 test_account_location_foreign_refused(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	const struct fake_canned canned[] = {
 		{ ACME_METHOD_POST, FAKE_BASE "/new-acct", 201, EVIL "/acct/1", NULL, NULL,
 		  fake_account },
@@ -675,7 +634,7 @@ test_account_location_foreign_refused(void **state)
 static void
 test_allow_origin_checks(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	char name[32];
 	int i;
 
@@ -698,31 +657,29 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_directory_cached, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nonce_reuse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_nonce_not_b64url, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_nonce_retried, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_nonce_forever, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_http_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_body, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_transport_error, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_curl_transport, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_account_new, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_account_lookup_missing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_eab_shape, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_account_update_deactivate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_key_change_shape, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_key_change_conflict, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_key_change_taken_key, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollover_grace_retries, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollover_grace_disabled, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollover_grace_runs_out, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_rollover_grace_only_after_rollover, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_directory_foreign_url_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_account_location_foreign_refused, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_allow_origin_checks, setup, teardown),
+		FAKE_ENV_TEST(test_directory_cached),
+		FAKE_ENV_TEST(test_nonce_reuse),
+		FAKE_ENV_TEST(test_nonce_not_b64url),
+		FAKE_ENV_TEST(test_bad_nonce_retried),
+		FAKE_ENV_TEST(test_bad_nonce_forever),
+		FAKE_ENV_TEST(test_http_refused),
+		FAKE_ENV_TEST(test_oversized_body),
+		FAKE_ENV_TEST(test_transport_error),
+		FAKE_ENV_TEST(test_curl_transport),
+		FAKE_ENV_TEST(test_account_new),
+		FAKE_ENV_TEST(test_account_lookup_missing),
+		FAKE_ENV_TEST(test_eab_shape),
+		FAKE_ENV_TEST(test_account_update_deactivate),
+		FAKE_ENV_TEST(test_key_change_shape),
+		FAKE_ENV_TEST(test_key_change_conflict),
+		FAKE_ENV_TEST(test_key_change_taken_key),
+		FAKE_ENV_TEST(test_rollover_grace_retries),
+		FAKE_ENV_TEST(test_rollover_grace_disabled),
+		FAKE_ENV_TEST(test_rollover_grace_runs_out),
+		FAKE_ENV_TEST(test_rollover_grace_only_after_rollover),
+		FAKE_ENV_TEST(test_directory_foreign_url_refused),
+		FAKE_ENV_TEST(test_account_location_foreign_refused),
+		FAKE_ENV_TEST(test_allow_origin_checks),
 	};
 	int rc;
 

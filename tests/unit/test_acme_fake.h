@@ -435,4 +435,67 @@ fake_client(const struct ck_ctx *ctx, struct fake *f, EVP_PKEY *key, const char 
 	return c;
 }
 
+/*
+ * What the client tests share: the fake, its clock, a context, two EC
+ * P-256 keys (the account's and one to roll over to) and a client wired to
+ * the fake as account /acct/1.  fake_env_init / fake_env_cleanup on one a
+ * test embeds; fake_env_setup / fake_env_teardown as cmocka's setup and
+ * teardown of a bare one.
+ */
+struct fake_env {
+	struct fake f;
+	struct fake_clock clk;
+	struct ck_ctx ctx;
+	EVP_PKEY *key;
+	EVP_PKEY *key2;
+	struct acme_client *c;
+	struct ck_err err;
+};
+
+/* 0, or -1 when a key cannot be made. */
+static FAKE_UNUSED int
+fake_env_init(struct fake_env *e)
+{
+	memset(e, 0, sizeof(*e));
+	fake_reset(&e->f);
+	fake_ctx_init(&e->ctx, &e->clk);
+	if (ck_key_generate(CK_KEY_EC256, &e->key, NULL) != CK_OK ||
+	    ck_key_generate(CK_KEY_EC256, &e->key2, NULL) != CK_OK)
+		return -1;
+	e->c = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
+	ck_err_clear(&e->err);
+	return 0;
+}
+
+static FAKE_UNUSED void
+fake_env_cleanup(struct fake_env *e)
+{
+	acme_client_free(e->c);
+	EVP_PKEY_free(e->key);
+	EVP_PKEY_free(e->key2);
+	fake_reset(&e->f);
+}
+
+static FAKE_UNUSED int
+fake_env_setup(void **state)
+{
+	struct fake_env *e = calloc(1, sizeof(*e));
+
+	if (e == NULL || fake_env_init(e) != 0)
+		return -1;
+	*state = e;
+	return 0;
+}
+
+static FAKE_UNUSED int
+fake_env_teardown(void **state)
+{
+	fake_env_cleanup(*state);
+	free(*state);
+	return 0;
+}
+
+/* A cmocka test entry on a bare struct fake_env. */
+#define FAKE_ENV_TEST(fn) cmocka_unit_test_setup_teardown(fn, fake_env_setup, fake_env_teardown)
+
 #endif

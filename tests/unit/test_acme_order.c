@@ -12,48 +12,10 @@
 
 #include "test_acme_fake.h"
 
-struct env {
-	struct fake f;
-	struct fake_clock clk;
-	struct ck_ctx ctx;
-	EVP_PKEY *key;
-	struct acme_client *c;
-	struct ck_err err;
-};
-
-static int
-setup(void **state)
-{
-	struct env *e = calloc(1, sizeof(*e));
-
-	if (e == NULL)
-		return -1;
-	fake_reset(&e->f);
-	fake_ctx_init(&e->ctx, &e->clk);
-	if (ck_key_generate(CK_KEY_EC256, &e->key, NULL) != CK_OK)
-		return -1;
-	e->c = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
-	ck_err_clear(&e->err);
-	*state = e;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct env *e = *state;
-
-	acme_client_free(e->c);
-	EVP_PKEY_free(e->key);
-	fake_reset(&e->f);
-	free(e);
-	return 0;
-}
-
 static void
 test_issue_flow(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	const char *names[] = { "a.test", "192.0.2.7", "2001:db8::1" };
 	static const unsigned char csr[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
 	struct acme_order o = { 0 };
@@ -158,7 +120,7 @@ hook_authz_invalid(struct fake *f, const struct acme_http_request *req,
 static void
 test_ip_identifier_canonical(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	const char *names[] = { "0:0:0:0:0:0:0:1", "2001:DB8:0:0::1", "192.0.2.7" };
 	const char *want[] = { "::1", "2001:db8::1", "192.0.2.7" };
 	struct acme_order o = { 0 };
@@ -184,7 +146,7 @@ test_ip_identifier_canonical(void **state)
 static void
 test_authz_invalid(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_authz a = { 0 };
 
 	e->f.hook = hook_authz_invalid;
@@ -201,7 +163,7 @@ test_authz_invalid(void **state)
 static void
 test_poll_bounded(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_authz a = { 0 };
 
 	e->f.authz_polls_pending = 1000000;
@@ -225,7 +187,7 @@ test_poll_bounded(void **state)
 static void
 test_poll_interval(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_authz a = { 0 };
 
 	/* Without Retry-After the client's interval applies; with one, the server's. */
@@ -246,7 +208,7 @@ test_poll_interval(void **state)
 static void
 test_poll_backoff_without_retry_after(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_authz a = { 0 };
 
 	/* Default interval 1 s: 250, 250, 500, then 1000 ms per poll - quick
@@ -277,7 +239,7 @@ hook_order_invalid(struct fake *f, const struct acme_http_request *req,
 static void
 test_order_invalid(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_order o = { 0 };
 
 	e->f.hook = hook_order_invalid;
@@ -303,7 +265,7 @@ hook_not_pem(struct fake *f, const struct acme_http_request *req, struct acme_ht
 static void
 test_cert_not_pem(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_cert cert = { 0 };
 
 	e->f.hook = hook_not_pem;
@@ -315,7 +277,7 @@ test_cert_not_pem(void **state)
 static void
 test_order_needs_account(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct acme_client *c = fake_client(&e->ctx, &e->f, e->key, NULL);
 	struct acme_order o = { 0 };
 	const char *names[] = { "a.test" };
@@ -341,7 +303,7 @@ test_order_needs_account(void **state)
 
 /* newOrder answered with location and body; the error names both origins. */
 static void
-new_order_refused(struct env *e, const char *location, const char *body, const char *foreign,
+new_order_refused(struct fake_env *e, const char *location, const char *body, const char *foreign,
 		  const char *what)
 {
 	const struct fake_canned canned[] = {
@@ -366,7 +328,7 @@ new_order_refused(struct env *e, const char *location, const char *body, const c
 static void
 test_order_foreign_urls_refused(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 
 	new_order_refused(e, FAKE_BASE "/order/1",
 			  ORDER_BODY(EVIL "/authz/1", FAKE_BASE "/fin", FAKE_BASE "/cert/1"),
@@ -395,7 +357,7 @@ test_order_foreign_urls_refused(void **state)
 static void
 test_no_signed_request_elsewhere(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	static const unsigned char csr[] = { 0x30, 0x03, 0x02, 0x01, 0x00 };
 	struct acme_order o = { 0 };
 	struct acme_authz a = { 0 };
@@ -422,7 +384,7 @@ test_no_signed_request_elsewhere(void **state)
 static void
 test_challenge_foreign_refused(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	const struct fake_canned canned[] = {
 		{ ACME_METHOD_POST, FAKE_BASE "/authz/9", 200, NULL, NULL, NULL,
 		  "{\"status\":\"pending\",\"identifier\":{\"type\":\"dns\",\"value\":\"a.test\"},"
@@ -445,7 +407,7 @@ test_challenge_foreign_refused(void **state)
 static void
 test_alternate_foreign_refused(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	const struct fake_canned canned[] = {
 		{ ACME_METHOD_POST, FAKE_BASE "/cert/7", 200, NULL,
 		  "<" FAKE_BASE "/cert/7/alt1>;rel=\"alternate\", <" EVIL "/alt2>;rel=\"alternate\"",
@@ -470,7 +432,7 @@ test_alternate_foreign_refused(void **state)
 
 /* The fake answers newOrder with (location, body) and cert_url with a chain. */
 static void
-canned_order_and_cert(struct env *e, struct fake_canned c[3], const char *location,
+canned_order_and_cert(struct fake_env *e, struct fake_canned c[3], const char *location,
 		      const char *body, const char *cert_url)
 {
 	c[0] = (struct fake_canned){ ACME_METHOD_POST, FAKE_BASE "/new-order", 201, location, NULL,
@@ -486,7 +448,7 @@ canned_order_and_cert(struct env *e, struct fake_canned c[3], const char *locati
 static void
 test_order_same_origin_accepted(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct fake_canned canned[3];
 	const char *names[] = { "a.test" };
 	struct acme_order o = { 0 };
@@ -509,7 +471,7 @@ test_order_same_origin_accepted(void **state)
 static void
 test_order_extra_origin_accepted(void **state)
 {
-	struct env *e = *state;
+	struct fake_env *e = *state;
 	struct fake_canned canned[3];
 	const char *names[] = { "a.test" };
 	struct acme_order o = { 0 };
@@ -538,22 +500,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_issue_flow, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ip_identifier_canonical, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_authz_invalid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_poll_bounded, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_poll_interval, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_poll_backoff_without_retry_after, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_order_invalid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cert_not_pem, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_order_needs_account, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_order_foreign_urls_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_signed_request_elsewhere, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_challenge_foreign_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_alternate_foreign_refused, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_order_same_origin_accepted, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_order_extra_origin_accepted, setup, teardown),
+		FAKE_ENV_TEST(test_issue_flow),
+		FAKE_ENV_TEST(test_ip_identifier_canonical),
+		FAKE_ENV_TEST(test_authz_invalid),
+		FAKE_ENV_TEST(test_poll_bounded),
+		FAKE_ENV_TEST(test_poll_interval),
+		FAKE_ENV_TEST(test_poll_backoff_without_retry_after),
+		FAKE_ENV_TEST(test_order_invalid),
+		FAKE_ENV_TEST(test_cert_not_pem),
+		FAKE_ENV_TEST(test_order_needs_account),
+		FAKE_ENV_TEST(test_order_foreign_urls_refused),
+		FAKE_ENV_TEST(test_no_signed_request_elsewhere),
+		FAKE_ENV_TEST(test_challenge_foreign_refused),
+		FAKE_ENV_TEST(test_alternate_foreign_refused),
+		FAKE_ENV_TEST(test_order_same_origin_accepted),
+		FAKE_ENV_TEST(test_order_extra_origin_accepted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,21 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/core.h"
 
 static struct ck_ctx ctx;
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 run_ok(void **state)
@@ -104,7 +94,7 @@ timeout_ends_group(void **state)
 	const char *argv[] = { "sh", "-c", script, NULL };
 	struct ck_proc_result r;
 	struct ck_err err;
-	long long t0 = now_ms();
+	long long t0 = ck_mono_ms();
 	char pidfile[] = "/tmp/ck-proc-XXXXXX", buf[32] = "";
 	int fd = mkstemp(pidfile);
 	FILE *fp;
@@ -116,7 +106,7 @@ timeout_ends_group(void **state)
 	assert_int_equal(ck_proc_run(&ctx, argv, NULL, 300, 0, &r, &err), CK_OK);
 	assert_true(r.timed_out);
 	assert_false(ck_proc_ok(&r));
-	assert_true(now_ms() - t0 < 4000);
+	assert_true(ck_mono_ms() - t0 < 4000);
 	fp = fopen(pidfile, "r");
 	assert_non_null(fp);
 	assert_non_null(fgets(buf, sizeof(buf), fp));
@@ -147,13 +137,13 @@ cancel_ends(void **state)
 	struct ck_ctx c = ctx;
 	struct ck_proc_result r;
 	struct ck_err err;
-	long long t0 = now_ms();
+	long long t0 = ck_mono_ms();
 
 	(void)state;
 	ck_ctx_set_cancel(&c, &flag);
 	assert_int_equal(ck_proc_run(&c, argv, NULL, 30000, 0, &r, &err), CK_OK);
 	assert_true(r.cancelled);
-	assert_true(now_ms() - t0 < 4000);
+	assert_true(ck_mono_ms() - t0 < 4000);
 	ck_proc_result_cleanup(&r);
 }
 
@@ -163,13 +153,13 @@ sleep_sees_cancel(void **state)
 {
 	static volatile sig_atomic_t flag = 1;
 	struct ck_ctx c = ctx;
-	long long t0 = now_ms();
+	long long t0 = ck_mono_ms();
 	struct ck_err err;
 
 	(void)state;
 	ck_ctx_set_cancel(&c, &flag);
 	ck_sleep_ms(&c, 10000);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(ck_mono_ms() - t0 < 1000);
 	assert_true(ck_ctx_cancelled(&c));
 	assert_int_equal(ck_cancel_check(&c, "waiting for validation", &err), CK_ERR_CANCELLED);
 	assert_non_null(strstr(err.msg, "waiting for validation"));

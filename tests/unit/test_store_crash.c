@@ -364,30 +364,15 @@ run_child(struct crash_env *c, const struct scenario *sc, const char *fault, con
 static size_t
 list_points(struct crash_env *c, const struct scenario *sc, char points[][80])
 {
-	char log[320], line[80];
-	size_t n = 0, i;
-	FILE *fp;
-	int status, dup;
+	char log[320];
+	int status;
 
 	snprintf(log, sizeof(log), "%s.points", c->dir);
 	unlink(log);
 	fresh(c, sc);
 	status = run_child(c, sc, NULL, log);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	fp = fopen(log, "r");
-	assert_non_null(fp);
-	while (n < MAX_POINTS && fgets(line, sizeof(line), fp) != NULL) {
-		line[strcspn(line, "\n")] = '\0';
-		if (strncmp(line, "store.", 6) != 0 || strstr(line, "migrate") != NULL)
-			continue;
-		for (i = 0, dup = 0; i < n; i++)
-			dup |= strcmp(points[i], line) == 0;
-		if (!dup)
-			snprintf(points[n++], 80, "%s", line);
-	}
-	fclose(fp);
-	unlink(log);
-	return n;
+	return t_fault_points_read(log, points, MAX_POINTS);
 }
 
 #endif

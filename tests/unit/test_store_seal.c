@@ -390,29 +390,13 @@ fresh_store(struct seal_env *s, int rekey)
 static size_t
 list_points(struct seal_env *s, int rekey, char points[][80], size_t max)
 {
-	char log[320], line[80];
-	size_t n = 0, i;
-	FILE *fp;
-	int dup;
+	char log[320];
 
 	snprintf(log, sizeof(log), "%s.points", s->e->dir);
 	unlink(log);
 	fresh_store(s, rekey);
 	assert_int_equal(run_reseal(s, rekey, NULL, log), 0);
-	fp = fopen(log, "r");
-	assert_non_null(fp);
-	while (n < max && fgets(line, sizeof(line), fp) != NULL) {
-		line[strcspn(line, "\n")] = '\0';
-		if (strncmp(line, "store.", 6) != 0 || strstr(line, "migrate") != NULL)
-			continue;
-		for (i = 0, dup = 0; i < n; i++)
-			dup |= strcmp(points[i], line) == 0;
-		if (!dup)
-			snprintf(points[n++], 80, "%s", line);
-	}
-	fclose(fp);
-	unlink(log);
-	return n;
+	return t_fault_points_read(log, points, max);
 }
 #endif
 

@@ -380,4 +380,34 @@ t_put_cert(struct ck_store *st, const struct ck_der *d, const struct ck_der_list
 	return r.cert_id;
 }
 
+/* The store's fault points an operation passed, read from its
+ * CERTKEEP_FAULT_LOG file `log` (one name a line): each "store.*" point
+ * once, in first-seen order, migrations left out (they run at open, not
+ * in the operation); at most `max` into points[].  The log is removed.
+ * Returns how many. */
+#define T_FAULT_POINT_LEN 80
+static inline size_t
+t_fault_points_read(const char *log, char points[][T_FAULT_POINT_LEN], size_t max)
+{
+	char line[T_FAULT_POINT_LEN];
+	size_t n = 0, i;
+	FILE *fp;
+	int dup;
+
+	fp = fopen(log, "r");
+	assert_non_null(fp);
+	while (n < max && fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "store.", 6) != 0 || strstr(line, "migrate") != NULL)
+			continue;
+		for (i = 0, dup = 0; i < n; i++)
+			dup |= strcmp(points[i], line) == 0;
+		if (!dup)
+			snprintf(points[n++], T_FAULT_POINT_LEN, "%s", line);
+	}
+	fclose(fp);
+	unlink(log);
+	return n;
+}
+
 #endif
