@@ -499,6 +499,18 @@ enum ck_code acme_challenge_respond(struct acme_client *c, const struct acme_cha
  * final states -> CK_ERR_STATE.  *a is updated in place.
  */
 enum ck_code acme_authz_wait(struct acme_client *c, struct acme_authz *a, struct ck_err *err);
+/*
+ * acme_authz_wait for n authorizations at once: one timeline, each polled
+ * when its own Retry-After (clamped like acme_authz_wait) or its own
+ * backoff says, those due in the same round asked in turn after one
+ * shared sleep, so n names cost about one wait, not n.  The poll timeout
+ * bounds the whole wait.  CK_OK when every one is valid; otherwise the
+ * failure of the first that ended it, *which = its index (n when no
+ * single authorization is to blame; which may be NULL).  v[i] are updated
+ * in place.
+ */
+enum ck_code acme_authz_wait_all(struct acme_client *c, struct acme_authz **v, size_t n,
+				 size_t *which, struct ck_err *err);
 
 /* token "." base64url(JWK thumbprint of key); the token must be base64url. */
 enum ck_code acme_key_authorization(EVP_PKEY *key, const char *token, char **out,
