@@ -134,6 +134,15 @@ void acme_client_free(struct acme_client *c);
 /* Frees *c and sets it to NULL. */
 void acme_client_cleanup(struct acme_client **c);
 
+/*
+ * What the clients of one batch hand on to each other (ctx->acme_share):
+ * per directory URL and CA bundle the directory, unused nonces (each given
+ * to one client only) and idle libcurl handles.  Thread-safe; free it after
+ * the last client that used it.
+ */
+enum ck_code acme_share_new(struct acme_share **out, struct ck_err *err);
+void acme_share_free(struct acme_share *sh);
+
 /* Replaces the libcurl transport (unit tests).  ops is copied. */
 void acme_client_set_transport(struct acme_client *c, const struct acme_http_ops *ops);
 /* Connect and whole-request timeouts in seconds (0 keeps the current value). */
