@@ -888,6 +888,50 @@ CK_API enum ck_code ck_store_cert_copy(struct ck_store *src, int64_t cert_id, st
 CK_API enum ck_code ck_store_cert_move(struct ck_store *src, int64_t cert_id, struct ck_store *dst,
 				       unsigned flags, struct ck_copy_result *out, struct ck_err *err);
 
+/* ---- a whole store to another location (engine to engine) ------------ */
+
+#define CK_STORE_COPY_TABLES_MAX 40
+
+struct ck_store_copy_summary {
+	struct {
+		char name[64];
+		int64_t rows;
+	} tables[CK_STORE_COPY_TABLES_MAX];   /* every table copied, in copy order */
+	size_t n;
+	int schema_version;       /* of both stores */
+	uint64_t src_generation;
+	uint64_t dst_generation;  /* src_generation + 1 */
+	int sealed;               /* the keys are sealed (they stay sealed, same node key) */
+	int64_t keys_loaded;      /* keys opened at the destination and checked against
+				   * their public keys (all software keys of a plain store, or
+				   * of a sealed one whose node key src was given; else 0) */
+};
+
+/*
+ * Copies the whole store src into dst_location (a SQLite path or a
+ * PostgreSQL connection string), which must be absent or an empty store
+ * (no row in any table but the schema's own): anything else is refused,
+ * unchanged (CK_ERR_EXISTS naming a table that has rows).  The schema (the
+ * same version) and every row of every table are written in ONE
+ * transaction on the destination, read from one snapshot of src: a
+ * failure or a kill before its commit leaves the destination without
+ * any of it (a SQLite file this call created is removed on failure; one
+ * left by a kill is an empty store a later copy may use).  Ids are
+ * preserved, so references and sealed keys (their associated data is the
+ * row id) carry as they are: a sealed store stays sealed under the same
+ * node key and needs no key to copy; a plain store stays plain.  The
+ * destination's generation is src's plus one.  A table this build does
+ * not know is copied column by column like the others; a column type it
+ * does not know fails (CK_ERR_UNSUPPORTED), nothing written.
+ * Then verifies, after the commit: row counts per table, every
+ * certificate's SHA-256, every key's SPKI SHA-256 and stored private key,
+ * every lineage's current certificate, and the keys it can open
+ * (keys_loaded); a difference is CK_ERR_CORRUPT naming it, and the
+ * destination is left as written.  *out is set on success (may be NULL).
+ */
+CK_API enum ck_code ck_store_copy_all(struct ck_store *src, const char *dst_location,
+				      struct ck_store_copy_summary *out, struct ck_err *err);
+
 /* ---- doctor ---------------------------------------------------------- */
 
 enum ck_severity {

@@ -105,6 +105,8 @@ int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_store(struct cli *cli, int argc, char **argv);
 /* `certkeep store seal|rekey`: 1 and *rc set if argv[1] is one of these, else 0. */
 int cmd_store_keys(struct cli *cli, int argc, char **argv, int *rc);
+/* `certkeep store copy`: 1 and *rc set if argv[1] is "copy", else 0. */
+int cmd_store_copy(struct cli *cli, int argc, char **argv, int *rc);
 int cmd_revoke(struct cli *cli, int argc, char **argv);
 int cmd_chain(struct cli *cli, int argc, char **argv);
 int cmd_profiles(struct cli *cli, int argc, char **argv);

@@ -138,6 +138,40 @@ st_prepare_bind(struct ck_store *st, struct ck_err *err, struct st_stmt **out, c
 	return rc;
 }
 
+enum ck_code
+st_bind_col(struct ck_store *st, struct st_stmt *dst, int idx, struct st_stmt *src, int col,
+	    char kind, struct ck_err *err)
+{
+	const struct st_driver_ops *d = st->drv;
+	const void *p;
+	size_t n = 0;
+	int rc;
+
+	if (src->ops->column_is_null(src->h, col))
+		rc = d->bind_null(dst->h, idx);
+	else if (kind == 'i')
+		rc = d->bind_int64(dst->h, idx, src->ops->column_int64(src->h, col));
+	else if (kind == 't')
+		rc = d->bind_text(dst->h, idx, src->ops->column_text(src->h, col));
+	else if (kind == 'b') {
+		/* an empty blob is still a blob, not NULL */
+		p = src->ops->column_blob(src->h, col, &n);
+		rc = d->bind_blob(dst->h, idx, p != NULL ? p : "", p != NULL ? n : 0);
+	} else
+		return CK_FAIL(err, CK_ERR_INTERNAL, "bad column kind '%c'", kind);
+	if (rc != 0)
+		return ST_DB_FAIL(st, err, "binding a query parameter");
+	return CK_OK;
+}
+
+enum ck_code
+st_reset(struct ck_store *st, struct st_stmt *s, struct ck_err *err)
+{
+	if (s->ops->reset(s->h) != 0)
+		return ST_DB_FAIL(st, err, "resetting a query");
+	return CK_OK;
+}
+
 int
 st_step(struct ck_store *st, struct st_stmt *s, struct ck_err *err)
 {

@@ -121,6 +121,20 @@ struct st_driver_ops {
 	void (*scrub)(struct st_conn *c);
 
 	/*
+	 * For copying a whole store (copy_store.c): SQL without parameters
+	 * whose rows are (table, column, declared type) for every column of
+	 * every table of the store, the database's own tables left out.
+	 */
+	const char *columns_sql;
+	/*
+	 * After rows were inserted with their ids given: SQL with two `?`
+	 * (the table's name, the largest id inserted) after which the
+	 * table's next generated id is larger; NULL if the database needs
+	 * nothing (SQLite's INTEGER PRIMARY KEY follows its largest id).
+	 */
+	const char *ids_follow_sql;
+
+	/*
 	 * The schema in this driver's dialect: the DDL of migration n
 	 * (1-based, taking the schema from version n-1 to n; NULL past the
 	 * last), run by exec_script inside a transaction.  Migration 0 creates

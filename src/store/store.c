@@ -169,7 +169,7 @@ ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
 	}
 	if ((rc = st->drv->open(path, flags, st->ctx, &st->conn, err)) != CK_OK)
 		goto out;
-	if ((rc = st_schema_migrate(st, err)) != CK_OK)
+	if (!(flags & ST_OPEN_NO_MIGRATE) && (rc = st_schema_migrate(st, err)) != CK_OK)
 		goto out;
 	*out = st;
 	st = NULL;

@@ -21,6 +21,10 @@
  * value is the node key's check value (seal.c). */
 #define ST_SEAL_CHECK_SETTING "key_seal_check_v1"
 
+/* ck_store_open_ex flag inside the store: connect only, migrations left to
+ * the caller (copy_store.c migrates inside its one transaction). */
+#define ST_OPEN_NO_MIGRATE 0x100
+
 struct ck_store {
 	const struct st_driver_ops *drv;
 	struct st_conn *conn;
@@ -122,6 +126,15 @@ enum ck_code st_vexec(struct ck_store *st, struct ck_err *err, int *changes, con
  * Also reads the id of a new row: "INSERT ... RETURNING id". */
 enum ck_code st_query_int(struct ck_store *st, struct ck_err *err, int64_t *out, const char *sql,
 			  const char *fmt, ...);
+/*
+ * Binds column col of src's current row (src may belong to another
+ * store, even another driver) to parameter idx of dst, a statement of st,
+ * read as kind: 'i' int64, 't' text, 'b' blob; NULL stays NULL.
+ */
+enum ck_code st_bind_col(struct ck_store *st, struct st_stmt *dst, int idx, struct st_stmt *src,
+			 int col, char kind, struct ck_err *err);
+/* Ready to run again with new bindings. */
+enum ck_code st_reset(struct ck_store *st, struct st_stmt *s, struct ck_err *err);
 /* One step: 1 row, 0 done, -1 error (err filled). */
 int st_step(struct ck_store *st, struct st_stmt *s, struct ck_err *err);
 /*

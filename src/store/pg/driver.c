@@ -602,5 +602,9 @@ const struct st_driver_ops st_pg_driver = {
 	.errmsg = pg_errmsg,
 	.fail_kind = pg_fail_kind,
 	.scrub = pg_scrub,
+	.columns_sql = "SELECT table_name::text, column_name::text, data_type::text "
+		       "FROM information_schema.columns WHERE table_schema = current_schema()",
+	/* An identity column's sequence does not move for ids given explicitly. */
+	.ids_follow_sql = "SELECT setval(pg_get_serial_sequence(?, 'id'), ?)",
 	.migration = st_pg_migration,
 };

@@ -536,5 +536,8 @@ const struct st_driver_ops st_sqlite_driver = {
 	.errmsg = sqlite_errmsg,
 	.fail_kind = conn_fail_kind,
 	.scrub = sqlite_scrub,
+	.columns_sql = "SELECT m.name, p.name, p.type FROM sqlite_master m, pragma_table_info(m.name) p "
+		       "WHERE m.type = 'table' AND substr(m.name, 1, 7) <> 'sqlite_'",
+	.ids_follow_sql = NULL,
 	.migration = st_sqlite_migration,
 };
