@@ -134,6 +134,15 @@ void acme_client_free(struct acme_client *c);
 /* Frees *c and sets it to NULL. */
 void acme_client_cleanup(struct acme_client **c);
 
+/*
+ * What the clients of one batch hand on to each other (ctx->acme_share):
+ * per directory URL and CA bundle the directory, unused nonces (each given
+ * to one client only) and idle libcurl handles.  Thread-safe; free it after
+ * the last client that used it.
+ */
+enum ck_code acme_share_new(struct acme_share **out, struct ck_err *err);
+void acme_share_free(struct acme_share *sh);
+
 /* Replaces the libcurl transport (unit tests).  ops is copied. */
 void acme_client_set_transport(struct acme_client *c, const struct acme_http_ops *ops);
 /* Connect and whole-request timeouts in seconds (0 keeps the current value). */
@@ -499,6 +508,18 @@ enum ck_code acme_challenge_respond(struct acme_client *c, const struct acme_cha
  * final states -> CK_ERR_STATE.  *a is updated in place.
  */
 enum ck_code acme_authz_wait(struct acme_client *c, struct acme_authz *a, struct ck_err *err);
+/*
+ * acme_authz_wait for n authorizations at once: one timeline, each polled
+ * when its own Retry-After (clamped like acme_authz_wait) or its own
+ * backoff says, those due in the same round asked in turn after one
+ * shared sleep, so n names cost about one wait, not n.  The poll timeout
+ * bounds the whole wait.  CK_OK when every one is valid; otherwise the
+ * failure of the first that ended it, *which = its index (n when no
+ * single authorization is to blame; which may be NULL).  v[i] are updated
+ * in place.
+ */
+enum ck_code acme_authz_wait_all(struct acme_client *c, struct acme_authz **v, size_t n,
+				 size_t *which, struct ck_err *err);
 
 /* token "." base64url(JWK thumbprint of key); the token must be base64url. */
 enum ck_code acme_key_authorization(EVP_PKEY *key, const char *token, char **out,

@@ -23,6 +23,7 @@ struct acme_curl;
 struct acme_client {
 	const struct ck_ctx *ctx;
 	char *directory_url;
+	char *ca_bundle;                 /* as given (NULL: the system's); the share's key */
 	char origin[ACME_ORIGIN_MAX];    /* the directory's origin */
 	struct ck_strv extra_origins;  /* also allowed (acme_client_allow_origin) */
 	struct acme_http_ops ops;
@@ -50,6 +51,26 @@ void acme_curl_set_ctx(struct acme_curl *t, const struct ck_ctx *ctx);
 void acme_curl_set_timeouts(struct acme_curl *t, unsigned connect_s, unsigned total_s);
 enum ck_code acme_curl_request(void *arg, const struct acme_http_request *req,
 			       struct acme_http_response *out, struct ck_err *err);
+
+/* ---- share.c: what the clients of one batch hand on (ctx->acme_share) ---- */
+/* An idle handle for (url, ca_bundle), or NULL (sh NULL: always NULL). */
+struct acme_curl *acme_share_take_curl(struct acme_share *sh, const char *url,
+				       const char *ca_bundle);
+/* Keeps t for the next client (or frees it: no share, no room). */
+void acme_share_put_curl(struct acme_share *sh, const char *url, const char *ca_bundle,
+			 struct acme_curl *t);
+/* An unused nonce, removed from the share (free()), or NULL. */
+char *acme_share_take_nonce(struct acme_share *sh, const char *url, const char *ca_bundle);
+/* Keeps an unused nonce (takes it; freed when there is no room). */
+void acme_share_put_nonce(struct acme_share *sh, const char *url, const char *ca_bundle,
+			  char *nonce);
+/* A copy of the directory body fetched for (url, ca_bundle): CK_OK, or
+ * CK_ERR_NOT_FOUND (none yet), CK_ERR_NOMEM. */
+enum ck_code acme_share_directory(struct acme_share *sh, const char *url, const char *ca_bundle,
+				  char **body, size_t *len);
+/* Remembers the directory body for (url, ca_bundle) (the first one kept stands). */
+void acme_share_keep_directory(struct acme_share *sh, const char *url, const char *ca_bundle,
+			       const char *body, size_t len);
 
 /* ---- json.c: bounded, type-checked JSON ---- */
 

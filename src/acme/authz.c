@@ -4,6 +4,7 @@
  * rule that a token is base64url before anything uses it.  Never serves
  * challenges (src/challenge does).
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,34 +207,165 @@ authz_invalid(const struct acme_authz *a, struct ck_err *err)
 	return CK_ERR_VALIDATION;
 }
 
-enum ck_code
-acme_authz_wait(struct acme_client *c, struct acme_authz *a, struct ck_err *err)
+/* CK_OK with *done 1 (valid) or 0 (pending, processing); else why it failed. */
+static enum ck_code
+authz_settled(const struct acme_authz *a, int *done, struct ck_err *err)
 {
+	*done = a->state == ACME_ST_VALID;
+	if (a->state == ACME_ST_VALID || a->state == ACME_ST_PENDING ||
+	    a->state == ACME_ST_PROCESSING)
+		return CK_OK;
+	if (a->state == ACME_ST_INVALID)
+		return authz_invalid(a, err);
+	return CK_FAIL(err, CK_ERR_STATE, "the authorization for %s is %s; start a new order",
+		       a->identifier.value, a->status);
+}
+
+/*
+ * Milliseconds before a is asked again: its Retry-After clamped to
+ * ACME_POLL_MIN_S..ACME_POLL_MAX_S; without one ACME_POLL_FIRST_MS, then
+ * doubling its own total wait (*backoff) up to the client's interval.
+ */
+static unsigned long
+authz_delay(const struct acme_client *c, const struct acme_authz *a, unsigned long *backoff)
+{
+	unsigned long ms;
+
+	if (a->retry_after >= 0)
+		return 1000ul * acme_retry_after_clamp(a->retry_after, ACME_POLL_MIN_S,
+						       ACME_POLL_MAX_S, ACME_POLL_DEFAULT_S);
+	ms = *backoff > ACME_POLL_FIRST_MS ? *backoff : ACME_POLL_FIRST_MS;
+	if (ms > c->poll_interval_ms)
+		ms = c->poll_interval_ms;
+	*backoff += ms;
+	return ms;
+}
+
+#define AUTHZ_ASK_NOW ULONG_MAX   /* due[i]: just answered, not yet scheduled */
+
+/* One poll round's bookkeeping; times are ms slept since the wait began. */
+struct authz_poll {
+	unsigned long clock;        /* ms slept so far: a lower bound of the time passed */
+	unsigned long *due;         /* per authorization: when to ask again */
+	unsigned long *backoff;     /* per authorization: its own waits without Retry-After */
+};
+
+/*
+ * Schedules every authorization answered since the last round and finds the
+ * earliest one due; *next = index, or n when every one is valid.  A final
+ * state other than valid ends the wait (*next = its index).
+ */
+static enum ck_code
+authz_round_plan(const struct acme_client *c, struct acme_authz **v, size_t n,
+		 struct authz_poll *p, size_t *next, struct ck_err *err)
+{
+	enum ck_code rc;
+	size_t i;
+	int done;
+
+	*next = n;
+	for (i = 0; i < n; i++) {
+		if ((rc = authz_settled(v[i], &done, err)) != CK_OK) {
+			*next = i;
+			return rc;
+		}
+		if (done)
+			continue;
+		if (p->due[i] == AUTHZ_ASK_NOW)
+			p->due[i] = p->clock + authz_delay(c, v[i], &p->backoff[i]);
+		if (*next == n || p->due[i] < p->due[*next])
+			*next = i;
+	}
+	return CK_OK;
+}
+
+/* Asks again every pending authorization that is due by now, in turn. */
+static enum ck_code
+authz_round_fetch(struct acme_client *c, struct acme_authz **v, size_t n, struct authz_poll *p,
+		  size_t *which, struct ck_err *err)
+{
+	struct acme_authz fresh;
+	enum ck_code rc;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (v[i]->state == ACME_ST_VALID || p->due[i] == AUTHZ_ASK_NOW ||
+		    p->due[i] > p->clock)
+			continue;
+		if ((rc = acme_authz_fetch(c, v[i]->url, &fresh, err)) != CK_OK) {
+			*which = i;
+			return rc;
+		}
+		acme_authz_cleanup(v[i]);
+		*v[i] = fresh;
+		p->due[i] = AUTHZ_ASK_NOW;
+	}
+	return CK_OK;
+}
+
+enum ck_code
+acme_authz_wait_all(struct acme_client *c, struct acme_authz **v, size_t n, size_t *which,
+		    struct ck_err *err)
+{
+	struct authz_poll p = { 0 };
 	time_t start = ck_now(c->ctx);
-	unsigned long waited = 0;
-	struct acme_authz n;
+	unsigned long elapsed, ms;
+	size_t i, next = n, dummy;
 	enum ck_code rc;
 	char what[CK_NAME_MAX + 32];
 
-	if (a == NULL || a->status == NULL || a->url == NULL || a->identifier.value == NULL)
-		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no authorization to wait for");
-	snprintf(what, sizeof(what), "the authorization for %s", a->identifier.value);
-	for (;;) {
-		if (a->state == ACME_ST_VALID)
-			return CK_OK;
-		if (a->state == ACME_ST_INVALID)
-			return authz_invalid(a, err);
-		if (a->state != ACME_ST_PENDING && a->state != ACME_ST_PROCESSING)
-			return CK_FAIL(err, CK_ERR_STATE, "%s is %s; start a new order", what,
-				       a->status);
-		if ((rc = acme_poll_sleep(c, a->retry_after, start, &waited, what, a->status, err)) !=
-		    CK_OK)
-			return rc;
-		if ((rc = acme_authz_fetch(c, a->url, &n, err)) != CK_OK)
-			return rc;
-		acme_authz_cleanup(a);
-		*a = n;
+	if (which == NULL)
+		which = &dummy;
+	*which = n;
+	for (i = 0; i < n; i++)
+		if (v[i] == NULL || v[i]->status == NULL || v[i]->url == NULL ||
+		    v[i]->identifier.value == NULL)
+			return CK_FAIL(err, CK_ERR_INVALID_ARG, "no authorization to wait for");
+	if (n > 0 && ((p.due = calloc(n, sizeof(*p.due))) == NULL ||
+		      (p.backoff = calloc(n, sizeof(*p.backoff))) == NULL)) {
+		rc = CK_OOM(err);
+		goto out;
 	}
+	for (i = 0; i < n; i++)
+		p.due[i] = AUTHZ_ASK_NOW;
+	for (;;) {
+		if ((rc = authz_round_plan(c, v, n, &p, &next, err)) != CK_OK || next == n)
+			break;
+		ms = p.due[next] > p.clock ? p.due[next] - p.clock : 0;
+		elapsed = ck_now(c->ctx) > start ? 1000ul * (unsigned long)(ck_now(c->ctx) - start)
+			: 0;
+		if (p.clock > elapsed)
+			elapsed = p.clock;
+		snprintf(what, sizeof(what), "the authorization for %s", v[next]->identifier.value);
+		if (elapsed + ms > 1000ul * c->poll_timeout_s) {
+			rc = CK_FAIL(err, CK_ERR_TIMEOUT, "%s is still %s after %lu s; it stays on "
+				     "the server: try again later", what, v[next]->status,
+				     elapsed / 1000);
+			break;
+		}
+		if (ms > 0) {
+			acme_client_sleep(c, (unsigned)ms);
+			p.clock += ms;
+			/* The sleep ends early on a cancel: stop, the caller cleans up. */
+			if ((rc = ck_cancel_check(c->ctx, what, err)) != CK_OK)
+				break;
+		}
+		if ((rc = authz_round_fetch(c, v, n, &p, &next, err)) != CK_OK)
+			break;
+	}
+	*which = next;
+out:
+	free(p.due);
+	free(p.backoff);
+	return rc;
+}
+
+enum ck_code
+acme_authz_wait(struct acme_client *c, struct acme_authz *a, struct ck_err *err)
+{
+	if (a == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no authorization to wait for");
+	return acme_authz_wait_all(c, &a, 1, NULL, err);
 }
 
 enum ck_code

@@ -40,7 +40,14 @@ acme_client_new(const struct ck_ctx *ctx, const char *directory_url, const char 
 	c->poll_timeout_s = ACME_POLL_TIMEOUT_S;
 	c->poll_interval_ms = ACME_POLL_DEFAULT_S * 1000u;
 	c->grace_s = ACME_ROLLOVER_GRACE_S;
-	if ((rc = acme_curl_new(ca_bundle, &c->curl, err)) != CK_OK)
+	if (ca_bundle != NULL && (c->ca_bundle = strdup(ca_bundle)) == NULL) {
+		rc = CK_OOM(err);
+		goto out;
+	}
+	/* A handle a finished client of this batch left: its connection is live. */
+	if ((c->curl = acme_share_take_curl(ctx->acme_share, directory_url, ca_bundle)) != NULL)
+		acme_curl_set_timeouts(c->curl, ACME_CONNECT_TIMEOUT_S, ACME_TOTAL_TIMEOUT_S);
+	else if ((rc = acme_curl_new(ca_bundle, &c->curl, err)) != CK_OK)
 		goto out;
 	acme_curl_set_ctx(c->curl, ctx);
 	c->ops.request = acme_curl_request;
@@ -58,11 +65,17 @@ acme_client_free(struct acme_client *c)
 {
 	if (c == NULL)
 		return;
-	acme_curl_free(c->curl);
+	if (c->ctx != NULL && c->directory_url != NULL) {
+		acme_share_put_curl(c->ctx->acme_share, c->directory_url, c->ca_bundle, c->curl);
+		acme_share_put_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle, c->nonce);
+	} else {
+		acme_curl_free(c->curl);
+		free(c->nonce);
+	}
 	acme_directory_cleanup(&c->dir);
 	free(c->directory_url);
+	free(c->ca_bundle);
 	ck_strv_cleanup(&c->extra_origins);
-	free(c->nonce);
 	free(c->kid);
 	if (c->own_signer)
 		ck_signer_free(c->signer);
@@ -319,6 +332,8 @@ nonce_take(struct acme_client *c, char **out, struct ck_err *err)
 	struct acme_http_response resp = { 0 };
 	enum ck_code rc;
 
+	if (c->nonce == NULL)
+		c->nonce = acme_share_take_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle);
 	if (c->nonce == NULL) {
 		if ((rc = acme_directory_get(c, &d, err)) != CK_OK)
 			return rc;

@@ -217,14 +217,22 @@ acme_directory_get(struct acme_client *c, const struct acme_directory **out,
 	enum ck_code rc;
 
 	if (!c->have_directory) {
-		if ((rc = acme_get(c, c->directory_url, &resp, err)) != CK_OK) {
+		/* Fetched once per batch when the clients share (ctx->acme_share). */
+		rc = acme_share_directory(c->ctx->acme_share, c->directory_url, c->ca_bundle,
+					  &resp.body, &resp.body_len);
+		if (rc == CK_ERR_NOMEM)
+			return CK_OOM(err);
+		if (rc != CK_OK && (rc = acme_get(c, c->directory_url, &resp, err)) != CK_OK) {
 			ck_err_prefix(err, "cannot fetch the ACME directory");
 			return rc;
 		}
 		rc = acme_directory_parse(resp.body, resp.body_len, &d, err);
-		acme_http_response_cleanup(&resp);
 		if (rc == CK_OK && (rc = directory_origins(c, &d, err)) != CK_OK)
 			ck_err_prefix(err, "bad ACME directory");
+		if (rc == CK_OK)
+			acme_share_keep_directory(c->ctx->acme_share, c->directory_url, c->ca_bundle,
+						  resp.body, resp.body_len);
+		acme_http_response_cleanup(&resp);
 		if (rc != CK_OK) {
 			acme_directory_cleanup(&d);
 			return rc;

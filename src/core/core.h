@@ -63,6 +63,7 @@ struct ck_clock {
 };
 
 struct acme_http_ops; /* acme/acme.h: how an ACME client sends its requests */
+struct acme_share;    /* acme/acme.h: what the ACME clients of one batch share */
 
 /* Public as an opaque handle (ck_ctx_new and its setters); inside the
  * library and its tests a plain struct, set up with ck_ctx_init. */
@@ -75,6 +76,12 @@ struct ck_ctx {
 	 * must outlive the clients.
 	 */
 	const struct acme_http_ops *acme_transport;
+	/*
+	 * NULL, or what the ACME clients made with this context hand on to each
+	 * other (the directory, unused nonces, idle connections): set by the
+	 * renewal scheduler for its batch.  Borrowed; must outlive the clients.
+	 */
+	struct acme_share *acme_share;
 	/* Set by a signal handler to stop long waits (ck_ctx_set_cancel); NULL = never. */
 	const volatile sig_atomic_t *cancel;
 	/* This node's name in a fleet (ck_ctx_set_node; default the host name). */

@@ -196,6 +196,45 @@ authz_answer(struct issue_challenges *c, struct acme_client *client, struct auth
 	return CK_OK;
 }
 
+/*
+ * Waits for every pending authorization at once (acme_authz_wait_all: one
+ * shared poll timeline, not one wait per name); a failure names its name,
+ * its type and what to check.
+ */
+static enum ck_code
+authz_wait(struct issue_challenges *c, struct acme_client *client, struct authz_work *w,
+	   size_t n, struct ck_err *err)
+{
+	struct acme_authz **v;
+	size_t *idx, m = 0, i, which = 0;
+	enum ck_code rc;
+
+	v = calloc(n, sizeof(*v));
+	idx = calloc(n, sizeof(*idx));
+	if (v == NULL || idx == NULL) {
+		rc = CK_OOM(err);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (w[i].pending) {
+			idx[m] = i;
+			v[m++] = &w[i].az;
+		}
+	rc = acme_authz_wait_all(client, v, m, &which, err);
+	if (rc != CK_OK && rc != CK_ERR_CANCELLED && which < m) {
+		ck_err_prefix(err, "validation of %s failed (%s)", w[idx[which]].name,
+			      ck_challenge_type_name(w[idx[which]].type));
+		authz_hint(c, &w[idx[which]], err);
+	}
+	for (i = 0; i < m && rc == CK_OK; i++)
+		ck_log(&c->ctx->log, CK_LOG_DEBUG, "%s validated by %s", w[idx[i]].name,
+		       ck_challenge_type_name(w[idx[i]].type));
+out:
+	free(v);
+	free(idx);
+	return rc;
+}
+
 enum ck_code
 issue_challenges_authorize(struct issue_challenges *c, struct acme_client *client,
 			   EVP_PKEY *account_key, const struct acme_order *order,
@@ -213,20 +252,8 @@ issue_challenges_authorize(struct issue_challenges *c, struct acme_client *clien
 		rc = authz_prepare(c, client, account_key, order->authorizations.v[i], &w[i], err);
 	if (rc == CK_OK)
 		rc = authz_answer(c, client, w, n, err);
-	for (i = 0; i < n && rc == CK_OK; i++) {
-		if (!w[i].pending)
-			continue;
-		if ((rc = acme_authz_wait(client, &w[i].az, err)) != CK_OK) {
-			if (rc != CK_ERR_CANCELLED) {
-				ck_err_prefix(err, "validation of %s failed (%s)", w[i].name,
-					      ck_challenge_type_name(w[i].type));
-				authz_hint(c, &w[i], err);
-			}
-			break;
-		}
-		ck_log(&c->ctx->log, CK_LOG_DEBUG, "%s validated by %s", w[i].name,
-		       ck_challenge_type_name(w[i].type));
-	}
+	if (rc == CK_OK)
+		rc = authz_wait(c, client, w, n, err);
 	for (i = 0; i < n; i++) {
 		if (w[i].added)
 			chall_remove(c->r[w[i].type], &w[i].item);

@@ -67,6 +67,10 @@ renew_plan_cleanup(struct renew_plan *p)
 	}
 	p->nservers = 0;
 	ck_renewal_list_cleanup(&p->rows);
+	free(p->acct_server);
+	free(p->acct_name);
+	p->acct_server = p->acct_name = NULL;
+	p->acct_id = 0;
 	free(p->default_server);
 	p->default_server = NULL;
 }
@@ -145,21 +149,35 @@ plan_ari_hold(struct renew_plan *p, struct renew_server *s, const struct ck_err 
 }
 
 /* The job's server and account: the account that ordered the current
- * certificate, else the store's default server and its default account. */
+ * certificate (account_id; -1: look it up), else the store's default
+ * server and its default account.  The last account read is remembered:
+ * a store's lineages share a few accounts. */
 static enum ck_code
-plan_account(struct renew_plan *p, int64_t cert_id, struct renew_job *j, struct ck_err *err)
+plan_account(struct renew_plan *p, int64_t cert_id, int64_t account_id, struct renew_job *j,
+	     struct ck_err *err)
 {
 	struct ck_account a;
-	int64_t account_id = 0;
 	enum ck_code rc;
 
 	memset(&a, 0, sizeof(a));
-	if (cert_id != 0 && ck_store_cert_order_account(p->st, cert_id, &account_id, NULL) == CK_OK &&
+	if (account_id < 0 && (cert_id == 0 ||
+			       ck_store_cert_order_account(p->st, cert_id, &account_id, NULL) != CK_OK))
+		account_id = 0;
+	if (account_id > 0 && account_id != p->acct_id &&
 	    ck_store_account_get_id(p->st, account_id, &a, NULL) == CK_OK) {
-		rc = ck_strdup(a.server, &j->server, err);
-		if (rc == CK_OK && p->o->account == NULL)
-			rc = ck_strdup(a.name, &j->account, err);
+		free(p->acct_server);
+		free(p->acct_name);
+		p->acct_server = a.server;
+		p->acct_name = a.name;
+		a.server = NULL;
+		a.name = NULL;
+		p->acct_id = account_id;
 		ck_account_cleanup(&a);
+	}
+	if (account_id > 0 && account_id == p->acct_id) {
+		rc = ck_strdup(p->acct_server, &j->server, err);
+		if (rc == CK_OK && p->o->account == NULL)
+			rc = ck_strdup(p->acct_name, &j->account, err);
 		if (rc != CK_OK || p->o->account == NULL)
 			return rc;
 	} else if (p->default_server != NULL &&
@@ -324,23 +342,43 @@ plan_names(const struct ck_lineage *lin, struct renew_job *j, struct ck_err *err
 	return CK_OK;
 }
 
-/* One lineage: item and job.  in_flight: it has an open order. */
+/* The facts of the current certificate read for every lineage at once,
+ * as the row plan_one reads (borrowing cur's names). */
+static void
+plan_row_from_current(const struct ck_lineage_current *cur, struct ck_cert_row *row)
+{
+	row->id = cur->cert_id;
+	memcpy(row->sha256, cur->sha256, sizeof(row->sha256));
+	row->not_before = cur->not_before;
+	row->not_after = cur->not_after;
+	row->revoked_at = cur->revoked_at;
+	row->linked = cur->linked;
+	row->sans = cur->sans;
+	row->nsans = cur->nsans;
+}
+
+/* One lineage: item and job.  in_flight: it has an open order.  cur: its
+ * current certificate as read for all lineages at once (NULL: read it here). */
 static enum ck_code
-plan_one(struct renew_plan *p, const struct ck_lineage *lin, int in_flight,
-	 struct ck_renew_item *it, struct renew_job *j, struct ck_err *err)
+plan_one(struct renew_plan *p, const struct ck_lineage *lin, const struct ck_lineage_current *cur,
+	 int in_flight, struct ck_renew_item *it, struct renew_job *j, struct ck_err *err)
 {
 	struct ck_cert_row row;
 	time_t moment = 0;
 	enum ck_code rc;
+	int known = cur != NULL && cur->cert_id != 0 && cur->cert_id == lin->current_cert_id;
 
 	memset(&row, 0, sizeof(row));
 	snprintf(it->lineage, sizeof(it->lineage), "%s", lin->name);
 	if ((rc = plan_names(lin, j, err)) != CK_OK)
 		return rc;
-	if (lin->current_cert_id != 0 &&
-	    (rc = ck_store_cert_get(p->st, lin->current_cert_id, &row, err)) != CK_OK)
+	if (known)
+		plan_row_from_current(cur, &row);
+	else if (lin->current_cert_id != 0 &&
+		 (rc = ck_store_cert_get(p->st, lin->current_cert_id, &row, err)) != CK_OK)
 		return rc;
-	if ((rc = plan_account(p, lin->current_cert_id, j, err)) != CK_OK)
+	if ((rc = plan_account(p, lin->current_cert_id, known ? cur->order_account_id : -1, j,
+			       err)) != CK_OK)
 		goto out;
 	if (lin->current_cert_id == 0) {
 		it->why = in_flight ? CK_RENEW_IN_FLIGHT : CK_RENEW_NO_CERT;
@@ -367,6 +405,10 @@ plan_one(struct renew_plan *p, const struct ck_lineage *lin, int in_flight,
 		goto out;
 	it->state = it->wait_until > p->now ? CK_RENEW_ST_WAITING : CK_RENEW_ST_DUE;
 out:
+	if (known) {
+		row.sans = NULL; /* borrowed from cur */
+		row.nsans = 0;
+	}
 	ck_cert_row_cleanup(&row);
 	return rc;
 }
@@ -410,11 +452,99 @@ plan_lineages(struct renew_plan *p, struct ck_lineage_list *out, struct ck_err *
 	return CK_OK;
 }
 
+static void
+plan_names_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Lineage ids in order, each with its place in the plan's list. */
+struct plan_slot {
+	int64_t id;
+	size_t at;
+};
+
+static int
+plan_slot_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct plan_slot *)a)->id, y = ((const struct plan_slot *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/* What plan_current fills: cur[i] for the lineage at i. */
+struct plan_currents {
+	struct plan_slot *slots;
+	size_t n;
+	struct ck_lineage_current *cur;
+};
+
+/* One lineage's current certificate into its place (ck_lineage_current_fn). */
+static enum ck_code
+plan_current(struct ck_lineage_current *c, void *arg, struct ck_err *err)
+{
+	struct plan_currents *pc = arg;
+	struct plan_slot key = { c->lineage_id, 0 }, *hit;
+
+	(void)err;
+	hit = bsearch(&key, pc->slots, pc->n, sizeof(*pc->slots), plan_slot_cmp);
+	if (hit == NULL || pc->cur[hit->at].cert_id != 0)
+		return CK_OK; /* a lineage made since the list was read: planned next run */
+	pc->cur[hit->at] = *c;
+	c->sans = NULL; /* taken */
+	c->nsans = 0;
+	return CK_OK;
+}
+
+/*
+ * Every lineage's current certificate in one read (*out[i] for
+ * lins->items[i], cert_id 0 where none was read): one query for the whole
+ * plan instead of two per lineage.
+ */
+static enum ck_code
+plan_currents(struct renew_plan *p, const struct ck_lineage_list *lins,
+	      struct ck_lineage_current **out, struct ck_err *err)
+{
+	struct plan_currents pc = { NULL, lins->n, NULL };
+	enum ck_code rc;
+	size_t i;
+
+	*out = NULL;
+	if (lins->n == 0)
+		return CK_OK;
+	pc.slots = calloc(lins->n, sizeof(*pc.slots));
+	pc.cur = calloc(lins->n, sizeof(*pc.cur));
+	if (pc.slots == NULL || pc.cur == NULL) {
+		rc = CK_OOM(err);
+		goto out;
+	}
+	for (i = 0; i < lins->n; i++) {
+		pc.slots[i].id = lins->items[i].id;
+		pc.slots[i].at = i;
+	}
+	qsort(pc.slots, pc.n, sizeof(*pc.slots), plan_slot_cmp);
+	if ((rc = ck_store_lineage_current_each(p->st, plan_current, &pc, err)) != CK_OK)
+		goto out;
+	*out = pc.cur;
+	pc.cur = NULL;
+out:
+	for (i = 0; pc.cur != NULL && i < lins->n; i++)
+		plan_names_free(pc.cur[i].sans, pc.cur[i].nsans);
+	free(pc.cur);
+	free(pc.slots);
+	return rc;
+}
+
 enum ck_code
 renew_plan_make(struct renew_plan *p, struct ck_renew_item **items, struct renew_job **jobs,
 		size_t *n, struct ck_err *err)
 {
 	struct ck_lineage_list lins = { NULL, 0 };
+	struct ck_lineage_current *cur = NULL;
 	struct ck_order_list open = { NULL, 0 };
 	struct ck_renew_item *it = NULL;
 	struct renew_job *jb = NULL;
@@ -435,10 +565,13 @@ renew_plan_make(struct renew_plan *p, struct ck_renew_item **items, struct renew
 		rc = CK_OOM(err);
 		goto out;
 	}
+	if (p->o->nlineages == 0 && (rc = plan_currents(p, &lins, &cur, err)) != CK_OK)
+		goto out;
 	for (i = 0; i < lins.n; i++, done++) {
 		if ((rc = ck_cancel_check(p->ctx, "planning the renewal", err)) != CK_OK ||
-		    (rc = plan_one(p, &lins.items[i], plan_in_flight(&open, lins.items[i].name),
-				   &it[i], &jb[i], err)) != CK_OK) {
+		    (rc = plan_one(p, &lins.items[i], cur != NULL ? &cur[i] : NULL,
+				   plan_in_flight(&open, lins.items[i].name), &it[i], &jb[i],
+				   err)) != CK_OK) {
 			done++;
 			goto out;
 		}
@@ -456,6 +589,9 @@ out:
 	}
 	free(it);
 	free(jb);
+	for (i = 0; cur != NULL && i < lins.n; i++)
+		plan_names_free(cur[i].sans, cur[i].nsans);
+	free(cur);
 	ck_order_list_cleanup(&open);
 	ck_lineage_list_cleanup(&lins);
 	return rc;

@@ -58,6 +58,8 @@ struct renew_plan {
 	size_t nservers;
 	struct ck_renewal_list rows;  /* every renewal row, by lineage name */
 	int limits;                  /* some server's Retry-After still holds */
+	int64_t acct_id;             /* the account last read (plan_account), 0 = none */
+	char *acct_server, *acct_name;
 };
 
 /*

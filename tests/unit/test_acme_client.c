@@ -73,6 +73,53 @@ test_nonce_reuse(void **state)
 	json_decref(h2);
 }
 
+/* Clients of one batch (ctx->acme_share): one directory fetch, and each
+ * unused nonce handed to exactly one later client instead of a HEAD. */
+static void
+test_share_hands_on(void **state)
+{
+	struct fake_env *e = *state;
+	struct acme_account a = { 0 };
+	struct acme_client *c1, *c2;
+	char seen[4][32];
+	int i, j;
+
+	assert_int_equal(acme_share_new(&e->ctx.acme_share, &e->err), CK_OK);
+	for (i = 0; i < 2; i++) { /* one after the other */
+		c1 = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
+		assert_int_equal(acme_account_fetch(c1, &a, &e->err), CK_OK);
+		acme_account_cleanup(&a);
+		acme_client_free(c1);
+	}
+	/* GET directory + HEAD for the first; the second only its POST. */
+	assert_int_equal(e->f.n, 4);
+	assert_int_equal(e->f.heads, 1);
+	/* Two at once: the leftover nonce goes to one, the other asks for its own. */
+	c1 = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
+	c2 = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
+	assert_int_equal(acme_account_fetch(c1, &a, &e->err), CK_OK);
+	acme_account_cleanup(&a);
+	assert_int_equal(acme_account_fetch(c2, &a, &e->err), CK_OK);
+	acme_account_cleanup(&a);
+	acme_client_free(c1);
+	acme_client_free(c2);
+	assert_int_equal(e->f.heads, 2);
+	assert_int_equal(last_req(&e->f, "/dir"), 0); /* never fetched again */
+	/* No nonce was ever sent twice. */
+	for (i = 0; i < 4; i++) {
+		static const int post[4] = { 2, 3, 4, 6 };
+		json_t *h = fake_protected(e->f.reqs[post[i]].body);
+		assert_non_null(h);
+		snprintf(seen[i], sizeof(seen[i]), "%s", hdr_str(h, "nonce"));
+		json_decref(h);
+	}
+	for (i = 0; i < 4; i++)
+		for (j = i + 1; j < 4; j++)
+			assert_string_not_equal(seen[i], seen[j]);
+	acme_share_free(e->ctx.acme_share);
+	e->ctx.acme_share = NULL;
+}
+
 static void
 test_nonce_not_b64url(void **state)
 {
@@ -659,6 +706,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		FAKE_ENV_TEST(test_directory_cached),
 		FAKE_ENV_TEST(test_nonce_reuse),
+		FAKE_ENV_TEST(test_share_hands_on),
 		FAKE_ENV_TEST(test_nonce_not_b64url),
 		FAKE_ENV_TEST(test_bad_nonce_retried),
 		FAKE_ENV_TEST(test_bad_nonce_forever),
