@@ -230,10 +230,10 @@ issue_key(struct issue_run *r, enum ck_key_type kt, struct ck_err *err)
 	return CK_OK;
 }
 
+/* The new order, placed at the server (nothing stored yet). */
 static enum ck_code
-issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
+issue_order_place(struct issue_run *r, char *const *names, struct ck_err *err)
 {
-	struct ck_order_new on;
 	enum ck_code rc;
 
 	rc = acme_order_new_replacing(r->sess.client, (const char *const *)names, r->p->nnames,
@@ -248,6 +248,15 @@ issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
 			ck_err_prefix(err, "placing the order failed");
 		return rc;
 	}
+	return CK_OK;
+}
+
+/* The order's record, naming the certificate key r->key_id. */
+static enum ck_code
+issue_order_record(struct issue_run *r, char *const *names, struct ck_err *err)
+{
+	struct ck_order_new on;
+
 	memset(&on, 0, sizeof(on));
 	on.lineage = r->lineage;
 	on.account_id = r->sess.account.id;
@@ -257,8 +266,34 @@ issue_order(struct issue_run *r, char *const *names, struct ck_err *err)
 	on.url = r->order.url;
 	on.status = r->order.status;
 	on.finalize_url = r->order.finalize;
-	if ((rc = ck_store_order_put(r->st, &on, &r->order_id, err)) != CK_OK)
+	return ck_store_order_put(r->st, &on, &r->order_id, err);
+}
+
+/*
+ * A new order: placed at the server first, then the certificate key and
+ * the order's record committed in one transaction, so no crash, lost
+ * connection or restarted database between them leaves a key nothing
+ * refers to (the key is committed before any CSR made with it leaves the
+ * process: finalize comes later).  A failure before that commit leaves
+ * only the server's pending order, which nobody finalizes.
+ */
+static enum ck_code
+issue_order_new(struct issue_run *r, char *const *names, enum ck_key_type kt,
+		struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = issue_order_place(r, names, err)) != CK_OK ||
+	    (rc = ck_store_tx_begin(r->st, err)) != CK_OK)
 		return rc;
+	if ((rc = issue_key(r, kt, err)) != CK_OK ||
+	    (rc = issue_order_record(r, names, err)) != CK_OK ||
+	    (rc = ck_store_tx_commit(r->st, err)) != CK_OK) {
+		ck_store_tx_rollback(r->st);
+		r->order_id = 0;
+		r->key_id = 0;
+		return rc;
+	}
 	CK_FAULT("issue.after_order");
 	return CK_OK;
 }
@@ -593,12 +628,8 @@ issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
 	    (rc = chain_lineage_record(st, r.lineage, p->preferred_chain, err)) != CK_OK ||
 	    (rc = issue_resume(&r, names, kt, err)) != CK_OK)
 		goto out;
-	if (r.order_id == 0) {
-		if ((rc = issue_key(&r, kt, err)) != CK_OK)
-			goto out;
-		if ((rc = issue_order(&r, names, err)) != CK_OK)
-			goto out;
-	}
+	if (r.order_id == 0 && (rc = issue_order_new(&r, names, kt, err)) != CK_OK)
+		goto out;
 	if (r.order.state == ACME_ST_PENDING &&
 	    (rc = issue_challenges_authorize(shared != NULL ? shared : &r.chall, r.sess.client,
 					     r.sess.key, &r.order, err)) != CK_OK)

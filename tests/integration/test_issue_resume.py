@@ -121,6 +121,20 @@ class TestResume(IssueCase):
         self.assertEqual((row[2], row[3]), ("valid", 1), "the resumed order is closed valid")
         return left[0]
 
+    def test_killed_between_key_and_order_record_leaves_no_orphan_key(self):
+        """The certificate key and its order's record are one commit: a run
+        that dies between them (a kill, a lost database connection, a
+        restarted PostgreSQL) leaves no key that nothing refers to."""
+        keys = query(self.store, "SELECT count(*) FROM keys")[0][0]
+        self.crash(["orphan.example.test"], "orphan", "issue.after_key:1")
+        self.assertEqual(query(self.store, "SELECT count(*) FROM keys")[0][0], keys,
+                         "the killed run committed no key")
+        self.assertEqual(orders(self.store, "orphan"), [], "and no order record")
+        findings = json.loads(self.ck.run("doctor", "--json", check=False).stdout)["findings"]
+        self.assertNotIn("orphan-key", [f["name"] for f in findings])
+        sha = self.issue(["orphan.example.test"], "orphan").stdout.strip()
+        self.assertEqual(self.cert(sha)["name"], "orphan")
+
     def test_killed_after_finalize_downloads(self):
         finalized = PEBBLE.count_requests("POST", "/finalize-order/")
         self.resumed(["fin.example.test"], "fin", "issue.after_finalize:1")
