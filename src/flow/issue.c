@@ -270,12 +270,14 @@ issue_order_record(struct issue_run *r, char *const *names, struct ck_err *err)
 }
 
 /*
- * A new order: placed at the server first, then the certificate key and
- * the order's record committed in one transaction, so no crash, lost
- * connection or restarted database between them leaves a key nothing
- * refers to (the key is committed before any CSR made with it leaves the
- * process: finalize comes later).  A failure before that commit leaves
- * only the server's pending order, which nobody finalizes.
+ * A new order.  With a software key: placed at the server first, then the
+ * certificate key and the order's record committed in one transaction, so
+ * no crash, lost connection or restarted database between them leaves a
+ * key nothing refers to (the key is committed before any CSR made with it
+ * leaves the process: finalize comes later).  A failure before that
+ * commit leaves only the server's pending order, which nobody finalizes.
+ * With a token key: the key first (a wrong PIN or a missing token must
+ * stop the run before anything is sent), then the order.
  */
 static enum ck_code
 issue_order_new(struct issue_run *r, char *const *names, enum ck_key_type kt,
@@ -283,6 +285,14 @@ issue_order_new(struct issue_run *r, char *const *names, enum ck_key_type kt,
 {
 	enum ck_code rc;
 
+	if (r->p->token_uri != NULL) {
+		if ((rc = issue_key(r, kt, err)) != CK_OK ||
+		    (rc = issue_order_place(r, names, err)) != CK_OK ||
+		    (rc = issue_order_record(r, names, err)) != CK_OK)
+			return rc;
+		CK_FAULT("issue.after_order");
+		return CK_OK;
+	}
 	if ((rc = issue_order_place(r, names, err)) != CK_OK ||
 	    (rc = ck_store_tx_begin(r->st, err)) != CK_OK)
 		return rc;
