@@ -58,6 +58,8 @@ void cli_cancel_on_signal(struct cli *cli);
 int cli_fail(struct cli *cli, const struct ck_err *err);
 /* Prints "certkeep CMD: msg" and "Try 'certkeep CMD --help'" on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A whole decimal number in [lo, hi] (lo >= 0) from an option's text; -1 if it is not one. */
+long cli_number(const char *text, long lo, long hi);
 
 /* The token options of issue, request and account (cmd_token.c): --token
  * URI, --pin-file F (or fd:N; never the PIN itself), --pkcs11-module M. */

@@ -322,16 +322,6 @@ agent_loop(struct agent *a)
 	}
 }
 
-/* A whole number in [lo, hi] from text, or -1. */
-static long
-agent_number(const char *text, long lo, long hi)
-{
-	char *end;
-	long v = strtol(text, &end, 10);
-
-	return *text == '\0' || *end != '\0' || v < lo || v > hi ? -1 : v;
-}
-
 /* argv into a; 0, or the usage error's exit status. */
 static int
 agent_args(struct agent *a, int argc, char **argv)
@@ -351,18 +341,18 @@ agent_args(struct agent *a, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			if ((v = agent_number(optarg, 1, 7 * 86400)) < 0)
+			if ((v = cli_number(optarg, 1, 7 * 86400)) < 0)
 				return cli_usage_error("agent", "--renew-interval needs seconds "
 						       "1-604800");
 			a->renew_s = (unsigned)v;
 			break;
 		case 'b':
-			if ((v = agent_number(optarg, 1, 3600)) < 0)
+			if ((v = cli_number(optarg, 1, 3600)) < 0)
 				return cli_usage_error("agent", "--heartbeat needs seconds 1-3600");
 			a->beat_s = (unsigned)v;
 			break;
 		case 'C':
-			if ((v = agent_number(optarg, 1, CK_RENEW_CONCURRENCY_MAX)) < 0)
+			if ((v = cli_number(optarg, 1, CK_RENEW_CONCURRENCY_MAX)) < 0)
 				return cli_usage_error("agent", "--concurrency needs a number 1-%d",
 						       CK_RENEW_CONCURRENCY_MAX);
 			a->ropts.concurrency = (unsigned)v;

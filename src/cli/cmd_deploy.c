@@ -141,9 +141,8 @@ cmd_deploy(struct cli *cli, int argc, char **argv)
 		case 'n': o.dry_run = 1; break;
 		case 'j': json = 1; break;
 		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 3600)
+			long v = cli_number(optarg, 1, 3600);
+			if (v < 0)
 				return cli_usage_error("deploy", "--timeout needs seconds, 1-3600");
 			o.timeout_s = (unsigned)v;
 			break;

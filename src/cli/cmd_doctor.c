@@ -128,9 +128,8 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 		case 'p': dopts.prune = 1; break;
 		case 'P':
 		case 'E': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v < 1 || v > 3650)
+			long v = cli_number(optarg, 1, 3650);
+			if (v < 0)
 				return cli_usage_error("doctor", "--%s needs a number of days, 1-3650",
 						       c == 'P' ? "pending-days" : "expiry-days");
 			if (c == 'P')
@@ -140,9 +139,8 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 			break;
 		}
 		case 'G': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || v < 0 || v > 30 * 86400)
+			long v = cli_number(optarg, 0, 30 * 86400);
+			if (v < 0)
 				return cli_usage_error("doctor", "--node-grace needs seconds, "
 						       "0-2592000");
 			dopts.check.node_grace_s = v == 0 ? -1 : (int)v;

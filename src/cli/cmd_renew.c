@@ -193,17 +193,6 @@ renew_table(const struct ck_renew_report *rep)
 	       rep->counts.claimed);
 }
 
-/* A whole number in [lo, hi] from text, or -1. */
-static long
-renew_number(const char *text, long lo, long hi)
-{
-	char *end;
-	long v = strtol(text, &end, 10);
-
-	return *text == '\0' || *end != '\0' || v < lo || v > hi ? -1 : v;
-}
-
-/* The options that take a number; 0 on success, else a usage error's exit code. */
 /* After a renewal: the lineage's bindings get the new certificate (ck_renew_deploy_fn). */
 static enum ck_code
 renew_redeploy(void *arg, const struct ck_ctx *ctx, struct ck_store *st, const char *lineage,
@@ -212,6 +201,7 @@ renew_redeploy(void *arg, const struct ck_ctx *ctx, struct ck_store *st, const c
 	return ck_deploy_lineage(ctx, st, lineage, arg, NULL, err);
 }
 
+/* The options that take a number; 0 on success, else a usage error's exit code. */
 static int
 renew_number_opt(int c, const char *arg, struct ck_renew_opts *o)
 {
@@ -219,29 +209,29 @@ renew_number_opt(int c, const char *arg, struct ck_renew_opts *o)
 
 	switch (c) {
 	case 'C':
-		if ((v = renew_number(arg, 1, CK_RENEW_CONCURRENCY_MAX)) < 0)
+		if ((v = cli_number(arg, 1, CK_RENEW_CONCURRENCY_MAX)) < 0)
 			return cli_usage_error("renew", "--concurrency needs a number 1-%d",
 					       CK_RENEW_CONCURRENCY_MAX);
 		o->concurrency = (unsigned)v;
 		return 0;
 	case 'p':
-		if ((v = renew_number(arg, 1, 65535)) < 0)
+		if ((v = cli_number(arg, 1, 65535)) < 0)
 			return cli_usage_error("renew", "--http-port needs a port 1-65535");
 		o->http_port = (unsigned)v;
 		return 0;
 	case 'O':
-		if ((v = renew_number(arg, 1, 1000000)) < 0)
+		if ((v = cli_number(arg, 1, 1000000)) < 0)
 			return cli_usage_error("renew", "--order-cap needs a number 1-1000000");
 		o->order_cap = (unsigned)v;
 		return 0;
 	case 'L':
-		if ((v = renew_number(arg, CK_RENEW_LEASE_TTL_MIN, CK_RENEW_LEASE_TTL_MAX)) < 0)
+		if ((v = cli_number(arg, CK_RENEW_LEASE_TTL_MIN, CK_RENEW_LEASE_TTL_MAX)) < 0)
 			return cli_usage_error("renew", "--lease-ttl needs seconds %d-%d",
 					       CK_RENEW_LEASE_TTL_MIN, CK_RENEW_LEASE_TTL_MAX);
 		o->lease_ttl_s = (unsigned)v;
 		return 0;
 	default:
-		if ((v = renew_number(arg, 1, 7 * 86400)) < 0)
+		if ((v = cli_number(arg, 1, 7 * 86400)) < 0)
 			return cli_usage_error("renew", "--order-cap-window needs seconds 1-604800");
 		o->order_cap_window_s = (unsigned)v;
 		return 0;

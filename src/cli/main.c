@@ -112,6 +112,15 @@ default_store_path(struct cli *cli)
 	cli->store_path = cli->default_store;
 }
 
+long
+cli_number(const char *text, long lo, long hi)
+{
+	char *end;
+	long v = strtol(text, &end, 10);
+
+	return *text == '\0' || *end != '\0' || v < lo || v > hi ? -1 : v;
+}
+
 int
 cli_usage_error(const char *cmd, const char *fmt, ...)
 {
