@@ -73,6 +73,9 @@ struct ck_issue_params {
 	const char *replaces;          /* ARI certificate ID (RFC 9773) of the certificate
 					* this one replaces, sent in newOrder when the
 					* server offers renewalInfo; NULL = none */
+	int renewal_done;              /* 1: the lineage's renewal state (failures, backoff,
+					* ARI window) is reset in the transaction that
+					* stores the certificate (renew: one commit, not two) */
 };
 
 struct ck_issue_result {

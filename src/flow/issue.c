@@ -19,6 +19,7 @@
 #include "flow/certkey.h"
 #include "flow/chain.h"
 #include "flow/issue.h"
+#include "store/renewal.h"
 
 /* Everything one issuance holds, released in one place. */
 struct issue_run {
@@ -428,8 +429,9 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 		free(csr);
 		if (rc != CK_OK)
 			return rc;
-		(void)ck_store_order_update(r->st, r->order_id, r->order.status, NULL, NULL, 0,
-					    NULL);
+		/* The new status is not written here: resuming asks the server
+		 * anyway, the certificate's commit closes the order, and a run that
+		 * stops short records it (fail_order).  One commit less. */
 		CK_FAULT("issue.after_finalize");
 	}
 	/* Finalized now or before (a resumed order): wait for the certificate. */
@@ -501,6 +503,35 @@ issue_store_alternates(struct issue_run *r, int64_t cert_id)
 }
 
 /*
+ * The certificate's one commit: linked to its key, lineage current, order
+ * closed (ck_store_cert_put), and for a renewal the lineage's renewal state
+ * reset with it.  That reset is best effort as it always was: its failure
+ * is logged and the certificate is committed all the same.
+ */
+static enum ck_code
+issue_store_commit(struct issue_run *r, const struct ck_cert_new *cn,
+		   struct ck_cert_put_result *put, struct ck_err *err)
+{
+	struct ck_err e;
+	enum ck_code rc;
+
+	if (!r->p->renewal_done)
+		return ck_store_cert_put(r->st, cn, put, err);
+	if ((rc = ck_store_tx_begin(r->st, err)) != CK_OK)
+		return rc;
+	if ((rc = ck_store_cert_put(r->st, cn, put, err)) != CK_OK)
+		goto out;
+	ck_err_clear(&e);
+	if (ck_store_renewal_done(r->st, r->lineage, &e) != CK_OK)
+		ck_log(&r->ctx->log, CK_LOG_WARN, "renewal state of %s: %s", r->lineage, e.msg);
+	rc = ck_store_tx_commit(r->st, err);
+out:
+	if (rc != CK_OK)
+		ck_store_tx_rollback(r->st);
+	return rc;
+}
+
+/*
  * Download and check, then one transaction: certificate linked to its key,
  * lineage current, order closed.  A certificate that is not what was
  * ordered is not stored; the order stays open and the key stays.
@@ -538,7 +569,7 @@ issue_store(struct issue_run *r, char *const *names, struct ck_issue_result *res
 	cn.key_id = r->key_id;
 	cn.lineage = r->lineage;
 	cn.order_id = r->order_id;
-	if ((rc = ck_store_cert_put(r->st, &cn, &put, err)) != CK_OK) {
+	if ((rc = issue_store_commit(r, &cn, &put, err)) != CK_OK) {
 		ck_err_prefix(err, "the certificate was issued (%s) but could not be stored",
 			      r->order.certificate);
 		return rc;
@@ -664,6 +695,9 @@ fail_order:
 	if (rc == CK_ERR_VALIDATION ||
 	    r.order.state == ACME_ST_INVALID)
 		(void)ck_store_order_update(st, r.order_id, "invalid", NULL, NULL, 1, NULL);
+	else if (r.order.status != NULL && r.order_id > 0)
+		/* The last status heard (processing after a finalize), for doctor. */
+		(void)ck_store_order_update(st, r.order_id, r.order.status, NULL, NULL, 0, NULL);
 	ck_log(&ctx->log, CK_LOG_INFO,
 	       "kept: the certificate key (key %lld) and the order record (order %lld, %s); "
 	       "nothing else changed", (long long)r.key_id, (long long)r.order_id,

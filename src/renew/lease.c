@@ -48,16 +48,20 @@ lease_owner_gone(const struct renew_leases *l, const char *owner)
 	       errno == ESRCH;
 }
 
-/* The lease on lineage into *token, taking over one whose holder died here. */
+/* The lease on lineage into *token, taking over one whose holder died here;
+ * the slot's dropped lease (if any) given back in the same transaction. */
 static enum ck_code
-lease_grant(struct renew_leases *l, struct ck_store *st, const char *lineage, int64_t *token,
-	    struct ck_err *err)
+lease_grant(struct renew_leases *l, struct renew_lease_slot *s, struct ck_store *st,
+	    const char *lineage, int64_t *token, struct ck_err *err)
 {
 	time_t until = ck_now(l->ctx) + (time_t)l->ttl;
 	struct ck_renewal row;
 	enum ck_code rc;
 
-	rc = ck_store_renewal_claim(st, lineage, l->owner, until, NULL, token, err);
+	rc = ck_store_renewal_claim_after(st, s->done[0] != '\0' ? s->done : NULL, lineage,
+					  l->owner, until, NULL, token, err);
+	if (rc == CK_OK || rc == CK_ERR_BUSY)
+		s->done[0] = '\0'; /* its release committed either way */
 	if (rc != CK_ERR_BUSY)
 		return rc;
 	memset(&row, 0, sizeof(row));
@@ -202,7 +206,7 @@ renew_lease_take(struct renew_leases *l, size_t slot, struct ck_store *st, const
 	int64_t token = 0;
 	enum ck_code rc;
 
-	if ((rc = lease_grant(l, st, lineage, &token, err)) != CK_OK)
+	if ((rc = lease_grant(l, s, st, lineage, &token, err)) != CK_OK)
 		return rc;
 	if ((rc = ck_store_renewal_fence(st, lineage, l->owner, token, err)) != CK_OK) {
 		(void)ck_store_renewal_release(st, lineage, l->owner, NULL);
@@ -220,14 +224,25 @@ renew_lease_take(struct renew_leases *l, size_t slot, struct ck_store *st, const
 void
 renew_lease_drop(struct renew_leases *l, size_t slot, struct ck_store *st, const char *lineage)
 {
-	struct ck_err e;
-
 	pthread_mutex_lock(&l->lock);
 	l->slots[slot].held = 0;
 	pthread_mutex_unlock(&l->lock);
 	ck_store_renewal_unfence(st);
+	renew_lease_flush(l, slot, st); /* an older one a failed take left behind */
+	snprintf(l->slots[slot].done, sizeof(l->slots[slot].done), "%s", lineage);
+}
+
+void
+renew_lease_flush(struct renew_leases *l, size_t slot, struct ck_store *st)
+{
+	struct renew_lease_slot *s = &l->slots[slot];
+	struct ck_err e;
+
+	if (s->done[0] == '\0' || st == NULL)
+		return;
 	ck_err_clear(&e);
-	if (ck_store_renewal_release(st, lineage, l->owner, &e) != CK_OK)
+	if (ck_store_renewal_release(st, s->done, l->owner, &e) != CK_OK)
 		ck_log(&l->ctx->log, CK_LOG_WARN, "the lease on %s is not released (it expires): %s",
-		       lineage, e.msg);
+		       s->done, e.msg);
+	s->done[0] = '\0';
 }

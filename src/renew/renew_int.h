@@ -79,6 +79,7 @@ struct renew_lease_slot {
 	size_t index;                /* its place in renew_leases.slots */
 	int held;                    /* the worker holds this lease now */
 	int lost;                    /* the heartbeat found it lost: not extended again */
+	char done[CK_STORE_NAME_MAX + 1]; /* dropped, given back with the next take ("" none) */
 };
 
 /* A run's leases (lease.c): its owner name, the workers' slots, the heartbeat. */
@@ -109,9 +110,16 @@ size_t renew_leases_slot(struct renew_leases *l);
  */
 enum ck_code renew_lease_take(struct renew_leases *l, size_t slot, struct ck_store *st,
 			      const char *lineage, struct ck_err *err);
-/* Unfences st and releases the slot's lease (one lost is left alone). */
+/*
+ * Unfences st and stops extending the slot's lease.  The lease itself is
+ * given back in the transaction of the slot's next take, or by
+ * renew_lease_flush (one commit per lineage instead of two); one lost is
+ * left alone.
+ */
 void renew_lease_drop(struct renew_leases *l, size_t slot, struct ck_store *st,
 		      const char *lineage);
+/* Gives back the lease the slot dropped last, if any (a worker's end). */
+void renew_lease_flush(struct renew_leases *l, size_t slot, struct ck_store *st);
 
 /* Runs the due items (state CK_RENEW_ST_DUE) on the worker pool. */
 enum ck_code renew_run(const struct ck_ctx *ctx, struct ck_store *st,

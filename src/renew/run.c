@@ -255,6 +255,7 @@ run_issue(struct run *r, struct ck_store *st, struct ck_renew_item *it, const st
 	p.replaces = j->replaces;
 	p.pin_file = r->o->pin_file;
 	p.run_only = 1;
+	p.renewal_done = 1;
 	p.challenge = r->have_override ? &r->override : NULL;
 	if ((rc = issue_pool_get(&r->pool, st, &p, &set, err)) != CK_OK ||
 	    (rc = issue_with_challenges(r->ctx, st, &p, set, &res, err)) != CK_OK)
@@ -307,10 +308,9 @@ run_leased(struct run *r, struct ck_store *st, struct ck_renew_item *it,
 	} else if (run_issue(r, st, it, j, &e) != CK_OK) {
 		run_failed(r, st, it, j, &e);
 	} else {
+		/* Its renewal state was reset in the certificate's commit
+		 * (p.renewal_done). */
 		it->state = CK_RENEW_ST_RENEWED;
-		if (ck_store_renewal_done(st, it->lineage, &e) != CK_OK)
-			ck_log(&r->ctx->log, CK_LOG_WARN, "renewal state of %s: %s", it->lineage,
-			       e.msg);
 		ck_err_clear(&e);
 		if (r->o->deploy != NULL &&
 		    r->o->deploy(r->o->deploy_arg, r->ctx, st, it->lineage, &e) != CK_OK)
@@ -395,6 +395,7 @@ run_worker(void *arg)
 		run_count(r, &r->items[i]);
 		pthread_mutex_unlock(&r->lock);
 	}
+	renew_lease_flush(&r->leases, slot, st);
 	ck_store_close(st);
 	return NULL;
 }

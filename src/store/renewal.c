@@ -309,6 +309,55 @@ ck_store_renewal_claim(struct ck_store *st, const char *lineage, const char *own
 	return rc;
 }
 
+/* What claim_after_body reads and writes. */
+struct claim_after_args {
+	struct claim_args claim;
+	const char *release;      /* the lineage whose lease is given back first */
+	enum ck_code claim_rc;    /* OUT: the claim's own outcome */
+};
+
+/* Releases a->release, then claims in a savepoint: a refused claim still
+ * commits the release. */
+static enum ck_code
+claim_after_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	struct claim_after_args *a = arg;
+	enum ck_code rc;
+
+	rc = st_exec(st, err, NULL,
+		     "UPDATE renewal SET claim_owner = NULL, claim_until = NULL, updated = ? "
+		     "WHERE lineage = ? AND claim_owner = ?",
+		     "itt", (int64_t)st_now(st), a->release, a->claim.owner);
+	if (rc != CK_OK || (rc = st_begin(st, err)) != CK_OK)
+		return rc;
+	if ((a->claim_rc = claim_body(st, &a->claim, err)) == CK_OK)
+		return st_commit(st, err);
+	st_rollback(st);
+	/* The claim's refusal is in err and claim_rc; what the release did stays. */
+	return CK_OK;
+}
+
+enum ck_code
+ck_store_renewal_claim_after(struct ck_store *st, const char *release, const char *lineage,
+			     const char *owner, time_t until, const char *steal, int64_t *token,
+			     struct ck_err *err)
+{
+	struct claim_after_args a = { { lineage, owner, steal, until, 0 }, release, CK_OK };
+	enum ck_code rc;
+
+	if (release == NULL)
+		return ck_store_renewal_claim(st, lineage, owner, until, steal, token, err);
+	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK ||
+	    (rc = st_check_name("lineage name", release, 1, err)) != CK_OK ||
+	    (rc = st_check_text("claim owner", owner, CK_RENEWAL_OWNER_MAX, 1, err)) != CK_OK)
+		return rc;
+	if ((rc = st_tx_run(st, err, "store.renewal_claim", claim_after_body, &a)) != CK_OK)
+		return rc;
+	if (a.claim_rc == CK_OK && token != NULL)
+		*token = a.claim.token;
+	return a.claim_rc;
+}
+
 /* What extend_body writes. */
 struct extend_args {
 	const char *lineage, *owner;

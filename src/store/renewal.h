@@ -76,6 +76,15 @@ enum ck_code ck_store_renewal_done(struct ck_store *st, const char *lineage, str
 enum ck_code ck_store_renewal_claim(struct ck_store *st, const char *lineage, const char *owner,
 				    time_t until, const char *steal, int64_t *token,
 				    struct ck_err *err);
+/*
+ * ck_store_renewal_release(release) and then ck_store_renewal_claim in one
+ * transaction (a worker giving back its last lineage as it takes the next:
+ * one commit instead of two).  The release commits even when the claim is
+ * refused; the claim's outcome is returned.  release NULL = a plain claim.
+ */
+enum ck_code ck_store_renewal_claim_after(struct ck_store *st, const char *release,
+					  const char *lineage, const char *owner, time_t until,
+					  const char *steal, int64_t *token, struct ck_err *err);
 /* Releases owner's claim (a claim someone else holds is left alone). */
 enum ck_code ck_store_renewal_release(struct ck_store *st, const char *lineage, const char *owner,
 				      struct ck_err *err);

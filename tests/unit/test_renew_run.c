@@ -194,6 +194,58 @@ test_renewed_then_deployed(void **state)
 	ck_renew_report_cleanup(&rep);
 }
 
+/* Lines of the fault-point log that name point (CERTKEEP_FAULT_LOG). */
+static int
+log_count(const char *path, const char *point)
+{
+	char line[256];
+	FILE *fp = fopen(path, "r");
+	int n = 0;
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		n += strcmp(line, point) == 0;
+	}
+	fclose(fp);
+	return n;
+}
+
+/*
+ * One renewal commits at most four write transactions: the lease, the key
+ * with its order's record, the certificate with the lineage's renewal
+ * state, and the lease given back (six before: the order's status after
+ * finalize and the renewal state had their own commits).  Each outermost
+ * commit passes the fault point store.commit; every one is an fdatasync.
+ */
+static void
+test_one_renewal_commits_four_times(void **state)
+{
+	struct env *e = *state;
+	struct ck_renew_report rep;
+	struct ck_renewal rw;
+	char log[128];
+	int commits;
+
+	snprintf(log, sizeof(log), "%s/faults.log", e->dir);
+	assert_int_equal(setenv("CERTKEEP_FAULT_LOG", log, 1), 0);
+	env_renew(e, &rep);
+	unsetenv("CERTKEEP_FAULT_LOG");
+	assert_int_equal(rep.items[0].state, CK_RENEW_ST_RENEWED);
+	ck_renew_report_cleanup(&rep);
+	commits = log_count(log, "store.commit");
+	print_message("one renewal: %d commits\n", commits);
+	assert_true(commits >= 3);
+	assert_true(commits <= 4);
+	/* What the merged commits wrote is all there: the order closed, the
+	 * renewal state reset, the lease given back. */
+	memset(&rw, 0, sizeof(rw));
+	assert_int_equal(ck_store_renewal_get(e->st, "a.test", &rw, NULL), CK_OK);
+	assert_null(rw.claim_owner);
+	assert_int_equal(rw.failures, 0);
+	ck_renewal_cleanup(&rw);
+}
+
 static void
 test_deploy_failure_reported(void **state)
 {
@@ -248,6 +300,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_renewed_then_deployed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_renewal_commits_four_times, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_deploy_failure_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate_limited_then_after_the_time, setup,
 						teardown),
