@@ -50,8 +50,11 @@ crypto_bundle_add_key(struct ck_bundle *b, EVP_PKEY *key, struct ck_err *err)
 	return CK_OK;
 }
 
+/* A certificate's DER into b: parsed first unless `unparsed` (the caller
+ * parses it later: CRYPTO_PEM_CERTS_UNPARSED). */
 static enum ck_code
-bundle_add_cert(struct ck_bundle *b, const unsigned char *der, size_t len, struct ck_err *err)
+bundle_add_cert(struct ck_bundle *b, const unsigned char *der, size_t len, int unparsed,
+		struct ck_err *err)
 {
 	X509 *x = NULL;
 	enum ck_code rc;
@@ -59,10 +62,11 @@ bundle_add_cert(struct ck_bundle *b, const unsigned char *der, size_t len, struc
 	if (b->nkeys + b->certs.n >= CK_BUNDLE_MAX_ITEMS)
 		return CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d items in one input; nothing "
 						      "was imported", CK_BUNDLE_MAX_ITEMS);
-	rc = crypto_x509_from_der(der, len, &x, err);
-	if (rc != CK_OK)
-		return rc;
-	X509_free(x);
+	if (!unparsed) {
+		if ((rc = crypto_x509_from_der(der, len, &x, err)) != CK_OK)
+			return rc;
+		X509_free(x);
+	}
 	return crypto_der_list_add(&b->certs, der, len, err);
 }
 
@@ -162,7 +166,8 @@ pem_block(const char *name, const char *header, unsigned char *data, long len,
 	enum ck_code rc;
 
 	if (strcmp(name, "CERTIFICATE") == 0)
-		return bundle_add_cert(b, data, (size_t)len, err);
+		return bundle_add_cert(b, data, (size_t)len,
+				       certs_only == CRYPTO_PEM_CERTS_UNPARSED, err);
 	if (certs_only) {
 		ck_str_printable(shown, sizeof(shown), name);
 		return CK_FAIL(err, CK_ERR_PARSE,

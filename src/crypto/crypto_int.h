@@ -36,8 +36,10 @@ enum ck_code crypto_bundle_add_key(struct ck_bundle *b, EVP_PKEY *key, struct ck
 /*
  * Every block of a PEM text into b (certificates and private keys, see
  * ck_bundle_parse).  With certs_only, any block but CERTIFICATE is
- * CK_ERR_PARSE (keys are not even decoded).
+ * CK_ERR_PARSE (keys are not even decoded); with CRYPTO_PEM_CERTS_UNPARSED
+ * as certs_only, the certificates are not parsed either (ck_pem_certs_split).
  */
+#define CRYPTO_PEM_CERTS_UNPARSED 2
 enum ck_code crypto_pem_parse(const unsigned char *data, size_t len, const char *password,
 			      int certs_only, struct ck_bundle *b, struct ck_err *err);
 

@@ -22,7 +22,47 @@
 struct soft_signer {
 	struct ck_signer base;
 	EVP_PKEY *key;
+	/* EVP_DigestSignInit done once for the key's usual digest (tmpl_md):
+	 * each signature starts from a copy of it.  OpenSSL 3's init fetches
+	 * the provider's signature and builds its context, as much CPU as the
+	 * ECDSA signature itself; an account key signs every ACME request.
+	 * Only read after ck_signer_from_key, so a signer may be shared. */
+	EVP_MD_CTX *tmpl;
+	const EVP_MD *tmpl_md;
 };
+
+/* The digest an EC key signs JWS and CSRs with; NULL for other keys (an
+ * RSA context copied under allocation failure signed wrongly in
+ * test_alloc_torture: RSA keeps a fresh init per signature). */
+static const EVP_MD *
+soft_usual_md(EVP_PKEY *key)
+{
+	switch (EVP_PKEY_get_base_id(key)) {
+	case EVP_PKEY_EC:
+		return EVP_PKEY_get_bits(key) <= 256 ? EVP_sha256() :
+		       EVP_PKEY_get_bits(key) <= 384 ? EVP_sha384() : EVP_sha512();
+	default:
+		return NULL;
+	}
+}
+
+/* A signing context for md: a copy of the template when md is its digest. */
+static EVP_MD_CTX *
+soft_ctx(struct soft_signer *ss, const EVP_MD *md)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (ctx == NULL)
+		return NULL;
+	if (ss->tmpl != NULL && md == ss->tmpl_md) {
+		if (EVP_MD_CTX_copy_ex(ctx, ss->tmpl) == 1)
+			return ctx;
+	} else if (EVP_DigestSignInit(ctx, NULL, md, NULL, ss->key) == 1) {
+		return ctx;
+	}
+	EVP_MD_CTX_free(ctx);
+	return NULL;
+}
 
 size_t
 ck_signer_ec_half(EVP_PKEY *pub)
@@ -85,11 +125,11 @@ soft_sign(struct ck_signer *s, const EVP_MD *md, const unsigned char *msg, size_
 	struct soft_signer *ss = (struct soft_signer *)s;
 	size_t half = ck_signer_ec_half(s->pub), n = 0;
 	unsigned char *buf = NULL, *raw = NULL;
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_MD_CTX *ctx = soft_ctx(ss, md);
 	enum ck_code rc = CK_ERR_CRYPTO;
 
-	if (ctx == NULL || EVP_DigestSignInit(ctx, NULL, md, NULL, ss->key) != 1 ||
-	    EVP_DigestSign(ctx, NULL, &n, msg, len) != 1 || (buf = malloc(n)) == NULL ||
+	if (ctx == NULL || EVP_DigestSign(ctx, NULL, &n, msg, len) != 1 ||
+	    (buf = malloc(n)) == NULL ||
 	    EVP_DigestSign(ctx, buf, &n, msg, len) != 1) {
 		rc = CK_FAIL_SSL(err, "signing with the key failed");
 		goto out;
@@ -122,6 +162,7 @@ soft_free(struct ck_signer *s)
 {
 	struct soft_signer *ss = (struct soft_signer *)s;
 
+	EVP_MD_CTX_free(ss->tmpl);
 	EVP_PKEY_free(ss->key);
 	EVP_PKEY_free(s->pub);
 	free(ss);
@@ -150,6 +191,14 @@ ck_signer_from_key(EVP_PKEY *key, struct ck_signer **out, struct ck_err *err)
 	ss->key = key;
 	ss->base.pub = key; /* the public half of the same object */
 	ss->base.ops = &soft_ops;
+	/* Without a template (an EdDSA key, or init failed) each signature
+	 * initialises its own context, as before. */
+	if ((ss->tmpl_md = soft_usual_md(key)) != NULL && (ss->tmpl = EVP_MD_CTX_new()) != NULL &&
+	    EVP_DigestSignInit(ss->tmpl, NULL, ss->tmpl_md, NULL, key) != 1) {
+		EVP_MD_CTX_free(ss->tmpl);
+		ss->tmpl = NULL;
+	}
+	ERR_clear_error();
 	*out = &ss->base;
 	return CK_OK;
 }

@@ -337,15 +337,17 @@ ck_cert_der_to_pem(const unsigned char *der, size_t len, char **pem, struct ck_e
 	return ck_der_to_pem("CERTIFICATE", der, len, pem, NULL, err);
 }
 
-enum ck_code
-ck_pem_certs_parse(const char *pem, size_t len, struct ck_der_list *out, struct ck_err *err)
+/* ck_pem_certs_parse and ck_pem_certs_split: certs_only as crypto_pem_parse. */
+static enum ck_code
+pem_certs(const char *pem, size_t len, int certs_only, struct ck_der_list *out,
+	  struct ck_err *err)
 {
 	struct ck_bundle b = {0};
 	enum ck_code rc;
 
 	if (pem == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no PEM text");
-	rc = crypto_pem_parse((const unsigned char *)pem, len, NULL, 1, &b, err);
+	rc = crypto_pem_parse((const unsigned char *)pem, len, NULL, certs_only, &b, err);
 	if (rc == CK_OK && b.certs.n == 0)
 		rc = CK_FAIL(err, CK_ERR_PARSE, "the PEM text holds no certificate");
 	if (rc == CK_OK) {
@@ -355,6 +357,18 @@ ck_pem_certs_parse(const char *pem, size_t len, struct ck_der_list *out, struct 
 	}
 	ck_bundle_cleanup(&b);
 	return rc;
+}
+
+enum ck_code
+ck_pem_certs_parse(const char *pem, size_t len, struct ck_der_list *out, struct ck_err *err)
+{
+	return pem_certs(pem, len, 1, out, err);
+}
+
+enum ck_code
+ck_pem_certs_split(const char *pem, size_t len, struct ck_der_list *out, struct ck_err *err)
+{
+	return pem_certs(pem, len, CRYPTO_PEM_CERTS_UNPARSED, out, err);
 }
 
 int

@@ -548,12 +548,14 @@ issue_store(struct issue_run *r, char *const *names, struct ck_issue_result *res
 
 	if ((rc = acme_cert_download(r->sess.client, r->order.certificate, &r->cert, err)) != CK_OK)
 		return rc;
-	if ((rc = ck_pem_certs_parse(r->cert.pem, r->cert.pem_len, &r->certs, err)) != CK_OK) {
+	/* Split only: the check next decodes every certificate, once. */
+	if ((rc = ck_pem_certs_split(r->cert.pem, r->cert.pem_len, &r->certs, err)) != CK_OK) {
 		ck_err_prefix(err, "the server sent a certificate chain that does not parse");
 		return rc;
 	}
-	if ((rc = ck_issue_check_cert(&r->certs, r->cert_key, (const char *const *)names,
-				      r->p->nnames, err)) != CK_OK) {
+	memset(&info, 0, sizeof(info));
+	if ((rc = issue_check_cert_info(&r->certs, r->cert_key, (const char *const *)names,
+					r->p->nnames, &info, err)) != CK_OK) {
 		ck_err_prefix(err, "refusing the certificate of order %lld (%s); nothing was "
 			      "stored, the order and its key %lld are kept for investigation",
 			      (long long)r->order_id, r->order.url, (long long)r->key_id);
@@ -572,12 +574,10 @@ issue_store(struct issue_run *r, char *const *names, struct ck_issue_result *res
 	if ((rc = issue_store_commit(r, &cn, &put, err)) != CK_OK) {
 		ck_err_prefix(err, "the certificate was issued (%s) but could not be stored",
 			      r->order.certificate);
+		ck_cert_info_cleanup(&info);
 		return rc;
 	}
 	CK_FAULT("issue.after_store");
-	memset(&info, 0, sizeof(info));
-	if ((rc = ck_cert_info_from_der(cn.der, cn.len, &info, err)) != CK_OK)
-		return rc;
 	res->cert_id = put.cert_id;
 	memcpy(res->sha256, info.sha256, sizeof(res->sha256));
 	res->not_after = info.not_after;

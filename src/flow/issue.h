@@ -66,6 +66,14 @@ void issue_challenges_stop(struct issue_challenges *c);
 enum ck_code issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
 				   const struct ck_issue_params *p, struct issue_challenges *shared,
 				   struct ck_issue_result *out, struct ck_err *err);
+/*
+ * ck_issue_check_cert (issue_check.c), giving the leaf's facts in
+ * *info_out when every check passed (NULL: not wanted); each certificate
+ * is decoded once.
+ */
+enum ck_code issue_check_cert_info(const struct ck_der_list *certs, EVP_PKEY *key,
+				   const char *const *names, size_t n,
+				   struct ck_cert_info *info_out, struct ck_err *err);
 
 /* ---- responders shared by issuances in flight (issue_pool.c) ------------ */
 

@@ -155,24 +155,38 @@ check_names(const struct ck_cert_info *info, const char *const *names, size_t n,
 	return CK_OK;
 }
 
+/*
+ * ck_issue_check_cert, with the leaf's facts in *info_out when it passes
+ * (may be NULL).  Each certificate is decoded once: the leaf and its chain
+ * by one chain checker, not by a facts parse and a chain check apart.
+ */
 enum ck_code
-ck_issue_check_cert(const struct ck_der_list *certs, EVP_PKEY *key, const char *const *names,
-		    size_t n, struct ck_err *err)
+issue_check_cert_info(const struct ck_der_list *certs, EVP_PKEY *key, const char *const *names,
+		      size_t n, struct ck_cert_info *info_out, struct ck_err *err)
 {
+	struct ck_chain_checker *cc = NULL;
 	struct ck_cert_info info;
 	struct ck_der_list chain;
+	struct ck_err cerr;
+	enum ck_code rc, chain_rc = CK_OK;
 	char key_spki[65];
-	enum ck_code rc;
 
 	if (certs == NULL || certs->n == 0)
 		return CK_FAIL(err, CK_ERR_PARSE, "the server sent an empty certificate chain");
 	memset(&info, 0, sizeof(info));
-	if ((rc = ck_key_spki_sha256(key, key_spki, err)) != CK_OK)
+	ck_err_clear(&cerr);
+	if ((rc = ck_key_spki_sha256(key, key_spki, err)) != CK_OK ||
+	    (rc = ck_chain_checker_new(&cc, err)) != CK_OK)
 		return rc;
-	if ((rc = ck_cert_info_from_der(certs->items[0].data, certs->items[0].len, &info, err)) !=
-	    CK_OK) {
+	/* Each certificate must be signed by the next.  The last one is not
+	 * checked against anything: it may be a root (self-signed) or be signed
+	 * by a root the server does not send; trust is the relying party's. */
+	chain.items = certs->items + 1;
+	chain.n = certs->n - 1;
+	if ((rc = ck_chain_checker_cert(cc, certs->items[0].data, certs->items[0].len, &chain,
+					&info, &chain_rc, &cerr, err)) != CK_OK) {
 		ck_err_prefix(err, "the issued certificate does not parse");
-		return rc;
+		goto out;
 	}
 	if (strcmp(info.spki_sha256, key_spki) != 0) {
 		rc = CK_FAIL(err, CK_ERR_KEY_MISMATCH,
@@ -182,16 +196,28 @@ ck_issue_check_cert(const struct ck_der_list *certs, EVP_PKEY *key, const char *
 	}
 	if ((rc = check_names(&info, names, n, err)) != CK_OK)
 		goto out;
-	/* Each certificate must be signed by the next.  The last one is not
-	 * checked against anything: it may be a root (self-signed) or be signed
-	 * by a root the server does not send; trust is the relying party's. */
-	chain.items = certs->items + 1;
-	chain.n = certs->n - 1;
-	if ((rc = ck_chain_check(certs->items[0].data, certs->items[0].len, &chain, err)) != CK_OK)
+	if (chain_rc != CK_OK) {
+		if (err != NULL)
+			*err = cerr;
 		ck_err_prefix(err, "the server's certificate chain is wrong");
+		rc = chain_rc;
+		goto out;
+	}
+	if (info_out != NULL) {
+		*info_out = info;
+		memset(&info, 0, sizeof(info));
+	}
 out:
+	ck_chain_checker_free(cc);
 	ck_cert_info_cleanup(&info);
 	return rc;
+}
+
+enum ck_code
+ck_issue_check_cert(const struct ck_der_list *certs, EVP_PKEY *key, const char *const *names,
+		    size_t n, struct ck_err *err)
+{
+	return issue_check_cert_info(certs, key, names, n, NULL, err);
 }
 
 enum ck_code

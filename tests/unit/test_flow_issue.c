@@ -230,6 +230,51 @@ test_cert_chain_signatures_checked(void **state)
 	EVP_PKEY_free(key);
 }
 
+/*
+ * The issuance splits the downloaded PEM without decoding it
+ * (ck_pem_certs_split) and decodes each certificate once in the check:
+ * a CERTIFICATE block that is not one passes the split and is refused by
+ * the check, naming its place, so it never reaches the store.
+ */
+static void
+test_split_chain_refused_by_the_check(void **state)
+{
+	const char *names[] = { "www.example.test" };
+	static const char pem[] = "-----BEGIN CERTIFICATE-----\nAQIDBA==\n"
+				  "-----END CERTIFICATE-----\n";
+	unsigned char junk[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	EVP_PKEY *key = t_key(CK_KEY_EC256);
+	struct ck_der_list l = { NULL, 0 };
+	struct ck_cert_info info;
+	struct t_chain c;
+	struct ck_der keep;
+	struct ck_err e;
+
+	(void)state;
+	ck_err_clear(&e);
+	assert_int_equal(ck_pem_certs_parse(pem, strlen(pem), &l, &e), CK_ERR_PARSE);
+	assert_int_equal(ck_pem_certs_split(pem, strlen(pem), &l, &e), CK_OK);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(ck_issue_check_cert(&l, key, names, 1, &e), CK_ERR_PARSE);
+	assert_non_null(strstr(e.msg, "does not parse"));
+	ck_der_list_cleanup(&l);
+	t_chain_make(&c, key, "DNS:www.example.test");
+	keep = c.d[1];
+	c.d[1].data = junk;
+	c.d[1].len = sizeof(junk);
+	assert_int_equal(ck_issue_check_cert(&c.l, key, names, 1, &e), CK_ERR_PARSE);
+	assert_non_null(strstr(e.msg, "chain certificate 1"));
+	c.d[1] = keep;
+	/* Passing, the leaf's facts come with it: nothing parses it again. */
+	memset(&info, 0, sizeof(info));
+	assert_int_equal(issue_check_cert_info(&c.l, key, names, 1, &info, &e), CK_OK);
+	assert_int_equal(info.nsans, 1);
+	assert_true(info.not_after > 0);
+	ck_cert_info_cleanup(&info);
+	t_chain_free(&c);
+	EVP_PKEY_free(key);
+}
+
 static void
 test_names_same_set(void **state)
 {
@@ -328,6 +373,7 @@ main(void)
 		cmocka_unit_test(test_challenge_fits_names),
 		cmocka_unit_test(test_cert_checked_before_storing),
 		cmocka_unit_test(test_cert_chain_signatures_checked),
+		cmocka_unit_test(test_split_chain_refused_by_the_check),
 		cmocka_unit_test(test_names_same_set),
 		cmocka_unit_test_setup_teardown(test_order_found_for_resume, t_setup, t_teardown),
 	};

@@ -25,14 +25,48 @@
 #include "store/sqlite/sqlite_int.h"
 #include "store/store.h"
 
+/*
+ * A statement: SQLite's, with the text it was prepared from and its
+ * connection.  A finished one is reset and kept (at most SQ_CACHE_MAX per
+ * connection, the least recently used dropped) so the next use of the same
+ * SQL skips sqlite3_prepare: a renewal runs about a hundred statements of
+ * a few dozen texts, and parsing them was a tenth of its CPU.
+ */
+struct sq_stmt {
+	sqlite3_stmt *s;
+	struct st_conn *c;
+	char *sql;
+};
+
+#define SQ_CACHE_MAX 96
+
 struct st_conn {
 	sqlite3 *db;
 	char *path;
 	const struct ck_ctx *ctx;
+	struct sq_stmt *idle[SQ_CACHE_MAX]; /* reset, unbound; the newest last */
+	size_t nidle;
 };
 
-/* A statement is SQLite's own; the driver's type only names it. */
-#define STMT(s) ((sqlite3_stmt *)(void *)(s))
+#define STMT(s) (((struct sq_stmt *)(void *)(s))->s)
+
+static void
+sq_stmt_free(struct sq_stmt *q)
+{
+	if (q == NULL)
+		return;
+	sqlite3_finalize(q->s);
+	free(q->sql);
+	free(q);
+}
+
+/* Finalizes every kept statement (before the connection closes). */
+static void
+sq_cache_clear(struct st_conn *c)
+{
+	while (c->nidle > 0)
+		sq_stmt_free(c->idle[--c->nidle]);
+}
 
 static enum st_fail
 conn_fail_kind(struct st_conn *c)
@@ -274,6 +308,7 @@ sqlite_close(struct st_conn *c)
 {
 	if (c == NULL)
 		return;
+	sq_cache_clear(c);
 	if (c->db != NULL && !sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	if (c->db != NULL)
@@ -320,11 +355,29 @@ ok(int rc)
 static int
 sqlite_prepare(struct st_conn *c, const char *sql, struct st_drv_stmt **out)
 {
-	sqlite3_stmt *s = NULL;
+	struct sq_stmt *q;
+	size_t i;
 
-	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+	for (i = c->nidle; i-- > 0;) {
+		if (strcmp(c->idle[i]->sql, sql) != 0)
+			continue;
+		q = c->idle[i];
+		memmove(&c->idle[i], &c->idle[i + 1], (c->nidle - i - 1) * sizeof(c->idle[0]));
+		c->nidle--;
+		*out = (struct st_drv_stmt *)(void *)q;
+		return 0;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL || (q->sql = strdup(sql)) == NULL) {
+		free(q);
 		return -1;
-	*out = (struct st_drv_stmt *)(void *)s;
+	}
+	q->c = c;
+	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &q->s, NULL) !=
+	    SQLITE_OK) {
+		sq_stmt_free(q);
+		return -1;
+	}
+	*out = (struct st_drv_stmt *)(void *)q;
 	return 0;
 }
 
@@ -401,10 +454,28 @@ sqlite_reset(struct st_drv_stmt *s)
 	return ok(sqlite3_reset(STMT(s)));
 }
 
+/* Kept for the next use of its SQL once reset (never holding a row, a
+ * lock or a bound value), else finalized. */
 static void
 sqlite_finalize(struct st_drv_stmt *s)
 {
-	sqlite3_finalize(STMT(s));
+	struct sq_stmt *q = (struct sq_stmt *)(void *)s;
+	struct st_conn *c;
+
+	if (q == NULL)
+		return;
+	c = q->c;
+	sqlite3_reset(q->s);
+	if (sqlite3_clear_bindings(q->s) != SQLITE_OK || sqlite3_stmt_busy(q->s)) {
+		sq_stmt_free(q);
+		return;
+	}
+	if (c->nidle == SQ_CACHE_MAX) {
+		sq_stmt_free(c->idle[0]);
+		memmove(&c->idle[0], &c->idle[1], (SQ_CACHE_MAX - 1) * sizeof(c->idle[0]));
+		c->nidle--;
+	}
+	c->idle[c->nidle++] = q;
 }
 
 static int
