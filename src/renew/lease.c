@@ -92,7 +92,8 @@ lease_beat(struct renew_leases *l, struct ck_store **st)
 			held[n++] = l->slots[i];
 	pthread_mutex_unlock(&l->lock);
 	ck_err_clear(&e);
-	if (n > 0 && *st == NULL && ck_store_open_ex(l->path, l->ctx, 0, st, &e) != CK_OK) {
+	if (n > 0 && *st == NULL &&
+	    ck_store_open_ex(l->path, l->ctx, CK_STORE_SMALL_CACHE, st, &e) != CK_OK) {
 		ck_log(&l->ctx->log, CK_LOG_WARN, "the lease heartbeat cannot open the store (the "
 		       "leases expire unless a later beat succeeds): %s", e.msg);
 		*st = NULL;

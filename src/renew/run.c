@@ -367,7 +367,7 @@ run_worker(void *arg)
 	size_t i, slot = renew_leases_slot(&r->leases);
 
 	ck_err_clear(&e);
-	if (ck_store_open_ex(r->path, r->ctx, 0, &st, &e) != CK_OK ||
+	if (ck_store_open_ex(r->path, r->ctx, CK_STORE_SMALL_CACHE, &st, &e) != CK_OK ||
 	    ck_store_seal_key_share(st, r->main_st, &e) != CK_OK) {
 		ck_log(&r->ctx->log, CK_LOG_ERROR, "a renewal worker cannot open the store: %s",
 		       e.msg);
