@@ -24,8 +24,7 @@ group_setup(void **state)
 {
 	(void)state;
 	t_softhsm_init(dir, sizeof(dir), "ck-pin-states", T_LABEL, T_PIN);
-	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir);
-	t_sh("printf '%%s\\n' " T_PIN " > %s", pin_file);
+	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir); /* written by t_softhsm_init */
 	snprintf(login_log, sizeof(login_log), "%s/logins", dir);
 	setenv("CK_SHIM_LOG", login_log, 1);
 	return 0;

@@ -63,8 +63,7 @@ group_setup(void **state)
 {
 	(void)state;
 	t_softhsm_init(dir, sizeof(dir), "ck-token-sign", T_LABEL, T_PIN);
-	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir);
-	t_write(pin_file, T_PIN "\n");
+	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir); /* written by t_softhsm_init */
 	snprintf(bad_pin_file, sizeof(bad_pin_file), "%s/bad-pin", dir);
 	t_write(bad_pin_file, "000000\n");
 	return 0;

@@ -14,15 +14,16 @@
 #define T_SO_PIN "654321"
 
 /*
- * Makes dir (size bytes; a new /tmp/<prefix>-XXXXXX) holding softhsm2.conf
- * and tokens/ (0700), points SOFTHSM2_CONF at that configuration, and
- * initialises a token labelled label with user PIN pin.  The test fails if
- * any step does.  t_rm_rf(dir) removes it all.
+ * Makes dir (size bytes; a new /tmp/<prefix>-XXXXXX) holding softhsm2.conf,
+ * tokens/ (0700) and pin (the PIN and a newline, as a PIN file is written
+ * by hand), points SOFTHSM2_CONF at that configuration, and initialises a
+ * token labelled label with user PIN pin.  The test fails if any step does.
+ * t_rm_rf(dir) removes it all.
  */
 static inline void
 t_softhsm_init(char *dir, size_t size, const char *prefix, const char *label, const char *pin)
 {
-	char conf[256], tokens[256];
+	char conf[256], tokens[256], pin_file[256];
 	FILE *fp;
 
 	assert_true((size_t)snprintf(dir, size, "/tmp/%s-XXXXXX", prefix) < size);
@@ -38,6 +39,11 @@ t_softhsm_init(char *dir, size_t size, const char *prefix, const char *label, co
 	setenv("SOFTHSM2_CONF", conf, 1);
 	t_sh("softhsm2-util --init-token --free --label '%s' --pin %s --so-pin " T_SO_PIN
 	     " >/dev/null", label, pin);
+	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir);
+	fp = fopen(pin_file, "w");
+	assert_non_null(fp);
+	fprintf(fp, "%s\n", pin);
+	assert_int_equal(fclose(fp), 0);
 }
 
 /*
