@@ -26,10 +26,8 @@ What a user notices:
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
@@ -42,25 +40,16 @@ LIFE = 40  # seconds: Pebble's certificateValidityPeriod
 
 def setUpModule():
     global PG, PEBBLE, STATIC, TMP, WEBROOT
-    TMP = tempfile.mkdtemp(prefix="ck-fleet-lease-")
+    TMP, PG, PEBBLE = ckharness.module_pg_pebble("ck-fleet-lease-",
+                                                 config={"certificateValidityPeriod": LIFE})
     WEBROOT = os.path.join(TMP, "www")
     os.mkdir(WEBROOT)
-    PG = ckharness.PostgreSQL().start()
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"),
-                              config={"certificateValidityPeriod": LIFE})
-    PEBBLE.start()
     STATIC = ckharness.StaticServer(WEBROOT, PEBBLE.http_port)
 
 
 def tearDownModule():
     if STATIC is not None:
         STATIC.stop()
-    if PEBBLE is not None:
-        PEBBLE.stop()
-    if PG is not None:
-        PG.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
 
 
 def on_node(node, argv):
@@ -79,7 +68,7 @@ class FleetCase(unittest.TestCase):
     def setUp(self):
         self.proxy = PEBBLE.fault_proxy()
         self.addCleanup(self.proxy.stop)
-        self.db = self.id().rsplit(".", 1)[-1].lower()
+        self.db = ckharness.test_name(self)
         self.url = PG.createdb(self.db)
         self.ck = ckharness.Certkeep(self.url, ca_bundle=PEBBLE.ca_bundle)
         self.ck.run("account", "register", "--server", self.server(), "--agree-tos")
