@@ -7,6 +7,7 @@ runs and then lets it go; ARI's window decides (replaces set) and its
 moment stays put; two runs never renew one lineage twice."""
 
 import calendar
+import concurrent.futures
 import json
 import os
 import random
@@ -56,6 +57,23 @@ class RenewBase(unittest.TestCase):
 
     def issue(self, name, *extra):
         self.ck.run("issue", "-d", name, *self.http(), *extra, timeout=300)
+
+    def issue_many(self, names, ck=None):
+        """One lineage per name, issued 4 at a time: each issue proves its name by
+        http-01 through a webroot that a static server on the CA's http port serves
+        (standalone listeners of processes side by side would fight over that port).
+        The server stops before this returns; renewals then prove by --http-port."""
+        ck = ck or self.ck
+        webroot = os.path.join(os.path.dirname(ck.store), "webroot")
+        os.makedirs(webroot, exist_ok=True)
+        static = ckharness.StaticServer(webroot, self.pebble().http_port)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                for r in pool.map(lambda n: ck.run("issue", "-d", n, "--webroot", webroot,
+                                                   check=False, timeout=300), names):
+                    self.assertEqual(r.returncode, 0, ckharness.describe(r, "issue"))
+        finally:
+            static.stop()
 
     def renew(self, *args, check=True, env=None):
         return self.ck.run("renew", *self.http(), *args, check=check, env=env, timeout=600)
@@ -108,8 +126,7 @@ class TestRenew(RenewBase):
 
     def test_forced_renew_gives_each_lineage_one_new_linked_certificate(self):
         names = ["f%d.renew.test" % i for i in range(5)]
-        for n in names:
-            self.issue(n)
+        self.issue_many(names)
         old = {n: self.current(n)["sha256"] for n in names}
         finalizes = self.finalizes()
         out, r = self.renew_json("--all", "--force", "--concurrency", "3")
@@ -160,8 +177,7 @@ class TestRenew(RenewBase):
 
     def test_fifty_lineages_at_concurrency_eight(self):
         names = ["c%02d.renew.test" % i for i in range(50)]
-        for n in names:
-            self.issue(n)
+        self.issue_many(names)
         finalizes = self.finalizes()
         out, _ = self.renew_json("--all", "--force", "--concurrency", "8")
         self.assertEqual((out["renewed"], out["failed"]), (50, 0), out)
@@ -447,10 +463,27 @@ class TestRenewProxy(RenewBase):
 
 
 class TestRenewShortLived(RenewBase):
-    """Pebble issuing 40-second certificates: due at half the lifetime."""
+    """Pebble issuing 40-second certificates: due at half the lifetime.
+
+    One store for the class, and the batch test's lineages are issued when its
+    first test starts: they become due while test_due_at_half_the_lifetime
+    waits for its own, so the half lifetime is waited once, not once per test
+    (in either order: a test that finds its lineages not due yet waits)."""
+
+    FAULT = ["k%d.renew.test" % i for i in range(4)]
+    KILLED = ["r%d.renew.test" % i for i in range(4)]
+    shared = None  # (store, Certkeep) of the class
 
     def pebble(self):
         return SHORT
+
+    def setUp(self):
+        cls = type(self)
+        if cls.shared is None:
+            super().setUp()
+            self.issue_many(self.FAULT + self.KILLED)
+            cls.shared = (self.store, self.ck)
+        self.store, self.ck = cls.shared
 
     def wait_due(self, names, limit=SHORT_LIFE):
         deadline = time.time() + limit
@@ -475,10 +508,7 @@ class TestRenewShortLived(RenewBase):
                          ("renewed", "lifetime"))
 
     def test_killed_during_a_batch_resumes_without_duplicates(self):
-        fault = ["k%d.renew.test" % i for i in range(4)]
-        killed = ["r%d.renew.test" % i for i in range(4)]
-        for n in fault + killed:
-            self.issue(n)
+        fault, killed = self.FAULT, self.KILLED
         self.wait_due(fault + killed)
         # a fault point: the process dies right after the second finalize
         finalizes = self.finalizes()
