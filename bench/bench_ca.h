@@ -10,6 +10,7 @@
 #define BENCH_CA_H
 
 #include <stdio.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -47,6 +48,42 @@ bench_add_ext(X509 *issuer, X509 *subject, int nid, const char *value)
 	ok = X509_add_ext(subject, ext, -1);
 	X509_EXTENSION_free(ext);
 	return ok;
+}
+
+/*
+ * A new certificate (v3) with serial, subject CN=cn, valid [nb, na) (UNIX
+ * times), issued by ca (NULL: self-issued); the caller sets the key and
+ * the extensions, then bench_cert_sign.  NULL if OpenSSL fails.
+ */
+static X509 *
+bench_cert_new(const char *cn, long serial, time_t nb, time_t na, X509 *ca)
+{
+	X509 *x = X509_new();
+	X509_NAME *name;
+
+	if (x == NULL)
+		return NULL;
+	name = X509_get_subject_name(x);
+	if (!X509_set_version(x, 2) || !ASN1_INTEGER_set(X509_get_serialNumber(x), serial) ||
+	    ASN1_TIME_set(X509_getm_notBefore(x), nb) == NULL ||
+	    ASN1_TIME_set(X509_getm_notAfter(x), na) == NULL ||
+	    !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
+					-1, 0) ||
+	    !X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name)) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* x signed with key (SHA-256) if ok; else, or if signing fails, x freed and NULL. */
+static X509 *
+bench_cert_sign(X509 *x, int ok, EVP_PKEY *key)
+{
+	if (ok && X509_sign(x, key, EVP_sha256()) > 0)
+		return x;
+	X509_free(x);
+	return NULL;
 }
 
 /* The CA of an earlier call: 1 read, -1 none there yet (DIR/ca.pem missing),

@@ -140,20 +140,12 @@ static X509 *
 make_cert(const char *cn, long serial, EVP_PKEY *key, const unsigned char *spki, X509 *ca,
 	  EVP_PKEY *ca_key, long nb, long days)
 {
-	X509 *x = X509_new();
-	X509_NAME *name;
+	X509 *x = bench_cert_new(cn, serial, nb, nb + days * DAY, ca);
 	int ok;
 
 	if (x == NULL)
 		return NULL;
-	name = X509_get_subject_name(x);
-	ok = X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
-	     ASN1_TIME_set(X509_getm_notBefore(x), nb) != NULL &&
-	     ASN1_TIME_set(X509_getm_notAfter(x), nb + days * DAY) != NULL &&
-	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-					-1, 0) &&
-	     X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) &&
-	     (spki != NULL ? set_pubkey(x, spki) : X509_set_pubkey(x, key));
+	ok = spki != NULL ? set_pubkey(x, spki) : X509_set_pubkey(x, key);
 	if (ok && ca == NULL)
 		ok = bench_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") &&
 		     bench_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
@@ -166,13 +158,7 @@ make_cert(const char *cn, long serial, EVP_PKEY *key, const unsigned char *spki,
 	}
 	if (ok && ca != NULL)
 		ok = X509_add_ext(x, leaf_bc, -1) && add_san(x, cn);
-	if (ok)
-		ok = X509_sign(x, ca ? ca_key : key, EVP_sha256()) > 0;
-	if (!ok) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
+	return bench_cert_sign(x, ok, ca ? ca_key : key);
 }
 
 /* COPY text's bytea: \\x and lowercase hex. */

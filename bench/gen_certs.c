@@ -38,21 +38,13 @@ static X509 *
 make_cert(const char *cn, long serial, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
 	  const char *san)
 {
-	X509 *x = X509_new();
-	X509_NAME *name;
+	time_t now = time(NULL);
+	X509 *x = bench_cert_new(cn, serial, now - DAY, now + (ca ? 90 : 3650) * DAY, ca);
 	int ok;
 
 	if (x == NULL)
 		return NULL;
-	name = X509_get_subject_name(x);
-	ok = X509_set_version(x, 2) &&
-	     ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
-	     X509_gmtime_adj(X509_getm_notBefore(x), -DAY) &&
-	     X509_gmtime_adj(X509_getm_notAfter(x), (ca ? 90 : 3650) * DAY) &&
-	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-					-1, 0) &&
-	     X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) &&
-	     X509_set_pubkey(x, key);
+	ok = X509_set_pubkey(x, key);
 	if (ok && ca == NULL)
 		ok = bench_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") &&
 		     bench_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") &&
@@ -61,13 +53,7 @@ make_cert(const char *cn, long serial, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key
 		ok = bench_add_ext(ca, x, NID_basic_constraints, "critical,CA:FALSE") &&
 		     bench_add_ext(ca, x, NID_subject_alt_name, san) &&
 		     bench_add_ext(ca, x, NID_authority_key_identifier, "keyid");
-	if (ok)
-		ok = X509_sign(x, ca ? ca_key : key, EVP_sha256()) > 0;
-	if (!ok) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
+	return bench_cert_sign(x, ok, ca ? ca_key : key);
 }
 
 static int
