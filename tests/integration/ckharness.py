@@ -264,6 +264,15 @@ def module_cleanup(tmp, *pebbles):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def module_tmp(prefix):
+    """For setUpModule: a new temporary directory (prefix `prefix`), removed
+    after the module (unittest.addModuleCleanup, so after tearDownModule and
+    also when setUpModule fails) unless CK_KEEP_TMP asks to keep it."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    unittest.addModuleCleanup(module_cleanup, tmp)
+    return tmp
+
+
 def module_pg_pebble(prefix, **kw):
     """For the setUpModule of a test module on PostgreSQL and Pebble: a new
     temporary directory (prefix `prefix`), a throw-away PostgreSQL server
@@ -274,8 +283,7 @@ def module_pg_pebble(prefix, **kw):
     unittest.addModuleCleanup as each one starts: they run after the
     module's tearDownModule (which needs none of it), and also when
     setUpModule fails half-way, so no server outlives its module."""
-    tmp = tempfile.mkdtemp(prefix=prefix)
-    unittest.addModuleCleanup(module_cleanup, tmp)
+    tmp = module_tmp(prefix)
     pg = PostgreSQL().start()
     unittest.addModuleCleanup(pg.stop)
     pebble = Pebble(os.path.join(tmp, "pebble"), **kw)

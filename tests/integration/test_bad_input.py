@@ -45,13 +45,7 @@ APPLICATION_ID = 0x436B5374  # "CkSt"
 
 def setUpModule():
     global TMP, PKI
-    TMP = tempfile.mkdtemp(prefix="ck-bad-input-")
-    PKI = sc.Pki(os.path.join(TMP, "pki"))
-
-
-def tearDownModule():
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    TMP, PKI = sc.module_pki("ck-bad-input-")
 
 
 def file_hash(path):
