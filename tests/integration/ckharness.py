@@ -273,6 +273,17 @@ def module_tmp(prefix):
     return tmp
 
 
+def module_pg(prefix):
+    """For the setUpModule of a test module on PostgreSQL without Pebble: a new
+    temporary directory and a started throw-away PostgreSQL (PostgreSQL()).
+    Returns (tmp, pg); both are undone by module cleanups (see
+    module_pg_pebble)."""
+    tmp = module_tmp(prefix)
+    pg = PostgreSQL().start()
+    unittest.addModuleCleanup(pg.stop)
+    return tmp, pg
+
+
 def module_pg_pebble(prefix, **kw):
     """For the setUpModule of a test module on PostgreSQL and Pebble: a new
     temporary directory (prefix `prefix`), a throw-away PostgreSQL server
@@ -283,9 +294,7 @@ def module_pg_pebble(prefix, **kw):
     unittest.addModuleCleanup as each one starts: they run after the
     module's tearDownModule (which needs none of it), and also when
     setUpModule fails half-way, so no server outlives its module."""
-    tmp = module_tmp(prefix)
-    pg = PostgreSQL().start()
-    unittest.addModuleCleanup(pg.stop)
+    tmp, pg = module_pg(prefix)
     pebble = Pebble(os.path.join(tmp, "pebble"), **kw)
     unittest.addModuleCleanup(pebble.stop)
     pebble.start()
@@ -293,9 +302,10 @@ def module_pg_pebble(prefix, **kw):
 
 
 def test_name(test):
-    """A unittest test's method name in lower case: a PostgreSQL database
-    name (with anything but [a-z0-9_] made "_") and a directory name."""
-    return re.sub(r"[^a-z0-9_]", "_", test.id().rsplit(".", 1)[-1].lower())
+    """A unittest test's method name in lower case, at most 60 characters: a
+    PostgreSQL database name (anything but [a-z0-9_] made "_"; PostgreSQL
+    cuts names at 63) and a directory name."""
+    return re.sub(r"[^a-z0-9_]", "_", test.id().rsplit(".", 1)[-1].lower())[:60]
 
 
 def pg_test_db(test, pg, tmp):
