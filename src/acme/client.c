@@ -391,7 +391,7 @@ acme_get(struct acme_client *c, const char *url, struct acme_http_response *out,
 static enum ck_code
 nonce_take(struct acme_client *c, char **out, struct ck_err *err)
 {
-	const struct acme_directory *d;
+	const struct acme_directory *d = NULL;
 	struct acme_http_request req = { .method = ACME_METHOD_HEAD };
 	struct acme_http_response resp = { 0 };
 	enum ck_code rc;
@@ -408,6 +408,12 @@ nonce_take(struct acme_client *c, char **out, struct ck_err *err)
 	if (c->nonce == NULL) {
 		if ((rc = acme_directory_get(c, &d, err)) != CK_OK)
 			return rc;
+		/* The directory's answer may have fed the pool meanwhile. */
+		c->nonce = acme_share_take_nonce(c->ctx->acme_share, c->directory_url,
+						 c->ca_bundle, 0, &c->nonce_held);
+		c->nonce_at = ck_mono_ms();
+	}
+	if (c->nonce == NULL) {
 		req.url = d->new_nonce;
 		/* In flight, this HEAD counts as a holder: its nonce's answer feeds the pool. */
 		acme_share_held_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle,
