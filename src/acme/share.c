@@ -63,6 +63,7 @@ enum ck_code
 acme_share_new(struct acme_share **out, struct ck_err *err)
 {
 	struct acme_share *sh = calloc(1, sizeof(*sh));
+	pthread_condattr_t ca;
 
 	if (sh == NULL)
 		return CK_OOM(err);
@@ -70,11 +71,16 @@ acme_share_new(struct acme_share **out, struct ck_err *err)
 		free(sh);
 		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
 	}
-	if (pthread_cond_init(&sh->nonce_back, NULL) != 0) {
+	/* Waits are measured on the monotonic clock: a clock step cannot stretch one. */
+	if (pthread_condattr_init(&ca) != 0 ||
+	    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&sh->nonce_back, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
 		pthread_mutex_destroy(&sh->lock);
 		free(sh);
 		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a condition variable");
 	}
+	pthread_condattr_destroy(&ca);
 	*out = sh;
 	return CK_OK;
 }
@@ -201,7 +207,7 @@ acme_share_take_nonce(struct acme_share *sh, const char *url, const char *ca_bun
 
 	if (sh == NULL)
 		return NULL;
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += (time_t)(wait_ms / 1000u);
 	until.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
 	if (until.tv_nsec >= 1000000000L) {
