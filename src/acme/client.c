@@ -408,10 +408,17 @@ nonce_take(struct acme_client *c, char **out, struct ck_err *err)
 	if (c->nonce == NULL) {
 		if ((rc = acme_directory_get(c, &d, err)) != CK_OK)
 			return rc;
-		/* The directory's answer may have fed the pool meanwhile. */
-		c->nonce = acme_share_take_nonce(c->ctx->acme_share, c->directory_url,
-						 c->ca_bundle, 0, &c->nonce_held);
-		c->nonce_at = ck_mono_ms();
+		/* With a share, the directory's answer may have fed the pool meanwhile
+		 * (without one, a nonce it brought is replaced by the HEAD's, as ever). */
+		if (c->ctx->acme_share != NULL && c->nonce == NULL) {
+			c->nonce = acme_share_take_nonce(c->ctx->acme_share, c->directory_url,
+							 c->ca_bundle, 0, &c->nonce_held);
+			c->nonce_at = ck_mono_ms();
+		}
+		if (c->ctx->acme_share == NULL) {
+			free(c->nonce);
+			c->nonce = NULL;
+		}
 	}
 	if (c->nonce == NULL) {
 		req.url = d->new_nonce;
