@@ -30,6 +30,14 @@
  * (never an identifier: '#' is not in a DNS name or an IP literal). */
 #define RENEW_ARI_HOLD "#renewalInfo"
 
+struct acct_cache;
+
+/* What a long-running process keeps between runs (certkeep/renew.h). */
+struct ck_renew_cache {
+	struct ck_ctx ctx;           /* the runs' context; ctx.acme_share lives as long */
+	struct acct_cache *accounts; /* the account sessions, borrowed by each run's pool */
+};
+
 /* One ACME server the plan talks to (renewalInfo). */
 struct renew_server {
 	char *url;
