@@ -14,10 +14,8 @@ scripts/pg-test-server):
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 
@@ -38,17 +36,7 @@ RENEW_INTERVAL = 8  # seconds between the agent's renewal cycles
 
 def setUpModule():
     global PG, PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-session-")
-    PG = ckharness.PostgreSQL().start()
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
-
-
-def tearDownModule():
-    PEBBLE.stop()
-    PG.stop()
-    if not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    TMP, PG, PEBBLE = ckharness.module_pg_pebble("ck-session-")
 
 
 def http():
@@ -91,10 +79,7 @@ class TestBatchRequests(unittest.TestCase):
 class TestAgentSessions(unittest.TestCase):
 
     def setUp(self):
-        self.db = self.id().rsplit(".", 1)[-1].lower()
-        self.url = PG.createdb(self.db)
-        self.dir = os.path.join(TMP, self.db)
-        os.makedirs(self.dir)
+        self.db, self.url, self.dir = ckharness.pg_test_db(self, PG, TMP)
         self.proxy = PEBBLE.fault_proxy()
         self.addCleanup(self.proxy.stop)
         fp = ckharness.faultproxy()
