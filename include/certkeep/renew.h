@@ -135,6 +135,10 @@ struct ck_renew_opts {
 	 * CK_RENEW_LEASE_TTL_MIN..CK_RENEW_LEASE_TTL_MAX.  A node that stops
 	 * for longer loses its leases and commits nothing more for them. */
 	unsigned lease_ttl_s;
+	/* With every lineage (no names): report the ones not due as well.  By
+	 * default a plan reads and reports only the lineages that are due (or
+	 * held, or in flight), found by their stored next-due time. */
+	int show_all;
 };
 
 struct ck_renew_report {

@@ -35,4 +35,48 @@ typedef enum ck_code (*ck_lineage_current_fn)(struct ck_lineage_current *c, void
 enum ck_code ck_store_lineage_current_each(struct ck_store *st, ck_lineage_current_fn fn,
 					   void *arg, struct ck_err *err);
 
+struct ck_renewal;
+
+/*
+ * The due-scan (migration 15): lineages.due_at is when a renewal plan must
+ * next look at a lineage, 0 = now (compute it).  Pages are read by index,
+ * never the whole table at once.
+ */
+#define CK_DUE_PAGE_MAX 10000       /* lineages in one page at most */
+struct ck_due_cursor {
+	time_t due_at;              /* the last row read: the next page starts after it */
+	int64_t id;
+};
+/* Before the first page: below every due_at (a reset one is negative). */
+#define CK_DUE_CURSOR_START { (time_t)INT64_MIN, 0 }
+struct ck_due_page {
+	struct ck_lineage *lins;
+	struct ck_lineage_current *cur; /* cur[i] for lins[i]; cert_id 0: none */
+	time_t *due_at;             /* as read */
+	struct ck_renewal *ren;     /* its renewal row; lineage "" = none */
+	size_t n;
+};
+/*
+ * Up to limit lineages after *after into *out, each with its current
+ * certificate as ck_store_lineage_current_each reads it and its renewal
+ * row (store/renewal.h): with by >= 0 those
+ * whose due_at <= by in (due_at, id) order; with by < 0 every lineage in
+ * id order.  *after moves to the last row read; out->n == 0: no more.
+ */
+enum ck_code ck_store_due_page(struct ck_store *st, time_t by, struct ck_due_cursor *after,
+			       size_t limit, struct ck_due_page *out, struct ck_err *err);
+void ck_due_page_cleanup(struct ck_due_page *p);
+/* One due_at to store: for lineage id, still current cert_id and due_at was. */
+struct ck_due_set {
+	int64_t id;
+	int64_t cert_id;
+	time_t was;
+	time_t due_at;
+};
+/* Stores the n values in one transaction, each only where its lineage is
+ * as it was read (else left for the next plan); no generation bump: a
+ * cache of stored facts, not a change. */
+enum ck_code ck_store_due_set(struct ck_store *st, const struct ck_due_set *v, size_t n,
+			      struct ck_err *err);
+
 #endif
