@@ -263,9 +263,10 @@ ck_lineage_list_cleanup(struct ck_lineage_list *l)
 		st_list_free(&l->items, &l->n, sizeof(*l->items), lineage_free);
 }
 
-/* The due-scan's columns: lineage_row's, then due_at and the current
- * certificate as ck_store_lineage_current_each reads it (its account
- * subquery included), then its renewal row (st_renewal_cols, at 21). */
+/* The due-scan's columns: lineage_row's, then due_at, the current
+ * certificate's facts and the account of the order behind it (as
+ * ck_store_cert_order_account finds it), then its renewal row
+ * (st_renewal_cols, at 21). */
 #define DUE_COLS                                                                          \
 	"SELECT l.id, l.name, l.identifiers, l.key_type, l.current_cert_id, l.created, "    \
 	"l.profile, l.preferred_chain, l.challenge, l.token_uri, l.token_module, "          \
