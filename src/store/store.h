@@ -66,9 +66,9 @@ struct ck_due_set {
 	time_t was;
 	time_t due_at;
 };
-/* Stores the n values in one transaction, each only where its lineage is
- * as it was read (else left for the next plan); no generation bump: a
- * cache of stored facts, not a change. */
+/* Stores the n values (at most CK_DUE_PAGE_MAX) in one statement, each
+ * only where its lineage is as it was read (else left for the next plan);
+ * no generation bump: a cache of stored facts, not a change. */
 enum ck_code ck_store_due_set(struct ck_store *st, const struct ck_due_set *v, size_t n,
 			      struct ck_err *err);
 

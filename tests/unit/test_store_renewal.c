@@ -436,7 +436,10 @@ test_due_pages(void **state)
 {
 	struct t_env *e = *state;
 	struct ck_due_cursor at = CK_DUE_CURSOR_START;
-	const char *names[1];
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	struct ck_due_set set[3];
+	struct ck_der d;
+	struct t_pki p;
 	char name[32];
 	struct ck_due_page pg;
 	struct ck_err err;
@@ -445,10 +448,12 @@ test_due_pages(void **state)
 	size_t i, seen = 0, pages = 0;
 
 	ck_err_clear(&err);
-	for (i = 0; i < 7; i++) {
+	t_pki_init(&p, e->now);
+	for (i = 0; i < 7; i++) { /* ids in name order */
 		snprintf(name, sizeof(name), "p%zu.test", i);
-		names[0] = name;
-		assert_int_equal(ck_store_lineage_put(e->st, name, names, 1, NULL, NULL, &err), CK_OK);
+		t_leaf(&p, k, name, (long)i + 2, e->now, 90, &d);
+		(void)t_put_cert(e->st, &d, &p.chain, 0, name, NULL);
+		free(d.data);
 	}
 	do {
 		assert_int_equal(ck_store_due_page(e->st, e->now, &at, 3, &pg, &err), CK_OK);
@@ -457,7 +462,7 @@ test_due_pages(void **state)
 				    (pg.due_at[i] == last && pg.lins[i].id > lastid));
 			last = pg.due_at[i];
 			lastid = pg.lins[i].id;
-			assert_int_equal(pg.cur[i].cert_id, 0);
+			assert_int_equal(pg.cur[i].cert_id, pg.lins[i].current_cert_id);
 			assert_string_equal(pg.ren[i].lineage, "");
 		}
 		seen += pg.n;
@@ -471,8 +476,21 @@ test_due_pages(void **state)
 	at.id = 0;
 	assert_int_equal(ck_store_due_page(e->st, -1, &at, 10, &pg, &err), CK_OK);
 	assert_int_equal(pg.n, 7);
+	/* several values in one statement, each only over what it was read as */
+	for (i = 0; i < 3; i++) {
+		set[i].id = pg.lins[i].id;
+		set[i].cert_id = pg.lins[i].current_cert_id;
+		set[i].was = i == 1 ? 99 : pg.due_at[i];
+		set[i].due_at = e->now + 100 + (time_t)i;
+	}
 	ck_due_page_cleanup(&pg);
+	assert_int_equal(ck_store_due_set(e->st, set, 3, &err), CK_OK);
+	assert_int_equal(due_of(e->st, "p0.test"), e->now + 100);
+	assert_int_equal(due_of(e->st, "p1.test"), 0); /* not as read: kept */
+	assert_int_equal(due_of(e->st, "p2.test"), e->now + 102);
 	assert_int_equal(ck_store_due_page(e->st, -1, &at, 0, &pg, &err), CK_ERR_INVALID_ARG);
+	EVP_PKEY_free(k);
+	t_pki_cleanup(&p);
 }
 
 int
