@@ -138,6 +138,10 @@ struct ck_renew_opts {
 	/* What a long-running process keeps between its runs (ck_renew_cache_new),
 	 * or NULL: everything is read and fetched afresh for this run. */
 	struct ck_renew_cache *cache;
+	/* With every lineage (no names): report the ones not due as well.  By
+	 * default a plan reads and reports only the lineages that are due (or
+	 * held, or in flight), found by their stored next-due time. */
+	int show_all;
 };
 
 struct ck_renew_report {

@@ -64,6 +64,11 @@ struct st_stmt;
 enum ck_code st_list_reserve(void *itemsp, size_t *cap, size_t n, size_t elem, const char *what,
 			     struct ck_err *err);
 
+/* The 13 columns of a renewal row (renewal.c's RENEWAL_COLS, in its
+ * order) from column at of s into *r (zeroed by the caller). */
+struct ck_renewal;
+enum ck_code st_renewal_cols(struct st_stmt *s, int at, struct ck_renewal *r, struct ck_err *err);
+
 /* Called for each row st_each_row reads; a failure stops the read. */
 typedef enum ck_code (*st_row_visit)(struct ck_store *st, struct st_stmt *s, void *arg,
 				     struct ck_err *err);

@@ -112,7 +112,9 @@ class TestRenew(RenewBase):
             self.issue(n)
         posts, orders = self.pebble().count_requests("POST"), self.new_orders()
         dirs, total = self.pebble().count_requests("GET", "/dir"), self.pebble().count_requests()
-        plan = self.dry("--all")
+        self.assertEqual(self.dry("--all"), {})  # only what is due is listed ...
+        plan = self.dry("--all", "--show-all")   # ... every lineage with --show-all
+        self.assertEqual(set(plan), {"a.renew.test", "b.renew.test"})
         self.assertEqual({i["state"] for i in plan.values()}, {"not-due"})
         for item in plan.values():  # two thirds of Pebble's 5-year lifetime, a little earlier
             self.assertIsNotNone(item["due_at"])
@@ -280,10 +282,10 @@ class TestRenew(RenewBase):
 
     def test_usage(self):
         r = self.ck.run("renew", "--help")
-        for opt in ("--all", "--dry-run", "--force", "--concurrency", "--json"):
+        for opt in ("--all", "--show-all", "--dry-run", "--force", "--concurrency", "--json"):
             self.assertIn(opt, r.stdout)
         for args in ((), ("x", "--all"), ("--all", "--concurrency", "0"),
-                     ("--all", "--concurrency", "65")):
+                     ("--all", "--concurrency", "65"), ("x", "--show-all")):
             self.assertEqual(self.ck.run("renew", *args, check=False).returncode, 2, args)
         r = self.ck.run("renew", "no-such-lineage", check=False)
         self.assertEqual(r.returncode, 1)
@@ -327,7 +329,7 @@ class TestRenewProxy(RenewBase):
         self.issue("ari-later.renew.test")
         self.issue("ari-later2.renew.test")
         orders, asked = self.orders_sent(), len(self.ari_ids())
-        first, _ = self.renew_json("--all")
+        first, _ = self.renew_json("--all", "--show-all")
         self.assertEqual(first["due"], 0)
         self.assertEqual(len(self.ari_ids()) - asked, 2)
         moments = {i["lineage"]: i["due_at"] for i in first["lineages"]}
@@ -336,7 +338,7 @@ class TestRenewProxy(RenewBase):
             self.assertLessEqual(i["due_at"], i["ari_window"]["end"])
         # the moment is stored; Retry-After: 21600 means renewalInfo is not asked again
         self.proxy.set_renewal_info(default=fp.ari_window(40 * 86400, 41 * 86400))
-        again, _ = self.renew_json("--all")
+        again, _ = self.renew_json("--all", "--show-all")
         self.assertEqual({i["lineage"]: i["due_at"] for i in again["lineages"]}, moments)
         self.assertEqual(len(self.ari_ids()) - asked, 2)
         self.assertEqual(self.orders_sent(), orders)
@@ -350,10 +352,10 @@ class TestRenewProxy(RenewBase):
         self.proxy.add_rule("/renewal-info/", method="GET", count=1, status=503,
                             type="serverInternal", detail="busy", retry_after=60)
         asked = self.proxy.count("/renewal-info/", "GET")
-        out, _ = self.renew_json("--all")  # no answer: the lifetime rule decides
+        out, _ = self.renew_json("--all", "--show-all")  # no answer: the lifetime rule decides
         self.assertEqual(out["lineages"][0]["state"], "not-due")
         self.assertEqual(self.proxy.count("/renewal-info/", "GET") - asked, 1)
-        out, _ = self.renew_json("--all")  # a later run waits for the Retry-After too
+        out, _ = self.renew_json("--all", "--show-all")  # a later run waits for it too
         self.assertEqual(out["lineages"][0]["state"], "not-due")
         self.assertEqual(self.proxy.count("/renewal-info/", "GET") - asked, 1)
 

@@ -120,8 +120,8 @@ class TestCopyBetweenEngines(StoreCopyCase):
         self.assertEqual(pg.json("bindings", "--json"), self.ck.json("bindings", "--json"))
         self.assertIn("www.copy.test", pg.run("show", "www").stdout)
         self.assertEqual(self.exported_key(url, "www"), self.exported_key(self.store, "www"))
-        plan = pg.json("renew", "--all", "--dry-run", "--json")
-        self.assertEqual(plan, self.ck.json("renew", "--all", "--dry-run", "--json"))
+        plan = pg.json("renew", "--all", "--show-all", "--dry-run", "--json")
+        self.assertEqual(plan, self.ck.json("renew", "--all", "--show-all", "--dry-run", "--json"))
         self.assertLessEqual({"www", "api"}, {p["lineage"] for p in plan})
         self.doctor_clean(url)
 

@@ -259,6 +259,7 @@ fill_every_table(struct t_env *e)
 	       "token_pin_file = '/pin'");
 	t_sqlf(e->path, "UPDATE certificates SET alternates = '[]', revoked_at = 5, "
 	       "revoke_reason = 'superseded', chain_selected = 0");
+	t_sqlf(e->path, "UPDATE lineages SET due_at = 12345"); /* after the revocation reset it */
 	t_sqlf(e->path, "INSERT INTO accounts (name, server, url, key_id, pending_key_id, contacts, "
 	       "status, tos_agreed, eab_kid, created, previous_key_id, previous_until) VALUES "
 	       "('acc', 'https://ca/dir', 'https://ca/acct/1', %lld, %lld, '[]', 'valid', 1, "
