@@ -196,6 +196,17 @@ static const char *const migrations[] = {
 	 * renewal plans (by cert_id, or by the order URL an import names) */
 	("CREATE INDEX orders_cert ON orders(cert_id);"
 	 "CREATE INDEX orders_url ON orders(url);"),
+	/* 16: verified facts by the digest of the bytes they were proven from
+	 * (the SQLite twin says what each column holds) */
+	("CREATE TABLE facts ("
+	 "  digest text PRIMARY KEY,"
+	 "  kind text NOT NULL,"
+	 "  key_id bigint,"
+	 "  spki_sha256 text NOT NULL,"
+	 "  chain_sha256 text,"
+	 "  not_after bigint,"
+	 "  created bigint NOT NULL);"
+	 "CREATE INDEX facts_key ON facts(key_id);"),
 };
 
 static const char schema_init[] =
