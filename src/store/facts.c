@@ -57,23 +57,34 @@ facts_put(struct ck_store *st, const char *digest, const char *kind, int64_t key
 		       (int64_t)st_now(st));
 }
 
-enum ck_code
-st_facts_cert_tx(struct ck_store *st, const unsigned char *der, size_t len,
-		 const struct ck_cert_info *info, const struct ck_der_list *chain,
-		 struct ck_err *err)
+/* The fact of certificate der; chain_ok: its chain verified link by link. */
+static enum ck_code
+facts_put_cert(struct ck_store *st, const unsigned char *der, size_t len,
+	       const struct ck_cert_info *info, const struct ck_der_list *chain, int chain_ok,
+	       struct ck_err *err)
 {
 	char digest[65], chain_digest[65];
 	const char *verified = NULL;
 
 	ck_sha256_hex(der, len, digest);
-	/* The chain counts only if it verifies link by link (names and
-	 * signatures; no clock), exactly what doctor's CK-D011 checks. */
-	if (chain != NULL && chain->n > 0 && ck_chain_check(der, len, chain, NULL) == CK_OK) {
+	if (chain_ok && chain != NULL && chain->n > 0) {
 		st_facts_chain_digest(chain, chain_digest);
 		verified = chain_digest[0] ? chain_digest : NULL;
 	}
 	return facts_put(st, digest, "cert", 0, info->spki_sha256, verified,
 			 (int64_t)info->not_after, err);
+}
+
+enum ck_code
+st_facts_cert_tx(struct ck_store *st, const unsigned char *der, size_t len,
+		 const struct ck_cert_info *info, const struct ck_der_list *chain,
+		 struct ck_err *err)
+{
+	/* The chain counts only if it verifies link by link (names and
+	 * signatures; no clock), exactly what doctor's CK-D011 checks. */
+	int ok = chain != NULL && chain->n > 0 && ck_chain_check(der, len, chain, NULL) == CK_OK;
+
+	return facts_put_cert(st, der, len, info, chain, ok, err);
 }
 
 enum ck_code
@@ -132,21 +143,31 @@ facts_collect(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *
 	return CK_OK;
 }
 
+/* What one repair's recording reuses: chain certificates parsed and links
+ * verified once (a store's leaves share a few issuers), key decoders built
+ * once. */
+struct facts_run {
+	struct ck_chain_checker *chains;
+	struct ck_key_reader *reader;
+};
+
 /* Records the fact of certificate id if its DER parses (*done += 1). */
 static enum ck_code
-facts_record_cert(struct ck_store *st, int64_t id, size_t *done, struct ck_err *err)
+facts_record_cert(struct ck_store *st, struct facts_run *run, int64_t id, size_t *done,
+		  struct ck_err *err)
 {
 	struct ck_der_list chain = { NULL, 0 };
 	struct ck_cert_info info;
 	unsigned char *der = NULL;
 	size_t len = 0;
-	enum ck_code rc;
+	enum ck_code rc, chain_rc = CK_OK;
 
 	memset(&info, 0, sizeof(info));
 	if ((rc = ck_store_cert_der(st, id, &der, &len, &chain, err)) != CK_OK)
 		return rc;
-	if (ck_cert_info_from_der(der, len, &info, NULL) == CK_OK) {
-		rc = st_facts_cert_tx(st, der, len, &info, &chain, err);
+	if (ck_chain_checker_cert(run->chains, der, len, &chain, &info, &chain_rc, NULL,
+				  NULL) == CK_OK) {
+		rc = facts_put_cert(st, der, len, &info, &chain, chain_rc == CK_OK, err);
 		*done += rc == CK_OK;
 	}
 	ck_cert_info_cleanup(&info);
@@ -158,26 +179,32 @@ facts_record_cert(struct ck_store *st, int64_t id, size_t *done, struct ck_err *
 /* Records the fact of software key id if it opens, decodes and has the
  * public key stored with it (*done += 1); a corrupt key gets none. */
 static enum ck_code
-facts_record_key(struct ck_store *st, int64_t id, size_t *done, struct ck_err *err)
+facts_record_key(struct ck_store *st, struct facts_run *run, int64_t id, size_t *done,
+		 struct ck_err *err)
 {
 	struct st_stmt *s = NULL;
 	unsigned char *p8 = NULL;
 	size_t p8_len = 0;
 	EVP_PKEY *key = NULL;
-	char spki[65], actual[65];
+	char actual[65], decoded[65];
 	enum ck_code rc;
 	int r, sound = 0;
 
 	if ((rc = st_prepare_bind(st, err, &s, "SELECT pkcs8_der, spki_der FROM keys WHERE id = ?",
 				  "i", id)) != CK_OK)
 		return rc;
+	/* Sound only if the private key is proven to have the stored public key:
+	 * by the reader's reused decoders, else decoded the one-at-a-time way. */
 	if ((r = st_step(st, s, err)) == 1 && !st_col_is_null(s, 0) &&
 	    st_key_unseal(st, id, st_col_blob_ref(s, 0, NULL), st_col_bytes(s, 0), &p8, &p8_len,
-			  NULL) == CK_OK &&
-	    ck_key_from_pkcs8_der(p8, p8_len, &key, NULL) == CK_OK &&
-	    ck_key_spki_sha256(key, actual, NULL) == CK_OK) {
-		ck_sha256_hex(st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1), spki);
-		sound = strcmp(actual, spki) == 0;
+			  NULL) == CK_OK) {
+		ck_sha256_hex(st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1), actual);
+		if (ck_key_reader_matches(run->reader, p8, p8_len, st_col_blob_ref(s, 1, NULL),
+					  st_col_bytes(s, 1)))
+			sound = 1;
+		else if (ck_key_from_pkcs8_der(p8, p8_len, &key, NULL) == CK_OK &&
+			 ck_key_spki_sha256(key, decoded, NULL) == CK_OK)
+			sound = strcmp(decoded, actual) == 0;
 	}
 	st_finalize(s);
 	EVP_PKEY_free(key);
@@ -195,10 +222,14 @@ enum ck_code
 st_facts_record_missing_tx(struct ck_store *st, size_t *certs, size_t *keys, struct ck_err *err)
 {
 	struct facts_ids c = { NULL, 0, 0 }, k = { NULL, 0, 0 };
+	struct facts_run run = { NULL, NULL };
 	enum ck_code rc;
 	size_t i;
 
 	*certs = *keys = 0;
+	if ((rc = ck_chain_checker_new(&run.chains, err)) != CK_OK ||
+	    (rc = ck_key_reader_new(&run.reader, err)) != CK_OK)
+		goto out;
 	/* The ids first: no statement over a table stays open while facts changes. */
 	rc = st_each_row(st, err, facts_collect, &c,
 			 "SELECT c.id, c.der, f.digest FROM certificates c LEFT JOIN facts f "
@@ -209,9 +240,12 @@ st_facts_record_missing_tx(struct ck_store *st, size_t *certs, size_t *keys, str
 				 "ON f.key_id = k.id AND f.kind = 'key' "
 				 "WHERE k.pkcs8_der IS NOT NULL ORDER BY k.id", "");
 	for (i = 0; rc == CK_OK && i < c.n; i++)
-		rc = facts_record_cert(st, c.v[i], certs, err);
+		rc = facts_record_cert(st, &run, c.v[i], certs, err);
 	for (i = 0; rc == CK_OK && i < k.n; i++)
-		rc = facts_record_key(st, k.v[i], keys, err);
+		rc = facts_record_key(st, &run, k.v[i], keys, err);
+out:
+	ck_chain_checker_free(run.chains);
+	ck_key_reader_free(run.reader);
 	free(c.v);
 	free(k.v);
 	return rc;
