@@ -80,11 +80,21 @@ st_facts_cert_tx(struct ck_store *st, const unsigned char *der, size_t len,
 		 const struct ck_cert_info *info, const struct ck_der_list *chain,
 		 struct ck_err *err)
 {
-	/* The chain counts only if it verifies link by link (names and
-	 * signatures; no clock), exactly what doctor's CK-D011 checks. */
-	int ok = chain != NULL && chain->n > 0 && ck_chain_check(der, len, chain, NULL) == CK_OK;
+	struct ck_cert_info parsed;
+	enum ck_code chain_rc = CK_ERR_PARSE;
 
-	return facts_put_cert(st, der, len, info, chain, ok, err);
+	/* The chain counts only if it verifies link by link (names and
+	 * signatures; no clock), exactly what doctor's CK-D011 checks; the
+	 * handle's checker parses each issuer once per process. */
+	if (chain != NULL && chain->n > 0 &&
+	    (st->facts_chains != NULL || ck_chain_checker_new(&st->facts_chains, NULL) == CK_OK)) {
+		memset(&parsed, 0, sizeof(parsed));
+		if (ck_chain_checker_cert(st->facts_chains, der, len, chain, &parsed, &chain_rc, NULL,
+					  NULL) != CK_OK)
+			chain_rc = CK_ERR_PARSE;
+		ck_cert_info_cleanup(&parsed);
+	}
+	return facts_put_cert(st, der, len, info, chain, chain_rc == CK_OK, err);
 }
 
 enum ck_code

@@ -47,6 +47,9 @@ struct ck_store {
 	int64_t fence_token;
 	char fence_lineage[CK_STORE_NAME_MAX + 1];
 	char fence_owner[ST_FENCE_OWNER_MAX + 1];
+	/* Chain certificates parsed and links verified by this handle's fact
+	 * recording (facts.c): a batch's chains repeat.  NULL until used. */
+	struct ck_chain_checker *facts_chains;
 };
 
 /* A prepared statement over the driver (db.c); st_finalize frees it. */
