@@ -403,8 +403,10 @@ cmd_agent(struct cli *cli, int argc, char **argv)
 	       "%u s)", ck_ctx_node(&cli->ctx), a.no_renew ? "off" : "on", a.beat_s);
 	rc = agent_loop(&a);
 	agent_beat_stop(&a.beat);
-	/* No more heartbeats promised: a stopped agent is not a dead one. */
-	cli_node_beat(cli, a.st, 0, 0, 0, 0);
+	/* No more heartbeats promised: a stopped agent is not a dead one (a
+	 * store that could not be opened again is left as the last beat said). */
+	if (a.st != NULL)
+		cli_node_beat(cli, a.st, 0, 0, 0, 0);
 	ck_log(&cli->ctx.log, CK_LOG_INFO, "agent: node %s stopped%s", ck_ctx_node(&cli->ctx),
 	       ck_ctx_cancelled(&cli->ctx) ? " (signal)" : "");
 out:

@@ -70,6 +70,8 @@ usage(FILE *fp)
 		"                    or a libpq keyword string (host=... dbname=...);\n"
 		"                    the password from ~/.pgpass, PGPASSFILE or a\n"
 		"                    service file, never on the command line\n"
+		"                    ($CERTKEEP_STORE_TIMEOUT: seconds a statement waits\n"
+		"                    for the server, default 30)\n"
 		"  --store-key-file FILE  the node key (0600, yours) that seals the store's\n"
 		"                    private keys (default $CERTKEEP_STORE_KEY_FILE, else the\n"
 		"                    systemd credential $CREDENTIALS_DIRECTORY/certkeep-store-key);\n"

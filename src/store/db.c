@@ -31,6 +31,8 @@ st_fail_err(struct ck_err *err, const char *where, const char *what, enum st_fai
 		return ck_err_set(err, CK_ERR_STORE, where,
 				  "%s: the store refused the change (%s); nothing was changed",
 				  what, msg);
+	if (kind == ST_FAIL_CANCELLED)
+		return ck_err_set(err, CK_ERR_CANCELLED, where, "%s: %s", what, msg);
 	if (kind == ST_FAIL_RETRY)
 		return ck_err_set(err, CK_ERR_BUSY, where,
 				  "%s: another writer changed the store at the same time (%s); "

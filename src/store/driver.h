@@ -37,6 +37,7 @@ enum st_fail {
 	ST_FAIL_CONSTRAINT,  /* the schema refused the change (unique, foreign key, check) */
 	ST_FAIL_RETRY,       /* the transaction lost a race (serialization failure, deadlock):
 			      * nothing was changed; running it again may succeed */
+	ST_FAIL_CANCELLED,   /* a wait on the database was ended by the context's cancel flag */
 };
 
 /*

@@ -4,7 +4,8 @@
  * from libpq's own mechanisms: PGPASSFILE, the service file; TLS as libpq
  * does it), refusing a database that is not a certkeep store before
  * anything writes, statements (the portable SQL rewritten by
- * st_pg_rewrite, run with PQexecParams; ints and text in text format,
+ * st_pg_rewrite, run through st_pg_exec under a deadline (pg/wait.c);
+ * ints and text in text format,
  * blobs as binary bytea), SERIALIZABLE transactions and savepoints,
  * errors mapped to enum st_fail by SQLSTATE, and generation bumps
  * announced with NOTIFY and waited for with LISTEN (ck_store_wait_change).
@@ -29,15 +30,7 @@
 #define PG_INT8_OID 20
 #define PG_PARAMS_MAX 64
 #define PG_COLS_MAX 32
-
-struct st_conn {
-	PGconn *pg;
-	const struct ck_ctx *ctx;
-	char msg[512];
-	char sqlstate[6];
-	int64_t changes;
-	int listening;  /* LISTEN PG_CHANNEL was run on this connection */
-};
+#define PG_PING_MS 10000  /* a listening connection's longest silence before a ping */
 
 /* The channel every generation bump is announced on (pg_notify at commit). */
 #define PG_CHANNEL "certkeep_generation"
@@ -55,27 +48,11 @@ struct st_drv_stmt {
 	size_t blob_len[PG_COLS_MAX];
 };
 
-/* Records the failure of res (or of the connection when res is NULL). */
-static void
-set_fail(struct st_conn *c, const PGresult *res)
-{
-	const char *m = res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
-	const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	size_t n;
-
-	snprintf(c->msg, sizeof(c->msg), "%s", m && m[0] ? m : "connection lost");
-	n = strlen(c->msg);
-	while (n > 0 && (c->msg[n - 1] == '\n' || c->msg[n - 1] == ' '))
-		c->msg[--n] = '\0';
-	snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", st ? st : "");
-	if (PQstatus(c->pg) != CONNECTION_OK)
-		snprintf(c->msg + n, sizeof(c->msg) - n, " (the connection to PostgreSQL was "
-			 "lost; an open transaction was not committed)");
-}
-
 static enum st_fail
 pg_fail_kind(struct st_conn *c)
 {
+	if (c->cancelled)
+		return ST_FAIL_CANCELLED;
 	if (strcmp(c->sqlstate, "40001") == 0 || strcmp(c->sqlstate, "40P01") == 0)
 		return ST_FAIL_RETRY;
 	if (strncmp(c->sqlstate, "23", 2) == 0)
@@ -91,19 +68,30 @@ pg_errmsg(struct st_conn *c)
 	return c->msg;
 }
 
+/* Runs sql without parameters (several statements allowed) under the
+ * deadline; the result, or NULL with the failure recorded. */
+static PGresult *
+exec_ok(struct st_conn *c, const char *sql)
+{
+	PGresult *r = st_pg_exec(c, sql, -1, NULL, NULL, NULL, NULL);
+	int st = PQresultStatus(r);
+
+	if (r != NULL && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		st_pg_set_fail(c, r);
+		PQclear(r);
+		r = NULL;
+	}
+	return r;
+}
+
 /* Runs a statement without parameters; 0 or -1 (failure recorded). */
 static int
 run(struct st_conn *c, const char *sql)
 {
-	PGresult *r = PQexec(c->pg, sql);
-	int st = PQresultStatus(r), rc = 0;
+	PGresult *r = exec_ok(c, sql);
 
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		set_fail(c, r);
-		rc = -1;
-	}
 	PQclear(r);
-	return rc;
+	return r != NULL ? 0 : -1;
 }
 
 /*
@@ -121,15 +109,16 @@ read_identity(struct st_conn *c, long out[4])
 		" count(*) FILTER (WHERE table_name = 'schema_version'),"
 		" count(*) FILTER (WHERE table_name = 'certkeep_store')"
 		" FROM information_schema.tables WHERE table_schema = current_schema()";
-	PGresult *r = PQexec(c->pg, sql);
+	PGresult *r = exec_ok(c, sql);
 	int i, rc = -1;
 
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+	if (r != NULL && PQntuples(r) == 1) {
 		for (i = 0; i < 4; i++)
 			out[i] = strtol(PQgetvalue(r, 0, i), NULL, 10);
 		rc = 0;
-	} else {
-		set_fail(c, r);
+	} else if (r != NULL) {
+		snprintf(c->msg, sizeof(c->msg), "the table list came back with %d rows",
+			 PQntuples(r));
 	}
 	PQclear(r);
 	return rc;
@@ -139,10 +128,10 @@ read_identity(struct st_conn *c, long out[4])
 static long long
 read_marker(struct st_conn *c)
 {
-	PGresult *r = PQexec(c->pg, "SELECT min(application_id) FROM certkeep_store");
+	PGresult *r = exec_ok(c, "SELECT min(application_id) FROM certkeep_store");
 	long long v = -1;
 
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+	if (r != NULL && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
 		v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
 	PQclear(r);
 	return v;
@@ -184,10 +173,9 @@ check_is_store(struct st_conn *c, const char *where, unsigned flags, struct ck_e
 
 /* The database name and host for messages, never the password. */
 static void
-describe(PGconn *pg, char *out, size_t n)
+describe(const struct st_conn *c, char *out, size_t n)
 {
-	snprintf(out, n, "postgresql://%s:%s/%s", PQhost(pg) ? PQhost(pg) : "",
-		 PQport(pg) ? PQport(pg) : "", PQdb(pg) ? PQdb(pg) : "");
+	snprintf(out, n, "postgresql://%s/%s", c->where, PQdb(c->pg) ? PQdb(c->pg) : "");
 }
 
 static void
@@ -215,13 +203,12 @@ pg_open(const char *path, unsigned flags, const struct ck_ctx *ctx, struct st_co
 		goto out;
 	}
 	c->ctx = ctx;
-	c->pg = PQconnectdb(path);
-	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
-		rc = CK_FAIL(err, CK_ERR_STORE, "cannot connect to the PostgreSQL store: %s",
-			     c->pg ? PQerrorMessage(c->pg) : "out of memory");
+	if (st_pg_connect(c, path) != 0) {
+		rc = CK_FAIL(err, c->cancelled ? CK_ERR_CANCELLED : CK_ERR_STORE,
+			     "cannot connect to the PostgreSQL store: %s", c->msg);
 		goto out;
 	}
-	describe(c->pg, where, sizeof(where));
+	describe(c, where, sizeof(where));
 	/* Notices (e.g. "relation already exists, skipping") are not for the user. */
 	PQsetNoticeProcessor(c->pg, NULL, NULL);
 	snprintf(set, sizeof(set), "SET lock_timeout = %d", CK_STORE_BUSY_MS);
@@ -351,10 +338,12 @@ stmt_run(struct st_drv_stmt *s)
 			return -1;
 	}
 	memcpy(vals, s->val, sizeof(vals));
-	s->res = PQexecParams(s->c->pg, s->sql, n, s->types, vals, s->len, s->fmt, 0);
+	s->res = st_pg_exec(s->c, s->sql, n, s->types, vals, s->len, s->fmt);
+	if (s->res == NULL)
+		return -1;
 	st = PQresultStatus(s->res);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		set_fail(s->c, s->res);
+		st_pg_set_fail(s->c, s->res);
 		stmt_clear_result(s);
 		return -1;
 	}
@@ -515,8 +504,9 @@ pg_commit(struct st_conn *c)
 {
 	if (run(c, "COMMIT") == 0)
 		return 0;
-	/* Lost while COMMIT was on its way: the server may have committed. */
-	if (PQstatus(c->pg) != CONNECTION_OK)
+	/* Lost while COMMIT was on its way: the server may have committed
+	 * (a COMMIT given up on says so already). */
+	if (PQstatus(c->pg) != CONNECTION_OK && !c->gave_up)
 		snprintf(c->msg, sizeof(c->msg), "the connection to PostgreSQL was lost during "
 			 "COMMIT: the change was either committed whole or not at all; look "
 			 "(certkeep list, show) before doing it again");
@@ -602,17 +592,13 @@ pg_listen(struct st_conn *c)
 	return 0;
 }
 
-/* Reads what the server sent; 1 if a notification was among it, -1 on failure. */
+/* Takes the notifications libpq has read; 1 if ours was among them. */
 static int
-drain_notifies(struct st_conn *c)
+take_notifies(struct st_conn *c)
 {
 	PGnotify *n;
 	int got = 0;
 
-	if (PQconsumeInput(c->pg) != 1) {
-		set_fail(c, NULL);
-		return -1;
-	}
 	while ((n = PQnotifies(c->pg)) != NULL) {
 		got |= strcmp(n->relname, PG_CHANNEL) == 0;
 		PQfreemem(n);
@@ -620,23 +606,36 @@ drain_notifies(struct st_conn *c)
 	return got;
 }
 
+/*
+ * A listening connection hears nothing from a silent server either: after
+ * PG_PING_MS (at most a statement's deadline) without a word from it, a
+ * SELECT 1 under the statement deadline tells a quiet server from a dead
+ * one (TCP keepalives do not: a stopped postgres's kernel still answers).
+ */
 static int
 pg_wait_notify(struct st_conn *c, unsigned timeout_ms)
 {
+	unsigned ping_ms = c->stmt_ms < PG_PING_MS ? c->stmt_ms : PG_PING_MS;
 	struct pollfd pfd;
 	int r;
 
+	if (c->pg != NULL && ck_mono_ms() - c->heard_ms >= (long long)ping_ms && run(c, "SELECT 1"))
+		return -1;
+	if (c->pg == NULL)  /* given up earlier: says so */
+		return st_pg_exec(c, "", -1, NULL, NULL, NULL, NULL) == NULL ? -1 : 0;
 	/* Some may have come with the answer to an earlier statement. */
-	if ((r = drain_notifies(c)) != 0)
+	if ((r = take_notifies(c)) != 0)
 		return r;
 	pfd.fd = PQsocket(c->pg);
 	pfd.events = POLLIN;
 	pfd.revents = 0;
 	if (pfd.fd < 0) {
-		set_fail(c, NULL);
+		st_pg_set_fail(c, NULL);
 		return -1;
 	}
-	r = poll(&pfd, 1, timeout_ms > 0x7fffffffu ? 0x7fffffff : (int)timeout_ms);
+	if (timeout_ms > ping_ms)
+		timeout_ms = ping_ms;
+	r = poll(&pfd, 1, (int)timeout_ms);
 	if (r < 0 && errno == EINTR)
 		return 0; /* a signal: the caller looks at its cancel flag */
 	if (r < 0) {
@@ -644,7 +643,14 @@ pg_wait_notify(struct st_conn *c, unsigned timeout_ms)
 		c->sqlstate[0] = '\0';
 		return -1;
 	}
-	return r == 0 ? 0 : drain_notifies(c);
+	if (r == 0)
+		return 0;
+	if (PQconsumeInput(c->pg) != 1) {
+		st_pg_set_fail(c, NULL);
+		return -1;
+	}
+	c->heard_ms = ck_mono_ms();
+	return take_notifies(c);
 }
 
 const struct st_driver_ops st_pg_driver = {
