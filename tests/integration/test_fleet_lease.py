@@ -219,6 +219,34 @@ class TestFencing(FleetCase):
         self.assertNotIn("lease", stderr)
         self.assertEqual(len(self.certs(name)), 2)
 
+    def test_a_heartbeat_whose_connection_dies_opens_a_new_one(self):
+        name = "rebeat.fleet.test"
+        self.issue(name)
+        rule = self.hold("/finalize-order/")
+        proc = self.node("node1", name, "--force", "--lease-ttl", "3")
+        self.reached(rule, proc)
+        # The heartbeat's own connection is ended by the server (an admin's
+        # pg_terminate_backend, a failover): its next beat must reconnect,
+        # or the lease runs out while the order is in flight.
+        # Its three connections: the run's, the worker's, and the heartbeat's,
+        # opened last (at the first beat).
+        sql = ("WITH c AS (SELECT pid, backend_start FROM pg_stat_activity WHERE "
+               "datname = current_database() AND pid <> pg_backend_pid() AND "
+               "backend_type = 'client backend') SELECT pg_terminate_backend(pid) FROM c "
+               "WHERE (SELECT count(*) FROM c) = 3 ORDER BY backend_start DESC LIMIT 1")
+        deadline = time.time() + 30
+        killed = ""
+        while "t" not in killed and time.time() < deadline:
+            killed = PG.psql(self.db, sql)
+            time.sleep(0.2)
+        self.assertIn("t", killed, "the heartbeat's connection was never seen")
+        time.sleep(3 * 3)  # three lease lifetimes: only new beats keep the lease
+        self.assertGreater(self.lease_until(name), time.time(), "the lease ran out")
+        self.proxy.release(rule)
+        out, _ = self.finish(proc)
+        self.assertEqual(out["lineages"][0]["state"], "renewed", out)
+        self.assertEqual(len(self.certs(name)), 2)
+
     def test_a_node_killed_mid_batch_is_resumed_after_its_leases_expire(self):
         names, before = self.due("k%d.fleet.test", 6)
         rule = self.hold("/finalize-order/")
