@@ -217,6 +217,17 @@ static const char *const migrations[] = {
 	 "  FOR EACH ROW WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at OR"
 	 "   OLD.key_id IS DISTINCT FROM NEW.key_id)"
 	 "  EXECUTE FUNCTION ck_due_cert();"),
+	/* 16: verified facts by the digest of the bytes they were proven from
+	 * (the SQLite twin says what each column holds) */
+	("CREATE TABLE facts ("
+	 "  digest text PRIMARY KEY,"
+	 "  kind text NOT NULL,"
+	 "  key_id bigint,"
+	 "  spki_sha256 text NOT NULL,"
+	 "  chain_sha256 text,"
+	 "  not_after bigint,"
+	 "  created bigint NOT NULL);"
+	 "CREATE INDEX facts_key ON facts(key_id);"),
 };
 
 static const char schema_init[] =

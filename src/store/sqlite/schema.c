@@ -241,6 +241,25 @@ static const char *const migrations[] = {
 	"  WHEN OLD.revoked_at IS NOT NEW.revoked_at OR OLD.key_id IS NOT NEW.key_id"
 	"  BEGIN UPDATE lineages SET due_at = -1 - (random() & 4611686018427387903)"
 	"  WHERE current_cert_id = NEW.id; END;",
+	/* 16 (issue 14, doctor at scale): verified facts, keyed by the SHA-256
+	 * of the exact bytes they were proven from, so doctor re-verifies only
+	 * what changed (src/store/facts.c, docs/store.md "Verified facts").
+	 * kind 'cert': digest = the certificate DER's SHA-256; spki_sha256 and
+	 * not_after read from it; chain_sha256 = the SHA-256 over the chain
+	 * DERs (in order) whose names and signatures were checked link by link
+	 * (NULL: no chain, or it did not verify).  kind 'key': digest = the
+	 * SHA-256 of keys.pkcs8_der as stored (the ciphertext of a sealed key,
+	 * never the clear PKCS#8); spki_sha256 = the public key that private
+	 * key was proven to have; key_id = its row (one fact per key). */
+	"CREATE TABLE facts ("
+	"  digest TEXT PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  key_id INTEGER,"
+	"  spki_sha256 TEXT NOT NULL,"
+	"  chain_sha256 TEXT,"
+	"  not_after INTEGER,"
+	"  created INTEGER NOT NULL);"
+	"CREATE INDEX facts_key ON facts(key_id);",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
