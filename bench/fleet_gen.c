@@ -30,30 +30,21 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
-#define DAY 86400L
+#include "bench_ca.h"
 
 static long fixed_age = -1; /* AGE, or -1: i % 61 */
 static EVP_PKEY_CTX *keygen;  /* one P-256 key generation context for every key */
 static X509_EXTENSION *leaf_bc; /* basicConstraints CA:FALSE, made once */
 
-/* A new P-256 key through the shared context (a fresh context per key costs
- * OpenSSL 3 a provider fetch, more than the key itself). */
+/* A new P-256 key through the shared context. */
 static EVP_PKEY *
 new_key(void)
 {
 	EVP_PKEY *k = NULL;
 
-	if (keygen == NULL) {
-		if ((keygen = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-		    EVP_PKEY_keygen_init(keygen) <= 0 ||
-		    EVP_PKEY_CTX_set_group_name(keygen, "P-256") <= 0)
-			return NULL;
-	}
+	if (keygen == NULL && (keygen = bench_p256_keygen()) == NULL)
+		return NULL;
 	if (EVP_PKEY_keygen(keygen, &k) <= 0)
 		return NULL;
 	return k;
@@ -144,43 +135,20 @@ struct out {
 	FILE *keys, *certs, *chain, *lineages;
 };
 
-static int
-add_ext(X509 *issuer, X509 *subject, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-	int ok;
-
-	X509V3_set_ctx(&v3, issuer, subject, NULL, NULL, 0);
-	if ((ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value)) == NULL)
-		return 0;
-	ok = X509_add_ext(subject, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok;
-}
-
 /* A leaf (ca given) or the self-signed CA, valid [nb, nb + days). */
 static X509 *
 make_cert(const char *cn, long serial, EVP_PKEY *key, const unsigned char *spki, X509 *ca,
 	  EVP_PKEY *ca_key, long nb, long days)
 {
-	X509 *x = X509_new();
-	X509_NAME *name;
+	X509 *x = bench_cert_new(cn, serial, nb, nb + days * DAY, ca);
 	int ok;
 
 	if (x == NULL)
 		return NULL;
-	name = X509_get_subject_name(x);
-	ok = X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
-	     ASN1_TIME_set(X509_getm_notBefore(x), nb) != NULL &&
-	     ASN1_TIME_set(X509_getm_notAfter(x), nb + days * DAY) != NULL &&
-	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-					-1, 0) &&
-	     X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) &&
-	     (spki != NULL ? set_pubkey(x, spki) : X509_set_pubkey(x, key));
+	ok = spki != NULL ? set_pubkey(x, spki) : X509_set_pubkey(x, key);
 	if (ok && ca == NULL)
-		ok = add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") &&
-		     add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+		ok = bench_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") &&
+		     bench_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
 	if (ok && ca != NULL && leaf_bc == NULL) {
 		X509V3_CTX v3;
 
@@ -190,13 +158,7 @@ make_cert(const char *cn, long serial, EVP_PKEY *key, const unsigned char *spki,
 	}
 	if (ok && ca != NULL)
 		ok = X509_add_ext(x, leaf_bc, -1) && add_san(x, cn);
-	if (ok)
-		ok = X509_sign(x, ca ? ca_key : key, EVP_sha256()) > 0;
-	if (!ok) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
+	return bench_cert_sign(x, ok, ca ? ca_key : key);
 }
 
 /* COPY text's bytea: \\x and lowercase hex. */
@@ -233,32 +195,14 @@ hexdigest(const EVP_MD *md, const unsigned char *p, size_t n, char *out)
 static int
 ca_load(const char *dir, X509 **ca, EVP_PKEY **ca_key, long now)
 {
-	char path[4096];
-	FILE *f;
-	int ok;
+	int have = bench_ca_read(dir, ca, ca_key);
 
-	snprintf(path, sizeof(path), "%s/ca.pem", dir);
-	if ((f = fopen(path, "r")) != NULL) {
-		*ca = PEM_read_X509(f, NULL, NULL, NULL);
-		fclose(f);
-		snprintf(path, sizeof(path), "%s/ca.key", dir);
-		if ((f = fopen(path, "r")) == NULL)
-			return 0;
-		*ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-		fclose(f);
-		return *ca != NULL && *ca_key != NULL;
-	}
-	if ((*ca_key = new_key()) == NULL ||
-	    (*ca = make_cert("certkeep fleet bench throw-away CA", 1, *ca_key, NULL, NULL, NULL,
-			     now - 100 * DAY, 3650)) == NULL || (f = fopen(path, "w")) == NULL)
-		return 0;
-	ok = PEM_write_X509(f, *ca);
-	ok = fclose(f) == 0 && ok;
-	snprintf(path, sizeof(path), "%s/ca.key", dir);
-	if (!ok || (f = fopen(path, "w")) == NULL)
-		return 0;
-	ok = PEM_write_PrivateKey(f, *ca_key, NULL, NULL, 0, NULL, NULL);
-	return fclose(f) == 0 && ok;
+	if (have >= 0)
+		return have;
+	return (*ca_key = new_key()) != NULL &&
+	       (*ca = make_cert("certkeep fleet bench throw-away CA", 1, *ca_key, NULL, NULL, NULL,
+				now - 100 * DAY, 3650)) != NULL &&
+	       bench_ca_write(dir, *ca, *ca_key);
 }
 
 static int

@@ -21,12 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
-#define DAY 86400L
+#include "bench_ca.h"
 
 static EVP_PKEY *
 new_key(EVP_PKEY_CTX *kctx)
@@ -38,98 +33,36 @@ new_key(EVP_PKEY_CTX *kctx)
 	return k;
 }
 
-static int
-add_ext(X509 *issuer, X509 *subject, int nid, const char *value)
-{
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-	int ok;
-
-	X509V3_set_ctx(&v3, issuer, subject, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
-	if (ext == NULL)
-		return 0;
-	ok = X509_add_ext(subject, ext, -1);
-	X509_EXTENSION_free(ext);
-	return ok;
-}
-
 /* A certificate for key with subject CN=cn, signed by (ca, ca_key) or self-signed. */
 static X509 *
 make_cert(const char *cn, long serial, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
 	  const char *san)
 {
-	X509 *x = X509_new();
-	X509_NAME *name;
+	time_t now = time(NULL);
+	X509 *x = bench_cert_new(cn, serial, now - DAY, now + (ca ? 90 : 3650) * DAY, ca);
 	int ok;
 
 	if (x == NULL)
 		return NULL;
-	name = X509_get_subject_name(x);
-	ok = X509_set_version(x, 2) &&
-	     ASN1_INTEGER_set(X509_get_serialNumber(x), serial) &&
-	     X509_gmtime_adj(X509_getm_notBefore(x), -DAY) &&
-	     X509_gmtime_adj(X509_getm_notAfter(x), (ca ? 90 : 3650) * DAY) &&
-	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1,
-					-1, 0) &&
-	     X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) &&
-	     X509_set_pubkey(x, key);
+	ok = X509_set_pubkey(x, key);
 	if (ok && ca == NULL)
-		ok = add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") &&
-		     add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") &&
-		     add_ext(x, x, NID_subject_key_identifier, "hash");
+		ok = bench_add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE") &&
+		     bench_add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+		     bench_add_ext(x, x, NID_subject_key_identifier, "hash");
 	if (ok && ca != NULL)
-		ok = add_ext(ca, x, NID_basic_constraints, "critical,CA:FALSE") &&
-		     add_ext(ca, x, NID_subject_alt_name, san) &&
-		     add_ext(ca, x, NID_authority_key_identifier, "keyid");
-	if (ok)
-		ok = X509_sign(x, ca ? ca_key : key, EVP_sha256()) > 0;
-	if (!ok) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
+		ok = bench_add_ext(ca, x, NID_basic_constraints, "critical,CA:FALSE") &&
+		     bench_add_ext(ca, x, NID_subject_alt_name, san) &&
+		     bench_add_ext(ca, x, NID_authority_key_identifier, "keyid");
+	return bench_cert_sign(x, ok, ca ? ca_key : key);
 }
 
 static int
 write_ca(const char *dir, EVP_PKEY_CTX *kctx, X509 **ca, EVP_PKEY **ca_key)
 {
-	char path[4096];
-	FILE *f;
-	int ok;
-
-	if ((*ca_key = new_key(kctx)) == NULL ||
-	    (*ca = make_cert("certkeep bench throw-away CA", 1, *ca_key, NULL, NULL, NULL)) == NULL)
-		return 0;
-	snprintf(path, sizeof(path), "%s/ca.pem", dir);
-	if ((f = fopen(path, "w")) == NULL)
-		return 0;
-	ok = PEM_write_X509(f, *ca);
-	ok = (fclose(f) == 0) && ok;
-	snprintf(path, sizeof(path), "%s/ca.key", dir);
-	if (!ok || (f = fopen(path, "w")) == NULL)
-		return 0;
-	ok = PEM_write_PrivateKey(f, *ca_key, NULL, NULL, 0, NULL, NULL);
-	return (fclose(f) == 0) && ok;
-}
-
-static int
-read_ca(const char *dir, X509 **ca, EVP_PKEY **ca_key)
-{
-	char path[4096];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/ca.pem", dir);
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	*ca = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	snprintf(path, sizeof(path), "%s/ca.key", dir);
-	if ((f = fopen(path, "r")) == NULL)
-		return 0;
-	*ca_key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	return *ca != NULL && *ca_key != NULL;
+	return (*ca_key = new_key(kctx)) != NULL &&
+	       (*ca = make_cert("certkeep bench throw-away CA", 1, *ca_key, NULL, NULL,
+				NULL)) != NULL &&
+	       bench_ca_write(dir, *ca, *ca_key);
 }
 
 static int
@@ -181,11 +114,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "gen_certs: FIRST, COUNT >= 0 and PER_DIR > 0\n");
 		return 2;
 	}
-	kctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	if (kctx == NULL || EVP_PKEY_keygen_init(kctx) <= 0 ||
-	    EVP_PKEY_CTX_set_group_name(kctx, "P-256") <= 0)
+	if ((kctx = bench_p256_keygen()) == NULL)
 		goto out;
-	have = read_ca(argv[1], &ca, &ca_key);
+	have = bench_ca_read(argv[1], &ca, &ca_key);
 	if (have == 0 || (have < 0 && !write_ca(argv[1], kctx, &ca, &ca_key))) {
 		fprintf(stderr, "gen_certs: cannot make or read the CA in %s\n", argv[1]);
 		goto out;

@@ -135,6 +135,13 @@ struct ck_renew_opts {
 	 * CK_RENEW_LEASE_TTL_MIN..CK_RENEW_LEASE_TTL_MAX.  A node that stops
 	 * for longer loses its leases and commits nothing more for them. */
 	unsigned lease_ttl_s;
+	/* What a long-running process keeps between its runs (ck_renew_cache_new),
+	 * or NULL: everything is read and fetched afresh for this run. */
+	struct ck_renew_cache *cache;
+	/* With every lineage (no names): report the ones not due as well.  By
+	 * default a plan reads and reports only the lineages that are due (or
+	 * held, or in flight), found by their stored next-due time. */
+	int show_all;
 };
 
 struct ck_renew_report {
@@ -157,6 +164,33 @@ CK_API enum ck_code ck_renew(const struct ck_ctx *ctx, struct ck_store *st,
 			     const struct ck_renew_opts *opts, struct ck_renew_report *out,
 			     struct ck_err *err);
 CK_API void ck_renew_report_cleanup(struct ck_renew_report *r);
+
+/*
+ * What a long-running process (certkeep agent) keeps between its ck_renew
+ * runs instead of reading and fetching it again every run: the account
+ * sessions (the account's key loaded, its ACME client with the directory
+ * and kid) and the ACME share (each server's directory, unused nonces,
+ * idle connections).  The rules stay those of one run: a kept account
+ * session is used only after the account's row was read again and its
+ * generation is the one the session was read at (a rollover by any
+ * process or node reaches the next order); a directory that looks stale
+ * (a 404 on one of its URLs, a badNonce storm) is fetched again; a nonce
+ * older than a minute is dropped, not used.
+ *
+ * ctx is copied (and the copy refreshed from ck_renew's ctx at each run);
+ * give the cache in ck_renew_opts.cache.  One run at a time may use it.
+ */
+struct ck_renew_cache;
+CK_API enum ck_code ck_renew_cache_new(const struct ck_ctx *ctx, struct ck_renew_cache **out,
+				       struct ck_err *err);
+/* Frees it (NULL: a no-op); no run may be using it. */
+CK_API void ck_renew_cache_free(struct ck_renew_cache *c);
+/*
+ * The store changed (ck_store_wait_change woke the caller): every kept
+ * account session whose account's generation moved (or whose row is gone)
+ * is dropped now rather than at its next use.  Between runs only.
+ */
+CK_API void ck_renew_cache_changed(struct ck_renew_cache *c, struct ck_store *st);
 
 #ifdef __cplusplus
 }

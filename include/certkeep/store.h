@@ -1008,6 +1008,15 @@ enum ck_severity {
 	CK_SEV_ERROR = 2,
 };
 
+/* What one doctor run checked, and how much of it it recomputed from the
+ * stored bytes instead of trusting a verified fact (docs/store.md). */
+struct ck_doctor_stats {
+	size_t certs;             /* certificates checked */
+	size_t certs_recomputed;  /* of them parsed and their chain verified again */
+	size_t keys;              /* software keys checked */
+	size_t keys_recomputed;   /* of them opened and decoded again */
+};
+
 struct ck_doctor_opts {
 	time_t now;               /* 0: the store context's clock */
 	int pending_max_age_days; /* 0: 30 */
@@ -1015,6 +1024,8 @@ struct ck_doctor_opts {
 	int node_grace_s;         /* a node's binding may be behind its lineage's current
 				   * certificate this long before it is a finding (CK-D041);
 				   * 0: CK_DOCTOR_NODE_GRACE_S, < 0: none */
+	int full;                 /* 1: trust no recorded fact, recompute everything */
+	struct ck_doctor_stats *stats; /* OUT (may be NULL): set when the check succeeds */
 };
 #define CK_DOCTOR_NODE_GRACE_S 600
 

@@ -37,6 +37,12 @@
 #define ACME_ORIGIN_MAX 300               /* "https://" host ":" port, NUL included */
 #define ACME_ORIGINS_MAX 8                /* extra origins allowed for one server */
 #define ACME_NONCE_MAX 512                /* a Replay-Nonce value */
+/* A nonce kept longer than this is dropped, not used (a server expires
+ * nonces; a stale one costs a badNonce round trip). */
+#define ACME_NONCE_MAX_AGE_MS 60000
+/* With a share: how long a client waits for another's nonce before it
+ * sends HEAD newNonce. */
+#define ACME_NONCE_WAIT_MS 250
 #define ACME_TOKEN_MAX 256                /* a challenge token (base64url only) */
 #define ACME_HEADERS_MAX 64               /* headers kept from one response */
 #define ACME_HEADER_VALUE_MAX 8192        /* one header value */
@@ -211,6 +217,18 @@ enum ck_code acme_client_allow_origin(struct acme_client *c, const char *origin,
 void acme_client_clear_origins(struct acme_client *c);
 /* The directory's origin ("https://host:port"), borrowed. */
 const char *acme_client_origin(const struct acme_client *c);
+
+/*
+ * Gives the nonce in hand back to the batch's pool (ctx->acme_share; none:
+ * it is freed): the client is about to sleep, or to be kept idle.
+ */
+void acme_client_park(struct acme_client *c);
+/*
+ * Drops the client's parsed directory when a request found it stale (a 404
+ * on one of its URLs, a badNonce storm); the next use fetches it again.
+ * Only where nothing borrows from the directory (between operations).
+ */
+void acme_client_refresh_stale(struct acme_client *c);
 
 /* Number of HTTP requests this client has sent (for tests and benchmarks). */
 unsigned long acme_client_request_count(const struct acme_client *c);

@@ -31,6 +31,9 @@ struct acme_client {
 	int have_directory;
 	struct acme_directory dir;
 	char *nonce;                     /* one nonce in hand, or NULL */
+	long long nonce_at;              /* ck_mono_ms() when it arrived */
+	int nonce_held;                  /* counted as a holder in the share */
+	int dir_stale;                   /* the directory looked stale: fetch it again */
 	EVP_PKEY *key;
 	struct ck_signer *signer;        /* signs for key (a token key's, or one of key) */
 	int own_signer;                  /* signer is the client's to free */
@@ -59,11 +62,26 @@ struct acme_curl *acme_share_take_curl(struct acme_share *sh, const char *url,
 /* Keeps t for the next client (or frees it: no share, no room). */
 void acme_share_put_curl(struct acme_share *sh, const char *url, const char *ca_bundle,
 			 struct acme_curl *t);
-/* An unused nonce, removed from the share (free()), or NULL. */
-char *acme_share_take_nonce(struct acme_share *sh, const char *url, const char *ca_bundle);
-/* Keeps an unused nonce (takes it; freed when there is no room). */
+/*
+ * An unused nonce no older than ACME_NONCE_MAX_AGE_MS, removed from the
+ * pool (free()), or NULL.  When the pool is empty and another client holds
+ * a nonce, waits up to wait_ms for one to be put back.  *held: whether the
+ * caller counts as a holder; set to 1 when a nonce is handed out.
+ */
+char *acme_share_take_nonce(struct acme_share *sh, const char *url, const char *ca_bundle,
+			    unsigned wait_ms, int *held);
+/* Counts the caller as a holder (*held = 1): it got a nonce from the server. */
+void acme_share_held_nonce(struct acme_share *sh, const char *url, const char *ca_bundle,
+			   int *held);
+/*
+ * Gives back an unused nonce (may be NULL) the server sent at `at`
+ * (ck_mono_ms()) and ends the caller's holding (*held = 0).  The share
+ * takes the nonce: freed when too old, or the oldest goes when full.
+ */
 void acme_share_put_nonce(struct acme_share *sh, const char *url, const char *ca_bundle,
-			  char *nonce);
+			  char *nonce, long long at, int *held);
+/* Drops the directory kept for (url, ca_bundle): it looks stale. */
+void acme_share_forget_directory(struct acme_share *sh, const char *url, const char *ca_bundle);
 /* A copy of the directory body fetched for (url, ca_bundle): CK_OK, or
  * CK_ERR_NOT_FOUND (none yet), CK_ERR_NOMEM. */
 enum ck_code acme_share_directory(struct acme_share *sh, const char *url, const char *ca_bundle,

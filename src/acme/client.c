@@ -1,7 +1,10 @@
 /*
  * client.c - struct acme_client and the request engine: the https-only
- * and same-origin rules for every URL (origin.c), the nonce pool (HEAD newNonce only when none is in
- * hand), signed POSTs with bounded badNonce retries, and the bounded
+ * and same-origin rules for every URL (origin.c), nonces (one in hand, the
+ * batch's pool in the share, HEAD newNonce only when neither has one; one
+ * older than ACME_NONCE_MAX_AGE_MS is dropped), signed POSTs with bounded
+ * badNonce retries, a directory that looks stale (a 404 on one of its URLs,
+ * a badNonce storm) marked to be fetched again, and the bounded
  * stale-key-cache tolerance after a rollover.  Never parses ACME objects
  * (directory.c, account.c, order.c do) and never logs payloads.
  */
@@ -67,7 +70,7 @@ acme_client_free(struct acme_client *c)
 		return;
 	if (c->ctx != NULL && c->directory_url != NULL) {
 		acme_share_put_curl(c->ctx->acme_share, c->directory_url, c->ca_bundle, c->curl);
-		acme_share_put_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle, c->nonce);
+		acme_client_park(c);
 	} else {
 		acme_curl_free(c->curl);
 		free(c->nonce);
@@ -210,9 +213,56 @@ acme_client_request_count(const struct acme_client *c)
 }
 
 void
+acme_client_park(struct acme_client *c)
+{
+	if (c == NULL)
+		return;
+	acme_share_put_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle, c->nonce,
+			     c->nonce_at, &c->nonce_held);
+	c->nonce = NULL;
+}
+
+void
 acme_client_sleep(struct acme_client *c, unsigned ms)
 {
+	if (c->ctx->acme_share != NULL)
+		acme_client_park(c); /* another client of the batch uses the nonce meanwhile */
 	ck_sleep_ms(c->ctx, ms);
+}
+
+/* The directory looks stale: the share forgets it now, this client at its next safe point. */
+static void
+directory_stale(struct acme_client *c, const char *why)
+{
+	if (c->dir_stale)
+		return;
+	ck_log(&c->ctx->log, CK_LOG_INFO, "acme: %s; the directory is fetched again", why);
+	acme_share_forget_directory(c->ctx->acme_share, c->directory_url, c->ca_bundle);
+	c->dir_stale = 1;
+}
+
+void
+acme_client_refresh_stale(struct acme_client *c)
+{
+	if (c == NULL || !c->dir_stale)
+		return;
+	acme_directory_cleanup(&c->dir);
+	c->have_directory = 0;
+	c->dir_stale = 0;
+}
+
+/* 1 if url is one of the directory's own URLs. */
+static int
+directory_url_is(const struct acme_client *c, const char *url)
+{
+	const char *u[] = { c->dir.new_nonce, c->dir.new_account, c->dir.new_order,
+			    c->dir.new_authz, c->dir.revoke_cert, c->dir.key_change };
+	size_t i;
+
+	for (i = 0; c->have_directory && i < CK_ARRAY_LEN(u); i++)
+		if (u[i] != NULL && strcmp(u[i], url) == 0)
+			return 1;
+	return 0;
 }
 
 enum ck_code
@@ -234,19 +284,30 @@ acme_response_retry_after(const struct acme_client *c, const struct acme_http_re
 
 /* ---- one exchange ------------------------------------------------------ */
 
-/* Keeps the Replay-Nonce of any response (valid base64url only). */
+/*
+ * The Replay-Nonce of any response (valid base64url only): kept in hand
+ * when hand (a HEAD newNonce's, or no share), else given to the batch's
+ * pool at once (any worker draws it; this client draws again for its next
+ * request).  Ends this client's holding either way, with or without one.
+ */
 static void
-nonce_keep(struct acme_client *c, const struct acme_http_response *r)
+nonce_keep(struct acme_client *c, const struct acme_http_response *r, int hand)
 {
-	const char *n = acme_http_response_header(r, "Replay-Nonce");
-	char *copy;
+	const char *n = r != NULL ? acme_http_response_header(r, "Replay-Nonce") : NULL;
+	char *copy = NULL;
 
-	if (n == NULL || !ck_str_is_b64url(n, ACME_NONCE_MAX))
+	if (n != NULL && ck_str_is_b64url(n, ACME_NONCE_MAX))
+		copy = strdup(n);
+	if (!hand) {
+		acme_share_put_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle, copy,
+				     ck_mono_ms(), &c->nonce_held);
 		return;
-	if ((copy = strdup(n)) == NULL)
+	}
+	if (copy == NULL)
 		return;
 	free(c->nonce);
 	c->nonce = copy;
+	c->nonce_at = ck_mono_ms();
 }
 
 static enum ck_code
@@ -272,6 +333,8 @@ acme_http_do(struct acme_client *c, const struct acme_http_request *req,
 		return rc;
 	c->nrequests++;
 	rc = c->ops.request(c->ops.arg, req, &resp, err);
+	nonce_keep(c, rc == CK_OK ? &resp : NULL,
+		   c->ctx->acme_share == NULL || req->method == ACME_METHOD_HEAD);
 	if (rc != CK_OK) {
 		acme_http_response_cleanup(&resp);
 		return rc;
@@ -281,7 +344,8 @@ acme_http_do(struct acme_client *c, const struct acme_http_request *req,
 		return CK_FAIL(err, CK_ERR_TOO_LARGE,
 			       "the server sent a body over %d bytes; refusing it", ACME_BODY_MAX);
 	}
-	nonce_keep(c, &resp);
+	if (resp.status == 404 && directory_url_is(c, req->url))
+		directory_stale(c, "the server does not know one of its directory's URLs (404)");
 	if (c->ctx->log.level >= CK_LOG_DEBUG) {
 		char safe[160], ra[40];
 		const char *raw = acme_http_response_header(&resp, "Retry-After");
@@ -327,29 +391,57 @@ acme_get(struct acme_client *c, const char *url, struct acme_http_response *out,
 static enum ck_code
 nonce_take(struct acme_client *c, char **out, struct ck_err *err)
 {
-	const struct acme_directory *d;
+	const struct acme_directory *d = NULL;
 	struct acme_http_request req = { .method = ACME_METHOD_HEAD };
 	struct acme_http_response resp = { 0 };
 	enum ck_code rc;
 
-	if (c->nonce == NULL)
-		c->nonce = acme_share_take_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle);
+	if (c->nonce != NULL && ck_mono_ms() - c->nonce_at > ACME_NONCE_MAX_AGE_MS) {
+		free(c->nonce); /* the server may have forgotten it: a badNonce saved */
+		c->nonce = NULL;
+	}
+	if (c->nonce == NULL) {
+		c->nonce = acme_share_take_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle,
+						 ACME_NONCE_WAIT_MS, &c->nonce_held);
+		c->nonce_at = ck_mono_ms();
+	}
 	if (c->nonce == NULL) {
 		if ((rc = acme_directory_get(c, &d, err)) != CK_OK)
 			return rc;
+		/* With a share, the directory's answer may have fed the pool meanwhile
+		 * (without one, a nonce it brought is replaced by the HEAD's, as ever). */
+		if (c->ctx->acme_share != NULL && c->nonce == NULL) {
+			c->nonce = acme_share_take_nonce(c->ctx->acme_share, c->directory_url,
+							 c->ca_bundle, 0, &c->nonce_held);
+			c->nonce_at = ck_mono_ms();
+		}
+		if (c->ctx->acme_share == NULL) {
+			free(c->nonce);
+			c->nonce = NULL;
+		}
+	}
+	if (c->nonce == NULL) {
 		req.url = d->new_nonce;
-		if ((rc = acme_http_do(c, &req, &resp, err)) != CK_OK)
+		/* In flight, this HEAD counts as a holder: its nonce's answer feeds the pool. */
+		acme_share_held_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle,
+				      &c->nonce_held);
+		if ((rc = acme_http_do(c, &req, &resp, err)) != CK_OK) {
+			acme_client_park(c);
 			return rc;
+		}
 		if (!status_ok(resp.status)) {
 			rc = acme_problem_from_response(&resp, ck_now(c->ctx), err);
 			ck_err_prefix(err, "cannot get a nonce");
 			acme_http_response_cleanup(&resp);
+			acme_client_park(c);
 			return rc;
 		}
 		acme_http_response_cleanup(&resp);
-		if (c->nonce == NULL)
+		if (c->nonce == NULL) {
+			acme_client_park(c);
 			return CK_FAIL(err, CK_ERR_HTTP,
 				       "the server's newNonce answer carried no valid Replay-Nonce");
+		}
 	}
 	*out = c->nonce;
 	c->nonce = NULL;
@@ -390,8 +482,12 @@ post_once(struct acme_client *c, const struct acme_post_args *a, EVP_PKEY *key, 
 				      &jws, err);
 	else
 		rc = ck_jws_sign(key, kid, nonce, a->url, a->payload ? a->payload : "", &jws, err);
-	if (rc != CK_OK)
+	if (rc != CK_OK) { /* never sent: back to the pool */
+		acme_share_put_nonce(c->ctx->acme_share, c->directory_url, c->ca_bundle, nonce,
+				     ck_mono_ms(), &c->nonce_held);
+		nonce = NULL;
 		goto out;
+	}
 	req.body = jws;
 	req.body_len = strlen(jws);
 	rc = acme_http_do(c, &req, out, err);
@@ -435,6 +531,7 @@ acme_post_ex(struct acme_client *c, const struct acme_post_args *a,
 			continue; /* the error response's Replay-Nonce is in hand now */
 		}
 		if (acme_problem_is(&e, "badNonce")) {
+			directory_stale(c, "the server keeps refusing its nonces (badNonce)");
 			ck_err_set(&e, rc, __func__,
 				   "the server rejected %u fresh nonces in a row (badNonce); giving up",
 				   bad_nonces + 1);

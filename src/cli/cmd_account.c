@@ -78,7 +78,7 @@ static int
 opt_value(struct acct_args *a, int c, const char *arg, char *cmd)
 {
 	struct ck_err err;
-	char *end, norm[ACME_ORIGIN_MAX];
+	char norm[ACME_ORIGIN_MAX];
 	long v;
 
 	ck_err_clear(&err);
@@ -111,8 +111,7 @@ opt_value(struct acct_args *a, int c, const char *arg, char *cmd)
 	case O_JSON: a->json = 1; break;
 	case O_YES: a->yes = 1; break;
 	case O_GRACE:
-		v = strtol(arg, &end, 10);
-		if (arg[0] == '\0' || *end != '\0' || v < 0 || v > CK_ACCOUNT_GRACE_MAX)
+		if ((v = cli_number(arg, 0, CK_ACCOUNT_GRACE_MAX)) < 0)
 			return cli_usage_error(cmd, "--grace needs seconds 0-%d (0 disables)",
 					       CK_ACCOUNT_GRACE_MAX);
 		a->grace = (unsigned)v;

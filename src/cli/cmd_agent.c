@@ -6,7 +6,9 @@
  * the store's generation to change (ck_store_wait_change: LISTEN/NOTIFY
  * on PostgreSQL), deploys this node's bindings that are behind as soon as
  * a change arrives, and every --renew-interval runs renewal through
- * ck_renew (its claims make several agents share the lineages).  SIGTERM
+ * ck_renew (its claims make several agents share the lineages), keeping
+ * its account sessions and ACME share (directory, nonces, connections)
+ * across runs (ck_renew_cache; a store change drops stale sessions).  SIGTERM
  * or SIGINT: the running step stops at its next wait, the agent records
  * that it no longer promises heartbeats, and exits 0.
  *
@@ -307,6 +309,7 @@ agent_loop(struct agent *a)
 				       "(generation %llu -> %llu)", (unsigned long long)gen,
 				       (unsigned long long)now_gen);
 				a->deploy_due = 1;
+				ck_renew_cache_changed(a->ropts.cache, a->st);
 			}
 			continue;
 		}
@@ -394,7 +397,8 @@ cmd_agent(struct cli *cli, int argc, char **argv)
 	pthread_cond_init(&a.beat.cv, NULL);
 	ck_err_clear(&err);
 	cli_cancel_on_signal(cli);
-	if (cli_store_open(cli, &a.st, &err) != 0 || (!a.once && agent_beat_start(&a.beat, &err))) {
+	if (ck_renew_cache_new(&cli->ctx, &a.ropts.cache, &err) != CK_OK ||
+	    cli_store_open(cli, &a.st, &err) != 0 || (!a.once && agent_beat_start(&a.beat, &err))) {
 		rc = cli_fail(cli, &err);
 		goto out;
 	}
@@ -414,5 +418,6 @@ out:
 	pthread_cond_destroy(&a.beat.cv);
 	pthread_mutex_destroy(&a.beat.mu);
 	ck_store_close(a.st);
+	ck_renew_cache_free(a.ropts.cache);
 	return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * cmd_doctor.c - `certkeep doctor [--json] [--repair] [--prune]
+ * cmd_doctor.c - `certkeep doctor [--json] [--repair] [--prune] [--full]
  * [--pending-days N] [--expiry-days N]`: runs the
  * store's checks (ck_store_doctor), optionally its repair (relinks, never
  * deletes) and prune (orphan keys only), and prints each finding with its
@@ -22,8 +22,8 @@ static void
 doctor_usage(FILE *fp)
 {
 	fprintf(fp,
-		"usage: certkeep doctor [--json] [--repair] [--prune] [--pending-days N]\n"
-		"                       [--expiry-days N] [--node-grace S]\n"
+		"usage: certkeep doctor [--json] [--repair] [--prune] [--full]\n"
+		"                       [--pending-days N] [--expiry-days N] [--node-grace S]\n"
 		"\n"
 		"Checks every invariant of the store and explains each finding: a stable\n"
 		"code, what is wrong, why it matters, and the fix.  Among them: certificates\n"
@@ -35,11 +35,22 @@ doctor_usage(FILE *fp)
 		"or whose deployed files differ from the store (an interrupted deploy:\n"
 		"which set is on disk; files edited behind certkeep's back).\n"
 		"\n"
+		"A certificate or key whose stored bytes still have the SHA-256 of the\n"
+		"verified facts recorded when it entered the store (its public key, expiry,\n"
+		"that its chain verified) is checked by that digest instead of being parsed\n"
+		"and verified again; changed bytes are always recomputed.\n"
+		"\n"
 		"options:\n"
-		"  --repair    relink certificates whose key is in the store (never deletes)\n"
+		"  --repair    relink certificates whose key is in the store (never deletes),\n"
+		"              and record the verified facts of certificates and keys that\n"
+		"              have none (a store made before certkeep recorded them)\n"
+		"  --full      trust no recorded fact: parse and verify every certificate\n"
+		"              and key from its stored bytes\n"
 		"  --prune     remove orphan keys (keys nothing uses) and say which\n"
 		"  --json      {\"actions\": [...], \"findings\": [...]}, each with code, name,\n"
-		"              severity, object, what, why, fix, cert_id, key_id, fixed\n"
+		"              severity, object, what, why, fix, cert_id, key_id, fixed;\n"
+		"              \"checked\": certificates, keys and how many of each were\n"
+		"              recomputed rather than matched to a verified fact\n"
 		"  --pending-days N  report pending requests older than N days (default 30)\n"
 		"  --expiry-days N   report certificates expiring within N days (default 30)\n"
 		"  --node-grace S    on a fleet, report a node whose bindings are behind\n"
@@ -106,6 +117,7 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "repair", no_argument, NULL, 'r' },
 		{ "prune", no_argument, NULL, 'p' },
+		{ "full", no_argument, NULL, 'F' },
 		{ "pending-days", required_argument, NULL, 'P' },
 		{ "expiry-days", required_argument, NULL, 'E' },
 		{ "node-grace", required_argument, NULL, 'G' },
@@ -114,6 +126,7 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 	};
 	struct ck_doctor_report rep;
 	struct ck_doctor_run_opts dopts;
+	struct ck_doctor_stats stats;
 	struct ck_store *st = NULL;
 	struct ck_err err;
 	int c, json = 0, rc;
@@ -121,11 +134,14 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 	ck_err_clear(&err);
 	memset(&rep, 0, sizeof(rep));
 	memset(&dopts, 0, sizeof(dopts));
+	memset(&stats, 0, sizeof(stats));
+	dopts.check.stats = &stats;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 'r': dopts.repair = 1; break;
 		case 'p': dopts.prune = 1; break;
+		case 'F': dopts.check.full = 1; break;
 		case 'P':
 		case 'E': {
 			long v = cli_number(optarg, 1, 3650);
@@ -160,9 +176,13 @@ cmd_doctor(struct cli *cli, int argc, char **argv)
 	    ck_deploy_doctor(&cli->ctx, st, &rep.found, &err) != CK_OK) {
 		rc = cli_fail(cli, &err);
 	} else if (json) {
-		json_t *o = json_pack("{s:o, s:o, s:b}", "actions", doctor_json_list(&rep.actions),
-				      "findings", doctor_json_list(&rep.found), "clean",
-				      rep.found.n == 0);
+		json_t *o = json_pack("{s:o, s:o, s:b, s:{s:I, s:I, s:I, s:I}}", "actions",
+				      doctor_json_list(&rep.actions), "findings",
+				      doctor_json_list(&rep.found), "clean", rep.found.n == 0,
+				      "checked", "certificates", (json_int_t)stats.certs,
+				      "certificates_recomputed", (json_int_t)stats.certs_recomputed,
+				      "keys", (json_int_t)stats.keys, "keys_recomputed",
+				      (json_int_t)stats.keys_recomputed);
 		rc = print_json_out(o);
 		if (rc == CLI_EXIT_OK && rep.found.n > 0)
 			rc = CLI_EXIT_FAIL;

@@ -83,19 +83,6 @@ struct issue_args {
 	struct ck_token_target tok;    /* --token, --pin-file, --pkcs11-module */
 };
 
-/* "N" in [lo, hi]; -1 if it is not. */
-static long
-issue_number(const char *s, long lo, long hi)
-{
-	char *end;
-	long v;
-
-	if (s == NULL || *s == '\0')
-		return -1;
-	v = strtol(s, &end, 10);
-	return (*end != '\0' || v < lo || v > hi) ? -1 : v;
-}
-
 /*
  * -d NAME or NAME:TYPE.  Only a suffix that is a challenge type splits, so
  * IPv6 literals ("::1", "2001:db8::1") stay whole.
@@ -190,17 +177,17 @@ issue_challenge_opt(struct issue_args *a, int c, const char *arg, int *ret)
 		return 0;
 	case OPT_HTTP_PORT:
 	case OPT_TLS_PORT:
-		if ((v = issue_number(arg, 1, 65535)) < 0)
+		if ((v = cli_number(arg, 1, 65535)) < 0)
 			goto bad_port;
 		*(c == OPT_HTTP_PORT ? &s->http_port : &s->tls_port) = (unsigned)v;
 		return 0;
 	case OPT_DNS_HOOK_TIMEOUT:
-		if ((v = issue_number(arg, 1, CHALL_SECONDS_MAX)) < 0)
+		if ((v = cli_number(arg, 1, CHALL_SECONDS_MAX)) < 0)
 			goto bad_seconds;
 		s->dns_hook_timeout = (unsigned)v;
 		return 0;
 	case OPT_DNS_WAIT:
-		if ((v = issue_number(arg, 0, CHALL_SECONDS_MAX)) < 0)
+		if ((v = cli_number(arg, 0, CHALL_SECONDS_MAX)) < 0)
 			goto bad_seconds;
 		s->dns_wait = (int)v;
 		return 0;

@@ -42,7 +42,11 @@ renew_usage(FILE *fp)
 		"nodes' bindings are never touched (--json: \"deploys\").\n"
 		"\n"
 		"options:\n"
-		"  --all                  consider every lineage (else only the NAMEs given)\n"
+		"  --all                  consider every lineage (else only the NAMEs given);\n"
+		"                         only the due ones (or held, or in flight) are\n"
+		"                         read and listed, found by their stored next-due time\n"
+		"  --show-all             with --all: list the lineages not due as well (reads\n"
+		"                         every lineage; NAMEs given are always listed)\n"
 		"  --dry-run              list what is due, when and why; send and change nothing\n"
 		"  --force                renew now even if not due (Retry-After still holds)\n"
 		"  --concurrency N        orders in flight at once (default %d, at most %d)\n"
@@ -245,6 +249,7 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 		{ "all", no_argument, NULL, 'a' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "show-all", no_argument, NULL, 'S' },
 		{ "concurrency", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "account", required_argument, NULL, 'A' },
@@ -277,6 +282,7 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 		case 'a': all = 1; break;
 		case 'n': o.dry_run = 1; break;
 		case 'f': o.force = 1; break;
+		case 'S': o.show_all = 1; break;
 		case 'j': json = 1; break;
 		case 'A': o.account = optarg; break;
 		case 'P': o.profile = optarg; break;
@@ -300,6 +306,9 @@ cmd_renew(struct cli *cli, int argc, char **argv)
 	if (all == (optind < argc))
 		return cli_usage_error("renew", all ? "give lineage NAMEs or --all, not both"
 						    : "give lineage NAMEs or --all");
+	if (o.show_all && !all)
+		return cli_usage_error("renew", "--show-all goes with --all (NAMEs given are "
+				       "always listed)");
 	o.lineages = (const char *const *)argv + optind;
 	o.nlineages = (size_t)(argc - optind);
 	o.ca_bundle = cli->ca_bundle;

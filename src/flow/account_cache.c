@@ -138,6 +138,7 @@ acct_cache_take(struct acct_cache *c, const struct ck_ctx *ctx, struct ck_store 
 	ck_account_cleanup(&row);
 	free(srv);
 	if (found) {
+		acme_client_refresh_stale(out->client); /* between operations: nothing borrows it */
 		if (hit != NULL)
 			*hit = 1;
 		return CK_OK;
@@ -167,6 +168,7 @@ acct_cache_put(struct acct_cache *c, struct ck_account_session *s, const char *c
 				e = &c->e[i];
 		if (e != NULL && opt_dup(ca_bundle, &e->ca_bundle) &&
 		    opt_dup(pin_file, &e->pin_file)) {
+			acme_client_park(s->client); /* its nonce serves the batch meanwhile */
 			e->s = *s;
 			e->used = 1;
 			memset(s, 0, sizeof(*s));
@@ -178,4 +180,36 @@ acct_cache_put(struct acct_cache *c, struct ck_account_session *s, const char *c
 		pthread_mutex_unlock(&c->lock);
 	}
 	ck_account_session_cleanup(s); /* not kept: freed (a no-op on a zeroed one) */
+}
+
+void
+acct_cache_prune(struct acct_cache *c, const struct ck_ctx *ctx, struct ck_store *st)
+{
+	struct acct_cache_entry *e;
+	struct ck_account row;
+	struct ck_err err;
+	enum ck_code rc;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (i = 0; i < ACCT_CACHE_MAX; i++) {
+		e = &c->e[i];
+		if (!e->used)
+			continue;
+		memset(&row, 0, sizeof(row));
+		ck_err_clear(&err);
+		rc = ck_store_account_get(st, e->s.server, e->s.account.name, &row, &err);
+		if (rc == CK_ERR_NOT_FOUND || (rc == CK_OK && (row.id != e->s.account.id ||
+		    row.generation != e->s.account.generation || row.pending_key_id != 0))) {
+			ck_log(&ctx->log, CK_LOG_INFO, "account %s changed in the store (its "
+			       "generation %lld, now %lld): its kept session is dropped",
+			       e->s.account.name, (long long)e->s.account.generation,
+			       rc == CK_OK ? (long long)row.generation : -1LL);
+			entry_clear(e);
+		}
+		ck_account_cleanup(&row);
+	}
+	pthread_mutex_unlock(&c->lock);
 }

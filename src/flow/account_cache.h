@@ -51,5 +51,13 @@ enum ck_code acct_cache_take(struct acct_cache *c, const struct ck_ctx *ctx, str
  */
 void acct_cache_put(struct acct_cache *c, struct ck_account_session *s, const char *ca_bundle,
 		    const char *pin_file, int keep);
+/*
+ * Drops every kept session whose account's row in st has another
+ * generation, a rollover pending, or is gone (the store changed; a
+ * long-lived process learns it from ck_store_wait_change).  No session may
+ * be taken out meanwhile (between runs).  A row that cannot be read keeps
+ * its session: acct_cache_take reads it again before any use.
+ */
+void acct_cache_prune(struct acct_cache *c, const struct ck_ctx *ctx, struct ck_store *st);
 
 #endif

@@ -117,9 +117,13 @@ struct issue_pool {
 	size_t nlisteners;
 	int inited;
 	struct acct_cache *accounts;     /* the run's account sessions, for every set */
+	int own_accounts;                /* made by the pool (else borrowed) */
 };
 
-enum ck_code issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, struct ck_err *err);
+/* accounts: a longer-lived process's account sessions to use (borrowed),
+ * or NULL for the pool's own, freed by issue_pool_stop. */
+enum ck_code issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx,
+			     struct acct_cache *accounts, struct ck_err *err);
 /*
  * The shared set for the settings p's issuance will use, as ck_issue
  * decides them: p->challenge if given, else the lineage's record, else the

@@ -8,7 +8,8 @@
  * listener would collide with another's on a port are refused before their
  * issuance starts.  Owns a copy of each set's settings; the owner stops
  * everything once, at the end.  It also owns
- * the account sessions its issuances keep between them (account_cache.h).
+ * the account sessions its issuances keep between them (account_cache.h),
+ * or borrows a longer-lived process's (the agent's, across its runs).
  *
  * Must never: stop or replace a set while an issuance may use it; start two
  * listeners on one port.
@@ -20,14 +21,20 @@
 #include "flow/issue.h"
 
 enum ck_code
-issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, struct ck_err *err)
+issue_pool_init(struct issue_pool *p, const struct ck_ctx *ctx, struct acct_cache *accounts,
+		struct ck_err *err)
 {
 	memset(p, 0, sizeof(*p));
 	p->ctx = ctx;
-	if (acct_cache_new(&p->accounts, err) != CK_OK)
-		return err != NULL ? err->code : CK_ERR_NOMEM;
+	p->accounts = accounts;
+	if (accounts == NULL) {
+		if (acct_cache_new(&p->accounts, err) != CK_OK)
+			return err != NULL ? err->code : CK_ERR_NOMEM;
+		p->own_accounts = 1;
+	}
 	if (pthread_mutex_init(&p->lock, NULL) != 0) {
-		acct_cache_free(p->accounts);
+		if (p->own_accounts)
+			acct_cache_free(p->accounts);
 		p->accounts = NULL;
 		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
 	}
@@ -252,8 +259,10 @@ issue_pool_stop(struct issue_pool *p)
 		free(p->sets[i].key);
 	}
 	p->n = 0;
-	acct_cache_free(p->accounts); /* after the last issuance gave its session back */
+	if (p->own_accounts) /* after the last issuance gave its session back */
+		acct_cache_free(p->accounts);
 	p->accounts = NULL;
+	p->own_accounts = 0;
 	pthread_mutex_destroy(&p->lock);
 	p->inited = 0;
 }

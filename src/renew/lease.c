@@ -84,6 +84,7 @@ lease_beat(struct renew_leases *l, struct ck_store **st)
 {
 	struct renew_lease_slot held[CK_RENEW_CONCURRENCY_MAX];
 	size_t i, n = 0;
+	int broken = 0;
 	struct ck_err e;
 
 	pthread_mutex_lock(&l->lock);
@@ -105,12 +106,20 @@ lease_beat(struct renew_leases *l, struct ck_store **st)
 					    ck_now(l->ctx) + (time_t)l->ttl, &e) == CK_OK)
 			continue;
 		ck_log(&l->ctx->log, CK_LOG_WARN, "lease heartbeat: %s", e.msg);
-		if (e.code != CK_ERR_LEASE_LOST)
+		if (e.code != CK_ERR_LEASE_LOST) {
+			/* the connection may be gone (a server restart, a deadline):
+			 * the next beat opens a new one instead of failing on it */
+			broken = 1;
 			continue;
+		}
 		pthread_mutex_lock(&l->lock);
 		if (l->slots[held[i].index].held && l->slots[held[i].index].token == held[i].token)
 			l->slots[held[i].index].lost = 1;
 		pthread_mutex_unlock(&l->lock);
+	}
+	if (broken) {
+		ck_store_close(*st);
+		*st = NULL;
 	}
 }
 

@@ -66,28 +66,12 @@ renew_plan_cleanup(struct renew_plan *p)
 		acme_client_free(p->servers[i].client);
 	}
 	p->nservers = 0;
-	ck_renewal_list_cleanup(&p->rows);
 	free(p->acct_server);
 	free(p->acct_name);
 	p->acct_server = p->acct_name = NULL;
 	p->acct_id = 0;
 	free(p->default_server);
 	p->default_server = NULL;
-}
-
-static int
-plan_row_cmp(const void *key, const void *elem)
-{
-	return strcmp(key, ((const struct ck_renewal *)elem)->lineage);
-}
-
-/* The lineage's renewal row, read once for the whole plan (rows by name). */
-static const struct ck_renewal *
-plan_row(const struct renew_plan *p, const char *lineage)
-{
-	if (p->rows.n == 0)
-		return NULL;
-	return bsearch(lineage, p->rows.items, p->rows.n, sizeof(*p->rows.items), plan_row_cmp);
 }
 
 /*
@@ -206,7 +190,7 @@ static int
 plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *j,
 	 struct ck_renew_item *it, time_t *moment)
 {
-	const struct ck_renewal *r = plan_row(p, it->lineage);
+	const struct ck_renewal *r = p->row;
 	struct acme_ari a = { 0 };
 	struct ck_renewal_ari set;
 	struct renew_server *srv;
@@ -217,16 +201,25 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 
 	ck_err_clear(&e);
 	stored = r != NULL && strcmp(r->cert_sha256, row->sha256) == 0 && r->ari_moment != 0;
-	if (j->server == NULL || (srv = plan_server(p, j->server)) == NULL)
+	if (j->server == NULL)
 		goto fallback;
+	if ((srv = plan_server(p, j->server)) == NULL) {
+		p->ari_look = -1; /* the directory could not be read: ask next plan */
+		goto fallback;
+	}
 	if (ck_store_cert_der(p->st, row->id, &der, &len, NULL, &e) != CK_OK ||
 	    acme_ari_cert_id(der, len, &j->replaces, &e) != CK_OK)
 		goto fallback;
-	if ((stored && r->ari_next > p->now) || srv->ari_hold > p->now)
+	if ((stored && r->ari_next > p->now) || srv->ari_hold > p->now) {
+		p->ari_look = stored && r->ari_next > p->now ? r->ari_next : srv->ari_hold;
+		if (srv->ari_hold > p->now && srv->ari_hold < p->ari_look)
+			p->ari_look = srv->ari_hold;
 		goto fallback;
+	}
 	if (acme_ari_fetch(srv->client, j->replaces, &a, &e) != CK_OK) {
 		if (e.retry_after > 0)
 			plan_ari_hold(p, srv, &e);
+		p->ari_look = e.retry_after > 0 ? srv->ari_hold : e.code == CK_ERR_UNSUPPORTED ? 0 : -1;
 		if (e.code != CK_ERR_UNSUPPORTED)
 			ck_log(&p->ctx->log, CK_LOG_WARN, "renewal information for %s: %s%s",
 			       it->lineage, e.msg, stored ? " (the stored window stands)" : "");
@@ -238,6 +231,7 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 			  ? r->ari_moment : plan_moment(row->sha256, a.start, a.end);
 	(void)renew_set_text(&it->explanation_url, a.explanation_url);
 	have = 1;
+	p->ari_look = -1; /* a dry run does not store the answer: asked again next plan */
 	if (!p->o->dry_run) {
 		set.cert_sha256 = row->sha256;
 		set.start = a.start;
@@ -247,9 +241,13 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 								   ACME_ARI_RETRY_MAX_S,
 								   ACME_ARI_RETRY_DEFAULT_S);
 		set.explanation = a.explanation_url;
-		if (ck_store_renewal_ari_set(p->st, it->lineage, &set, &e) != CK_OK)
+		if (ck_store_renewal_ari_set(p->st, it->lineage, &set, &e) != CK_OK) {
 			ck_log(&p->ctx->log, CK_LOG_WARN, "the ARI window of %s is not stored: %s",
 			       it->lineage, e.msg);
+		} else {
+			p->ari_look = set.next;
+			p->ari_stored = 1;
+		}
 	}
 	goto out;
 fallback:
@@ -300,7 +298,7 @@ plan_wait(struct renew_plan *p, struct renew_job *j, struct ck_renew_item *it,
 	  struct ck_err *err)
 {
 	char reason[CK_RENEWAL_ERROR_MAX];
-	const struct ck_renewal *r = plan_row(p, it->lineage);
+	const struct ck_renewal *r = p->row;
 	time_t until = 0;
 	enum ck_code rc;
 
@@ -413,6 +411,21 @@ out:
 	return rc;
 }
 
+/* Lineages per due-scan page: RENEW_PLAN_PAGE; a test build takes
+ * CERTKEEP_PLAN_PAGE (1..CK_DUE_PAGE_MAX) so tests cross pages with few. */
+static size_t
+renew_plan_page(void)
+{
+#ifdef CK_FAULT_INJECTION
+	const char *v = getenv("CERTKEEP_PLAN_PAGE");
+	long n = v != NULL ? strtol(v, NULL, 10) : 0;
+
+	if (n >= 1 && n <= CK_DUE_PAGE_MAX)
+		return (size_t)n;
+#endif
+	return RENEW_PLAN_PAGE;
+}
+
 /* 1 if lineage name is among the open orders. */
 static int
 plan_in_flight(const struct ck_order_list *open, const char *name)
@@ -426,116 +439,278 @@ plan_in_flight(const struct ck_order_list *open, const char *name)
 	return 0;
 }
 
-/* The lineages to plan: every one, or exactly the named ones (each must exist). */
-static enum ck_code
-plan_lineages(struct renew_plan *p, struct ck_lineage_list *out, struct ck_err *err)
-{
-	struct ck_lineage_list l = { NULL, 0 };
-	size_t i;
-	enum ck_code rc;
+/* The items and jobs the plan keeps, growing by doubling. */
+struct plan_out {
+	struct ck_renew_item *it;
+	struct renew_job *jb;
+	size_t n, cap;
+};
 
-	if (p->o->nlineages == 0)
-		return ck_store_lineage_list(p->st, out, err);
-	if ((l.items = calloc(p->o->nlineages, sizeof(*l.items))) == NULL)
+static enum ck_code
+plan_room(struct plan_out *o, struct ck_err *err)
+{
+	struct ck_renew_item *it;
+	struct renew_job *jb;
+	size_t cap;
+
+	if (o->n < o->cap)
+		return CK_OK;
+	cap = o->cap ? o->cap * 2 : 64;
+	if ((it = realloc(o->it, cap * sizeof(*it))) == NULL)
 		return CK_OOM(err);
-	for (i = 0; i < p->o->nlineages; i++) {
-		if ((rc = ck_store_lineage_get(p->st, p->o->lineages[i], &l.items[i], err)) != CK_OK) {
-			ck_lineage_list_cleanup(&l);
-			if (rc == CK_ERR_NOT_FOUND)
-				ck_err_prefix(err, "nothing was renewed (`certkeep list` shows the "
-					      "lineages)");
-			return rc;
-		}
-		l.n = i + 1;
-	}
-	*out = l;
+	o->it = it;
+	if ((jb = realloc(o->jb, cap * sizeof(*jb))) == NULL)
+		return CK_OOM(err);
+	o->jb = jb;
+	o->cap = cap;
 	return CK_OK;
 }
 
 static void
-plan_names_free(char **v, size_t n)
+plan_item_cleanup(struct ck_renew_item *it, struct renew_job *j)
+{
+	free(it->explanation_url);
+	free(it->wait_reason);
+	memset(it, 0, sizeof(*it));
+	renew_job_cleanup(j);
+}
+
+static void
+plan_out_cleanup(struct plan_out *o)
 {
 	size_t i;
 
-	for (i = 0; v != NULL && i < n; i++)
-		free(v[i]);
-	free(v);
+	for (i = 0; i < o->n; i++)
+		plan_item_cleanup(&o->it[i], &o->jb[i]);
+	free(o->it);
+	free(o->jb);
+	memset(o, 0, sizeof(*o));
 }
 
-/* Lineage ids in order, each with its place in the plan's list. */
-struct plan_slot {
-	int64_t id;
+/* When a plan must look at a not-due lineage again: its moment, or the
+ * time renewalInfo may be asked again if sooner; 0 = next plan (an ARI
+ * answer not stored, a server that could not be read). */
+static time_t
+plan_next(const struct renew_plan *p, const struct ck_renew_item *it)
+{
+	time_t next = it->due_at;
+
+	if (p->ari_look < 0)
+		return 0;
+	if (p->ari_look > 0 && p->ari_look < next)
+		next = p->ari_look;
+	return next > p->now ? next : 0;
+}
+
+/*
+ * Plans lin (its current certificate cur, NULL = read it; its renewal row
+ * row, NULL = none) into o's next slot, kept when it is not "not due" or
+ * keep says so.  *next: its next look for a not-due one (plan_next), else 0.
+ */
+static enum ck_code
+plan_take(struct renew_plan *p, const struct ck_lineage *lin, const struct ck_lineage_current *cur,
+	  const struct ck_renewal *row, int in_flight, int keep, struct plan_out *o, time_t *next,
+	  struct ck_err *err)
+{
+	struct ck_renew_item *it;
+	struct renew_job *j;
+	enum ck_code rc;
+
+	*next = 0;
+	if ((rc = plan_room(o, err)) != CK_OK)
+		return rc;
+	it = &o->it[o->n];
+	j = &o->jb[o->n];
+	memset(it, 0, sizeof(*it));
+	memset(j, 0, sizeof(*j));
+	p->row = row;
+	p->ari_look = 0;
+	p->ari_stored = 0;
+	rc = plan_one(p, lin, cur, in_flight, it, j, err);
+	p->row = NULL;
+	if (rc == CK_OK && it->state == CK_RENEW_ST_NOT_DUE)
+		*next = plan_next(p, it);
+	if (rc != CK_OK || (!keep && it->state == CK_RENEW_ST_NOT_DUE)) {
+		plan_item_cleanup(it, j);
+		return rc;
+	}
+	o->n++;
+	return CK_OK;
+}
+
+/* A named lineage (it must exist), planned and kept due or not. */
+static enum ck_code
+plan_named(struct renew_plan *p, const char *name, const struct ck_order_list *open,
+	   struct plan_out *o, struct ck_err *err)
+{
+	struct ck_lineage lin;
+	struct ck_renewal r;
+	enum ck_code rc;
+	time_t next;
+	int have;
+
+	memset(&lin, 0, sizeof(lin));
+	memset(&r, 0, sizeof(r));
+	if ((rc = ck_store_lineage_get(p->st, name, &lin, err)) != CK_OK) {
+		if (rc == CK_ERR_NOT_FOUND)
+			ck_err_prefix(err, "nothing was renewed (`certkeep list` shows the lineages)");
+		return rc;
+	}
+	rc = ck_store_renewal_get(p->st, name, &r, err);
+	have = rc == CK_OK;
+	if (rc == CK_OK || rc == CK_ERR_NOT_FOUND) {
+		ck_err_clear(err);
+		rc = plan_take(p, &lin, NULL, have ? &r : NULL, plan_in_flight(open, name), 1, o,
+			       &next, err);
+	}
+	ck_renewal_cleanup(&r);
+	ck_lineage_cleanup(&lin);
+	return rc;
+}
+
+/* Stores the next looks of a page's not-due lineages: a cache, so a
+ * failure is a warning (the next plan computes them again). */
+static void
+plan_due_store(struct renew_plan *p, const struct ck_due_set *v, size_t n)
+{
+	struct ck_err e;
+
+	ck_err_clear(&e);
+	if (n > 0 && ck_store_due_set(p->st, v, n, &e) != CK_OK)
+		ck_log(&p->ctx->log, CK_LOG_WARN, "the next-due time of %zu lineage%s is not "
+		       "stored (the next plan computes it again): %s", n, n == 1 ? "" : "s", e.msg);
+}
+
+/*
+ * The due-scan: page by page, the lineages whose stored due_at has come
+ * (with force or show_all: every lineage), each planned and kept when due
+ * or show_all; the next look of each not-due one stored.
+ */
+static enum ck_code
+plan_scan(struct renew_plan *p, const struct ck_order_list *open, struct plan_out *o,
+	  struct ck_err *err)
+{
+	struct ck_due_cursor at = CK_DUE_CURSOR_START;
+	struct ck_due_page pg;
+	struct ck_due_set *set;
+	time_t by = p->o->force || p->o->show_all ? -1 : p->now, next;
+	enum ck_code rc = CK_OK;
+	size_t i, nset;
+	int more = 1;
+
+	memset(&pg, 0, sizeof(pg));
+	if ((set = calloc(p->page, sizeof(*set))) == NULL)
+		return CK_OOM(err);
+	while (rc == CK_OK && more) {
+		if ((rc = ck_store_due_page(p->st, by, &at, p->page, &pg, err)) != CK_OK)
+			break;
+		more = pg.n == p->page;
+		for (i = 0, nset = 0; i < pg.n && rc == CK_OK; i++) {
+			if ((rc = ck_cancel_check(p->ctx, "planning the renewal", err)) != CK_OK ||
+			    (rc = plan_take(p, &pg.lins[i], &pg.cur[i],
+					    pg.ren[i].lineage[0] != '\0' ? &pg.ren[i] : NULL,
+					    plan_in_flight(open, pg.lins[i].name), p->o->show_all, o,
+					    &next, err)) != CK_OK)
+				break;
+			/* not over the plan's own ARI answer: that reset it */
+			if (next != 0 && next != pg.due_at[i] && !p->ari_stored) {
+				set[nset].id = pg.lins[i].id;
+				set[nset].cert_id = pg.lins[i].current_cert_id;
+				set[nset].was = pg.due_at[i];
+				set[nset++].due_at = next;
+			}
+		}
+		if (rc == CK_OK)
+			plan_due_store(p, set, nset);
+		ck_due_page_cleanup(&pg);
+	}
+	free(set);
+	return rc;
+}
+
+/* 1 if lineage name is among o's items. */
+static int
+plan_has(const struct plan_out *o, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < o->n; i++)
+		if (strcmp(o->it[i].lineage, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The lineages with an order in flight that the scan did not read (an
+ * order placed for one not due, e.g. forced): always planned. */
+static enum ck_code
+plan_open(struct renew_plan *p, const struct ck_order_list *open, struct plan_out *o,
+	  struct ck_err *err)
+{
+	enum ck_code rc;
+	size_t i;
+
+	for (i = 0; i < open->n; i++) {
+		const char *name = open->items[i].lineage;
+
+		if (name == NULL || open->items[i].url == NULL || plan_has(o, name))
+			continue;
+		rc = plan_named(p, name, open, o, err);
+		if (rc == CK_ERR_NOT_FOUND) { /* an order whose lineage is gone: not ours to plan */
+			ck_err_clear(err);
+			continue;
+		}
+		if (rc != CK_OK)
+			return rc;
+	}
+	return CK_OK;
+}
+
+/* Sorting by name: an item's place in the plan's arrays, by its name. */
+struct plan_rank {
+	const char *name;
 	size_t at;
 };
 
 static int
-plan_slot_cmp(const void *a, const void *b)
+plan_rank_cmp(const void *a, const void *b)
 {
-	int64_t x = ((const struct plan_slot *)a)->id, y = ((const struct plan_slot *)b)->id;
-
-	return x < y ? -1 : x > y;
+	return strcmp(((const struct plan_rank *)a)->name, ((const struct plan_rank *)b)->name);
 }
 
-/* What plan_current fills: cur[i] for the lineage at i. */
-struct plan_currents {
-	struct plan_slot *slots;
-	size_t n;
-	struct ck_lineage_current *cur;
-};
-
-/* One lineage's current certificate into its place (ck_lineage_current_fn). */
+/* Items (with their jobs) by lineage name, as `list` orders lineages. */
 static enum ck_code
-plan_current(struct ck_lineage_current *c, void *arg, struct ck_err *err)
+plan_sort(struct plan_out *o, struct ck_err *err)
 {
-	struct plan_currents *pc = arg;
-	struct plan_slot key = { c->lineage_id, 0 }, *hit;
-
-	(void)err;
-	hit = bsearch(&key, pc->slots, pc->n, sizeof(*pc->slots), plan_slot_cmp);
-	if (hit == NULL || pc->cur[hit->at].cert_id != 0)
-		return CK_OK; /* a lineage made since the list was read: planned next run */
-	pc->cur[hit->at] = *c;
-	c->sans = NULL; /* taken */
-	c->nsans = 0;
-	return CK_OK;
-}
-
-/*
- * Every lineage's current certificate in one read (*out[i] for
- * lins->items[i], cert_id 0 where none was read): one query for the whole
- * plan instead of two per lineage.
- */
-static enum ck_code
-plan_currents(struct renew_plan *p, const struct ck_lineage_list *lins,
-	      struct ck_lineage_current **out, struct ck_err *err)
-{
-	struct plan_currents pc = { NULL, lins->n, NULL };
-	enum ck_code rc;
+	struct plan_rank *r = calloc(o->n + 1, sizeof(*r));
+	struct ck_renew_item *it = calloc(o->cap + 1, sizeof(*it));
+	struct renew_job *jb = calloc(o->cap + 1, sizeof(*jb));
+	enum ck_code rc = CK_OK;
 	size_t i;
 
-	*out = NULL;
-	if (lins->n == 0)
-		return CK_OK;
-	pc.slots = calloc(lins->n, sizeof(*pc.slots));
-	pc.cur = calloc(lins->n, sizeof(*pc.cur));
-	if (pc.slots == NULL || pc.cur == NULL) {
+	if (r == NULL || it == NULL || jb == NULL) {
 		rc = CK_OOM(err);
 		goto out;
 	}
-	for (i = 0; i < lins->n; i++) {
-		pc.slots[i].id = lins->items[i].id;
-		pc.slots[i].at = i;
+	for (i = 0; i < o->n; i++) {
+		r[i].name = o->it[i].lineage;
+		r[i].at = i;
 	}
-	qsort(pc.slots, pc.n, sizeof(*pc.slots), plan_slot_cmp);
-	if ((rc = ck_store_lineage_current_each(p->st, plan_current, &pc, err)) != CK_OK)
-		goto out;
-	*out = pc.cur;
-	pc.cur = NULL;
+	qsort(r, o->n, sizeof(*r), plan_rank_cmp);
+	for (i = 0; i < o->n; i++) {
+		it[i] = o->it[r[i].at];
+		jb[i] = o->jb[r[i].at];
+	}
+	free(o->it);
+	free(o->jb);
+	o->it = it;
+	o->jb = jb;
+	o->cap += 1;
+	it = NULL;
+	jb = NULL;
 out:
-	for (i = 0; pc.cur != NULL && i < lins->n; i++)
-		plan_names_free(pc.cur[i].sans, pc.cur[i].nsans);
-	free(pc.cur);
-	free(pc.slots);
+	free(r);
+	free(it);
+	free(jb);
 	return rc;
 }
 
@@ -543,56 +718,35 @@ enum ck_code
 renew_plan_make(struct renew_plan *p, struct ck_renew_item **items, struct renew_job **jobs,
 		size_t *n, struct ck_err *err)
 {
-	struct ck_lineage_list lins = { NULL, 0 };
-	struct ck_lineage_current *cur = NULL;
 	struct ck_order_list open = { NULL, 0 };
-	struct ck_renew_item *it = NULL;
-	struct renew_job *jb = NULL;
-	size_t i, done = 0;
+	struct plan_out o = { NULL, NULL, 0, 0 };
 	enum ck_code rc;
+	size_t i;
 
 	p->now = ck_now(p->ctx);
+	if (p->page == 0)
+		p->page = renew_plan_page();
 	if (ck_server_pick(p->st, NULL, &p->default_server, NULL) != CK_OK)
 		p->default_server = NULL;
-	if ((rc = plan_lineages(p, &lins, err)) != CK_OK ||
-	    (rc = ck_store_order_list_open(p->st, &open, err)) != CK_OK ||
-	    (rc = ck_store_renewal_list(p->st, &p->rows, err)) != CK_OK ||
+	if ((rc = ck_store_order_list_open(p->st, &open, err)) != CK_OK ||
 	    (rc = ck_store_ratelimit_any(p->st, p->now, &p->limits, err)) != CK_OK)
 		goto out;
-	it = calloc(lins.n + 1, sizeof(*it));
-	jb = calloc(lins.n + 1, sizeof(*jb));
-	if (it == NULL || jb == NULL) {
-		rc = CK_OOM(err);
+	for (i = 0; i < p->o->nlineages && rc == CK_OK; i++)
+		if ((rc = ck_cancel_check(p->ctx, "planning the renewal", err)) == CK_OK)
+			rc = plan_named(p, p->o->lineages[i], &open, &o, err);
+	if (rc == CK_OK && p->o->nlineages == 0 && (rc = plan_scan(p, &open, &o, err)) == CK_OK &&
+	    (rc = plan_open(p, &open, &o, err)) == CK_OK)
+		rc = plan_sort(&o, err);
+	if (rc != CK_OK)
 		goto out;
-	}
-	if (p->o->nlineages == 0 && (rc = plan_currents(p, &lins, &cur, err)) != CK_OK)
+	if (o.n == 0 && (rc = plan_room(&o, err)) != CK_OK) /* never a NULL array */
 		goto out;
-	for (i = 0; i < lins.n; i++, done++) {
-		if ((rc = ck_cancel_check(p->ctx, "planning the renewal", err)) != CK_OK ||
-		    (rc = plan_one(p, &lins.items[i], cur != NULL ? &cur[i] : NULL,
-				   plan_in_flight(&open, lins.items[i].name), &it[i], &jb[i],
-				   err)) != CK_OK) {
-			done++;
-			goto out;
-		}
-	}
-	*items = it;
-	*jobs = jb;
-	*n = lins.n;
-	it = NULL;
-	jb = NULL;
+	*items = o.it;
+	*jobs = o.jb;
+	*n = o.n;
+	memset(&o, 0, sizeof(o));
 out:
-	for (i = 0; it != NULL && i < done; i++) {
-		free(it[i].explanation_url);
-		free(it[i].wait_reason);
-		renew_job_cleanup(&jb[i]);
-	}
-	free(it);
-	free(jb);
-	for (i = 0; cur != NULL && i < lins.n; i++)
-		plan_names_free(cur[i].sans, cur[i].nsans);
-	free(cur);
+	plan_out_cleanup(&o);
 	ck_order_list_cleanup(&open);
-	ck_lineage_list_cleanup(&lins);
 	return rc;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flow/account_cache.h"
 #include "renew/renew_int.h"
 
 const char *
@@ -51,7 +52,7 @@ ck_renew(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_op
 	 struct ck_renew_report *out, struct ck_err *err)
 {
 	struct renew_plan p;
-	struct ck_ctx batch;
+	struct ck_ctx batch, *bctx = &batch;
 	struct ck_renew_report rep;
 	struct renew_job *jobs = NULL;
 	size_t i, njobs = 0;
@@ -73,9 +74,17 @@ ck_renew(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_op
 	 * finished renewal and its live connection serve the next one (two
 	 * requests and a TLS handshake less per certificate). */
 	batch = *ctx;
-	if ((rc = acme_share_new(&batch.acme_share, err)) != CK_OK)
+	batch.acme_share = NULL;
+	if (opts->cache != NULL) {
+		/* The process's share, kept across runs (the caller's settings of now). */
+		bctx = &opts->cache->ctx;
+		batch.acme_share = bctx->acme_share;
+		*bctx = batch;
+		batch.acme_share = NULL;
+	} else if ((rc = acme_share_new(&batch.acme_share, err)) != CK_OK) {
 		return rc;
-	p.ctx = &batch;
+	}
+	p.ctx = bctx;
 	p.st = st;
 	p.o = opts;
 	if ((rc = renew_plan_make(&p, &rep.items, &jobs, &rep.n, err)) != CK_OK)
@@ -86,7 +95,7 @@ ck_renew(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_op
 			rep.counts.total += rep.items[i].state != CK_RENEW_ST_NOT_DUE;
 			rep.counts.waiting += rep.items[i].state == CK_RENEW_ST_WAITING;
 		}
-	} else if ((rc = renew_run(&batch, st, opts, rep.items, jobs, rep.n, &rep.counts,
+	} else if ((rc = renew_run(bctx, st, opts, rep.items, jobs, rep.n, &rep.counts,
 				   err)) != CK_OK) {
 		goto out;
 	}
@@ -100,4 +109,42 @@ out:
 	renew_plan_cleanup(&p);
 	acme_share_free(batch.acme_share);
 	return rc;
+}
+
+enum ck_code
+ck_renew_cache_new(const struct ck_ctx *ctx, struct ck_renew_cache **out, struct ck_err *err)
+{
+	struct ck_renew_cache *c;
+	enum ck_code rc;
+
+	if (ctx == NULL || out == NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "ck_renew_cache_new needs a context");
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return CK_OOM(err);
+	c->ctx = *ctx;
+	c->ctx.acme_share = NULL;
+	if ((rc = acme_share_new(&c->ctx.acme_share, err)) != CK_OK ||
+	    (rc = acct_cache_new(&c->accounts, err)) != CK_OK) {
+		ck_renew_cache_free(c);
+		return rc;
+	}
+	*out = c;
+	return CK_OK;
+}
+
+void
+ck_renew_cache_free(struct ck_renew_cache *c)
+{
+	if (c == NULL)
+		return;
+	acct_cache_free(c->accounts); /* its clients give their nonces to the share first */
+	acme_share_free(c->ctx.acme_share);
+	free(c);
+}
+
+void
+ck_renew_cache_changed(struct ck_renew_cache *c, struct ck_store *st)
+{
+	if (c != NULL && st != NULL)
+		acct_cache_prune(c->accounts, &c->ctx, st);
 }

@@ -26,9 +26,18 @@
 #define RENEW_VALIDATION_BASE_S 300         /* first backoff after a failed validation */
 #define RENEW_VALIDATION_MAX_S 86400
 #define RENEW_SERVERS_MAX 64                /* distinct ACME servers in one run */
+#define RENEW_PLAN_PAGE 1000                /* lineages read per due-scan page */
 /* The rate_limits name under which renewalInfo's own Retry-After is kept
  * (never an identifier: '#' is not in a DNS name or an IP literal). */
 #define RENEW_ARI_HOLD "#renewalInfo"
+
+struct acct_cache;
+
+/* What a long-running process keeps between runs (certkeep/renew.h). */
+struct ck_renew_cache {
+	struct ck_ctx ctx;           /* the runs' context; ctx.acme_share lives as long */
+	struct acct_cache *accounts; /* the account sessions, borrowed by each run's pool */
+};
 
 /* One ACME server the plan talks to (renewalInfo). */
 struct renew_server {
@@ -56,17 +65,26 @@ struct renew_plan {
 	char *default_server;        /* NULL when the store has none */
 	struct renew_server servers[RENEW_SERVERS_MAX];
 	size_t nservers;
-	struct ck_renewal_list rows;  /* every renewal row, by lineage name */
+	size_t page;                 /* lineages per due-scan page (RENEW_PLAN_PAGE) */
+	const struct ck_renewal *row; /* the renewal row of the lineage planned now, or NULL */
+	time_t ari_look;             /* what renewalInfo says of the next look at it:
+				      * > 0 no later than this, 0 no constraint,
+				      * < 0 look again next plan (answer not stored) */
+	int ari_stored;              /* this plan stored its ARI answer (due_at reset) */
 	int limits;                  /* some server's Retry-After still holds */
 	int64_t acct_id;             /* the account last read (plan_account), 0 = none */
 	char *acct_server, *acct_name;
 };
 
 /*
- * Fills items[i] and jobs[i] for every lineage (or the named ones): due or
- * not, why, when, and what holds it (Retry-After, backoff).  Asks
- * renewalInfo where the server offers it and the stored answer's
- * Retry-After has passed; stores the answer unless dry_run.
+ * Fills items[i] and jobs[i] for the named lineages, due or not, or else
+ * for every lineage that is due (by the stored due_at, read page by page:
+ * docs/store.md, "The due-scan") or has an order in flight; with force or
+ * show_all for every lineage.  Each says why, when, and what holds it
+ * (Retry-After, backoff).  Asks renewalInfo where the server offers it and
+ * the stored answer's Retry-After has passed; stores the answer unless
+ * dry_run.  Stores each not-due lineage's next look (due_at), dry run too:
+ * a cache of stored facts.  Items of a scan are by lineage name.
  */
 enum ck_code renew_plan_make(struct renew_plan *p, struct ck_renew_item **items,
 			     struct renew_job **jobs, size_t *n, struct ck_err *err);

@@ -428,7 +428,8 @@ renew_run(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_o
 	r.counts.total = due;
 	if (pthread_mutex_init(&r.lock, NULL) != 0)
 		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
-	if (issue_pool_init(&r.pool, ctx, err) != CK_OK) {
+	if (issue_pool_init(&r.pool, ctx, o->cache != NULL ? o->cache->accounts : NULL,
+			    err) != CK_OK) {
 		pthread_mutex_destroy(&r.lock);
 		return CK_ERR_INTERNAL;
 	}

@@ -106,7 +106,7 @@ st_cert_insert_tx(struct ck_store *st, const struct st_cert_raw *c, int64_t *id,
 		     c->key_id, c->key_id ? "linked" : "no-key", c->lineage_id, c->origin,
 		     c->alternates, (int64_t)(c->created ? c->created : st_now(st)));
 	free(sans);
-	if (rc != CK_OK)
+	if (rc != CK_OK || (rc = st_facts_cert_tx(st, c->der, c->len, in, c->chain, err)) != CK_OK)
 		return rc;
 	CK_FAULT("store.cert_put.insert");
 	for (i = 0; c->chain != NULL && i < c->chain->n; i++) {

@@ -113,54 +113,6 @@ ck_store_cert_each(struct ck_store *st, const char *spki_sha256, ck_cert_row_fn 
 			   CERT_COLS "WHERE c.spki_sha256 = ? " CERT_ORDER, "t", spki_sha256);
 }
 
-/* What lineage_current_row hands each row to. */
-struct lineage_current_each {
-	ck_lineage_current_fn fn;
-	void *arg;
-};
-
-/* One lineage's current certificate, decoded and handed over (st_row_visit). */
-static enum ck_code
-lineage_current_row(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
-{
-	const struct lineage_current_each *e = arg;
-	struct ck_lineage_current c;
-	enum ck_code rc;
-
-	(void)st;
-	memset(&c, 0, sizeof(c));
-	c.lineage_id = st_col_int64(s, 0);
-	c.cert_id = st_col_int64(s, 1);
-	st_col_copy(s, 2, c.sha256, sizeof(c.sha256));
-	c.not_before = (time_t)st_col_int64(s, 3);
-	c.not_after = (time_t)st_col_int64(s, 4);
-	c.revoked_at = st_col_is_null(s, 5) ? 0 : (time_t)st_col_int64(s, 5);
-	c.linked = st_col_int(s, 6) == 1;
-	c.order_account_id = st_col_int64(s, 8);
-	if ((rc = st_strv_from_json(st_col_text(s, 7), CK_STORE_ROWS_MAX, &c.sans, &c.nsans,
-				    err)) == CK_OK)
-		rc = e->fn(&c, e->arg, err);
-	st_strv_free(c.sans, c.nsans);
-	return rc;
-}
-
-enum ck_code
-ck_store_lineage_current_each(struct ck_store *st, ck_lineage_current_fn fn, void *arg,
-			      struct ck_err *err)
-{
-	struct lineage_current_each e = { fn, arg };
-
-	/* The account subquery is ck_store_cert_order_account's, per row. */
-	return st_each_row(st, err, lineage_current_row, &e,
-			   "SELECT l.id, c.id, c.sha256, c.not_before, c.not_after, c.revoked_at, "
-			   "k.id IS NOT NULL, c.sans, "
-			   "(SELECT o.account_id FROM orders o JOIN accounts a ON a.id = "
-			   "o.account_id WHERE o.cert_id = c.id OR (o.url IS NOT NULL AND o.url = "
-			   "c.origin) ORDER BY o.id DESC LIMIT 1) "
-			   "FROM lineages l JOIN certificates c ON c.id = l.current_cert_id "
-			   "LEFT JOIN keys k ON k.id = c.key_id", "");
-}
-
 enum ck_code
 ck_store_cert_get(struct ck_store *st, int64_t id, struct ck_cert_row *out, struct ck_err *err)
 {

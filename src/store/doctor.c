@@ -5,8 +5,11 @@
  * repair (relink, never delete) and prune (orphan keys only).
  *
  * Every check recomputes from stored DER (certificate SPKI and
- * thumbprints, the key's public part from its PKCS#8): columns are not
- * trusted, so corruption is found, not repeated.
+ * thumbprints, the key's public part from its PKCS#8), or, for bytes whose
+ * SHA-256 (computed every run) matches a verified fact recorded when they
+ * entered the store, takes the fact instead of parsing and re-verifying
+ * (facts.c; --full trusts none): columns are not trusted, so corruption is
+ * found, not repeated.
  *
  * Must never: change the store while checking; delete anything in repair;
  * delete anything but unused keys in prune.
@@ -86,6 +89,10 @@ static const struct dr_rule rules[] = {
 		"a node saw a newer store than the one there is now (a restore from an old "
 		"backup): caches that trust a generation number may hold keys and accounts the "
 		"store no longer has, and a generation number may mean two different states" },
+	[DR_FACTS_MISSING] = { "CK-D043", "facts-missing", CK_SEV_INFO,
+		"a certificate or key without a verified fact (a store made before certkeep "
+		"recorded them) is parsed and verified again by every doctor run: minutes at "
+		"100,000 certificates" },
 };
 
 const char *
@@ -223,6 +230,7 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 		o.expiry_warn_days = 30;
 	if ((rc = dr_keys_init(&keys, err)) != CK_OK)
 		return rc;
+	keys.full = o.full;
 	/* One read transaction: every check sees the same snapshot. */
 	if ((rc = st_read_begin(st, err)) != CK_OK) {
 		dr_keys_cleanup(&keys);
@@ -243,6 +251,8 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 	*out = f;
 	f.items = NULL;
 	f.n = 0;
+	if (o.stats != NULL)
+		*o.stats = keys.stats;
 out:
 	st_read_end(st);
 	dr_keys_cleanup(&keys);
@@ -263,6 +273,24 @@ dr_fixed(struct ck_findings *f, enum dr_id id, int64_t cert_id, int64_t key_id, 
 	if (rc == CK_OK)
 		f->items[f->n - 1].fixed = 1;
 	return rc;
+}
+
+/* Records the verified facts a store made before migration 16 (or a row
+ * changed since) lacks; one action saying how many.  Facts are a cache of
+ * what the bytes prove: the generation does not move. */
+static enum ck_code
+repair_facts(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
+{
+	size_t certs = 0, keys = 0;
+	enum ck_code rc;
+
+	if ((rc = st_facts_record_missing_tx(st, &certs, &keys, err)) != CK_OK ||
+	    certs + keys == 0)
+		return rc;
+	return dr_fixed(f, DR_FACTS_MISSING, 0, 0, st_printf("store facts"),
+			st_printf("recorded verified facts for %zu certificate(s) and %zu key(s), "
+				  "recomputed from their stored bytes; later doctor runs check "
+				  "those bytes by digest", certs, keys), err);
 }
 
 /* Relinks each certificate whose key is in the store but not linked (st_tx_body). */
@@ -297,6 +325,8 @@ repair_body(struct ck_store *st, void *arg, struct ck_err *err)
 		rc = st_generation_bump_tx(st, err);
 	if (rc == CK_OK)
 		rc = dr_repair_generation(st, f, err);
+	if (rc == CK_OK)
+		rc = repair_facts(st, f, err);
 out:
 	dr_keys_cleanup(&keys);
 	free(links);

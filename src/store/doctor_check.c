@@ -1,12 +1,17 @@
 /*
  * doctor_check.c - the individual doctor checks over certificates, keys,
  * requests, bindings, lineages and accounts.  Each appends findings; none
- * changes the store.  Facts are recomputed from stored DER / PKCS#8.
+ * changes the store.  Facts are recomputed from stored DER / PKCS#8, or
+ * taken from a verified fact recorded for exactly those bytes (facts.c;
+ * the digest is computed here, every run).
  *
- * Must never: trust a thumbprint or SPKI column without recomputing it.
+ * Must never: trust a thumbprint or SPKI column without recomputing it or
+ * matching it to a fact by the digest of the stored bytes.
  */
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "store/doctor_int.h"
 
@@ -196,6 +201,78 @@ struct check_args {
 	struct ck_findings *f;
 };
 
+/* SHA-256 hex of certificate id's stored chain as it is now (st_facts_chain_digest's
+ * order and bytes), read through the run's reused statement. */
+static enum ck_code
+cert_chain_digest(struct ck_store *st, struct dr_keys *keys, int64_t id, char out[65],
+		  struct ck_err *err)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *c = NULL;
+	enum ck_code rc;
+	int r = 0, ok;
+
+	out[0] = '\0';
+	if ((rc = dr_stmt_run(st, &keys->chain_stmt, "SELECT der FROM chain WHERE cert_id = ? "
+			      "ORDER BY pos", id, err)) != CK_OK)
+		return rc;
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return CK_OOM(err);
+	ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1;
+	while (ok && (r = st_step(st, keys->chain_stmt, err)) == 1)
+		ok = EVP_DigestUpdate(c, st_col_blob_ref(keys->chain_stmt, 0, NULL),
+				      st_col_bytes(keys->chain_stmt, 0)) == 1;
+	if (ok && r == 0 && EVP_DigestFinal_ex(c, md, &mdlen) == 1)
+		ck_hex_encode(md, mdlen, out, 65);
+	EVP_MD_CTX_free(c);
+	(void)st_reset(st, keys->chain_stmt, NULL);
+	if (r < 0)
+		return err ? err->code : CK_ERR_STORE;
+	return CK_OK;
+}
+
+/*
+ * The certificate row s's facts (columns 9-12: the fact for the digest its
+ * sha256 column names) when they hold for its DER and chain as stored now:
+ * *used = 1 and info's sha256, spki_sha256 and not_after set, the chain
+ * known to verify.  *used = 0 (recompute) when there is no fact, the bytes
+ * or the chain changed, the run is --full, or an expiry finding is due
+ * (its words need the parsed names).
+ */
+static enum ck_code
+cert_from_fact(struct ck_store *st, const struct check_args *a, struct st_stmt *s,
+	       int relevant, struct ck_cert_info *info, int *used, struct ck_err *err)
+{
+	char digest[65], want[65], chain[65], chain_want[65];
+	time_t not_after = (time_t)st_col_int64(s, 12);
+	enum ck_code rc;
+
+	*used = 0;
+	if (a->keys->full || st_col_is_null(s, 9) || st_col_is_null(s, 1))
+		return CK_OK;
+	if (relevant && not_after - a->o->now < (time_t)a->o->expiry_warn_days * DAY)
+		return CK_OK;
+	st_col_copy(s, 9, want, sizeof(want));
+	ck_sha256_hex(st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1), digest);
+	if (strcmp(digest, want) != 0)
+		return CK_OK;
+	if (st_col_int(s, 8) > 0) {
+		st_col_copy(s, 11, chain_want, sizeof(chain_want));
+		if (chain_want[0] == '\0')
+			return CK_OK; /* no verified chain recorded: CK-D011 is recomputed */
+		if ((rc = cert_chain_digest(st, a->keys, st_col_int64(s, 0), chain, err)) != CK_OK)
+			return rc;
+		if (strcmp(chain, chain_want) != 0)
+			return CK_OK;
+	}
+	memcpy(info->sha256, digest, sizeof(info->sha256));
+	st_col_copy(s, 10, info->spki_sha256, sizeof(info->spki_sha256));
+	info->not_after = not_after;
+	*used = 1;
+	return CK_OK;
+}
+
 /* One certificate row: corruption, link, expiry, chain (st_row_visit). */
 static enum ck_code
 check_one_cert(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
@@ -216,6 +293,7 @@ check_one_cert(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err 
 	size_t copy_len = 0;
 	enum ck_code rc, chain_rc = CK_OK;
 	struct ck_err cerr;
+	int from_fact = 0;
 
 	memset(&info, 0, sizeof(info));
 	memset(&link, 0, sizeof(link));
@@ -223,13 +301,19 @@ check_one_cert(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err 
 	st_col_copy(s, 2, col_sha, sizeof(col_sha));
 	st_col_copy(s, 3, col_spki, sizeof(col_spki));
 	st_col_copy(s, 5, lineage, sizeof(lineage));
+	a->keys->stats.certs++;
+	if ((rc = cert_from_fact(st, a, s, relevant, &info, &from_fact, err)) != CK_OK)
+		return rc;
+	if (!from_fact)
+		a->keys->stats.certs_recomputed++;
 	/* The chain first, so the leaf is parsed once for its facts and its chain. */
-	if (st_col_int(s, 8) > 0 &&
+	if (!from_fact && st_col_int(s, 8) > 0 &&
 	    (rc = ck_store_cert_der(st, id, &copy, &copy_len, &chain, err)) != CK_OK)
 		return rc;
 	free(copy);
-	if (der == NULL || ck_chain_checker_cert(a->keys->chains, der, len, &chain, &info,
-						 &chain_rc, &cerr, NULL) != CK_OK) {
+	if (!from_fact &&
+	    (der == NULL || ck_chain_checker_cert(a->keys->chains, der, len, &chain, &info,
+						  &chain_rc, &cerr, NULL) != CK_OK)) {
 		ck_der_list_cleanup(&chain);
 		return dr_add(f, DR_CERT_CORRUPT, CK_SEV_ERROR, id, 0, st_printf("cert %s", col_sha),
 			      st_printf("certificate %.16s is not a readable certificate", col_sha),
@@ -273,14 +357,18 @@ dr_check_certs(struct ck_store *st, struct dr_keys *keys, const struct ck_doctor
 	struct check_args a = { keys, o, f };
 
 	/* relevant for expiry: current of its lineage (6), or used by a binding (7),
-	 * or in no lineage (5 NULL); superseded certificates are not reported. */
+	 * or in no lineage (5 NULL); superseded certificates are not reported.
+	 * 9-12: the verified fact for the DER digest the sha256 column names
+	 * (cert_from_fact trusts it only for the bytes as they are). */
 	return st_each_row(st, err, check_one_cert, &a,
 			   "SELECT c.id, c.der, c.sha256, c.spki_sha256, c.key_id, l.name, "
 			   "CASE WHEN l.current_cert_id = c.id THEN 1 ELSE 0 END, "
 			   "EXISTS(SELECT 1 FROM bindings b WHERE b.pinned_sha256 = c.sha256 OR "
 			   "b.last_sha256 = c.sha256), "
-			   "(SELECT count(*) FROM chain h WHERE h.cert_id = c.id) "
+			   "(SELECT count(*) FROM chain h WHERE h.cert_id = c.id), "
+			   "f.digest, f.spki_sha256, f.chain_sha256, f.not_after "
 			   "FROM certificates c LEFT JOIN lineages l ON l.id = c.lineage_id "
+			   "LEFT JOIN facts f ON f.digest = c.sha256 AND f.kind = 'cert' "
 			   "ORDER BY c.id",
 			   "");
 }

@@ -31,6 +31,7 @@ enum dr_id {
 	DR_NODE_LEASE_ORPHANED,
 	DR_NODE_BEHIND,
 	DR_GENERATION_BACKWARDS,
+	DR_FACTS_MISSING,
 };
 
 struct dr_rule {
@@ -70,9 +71,18 @@ struct dr_keys {
 	struct ck_chain_checker *chains;
 	struct dr_key_fact *slots;    /* open addressing by key id */
 	size_t cap, n;
+	int full;                     /* trust no verified fact (doctor --full) */
+	struct ck_doctor_stats stats; /* what this run checked and recomputed */
+	struct st_stmt *key_stmt;     /* the key look-up, prepared once per run */
+	struct st_stmt *chain_stmt;   /* a certificate's chain, prepared once per run */
 };
 enum ck_code dr_keys_init(struct dr_keys *k, struct ck_err *err);
 void dr_keys_cleanup(struct dr_keys *k);
+
+/* Runs *s (prepared from sql on first use, else reset) with its one
+ * parameter bound to id; the caller steps it.  Freed by dr_keys_cleanup. */
+enum ck_code dr_stmt_run(struct ck_store *st, struct st_stmt **s, const char *sql, int64_t id,
+			 struct ck_err *err);
 
 /* The real SPKI SHA-256 of key_id (from its PKCS#8 for software keys),
  * computed once per run. */

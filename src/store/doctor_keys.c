@@ -7,11 +7,15 @@
  * decoders for the whole run); what the reader cannot prove sound is
  * decided the slow, one-key-at-a-time way, exactly as before.  The run
  * also holds a chain checker (crypto): each distinct chain certificate is
- * parsed once per run.
+ * parsed once per run.  A key whose stored bytes still have the digest of
+ * a verified fact (facts.c) is not opened at all unless the run is --full:
+ * its public key is the fact's.  The run's two per-row look-ups (a key,
+ * a chain) are prepared once and reused.
  *
  * Must never: trust the spki_sha256 column, keep a decoded private key,
  * outlive the run's read snapshot (facts are only good inside it).
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +45,8 @@ dr_keys_cleanup(struct dr_keys *k)
 {
 	if (k == NULL)
 		return;
+	st_finalize(k->key_stmt);
+	st_finalize(k->chain_stmt);
 	ck_key_reader_free(k->reader);
 	ck_chain_checker_free(k->chains);
 	free(k->slots);
@@ -82,10 +88,29 @@ keys_remember(struct dr_keys *k, const struct dr_key_fact *f)
 	k->n++;
 }
 
+/* 1 if row s (a software key) has a verified fact for its stored bytes
+ * as they are now (columns 3, 4: the fact's digest and public key). */
+static int
+keys_fact_holds(const struct dr_keys *k, struct st_stmt *s, char fact_spki[65])
+{
+	char digest[65], want[65];
+
+	if (k->full || st_col_is_null(s, 1) || st_col_is_null(s, 3))
+		return 0;
+	st_col_copy(s, 3, want, sizeof(want));
+	ck_sha256_hex(st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1), digest);
+	if (strcmp(digest, want) != 0)
+		return 0;
+	st_col_copy(s, 4, fact_spki, 65);
+	return 1;
+}
+
 /*
  * Recomputes the real SPKI of the key in row s (spki_der, pkcs8_der,
- * spki_sha256), opening a sealed key first.  A sealed store opened
- * without its key cannot check the private part: the stored SPKI stands.
+ * spki_sha256, fact digest, fact SPKI), opening a sealed key first, or
+ * takes it from the fact for exactly these stored bytes.  A sealed store
+ * opened without its key cannot check the private part: the stored SPKI
+ * stands.
  */
 static void
 keys_compute(struct ck_store *st, struct dr_keys *k, struct st_stmt *s, struct dr_key_fact *f)
@@ -101,8 +126,16 @@ keys_compute(struct ck_store *st, struct dr_keys *k, struct st_stmt *s, struct d
 	ck_sha256_hex(spki, spki_len, spki_hash);
 	st_col_copy(s, 2, col, sizeof(col));
 	if (!st_col_is_null(s, 1))
+		k->stats.keys++;
+	if (keys_fact_holds(k, s, f->actual)) {
+		f->corrupt = strcmp(f->actual, spki_hash) != 0 || strcmp(f->actual, col) != 0;
+		return;
+	}
+	if (!st_col_is_null(s, 1)) {
+		k->stats.keys_recomputed++;
 		rc = st_key_unseal(st, f->id, st_col_blob_ref(s, 1, NULL), st_col_bytes(s, 1), &p8,
 				   &p8_len, NULL);
+	}
 	if (st_col_is_null(s, 1) || rc == CK_ERR_KEY_MISSING ||
 	    (rc == CK_OK && ck_key_reader_matches(k->reader, p8, p8_len, spki, spki_len))) {
 		/* A token key's public part is the stored SPKI; a software key
@@ -123,6 +156,32 @@ out:
 	ck_secure_free(p8, p8_len + 1);
 }
 
+/* Binds fmt's values to s (st_bind with a variable argument list). */
+static enum ck_code
+stmt_bind(struct ck_store *st, struct st_stmt *s, struct ck_err *err, const char *fmt, ...)
+{
+	enum ck_code rc;
+	va_list ap;
+
+	va_start(ap, fmt);
+	rc = st_bind(st, s, fmt, ap, err);
+	va_end(ap);
+	return rc;
+}
+
+enum ck_code
+dr_stmt_run(struct ck_store *st, struct st_stmt **s, const char *sql, int64_t id,
+	    struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if (*s == NULL)
+		return st_prepare_bind(st, err, s, sql, "i", id);
+	if ((rc = st_reset(st, *s, err)) != CK_OK)
+		return rc;
+	return stmt_bind(st, *s, err, "i", id);
+}
+
 enum ck_code
 dr_key_actual_spki(struct ck_store *st, struct dr_keys *k, int64_t key_id, char out[65],
 		   int *exists, int *corrupt, struct ck_err *err)
@@ -138,16 +197,19 @@ dr_key_actual_spki(struct ck_store *st, struct dr_keys *k, int64_t key_id, char 
 	}
 	memset(&f, 0, sizeof(f));
 	f.id = key_id;
-	if ((rc = st_prepare_bind(st, err, &s,
-				  "SELECT spki_der, pkcs8_der, spki_sha256 FROM keys WHERE id = ?",
-				  "i", key_id)) != CK_OK)
+	if ((rc = dr_stmt_run(st, &k->key_stmt,
+			      "SELECT k.spki_der, k.pkcs8_der, k.spki_sha256, f.digest, "
+			      "f.spki_sha256 FROM keys k LEFT JOIN facts f ON f.key_id = k.id AND "
+			      "f.kind = 'key' WHERE k.id = ?",
+			      key_id, err)) != CK_OK)
 		return rc;
+	s = k->key_stmt;
 	r = st_step(st, s, err);
 	if (r == 1)
 		keys_compute(st, k, s, &f);
-	st_finalize(s);
 	if (r < 0)
 		return err ? err->code : CK_ERR_STORE;
+	(void)st_reset(st, s, NULL); /* no statement left open inside the snapshot */
 	keys_remember(k, &f);
 done:
 	memcpy(out, f.actual, sizeof(f.actual));

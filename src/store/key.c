@@ -37,7 +37,8 @@ st_key_put_tx(struct ck_store *st, const struct st_key_raw *k, int64_t *id, int 
 		/* The material needs the row id (sealing's AAD): written in the same
 		 * transaction, so the row never commits without it. */
 		if (k->pkcs8 != NULL &&
-		    (rc = st_key_seal_row_tx(st, kid, k->pkcs8, k->pkcs8_len, err)) != CK_OK)
+		    ((rc = st_key_seal_row_tx(st, kid, k->pkcs8, k->pkcs8_len, err)) != CK_OK ||
+		     (rc = st_facts_key_tx(st, kid, spki, err)) != CK_OK))
 			return rc;
 		made = 1;
 		CK_FAULT("store.key_put.insert");

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/renewal.h"
 #include "store/store_int.h"
 
 /* What lineage_put_body reads and writes. */
@@ -268,4 +269,168 @@ ck_lineage_list_cleanup(struct ck_lineage_list *l)
 {
 	if (l != NULL)
 		st_list_free(&l->items, &l->n, sizeof(*l->items), lineage_free);
+}
+
+/* The due-scan's columns: lineage_row's, then due_at, the current
+ * certificate's facts and the account of the order behind it (as
+ * ck_store_cert_order_account finds it), then its renewal row
+ * (st_renewal_cols, at 21). */
+#define DUE_COLS                                                                          \
+	"SELECT l.id, l.name, l.identifiers, l.key_type, l.current_cert_id, l.created, "    \
+	"l.profile, l.preferred_chain, l.challenge, l.token_uri, l.token_module, "          \
+	"l.token_pin_file, l.due_at, c.id, c.sha256, c.not_before, c.not_after, "           \
+	"c.revoked_at, k.id IS NOT NULL, c.sans, "                                          \
+	"(SELECT o.account_id FROM orders o JOIN accounts a ON a.id = o.account_id "        \
+	"WHERE o.cert_id = c.id OR (o.url IS NOT NULL AND o.url = c.origin) "               \
+	"ORDER BY o.id DESC LIMIT 1), "                                                     \
+	"r.lineage, r.cert_sha256, r.ari_start, r.ari_end, r.ari_moment, r.ari_next, "      \
+	"r.ari_explanation, r.failures, r.backoff_until, r.last_error, r.claim_owner, "     \
+	"r.claim_until, r.claim_token "                                                     \
+	"FROM lineages l LEFT JOIN certificates c ON c.id = l.current_cert_id "              \
+	"LEFT JOIN keys k ON k.id = c.key_id LEFT JOIN renewal r ON r.lineage = l.name "
+
+/* What due_row fills: the page, its arrays allocated for limit rows. */
+struct due_read {
+	struct ck_due_page *page;
+	size_t limit;
+};
+
+/* One row of a due-scan page into its place (st_row_visit). */
+static enum ck_code
+due_row(struct ck_store *st, struct st_stmt *s, void *arg, struct ck_err *err)
+{
+	struct due_read *d = arg;
+	struct ck_due_page *p = d->page;
+	struct ck_lineage_current *c;
+	enum ck_code rc;
+
+	(void)st;
+	if (p->n == d->limit)
+		return CK_FAIL(err, CK_ERR_INTERNAL, "a due-scan page is longer than its limit");
+	rc = lineage_row(s, &p->lins[p->n], err);
+	c = &p->cur[p->n];
+	p->due_at[p->n] = (time_t)st_col_int64(s, 12);
+	p->n++; /* cleaned up with the page, whole or not */
+	if (rc == CK_OK && !st_col_is_null(s, 21))
+		rc = st_renewal_cols(s, 21, &p->ren[p->n - 1], err);
+	if (rc != CK_OK || st_col_is_null(s, 13))
+		return rc;
+	c->lineage_id = p->lins[p->n - 1].id;
+	c->cert_id = st_col_int64(s, 13);
+	st_col_copy(s, 14, c->sha256, sizeof(c->sha256));
+	c->not_before = (time_t)st_col_int64(s, 15);
+	c->not_after = (time_t)st_col_int64(s, 16);
+	c->revoked_at = st_col_is_null(s, 17) ? 0 : (time_t)st_col_int64(s, 17);
+	c->linked = st_col_int(s, 18) == 1;
+	c->order_account_id = st_col_int64(s, 20);
+	return st_strv_from_json(st_col_text(s, 19), CK_STORE_ROWS_MAX, &c->sans, &c->nsans, err);
+}
+
+enum ck_code
+ck_store_due_page(struct ck_store *st, time_t by, struct ck_due_cursor *after, size_t limit,
+		  struct ck_due_page *out, struct ck_err *err)
+{
+	struct ck_due_page p = { NULL, NULL, NULL, NULL, 0 };
+	struct due_read d = { &p, limit };
+	enum ck_code rc;
+
+	if (limit == 0 || limit > CK_DUE_PAGE_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a due-scan page holds 1 to %d lineages",
+			       CK_DUE_PAGE_MAX);
+	p.lins = calloc(limit, sizeof(*p.lins));
+	p.cur = calloc(limit, sizeof(*p.cur));
+	p.due_at = calloc(limit, sizeof(*p.due_at));
+	p.ren = calloc(limit, sizeof(*p.ren));
+	if (p.lins == NULL || p.cur == NULL || p.due_at == NULL || p.ren == NULL)
+		rc = CK_OOM(err);
+	else if (by >= 0)
+		rc = st_each_row(st, err, due_row, &d,
+				 DUE_COLS "WHERE l.due_at <= ? AND (l.due_at, l.id) > (?, ?) "
+				 "ORDER BY l.due_at, l.id LIMIT ?",
+				 "iiii", (int64_t)by, (int64_t)after->due_at, after->id,
+				 (int64_t)limit);
+	else
+		rc = st_each_row(st, err, due_row, &d, DUE_COLS "WHERE l.id > ? ORDER BY l.id LIMIT ?",
+				 "ii", after->id, (int64_t)limit);
+	if (rc == CK_OK && p.n > 0) {
+		after->due_at = p.due_at[p.n - 1];
+		after->id = p.lins[p.n - 1].id;
+	}
+	if (rc == CK_OK)
+		*out = p;
+	else
+		ck_due_page_cleanup(&p);
+	return rc;
+}
+
+void
+ck_due_page_cleanup(struct ck_due_page *p)
+{
+	size_t i, j;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n; i++) {
+		ck_lineage_cleanup(&p->lins[i]);
+		for (j = 0; j < p->cur[i].nsans; j++)
+			free(p->cur[i].sans[j]);
+		free(p->cur[i].sans);
+		ck_renewal_cleanup(&p->ren[i]);
+	}
+	free(p->lins);
+	free(p->cur);
+	free(p->due_at);
+	free(p->ren);
+	memset(p, 0, sizeof(*p));
+}
+
+/* What due_set_body writes. */
+struct due_set_args {
+	const struct ck_due_set *v;
+	size_t n;
+};
+
+#define DUE_SET_ROW_MAX 84 /* "(id,cert,was,due)," of four int64s, with room */
+
+/*
+ * One UPDATE for all the values (a round trip per page, not per lineage):
+ * the rows as a VALUES list, numbers the store formats itself (no text
+ * from outside); VALUES columns are named column1.. on both engines.
+ */
+static enum ck_code
+due_set_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	static const char head[] = "UPDATE lineages SET due_at = v.column4 FROM (VALUES ";
+	static const char tail[] = ") AS v WHERE lineages.id = v.column1 AND "
+				   "lineages.current_cert_id = v.column2 AND lineages.due_at = v.column3";
+	const struct due_set_args *a = arg;
+	size_t i, len, cap = sizeof(head) + sizeof(tail) + a->n * DUE_SET_ROW_MAX;
+	char *sql = malloc(cap);
+	enum ck_code rc;
+
+	if (sql == NULL)
+		return CK_OOM(err);
+	len = (size_t)snprintf(sql, cap, "%s", head);
+	for (i = 0; i < a->n; i++)
+		len += (size_t)snprintf(sql + len, cap - len, "%s(%lld,%lld,%lld,%lld)",
+					i ? "," : "", (long long)a->v[i].id,
+					(long long)a->v[i].cert_id, (long long)a->v[i].was,
+					(long long)a->v[i].due_at);
+	snprintf(sql + len, cap - len, "%s", tail);
+	rc = st_exec(st, err, NULL, sql, "");
+	free(sql);
+	return rc;
+}
+
+enum ck_code
+ck_store_due_set(struct ck_store *st, const struct ck_due_set *v, size_t n, struct ck_err *err)
+{
+	struct due_set_args a = { v, n };
+
+	if (n == 0)
+		return CK_OK;
+	if (n > CK_DUE_PAGE_MAX)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "at most %d next-due times at once",
+			       CK_DUE_PAGE_MAX);
+	return st_tx_run(st, err, "store.due_set", due_set_body, &a);
 }

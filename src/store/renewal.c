@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/rand.h>
+
 #include "store/renewal.h"
 #include "store/store_int.h"
 
@@ -25,26 +27,31 @@
 	"ari_explanation, failures, backoff_until, last_error, claim_owner, claim_until, " \
 	"claim_token FROM renewal "
 
+enum ck_code
+st_renewal_cols(struct st_stmt *s, int at, struct ck_renewal *r, struct ck_err *err)
+{
+	int oom = 0;
+
+	st_col_copy(s, at + 0, r->lineage, sizeof(r->lineage));
+	st_col_copy(s, at + 1, r->cert_sha256, sizeof(r->cert_sha256));
+	r->ari_start = (time_t)st_col_int64(s, at + 2);
+	r->ari_end = (time_t)st_col_int64(s, at + 3);
+	r->ari_moment = (time_t)st_col_int64(s, at + 4);
+	r->ari_next = (time_t)st_col_int64(s, at + 5);
+	r->ari_explanation = st_col_dup(s, at + 6, &oom);
+	r->failures = st_col_int(s, at + 7);
+	r->backoff_until = (time_t)st_col_int64(s, at + 8);
+	r->last_error = st_col_dup(s, at + 9, &oom);
+	r->claim_owner = st_col_dup(s, at + 10, &oom);
+	r->claim_until = (time_t)st_col_int64(s, at + 11);
+	r->claim_token = st_col_int64(s, at + 12);
+	return oom ? CK_OOM(err) : CK_OK;
+}
+
 static enum ck_code
 renewal_row(struct st_stmt *s, void *elem, struct ck_err *err)
 {
-	struct ck_renewal *r = elem;
-	int oom = 0;
-
-	st_col_copy(s, 0, r->lineage, sizeof(r->lineage));
-	st_col_copy(s, 1, r->cert_sha256, sizeof(r->cert_sha256));
-	r->ari_start = (time_t)st_col_int64(s, 2);
-	r->ari_end = (time_t)st_col_int64(s, 3);
-	r->ari_moment = (time_t)st_col_int64(s, 4);
-	r->ari_next = (time_t)st_col_int64(s, 5);
-	r->ari_explanation = st_col_dup(s, 6, &oom);
-	r->failures = st_col_int(s, 7);
-	r->backoff_until = (time_t)st_col_int64(s, 8);
-	r->last_error = st_col_dup(s, 9, &oom);
-	r->claim_owner = st_col_dup(s, 10, &oom);
-	r->claim_until = (time_t)st_col_int64(s, 11);
-	r->claim_token = st_col_int64(s, 12);
-	return oom ? CK_OOM(err) : CK_OK;
+	return st_renewal_cols(s, 0, elem, err);
 }
 
 void
@@ -109,6 +116,22 @@ renewal_ensure_tx(struct ck_store *st, const char *lineage, struct ck_err *err)
 		       "ti", lineage, (int64_t)st_now(st));
 }
 
+/*
+ * Sets lineage's next look to "now, compute it" (migration 15): a random
+ * negative number, as the triggers set, so that a plan that read the
+ * lineage before this change cannot store its value over it.
+ */
+static enum ck_code
+renewal_due_reset_tx(struct ck_store *st, const char *lineage, struct ck_err *err)
+{
+	uint64_t r = 0;
+
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = (uint64_t)st_now(st);
+	return st_exec(st, err, NULL, "UPDATE lineages SET due_at = ? WHERE name = ?", "it",
+		       -1 - (int64_t)(r & 0x3fffffffffffffffULL), lineage);
+}
+
 /* What ari_body and failed_body write. */
 struct renewal_write {
 	const char *lineage;
@@ -125,6 +148,9 @@ ari_body(struct ck_store *st, void *arg, struct ck_err *err)
 	enum ck_code rc;
 
 	if ((rc = renewal_ensure_tx(st, w->lineage, err)) != CK_OK)
+		return rc;
+	/* A new ARI answer moves the lineage's next look (migration 15). */
+	if ((rc = renewal_due_reset_tx(st, w->lineage, err)) != CK_OK)
 		return rc;
 	return st_exec(st, err, NULL,
 		       "UPDATE renewal SET cert_sha256 = ?, ari_start = ?, ari_end = ?, "
@@ -179,6 +205,23 @@ ck_store_renewal_failed(struct ck_store *st, const char *lineage, time_t backoff
 	return st_tx_run(st, err, "store.renewal_failed", failed_body, &w);
 }
 
+/* The old certificate's ARI state goes, so does the next look it set. */
+static enum ck_code
+done_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	const char *lineage = arg;
+	enum ck_code rc;
+
+	rc = st_exec(st, err, NULL,
+		     "UPDATE renewal SET failures = 0, backoff_until = NULL, last_error = NULL, "
+		     "cert_sha256 = NULL, ari_start = NULL, ari_end = NULL, ari_moment = NULL, "
+		     "ari_next = NULL, ari_explanation = NULL, updated = ? WHERE lineage = ?",
+		     "it", (int64_t)st_now(st), lineage);
+	if (rc == CK_OK)
+		rc = renewal_due_reset_tx(st, lineage, err);
+	return rc;
+}
+
 enum ck_code
 ck_store_renewal_done(struct ck_store *st, const char *lineage, struct ck_err *err)
 {
@@ -186,11 +229,7 @@ ck_store_renewal_done(struct ck_store *st, const char *lineage, struct ck_err *e
 
 	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK)
 		return rc;
-	return st_tx_exec(st, err, "store.renewal_done", NULL,
-			  "UPDATE renewal SET failures = 0, backoff_until = NULL, last_error = NULL, "
-			  "cert_sha256 = NULL, ari_start = NULL, ari_end = NULL, ari_moment = NULL, "
-			  "ari_next = NULL, ari_explanation = NULL, updated = ? WHERE lineage = ?",
-			  "it", (int64_t)st_now(st), lineage);
+	return st_tx_run(st, err, "store.renewal_done", done_body, (void *)lineage);
 }
 
 /*

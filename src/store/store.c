@@ -227,6 +227,7 @@ ck_store_close(struct ck_store *st)
 	if (st->conn != NULL)
 		st->drv->close(st->conn);
 	OPENSSL_cleanse(st->seal_key, sizeof(st->seal_key));
+	ck_chain_checker_free(st->facts_chains);
 	free(st->path);
 	free(st);
 }

@@ -12,8 +12,8 @@
 #include "crypto/crypto.h"
 
 /*
- * One lineage's current certificate as the renewal plan needs it, read for
- * every lineage in one query (ck_store_lineage_current_each) instead of a
+ * One lineage's current certificate as the renewal plan needs it, read
+ * with its lineage in a due-scan page (ck_store_due_page) instead of a
  * ck_store_cert_get and a ck_store_cert_order_account per lineage.
  */
 struct ck_lineage_current {
@@ -24,15 +24,52 @@ struct ck_lineage_current {
 	time_t not_after;
 	time_t revoked_at;          /* 0 = not revoked */
 	int linked;                 /* its key row exists (ck_cert_row.linked) */
-	char **sans;                /* the callback may take them (then sets sans NULL) */
+	char **sans;                /* freed with the page */
 	size_t nsans;
 	int64_t order_account_id;   /* what ck_store_cert_order_account finds; 0 = none */
 };
-typedef enum ck_code (*ck_lineage_current_fn)(struct ck_lineage_current *c, void *arg,
-					      struct ck_err *err);
-/* fn for every lineage that has a current certificate, in no set order;
- * a failure of fn stops the read and is returned. */
-enum ck_code ck_store_lineage_current_each(struct ck_store *st, ck_lineage_current_fn fn,
-					   void *arg, struct ck_err *err);
+struct ck_renewal;
+
+/*
+ * The due-scan (migration 15): lineages.due_at is when a renewal plan must
+ * next look at a lineage, <= 0 = now (compute it).  Pages are read by
+ * index, never the whole table at once.
+ */
+#define CK_DUE_PAGE_MAX 10000       /* lineages in one page at most */
+struct ck_due_cursor {
+	time_t due_at;              /* the last row read: the next page starts after it */
+	int64_t id;
+};
+/* Before the first page: below every due_at (a reset one is negative). */
+#define CK_DUE_CURSOR_START { (time_t)INT64_MIN, 0 }
+struct ck_due_page {
+	struct ck_lineage *lins;
+	struct ck_lineage_current *cur; /* cur[i] for lins[i]; cert_id 0: none */
+	time_t *due_at;             /* as read */
+	struct ck_renewal *ren;     /* its renewal row; lineage "" = none */
+	size_t n;
+};
+/*
+ * Up to limit lineages after *after into *out, each with its current
+ * certificate (its facts and the account of the order behind it) and its
+ * renewal row (store/renewal.h): with by >= 0 those whose due_at <= by in
+ * (due_at, id) order; with by < 0 every lineage in id order.  *after
+ * moves to the last row read; fewer than limit rows: no more.
+ */
+enum ck_code ck_store_due_page(struct ck_store *st, time_t by, struct ck_due_cursor *after,
+			       size_t limit, struct ck_due_page *out, struct ck_err *err);
+void ck_due_page_cleanup(struct ck_due_page *p);
+/* One due_at to store: for lineage id, still current cert_id and due_at was. */
+struct ck_due_set {
+	int64_t id;
+	int64_t cert_id;
+	time_t was;
+	time_t due_at;
+};
+/* Stores the n values (at most CK_DUE_PAGE_MAX) in one statement, each
+ * only where its lineage is as it was read (else left for the next plan);
+ * no generation bump: a cache of stored facts, not a change. */
+enum ck_code ck_store_due_set(struct ck_store *st, const struct ck_due_set *v, size_t n,
+			      struct ck_err *err);
 
 #endif

@@ -47,6 +47,9 @@ struct ck_store {
 	int64_t fence_token;
 	char fence_lineage[CK_STORE_NAME_MAX + 1];
 	char fence_owner[ST_FENCE_OWNER_MAX + 1];
+	/* Chain certificates parsed and links verified by this handle's fact
+	 * recording (facts.c): a batch's chains repeat.  NULL until used. */
+	struct ck_chain_checker *facts_chains;
 };
 
 /* A prepared statement over the driver (db.c); st_finalize frees it. */
@@ -63,6 +66,11 @@ struct st_stmt;
  */
 enum ck_code st_list_reserve(void *itemsp, size_t *cap, size_t n, size_t elem, const char *what,
 			     struct ck_err *err);
+
+/* The 13 columns of a renewal row (renewal.c's RENEWAL_COLS, in its
+ * order) from column at of s into *r (zeroed by the caller). */
+struct ck_renewal;
+enum ck_code st_renewal_cols(struct st_stmt *s, int at, struct ck_renewal *r, struct ck_err *err);
 
 /* Called for each row st_each_row reads; a failure stops the read. */
 typedef enum ck_code (*st_row_visit)(struct ck_store *st, struct st_stmt *s, void *arg,
@@ -325,6 +333,28 @@ struct st_cert_raw {
 };
 enum ck_code st_cert_insert_tx(struct ck_store *st, const struct st_cert_raw *c, int64_t *id,
 			       struct ck_err *err);
+/* ---- facts.c: verified facts by the digest of the bytes (migration 16) ---- */
+
+/* SHA-256 hex over chain's DERs in order; "" for no chain. */
+void st_facts_chain_digest(const struct ck_der_list *chain, char out[65]);
+/* Records what certificate der (parsed into info) is, and that its chain
+ * verifies when it does (ck_chain_check), keyed by SHA-256(der). */
+enum ck_code st_facts_cert_tx(struct ck_store *st, const unsigned char *der, size_t len,
+			      const struct ck_cert_info *info, const struct ck_der_list *chain,
+			      struct ck_err *err);
+/* Records that key key_id's stored private part, as stored now, has the
+ * public key spki_sha256.  The caller must have proven that (the PKCS#8
+ * and the SPKI made from one key).  A token key records nothing. */
+enum ck_code st_facts_key_tx(struct ck_store *st, int64_t key_id, const char *spki_sha256,
+			     struct ck_err *err);
+/* doctor --repair: records the fact of every certificate and software key
+ * that has none for its bytes as stored, recomputing each the slow way
+ * (a row that does not parse, open or match gets none); *certs, *keys:
+ * how many were recorded.  A sealed store opened without its key records
+ * no key facts. */
+enum ck_code st_facts_record_missing_tx(struct ck_store *st, size_t *certs, size_t *keys,
+					struct ck_err *err);
+
 /* Checks bindings that use the certificate; CK_ERR_IN_USE naming one. */
 enum ck_code st_cert_check_unbound_tx(struct ck_store *st, int64_t cert_id, const char *verb,
 				      struct ck_err *err);

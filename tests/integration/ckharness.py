@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import unittest
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -262,6 +263,61 @@ def module_cleanup(tmp, *pebbles):
     if tmp is not None and not os.environ.get("CK_KEEP_TMP"):
         shutil.rmtree(tmp, ignore_errors=True)
 
+
+def module_tmp(prefix):
+    """For setUpModule: a new temporary directory (prefix `prefix`), removed
+    after the module (unittest.addModuleCleanup, so after tearDownModule and
+    also when setUpModule fails) unless CK_KEEP_TMP asks to keep it."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    unittest.addModuleCleanup(module_cleanup, tmp)
+    return tmp
+
+
+def module_pg(prefix):
+    """For the setUpModule of a test module on PostgreSQL without Pebble: a new
+    temporary directory and a started throw-away PostgreSQL (PostgreSQL()).
+    Returns (tmp, pg); both are undone by module cleanups (see
+    module_pg_pebble)."""
+    tmp = module_tmp(prefix)
+    pg = PostgreSQL().start()
+    unittest.addModuleCleanup(pg.stop)
+    return tmp, pg
+
+
+def module_pg_pebble(prefix, **kw):
+    """For the setUpModule of a test module on PostgreSQL and Pebble: a new
+    temporary directory (prefix `prefix`), a throw-away PostgreSQL server
+    (PostgreSQL()) and a Pebble in tmp/pebble (keyword arguments as
+    Pebble's), all started.  Returns (tmp, pg, pebble).
+
+    Stopping them and removing tmp (unless CK_KEEP_TMP) are registered with
+    unittest.addModuleCleanup as each one starts: they run after the
+    module's tearDownModule (which needs none of it), and also when
+    setUpModule fails half-way, so no server outlives its module."""
+    tmp, pg = module_pg(prefix)
+    pebble = Pebble(os.path.join(tmp, "pebble"), **kw)
+    unittest.addModuleCleanup(pebble.stop)
+    pebble.start()
+    return tmp, pg, pebble
+
+
+def test_name(test):
+    """A unittest test's method name in lower case, at most 60 characters: a
+    PostgreSQL database name (anything but [a-z0-9_] made "_"; PostgreSQL
+    cuts names at 63) and a directory name."""
+    return re.sub(r"[^a-z0-9_]", "_", test.id().rsplit(".", 1)[-1].lower())[:60]
+
+
+def pg_test_db(test, pg, tmp):
+    """For a test's setUp on the server of module_pg_pebble: a new database
+    and a new directory tmp/NAME, both named test_name(test).
+    Returns (name, connection string, directory)."""
+    name = test_name(test)
+    url = pg.createdb(name)
+    directory = os.path.join(tmp, name)
+    os.makedirs(directory)
+    return name, url, directory
+
 class Pebble:
     """Pebble + pebble-challtestsrv on loopback, as a context manager.
 
@@ -473,6 +529,18 @@ class Pebble:
         with urllib.request.urlopen(self.mgmt_url + path, context=self.ssl_context(),
                                     timeout=5) as r:
             return r.read()
+
+    def trust_bundle(self, path, *extra):
+        """Writes path: the CA of Pebble's HTTPS listener (ca_bundle), the PEM
+        files `extra`, then the root Pebble issues under (/roots/0), for a
+        --ca-bundle that also verifies issued chains (bind, deploy).
+        Returns path."""
+        with open(path, "wb") as fp:
+            for src in (self.ca_bundle,) + extra:
+                with open(src, "rb") as f:
+                    fp.write(f.read())
+            fp.write(self.mgmt_get("/roots/0"))
+        return path
 
 
 def b64url(data):

@@ -13,6 +13,9 @@ the command line, no ACME server needed.
   a file that is not a certkeep store (another program's SQLite database,
   a non-SQLite file, an empty file, a directory) is refused and left byte
   for byte as it was;
+- a number option (issue's ports, seconds and waits, account's --grace)
+  out of its range or not a whole number is a usage error (exit 2) that
+  names the range, and creates no store; its range's ends are accepted;
 - a store made by certkeep before stores carried an application_id
   (tests/data/store-v1.db, made with `certkeep import` of a throw-away
   self-signed certificate and key by the build of commit 04904ad) opens,
@@ -42,13 +45,7 @@ APPLICATION_ID = 0x436B5374  # "CkSt"
 
 def setUpModule():
     global TMP, PKI
-    TMP = tempfile.mkdtemp(prefix="ck-bad-input-")
-    PKI = sc.Pki(os.path.join(TMP, "pki"))
-
-
-def tearDownModule():
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    TMP, PKI = sc.module_pki("ck-bad-input-")
 
 
 def file_hash(path):
@@ -293,6 +290,45 @@ class TestStorePath(Case):
         ck = ckharness.Certkeep(path)
         ck.run("import", leaf["cert"], leaf["key"])
         self.assertIsNotNone(sc.entry(ck, leaf["sha256"]))
+
+
+# ------------------------------------------------------------------ number options
+
+class TestNumberOptions(Case):
+    """Every option number goes through cli_number: a whole decimal number in the
+    option's range; anything else is exit 2 with the range in the message."""
+
+    BAD = {
+        ("issue", "-d", "n.test", "--http-port"): (["0", "65536", "", "80x", "-1", "0x50"],
+                                                  "a port is 1-65535"),
+        ("issue", "-d", "n.test", "--tls-port"): (["0", "65536", " "], "a port is 1-65535"),
+        ("issue", "-d", "n.test", "--dns-hook-timeout"): (["0", "86401", "1s"],
+                                                         "seconds are 0-86400"),
+        ("issue", "-d", "n.test", "--dns-wait"): (["-1", "86401", ""], "seconds are 0-86400"),
+        ("account", "rollover", "--grace"): (["-1", "601", "5m", ""],
+                                             "--grace needs seconds 0-600"),
+    }
+
+    def test_out_of_range_or_not_a_number_is_a_usage_error_naming_the_range(self):
+        ck = ckharness.Certkeep(self.path("none/store.db"))
+        for args, (values, needle) in self.BAD.items():
+            for v in values:
+                with self.subTest(args=args, value=v):
+                    self.assertFails(ck.run(*args, v, check=False), needle, code=2)
+        self.assertFalse(os.path.exists(self.path("none")), "a usage error created a store")
+
+    def test_the_ends_of_each_range_are_accepted(self):
+        ck = ckharness.Certkeep(self.path("none/store.db"))
+        for args in (("issue", "-d", "n.test", "--http-port", "1", "--tls-port", "65535",
+                      "--dns-wait", "0", "--dns-hook-timeout", "86400"),
+                     ("issue", "-d", "n.test", "--dns-wait", "86400", "--dns-hook-timeout", "1"),
+                     ("account", "rollover", "--grace", "0"),
+                     ("account", "rollover", "--grace", "600")):
+            with self.subTest(args=args):
+                # past the options, to the missing server: exit 1, never a usage error
+                res = ck.run(*args, check=False)
+                self.assertFails(res, "no ACME server given", code=1)
+                self.assertNotIn("--help", res.stderr)
 
 
 # ------------------------------------------------------------------ a store made by v1

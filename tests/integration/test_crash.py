@@ -23,7 +23,6 @@ Each test prints how many fault points and runs it covered.
 
 import json
 import os
-import shutil
 import sqlite3
 import sys
 import tempfile
@@ -39,15 +38,12 @@ TOTALS = {"points": 0, "runs": 0}
 
 def setUpModule():
     global TMP, PKI
-    TMP = tempfile.mkdtemp(prefix="ck-crash-")
-    PKI = sc.Pki(os.path.join(TMP, "pki"))
+    TMP, PKI = sc.module_pki("ck-crash-")
 
 
 def tearDownModule():
     sys.stderr.write("\ncrash tests: %d fault points, %d crash runs in total\n" % (
         TOTALS["points"], TOTALS["runs"]))
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
 
 
 def fault_sites(log_path):

@@ -86,12 +86,7 @@ def setUpModule():
     TMP, PEBBLE = ckharness.module_pebble("ck-deploy-")
     base = os.path.join(TMP, "base")
     extra = _test_ca_certs(TMP)
-    bundle = os.path.join(TMP, "trust.pem")
-    with open(bundle, "wb") as fp:
-        for path in (PEBBLE.ca_bundle, extra["ca"]):
-            with open(path, "rb") as src:
-                fp.write(src.read())
-        fp.write(PEBBLE.mgmt_get("/roots/0"))
+    bundle = PEBBLE.trust_bundle(os.path.join(TMP, "trust.pem"), extra["ca"])
     ck = ckharness.Certkeep(os.path.join(base, "store.db"), ca_bundle=bundle)
     ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos")
     shas = {}

@@ -30,7 +30,6 @@ import concurrent.futures
 import datetime
 import json
 import os
-import re
 import subprocess
 import time
 import unittest
@@ -48,8 +47,7 @@ CA_NAME = "certkeep fleet test CA"
 
 def setUpModule():
     global PG, PEBBLE, TMP, WEBROOT, HTTPD
-    TMP, PEBBLE = ckharness.module_pebble("ck-fleet-")
-    PG = ckharness.PostgreSQL().start()
+    TMP, PG, PEBBLE = ckharness.module_pg_pebble("ck-fleet-")
     WEBROOT = os.path.join(TMP, "webroot")
     os.makedirs(WEBROOT)
     # What each node's `--webroot` writes, served on Pebble's httpPort.
@@ -59,9 +57,6 @@ def setUpModule():
 def tearDownModule():
     if HTTPD is not None:
         HTTPD.stop()
-    if PG is not None:
-        PG.stop()
-    ckharness.module_cleanup(TMP, PEBBLE)
 
 
 def pg_restart():
@@ -121,10 +116,7 @@ class FleetCase(unittest.TestCase):
     TEMPLATE = "tmpl.fleet.test"
 
     def setUp(self):
-        self.db = re.sub(r"[^a-z0-9_]", "_", self.id().rsplit(".", 1)[-1].lower())
-        self.url = PG.createdb(self.db)
-        self.dir = os.path.join(TMP, self.db)
-        os.makedirs(self.dir)
+        self.db, self.url, self.dir = ckharness.pg_test_db(self, PG, TMP)
         self.ck = ckharness.Certkeep(self.url, ca_bundle=PEBBLE.ca_bundle)
         self.ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos")
         self.ck.run("issue", "-d", self.TEMPLATE, "--webroot", WEBROOT, timeout=300)

@@ -15,8 +15,6 @@ real PostgreSQL (scripts/pg-test-server) and a real Pebble.
 
 import json
 import os
-import shutil
-import tempfile
 import unittest
 
 import ckharness
@@ -36,26 +34,13 @@ rm -f '%(armed)s'
 
 def setUpModule():
     global PG, PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-fleetgen-")
-    PG = ckharness.PostgreSQL().start()
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
-
-
-def tearDownModule():
-    PEBBLE.stop()
-    PG.stop()
-    if not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    TMP, PG, PEBBLE = ckharness.module_pg_pebble("ck-fleetgen-")
 
 
 class TestFleetGenerations(unittest.TestCase):
 
     def setUp(self):
-        self.db = self.id().rsplit(".", 1)[-1].lower()
-        self.url = PG.createdb(self.db)
-        self.dir = os.path.join(TMP, self.db)
-        os.makedirs(self.dir)
+        self.db, self.url, self.dir = ckharness.pg_test_db(self, PG, TMP)
         # two nodes: two processes (two certkeep invocations) on one store
         self.node_a = ckharness.Certkeep(self.url, ca_bundle=PEBBLE.ca_bundle)
         self.node_b = ckharness.Certkeep(self.url, ca_bundle=PEBBLE.ca_bundle)
@@ -95,10 +80,7 @@ class TestFleetGenerations(unittest.TestCase):
                              "log": os.path.join(self.dir, "hook.log")})
         os.chmod(hook, 0o755)
         # deploys check the chain: Pebble's issuing root next to its TLS CA
-        trust = os.path.join(self.dir, "trust.pem")
-        with open(trust, "wb") as fp, open(PEBBLE.ca_bundle, "rb") as src:
-            fp.write(src.read())
-            fp.write(PEBBLE.mgmt_get("/roots/0"))
+        trust = PEBBLE.trust_bundle(os.path.join(self.dir, "trust.pem"))
         node_b = ckharness.Certkeep(self.url, ca_bundle=trust)
         for i, n in enumerate(names):
             node_b.run("bind", "hook%d" % i, "--lineage", n, "--target", "exec:" + hook)

@@ -26,10 +26,8 @@ What a user notices:
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
@@ -42,25 +40,16 @@ LIFE = 40  # seconds: Pebble's certificateValidityPeriod
 
 def setUpModule():
     global PG, PEBBLE, STATIC, TMP, WEBROOT
-    TMP = tempfile.mkdtemp(prefix="ck-fleet-lease-")
+    TMP, PG, PEBBLE = ckharness.module_pg_pebble("ck-fleet-lease-",
+                                                 config={"certificateValidityPeriod": LIFE})
     WEBROOT = os.path.join(TMP, "www")
     os.mkdir(WEBROOT)
-    PG = ckharness.PostgreSQL().start()
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"),
-                              config={"certificateValidityPeriod": LIFE})
-    PEBBLE.start()
     STATIC = ckharness.StaticServer(WEBROOT, PEBBLE.http_port)
 
 
 def tearDownModule():
     if STATIC is not None:
         STATIC.stop()
-    if PEBBLE is not None:
-        PEBBLE.stop()
-    if PG is not None:
-        PG.stop()
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
 
 
 def on_node(node, argv):
@@ -79,7 +68,7 @@ class FleetCase(unittest.TestCase):
     def setUp(self):
         self.proxy = PEBBLE.fault_proxy()
         self.addCleanup(self.proxy.stop)
-        self.db = self.id().rsplit(".", 1)[-1].lower()
+        self.db = ckharness.test_name(self)
         self.url = PG.createdb(self.db)
         self.ck = ckharness.Certkeep(self.url, ca_bundle=PEBBLE.ca_bundle)
         self.ck.run("account", "register", "--server", self.server(), "--agree-tos")
@@ -217,6 +206,34 @@ class TestFencing(FleetCase):
         out, stderr = self.renew_on("node1", name, "--force", "--lease-ttl", "3")
         self.assertEqual(out["lineages"][0]["state"], "renewed", out)
         self.assertNotIn("lease", stderr)
+        self.assertEqual(len(self.certs(name)), 2)
+
+    def test_a_heartbeat_whose_connection_dies_opens_a_new_one(self):
+        name = "rebeat.fleet.test"
+        self.issue(name)
+        rule = self.hold("/finalize-order/")
+        proc = self.node("node1", name, "--force", "--lease-ttl", "3")
+        self.reached(rule, proc)
+        # The heartbeat's own connection is ended by the server (an admin's
+        # pg_terminate_backend, a failover): its next beat must reconnect,
+        # or the lease runs out while the order is in flight.
+        # Its three connections: the run's, the worker's, and the heartbeat's,
+        # opened last (at the first beat).
+        sql = ("WITH c AS (SELECT pid, backend_start FROM pg_stat_activity WHERE "
+               "datname = current_database() AND pid <> pg_backend_pid() AND "
+               "backend_type = 'client backend') SELECT pg_terminate_backend(pid) FROM c "
+               "WHERE (SELECT count(*) FROM c) = 3 ORDER BY backend_start DESC LIMIT 1")
+        deadline = time.time() + 30
+        killed = ""
+        while "t" not in killed and time.time() < deadline:
+            killed = PG.psql(self.db, sql)
+            time.sleep(0.2)
+        self.assertIn("t", killed, "the heartbeat's connection was never seen")
+        time.sleep(3 * 3)  # three lease lifetimes: only new beats keep the lease
+        self.assertGreater(self.lease_until(name), time.time(), "the lease ran out")
+        self.proxy.release(rule)
+        out, _ = self.finish(proc)
+        self.assertEqual(out["lineages"][0]["state"], "renewed", out)
         self.assertEqual(len(self.certs(name)), 2)
 
     def test_a_node_killed_mid_batch_is_resumed_after_its_leases_expire(self):

@@ -9,11 +9,9 @@ doctor finding; the agent stops on SIGTERM with exit 0."""
 import hashlib
 import json
 import os
-import shutil
 import signal
 import ssl
 import subprocess
-import tempfile
 import time
 import unittest
 
@@ -26,17 +24,7 @@ TMP = None
 
 def setUpModule():
     global PG, PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-fleet-")
-    PG = ckharness.PostgreSQL().start()
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
-
-
-def tearDownModule():
-    PEBBLE.stop()
-    PG.stop()
-    if not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    TMP, PG, PEBBLE = ckharness.module_pg_pebble("ck-fleet-")
 
 
 def served(directory):
@@ -51,14 +39,8 @@ def served(directory):
 class TestFleetNodes(unittest.TestCase):
 
     def setUp(self):
-        self.db = self.id().rsplit(".", 1)[-1].lower()
-        self.url = PG.createdb(self.db)
-        self.dir = os.path.join(TMP, self.db)
-        os.makedirs(self.dir)
-        trust = os.path.join(self.dir, "trust.pem")
-        with open(trust, "wb") as fp, open(PEBBLE.ca_bundle, "rb") as src:
-            fp.write(src.read())
-            fp.write(PEBBLE.mgmt_get("/roots/0"))
+        self.db, self.url, self.dir = ckharness.pg_test_db(self, PG, TMP)
+        trust = PEBBLE.trust_bundle(os.path.join(self.dir, "trust.pem"))
         self.a = ckharness.Certkeep(self.url, ca_bundle=trust, env={"CERTKEEP_NODE": "node-a"})
         self.b = ckharness.Certkeep(self.url, ca_bundle=trust)
         self.b_args = ("--node", "node-b")   # the global option, for B

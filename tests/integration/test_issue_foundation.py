@@ -371,6 +371,44 @@ class TestListExportReissue(StoreCase):
                          "the old certificate is still exportable by its thumbprint")
 
 
+class TestDoctorFacts(StoreCase):
+    """Issue 14: issuance records verified facts (docs/store.md), doctor
+    checks the issued certificate and the keys by digest instead of parsing
+    and re-verifying them, --full recomputes, and the facts travel with
+    `store copy` and `copy`."""
+
+    def doctor(self, *extra, store=None):
+        res = self.ck.run("doctor", "--json", *extra, store=store, check=False)
+        data = json.loads(res.stdout)
+        self.assertTrue(data["clean"], ckharness.describe(res, "the store must be clean"))
+        return data["checked"]
+
+    def test_issued_certificate_checked_by_its_facts(self):
+        sha = self.thumbprint_of(self.issue("facts.example.test"))
+        checked = self.doctor()
+        # The issued certificate; the account key and the certificate key.
+        self.assertEqual(checked["certificates"], 1, checked)
+        self.assertEqual(checked["keys"], 2, checked)
+        self.assertEqual(checked["certificates_recomputed"], 0, checked)
+        self.assertEqual(checked["keys_recomputed"], 0, checked)
+        full = self.doctor("--full")
+        self.assertEqual(full["certificates_recomputed"], 1, full)
+        self.assertEqual(full["keys_recomputed"], 2, full)
+        # A whole-store copy carries the facts table; a certificate copy
+        # records them in the destination as it stores the certificate.
+        whole = os.path.join(self.dir, "whole", "store.db")
+        self.ck.run("store", "copy", "--to", whole)
+        checked = self.doctor(store=whole)
+        self.assertEqual((checked["certificates_recomputed"], checked["keys_recomputed"]),
+                         (0, 0), checked)
+        one = os.path.join(self.dir, "one", "store.db")
+        self.ck.run("copy", sha, "--to", one)
+        checked = self.doctor(store=one)
+        self.assertEqual(checked["certificates"], 1, checked)
+        self.assertEqual((checked["certificates_recomputed"], checked["keys_recomputed"]),
+                         (0, 0), checked)
+
+
 class TestValidationFails(StoreCase):
     """The CA cannot reach the responder: a clear error that names the
     cause and what to check, nothing stored but the key, and the next try

@@ -20,7 +20,6 @@ The certificates come from test_store_cli's throw-away PKI (openssl CLI).
 
 import hashlib
 import os
-import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -35,13 +34,7 @@ PKI = None
 
 def setUpModule():
     global TMP, PKI
-    TMP = tempfile.mkdtemp(prefix="ck-keys-")
-    PKI = sc.Pki(os.path.join(TMP, "pki"))
-
-
-def tearDownModule():
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    TMP, PKI = sc.module_pki("ck-keys-")
 
 
 def spki_der(key_path):

@@ -11,11 +11,9 @@ within seconds.  Bounds are generous: the machine is loaded."""
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
@@ -30,14 +28,7 @@ TMP = None
 
 def setUpModule():
     global PG, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-pgsilent-")
-    PG = ckharness.PostgreSQL().start()
-
-
-def tearDownModule():
-    PG.stop()
-    if not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    TMP, PG = ckharness.module_pg("ck-pgsilent-")
 
 
 class SilentProxy:
@@ -120,10 +111,7 @@ class SilentProxy:
 class TestSilentServer(unittest.TestCase):
 
     def setUp(self):
-        self.db = self.id().rsplit(".", 1)[-1].lower()[:60]
-        self.url = PG.createdb(self.db)
-        self.dir = os.path.join(TMP, self.db)
-        os.makedirs(self.dir)
+        self.db, self.url, self.dir = ckharness.pg_test_db(self, PG, TMP)
         self.ck = ckharness.Certkeep(self.url)
         self.proxy = None
 

@@ -7,9 +7,7 @@ nothing and leave the store consistent."""
 
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import unittest
 
 import ckharness
@@ -21,17 +19,7 @@ TMP = None
 
 def setUpModule():
     global PG, PEBBLE, TMP
-    TMP = tempfile.mkdtemp(prefix="ck-pgstore-")
-    PG = ckharness.PostgreSQL().start()
-    PEBBLE = ckharness.Pebble(os.path.join(TMP, "pebble"))
-    PEBBLE.start()
-
-
-def tearDownModule():
-    PEBBLE.stop()
-    PG.stop()
-    if not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+    TMP, PG, PEBBLE = ckharness.module_pg_pebble("ck-pgstore-")
 
 
 def self_signed(directory, name):
@@ -49,10 +37,7 @@ def self_signed(directory, name):
 class TestPgStore(unittest.TestCase):
 
     def setUp(self):
-        self.db = self.id().rsplit(".", 1)[-1].lower()
-        self.url = PG.createdb(self.db)
-        self.dir = os.path.join(TMP, self.db)
-        os.makedirs(self.dir)
+        self.db, self.url, self.dir = ckharness.pg_test_db(self, PG, TMP)
         self.ck = ckharness.Certkeep(self.url, ca_bundle=PEBBLE.ca_bundle)
 
     def doctor_clean(self):

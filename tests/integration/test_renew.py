@@ -7,6 +7,7 @@ runs and then lets it go; ARI's window decides (replaces set) and its
 moment stays put; two runs never renew one lineage twice."""
 
 import calendar
+import concurrent.futures
 import json
 import os
 import random
@@ -57,6 +58,23 @@ class RenewBase(unittest.TestCase):
     def issue(self, name, *extra):
         self.ck.run("issue", "-d", name, *self.http(), *extra, timeout=300)
 
+    def issue_many(self, names, ck=None):
+        """One lineage per name, issued 4 at a time: each issue proves its name by
+        http-01 through a webroot that a static server on the CA's http port serves
+        (standalone listeners of processes side by side would fight over that port).
+        The server stops before this returns; renewals then prove by --http-port."""
+        ck = ck or self.ck
+        webroot = os.path.join(os.path.dirname(ck.store), "webroot")
+        os.makedirs(webroot, exist_ok=True)
+        static = ckharness.StaticServer(webroot, self.pebble().http_port)
+        try:
+            with concurrent.futures.ThreadPoolExecutor(4) as pool:
+                for r in pool.map(lambda n: ck.run("issue", "-d", n, "--webroot", webroot,
+                                                   check=False, timeout=300), names):
+                    self.assertEqual(r.returncode, 0, ckharness.describe(r, "issue"))
+        finally:
+            static.stop()
+
     def renew(self, *args, check=True, env=None):
         return self.ck.run("renew", *self.http(), *args, check=check, env=env, timeout=600)
 
@@ -94,7 +112,9 @@ class TestRenew(RenewBase):
             self.issue(n)
         posts, orders = self.pebble().count_requests("POST"), self.new_orders()
         dirs, total = self.pebble().count_requests("GET", "/dir"), self.pebble().count_requests()
-        plan = self.dry("--all")
+        self.assertEqual(self.dry("--all"), {})  # only what is due is listed ...
+        plan = self.dry("--all", "--show-all")   # ... every lineage with --show-all
+        self.assertEqual(set(plan), {"a.renew.test", "b.renew.test"})
         self.assertEqual({i["state"] for i in plan.values()}, {"not-due"})
         for item in plan.values():  # two thirds of Pebble's 5-year lifetime, a little earlier
             self.assertIsNotNone(item["due_at"])
@@ -108,8 +128,7 @@ class TestRenew(RenewBase):
 
     def test_forced_renew_gives_each_lineage_one_new_linked_certificate(self):
         names = ["f%d.renew.test" % i for i in range(5)]
-        for n in names:
-            self.issue(n)
+        self.issue_many(names)
         old = {n: self.current(n)["sha256"] for n in names}
         finalizes = self.finalizes()
         out, r = self.renew_json("--all", "--force", "--concurrency", "3")
@@ -130,10 +149,8 @@ class TestRenew(RenewBase):
         """After a renewal the lineage's bindings serve the new certificate; a
         binding whose deploy fails is reported for its lineage and does not
         stop the others."""
-        trust = os.path.join(os.path.dirname(self.store), "trust.pem")
-        with open(trust, "wb") as fp, open(self.pebble().ca_bundle, "rb") as src:
-            fp.write(src.read())
-            fp.write(self.pebble().mgmt_get("/roots/0"))
+        trust = self.pebble().trust_bundle(os.path.join(os.path.dirname(self.store),
+                                                        "trust.pem"))
         ck = ckharness.Certkeep(self.store, ca_bundle=trust)
         self.issue("d1.renew.test")
         self.issue("d2.renew.test")
@@ -162,8 +179,7 @@ class TestRenew(RenewBase):
 
     def test_fifty_lineages_at_concurrency_eight(self):
         names = ["c%02d.renew.test" % i for i in range(50)]
-        for n in names:
-            self.issue(n)
+        self.issue_many(names)
         finalizes = self.finalizes()
         out, _ = self.renew_json("--all", "--force", "--concurrency", "8")
         self.assertEqual((out["renewed"], out["failed"]), (50, 0), out)
@@ -266,10 +282,10 @@ class TestRenew(RenewBase):
 
     def test_usage(self):
         r = self.ck.run("renew", "--help")
-        for opt in ("--all", "--dry-run", "--force", "--concurrency", "--json"):
+        for opt in ("--all", "--show-all", "--dry-run", "--force", "--concurrency", "--json"):
             self.assertIn(opt, r.stdout)
         for args in ((), ("x", "--all"), ("--all", "--concurrency", "0"),
-                     ("--all", "--concurrency", "65")):
+                     ("--all", "--concurrency", "65"), ("x", "--show-all")):
             self.assertEqual(self.ck.run("renew", *args, check=False).returncode, 2, args)
         r = self.ck.run("renew", "no-such-lineage", check=False)
         self.assertEqual(r.returncode, 1)
@@ -313,7 +329,7 @@ class TestRenewProxy(RenewBase):
         self.issue("ari-later.renew.test")
         self.issue("ari-later2.renew.test")
         orders, asked = self.orders_sent(), len(self.ari_ids())
-        first, _ = self.renew_json("--all")
+        first, _ = self.renew_json("--all", "--show-all")
         self.assertEqual(first["due"], 0)
         self.assertEqual(len(self.ari_ids()) - asked, 2)
         moments = {i["lineage"]: i["due_at"] for i in first["lineages"]}
@@ -322,7 +338,7 @@ class TestRenewProxy(RenewBase):
             self.assertLessEqual(i["due_at"], i["ari_window"]["end"])
         # the moment is stored; Retry-After: 21600 means renewalInfo is not asked again
         self.proxy.set_renewal_info(default=fp.ari_window(40 * 86400, 41 * 86400))
-        again, _ = self.renew_json("--all")
+        again, _ = self.renew_json("--all", "--show-all")
         self.assertEqual({i["lineage"]: i["due_at"] for i in again["lineages"]}, moments)
         self.assertEqual(len(self.ari_ids()) - asked, 2)
         self.assertEqual(self.orders_sent(), orders)
@@ -336,10 +352,10 @@ class TestRenewProxy(RenewBase):
         self.proxy.add_rule("/renewal-info/", method="GET", count=1, status=503,
                             type="serverInternal", detail="busy", retry_after=60)
         asked = self.proxy.count("/renewal-info/", "GET")
-        out, _ = self.renew_json("--all")  # no answer: the lifetime rule decides
+        out, _ = self.renew_json("--all", "--show-all")  # no answer: the lifetime rule decides
         self.assertEqual(out["lineages"][0]["state"], "not-due")
         self.assertEqual(self.proxy.count("/renewal-info/", "GET") - asked, 1)
-        out, _ = self.renew_json("--all")  # a later run waits for the Retry-After too
+        out, _ = self.renew_json("--all", "--show-all")  # a later run waits for it too
         self.assertEqual(out["lineages"][0]["state"], "not-due")
         self.assertEqual(self.proxy.count("/renewal-info/", "GET") - asked, 1)
 
@@ -449,10 +465,27 @@ class TestRenewProxy(RenewBase):
 
 
 class TestRenewShortLived(RenewBase):
-    """Pebble issuing 40-second certificates: due at half the lifetime."""
+    """Pebble issuing 40-second certificates: due at half the lifetime.
+
+    One store for the class, and the batch test's lineages are issued when its
+    first test starts: they become due while test_due_at_half_the_lifetime
+    waits for its own, so the half lifetime is waited once, not once per test
+    (in either order: a test that finds its lineages not due yet waits)."""
+
+    FAULT = ["k%d.renew.test" % i for i in range(4)]
+    KILLED = ["r%d.renew.test" % i for i in range(4)]
+    shared = None  # (store, Certkeep) of the class
 
     def pebble(self):
         return SHORT
+
+    def setUp(self):
+        cls = type(self)
+        if cls.shared is None:
+            super().setUp()
+            self.issue_many(self.FAULT + self.KILLED)
+            cls.shared = (self.store, self.ck)
+        self.store, self.ck = cls.shared
 
     def wait_due(self, names, limit=SHORT_LIFE):
         deadline = time.time() + limit
@@ -477,10 +510,7 @@ class TestRenewShortLived(RenewBase):
                          ("renewed", "lifetime"))
 
     def test_killed_during_a_batch_resumes_without_duplicates(self):
-        fault = ["k%d.renew.test" % i for i in range(4)]
-        killed = ["r%d.renew.test" % i for i in range(4)]
-        for n in fault + killed:
-            self.issue(n)
+        fault, killed = self.FAULT, self.KILLED
         self.wait_due(fault + killed)
         # a fault point: the process dies right after the second finalize
         finalizes = self.finalizes()

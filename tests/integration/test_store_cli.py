@@ -35,13 +35,13 @@ KEYSET_MSG = "Keyset does not exist"
 
 def setUpModule():
     global TMP, PKI
-    TMP = tempfile.mkdtemp(prefix="ck-store-cli-")
-    PKI = Pki(os.path.join(TMP, "pki"))
+    TMP, PKI = module_pki("ck-store-cli-")
 
 
-def tearDownModule():
-    if TMP is not None and not os.environ.get("CK_KEEP_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
+def module_pki(prefix):
+    """For setUpModule: (tmp, Pki in tmp/pki), tmp from ckharness.module_tmp."""
+    tmp = ckharness.module_tmp(prefix)
+    return tmp, Pki(os.path.join(tmp, "pki"))
 
 
 # ------------------------------------------------------------------ helpers

@@ -24,20 +24,9 @@ BUNDLE = None
 
 def setUpModule():
     global PG, PEBBLE, TMP, BUNDLE
-    TMP, PEBBLE = ckharness.module_pebble("ck-storecopy-")
-    PG = ckharness.PostgreSQL().start()
+    TMP, PG, PEBBLE = ckharness.module_pg_pebble("ck-storecopy-")
     # Pebble's TLS bundle plus its issuing root: bind checks the chain.
-    BUNDLE = os.path.join(TMP, "trust.pem")
-    with open(BUNDLE, "wb") as fp:
-        with open(PEBBLE.ca_bundle, "rb") as src:
-            fp.write(src.read())
-        fp.write(PEBBLE.mgmt_get("/roots/0"))
-
-
-def tearDownModule():
-    if PG is not None:
-        PG.stop()
-    ckharness.module_cleanup(TMP, PEBBLE)
+    BUNDLE = PEBBLE.trust_bundle(os.path.join(TMP, "trust.pem"))
 
 
 def sqlite_rows(path):
@@ -63,7 +52,7 @@ def pg_tables(db):
 class StoreCopyCase(unittest.TestCase):
 
     def setUp(self):
-        self.name = self.id().rsplit(".", 1)[-1].lower()
+        self.name = ckharness.test_name(self)
         self.dir = os.path.join(TMP, self.name)
         os.makedirs(self.dir, mode=0o700)
         self.store = os.path.join(self.dir, "src", "store.db")
@@ -131,8 +120,8 @@ class TestCopyBetweenEngines(StoreCopyCase):
         self.assertEqual(pg.json("bindings", "--json"), self.ck.json("bindings", "--json"))
         self.assertIn("www.copy.test", pg.run("show", "www").stdout)
         self.assertEqual(self.exported_key(url, "www"), self.exported_key(self.store, "www"))
-        plan = pg.json("renew", "--all", "--dry-run", "--json")
-        self.assertEqual(plan, self.ck.json("renew", "--all", "--dry-run", "--json"))
+        plan = pg.json("renew", "--all", "--show-all", "--dry-run", "--json")
+        self.assertEqual(plan, self.ck.json("renew", "--all", "--show-all", "--dry-run", "--json"))
         self.assertLessEqual({"www", "api"}, {p["lineage"] for p in plan})
         self.doctor_clean(url)
 

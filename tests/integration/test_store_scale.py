@@ -15,7 +15,6 @@ import os
 import tempfile
 import unittest
 
-import ckharness
 import test_store_cli as sc
 
 ROWS_MAX = 100000
@@ -25,12 +24,7 @@ PKI = None
 
 def setUpModule():
     global TMP, PKI
-    TMP = tempfile.mkdtemp(prefix="ck-store-scale-")
-    PKI = sc.Pki(os.path.join(TMP, "pki"))
-
-
-def tearDownModule():
-    ckharness.module_cleanup(TMP)
+    TMP, PKI = sc.module_pki("ck-store-scale-")
 
 
 def plant_copies(ck, n):

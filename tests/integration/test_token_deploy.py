@@ -48,11 +48,7 @@ def setUpModule():
     TMP, PEBBLE = ckharness.module_pebble("ck-token-deploy-")
     os.chmod(TMP, 0o711)  # nginx's workers (another user) reach the token below
     test_token_issue.PEBBLE, test_token_issue.TMP = PEBBLE, TMP
-    BUNDLE = os.path.join(TMP, "trust.pem")
-    with open(BUNDLE, "wb") as fp:
-        with open(PEBBLE.ca_bundle, "rb") as src:
-            fp.write(src.read())
-        fp.write(PEBBLE.mgmt_get("/roots/0"))
+    BUNDLE = PEBBLE.trust_bundle(os.path.join(TMP, "trust.pem"))
 
 
 def tearDownModule():

@@ -5,9 +5,11 @@
  * libraries lands in __wrap_* here.  The state is process-wide by nature:
  * it stands in for the allocator, which is process-wide too.
  */
+#include <execinfo.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,11 @@
 
 #define AF_N_MAX 1000000UL /* a loop that never finishes is a bug of its own */
 #define AF_LEAK_EVERY 256   /* a LeakSanitizer check costs 25-50 ms: every 256th N */
+#define AF_LEAK_EVERY_SITE 16 /* by site: a run per site, far fewer runs */
+#define AF_STACK_MAX 64     /* return addresses looked at */
+#define AF_SITE_SKIP 3      /* af_site_new, af_fails and the hook (__wrap_malloc, ...) */
+#define AF_SITE_FRAMES 3    /* the site: this many return addresses in our own code */
+#define AF_SITES_MAX 32768  /* sites one loop remembers (a power of two) */
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
@@ -53,7 +60,53 @@ static struct {
 	unsigned long count;
 	int hit;
 	int paused;
+	int by_site;          /* fail the first allocation after `from` at a new site */
+	unsigned long from;
 } af;
+
+/* The text of this executable: certkeep's static libraries and the test (GNU ld). */
+extern char __executable_start[], etext[];
+
+/* The sites failed so far in this loop (a hash set; 0 = empty slot). */
+static uint64_t af_sites[AF_SITES_MAX];
+static unsigned long af_nsites;
+
+/*
+ * 1 if the allocation being made (from source) is at a site not failed
+ * before in this loop; the site is then remembered.  The site: the source
+ * and the innermost AF_SITE_FRAMES return addresses in this executable's
+ * code, that is the line of certkeep that allocates, or that calls into
+ * jansson or SQLite (frames inside those libraries are passed over), and
+ * the two calls that led there.  A full set counts as nothing new (and
+ * fails the loop).
+ */
+static int
+af_site_new(unsigned source)
+{
+	void *stack[AF_STACK_MAX];
+	uint64_t h = 1469598103934665603ULL ^ source;
+	unsigned long i;
+	int n, k, taken = 0;
+
+	af.paused++; /* backtrace's own work is none of the loop's business */
+	n = backtrace(stack, AF_STACK_MAX);
+	af.paused--;
+	for (k = AF_SITE_SKIP; k < n && taken < AF_SITE_FRAMES; k++) {
+		if ((char *)stack[k] < __executable_start || (char *)stack[k] >= etext)
+			continue;
+		h = (h ^ (uint64_t)(uintptr_t)stack[k]) * 1099511628211ULL;
+		taken++;
+	}
+	h |= 1; /* never 0, the empty slot */
+	if (af_nsites >= AF_SITES_MAX / 2)
+		return 0;
+	for (i = h & (AF_SITES_MAX - 1); af_sites[i] != 0; i = (i + 1) & (AF_SITES_MAX - 1))
+		if (af_sites[i] == h)
+			return 0;
+	af_sites[i] = h;
+	af_nsites++;
+	return 1;
+}
 
 /* 1 if this allocation (from source) is the one to fail. */
 static int
@@ -62,6 +115,8 @@ af_fails(unsigned source)
 	if (af.paused > 0 || (af.mask & source) == 0)
 		return 0;
 	af.count++;
+	if (af.by_site && !af.hit && af.count > af.from && af_site_new(source))
+		af.fail_at = af.count;
 	if (af.fail_at != 0 && af.count == af.fail_at) {
 		af.hit = 1;
 #ifdef AF_LEAK_CHECK
@@ -237,6 +292,11 @@ af_init(void)
 		abort();
 	}
 	json_set_alloc_funcs(af_json_malloc, free);
+	{
+		void *warm[1];
+
+		backtrace(warm, 1); /* loads the unwinder now, not inside a loop */
+	}
 }
 
 void
@@ -245,7 +305,17 @@ af_arm(unsigned long n, unsigned mask)
 	af.fail_at = n;
 	af.count = 0;
 	af.hit = 0;
+	af.by_site = 0;
 	af.mask = mask;
+}
+
+/* Arms the failer for the first allocation after the from-th at a new site. */
+static void
+af_arm_site(unsigned long from, unsigned mask)
+{
+	af_arm(0, mask);
+	af.by_site = 1;
+	af.from = from;
 }
 
 int
@@ -279,7 +349,7 @@ af_resume(void)
  * the checks stop, and LeakSanitizer's report at exit still fails the run.
  */
 static void
-af_leak_check(const char *name, unsigned long n)
+af_leak_check(const char *name, unsigned long lo, unsigned long hi)
 {
 #ifdef AF_LEAK_CHECK
 	static int off;
@@ -288,56 +358,110 @@ af_leak_check(const char *name, unsigned long n)
 		return;
 	if (__lsan_do_recoverable_leak_check() != 0) {
 		off = 1;
-		if (n == 0)
+		if (hi == 0)
 			fprintf(stderr, "%s: leaks from an earlier failure: per-N leak checks off\n",
 				name);
 		else
 			fail_msg("%s: memory leaked when one of allocations %lu..%lu failed "
 				 "(report above; CK_TORTURE_TRACE=N shows where the Nth is)", name,
-				 (n - 1) / AF_LEAK_EVERY * AF_LEAK_EVERY + 1, n);
+				 lo, hi);
 	}
 #else
 	(void)name;
-	(void)n;
+	(void)lo;
+	(void)hi;
 #endif
+}
+
+/*
+ * One run of a loop: op with the failer armed (at allocation n, or by site
+ * after allocation from), the checks every run must pass, then check.
+ * Returns whether an allocation was failed; *n is the one that was.
+ */
+static int
+af_run(const char *name, unsigned mask, af_op op, af_check check, void *arg,
+       unsigned long from, unsigned long *n)
+{
+	struct ck_err err;
+	enum ck_code rc;
+	int hit;
+
+	ck_err_clear(&err);
+	if (*n != 0)
+		af_arm(*n, mask);
+	else
+		af_arm_site(from, mask);
+	rc = op(arg, &err);
+	hit = af_disarm();
+	if (hit)
+		*n = af.fail_at;
+	if (getenv("CK_TORTURE_TRACE") != NULL && hit &&
+	    strtoul(getenv("CK_TORTURE_TRACE"), NULL, 10) == *n)
+		fprintf(stderr, "alloc_fail: %s at %lu: code %d: %s\n", name, *n, (int)rc,
+			err.msg);
+	if (rc != CK_OK && err.msg[0] == '\0')
+		fail_msg("%s: failing allocation %lu gave code %d and no message", name, *n,
+			 (int)rc);
+	if (!hit && rc != CK_OK)
+		fail_msg("%s: failed without an allocation failure (after %lu): %s", name,
+			 af.count, err.msg);
+	if (check != NULL)
+		check(arg, rc, hit ? *n : af.count + 1, hit);
+	return hit;
+}
+
+/*
+ * The loop of af_torture (every = 1: every N) and af_torture_sites (every =
+ * 0: by site; see alloc_fail.h for why that still fails every site).  By
+ * site, run r fails the first allocation after the one run r-1 failed
+ * whose site no run of this loop failed before; the allocations before it
+ * are at sites already failed, because each run takes the path of the
+ * complete run up to the allocation it fails.  The loop ends with the run
+ * that meets no new site: the complete run.
+ */
+static unsigned long
+af_loop(const char *name, unsigned mask, af_op op, af_check check, void *arg, int every)
+{
+	unsigned long n, run, from = 0, lo = 1;
+	unsigned long leak_every = every ? AF_LEAK_EVERY : AF_LEAK_EVERY_SITE;
+	int hit;
+
+	if (getenv("CK_TORTURE_MASK") != NULL) /* debugging: which sources to fail */
+		mask &= (unsigned)strtoul(getenv("CK_TORTURE_MASK"), NULL, 0);
+	memset(af_sites, 0, sizeof(af_sites));
+	af_nsites = 0;
+	af_leak_check(name, 0, 0);
+	for (run = 1; run < AF_N_MAX; run++) {
+		n = every ? run : 0;
+		hit = af_run(name, mask, op, check, arg, from, &n);
+		if (hit)
+			from = n;
+		if (run % leak_every == 0 || !hit) {
+			af_leak_check(name, lo, hit ? n : af.count);
+			lo = from + 1;
+		}
+		if (!hit) {
+			if (!every && af_nsites >= AF_SITES_MAX / 2)
+				fail_msg("%s: more than %d allocation sites: raise AF_SITES_MAX", name,
+					 AF_SITES_MAX / 2);
+			if (getenv("CK_TORTURE_VERBOSE") != NULL)
+				fprintf(stderr, "%s: %lu allocations, %lu runs%s\n", name, af.count,
+					run, every ? "" : " (one per allocation site)");
+			return af.count;
+		}
+	}
+	fail_msg("%s: still allocating after %lu runs", name, run);
+	return 0;
 }
 
 unsigned long
 af_torture(const char *name, unsigned mask, af_op op, af_check check, void *arg)
 {
-	struct ck_err err;
-	enum ck_code rc;
-	unsigned long n;
-	int hit;
+	return af_loop(name, mask, op, check, arg, 1);
+}
 
-	if (getenv("CK_TORTURE_MASK") != NULL) /* debugging: which sources to fail */
-		mask &= (unsigned)strtoul(getenv("CK_TORTURE_MASK"), NULL, 0);
-	af_leak_check(name, 0);
-	for (n = 1; n < AF_N_MAX; n++) {
-		ck_err_clear(&err);
-		af_arm(n, mask);
-		rc = op(arg, &err);
-		hit = af_disarm();
-		if (getenv("CK_TORTURE_TRACE") != NULL &&
-		    strtoul(getenv("CK_TORTURE_TRACE"), NULL, 10) == n)
-			fprintf(stderr, "alloc_fail: %s at %lu: code %d: %s\n", name, n, (int)rc,
-				err.msg);
-		if (rc != CK_OK && err.msg[0] == '\0')
-			fail_msg("%s: failing allocation %lu gave code %d and no message", name, n,
-				 (int)rc);
-		if (!hit && rc != CK_OK)
-			fail_msg("%s: failed without an allocation failure (n=%lu): %s", name, n,
-				 err.msg);
-		if (check != NULL)
-			check(arg, rc, n, hit);
-		if (n % AF_LEAK_EVERY == 0 || !hit)
-			af_leak_check(name, n);
-		if (!hit) {
-			if (getenv("CK_TORTURE_VERBOSE") != NULL)
-				fprintf(stderr, "%s: %lu allocations\n", name, n - 1);
-			return n - 1;
-		}
-	}
-	fail_msg("%s: still allocating after %lu allocations", name, n);
-	return 0;
+unsigned long
+af_torture_sites(const char *name, unsigned mask, af_op op, af_check check, void *arg)
+{
+	return af_loop(name, mask, op, check, arg, getenv("CK_TORTURE_EVERY") != NULL);
 }

@@ -59,4 +59,25 @@ typedef enum ck_code (*af_op)(void *arg, struct ck_err *err);
 typedef void (*af_check)(void *arg, enum ck_code rc, unsigned long n, int hit);
 unsigned long af_torture(const char *name, unsigned mask, af_op op, af_check check, void *arg);
 
+/*
+ * The same loop by allocation site, for operations too costly to run once
+ * per allocation (the store, import and export paths: 120 to 2,000
+ * allocations each, and a dump of both store files after every run).  A
+ * site is where an allocation failure reaches certkeep: the source and the
+ * innermost three return addresses in certkeep's own code (or the test's),
+ * which is the line that calls malloc (or strdup, ...), or that calls into
+ * jansson or SQLite (their frames are passed over), and the two calls that
+ * led there.  Each site is failed once, at its first allocation on the way
+ * of the complete run, so every line of certkeep whose allocation (or
+ * library call) can fail on that way, reached from every caller two levels
+ * up, is made to fail and must be handled; what is no longer failed is a
+ * later allocation at a site already failed: the second and later turns of
+ * a loop, and the other allocations inside one jansson or SQLite call (those
+ * libraries handle their own failures; certkeep sees the same NULL or
+ * SQLITE_NOMEM from the call either way).  CK_TORTURE_EVERY=1 runs every N
+ * instead (by hand: minutes).
+ */
+unsigned long af_torture_sites(const char *name, unsigned mask, af_op op, af_check check,
+			       void *arg);
+
 #endif

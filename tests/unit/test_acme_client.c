@@ -73,8 +73,9 @@ test_nonce_reuse(void **state)
 	json_decref(h2);
 }
 
-/* Clients of one batch (ctx->acme_share): one directory fetch, and each
- * unused nonce handed to exactly one later client instead of a HEAD. */
+/* Clients of one batch (ctx->acme_share): one directory fetch, and every
+ * answer's nonce handed to exactly one later request, of any client,
+ * instead of a HEAD. */
 static void
 test_share_hands_on(void **state)
 {
@@ -94,7 +95,7 @@ test_share_hands_on(void **state)
 	/* GET directory + HEAD for the first; the second only its POST. */
 	assert_int_equal(e->f.n, 4);
 	assert_int_equal(e->f.heads, 1);
-	/* Two at once: the leftover nonce goes to one, the other asks for its own. */
+	/* Two alive at once: each request draws the nonce the last answer put back. */
 	c1 = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
 	c2 = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
 	assert_int_equal(acme_account_fetch(c1, &a, &e->err), CK_OK);
@@ -103,11 +104,12 @@ test_share_hands_on(void **state)
 	acme_account_cleanup(&a);
 	acme_client_free(c1);
 	acme_client_free(c2);
-	assert_int_equal(e->f.heads, 2);
+	assert_int_equal(e->f.heads, 1); /* before the pool: 2, one for c2 */
+	assert_int_equal(e->f.n, 6);
 	assert_int_equal(last_req(&e->f, "/dir"), 0); /* never fetched again */
 	/* No nonce was ever sent twice. */
 	for (i = 0; i < 4; i++) {
-		static const int post[4] = { 2, 3, 4, 6 };
+		static const int post[4] = { 2, 3, 4, 5 };
 		json_t *h = fake_protected(e->f.reqs[post[i]].body);
 		assert_non_null(h);
 		snprintf(seen[i], sizeof(seen[i]), "%s", hdr_str(h, "nonce"));
@@ -116,6 +118,60 @@ test_share_hands_on(void **state)
 	for (i = 0; i < 4; i++)
 		for (j = i + 1; j < 4; j++)
 			assert_string_not_equal(seen[i], seen[j]);
+	acme_share_free(e->ctx.acme_share);
+	e->ctx.acme_share = NULL;
+}
+
+/* The directory GETs recorded so far. */
+static int
+dir_gets(struct fake *f)
+{
+	int i, n = 0;
+
+	for (i = 0; i < f->n && i < FAKE_MAX_REQ; i++)
+		n += f->reqs[i].method == ACME_METHOD_GET &&
+		     strcmp(f->reqs[i].url, FAKE_BASE "/dir") == 0;
+	return n;
+}
+
+static int
+hook_new_order_gone(struct fake *f, const struct acme_http_request *req,
+		    struct acme_http_response *out)
+{
+	(void)f;
+	if (strcmp(req->url, FAKE_BASE "/new-order") != 0)
+		return 0;
+	fake_problem(out, 404, "malformed", "no such resource");
+	return 1;
+}
+
+/* A 404 on one of the directory's URLs: the share forgets the directory and
+ * the client, at its next safe point, fetches it again. */
+static void
+test_stale_directory_fetched_again(void **state)
+{
+	struct fake_env *e = *state;
+	const struct acme_directory *d;
+	struct acme_order o = { 0 };
+	struct acme_client *c2;
+	const char *names[] = { "a.test" };
+
+	assert_int_equal(acme_share_new(&e->ctx.acme_share, &e->err), CK_OK);
+	c2 = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
+	e->f.hook = hook_new_order_gone;
+	assert_int_not_equal(acme_order_new(c2, names, 1, &o, &e->err), CK_OK);
+	assert_int_equal(e->err.http_status, 404);
+	e->f.hook = NULL;
+	assert_int_equal(dir_gets(&e->f), 1);
+	acme_client_refresh_stale(c2);
+	assert_int_equal(acme_directory_get(c2, &d, &e->err), CK_OK);
+	assert_int_equal(dir_gets(&e->f), 2); /* fetched again */
+	acme_client_free(c2);
+	/* A new client of the share does not get the stale one either. */
+	c2 = fake_client(&e->ctx, &e->f, e->key, FAKE_BASE "/acct/1");
+	assert_int_equal(acme_directory_get(c2, &d, &e->err), CK_OK);
+	assert_int_equal(dir_gets(&e->f), 2); /* the fresh one, kept again */
+	acme_client_free(c2);
 	acme_share_free(e->ctx.acme_share);
 	e->ctx.acme_share = NULL;
 }
@@ -707,6 +763,7 @@ main(void)
 		FAKE_ENV_TEST(test_directory_cached),
 		FAKE_ENV_TEST(test_nonce_reuse),
 		FAKE_ENV_TEST(test_share_hands_on),
+		FAKE_ENV_TEST(test_stale_directory_fetched_again),
 		FAKE_ENV_TEST(test_nonce_not_b64url),
 		FAKE_ENV_TEST(test_bad_nonce_retried),
 		FAKE_ENV_TEST(test_bad_nonce_forever),

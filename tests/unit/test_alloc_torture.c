@@ -412,7 +412,7 @@ store_torture(struct t_env *e, struct store_case *sc, const char *name,
 		store_snapshot(e, &sc->dst, sc->dst_path, 1);
 		sc->dst_before = store_dump(sc->dst_path);
 	}
-	assert_true(af_torture(name, AF_STORE_MASK, op_store, check_store, sc) > 0);
+	assert_true(af_torture_sites(name, AF_STORE_MASK, op_store, check_store, sc) > 0);
 	after = store_dump(e->path);
 	if (sc->dst == NULL && sc->xo.out == NULL && strcmp(after, sc->before) == 0)
 		fail_msg("%s: the successful run changed nothing", name);

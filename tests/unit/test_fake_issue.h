@@ -78,4 +78,71 @@ t_fake_account(struct ck_store *st, struct fake *f)
 	return id;
 }
 
+/*
+ * A run of the flows against the fake, issuing for real: a store in a new
+ * temporary directory, a context whose clock is the fake's and whose ACME
+ * transport (ctx.acme_transport, the seam under test) is the fake, a
+ * throw-away CA, and the account "default" (t_fake_account).  A test's own
+ * env embeds it and hands its hook and hook_arg to t_fake_issue_open.
+ */
+struct t_fake_issue {
+	char dir[64];
+	struct fake_clock clk;
+	struct ck_ctx ctx;
+	struct acme_http_ops ops;
+	struct fake f;
+	struct ck_store *st;
+	EVP_PKEY *ca_key;
+	X509 *ca;
+	char *chain_pem;         /* what the certificate URL serves once finalize was received */
+	int64_t acct_id;
+};
+
+/* Opens w (a temporary directory /tmp/<prefix>-XXXXXX); fails the test if it cannot. */
+static inline void
+t_fake_issue_open(struct t_fake_issue *w, const char *prefix, fake_hook hook, void *hook_arg)
+{
+	char path[128];
+
+	memset(w, 0, sizeof(*w));
+	snprintf(w->dir, sizeof(w->dir), "/tmp/%s-XXXXXX", prefix);
+	assert_non_null(mkdtemp(w->dir));
+	snprintf(path, sizeof(path), "%s/store.db", w->dir);
+	fake_ctx_init(&w->ctx, &w->clk);
+	fake_reset(&w->f);
+	w->f.hook = hook;
+	w->f.hook_arg = hook_arg;
+	w->ops.request = fake_request;
+	w->ops.arg = &w->f;
+	w->ctx.acme_transport = &w->ops;
+	assert_int_equal(ck_store_open(path, &w->ctx, &w->st, NULL), CK_OK);
+	w->ca_key = t_key(CK_KEY_EC256);
+	w->ca = t_x509(w->ca_key, NULL, NULL, "fake CA", 1, NULL, 1, 1690000000, 2000000000);
+	w->acct_id = t_fake_account(w->st, &w->f);
+}
+
+/* Closes the store, frees everything, removes the directory. */
+static inline void
+t_fake_issue_close(struct t_fake_issue *w)
+{
+	ck_store_close(w->st);
+	fake_reset(&w->f);
+	EVP_PKEY_free(w->ca_key);
+	X509_free(w->ca);
+	free(w->chain_pem);
+	t_rm_rf(w->dir);
+}
+
+/* For a hook's finalize request: issues the chain (serial) the certificate URL will serve. */
+static inline void
+t_fake_issue_finalize(struct t_fake_issue *w, const struct acme_http_request *req, long serial)
+{
+	char *body = strndup(req->body, req->body_len);
+
+	assert_non_null(body);
+	free(w->chain_pem);
+	w->chain_pem = t_fake_chain_for_finalize(w->ca, w->ca_key, body, serial);
+	free(body);
+}
+
 #endif

@@ -18,18 +18,9 @@
 #include "flow/issue.h"
 
 struct env {
-	char dir[64];
-	struct fake_clock clk;
-	struct ck_ctx ctx;
-	struct acme_http_ops ops;
-	struct fake f;
-	struct ck_store *st;
-	EVP_PKEY *ca_key;
-	X509 *ca;
-	char *chain_pem;         /* what /cert/1 serves once finalize was received */
+	struct t_fake_issue w;   /* its chain_pem is what /cert/1 serves */
 	long finalize_status;    /* 0: answer finalize normally; else this status, after issuing */
 	int finalizes;
-	int64_t acct_id;
 	const char *authz_token; /* non-NULL: /authz/1 hands out this http-01 token */
 	int challenge_posts;     /* POSTs to /chall/1: the challenge answered */
 };
@@ -40,7 +31,6 @@ env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_r
 {
 	struct env *e = f->hook_arg;
 	const char *path = req->url + strlen(FAKE_BASE);
-	char *body;
 
 	if (req->method != ACME_METHOD_POST)
 		return 0;
@@ -59,10 +49,7 @@ env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_r
 	}
 	if (strcmp(path, "/order/1/fin") == 0) {
 		e->finalizes++;
-		body = strndup(req->body, req->body_len);
-		free(e->chain_pem);
-		e->chain_pem = t_fake_chain_for_finalize(e->ca, e->ca_key, body, 77);
-		free(body);
+		t_fake_issue_finalize(&e->w, req, 77);
 		if (e->finalize_status == 0)
 			return 0;
 		fake_nonce(f, out);
@@ -70,11 +57,11 @@ env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_r
 		return 1;
 	}
 	if (strcmp(path, "/cert/1") == 0 || strcmp(path, "/cert/1/alt1") == 0) {
-		assert_non_null(e->chain_pem);
+		assert_non_null(e->w.chain_pem);
 		fake_nonce(f, out);
 		if (strcmp(path, "/cert/1") == 0)
 			fake_header(out, "Link", "<" FAKE_BASE "/cert/1/alt1>;rel=\"alternate\"");
-		fake_body(out, 200, "application/pem-certificate-chain", e->chain_pem);
+		fake_body(out, 200, "application/pem-certificate-chain", e->w.chain_pem);
 		return 1;
 	}
 	return 0;
@@ -84,23 +71,9 @@ static int
 setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	char path[128];
 
 	assert_non_null(e);
-	snprintf(e->dir, sizeof(e->dir), "/tmp/ck-test-issue-run-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	snprintf(path, sizeof(path), "%s/store.db", e->dir);
-	fake_ctx_init(&e->ctx, &e->clk);
-	fake_reset(&e->f);
-	e->f.hook = env_hook;
-	e->f.hook_arg = e;
-	e->ops.request = fake_request;
-	e->ops.arg = &e->f;
-	e->ctx.acme_transport = &e->ops; /* the seam under test */
-	assert_int_equal(ck_store_open(path, &e->ctx, &e->st, NULL), CK_OK);
-	e->ca_key = t_key(CK_KEY_EC256);
-	e->ca = t_x509(e->ca_key, NULL, NULL, "fake CA", 1, NULL, 1, 1690000000, 2000000000);
-	e->acct_id = t_fake_account(e->st, &e->f);
+	t_fake_issue_open(&e->w, "ck-test-issue-run", env_hook, e);
 	*state = e;
 	return 0;
 }
@@ -110,12 +83,7 @@ teardown(void **state)
 {
 	struct env *e = *state;
 
-	ck_store_close(e->st);
-	fake_reset(&e->f);
-	EVP_PKEY_free(e->ca_key);
-	X509_free(e->ca);
-	free(e->chain_pem);
-	t_rm_rf(e->dir);
+	t_fake_issue_close(&e->w);
 	free(e);
 	return 0;
 }
@@ -136,7 +104,7 @@ run_issue(struct env *e, struct ck_issue_result *res, struct ck_err *err)
 	p.http_address = "127.0.0.1";
 	memset(res, 0, sizeof(*res));
 	ck_err_clear(err);
-	return ck_issue(&e->ctx, e->st, &p, res, err);
+	return ck_issue(&e->w.ctx, e->w.st, &p, res, err);
 }
 
 /* What a successful run leaves: the certificate linked to the order's key,
@@ -151,8 +119,8 @@ check_stored(struct env *e, const struct ck_issue_result *res)
 
 	memset(&row, 0, sizeof(row));
 	memset(&o, 0, sizeof(o));
-	assert_int_equal(ck_store_cert_get(e->st, res->cert_id, &row, NULL), CK_OK);
-	assert_int_equal(ck_store_order_get(e->st, res->order_id, &o, NULL), CK_OK);
+	assert_int_equal(ck_store_cert_get(e->w.st, res->cert_id, &row, NULL), CK_OK);
+	assert_int_equal(ck_store_order_get(e->w.st, res->order_id, &o, NULL), CK_OK);
 	assert_true(row.linked);
 	assert_int_equal(row.key_id, o.key_id);
 	assert_true(row.is_current);
@@ -160,7 +128,7 @@ check_stored(struct env *e, const struct ck_issue_result *res)
 	assert_string_equal(row.sha256, res->sha256);
 	assert_true(o.closed);
 	assert_int_equal(res->alternates, 1);
-	assert_int_equal(ck_store_cert_alternates(e->st, res->cert_id, &text, NULL), CK_OK);
+	assert_int_equal(ck_store_cert_alternates(e->w.st, res->cert_id, &text, NULL), CK_OK);
 	assert_int_equal(ck_alternates_decode(text, &alt, NULL), CK_OK);
 	assert_int_equal(alt.n, 1);
 	assert_int_equal(alt.chains[0].n, 1); /* the CA after the leaf */
@@ -182,7 +150,7 @@ test_issue_success(void **state)
 	check_stored(e, &res);
 	assert_false(res.resumed);
 	assert_int_equal(e->finalizes, 1);
-	assert_int_equal(fake_requests_to(&e->f, FAKE_BASE "/new-order"), 1);
+	assert_int_equal(fake_requests_to(&e->w.f, FAKE_BASE "/new-order"), 1);
 	assert_true(res.requests > 0);
 }
 
@@ -206,13 +174,13 @@ test_issue_finalize_5xx_then_resumed(void **state)
 	assert_int_not_equal(run_issue(e, &res, &err), CK_OK);
 	assert_int_equal(err.http_status, 502);
 	memset(&o, 0, sizeof(o));
-	assert_int_equal(ck_issue_order_find(e->st, "a.test", e->acct_id, names, 1, &o, NULL),
+	assert_int_equal(ck_issue_order_find(e->w.st, "a.test", e->w.acct_id, names, 1, &o, NULL),
 			 CK_OK);
 	assert_false(o.closed);
 	kept_key = o.key_id;
 	assert_true(kept_key > 0);
 	ck_order_cleanup(&o);
-	assert_int_equal(ck_store_cert_list(e->st, &cl, NULL), CK_OK);
+	assert_int_equal(ck_store_cert_list(e->w.st, &cl, NULL), CK_OK);
 	assert_int_equal(cl.n, 0);
 	ck_cert_list_cleanup(&cl);
 
@@ -223,8 +191,8 @@ test_issue_finalize_5xx_then_resumed(void **state)
 	assert_true(res.resumed);
 	check_stored(e, &res);
 	assert_int_equal(e->finalizes, 0);
-	assert_int_equal(fake_requests_to(&e->f, FAKE_BASE "/new-order"), 1);
-	assert_int_equal(ck_store_order_get(e->st, res.order_id, &o, NULL), CK_OK);
+	assert_int_equal(fake_requests_to(&e->w.f, FAKE_BASE "/new-order"), 1);
+	assert_int_equal(ck_store_order_get(e->w.st, res.order_id, &o, NULL), CK_OK);
 	assert_int_equal(o.key_id, kept_key);
 	ck_order_cleanup(&o);
 }
@@ -246,8 +214,8 @@ test_issue_webroot_token_traversal_refused(void **state)
 	char webroot[128], outside[128];
 	size_t i;
 
-	snprintf(webroot, sizeof(webroot), "%s/www/html", e->dir);
-	snprintf(outside, sizeof(outside), "%s/www", e->dir);
+	snprintf(webroot, sizeof(webroot), "%s/www/html", e->w.dir);
+	snprintf(outside, sizeof(outside), "%s/www", e->w.dir);
 	assert_int_equal(mkdir(outside, 0755), 0);
 	assert_int_equal(mkdir(webroot, 0755), 0);
 	memset(&cfg, 0, sizeof(cfg));
@@ -263,7 +231,7 @@ test_issue_webroot_token_traversal_refused(void **state)
 		p.challenge = &cfg;
 		e->authz_token = bad[i];
 		ck_err_clear(&err);
-		assert_int_not_equal(ck_issue(&e->ctx, e->st, &p, &res, &err), CK_OK);
+		assert_int_not_equal(ck_issue(&e->w.ctx, e->w.st, &p, &res, &err), CK_OK);
 		assert_non_null(strstr(err.msg, "token"));
 		assert_int_equal(e->challenge_posts, 0);
 		/* Nothing in the webroot, nothing next to it. */

@@ -2,8 +2,9 @@
  * test_renew_plan.c - who is due (ck_renew with dry_run, no ACME server):
  * two thirds of a 90-day lifetime, half of a 6-day one, a stable jitter
  * that only ever moves the moment earlier, revoked, key gone, names
- * changed, no certificate, --force; a dry run writes nothing; a named
- * lineage that does not exist stops the run before anything.
+ * changed, no certificate, --force; a dry run writes no renewal state; a
+ * named lineage that does not exist stops the run before anything; the
+ * due-scan reads by the stored next-due time, page by page.
  */
 #include "test_store_util.h"
 
@@ -55,8 +56,9 @@ plan_find(const struct ck_renew_report *r, const char *name)
 	return NULL;
 }
 
+/* A dry run over every lineage; show_all: the not-due ones listed too. */
 static void
-plan_run(struct t_env *e, int force, struct ck_renew_report *rep)
+plan_run_all(struct t_env *e, int force, int show_all, struct ck_renew_report *rep)
 {
 	struct ck_renew_opts o;
 	struct ck_err err;
@@ -64,9 +66,16 @@ plan_run(struct t_env *e, int force, struct ck_renew_report *rep)
 	memset(&o, 0, sizeof(o));
 	o.dry_run = 1;
 	o.force = force;
+	o.show_all = show_all;
 	ck_err_clear(&err);
 	if (ck_renew(&e->ctx, e->st, &o, rep, &err) != CK_OK)
 		fail_msg("ck_renew: %s", err.msg);
+}
+
+static void
+plan_run(struct t_env *e, int force, struct ck_renew_report *rep)
+{
+	plan_run_all(e, force, 1, rep);
 }
 
 static void
@@ -126,11 +135,116 @@ test_who_is_due(void **state)
 	ck_renew_report_cleanup(&rep);
 	assert_int_equal(plan_rows(e->path, "SELECT count(*) FROM renewal"), 0);
 
+	/* without --show-all only the due ones are read and listed */
+	plan_run_all(e, 0, 0, &rep);
+	assert_int_equal(rep.n, 6);
+	assert_int_equal(rep.counts.total, 6);
+	for (i = 0; i < rep.n; i++)
+		assert_int_not_equal(rep.items[i].state, CK_RENEW_ST_NOT_DUE);
+	for (i = 1; i < rep.n; i++) /* by name, as before */
+		assert_true(strcmp(rep.items[i - 1].lineage, rep.items[i].lineage) < 0);
+	ck_renew_report_cleanup(&rep);
+
 	plan_run(e, 1, &rep);
 	assert_int_equal(plan_find(&rep, "young.test")->why, CK_RENEW_FORCED);
 	assert_int_equal(plan_find(&rep, "revoked.test")->why, CK_RENEW_REVOKED);
 	assert_int_equal(rep.counts.total, 8);
 	ck_renew_report_cleanup(&rep);
+	t_pki_cleanup(&p);
+}
+
+/* The stored next-due time (migration 15) of lineage name. */
+static long long
+plan_due_at(struct t_env *e, const char *name)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "SELECT due_at FROM lineages WHERE name = '%s'", name);
+	return plan_rows(e->path, sql);
+}
+
+/*
+ * The scan trusts the stored next-due time: a lineage whose due_at is in
+ * the future is not read (even one the lifetime rule would find due), one
+ * in the past is, and a plan stores the moment of each not-due lineage it
+ * read (a dry run too), so the next plan does not read it.
+ */
+static void
+test_due_at_decides_what_is_read(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_renew_report rep, all;
+	const struct ck_renew_item *it;
+	struct t_pki p;
+	char sql[200];
+
+	t_pki_init(&p, e->now);
+	plan_cert(e, &p, "young.test", 10, 90, 1, 2);
+	plan_cert(e, &p, "old.test", 61, 90, 1, 3);
+	assert_int_equal(plan_due_at(e, "young.test"), 0); /* new: look now */
+	plan_run_all(e, 0, 0, &rep);
+	assert_int_equal(rep.n, 1);
+	assert_string_equal(rep.items[0].lineage, "old.test");
+	ck_renew_report_cleanup(&rep);
+	/* young's moment is stored; old, due, keeps what it had */
+	plan_run_all(e, 0, 1, &all);
+	it = plan_find(&all, "young.test");
+	assert_int_equal(plan_due_at(e, "young.test"), (long long)it->due_at);
+	assert_int_equal(plan_due_at(e, "old.test"), 0);
+	ck_renew_report_cleanup(&all);
+	/* a due_at in the future hides even a lineage the rule finds due ... */
+	snprintf(sql, sizeof(sql), "UPDATE lineages SET due_at = %lld WHERE name = 'old.test'",
+		 (long long)e->now + 3600);
+	t_sql(e->path, sql);
+	plan_run_all(e, 0, 0, &rep);
+	assert_int_equal(rep.n, 0);
+	ck_renew_report_cleanup(&rep);
+	/* ... and one in the past is read and decided by the rule: not due */
+	t_sql(e->path, "UPDATE lineages SET due_at = 1 WHERE name = 'young.test'");
+	t_sql(e->path, "UPDATE lineages SET due_at = 1 WHERE name = 'old.test'");
+	plan_run_all(e, 0, 0, &rep);
+	assert_int_equal(rep.n, 1);
+	assert_string_equal(rep.items[0].lineage, "old.test");
+	assert_int_equal(rep.items[0].why, CK_RENEW_LIFETIME);
+	ck_renew_report_cleanup(&rep);
+	assert_true(plan_due_at(e, "young.test") > e->now);
+	t_pki_cleanup(&p);
+}
+
+/* More lineages than one page (CERTKEEP_PLAN_PAGE=3 in a test build): every
+ * due one planned exactly once, the not-due ones' moments stored between
+ * pages without a lineage read twice. */
+static void
+test_pages_plan_each_once(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_renew_report rep;
+	struct t_pki p;
+	char name[40];
+	size_t i, round;
+
+	t_pki_init(&p, e->now);
+	for (i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "%c%02zu.test", i % 2 ? 'd' : 'n', i);
+		plan_cert(e, &p, name, i % 2 ? 61 : 10, 90, 1, (long)i + 2);
+	}
+	assert_int_equal(setenv("CERTKEEP_PLAN_PAGE", "3", 1), 0);
+	for (round = 0; round < 2; round++) {
+		plan_run_all(e, 0, 0, &rep);
+		assert_int_equal(rep.n, 10);
+		for (i = 0; i < rep.n; i++) {
+			assert_int_equal(rep.items[i].lineage[0], 'd');
+			assert_int_equal(rep.items[i].state, CK_RENEW_ST_DUE);
+			if (i > 0) /* sorted and so each once */
+				assert_true(strcmp(rep.items[i - 1].lineage, rep.items[i].lineage) < 0);
+		}
+		ck_renew_report_cleanup(&rep);
+	}
+	assert_int_equal(plan_rows(e->path, "SELECT count(*) FROM lineages WHERE due_at > 0"), 10);
+	plan_run_all(e, 0, 1, &rep);
+	assert_int_equal(rep.n, 20);
+	ck_renew_report_cleanup(&rep);
+	assert_int_equal(unsetenv("CERTKEEP_PLAN_PAGE"), 0);
 	t_pki_cleanup(&p);
 }
 
@@ -161,6 +275,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_who_is_due, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_lineage, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_due_at_decides_what_is_read, t_setup,
+						t_teardown),
+		cmocka_unit_test_setup_teardown(test_pages_plan_each_once, t_setup, t_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,15 +19,7 @@
 #include "store/renewal.h"
 
 struct env {
-	char dir[64];
-	struct fake_clock clk;
-	struct ck_ctx ctx;
-	struct acme_http_ops ops;
-	struct fake f;
-	struct ck_store *st;
-	EVP_PKEY *ca_key;
-	X509 *ca;
-	char *chain_pem;
+	struct t_fake_issue w;
 	int rate_limit;          /* answer newOrder 429 rateLimited, Retry-After: 30 */
 	int deploys;
 	char deployed[CK_STORE_NAME_MAX + 1];
@@ -40,7 +32,6 @@ env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_r
 {
 	struct env *e = f->hook_arg;
 	const char *path = req->url + strlen(FAKE_BASE);
-	char *body;
 
 	if (req->method != ACME_METHOD_POST)
 		return 0;
@@ -51,15 +42,12 @@ env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_r
 		return 1;
 	}
 	if (strcmp(path, "/order/1/fin") == 0) {
-		body = strndup(req->body, req->body_len);
-		free(e->chain_pem);
-		e->chain_pem = t_fake_chain_for_finalize(e->ca, e->ca_key, body, 77 + e->f.n);
-		free(body);
+		t_fake_issue_finalize(&e->w, req, 77 + e->w.f.n);
 		return 0;
 	}
 	if (strcmp(path, "/cert/1") == 0) {
 		fake_nonce(f, out);
-		fake_body(out, 200, "application/pem-certificate-chain", e->chain_pem);
+		fake_body(out, 200, "application/pem-certificate-chain", e->w.chain_pem);
 		return 1;
 	}
 	return 0;
@@ -104,31 +92,17 @@ setup(void **state)
 	struct ck_issue_params p;
 	struct ck_issue_result res;
 	const char *names[] = { "a.test" };
-	char path[128];
 	struct ck_err err;
 
 	assert_non_null(e);
-	snprintf(e->dir, sizeof(e->dir), "/tmp/ck-test-renew-run-XXXXXX");
-	assert_non_null(mkdtemp(e->dir));
-	snprintf(path, sizeof(path), "%s/store.db", e->dir);
-	fake_ctx_init(&e->ctx, &e->clk);
-	fake_reset(&e->f);
-	e->f.hook = env_hook;
-	e->f.hook_arg = e;
-	e->ops.request = fake_request;
-	e->ops.arg = &e->f;
-	e->ctx.acme_transport = &e->ops;
-	assert_int_equal(ck_store_open(path, &e->ctx, &e->st, NULL), CK_OK);
-	e->ca_key = t_key(CK_KEY_EC256);
-	e->ca = t_x509(e->ca_key, NULL, NULL, "fake CA", 1, NULL, 1, 1690000000, 2000000000);
-	(void)t_fake_account(e->st, &e->f);
-	assert_int_equal(ck_store_setting_set(e->st, CK_SETTING_DEFAULT_SERVER, FAKE_DIR, NULL),
+	t_fake_issue_open(&e->w, "ck-test-renew-run", env_hook, e);
+	assert_int_equal(ck_store_setting_set(e->w.st, CK_SETTING_DEFAULT_SERVER, FAKE_DIR, NULL),
 			 CK_OK);
 	memset(&p, 0, sizeof(p));
 	p.names = names;
 	p.nnames = 1;
 	ck_err_clear(&err);
-	if (ck_issue(&e->ctx, e->st, &p, &res, &err) != CK_OK)
+	if (ck_issue(&e->w.ctx, e->w.st, &p, &res, &err) != CK_OK)
 		fail_msg("first issue: %s", err.msg);
 	e->port = free_port();
 	*state = e;
@@ -140,12 +114,7 @@ teardown(void **state)
 {
 	struct env *e = *state;
 
-	ck_store_close(e->st);
-	fake_reset(&e->f);
-	EVP_PKEY_free(e->ca_key);
-	X509_free(e->ca);
-	free(e->chain_pem);
-	t_rm_rf(e->dir);
+	t_fake_issue_close(&e->w);
 	free(e);
 	return 0;
 }
@@ -164,7 +133,7 @@ env_renew(struct env *e, struct ck_renew_report *rep)
 	o.deploy_arg = e;
 	ck_err_clear(&err);
 	memset(rep, 0, sizeof(*rep));
-	if (ck_renew(&e->ctx, e->st, &o, rep, &err) != CK_OK)
+	if (ck_renew(&e->w.ctx, e->w.st, &o, rep, &err) != CK_OK)
 		fail_msg("ck_renew: %s", err.msg);
 	assert_int_equal(rep->n, 1);
 }
@@ -186,8 +155,8 @@ test_renewed_then_deployed(void **state)
 	assert_string_equal(e->deployed, "a.test");
 	memset(&lin, 0, sizeof(lin));
 	memset(&row, 0, sizeof(row));
-	assert_int_equal(ck_store_lineage_get(e->st, "a.test", &lin, NULL), CK_OK);
-	assert_int_equal(ck_store_cert_get(e->st, lin.current_cert_id, &row, NULL), CK_OK);
+	assert_int_equal(ck_store_lineage_get(e->w.st, "a.test", &lin, NULL), CK_OK);
+	assert_int_equal(ck_store_cert_get(e->w.st, lin.current_cert_id, &row, NULL), CK_OK);
 	assert_string_equal(row.sha256, rep.items[0].new_sha256);
 	ck_cert_row_cleanup(&row);
 	ck_lineage_cleanup(&lin);
@@ -273,25 +242,25 @@ test_rate_limited_then_after_the_time(void **state)
 	e->rate_limit = 1;
 	env_renew(e, &rep);
 	assert_int_equal(rep.items[0].state, CK_RENEW_ST_WAITING);
-	assert_int_equal((long long)rep.items[0].wait_until, (long long)e->clk.now + 30);
+	assert_int_equal((long long)rep.items[0].wait_until, (long long)e->w.clk.now + 30);
 	assert_int_equal(e->deploys, 0);
 	ck_renew_report_cleanup(&rep);
-	assert_int_equal(ck_store_ratelimit_until(e->st, FAKE_DIR, names, 1, e->clk.now, &until,
+	assert_int_equal(ck_store_ratelimit_until(e->w.st, FAKE_DIR, names, 1, e->w.clk.now, &until,
 						  NULL, NULL), CK_OK);
-	assert_int_equal((long long)until, (long long)e->clk.now + 30);
+	assert_int_equal((long long)until, (long long)e->w.clk.now + 30);
 
-	orders = fake_requests_to(&e->f, FAKE_BASE "/new-order");
-	e->clk.now += 29;
+	orders = fake_requests_to(&e->w.f, FAKE_BASE "/new-order");
+	e->w.clk.now += 29;
 	env_renew(e, &rep);
 	assert_int_equal(rep.items[0].state, CK_RENEW_ST_WAITING);
-	assert_int_equal(fake_requests_to(&e->f, FAKE_BASE "/new-order"), orders);
+	assert_int_equal(fake_requests_to(&e->w.f, FAKE_BASE "/new-order"), orders);
 	ck_renew_report_cleanup(&rep);
 
 	e->rate_limit = 0;
-	e->clk.now += 2;
+	e->w.clk.now += 2;
 	env_renew(e, &rep);
 	assert_int_equal(rep.items[0].state, CK_RENEW_ST_RENEWED);
-	assert_int_equal(fake_requests_to(&e->f, FAKE_BASE "/new-order"), orders + 1);
+	assert_int_equal(fake_requests_to(&e->w.f, FAKE_BASE "/new-order"), orders + 1);
 	ck_renew_report_cleanup(&rep);
 }
 

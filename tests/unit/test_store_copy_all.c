@@ -252,6 +252,8 @@ fill_every_table(struct t_env *e)
 	assert_int_equal(ck_store_key_put_token(e->st, "pkcs11:token=copy;id=%01", spki, spki_len,
 						&tkid, NULL, NULL), CK_OK);
 	t_leaf(&p, k, "copy.test", 7, e->now, 90, &d);
+	/* facts (migration 16): the puts above and here record a key fact
+	 * (key_id) and a certificate fact (chain_sha256, not_after). */
 	cid = t_put_cert(e->st, &d, &p.chain, kid, "lin", NULL);
 	assert_int_equal(ck_store_setting_set(e->st, "copy_test", "v", NULL), CK_OK);
 	t_sqlf(e->path, "UPDATE lineages SET profile = 'prof', preferred_chain = 'Root X', "
@@ -259,6 +261,7 @@ fill_every_table(struct t_env *e)
 	       "token_pin_file = '/pin'");
 	t_sqlf(e->path, "UPDATE certificates SET alternates = '[]', revoked_at = 5, "
 	       "revoke_reason = 'superseded', chain_selected = 0");
+	t_sqlf(e->path, "UPDATE lineages SET due_at = 12345"); /* after the revocation reset it */
 	t_sqlf(e->path, "INSERT INTO accounts (name, server, url, key_id, pending_key_id, contacts, "
 	       "status, tos_agreed, eab_kid, created, previous_key_id, previous_until) VALUES "
 	       "('acc', 'https://ca/dir', 'https://ca/acct/1', %lld, %lld, '[]', 'valid', 1, "

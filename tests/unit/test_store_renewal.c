@@ -5,7 +5,8 @@
  * (a handle whose lease expired or was taken over commits nothing) and
  * heartbeat, a server's
  * Retry-After per name (a later one kept, an earlier one never shortening
- * it), failures and backoff, the ARI window, orders counted per server.
+ * it), failures and backoff, the ARI window, orders counted per server;
+ * the due-scan's stored next-due time (migration 15) and its pages.
  */
 #include "test_store_util.h"
 
@@ -310,6 +311,188 @@ test_lease_row_locked_is_busy(void **state)
 #endif
 }
 
+/* The stored next-due time of lineage name (every lineage read page by page). */
+static time_t
+due_of(struct ck_store *st, const char *name)
+{
+	struct ck_due_cursor at = CK_DUE_CURSOR_START;
+	struct ck_due_page pg;
+	struct ck_err err;
+	time_t v = 0;
+	size_t i;
+	int found = 0;
+
+	ck_err_clear(&err);
+	do {
+		assert_int_equal(ck_store_due_page(st, -1, &at, 2, &pg, &err), CK_OK);
+		for (i = 0; i < pg.n; i++)
+			if (strcmp(pg.lins[i].name, name) == 0) {
+				v = pg.due_at[i];
+				found = 1;
+			}
+		i = pg.n;
+		ck_due_page_cleanup(&pg);
+	} while (i == 2);
+	if (!found)
+		fail_msg("no lineage %s", name);
+	return v;
+}
+
+/* Stores `when` as the next-due time of lineage name (current cert_id, was `was`). */
+static void
+due_put(struct ck_store *st, const char *name, int64_t cert_id, time_t was, time_t when)
+{
+	struct ck_lineage l;
+	struct ck_due_set v;
+	struct ck_err err;
+
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_lineage_get(st, name, &l, &err), CK_OK);
+	v.id = l.id;
+	v.cert_id = cert_id;
+	v.was = was;
+	v.due_at = when;
+	ck_lineage_cleanup(&l);
+	assert_int_equal(ck_store_due_set(st, &v, 1, &err), CK_OK);
+}
+
+/*
+ * Migration 15: every change that moves a lineage's next-due time sets it
+ * back to 0 ("look now") in its own transaction: a new current
+ * certificate, new names, a revocation, its key linked, an ARI answer, a
+ * renewal done.  A failure (backoff) leaves it: a held lineage stays due.
+ * A value is stored only over the one it was read as.
+ */
+static void
+test_due_at_events(void **state)
+{
+	struct t_env *e = *state;
+	const char *names[] = { "due.test", "more.due.test" };
+	struct ck_renewal_ari ari = { NULL, 0, 0, 0, 0, NULL };
+	EVP_PKEY *k = t_key(CK_KEY_EC256), *k2 = t_key(CK_KEY_EC256);
+	time_t later = e->now + 40 * T_DAY;
+	struct ck_cert_row row;
+	struct ck_der d, d2;
+	struct t_pki p;
+	struct ck_err err;
+	int64_t c1, c2;
+	time_t was;
+
+	ck_err_clear(&err);
+	t_pki_init(&p, e->now);
+	t_leaf(&p, k, "due.test", 2, e->now, 90, &d);
+	c1 = t_put_cert(e->st, &d, &p.chain, t_put_key(e->st, k), "due.test", NULL);
+	assert_int_equal(due_of(e->st, "due.test"), 0);          /* a new lineage: look now */
+	due_put(e->st, "due.test", c1, due_of(e->st, "due.test"), later);
+	assert_int_equal(due_of(e->st, "due.test"), later);
+	due_put(e->st, "due.test", c1, 5, later + 1);             /* not as read: kept */
+	assert_int_equal(due_of(e->st, "due.test"), later);
+	/* a failure (backoff) does not move it */
+	assert_int_equal(ck_store_renewal_failed(e->st, "due.test", e->now + 60, "x", &err), CK_OK);
+	assert_int_equal(due_of(e->st, "due.test"), later);
+	/* an ARI answer stored */
+	memset(&row, 0, sizeof(row));
+	assert_int_equal(ck_store_cert_get(e->st, c1, &row, &err), CK_OK);
+	ari.cert_sha256 = row.sha256;
+	ari.moment = ari.start = e->now + T_DAY;
+	ari.next = ari.end = e->now + 2 * T_DAY;
+	assert_int_equal(ck_store_renewal_ari_set(e->st, "due.test", &ari, &err), CK_OK);
+	ck_cert_row_cleanup(&row);
+	assert_true(due_of(e->st, "due.test") < 0);
+	/* the lineage's names changed */
+	due_put(e->st, "due.test", c1, due_of(e->st, "due.test"), later);
+	assert_int_equal(ck_store_lineage_put(e->st, "due.test", names, 2, NULL, NULL, &err), CK_OK);
+	assert_true(due_of(e->st, "due.test") < 0);
+	/* a revocation recorded */
+	due_put(e->st, "due.test", c1, due_of(e->st, "due.test"), later);
+	assert_int_equal(ck_store_cert_revoked_set(e->st, c1, e->now, NULL, &err), CK_OK);
+	assert_true(due_of(e->st, "due.test") < 0);
+	/* a renewal done, and a new current certificate whose key comes later */
+	due_put(e->st, "due.test", c1, due_of(e->st, "due.test"), later);
+	assert_int_equal(ck_store_renewal_done(e->st, "due.test", &err), CK_OK);
+	assert_true(due_of(e->st, "due.test") < 0);
+	due_put(e->st, "due.test", c1, due_of(e->st, "due.test"), later);
+	t_leaf(&p, k2, "due.test", 3, e->now, 90, &d2);
+	c2 = t_put_cert(e->st, &d2, &p.chain, 0, "due.test", NULL);
+	assert_true(due_of(e->st, "due.test") < 0);
+	was = due_of(e->st, "due.test");
+	due_put(e->st, "due.test", c1, was, later);              /* no longer current: kept */
+	assert_int_equal(due_of(e->st, "due.test"), was);
+	due_put(e->st, "due.test", c2, was, later);
+	assert_int_equal(due_of(e->st, "due.test"), later);
+	(void)t_put_key(e->st, k2);                              /* its key linked */
+	assert_true(due_of(e->st, "due.test") < 0);
+	free(d.data);
+	free(d2.data);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+	t_pki_cleanup(&p);
+}
+
+/* Pages: only due_at <= by, in (due_at, id) order, each lineage once across
+ * pages; by < 0 every lineage in id order. */
+static void
+test_due_pages(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_due_cursor at = CK_DUE_CURSOR_START;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	struct ck_due_set set[3];
+	struct ck_der d;
+	struct t_pki p;
+	char name[32];
+	struct ck_due_page pg;
+	struct ck_err err;
+	time_t last = 0;
+	int64_t lastid = 0;
+	size_t i, seen = 0, pages = 0;
+
+	ck_err_clear(&err);
+	t_pki_init(&p, e->now);
+	for (i = 0; i < 7; i++) { /* ids in name order */
+		snprintf(name, sizeof(name), "p%zu.test", i);
+		t_leaf(&p, k, name, (long)i + 2, e->now, 90, &d);
+		(void)t_put_cert(e->st, &d, &p.chain, 0, name, NULL);
+		free(d.data);
+	}
+	do {
+		assert_int_equal(ck_store_due_page(e->st, e->now, &at, 3, &pg, &err), CK_OK);
+		for (i = 0; i < pg.n; i++) {
+			assert_true(pg.due_at[i] > last ||
+				    (pg.due_at[i] == last && pg.lins[i].id > lastid));
+			last = pg.due_at[i];
+			lastid = pg.lins[i].id;
+			assert_int_equal(pg.cur[i].cert_id, pg.lins[i].current_cert_id);
+			assert_string_equal(pg.ren[i].lineage, "");
+		}
+		seen += pg.n;
+		pages++;
+		i = pg.n;
+		ck_due_page_cleanup(&pg);
+	} while (i == 3);
+	assert_int_equal(seen, 7);
+	assert_int_equal(pages, 3);
+	at.due_at = 0;
+	at.id = 0;
+	assert_int_equal(ck_store_due_page(e->st, -1, &at, 10, &pg, &err), CK_OK);
+	assert_int_equal(pg.n, 7);
+	/* several values in one statement, each only over what it was read as */
+	for (i = 0; i < 3; i++) {
+		set[i].id = pg.lins[i].id;
+		set[i].cert_id = pg.lins[i].current_cert_id;
+		set[i].was = i == 1 ? 99 : pg.due_at[i];
+		set[i].due_at = e->now + 100 + (time_t)i;
+	}
+	ck_due_page_cleanup(&pg);
+	assert_int_equal(ck_store_due_set(e->st, set, 3, &err), CK_OK);
+	assert_int_equal(due_of(e->st, "p0.test"), e->now + 100);
+	assert_int_equal(due_of(e->st, "p1.test"), 0); /* not as read: kept */
+	assert_int_equal(due_of(e->st, "p2.test"), e->now + 102);
+	assert_int_equal(ck_store_due_page(e->st, -1, &at, 0, &pg, &err), CK_ERR_INVALID_ARG);
+	EVP_PKEY_free(k);
+	t_pki_cleanup(&p);
+}
+
 int
 main(void)
 {
@@ -320,6 +503,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_ratelimit, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_failed_done_ari, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_orders_since, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_due_at_events, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_due_pages, t_setup, t_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

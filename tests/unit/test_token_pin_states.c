@@ -10,6 +10,7 @@
 #include "test_store_util.h"
 
 #include "token/token.h"
+#include "test_token_util.h"
 
 #define T_LABEL "ck-pin-states"
 #define T_PIN "123456"
@@ -21,21 +22,9 @@ static char dir[64], pin_file[128], login_log[128];
 static int
 group_setup(void **state)
 {
-	char conf[256], text[256];
-
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/ck-pin-states-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
-	snprintf(text, sizeof(text), "directories.tokendir = %s/tokens\n"
-		 "objectstore.backend = file\nlog.level = ERROR\n", dir);
-	t_sh("printf '%%s' '%s' > %s", text, conf);
-	t_sh("mkdir -m 0700 %s/tokens", dir);
-	setenv("SOFTHSM2_CONF", conf, 1);
-	t_sh("softhsm2-util --init-token --free --label '" T_LABEL "' --pin " T_PIN
-	     " --so-pin 654321 >/dev/null");
-	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir);
-	t_sh("printf '%%s\\n' " T_PIN " > %s", pin_file);
+	t_softhsm_init(dir, sizeof(dir), "ck-pin-states", T_LABEL, T_PIN);
+	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir); /* written by t_softhsm_init */
 	snprintf(login_log, sizeof(login_log), "%s/logins", dir);
 	setenv("CK_SHIM_LOG", login_log, 1);
 	return 0;
@@ -54,17 +43,9 @@ static struct ck_token *
 t_open_shim(void)
 {
 	const char *shim = getenv("CK_TEST_P11_SHIM");
-	char text[1024];
-	struct ck_pkcs11_uri u;
-	struct ck_token *t = NULL;
-	struct ck_err err;
 
 	assert_non_null(shim);
-	snprintf(text, sizeof(text), "pkcs11:token=" T_LABEL "?module-path=%s", shim);
-	assert_int_equal(ck_pkcs11_uri_parse(text, &u, &err), CK_OK);
-	if (ck_token_open_uri(&u, NULL, &t, &err) != CK_OK)
-		fail_msg("%s", err.msg);
-	return t;
+	return t_token_open(T_LABEL, shim);
 }
 
 /* C_Login calls the shim saw since the log was last emptied. */

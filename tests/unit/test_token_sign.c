@@ -21,8 +21,9 @@
 
 #include "token/token.h"
 #include "token/token_int.h"
+#include "test_token_util.h"
 
-#define T_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define T_MODULE T_SOFTHSM_MODULE
 #define T_SPY "/usr/lib/x86_64-linux-gnu/pkcs11/pkcs11-spy.so"
 #define T_LABEL "ck-sign-test"
 #define T_LABEL_URI T_LABEL
@@ -60,22 +61,9 @@ t_write(const char *path, const char *text)
 static int
 group_setup(void **state)
 {
-	char conf[256], path[256];
-
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/ck-token-sign-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
-	snprintf(path, sizeof(path), "directories.tokendir = %s/tokens\n"
-		 "objectstore.backend = file\nlog.level = ERROR\n", dir);
-	t_write(conf, path);
-	snprintf(path, sizeof(path), "%s/tokens", dir);
-	assert_int_equal(mkdir(path, 0700), 0);
-	setenv("SOFTHSM2_CONF", conf, 1);
-	t_sh("softhsm2-util --init-token --free --label '" T_LABEL "' --pin " T_PIN
-	      " --so-pin 654321 >/dev/null");
-	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir);
-	t_write(pin_file, T_PIN "\n");
+	t_softhsm_init(dir, sizeof(dir), "ck-token-sign", T_LABEL, T_PIN);
+	snprintf(pin_file, sizeof(pin_file), "%s/pin", dir); /* written by t_softhsm_init */
 	snprintf(bad_pin_file, sizeof(bad_pin_file), "%s/bad-pin", dir);
 	t_write(bad_pin_file, "000000\n");
 	return 0;
@@ -93,16 +81,7 @@ group_teardown(void **state)
 static struct ck_token *
 t_open(const char *module)
 {
-	char text[512];
-	struct ck_pkcs11_uri u;
-	struct ck_token *t = NULL;
-	struct ck_err err;
-
-	snprintf(text, sizeof(text), "pkcs11:token=" T_LABEL_URI "?module-path=%s", module);
-	assert_int_equal(ck_pkcs11_uri_parse(text, &u, &err), CK_OK);
-	if (ck_token_open_uri(&u, NULL, &t, &err) != CK_OK)
-		fail_msg("%s", err.msg);
-	return t;
+	return t_token_open(T_LABEL_URI, module);
 }
 
 static struct ck_token *

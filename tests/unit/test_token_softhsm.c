@@ -17,8 +17,9 @@
 
 #include "flow/ops.h"
 #include "token/token.h"
+#include "test_token_util.h"
 
-#define T_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define T_MODULE T_SOFTHSM_MODULE
 #define T_LABEL "ck test token"
 #define T_PIN "123456"
 
@@ -49,23 +50,10 @@ t_spki_of_file(const char *path, char out[65])
 static int
 group_setup(void **state)
 {
-	char conf[256], path[256];
-	FILE *fp;
+	char path[256];
 
 	(void)state;
-	snprintf(hsm.dir, sizeof(hsm.dir), "/tmp/ck-token-test-XXXXXX");
-	assert_non_null(mkdtemp(hsm.dir));
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", hsm.dir);
-	fp = fopen(conf, "w");
-	assert_non_null(fp);
-	fprintf(fp, "directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
-		    "log.level = ERROR\n", hsm.dir);
-	fclose(fp);
-	snprintf(path, sizeof(path), "%s/tokens", hsm.dir);
-	assert_int_equal(mkdir(path, 0700), 0);
-	setenv("SOFTHSM2_CONF", conf, 1);
-	t_sh("softhsm2-util --init-token --free --label '" T_LABEL "' --pin " T_PIN
-	      " --so-pin 654321 >/dev/null");
+	t_softhsm_init(hsm.dir, sizeof(hsm.dir), "ck-token-test", T_LABEL, T_PIN);
 	t_sh("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --login --pin "
 	      T_PIN " --keypairgen --key-type EC:prime256v1 --id 01 --label k1 >/dev/null 2>&1");
 	t_sh("pkcs11-tool --module " T_MODULE " --token-label '" T_LABEL "' --login --pin "

@@ -196,6 +196,38 @@ static const char *const migrations[] = {
 	 * renewal plans (by cert_id, or by the order URL an import names) */
 	("CREATE INDEX orders_cert ON orders(cert_id);"
 	 "CREATE INDEX orders_url ON orders(url);"),
+	/* 15: lineages.due_at, when a renewal plan must next look at the
+	 * lineage (<= 0 = now, compute it); set to a random negative number by
+	 * every change that moves it (see the SQLite twin) */
+	("ALTER TABLE lineages ADD COLUMN due_at bigint NOT NULL DEFAULT 0;"
+	 "CREATE INDEX lineages_due_at ON lineages(due_at, id);"
+	 "CREATE INDEX lineages_current ON lineages(current_cert_id);"
+	 "CREATE FUNCTION ck_due_lineage() RETURNS trigger LANGUAGE plpgsql AS"
+	 " $$BEGIN NEW.due_at := -1 - floor(random() * 4611686018427387903)::bigint;"
+	 " RETURN NEW; END$$;"
+	 "CREATE TRIGGER lineages_due_reset BEFORE UPDATE OF current_cert_id, identifiers ON lineages"
+	 "  FOR EACH ROW WHEN (OLD.current_cert_id IS NOT NULL AND"
+	 "   (OLD.current_cert_id IS DISTINCT FROM NEW.current_cert_id OR"
+	 "    OLD.identifiers IS DISTINCT FROM NEW.identifiers))"
+	 "  EXECUTE FUNCTION ck_due_lineage();"
+	 "CREATE FUNCTION ck_due_cert() RETURNS trigger LANGUAGE plpgsql AS"
+	 " $$BEGIN UPDATE lineages SET due_at = -1 - floor(random() * 4611686018427387903)::bigint"
+	 " WHERE current_cert_id = NEW.id; RETURN NULL; END$$;"
+	 "CREATE TRIGGER certificates_due_reset AFTER UPDATE OF revoked_at, key_id ON certificates"
+	 "  FOR EACH ROW WHEN (OLD.revoked_at IS DISTINCT FROM NEW.revoked_at OR"
+	 "   OLD.key_id IS DISTINCT FROM NEW.key_id)"
+	 "  EXECUTE FUNCTION ck_due_cert();"),
+	/* 16: verified facts by the digest of the bytes they were proven from
+	 * (the SQLite twin says what each column holds) */
+	("CREATE TABLE facts ("
+	 "  digest text PRIMARY KEY,"
+	 "  kind text NOT NULL,"
+	 "  key_id bigint,"
+	 "  spki_sha256 text NOT NULL,"
+	 "  chain_sha256 text,"
+	 "  not_after bigint,"
+	 "  created bigint NOT NULL);"
+	 "CREATE INDEX facts_key ON facts(key_id);"),
 };
 
 static const char schema_init[] =

@@ -217,6 +217,49 @@ static const char *const migrations[] = {
 	 * PostgreSQL). */
 	"CREATE INDEX orders_cert ON orders(cert_id);"
 	"CREATE INDEX orders_url ON orders(url);",
+	/* 15 (issue 12, the due-scan): lineages.due_at, the moment a renewal
+	 * plan must next look at the lineage (docs/store.md, "The due-scan"):
+	 * <= 0 = look now and compute it; every existing lineage gets 0, so
+	 * the first plan fills it.  A plan reads only due_at <= now, by the
+	 * index, in (due_at, id) order, and stores a value only over the one
+	 * it read.  Every change that moves it sets it to a random negative
+	 * number in its own transaction (so a plan's write over an older read
+	 * fails): a new current certificate or new names (lineages_due_reset),
+	 * a revocation or a key linked or unlinked (certificates_due_reset);
+	 * an ARI answer stored and a renewal done do it in renewal.c.  A first
+	 * current certificate (none before) needs no trigger: due_at is 0
+	 * until a plan has seen one. */
+	"ALTER TABLE lineages ADD COLUMN due_at INTEGER NOT NULL DEFAULT 0;"
+	"CREATE INDEX lineages_due_at ON lineages(due_at, id);"
+	"CREATE INDEX lineages_current ON lineages(current_cert_id);"
+	"CREATE TRIGGER lineages_due_reset AFTER UPDATE OF current_cert_id, identifiers ON lineages"
+	"  WHEN OLD.current_cert_id IS NOT NULL AND"
+	"   (OLD.current_cert_id IS NOT NEW.current_cert_id OR OLD.identifiers IS NOT NEW.identifiers)"
+	"  BEGIN UPDATE lineages SET due_at = -1 - (random() & 4611686018427387903)"
+	"  WHERE id = NEW.id; END;"
+	"CREATE TRIGGER certificates_due_reset AFTER UPDATE OF revoked_at, key_id ON certificates"
+	"  WHEN OLD.revoked_at IS NOT NEW.revoked_at OR OLD.key_id IS NOT NEW.key_id"
+	"  BEGIN UPDATE lineages SET due_at = -1 - (random() & 4611686018427387903)"
+	"  WHERE current_cert_id = NEW.id; END;",
+	/* 16 (issue 14, doctor at scale): verified facts, keyed by the SHA-256
+	 * of the exact bytes they were proven from, so doctor re-verifies only
+	 * what changed (src/store/facts.c, docs/store.md "Verified facts").
+	 * kind 'cert': digest = the certificate DER's SHA-256; spki_sha256 and
+	 * not_after read from it; chain_sha256 = the SHA-256 over the chain
+	 * DERs (in order) whose names and signatures were checked link by link
+	 * (NULL: no chain, or it did not verify).  kind 'key': digest = the
+	 * SHA-256 of keys.pkcs8_der as stored (the ciphertext of a sealed key,
+	 * never the clear PKCS#8); spki_sha256 = the public key that private
+	 * key was proven to have; key_id = its row (one fact per key). */
+	"CREATE TABLE facts ("
+	"  digest TEXT PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  key_id INTEGER,"
+	"  spki_sha256 TEXT NOT NULL,"
+	"  chain_sha256 TEXT,"
+	"  not_after INTEGER,"
+	"  created INTEGER NOT NULL);"
+	"CREATE INDEX facts_key ON facts(key_id);",
 };
 
 /* Exactly the text read_identity (driver.c) recognises in a store. */
