@@ -196,7 +196,7 @@ test_one_renewal_commits_four_times(void **state)
 	char log[128];
 	int commits;
 
-	snprintf(log, sizeof(log), "%s/faults.log", e->dir);
+	snprintf(log, sizeof(log), "%s/faults.log", e->w.dir);
 	assert_int_equal(setenv("CERTKEEP_FAULT_LOG", log, 1), 0);
 	env_renew(e, &rep);
 	unsetenv("CERTKEEP_FAULT_LOG");
@@ -209,7 +209,7 @@ test_one_renewal_commits_four_times(void **state)
 	/* What the merged commits wrote is all there: the order closed, the
 	 * renewal state reset, the lease given back. */
 	memset(&rw, 0, sizeof(rw));
-	assert_int_equal(ck_store_renewal_get(e->st, "a.test", &rw, NULL), CK_OK);
+	assert_int_equal(ck_store_renewal_get(e->w.st, "a.test", &rw, NULL), CK_OK);
 	assert_null(rw.claim_owner);
 	assert_int_equal(rw.failures, 0);
 	ck_renewal_cleanup(&rw);
