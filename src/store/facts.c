@@ -125,6 +125,17 @@ st_facts_key_tx(struct ck_store *st, int64_t key_id, const char *spki_sha256,
 	return facts_put(st, digest, "key", key_id, spki_sha256, NULL, 0, err);
 }
 
+enum ck_code
+st_facts_key_moved_tx(struct ck_store *st, int64_t key_id, const char *was,
+		      const unsigned char *now, size_t now_len, struct ck_err *err)
+{
+	char is[65];
+
+	ck_sha256_hex(now, now_len, is);
+	return st_exec(st, err, NULL, "UPDATE facts SET digest = ? WHERE digest = ? AND "
+		       "kind = 'key' AND key_id = ?", "tti", is, was, key_id);
+}
+
 /* Ids of the rows a query lists (st_row_visit): column 0. */
 struct facts_ids {
 	int64_t *v;

@@ -92,20 +92,6 @@ ck_store_renewal_get(struct ck_store *st, const char *lineage, struct ck_renewal
 	return rc;
 }
 
-enum ck_code
-ck_store_renewal_list(struct ck_store *st, struct ck_renewal_list *out, struct ck_err *err)
-{
-	return st_list_read(st, err, &renewal_spec, &out->items, &out->n,
-			    RENEWAL_COLS "ORDER BY lineage", "");
-}
-
-void
-ck_renewal_list_cleanup(struct ck_renewal_list *l)
-{
-	if (l != NULL)
-		st_list_free(&l->items, &l->n, sizeof(struct ck_renewal), renewal_free);
-}
-
 /* The row exists afterwards (inside the caller's transaction). */
 static enum ck_code
 renewal_ensure_tx(struct ck_store *st, const char *lineage, struct ck_err *err)

@@ -33,19 +33,10 @@ struct ck_renewal {
 	int64_t claim_token;      /* grows with every claim */
 };
 
-struct ck_renewal_list {
-	struct ck_renewal *items;
-	size_t n;
-};
-
 /* CK_ERR_NOT_FOUND (no message) if the lineage has no renewal row. */
 enum ck_code ck_store_renewal_get(struct ck_store *st, const char *lineage, struct ck_renewal *out,
 				  struct ck_err *err);
-/* Every renewal row, by lineage name. */
-enum ck_code ck_store_renewal_list(struct ck_store *st, struct ck_renewal_list *out,
-				   struct ck_err *err);
 void ck_renewal_cleanup(struct ck_renewal *r);
-void ck_renewal_list_cleanup(struct ck_renewal_list *l);
 
 /* The ARI answer for certificate sha256 of lineage (explanation may be NULL). */
 struct ck_renewal_ari {

@@ -378,8 +378,10 @@ reseal_row(struct ck_store *st, const struct reseal_args *a, int64_t id,
 {
 	size_t n = 0, out_len = 0;
 	unsigned char *plain = NULL, *out = NULL;
+	char was[65];
 	enum ck_code rc;
 
+	ck_sha256_hex(blob, len, was);
 	if (a->old_key != NULL)
 		rc = unseal_blob(a->old_key, id, blob, len, &plain, &n, err);
 	else
@@ -391,6 +393,9 @@ reseal_row(struct ck_store *st, const struct reseal_args *a, int64_t id,
 		return rc;
 	rc = st_exec(st, err, NULL, "UPDATE keys SET pkcs8_der = ? WHERE id = ?", "bi", out,
 		     out_len, id);
+	/* the same PKCS#8 (authenticated by the unseal): its fact follows it */
+	if (rc == CK_OK)
+		rc = st_facts_key_moved_tx(st, id, was, out, out_len, err);
 	free(out);
 	CK_FAULT("store.seal.row");
 	return rc;

@@ -347,6 +347,12 @@ enum ck_code st_facts_cert_tx(struct ck_store *st, const unsigned char *der, siz
  * and the SPKI made from one key).  A token key records nothing. */
 enum ck_code st_facts_key_tx(struct ck_store *st, int64_t key_id, const char *spki_sha256,
 			     struct ck_err *err);
+/* Key key_id's stored bytes, whose SHA-256 was `was` (hex), are now
+ * now[0..now_len) (the same PKCS#8 sealed anew, read by an authenticated
+ * unseal): a fact recorded for the old bytes names the new ones.  No fact
+ * for the old bytes: nothing changes. */
+enum ck_code st_facts_key_moved_tx(struct ck_store *st, int64_t key_id, const char *was,
+				   const unsigned char *now, size_t now_len, struct ck_err *err);
 /* doctor --repair: records the fact of every certificate and software key
  * that has none for its bytes as stored, recomputing each the slow way
  * (a row that does not parse, open or match gets none); *certs, *keys:

@@ -233,6 +233,22 @@ test_store_without_facts_repaired(void **state)
 	fx_cleanup(&x);
 }
 
+/* A node key file (0600) under e's directory: 32 bytes of hex byte `b`. */
+static void
+seal_key_file(struct t_env *e, const char *name, const char *b, char *path, size_t size)
+{
+	FILE *fp;
+	int i;
+
+	snprintf(path, size, "%s/%s", e->dir, name);
+	assert_non_null(fp = fopen(path, "w"));
+	for (i = 0; i < 32; i++)
+		fputs(b, fp);
+	fputc('\n', fp);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0600), 0);
+}
+
 /* A sealed key's fact names the digest of what is stored (ciphertext),
  * never of its clear PKCS#8; doctor trusts it, and a blob moved from
  * another row misses it and is found. */
@@ -247,13 +263,8 @@ test_sealed_key_fact_is_ciphertext_digest(void **state)
 	size_t p8_len = 0;
 	char path[300], clear[65], sql[300];
 	int64_t id1, id2, n = -1;
-	FILE *fp;
 
-	snprintf(path, sizeof(path), "%s/seal.key", e->dir);
-	assert_non_null(fp = fopen(path, "w"));
-	fputs("5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c\n", fp);
-	fclose(fp);
-	assert_int_equal(chmod(path, 0600), 0);
+	seal_key_file(e, "seal.key", "5c", path, sizeof(path));
 	assert_int_equal(ck_store_seal_key_use(e->st, path, NULL), CK_OK);
 	assert_int_equal(ck_store_is_sealed(e->st), 1);
 	id1 = t_put_key(e->st, k1);
@@ -281,6 +292,39 @@ test_sealed_key_fact_is_ciphertext_digest(void **state)
 	EVP_PKEY_free(k2);
 }
 
+
+/* Sealing a plain store and re-sealing it under a new node key rewrite
+ * every key's stored bytes: the facts follow them (the same PKCS#8, read by
+ * an authenticated unseal), so doctor still re-derives no key. */
+static void
+test_reseal_carries_key_facts(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k1 = t_key(CK_KEY_EC256), *k2 = t_key(CK_KEY_EC256);
+	struct ck_doctor_stats s;
+	struct ck_findings f;
+	char path[300], next[300];
+
+	(void)t_put_key(e->st, k1);
+	(void)t_put_key(e->st, k2);
+	seal_key_file(e, "seal.key", "a1", path, sizeof(path));
+	seal_key_file(e, "next.key", "b2", next, sizeof(next));
+	assert_int_equal(ck_store_seal(e->st, path, NULL), CK_OK);
+	doctor(e, 0, &f, &s);
+	assert_int_equal(s.keys, 2);
+	assert_int_equal(s.keys_recomputed, 0);
+	assert_int_equal(count(&f, "key-corrupt"), 0);
+	ck_findings_cleanup(&f);
+	assert_int_equal(ck_store_rekey(e->st, next, NULL), CK_OK);
+	doctor(e, 0, &f, &s);
+	assert_int_equal(s.keys_recomputed, 0);
+	assert_int_equal(count(&f, "key-corrupt"), 0);
+	ck_findings_cleanup(&f);
+	assert_int_equal(facts_count(e, "key"), 2);
+	EVP_PKEY_free(k1);
+	EVP_PKEY_free(k2);
+}
+
 int
 main(void)
 {
@@ -293,6 +337,7 @@ main(void)
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_sealed_key_fact_is_ciphertext_digest, t_setup,
 						t_teardown),
+		cmocka_unit_test_setup_teardown(test_reseal_carries_key_facts, t_setup, t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
