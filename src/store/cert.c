@@ -106,7 +106,8 @@ st_cert_insert_tx(struct ck_store *st, const struct st_cert_raw *c, int64_t *id,
 		     c->key_id, c->key_id ? "linked" : "no-key", c->lineage_id, c->origin,
 		     c->alternates, (int64_t)(c->created ? c->created : st_now(st)));
 	free(sans);
-	if (rc != CK_OK || (rc = st_facts_cert_tx(st, c->der, c->len, in, c->chain, err)) != CK_OK)
+	if (rc != CK_OK || (rc = st_facts_cert_tx(st, c->der, c->len, in, c->chain, c->chain_verified,
+					   err)) != CK_OK)
 		return rc;
 	CK_FAULT("store.cert_put.insert");
 	for (i = 0; c->chain != NULL && i < c->chain->n; i++) {
@@ -244,8 +245,8 @@ key_type_of(struct ck_store *st, int64_t key_id, char *out, size_t n, struct ck_
 }
 
 static enum ck_code
-put_new(struct ck_store *st, const struct ck_cert_info *info, const struct ck_cert_new *in,
-	struct ck_cert_put_result *res, struct ck_err *err)
+put_new(struct ck_store *st, const struct ck_cert_info *info, int chain_verified,
+	const struct ck_cert_new *in, struct ck_cert_put_result *res, struct ck_err *err)
 {
 	struct st_cert_raw raw;
 	char req_lineage[CK_STORE_NAME_MAX + 1], key_type[16] = "";
@@ -281,6 +282,7 @@ put_new(struct ck_store *st, const struct ck_cert_info *info, const struct ck_ce
 	raw.alternates = in->alternates;
 	raw.key_id = key_id;
 	raw.lineage_id = lin_id;
+	raw.chain_verified = chain_verified;
 	if ((rc = st_cert_insert_tx(st, &raw, &cid, err)) != CK_OK)
 		goto out;
 	if (lin_id > 0 &&
@@ -322,6 +324,7 @@ out:
 struct cert_put_args {
 	const struct ck_cert_new *in;
 	const struct ck_cert_info *info;
+	int chain_verified;              /* st_cert_parse */
 	struct ck_cert_put_result res;   /* OUT */
 };
 
@@ -338,7 +341,7 @@ cert_put_body(struct ck_store *st, void *arg, struct ck_err *err)
 	if (rc == CK_OK)
 		return put_existing(st, cid, a->info, a->in, &a->res, err);
 	if (rc == CK_ERR_NOT_FOUND)
-		return put_new(st, a->info, a->in, &a->res, err);
+		return put_new(st, a->info, a->chain_verified, a->in, &a->res, err);
 	return rc;
 }
 
@@ -358,8 +361,11 @@ ck_store_cert_put(struct ck_store *st, const struct ck_cert_new *in,
 				      err)) != CK_OK ||
 	    (rc = st_check_name("lineage name", in->lineage, 0, err)) != CK_OK)
 		return rc;
-	if ((rc = ck_cert_info_from_der(in->der, in->len, &info, err)) != CK_OK)
+	if ((rc = st_cert_parse(st, in->der, in->len, in->chain, &info, &a.chain_verified,
+				err)) != CK_OK) {
+		ck_cert_info_cleanup(&info);
 		return rc;
+	}
 	a.in = in;
 	a.info = &info;
 	rc = st_tx_run(st, err, "store.cert_put", cert_put_body, &a);

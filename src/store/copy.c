@@ -44,6 +44,7 @@ struct copy_set {
 	char *lineage_token[3];        /* the lineage's token: URI, module, PIN file path */
 	char *lineage, *lineage_idents, lineage_key_type[16];
 	int is_current;
+	int chain_verified;            /* st_cert_parse */
 	int64_t key_id;
 	int64_t chain_selected;   /* which of its chains is selected */
 	unsigned char *spki, *pkcs8;
@@ -82,7 +83,8 @@ read_cert(struct ck_store *st, int64_t id, struct copy_set *c, struct ck_err *er
 
 	if ((rc = ck_store_cert_der(st, id, &c->der, &c->len, &c->chain, err)) != CK_OK)
 		return rc;
-	if ((rc = ck_cert_info_from_der(c->der, c->len, &c->info, err)) != CK_OK)
+	if ((rc = st_cert_parse(st, c->der, c->len, &c->chain, &c->info, &c->chain_verified,
+				err)) != CK_OK)
 		return rc;
 	if ((rc = st_prepare_bind(st, err, &s,
 				  "SELECT c.origin, c.alternates, c.created, l.name, l.identifiers, "
@@ -271,6 +273,7 @@ write_dst(struct ck_store *dst, const struct copy_set *c, int move, struct ck_co
 		raw.key_id = key_id;
 		raw.lineage_id = lin_id;
 		raw.created = c->created;
+		raw.chain_verified = c->chain_verified;
 		rc = st_cert_insert_tx(dst, &raw, &cid, err);
 		if (rc == CK_OK && c->chain_selected != 0)
 			rc = st_exec(dst, err, NULL, "UPDATE certificates SET chain_selected = ? "

@@ -76,25 +76,28 @@ facts_put_cert(struct ck_store *st, const unsigned char *der, size_t len,
 }
 
 enum ck_code
+st_cert_parse(struct ck_store *st, const unsigned char *der, size_t len,
+	      const struct ck_der_list *chain, struct ck_cert_info *info, int *chain_verified,
+	      struct ck_err *err)
+{
+	enum ck_code rc, chain_rc = CK_ERR_PARSE;
+
+	*chain_verified = 0;
+	/* Without a checker (out of memory) the certificate is still read;
+	 * its chain is then only not recorded as verified. */
+	if (st->facts_chains == NULL && ck_chain_checker_new(&st->facts_chains, NULL) != CK_OK)
+		return ck_cert_info_from_der(der, len, info, err);
+	rc = ck_chain_checker_cert(st->facts_chains, der, len, chain, info, &chain_rc, NULL, err);
+	*chain_verified = rc == CK_OK && chain != NULL && chain->n > 0 && chain_rc == CK_OK;
+	return rc;
+}
+
+enum ck_code
 st_facts_cert_tx(struct ck_store *st, const unsigned char *der, size_t len,
 		 const struct ck_cert_info *info, const struct ck_der_list *chain,
-		 struct ck_err *err)
+		 int chain_verified, struct ck_err *err)
 {
-	struct ck_cert_info parsed;
-	enum ck_code chain_rc = CK_ERR_PARSE;
-
-	/* The chain counts only if it verifies link by link (names and
-	 * signatures; no clock), exactly what doctor's CK-D011 checks; the
-	 * handle's checker parses each issuer once per process. */
-	if (chain != NULL && chain->n > 0 &&
-	    (st->facts_chains != NULL || ck_chain_checker_new(&st->facts_chains, NULL) == CK_OK)) {
-		memset(&parsed, 0, sizeof(parsed));
-		if (ck_chain_checker_cert(st->facts_chains, der, len, chain, &parsed, &chain_rc, NULL,
-					  NULL) != CK_OK)
-			chain_rc = CK_ERR_PARSE;
-		ck_cert_info_cleanup(&parsed);
-	}
-	return facts_put_cert(st, der, len, info, chain, chain_rc == CK_OK, err);
+	return facts_put_cert(st, der, len, info, chain, chain_verified, err);
 }
 
 enum ck_code

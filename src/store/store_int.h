@@ -330,6 +330,7 @@ struct st_cert_raw {
 	int64_t key_id;               /* 0: labelled "no private key" */
 	int64_t lineage_id;           /* 0: none */
 	time_t created;               /* 0: now */
+	int chain_verified;           /* 1: chain verified link by link (st_cert_parse) */
 };
 enum ck_code st_cert_insert_tx(struct ck_store *st, const struct st_cert_raw *c, int64_t *id,
 			       struct ck_err *err);
@@ -337,11 +338,19 @@ enum ck_code st_cert_insert_tx(struct ck_store *st, const struct st_cert_raw *c,
 
 /* SHA-256 hex over chain's DERs in order; "" for no chain. */
 void st_facts_chain_digest(const struct ck_der_list *chain, char out[65]);
-/* Records what certificate der (parsed into info) is, and that its chain
- * verifies when it does (ck_chain_check), keyed by SHA-256(der). */
+/* Parses certificate der into info once, and with it checks chain link
+ * by link (names and signatures, no clock: doctor's CK-D011) through the
+ * handle's chain checker, which parses each issuer once per handle:
+ * *chain_verified = 1 when chain is not empty and verifies.  Errors are
+ * ck_cert_info_from_der's. */
+enum ck_code st_cert_parse(struct ck_store *st, const unsigned char *der, size_t len,
+			   const struct ck_der_list *chain, struct ck_cert_info *info,
+			   int *chain_verified, struct ck_err *err);
+/* Records what certificate der (parsed into info) is, and chain's digest
+ * when chain_verified (st_cert_parse), keyed by SHA-256(der). */
 enum ck_code st_facts_cert_tx(struct ck_store *st, const unsigned char *der, size_t len,
 			      const struct ck_cert_info *info, const struct ck_der_list *chain,
-			      struct ck_err *err);
+			      int chain_verified, struct ck_err *err);
 /* Records that key key_id's stored private part, as stored now, has the
  * public key spki_sha256.  The caller must have proven that (the PKCS#8
  * and the SPKI made from one key).  A token key records nothing. */
