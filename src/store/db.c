@@ -483,3 +483,10 @@ st_row_read(struct ck_store *st, struct ck_err *err, const struct st_list_spec *
 	va_end(ap);
 	return rc;
 }
+
+void
+ck_store_shed(struct ck_store *st)
+{
+	if (st != NULL && st->drv->shed != NULL)
+		st->drv->shed(st->conn);
+}

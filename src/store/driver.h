@@ -120,6 +120,12 @@ struct st_driver_ops {
 	 * truncate the WAL).  Never fails the caller; logs a warning.
 	 */
 	void (*scrub)(struct st_conn *c);
+	/*
+	 * Gives back the memory the connection keeps only to be faster (cached
+	 * pages; SQLite: sqlite3_db_release_memory), outside a transaction;
+	 * nothing it holds changes.  NULL: the driver keeps no such memory.
+	 */
+	void (*shed)(struct st_conn *c);
 
 	/*
 	 * For copying a whole store (copy_store.c): SQL without parameters

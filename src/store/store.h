@@ -72,4 +72,12 @@ struct ck_due_set {
 enum ck_code ck_store_due_set(struct ck_store *st, const struct ck_due_set *v, size_t n,
 			      struct ck_err *err);
 
+/*
+ * Gives back the memory st's connection keeps only to read faster (SQLite's
+ * cached pages; nothing for PostgreSQL): for a handle that stays open but
+ * idle while other handles work, such as the one a renewal batch planned
+ * with.  Nothing st holds changes; the next read fills the cache again.
+ */
+void ck_store_shed(struct ck_store *st);
+
 #endif
