@@ -42,7 +42,12 @@ extern "C" {
  * Idempotent: a second call returns CK_OK and changes nothing.  Returns
  * CK_OK, CK_ERR_CRYPTO (OpenSSL could not initialise) or CK_ERR_NOMEM /
  * CK_ERR_INTERNAL (libcurl could not).  Apart from this call libcertkeep
- * changes no process-wide state (no umask, signals or environment).
+ * changes no process-wide state (no umask, signals or environment) and
+ * sets no malloc policy.  A program that runs ck_renew's workers and
+ * cares for its RSS may limit glibc's per-thread arenas itself, before
+ * its first thread: the certkeep command calls mallopt(M_ARENA_MAX, 1)
+ * unless MALLOC_ARENA_MAX or GLIBC_TUNABLES chose (about 1 MiB per
+ * worker at its peak, no CPU measured).
  */
 CK_API enum ck_code ck_global_init(void);
 /*

@@ -54,6 +54,17 @@ int cli_store_key(struct ck_store *st, const char *key_file, struct ck_err *err)
  */
 void cli_cancel_on_signal(struct cli *cli);
 
+/*
+ * The process's malloc policy (malloc_policy.c), set by main before any
+ * thread: one glibc arena, unless MALLOC_ARENA_MAX or a
+ * glibc.malloc.arena_max tunable in GLIBC_TUNABLES (either given as
+ * arguments to cli_one_arena_wanted, NULL = unset) says otherwise.
+ * cli_malloc_policy: 1 if it set one arena, 0 if it left glibc's choice
+ * (the user's, or not glibc).
+ */
+int cli_one_arena_wanted(const char *arena_max_env, const char *tunables_env);
+int cli_malloc_policy(void);
+
 /* Prints "certkeep: <msg>" (plus ACME problem detail) on stderr; returns CLI_EXIT_FAIL. */
 int cli_fail(struct cli *cli, const struct ck_err *err);
 /* Prints "certkeep CMD: msg" and "Try 'certkeep CMD --help'" on stderr; returns CLI_EXIT_USAGE. */

@@ -269,7 +269,9 @@ main(int argc, char **argv)
 	size_t i;
 	int c;
 
-	/* First, while the process has one thread: libcurl's and OpenSSL's global set-up. */
+	/* First, while the process has one thread: the malloc policy, then
+	 * libcurl's and OpenSSL's global set-up. */
+	(void)cli_malloc_policy();
 	if (ck_global_init() != CK_OK) {
 		fprintf(stderr, "certkeep: cannot initialise libcurl or OpenSSL\n");
 		return CLI_EXIT_FAIL;
