@@ -18,8 +18,6 @@
 #include "store/renewal.h"
 #include "store/store.h"
 
-#define RENEW_LIFETIME_SHORT_S (10 * 86400) /* up to this, renew at half the lifetime */
-#define RENEW_JITTER_DIV 20                 /* jitter: up to lifetime / 20 earlier */
 #define RENEW_RATELIMIT_DEFAULT_S 3600      /* a 429 without Retry-After */
 #define RENEW_BACKOFF_BASE_S 60             /* first backoff after an unknown failure */
 #define RENEW_BACKOFF_MAX_S 3600
@@ -27,9 +25,7 @@
 #define RENEW_VALIDATION_MAX_S 86400
 #define RENEW_SERVERS_MAX 64                /* distinct ACME servers in one run */
 #define RENEW_PLAN_PAGE 1000                /* lineages read per due-scan page */
-/* The rate_limits name under which renewalInfo's own Retry-After is kept
- * (never an identifier: '#' is not in a DNS name or an IP literal). */
-#define RENEW_ARI_HOLD "#renewalInfo"
+#define RENEW_ARI_HOLD CK_RENEWAL_ARI_HOLD /* renewalInfo's own Retry-After (store/renewal.h) */
 
 struct acct_cache;
 
@@ -145,8 +141,6 @@ enum ck_code renew_run(const struct ck_ctx *ctx, struct ck_store *st,
 		       struct renew_job *jobs, size_t n, struct ck_renew_counts *counts,
 		       struct ck_err *err);
 
-/* A number in [0, span] from a certificate thumbprint (stable jitter). */
-uint64_t renew_spread(const char *sha256, uint64_t span);
 /* Replaces *slot with a copy of text (NULL allowed); 0 on allocation failure. */
 int renew_set_text(char **slot, const char *text);
 
