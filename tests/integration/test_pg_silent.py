@@ -202,6 +202,40 @@ class TestSilentServer(unittest.TestCase):
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("CERTKEEP_STORE_TIMEOUT must be a number of seconds", res.stderr)
 
+    def test_each_host_of_a_url_has_its_own_connect_deadline(self):
+        self.ck.run("import", self_signed(self.dir, "first"))
+        u = urllib.parse.urlsplit(self.url)
+        user = u.netloc.rsplit("@", 1)[0] + "@" if "@" in u.netloc else ""
+        silent = [SilentProxy((u.hostname, u.port), accept_only=True) for _ in range(2)]
+        for p in silent:
+            self.addCleanup(p.stop)
+
+        def url(*ports):
+            return "%s://%s%s%s?connect_timeout=2" % (
+                u.scheme, user, ",".join("127.0.0.1:%d" % p for p in ports), u.path)
+        # the first host is silent: after its 2 s, the second one (libpq's
+        # connect_timeout counts per host; before, the 2 s were spent on the
+        # first and the store could not be opened)
+        start = time.monotonic()
+        res = self.ck.run("list", "--json", store=url(silent[0].port, u.port), timeout=60,
+                          check=False)
+        took = time.monotonic() - start
+        self.assertEqual(res.returncode, 0, ckharness.describe(res, "the second host answers"))
+        self.assertEqual(len(json.loads(res.stdout)), 1)
+        self.assertGreaterEqual(took, 1.9)
+        # both silent: each waited for in turn, both named
+        start = time.monotonic()
+        res = self.ck.run("list", store=url(silent[0].port, silent[1].port), timeout=60,
+                          check=False)
+        took = time.monotonic() - start
+        self.assertNotEqual(res.returncode, 0, ckharness.describe(res, "must fail"))
+        self.assertIn("none of the 2 hosts answered, each tried under its own deadline",
+                      res.stderr)
+        for p in silent:
+            self.assertIn("PostgreSQL at 127.0.0.1:%d did not answer within 2 s (connecting)"
+                          % p.port, res.stderr)
+        self.assertGreaterEqual(took, 3.9, res.stderr)
+
     def test_agent_on_silent_server_stops_on_sigterm(self):
         self.ck.run("import", self_signed(self.dir, "first"))
         store = self.through_proxy()
