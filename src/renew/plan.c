@@ -2,7 +2,9 @@
  * plan.c - who is due, when and why (certkeep/renew.h): ARI window and
  * its chosen moment, else the lifetime rule with a stable jitter; revoked,
  * key gone, names changed, no certificate, order in flight; and what holds
- * a due lineage back (a server's Retry-After, a stored backoff).
+ * a due lineage back (a server's Retry-After, a stored backoff).  The
+ * lifetime rule and the stable spread live in store/due.c, which doctor's
+ * check of the stored next look (CK-D021) shares.
  *
  * Reads the store; writes only the ARI answers it fetched (not in a dry
  * run).  Sends nothing but unauthenticated renewalInfo GETs.

@@ -8,10 +8,11 @@
  * The bound, from the current certificate and the renewal row only (no
  * network): at once for a revoked or keyless certificate or none; else
  * the stored ARI moment for it or the lifetime rule, and, while a stored
- * ARI window waits for its Retry-After, no later than that Retry-After
- * (or a renewalInfo / server-wide Retry-After stored for any server, which
- * the plan may have waited for).  A plan never stores a later value, so a
- * finding is a store written by hand, a restore, or a bug.
+ * ARI window's ari_next is still ahead, no later than that (a plan that
+ * read the row before ari_next stored at most ari_next; one after it asked
+ * renewalInfo again, or could not and stored at most the moment).  A plan
+ * never stores a later value, so a finding is a store written by hand, a
+ * restore, or a bug.
  */
 #include <string.h>
 
@@ -23,7 +24,6 @@
 /* What one pass over the lineages needs. */
 struct due_pass {
 	time_t now;
-	int64_t hold;               /* the latest renewalInfo or server-wide Retry-After */
 	struct ck_findings *f;      /* findings (check) or actions (repair) */
 	int repair;
 };
@@ -34,7 +34,7 @@ due_bound(const struct due_pass *d, const struct ck_due_page *pg, size_t i, cons
 {
 	const struct ck_lineage_current *cur = &pg->cur[i];
 	const struct ck_renewal *r = pg->ren[i].lineage[0] != '\0' ? &pg->ren[i] : NULL;
-	time_t bound, look;
+	time_t bound;
 
 	if (cur->cert_id == 0 || cur->revoked_at != 0 || !cur->linked) {
 		*why = cur->cert_id == 0 ? "it has no current certificate"
@@ -45,12 +45,9 @@ due_bound(const struct due_pass *d, const struct ck_due_page *pg, size_t i, cons
 	bound = ck_due_moment(cur, r);
 	*why = ck_due_ari_stored(r, cur->sha256) ? "the moment chosen in its ARI window"
 						  : "the lifetime rule";
-	if (ck_due_ari_stored(r, cur->sha256) && r->ari_next > 0) {
-		look = r->ari_next > d->hold ? r->ari_next : d->hold;
-		if (look < bound) {
-			bound = look;
-			*why = "when its ARI window is to be asked again";
-		}
+	if (ck_due_ari_stored(r, cur->sha256) && r->ari_next > d->now && r->ari_next < bound) {
+		bound = r->ari_next;
+		*why = "when its ARI window is to be asked again";
 	}
 	return bound;
 }
@@ -87,15 +84,12 @@ due_pass_run(struct ck_store *st, struct due_pass *d, struct ck_err *err)
 {
 	struct ck_due_cursor at = CK_DUE_CURSOR_START;
 	struct ck_due_page pg;
-	enum ck_code rc;
+	enum ck_code rc = CK_OK;
 	const char *why;
 	time_t bound;
 	size_t i;
 	int more = 1;
 
-	rc = st_query_int(st, err, &d->hold,
-			  "SELECT COALESCE(MAX(until), 0) FROM rate_limits WHERE name IN ('', ?)",
-			  "t", CK_RENEWAL_ARI_HOLD);
 	while (rc == CK_OK && more) {
 		memset(&pg, 0, sizeof(pg));
 		if ((rc = ck_store_due_page(st, -1, &at, DUE_PAGE, &pg, err)) != CK_OK)
@@ -115,7 +109,7 @@ enum ck_code
 dr_check_due(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_findings *f,
 	     struct ck_err *err)
 {
-	struct due_pass d = { o->now, 0, f, 0 };
+	struct due_pass d = { o->now, f, 0 };
 
 	return due_pass_run(st, &d, err);
 }
@@ -123,7 +117,7 @@ dr_check_due(struct ck_store *st, const struct ck_doctor_opts *o, struct ck_find
 enum ck_code
 dr_repair_due(struct ck_store *st, struct ck_findings *f, struct ck_err *err)
 {
-	struct due_pass d = { st_now(st), 0, f, 1 };
+	struct due_pass d = { st_now(st), f, 1 };
 
 	return due_pass_run(st, &d, err);
 }

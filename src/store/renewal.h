@@ -38,10 +38,6 @@ enum ck_code ck_store_renewal_get(struct ck_store *st, const char *lineage, stru
 				  struct ck_err *err);
 void ck_renewal_cleanup(struct ck_renewal *r);
 
-/* The rate_limits name under which renewalInfo's own Retry-After is kept
- * (never an identifier: '#' is not in a DNS name or an IP literal). */
-#define CK_RENEWAL_ARI_HOLD "#renewalInfo"
-
 /* Sets lineage's due_at to "now, compute it" (a random negative number, as
  * the migration-15 triggers set), inside the caller's transaction. */
 enum ck_code st_due_reset_tx(struct ck_store *st, const char *lineage, struct ck_err *err);

@@ -483,7 +483,6 @@ test_due_late_found_and_repaired(void **state)
 	ari.end = e->now + 12 * T_DAY;
 	ari.next = e->now + T_DAY;
 	assert_int_equal(ck_store_renewal_ari_set(e->st, "late", &ari, &err), CK_OK);
-	ck_cert_row_cleanup(&row);
 	due_plant(e, "late", e->now + T_DAY / 2);
 	run_doctor(e, &f);
 	assert_int_equal(count(&f, "due-late", NULL), 0);
@@ -493,6 +492,19 @@ test_due_late_found_and_repaired(void **state)
 	assert_int_equal(count(&f, "due-late", NULL), 1);
 	assert_non_null(strstr(f.items[0].what, "ARI"));
 	ck_findings_cleanup(&f);
+	/* its Retry-After passed (a server that since dropped ARI): the moment bounds */
+	ari.next = e->now - 3600;
+	assert_int_equal(ck_store_renewal_ari_set(e->st, "late", &ari, &err), CK_OK);
+	due_plant(e, "late", ari.moment);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", NULL), 0);
+	ck_findings_cleanup(&f);
+	due_plant(e, "late", ari.moment + 1);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", NULL), 1);
+	assert_non_null(strstr(f.items[0].what, "ARI window"));
+	ck_findings_cleanup(&f);
+	ck_cert_row_cleanup(&row); /* ari.cert_sha256 pointed into it */
 	/* revoked: due at once */
 	assert_int_equal(ck_store_cert_revoked_set(e->st, cid, e->now, NULL, &err), CK_OK);
 	due_plant(e, "late", e->now + 3600);
