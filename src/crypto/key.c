@@ -9,6 +9,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
@@ -293,21 +294,43 @@ out:
 	return rc;
 }
 
+/* The named curve (P-256 or P-384 only) and encoded point of an EC key, in
+ * one provider query; NID_undef for any other curve, and for a key whose
+ * parameters are written out explicitly (its SPKI carries them, not an OID). */
+static int
+key_ec_parts(EVP_PKEY *key, unsigned char *pt, size_t *ptlen)
+{
+	char group[64] = "", encoding[32] = "";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group)),
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof(encoding)),
+		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, *ptlen),
+		OSSL_PARAM_END,
+	};
+	int nid;
+
+	if (!EVP_PKEY_get_params(key, params) || !OSSL_PARAM_modified(&params[0]) ||
+	    !OSSL_PARAM_modified(&params[1]) || !OSSL_PARAM_modified(&params[2]) ||
+	    strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) != 0 || params[2].return_size == 0 ||
+	    params[2].return_size > *ptlen)
+		return NID_undef;
+	nid = OBJ_txt2nid(group);
+	if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1)
+		return NID_undef;
+	*ptlen = params[2].return_size;
+	return nid;
+}
+
 /* The parts of an EC (P-256, P-384) or Ed25519 public key's SPKI; 0 for
  * any other key, which then takes OpenSSL's encoder path. */
 static int
 key_spki_parts(EVP_PKEY *key, int *alg, int *curve, unsigned char *pt, size_t *ptlen)
 {
-	size_t cap = *ptlen;
-
 	switch (EVP_PKEY_get_base_id(key)) {
 	case EVP_PKEY_EC:
 		*alg = NID_X9_62_id_ecPublicKey;
-		*curve = key_curve_nid(key);
-		if (*curve != NID_X9_62_prime256v1 && *curve != NID_secp384r1)
-			return 0;
-		return EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt,
-						       cap, ptlen) == 1 && *ptlen > 0;
+		*curve = key_ec_parts(key, pt, ptlen);
+		return *curve != NID_undef;
 	case EVP_PKEY_ED25519:
 		*alg = NID_ED25519;
 		*curve = NID_undef;

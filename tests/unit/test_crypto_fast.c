@@ -10,6 +10,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
+#include <openssl/params.h>
 
 #include "test_crypto_util.h"
 #include "crypto/crypto_int.h"
@@ -84,6 +85,27 @@ check_spki(EVP_PKEY *k, int fast)
 	free(got);
 }
 
+/* A P-256 key whose parameters are written out explicitly, not named. */
+static EVP_PKEY *
+explicit_p256(void)
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0),
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING,
+				       OSSL_PKEY_EC_ENCODING_EXPLICIT, 0),
+		OSSL_PARAM_END,
+	};
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	EVP_PKEY *k = NULL;
+
+	assert_non_null(ctx);
+	assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_params(ctx, params), 1);
+	assert_int_equal(EVP_PKEY_generate(ctx, &k), 1);
+	EVP_PKEY_CTX_free(ctx);
+	return k;
+}
+
 static void
 test_spki_fast_path_identical(void **state)
 {
@@ -106,6 +128,13 @@ test_spki_fast_path_identical(void **state)
 			}
 			EVP_PKEY_free(k);
 		}
+	}
+	/* Explicit parameters are not a named curve: the encoder writes them. */
+	{
+		EVP_PKEY *k = explicit_p256();
+
+		check_spki(k, 0);
+		EVP_PKEY_free(k);
 	}
 }
 
