@@ -347,6 +347,13 @@ class _TLSServer(http.server.ThreadingHTTPServer):
             tls = self.ssl_ctx.wrap_socket(request, server_side=True)
         except (OSError, ssl.SSLError):
             return
+        alpn = tls.selected_alpn_protocol()
+        with self.proxy.lock:
+            self.proxy.alpn_seen.append(alpn)
+        if alpn not in (None, "http/1.1"):
+            # Offered only to see what the client picks: the proxy speaks HTTP/1.1.
+            tls.close()
+            return
         try:
             self.RequestHandlerClass(tls, client_address, self)
         finally:
@@ -395,6 +402,7 @@ class FaultProxy:
         self.base_url = None
         self.key_change_path = None
         self.new_nonce_path = None
+        self.alpn_seen = []  # the ALPN protocol of each TLS connection (None: none chosen)
 
     # -- life cycle -------------------------------------------------------
 
@@ -493,6 +501,12 @@ class FaultProxy:
             self.stale_seconds = seconds
             if not seconds:
                 self.stale = {}
+
+    def offer_alpn(self, protocols):
+        """Offers these ALPN protocols (e.g. ["h2", "http/1.1"]) on the next
+        TLS connections; a connection that picks one other than http/1.1 is
+        recorded in alpn_seen and closed unserved."""
+        self.server_ctx.set_alpn_protocols(list(protocols))
 
     def set_directory_meta(self, meta):
         """Merges `meta` (a dict, e.g. {"profiles": {"shortlived": "6 days"}})

@@ -279,6 +279,14 @@ curl_setup(struct acme_curl *t, const struct acme_http_request *req, struct curl
 	curl_easy_reset(h); /* keeps live connections and TLS sessions */
 	curl_easy_setopt(h, CURLOPT_URL, req->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	/* HTTP/1.1, never HTTP/2: a client sends one request at a time on its
+	 * handle, so HTTP/2's multiplexing buys nothing, and its framing costs
+	 * CPU and syscalls (nghttp2, SETTINGS/WINDOW_UPDATE/PING frames to read
+	 * and answer).  Against Pebble, 200 renewals at concurrency 8, 4
+	 * alternating runs: CPU 1.93 -> 1.76 s; per renewal 48 -> 21 poll,
+	 * 56 -> 25 recvfrom, 14 -> 7 sendto (strace -c).  RFC 8555 does not
+	 * care; certbot speaks HTTP/1.1 too. */
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -159,6 +159,29 @@ acme_client_origin(const struct acme_client *c)
 	return c->origin;
 }
 
+/*
+ * 1 if url is spelled on origin ("https://host:port", as origin_text
+ * writes it): it starts with exactly that text, or with it less a ":443"
+ * that origin_text added, followed by '/'.  The authority then ends at
+ * that '/' and is byte for byte what libcurl's parse gave origin (already
+ * lower-cased, its port explicit or the default), so parsing url would
+ * give origin again.  0 means "not spelled so": parse it.  The server's
+ * URLs are spelled like its directory's, so this spares a libcurl URL
+ * parse (and its allocations) on nearly every request.
+ */
+static int
+origin_spelled(const char *url, const char *origin)
+{
+	size_t n = strlen(origin);
+
+	if (strncmp(url, origin, n) == 0 && url[n] == '/')
+		return 1;
+	if (n > 4 && strcmp(origin + n - 4, ":443") == 0 && strncmp(url, origin, n - 4) == 0 &&
+	    url[n - 4] == '/')
+		return 1;
+	return 0;
+}
+
 enum ck_code
 acme_url_check_origin(const struct acme_client *c, const char *url, const char *what,
 		      struct ck_err *err)
@@ -167,6 +190,13 @@ acme_url_check_origin(const struct acme_client *c, const char *url, const char *
 	enum ck_code rc;
 	size_t i;
 
+	if (url != NULL && acme_url_ok(url)) {
+		if (origin_spelled(url, c->origin))
+			return CK_OK;
+		for (i = 0; i < c->extra_origins.n; i++)
+			if (origin_spelled(url, c->extra_origins.v[i]))
+				return CK_OK;
+	}
 	if ((rc = acme_origin_of(url, o, err)) != CK_OK) {
 		ck_err_prefix(err, "refusing %s", what);
 		return rc;

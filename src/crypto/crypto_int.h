@@ -75,4 +75,8 @@ enum ck_code crypto_ecdsa_der_to_raw(const unsigned char *der, size_t len, size_
 enum ck_code crypto_ecdsa_raw_to_der(const unsigned char *raw, size_t half, unsigned char **der,
 				     size_t *len, struct ck_err *err);
 
+/* ck_jws_alg of the signer's key, worked out once for a software signer
+ * (its curve lookup costs as much as a JWS's JSON) (signer.c). */
+const char *crypto_signer_jws_alg(const struct ck_signer *s);
+
 #endif

@@ -146,7 +146,7 @@ ck_jws_sign_json_with(struct ck_signer *s, const char *kid, const char *nonce, c
 		      const char *payload, json_t **out, struct ck_err *err)
 {
 	EVP_PKEY *key = ck_signer_pubkey(s);
-	const char *alg = ck_jws_alg(key);
+	const char *alg = crypto_signer_jws_alg(s);
 	json_t *hdr = NULL, *jwk = NULL;
 	enum ck_code rc;
 

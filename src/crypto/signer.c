@@ -29,6 +29,7 @@ struct soft_signer {
 	 * Only read after ck_signer_from_key, so a signer may be shared. */
 	EVP_MD_CTX *tmpl;
 	const EVP_MD *tmpl_md;
+	const char *jws_alg;           /* ck_jws_alg(key), NULL if it has none */
 };
 
 /* The digest an EC key signs JWS and CSRs with; NULL for other keys (an
@@ -46,7 +47,10 @@ soft_usual_md(EVP_PKEY *key)
 	}
 }
 
-/* A signing context for md: a copy of the template when md is its digest. */
+/* A signing context for md, for one signature: a copy of the template
+ * when md is its digest.  FINALISE: its final step signs in place instead
+ * of on a duplicate of the key's context kept for a reuse that never
+ * comes. */
 static EVP_MD_CTX *
 soft_ctx(struct soft_signer *ss, const EVP_MD *md)
 {
@@ -54,10 +58,9 @@ soft_ctx(struct soft_signer *ss, const EVP_MD *md)
 
 	if (ctx == NULL)
 		return NULL;
-	if (ss->tmpl != NULL && md == ss->tmpl_md) {
-		if (EVP_MD_CTX_copy_ex(ctx, ss->tmpl) == 1)
-			return ctx;
-	} else if (EVP_DigestSignInit(ctx, NULL, md, NULL, ss->key) == 1) {
+	if (ss->tmpl != NULL && md == ss->tmpl_md ? EVP_MD_CTX_copy_ex(ctx, ss->tmpl) == 1 :
+	    EVP_DigestSignInit(ctx, NULL, md, NULL, ss->key) == 1) {
+		EVP_MD_CTX_set_flags(ctx, EVP_MD_CTX_FLAG_FINALISE);
 		return ctx;
 	}
 	EVP_MD_CTX_free(ctx);
@@ -127,10 +130,11 @@ soft_sign(struct ck_signer *s, const EVP_MD *md, const unsigned char *msg, size_
 	unsigned char *buf = NULL, *raw = NULL;
 	EVP_MD_CTX *ctx = soft_ctx(ss, md);
 	enum ck_code rc = CK_ERR_CRYPTO;
+	int max = EVP_PKEY_get_size(ss->key);  /* the longest signature the key makes */
 
-	if (ctx == NULL || EVP_DigestSign(ctx, NULL, &n, msg, len) != 1 ||
-	    (buf = malloc(n)) == NULL ||
-	    EVP_DigestSign(ctx, buf, &n, msg, len) != 1) {
+	/* One call with a buffer of the key's maximum, not a size query first. */
+	if (ctx == NULL || max <= 0 || (buf = malloc((size_t)max)) == NULL ||
+	    (n = (size_t)max, EVP_DigestSign(ctx, buf, &n, msg, len) != 1)) {
 		rc = CK_FAIL_SSL(err, "signing with the key failed");
 		goto out;
 	}
@@ -191,6 +195,7 @@ ck_signer_from_key(EVP_PKEY *key, struct ck_signer **out, struct ck_err *err)
 	ss->key = key;
 	ss->base.pub = key; /* the public half of the same object */
 	ss->base.ops = &soft_ops;
+	ss->jws_alg = ck_jws_alg(key);
 	/* Without a template (an EdDSA key, or init failed) each signature
 	 * initialises its own context, as before. */
 	if ((ss->tmpl_md = soft_usual_md(key)) != NULL && (ss->tmpl = EVP_MD_CTX_new()) != NULL &&
@@ -201,6 +206,14 @@ ck_signer_from_key(EVP_PKEY *key, struct ck_signer **out, struct ck_err *err)
 	ERR_clear_error();
 	*out = &ss->base;
 	return CK_OK;
+}
+
+const char *
+crypto_signer_jws_alg(const struct ck_signer *s)
+{
+	if (s->ops == &soft_ops)
+		return ((const struct soft_signer *)s)->jws_alg;
+	return ck_jws_alg(s->pub);
 }
 
 void

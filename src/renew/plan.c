@@ -2,7 +2,9 @@
  * plan.c - who is due, when and why (certkeep/renew.h): ARI window and
  * its chosen moment, else the lifetime rule with a stable jitter; revoked,
  * key gone, names changed, no certificate, order in flight; and what holds
- * a due lineage back (a server's Retry-After, a stored backoff).
+ * a due lineage back (a server's Retry-After, a stored backoff).  The
+ * lifetime rule and the stable spread live in store/due.c, which doctor's
+ * check of the stored next look (CK-D021) shares.
  *
  * Reads the store; writes only the ARI answers it fetched (not in a dry
  * run).  Sends nothing but unauthenticated renewalInfo GETs.
@@ -13,20 +15,6 @@
 #include "flow/account.h"
 #include "flow/issue.h"
 #include "renew/renew_int.h"
-
-uint64_t
-renew_spread(const char *sha256, uint64_t span)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	/* The thumbprint's first 60 bits: uniform across certificates. */
-	for (i = 0; i < 15 && sha256[i] != '\0'; i++) {
-		char c = sha256[i];
-		v = (v << 4) | (uint64_t)(c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0');
-	}
-	return span == UINT64_MAX ? v : v % (span + 1);
-}
 
 int
 renew_set_text(char **slot, const char *text)
@@ -177,7 +165,7 @@ plan_account(struct renew_plan *p, int64_t cert_id, int64_t account_id, struct r
 static time_t
 plan_moment(const char *sha256, time_t start, time_t end)
 {
-	return start + (time_t)renew_spread(sha256, (uint64_t)(end - start));
+	return start + (time_t)ck_due_spread(sha256, (uint64_t)(end - start));
 }
 
 /*
@@ -200,7 +188,7 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 	int stored, have = 0;
 
 	ck_err_clear(&e);
-	stored = r != NULL && strcmp(r->cert_sha256, row->sha256) == 0 && r->ari_moment != 0;
+	stored = ck_due_ari_stored(r, row->sha256);
 	if (j->server == NULL)
 		goto fallback;
 	if ((srv = plan_server(p, j->server)) == NULL) {
@@ -262,20 +250,6 @@ out:
 	acme_ari_cleanup(&a);
 	free(der);
 	return have;
-}
-
-/* Two thirds of the lifetime (half up to 10 days), minus a stable jitter. */
-static time_t
-plan_lifetime(const struct ck_cert_row *row)
-{
-	time_t life = row->not_after - row->not_before;
-	time_t base;
-
-	if (life <= 0)
-		return row->not_before;
-	base = life <= RENEW_LIFETIME_SHORT_S ? row->not_before + life / 2
-					      : row->not_before + life / 3 * 2;
-	return base - (time_t)renew_spread(row->sha256, (uint64_t)(life / RENEW_JITTER_DIV));
 }
 
 /* Why the certificate itself must go at once, or CK_RENEW_NOT_DUE. */
@@ -386,7 +360,7 @@ plan_one(struct renew_plan *p, const struct ck_lineage *lin, const struct ck_lin
 		if ((it->why = plan_broken(lin, &row)) == CK_RENEW_NOT_DUE && in_flight)
 			it->why = CK_RENEW_IN_FLIGHT;
 		if (!plan_ari(p, &row, j, it, &moment))
-			moment = plan_lifetime(&row);
+			moment = ck_due_lifetime(row.not_before, row.not_after, row.sha256);
 		if (it->why == CK_RENEW_NOT_DUE) {
 			it->due_at = moment;
 			if (moment <= p->now)

@@ -18,8 +18,6 @@
 #include "store/renewal.h"
 #include "store/store.h"
 
-#define RENEW_LIFETIME_SHORT_S (10 * 86400) /* up to this, renew at half the lifetime */
-#define RENEW_JITTER_DIV 20                 /* jitter: up to lifetime / 20 earlier */
 #define RENEW_RATELIMIT_DEFAULT_S 3600      /* a 429 without Retry-After */
 #define RENEW_BACKOFF_BASE_S 60             /* first backoff after an unknown failure */
 #define RENEW_BACKOFF_MAX_S 3600
@@ -145,8 +143,6 @@ enum ck_code renew_run(const struct ck_ctx *ctx, struct ck_store *st,
 		       struct renew_job *jobs, size_t n, struct ck_renew_counts *counts,
 		       struct ck_err *err);
 
-/* A number in [0, span] from a certificate thumbprint (stable jitter). */
-uint64_t renew_spread(const char *sha256, uint64_t span);
 /* Replaces *slot with a copy of text (NULL allowed); 0 on allocation failure. */
 int renew_set_text(char **slot, const char *text);
 

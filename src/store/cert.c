@@ -405,7 +405,8 @@ st_cert_delete_tx(struct ck_store *st, int64_t cert_id, struct ck_err *err)
 			  cert_id);
 	if (rc != CK_OK && rc != CK_ERR_NOT_FOUND)
 		return rc;
-	if ((rc = st_exec(st, err, &changes, "DELETE FROM certificates WHERE id = ?", "i",
+	if ((rc = st_facts_forget_cert_tx(st, cert_id, err)) != CK_OK ||
+	    (rc = st_exec(st, err, &changes, "DELETE FROM certificates WHERE id = ?", "i",
 			  cert_id)) != CK_OK)
 		return rc;
 	if (changes == 0)

@@ -79,6 +79,10 @@ static const struct dr_rule rules[] = {
 	[DR_BINDING_EXPIRED] = { "CK-D019", "binding-expired", CK_SEV_ERROR,
 		"clients refuse an expired certificate (NET::ERR_CERT_DATE_INVALID): the site "
 		"behind this binding is down for them" },
+	[DR_DUE_LATE] = { "CK-D021", "due-late", CK_SEV_ERROR,
+		"renew --all reads only the lineages whose stored next look has come: one "
+		"stored later than its due time is renewed late, or only after its certificate "
+		"expired and clients refuse it (NET::ERR_CERT_DATE_INVALID)" },
 	[DR_NODE_LEASE_ORPHANED] = { "CK-D040", "node-lease-orphaned", CK_SEV_WARNING,
 		"a renewal lease held by a node that stopped heart-beating blocks every other "
 		"node from renewing that lineage until the lease expires" },
@@ -246,6 +250,7 @@ ck_store_doctor(struct ck_store *st, const struct ck_doctor_opts *opts, struct c
 	    (rc = dr_check_orders(st, &o, &f, err)) != CK_OK ||
 	    (rc = dr_check_revoked(st, &f, err)) != CK_OK ||
 	    (rc = dr_check_deploys(st, &o, &f, err)) != CK_OK ||
+	    (rc = dr_check_due(st, &o, &f, err)) != CK_OK ||
 	    (rc = dr_check_fleet(st, &o, &f, err)) != CK_OK)
 		goto out;
 	*out = f;
@@ -262,8 +267,7 @@ out:
 
 /* ---- repair and prune ----------------------------------------------- */
 
-/* Records a change repair or prune made in its transaction (takes object and what). */
-static enum ck_code
+enum ck_code
 dr_fixed(struct ck_findings *f, enum dr_id id, int64_t cert_id, int64_t key_id, char *object,
 	 char *what, struct ck_err *err)
 {
@@ -326,6 +330,8 @@ repair_body(struct ck_store *st, void *arg, struct ck_err *err)
 	if (rc == CK_OK)
 		rc = dr_repair_generation(st, f, err);
 	if (rc == CK_OK)
+		rc = dr_repair_due(st, f, err);
+	if (rc == CK_OK)
 		rc = repair_facts(st, f, err);
 out:
 	dr_keys_cleanup(&keys);
@@ -346,7 +352,9 @@ prune_body(struct ck_store *st, void *arg, struct ck_err *err)
 	rc = ck_store_key_list(st, 1, &keys, err);
 	for (i = 0; rc == CK_OK && i < keys.n; i++) {
 		const struct ck_key_info *k = &keys.items[i];
-		rc = st_exec(st, err, NULL, "DELETE FROM keys WHERE id = ?", "i", k->id);
+		rc = st_facts_forget_key_tx(st, k->id, err);
+		if (rc == CK_OK)
+			rc = st_exec(st, err, NULL, "DELETE FROM keys WHERE id = ?", "i", k->id);
 		if (rc == CK_OK)
 			rc = dr_fixed(f, DR_ORPHAN_KEY, 0, k->id, st_printf("key %lld", (long long)k->id),
 				      st_printf("removed unused %s key %lld (public key %.16s)",

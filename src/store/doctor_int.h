@@ -28,6 +28,7 @@ enum dr_id {
 	DR_BINDING_REVOKED,
 	DR_BINDING_STALE,
 	DR_BINDING_EXPIRED,
+	DR_DUE_LATE,
 	DR_NODE_LEASE_ORPHANED,
 	DR_NODE_BEHIND,
 	DR_GENERATION_BACKWARDS,
@@ -45,6 +46,9 @@ struct dr_rule {
 enum ck_code dr_add(struct ck_findings *f, enum dr_id id, enum ck_severity sev, int64_t cert_id,
 		    int64_t key_id, char *object, char *what, char *fix, struct ck_err *err);
 enum ck_severity dr_default_severity(enum dr_id id);
+/* Records a change repair or prune made in its transaction (takes object and what). */
+enum ck_code dr_fixed(struct ck_findings *f, enum dr_id id, int64_t cert_id, int64_t key_id,
+		      char *object, char *what, struct ck_err *err);
 
 /* State of one certificate's link, recomputed from DER and PKCS#8. */
 enum dr_link_state {
@@ -112,6 +116,12 @@ enum ck_code dr_check_revoked(struct ck_store *st, struct ck_findings *f, struct
 /* doctor_binding.c: bindings behind their certificate (CK-D018), serving an expired one (CK-D019). */
 enum ck_code dr_check_deploys(struct ck_store *st, const struct ck_doctor_opts *o,
 			      struct ck_findings *f, struct ck_err *err);
+
+/* doctor_due.c: a stored next look later than the lineage is due (CK-D021),
+ * and its repair (due_at reset to "compute now"). */
+enum ck_code dr_check_due(struct ck_store *st, const struct ck_doctor_opts *o,
+			  struct ck_findings *f, struct ck_err *err);
+enum ck_code dr_repair_due(struct ck_store *st, struct ck_findings *f, struct ck_err *err);
 
 /* doctor_fleet.c: nodes of a fleet (CK-D040..CK-D042); the repair of CK-D042. */
 enum ck_code dr_check_fleet(struct ck_store *st, const struct ck_doctor_opts *o,

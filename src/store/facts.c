@@ -122,10 +122,23 @@ st_facts_key_tx(struct ck_store *st, int64_t key_id, const char *spki_sha256,
 	if (digest[0] == '\0')
 		return CK_OK; /* a token key: nothing private is stored to prove */
 	/* One fact per key row: a re-sealed or replaced row's old fact goes. */
-	if ((rc = st_exec(st, err, NULL, "DELETE FROM facts WHERE kind = 'key' AND key_id = ?",
-			  "i", key_id)) != CK_OK)
+	if ((rc = st_facts_forget_key_tx(st, key_id, err)) != CK_OK)
 		return rc;
 	return facts_put(st, digest, "key", key_id, spki_sha256, NULL, 0, err);
+}
+
+enum ck_code
+st_facts_forget_key_tx(struct ck_store *st, int64_t key_id, struct ck_err *err)
+{
+	return st_exec(st, err, NULL, "DELETE FROM facts WHERE kind = 'key' AND key_id = ?", "i",
+		       key_id);
+}
+
+enum ck_code
+st_facts_forget_cert_tx(struct ck_store *st, int64_t cert_id, struct ck_err *err)
+{
+	return st_exec(st, err, NULL, "DELETE FROM facts WHERE kind = 'cert' AND digest = "
+		       "(SELECT sha256 FROM certificates WHERE id = ?)", "i", cert_id);
 }
 
 enum ck_code

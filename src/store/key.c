@@ -389,7 +389,8 @@ key_remove_body(struct ck_store *st, void *arg, struct ck_err *err)
 	if (used)
 		return CK_FAIL(err, CK_ERR_IN_USE, "key %lld is used by %s; it was kept",
 			       (long long)id, who);
-	if ((rc = st_exec(st, err, &changes, "DELETE FROM keys WHERE id = ?", "i", id)) != CK_OK)
+	if ((rc = st_facts_forget_key_tx(st, id, err)) != CK_OK ||
+	    (rc = st_exec(st, err, &changes, "DELETE FROM keys WHERE id = ?", "i", id)) != CK_OK)
 		return rc;
 	if (changes == 0)
 		return CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);

@@ -107,8 +107,8 @@ renewal_ensure_tx(struct ck_store *st, const char *lineage, struct ck_err *err)
  * negative number, as the triggers set, so that a plan that read the
  * lineage before this change cannot store its value over it.
  */
-static enum ck_code
-renewal_due_reset_tx(struct ck_store *st, const char *lineage, struct ck_err *err)
+enum ck_code
+st_due_reset_tx(struct ck_store *st, const char *lineage, struct ck_err *err)
 {
 	uint64_t r = 0;
 
@@ -136,7 +136,7 @@ ari_body(struct ck_store *st, void *arg, struct ck_err *err)
 	if ((rc = renewal_ensure_tx(st, w->lineage, err)) != CK_OK)
 		return rc;
 	/* A new ARI answer moves the lineage's next look (migration 15). */
-	if ((rc = renewal_due_reset_tx(st, w->lineage, err)) != CK_OK)
+	if ((rc = st_due_reset_tx(st, w->lineage, err)) != CK_OK)
 		return rc;
 	return st_exec(st, err, NULL,
 		       "UPDATE renewal SET cert_sha256 = ?, ari_start = ?, ari_end = ?, "
@@ -204,7 +204,7 @@ done_body(struct ck_store *st, void *arg, struct ck_err *err)
 		     "ari_next = NULL, ari_explanation = NULL, updated = ? WHERE lineage = ?",
 		     "it", (int64_t)st_now(st), lineage);
 	if (rc == CK_OK)
-		rc = renewal_due_reset_tx(st, lineage, err);
+		rc = st_due_reset_tx(st, lineage, err);
 	return rc;
 }
 

@@ -38,6 +38,10 @@ enum ck_code ck_store_renewal_get(struct ck_store *st, const char *lineage, stru
 				  struct ck_err *err);
 void ck_renewal_cleanup(struct ck_renewal *r);
 
+/* Sets lineage's due_at to "now, compute it" (a random negative number, as
+ * the migration-15 triggers set), inside the caller's transaction. */
+enum ck_code st_due_reset_tx(struct ck_store *st, const char *lineage, struct ck_err *err);
+
 /* The ARI answer for certificate sha256 of lineage (explanation may be NULL). */
 struct ck_renewal_ari {
 	const char *cert_sha256;

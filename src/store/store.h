@@ -66,6 +66,23 @@ struct ck_due_set {
 	time_t was;
 	time_t due_at;
 };
+/*
+ * The due rule (due.c), shared by the renewal plan and doctor.  A
+ * lifetime up to CK_DUE_SHORT_S renews at half, a longer one at two
+ * thirds, minus a stable jitter of up to lifetime / CK_DUE_JITTER_DIV.
+ */
+#define CK_DUE_SHORT_S (10 * 86400)
+#define CK_DUE_JITTER_DIV 20
+/* A stable spread in [0, span] from a thumbprint's first 60 bits. */
+uint64_t ck_due_spread(const char *sha256, uint64_t span);
+/* The lifetime rule's moment for a certificate (its thumbprint sha256). */
+time_t ck_due_lifetime(time_t not_before, time_t not_after, const char *sha256);
+/* 1 if r (may be NULL) holds an ARI moment chosen for certificate sha256. */
+int ck_due_ari_stored(const struct ck_renewal *r, const char *sha256);
+/* When cur is due without asking the server: the stored ARI moment for
+ * it, else the lifetime rule.  Revoked, keyless or renamed: due at once,
+ * which the caller decides. */
+time_t ck_due_moment(const struct ck_lineage_current *cur, const struct ck_renewal *r);
 /* Stores the n values (at most CK_DUE_PAGE_MAX) in one statement, each
  * only where its lineage is as it was read (else left for the next plan);
  * no generation bump: a cache of stored facts, not a change. */

@@ -362,6 +362,11 @@ enum ck_code st_facts_key_tx(struct ck_store *st, int64_t key_id, const char *sp
  * for the old bytes: nothing changes. */
 enum ck_code st_facts_key_moved_tx(struct ck_store *st, int64_t key_id, const char *was,
 				   const unsigned char *now, size_t now_len, struct ck_err *err);
+/* A key or certificate row about to be deleted in the caller's
+ * transaction: its facts go with it, so the facts table never holds a
+ * fact for a row the store no longer has. */
+enum ck_code st_facts_forget_key_tx(struct ck_store *st, int64_t key_id, struct ck_err *err);
+enum ck_code st_facts_forget_cert_tx(struct ck_store *st, int64_t cert_id, struct ck_err *err);
 /* doctor --repair: records the fact of every certificate and software key
  * that has none for its bytes as stored, recomputing each the slow way
  * (a row that does not parse, open or match gets none); *certs, *keys:

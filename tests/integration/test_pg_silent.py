@@ -7,7 +7,9 @@ closes its own.  A statement against it fails within the store deadline
 (CERTKEEP_STORE_TIMEOUT, short here) with a message naming the server and
 the wait, and the store is intact; a connection attempt fails within the
 connect deadline; an agent waiting on it notices, and stops on SIGTERM
-within seconds.  Bounds are generous: the machine is loaded."""
+within seconds, and so does a renew --all whose server goes silent
+mid-batch, leaving nothing half-written.  Bounds are generous: the machine
+is loaded."""
 
 import json
 import os
@@ -23,12 +25,14 @@ import ckharness
 from test_pg_store import self_signed
 
 PG = None
+PEBBLE = None
 TMP = None
+RENEWED = ["r%d.silent.test" % i for i in range(4)]
 
 
 def setUpModule():
-    global PG, TMP
-    TMP, PG = ckharness.module_pg("ck-pgsilent-")
+    global PG, PEBBLE, TMP
+    TMP, PG, PEBBLE = ckharness.module_pg_pebble("ck-pgsilent-")
 
 
 class SilentProxy:
@@ -198,6 +202,40 @@ class TestSilentServer(unittest.TestCase):
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("CERTKEEP_STORE_TIMEOUT must be a number of seconds", res.stderr)
 
+    def test_each_host_of_a_url_has_its_own_connect_deadline(self):
+        self.ck.run("import", self_signed(self.dir, "first"))
+        u = urllib.parse.urlsplit(self.url)
+        user = u.netloc.rsplit("@", 1)[0] + "@" if "@" in u.netloc else ""
+        silent = [SilentProxy((u.hostname, u.port), accept_only=True) for _ in range(2)]
+        for p in silent:
+            self.addCleanup(p.stop)
+
+        def url(*ports):
+            return "%s://%s%s%s?connect_timeout=2" % (
+                u.scheme, user, ",".join("127.0.0.1:%d" % p for p in ports), u.path)
+        # the first host is silent: after its 2 s, the second one (libpq's
+        # connect_timeout counts per host; before, the 2 s were spent on the
+        # first and the store could not be opened)
+        start = time.monotonic()
+        res = self.ck.run("list", "--json", store=url(silent[0].port, u.port), timeout=60,
+                          check=False)
+        took = time.monotonic() - start
+        self.assertEqual(res.returncode, 0, ckharness.describe(res, "the second host answers"))
+        self.assertEqual(len(json.loads(res.stdout)), 1)
+        self.assertGreaterEqual(took, 1.9)
+        # both silent: each waited for in turn, both named
+        start = time.monotonic()
+        res = self.ck.run("list", store=url(silent[0].port, silent[1].port), timeout=60,
+                          check=False)
+        took = time.monotonic() - start
+        self.assertNotEqual(res.returncode, 0, ckharness.describe(res, "must fail"))
+        self.assertIn("none of the 2 hosts answered, each tried under its own deadline",
+                      res.stderr)
+        for p in silent:
+            self.assertIn("PostgreSQL at 127.0.0.1:%d did not answer within 2 s (connecting)"
+                          % p.port, res.stderr)
+        self.assertGreaterEqual(took, 3.9, res.stderr)
+
     def test_agent_on_silent_server_stops_on_sigterm(self):
         self.ck.run("import", self_signed(self.dir, "first"))
         store = self.through_proxy()
@@ -228,6 +266,51 @@ class TestSilentServer(unittest.TestCase):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
         self.assertEqual(proc.returncode, 0, self.read(log))
+
+    def test_renew_on_silent_server_stops_on_sigterm(self):
+        ck = ckharness.Certkeep(self.url, ca_bundle=PEBBLE.ca_bundle)
+        http = ("--http-port", str(PEBBLE.http_port), "--http-address", "127.0.0.1")
+        ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos")
+        for name in RENEWED:
+            ck.run("issue", "-d", name, *http, timeout=300)
+        before = {c["sha256"] for c in ck.json("list", "--json")}
+        store = self.through_proxy()
+        # silent from the first statement that names the third lineage (its
+        # claim): two renewals are then in flight or done, two not started
+        self.proxy.silence_on(RENEWED[2].encode())
+        log = open(os.path.join(self.dir, "renew.log"), "w+")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen(ck.argv("renew", "--all", "--force", "--concurrency", "2",
+                                        *http, store=store),
+                                stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        self.wait_for("the server going silent mid-batch",
+                      lambda: self.proxy.silent.is_set() or proc.poll() is not None, 120)
+        self.assertTrue(self.proxy.silent.is_set(), self.read(log))
+        time.sleep(3)  # the default deadline (30 s): only the signal can end the wait in time
+        self.assertIsNone(proc.poll(), self.read(log))
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.fail("renew did not stop within 15 s of SIGTERM:\n" + self.read(log))
+        took = time.monotonic() - start
+        out = self.read(log)
+        self.assertNotEqual(proc.returncode, 0, out)
+        self.assertIn("on request (a signal)", out)
+        self.assertLess(took, 10, out)
+        self.proxy.stop()
+        self.proxy = None
+        # nothing half-written: every lineage has one current, linked
+        # certificate, old or new; no certificate lost; doctor is clean
+        listed = ck.json("list", "--json")
+        self.assertLessEqual(before, {c["sha256"] for c in listed})
+        for name in RENEWED:
+            current = [c for c in listed if c["name"] == name and c["current"]]
+            self.assertEqual(len(current), 1, listed)
+        res = ck.run("doctor", "--json", check=False)
+        self.assertEqual(res.returncode, 0, ckharness.describe(res, "doctor must be clean"))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ scripts/pg-test-server):
     N certificates at concurrency 8 sends at most 7 requests per
     certificate plus a small constant (Pebble's log), where it used to send
     a HEAD newNonce per worker on top of the directory;
+  - the client speaks HTTP/1.1 even to a server that offers HTTP/2 (ALPN):
+    HTTP/2 costs it CPU and syscalls for nothing;
   - `certkeep agent` keeps its account sessions and its ACME share across
     its renewal cycles: its second cycle fetches no directory, and after a
     rollover made by another process it drops the kept session and renews
@@ -74,6 +76,23 @@ class TestBatchRequests(unittest.TestCase):
             key = "%s %s" % (m.group(1), "/".join(m.group(2).split("/")[:2]))
             seen[key] = seen.get(key, 0) + 1
         return ", ".join("%s: %d" % kv for kv in sorted(seen.items()))
+
+
+class TestHttpVersion(unittest.TestCase):
+
+    def test_client_speaks_http_1_1_to_a_server_that_offers_h2(self):
+        # HTTP/2 costs the client CPU and syscalls for nothing (one request at
+        # a time per handle): certkeep offers only http/1.1 in ALPN.  The proxy
+        # offers h2 first and serves only connections that chose http/1.1.
+        with PEBBLE.fault_proxy() as proxy:
+            proxy.offer_alpn(["h2", "http/1.1"])
+            store = os.path.join(TMP, "alpn", "store.db")
+            ck = ckharness.Certkeep(store, ca_bundle=PEBBLE.ca_bundle)
+            ck.run("account", "register", "--server", proxy.directory_url, "--agree-tos")
+            ck.run("issue", "-d", "alpn.session.test", *http(), timeout=300)
+            ck.run("renew", "--all", "--force", "--json", *http(), timeout=300)
+            self.assertTrue(proxy.alpn_seen)
+            self.assertEqual(set(proxy.alpn_seen), {"http/1.1"}, proxy.alpn_seen)
 
 
 class TestAgentSessions(unittest.TestCase):

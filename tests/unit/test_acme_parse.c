@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "acme/acme_int.h"
 #include "test_acme_fake.h"
 
 static void
@@ -578,6 +579,49 @@ test_origin(void **state)
 	assert_int_equal(acme_origin_parse(NULL, o, &e), CK_ERR_INVALID_ARG);
 }
 
+/*
+ * The same-origin rule on URLs a server hands out: the ones spelled like
+ * the origin (checked without a parse) and the ones only a parse can
+ * judge must get the answer the parse gives.
+ */
+static void
+test_origin_check(void **state)
+{
+	static const char *const same[] = {
+		"https://acme.test/acme/order/1", "https://acme.test:443/acme/order/1",
+		"https://ACME.test/x", "HTTPS://acme.test:443/x", "https://acme.test",
+		"https://acme.test?x", "https://cdn.test:8443/chain/2", "https://[::1]/x",
+	};
+	static const char *const other[] = {
+		"https://acme.test.evil.test/x", "https://acme.test:4430/x",
+		"https://acme.test:443@evil.test/x", "https://acme.test:8443/x",
+		"https://cdn.test/x", "https://[::1]:8443/x",
+	};
+	static const char *const bad[] = { "http://acme.test/x", "https://acme.test/a b", NULL,
+					   "https://acme.test/\x01", "https://acme.test:443.evil.test/x",
+					   "https://cdn.test:84430/x" };
+	struct acme_client c;
+	struct ck_err e;
+	size_t i;
+
+	(void)state;
+	memset(&c, 0, sizeof(c));
+	strcpy(c.origin, "https://acme.test:443");
+	assert_int_equal(acme_client_allow_origin(&c, "https://cdn.test:8443", &e), CK_OK);
+	assert_int_equal(acme_client_allow_origin(&c, "https://[::1]", &e), CK_OK);
+	for (i = 0; i < CK_ARRAY_LEN(same); i++)
+		assert_int_equal(acme_url_check_origin(&c, same[i], "a URL", &e), CK_OK);
+	for (i = 0; i < CK_ARRAY_LEN(other); i++) {
+		assert_int_equal(acme_url_check_origin(&c, other[i], "a URL", &e), CK_ERR_PARSE);
+		assert_non_null(strstr(e.msg, "--allow-origin"));
+	}
+	for (i = 0; i < CK_ARRAY_LEN(bad); i++) {
+		assert_int_equal(acme_url_check_origin(&c, bad[i], "a URL", &e), CK_ERR_PARSE);
+		assert_null(strstr(e.msg, "--allow-origin"));
+	}
+	acme_client_clear_origins(&c);
+}
+
 int
 main(void)
 {
@@ -597,6 +641,7 @@ main(void)
 		cmocka_unit_test(test_status_parse),
 		cmocka_unit_test(test_key_authorization),
 		cmocka_unit_test(test_origin),
+		cmocka_unit_test(test_origin_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

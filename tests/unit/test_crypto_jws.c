@@ -193,10 +193,52 @@ test_jws_tampered(void **state)
 	assert_int_equal(ck_jws_verify("{\"protected\":1}", keys[0], NULL, NULL, NULL), CK_ERR_PARSE);
 }
 
+/* One signer kept for many requests (as an ACME client keeps its account
+ * key's): every JWS it signs verifies, names the key's algorithm, and an
+ * ECDSA signature is fresh each time. */
+static void
+test_jws_signer_kept(void **state)
+{
+	size_t i, j, len = 0;
+
+	(void)state;
+	for (i = 0; i < CK_ARRAY_LEN(keys); i++) {
+		struct ck_signer *s = NULL;
+		unsigned char *prev = NULL;
+
+		assert_int_equal(ck_signer_from_key(keys[i], &s, NULL), CK_OK);
+		for (j = 0; j < 5; j++) {
+			char *jws = NULL, *payload = NULL, url[64];
+			json_t *hdr = NULL;
+			unsigned char *sig;
+
+			snprintf(url, sizeof(url), "https://ca.test/order/%zu", j);
+			assert_int_equal(ck_jws_sign_with(s, "https://ca.test/acct/1", "n", url,
+							  "{}", &jws, NULL), CK_OK);
+			assert_int_equal(ck_jws_verify(jws, keys[i], &payload, &hdr, NULL), CK_OK);
+			assert_string_equal(json_string_value(json_object_get(hdr, "alg")),
+					    jws_algs[i]);
+			assert_string_equal(json_string_value(json_object_get(hdr, "url")), url);
+			sig = member(jws, "signature", &len);
+			assert_int_equal(len, jws_siglen[i]);
+			if (prev != NULL && i < 2)
+				assert_memory_not_equal(sig, prev, len);
+			free(prev);
+			prev = sig;
+			free(payload);
+			json_decref(hdr);
+			free(jws);
+		}
+		free(prev);
+		ck_signer_free(s);
+	}
+}
+
 static void
 test_jws_unsupported_key(void **state)
 {
 	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+	struct ck_signer *s = NULL;
 	char *jws = NULL;
 
 	(void)state;
@@ -204,6 +246,10 @@ test_jws_unsupported_key(void **state)
 	assert_null(ck_jws_alg(k));
 	assert_int_equal(ck_jws_sign(k, NULL, "n", "u", "", &jws, NULL), CK_ERR_UNSUPPORTED);
 	assert_null(jws);
+	assert_int_equal(ck_signer_from_key(k, &s, NULL), CK_OK);
+	assert_int_equal(ck_jws_sign_with(s, NULL, "n", "u", "", &jws, NULL), CK_ERR_UNSUPPORTED);
+	assert_null(jws);
+	ck_signer_free(s);
 	EVP_PKEY_free(k);
 }
 
@@ -264,6 +310,7 @@ main(void)
 		cmocka_unit_test(test_jws_roundtrip_all),
 		cmocka_unit_test(test_jws_kid_and_no_nonce),
 		cmocka_unit_test(test_jws_tampered),
+		cmocka_unit_test(test_jws_signer_kept),
 		cmocka_unit_test(test_jws_unsupported_key),
 		cmocka_unit_test(test_jws_eab),
 	};

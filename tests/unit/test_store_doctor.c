@@ -6,6 +6,8 @@
  */
 #include "test_store_util.h"
 
+#include "store/renewal.h"
+
 /* Number of findings named name (whose object contains obj, if given). */
 static size_t
 count(const struct ck_findings *f, const char *name, const char *obj)
@@ -423,10 +425,110 @@ test_revoked_record_and_binding_revoked(void **state)
 	t_pki_cleanup(&p);
 }
 
+/* Plants lineage name's stored next look at `when` (as a restore or a bug would). */
+static void
+due_plant(struct t_env *e, const char *name, time_t when)
+{
+	char sql[200];
+
+	snprintf(sql, sizeof(sql), "UPDATE lineages SET due_at = %lld WHERE name = '%s'",
+		 (long long)when, name);
+	t_sql(e->path, sql);
+}
+
+/*
+ * CK-D021: a stored next look later than the lineage is due by the plan's
+ * own rule (lifetime; a stored ARI moment and its Retry-After; at once
+ * when revoked) is found; one at or before it is not; repair sets it to
+ * "compute now" and never writes without --repair.
+ */
+static void
+test_due_late_found_and_repaired(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_renewal_ari ari = { NULL, 0, 0, 0, 0, NULL };
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	struct ck_findings f, done;
+	struct ck_cert_row row;
+	struct ck_err err;
+	struct t_pki p;
+	struct ck_der d;
+	int64_t cid;
+
+	ck_err_clear(&err);
+	t_pki_init(&p, e->now);
+	t_put_key(e->st, k);
+	t_leaf(&p, k, "late.test", 48, e->now, 90, &d);
+	cid = t_put_cert(e->st, &d, &p.chain, 0, "late", NULL);
+	/* 91 days from yesterday: due at two thirds (day 59.7), jitter at most 4.55 days */
+	due_plant(e, "late", e->now + 50 * T_DAY);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", NULL), 0);
+	ck_findings_cleanup(&f);
+	due_plant(e, "late", e->now + 70 * T_DAY);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", "lineage late"), 1);
+	assert_int_equal(f.items[0].severity, CK_SEV_ERROR);
+	assert_non_null(strstr(f.items[0].what, "the lifetime rule"));
+	ck_findings_cleanup(&f);
+	run_doctor(e, &f); /* doctor alone never writes */
+	assert_int_equal(count(&f, "due-late", NULL), 1);
+	ck_findings_cleanup(&f);
+	/* a stored ARI window: its moment, and no later than its Retry-After */
+	memset(&row, 0, sizeof(row));
+	assert_int_equal(ck_store_cert_get(e->st, cid, &row, &err), CK_OK);
+	ari.cert_sha256 = row.sha256;
+	ari.start = e->now + 10 * T_DAY;
+	ari.moment = e->now + 11 * T_DAY;
+	ari.end = e->now + 12 * T_DAY;
+	ari.next = e->now + T_DAY;
+	assert_int_equal(ck_store_renewal_ari_set(e->st, "late", &ari, &err), CK_OK);
+	due_plant(e, "late", e->now + T_DAY / 2);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", NULL), 0);
+	ck_findings_cleanup(&f);
+	due_plant(e, "late", e->now + 5 * T_DAY);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", NULL), 1);
+	assert_non_null(strstr(f.items[0].what, "ARI"));
+	ck_findings_cleanup(&f);
+	/* its Retry-After passed (a server that since dropped ARI): the moment bounds */
+	ari.next = e->now - 3600;
+	assert_int_equal(ck_store_renewal_ari_set(e->st, "late", &ari, &err), CK_OK);
+	due_plant(e, "late", ari.moment);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", NULL), 0);
+	ck_findings_cleanup(&f);
+	due_plant(e, "late", ari.moment + 1);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", NULL), 1);
+	assert_non_null(strstr(f.items[0].what, "ARI window"));
+	ck_findings_cleanup(&f);
+	ck_cert_row_cleanup(&row); /* ari.cert_sha256 pointed into it */
+	/* revoked: due at once */
+	assert_int_equal(ck_store_cert_revoked_set(e->st, cid, e->now, NULL, &err), CK_OK);
+	due_plant(e, "late", e->now + 3600);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", NULL), 1);
+	assert_non_null(strstr(f.items[0].what, "revoked"));
+	ck_findings_cleanup(&f);
+	assert_int_equal(ck_store_doctor_repair(e->st, &done, &err), CK_OK);
+	assert_int_equal(count(&done, "due-late", "lineage late"), 1);
+	assert_true(done.items[0].fixed);
+	ck_findings_cleanup(&done);
+	run_doctor(e, &f);
+	assert_int_equal(count(&f, "due-late", NULL), 0);
+	ck_findings_cleanup(&f);
+	free(d.data);
+	t_pki_cleanup(&p);
+	EVP_PKEY_free(k);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_due_late_found_and_repaired, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_clean_store_has_no_findings, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_key_problems_and_repair, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_corruption_detected_by_recomputing, t_setup,

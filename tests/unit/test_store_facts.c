@@ -325,6 +325,36 @@ test_reseal_carries_key_facts(void **state)
 	EVP_PKEY_free(k2);
 }
 
+/* A deleted certificate or key takes its fact with it, in the same
+ * transaction: the table holds no fact for a row the store does not have. */
+static void
+test_deleted_rows_leave_no_facts(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_findings pruned;
+	EVP_PKEY *k2 = t_key(CK_KEY_EC256);
+	struct ck_err err;
+	struct fx x;
+	int64_t kid2;
+
+	ck_err_clear(&err);
+	fx_init(e, &x);
+	kid2 = t_put_key(e->st, k2);
+	assert_int_equal(facts_count(e, "cert"), 1);
+	assert_int_equal(facts_count(e, "key"), 2);
+	assert_int_equal(ck_store_cert_remove(e->st, x.cid, &err), CK_OK);
+	assert_int_equal(facts_count(e, "cert"), 0);
+	assert_int_equal(ck_store_key_remove(e->st, x.kid, &err), CK_OK);
+	assert_int_equal(facts_count(e, "key"), 1);
+	assert_int_equal(ck_store_doctor_prune(e->st, &pruned, &err), CK_OK);
+	assert_int_equal(pruned.n, 1);
+	assert_int_equal(pruned.items[0].key_id, kid2);
+	ck_findings_cleanup(&pruned);
+	assert_int_equal(facts_count(e, "key"), 0);
+	EVP_PKEY_free(k2);
+	fx_cleanup(&x);
+}
+
 int
 main(void)
 {
@@ -338,6 +368,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sealed_key_fact_is_ciphertext_digest, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_reseal_carries_key_facts, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_rows_leave_no_facts, t_setup, t_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,7 +49,8 @@ char *st_pg_rewrite(const char *sql, int *nparams, int *now_idx);
 /*
  * Connects c->pg to conninfo without blocking past the connect deadline
  * (the URL's connect_timeout, else PG_CONNECT_TIMEOUT_S capped by the
- * statement deadline) and ends the wait early when c->ctx is cancelled.
+ * statement deadline; per host, in order, when conninfo names several)
+ * and ends the wait early when c->ctx is cancelled.
  * Reads CERTKEEP_STORE_TIMEOUT into c->stmt_ms first.  0, or -1 with
  * c->msg saying what happened (c->pg may be set; the caller finishes it).
  */

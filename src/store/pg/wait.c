@@ -10,7 +10,10 @@
  * the statement in flight and the clean-up after it still runs).  A wait
  * given up closes the connection, after which the server rolls back the
  * open transaction as soon as it sees the close; a COMMIT given up has an
- * unknown outcome and says so.
+ * unknown outcome and says so.  A connection string naming several hosts
+ * gets the connect deadline per host, tried in order (libpq's
+ * connect_timeout counts per host; its asynchronous connect never leaves
+ * a silent host on its own).
  *
  * Must never: wait on the server without a deadline, call PQcancel where
  * it can block the caller (it connects and reads without a timeout), log
@@ -241,19 +244,98 @@ connect_limit_ms(const struct st_conn *c)
 	return ms;
 }
 
-int
-st_pg_connect(struct st_conn *c, const char *conninfo)
-{
-	static const char *const kw[] = { "dbname", NULL };
-	const char *val[] = { conninfo, NULL };
-	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
-	struct pg_wait w;
-	int r = 1;
-	size_t n;
+/*
+ * The hosts of a connection string that names several (libpq's
+ * comma-separated host / hostaddr / port lists): certkeep tries them one
+ * by one, each under its own connect deadline, as libpq's connect_timeout
+ * counts per host.  n < 2: one attempt over whatever the string names
+ * (one host; or libpq orders the hosts itself, load_balance_hosts).
+ */
+struct pg_hosts {
+	PQconninfoOption *opts;     /* PQconninfoParse's, freed by hosts_free */
+	const char *host, *hostaddr, *port; /* the lists (NULL: not given) */
+	size_t n;                   /* entries */
+};
 
-	snprintf(c->where, sizeof(c->where), "the server named in --store");
-	if (read_timeout(c) != 0)
-		return -1;
+/* Entries in a comma-separated list (0: NULL or empty). */
+static size_t
+list_count(const char *s)
+{
+	size_t n = 1;
+
+	if (s == NULL || s[0] == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		n += *s == ',';
+	return n;
+}
+
+/* Entry i of a comma-separated list into out[n] (cut to fit). */
+static void
+list_item(const char *s, size_t i, char *out, size_t n)
+{
+	size_t len;
+
+	for (; i > 0 && s != NULL; i--)
+		if ((s = strchr(s, ',')) != NULL)
+			s++;
+	len = s == NULL ? 0 : strcspn(s, ",");
+	snprintf(out, n, "%.*s", (int)len, s == NULL ? "" : s);
+}
+
+static void
+hosts_read(const char *conninfo, struct pg_hosts *h)
+{
+	PQconninfoOption *o;
+	size_t na;
+
+	memset(h, 0, sizeof(*h));
+	if ((h->opts = PQconninfoParse(conninfo, NULL)) == NULL)
+		return; /* the connection attempt reports what is wrong */
+	for (o = h->opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			h->host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			h->hostaddr = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			h->port = o->val;
+		else if (strcmp(o->keyword, "load_balance_hosts") == 0 && o->val != NULL &&
+			 strcmp(o->val, "disable") != 0)
+			return; /* n = 0: libpq picks the order, one deadline for all */
+	}
+	h->n = list_count(h->host);
+	if ((na = list_count(h->hostaddr)) > h->n)
+		h->n = na;
+}
+
+/*
+ * Starts connecting to host i of h (h NULL: to what conninfo names): the
+ * connection string first, then that host's entries, which libpq lets
+ * override the string's lists.  c->where names the host.
+ */
+static int
+connect_start(struct st_conn *c, const char *conninfo, const struct pg_hosts *h, size_t i)
+{
+	char host[256], addr[256], port[32];
+	const char *kw[5] = { "dbname", NULL }, *val[5] = { conninfo, NULL };
+	int k = 1;
+
+	if (h != NULL && h->host != NULL) {
+		list_item(h->host, i, host, sizeof(host));
+		kw[k] = "host";
+		val[k++] = host;
+	}
+	if (h != NULL && h->hostaddr != NULL) {
+		list_item(h->hostaddr, i, addr, sizeof(addr));
+		kw[k] = "hostaddr";
+		val[k++] = addr;
+	}
+	if (h != NULL && list_count(h->port) == h->n) { /* else one port for every host */
+		list_item(h->port, i, port, sizeof(port));
+		kw[k] = "port";
+		val[k++] = port;
+	}
+	kw[k] = NULL;
 	c->pg = PQconnectStartParams(kw, val, 1);
 	if (c->pg == NULL || PQstatus(c->pg) == CONNECTION_BAD) {
 		fail_msg(c, "%s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
@@ -261,6 +343,19 @@ st_pg_connect(struct st_conn *c, const char *conninfo)
 	}
 	snprintf(c->where, sizeof(c->where), "%s:%s", PQhost(c->pg) ? PQhost(c->pg) : "",
 		 PQport(c->pg) ? PQport(c->pg) : "");
+	return 0;
+}
+
+/* One connection attempt under its own deadline: 0 connected, -1 failed,
+ * -2 the wait was given up (c->msg says why; c->cancelled if by a signal). */
+static int
+connect_wait(struct st_conn *c)
+{
+	PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
+	struct pg_wait w;
+	int r = 1;
+	size_t n;
+
 	wait_begin(&w, connect_limit_ms(c));
 	while (ps != PGRES_POLLING_OK && ps != PGRES_POLLING_FAILED &&
 	       (r = wait_sock(c, ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, &w)) == 1)
@@ -268,20 +363,53 @@ st_pg_connect(struct st_conn *c, const char *conninfo)
 	if (r == 0) {
 		n = gave_up_msg(c, &w, "connecting");
 		snprintf(c->msg + n, sizeof(c->msg) - n, "; nothing was done");
-		return -1;
+		return -2;
 	}
 	if (r < 0)
 		return -1;
-	if (ps != PGRES_POLLING_OK) {
+	if (ps != PGRES_POLLING_OK || PQsetnonblocking(c->pg, 1) != 0) {
 		fail_msg(c, "%s", PQerrorMessage(c->pg));
 		return -1;
 	}
-	if (PQsetnonblocking(c->pg, 1) != 0) {
-		fail_msg(c, "%s", PQerrorMessage(c->pg));
-		return -1;
-	}
-	c->heard_ms = ck_mono_ms();
 	return 0;
+}
+
+int
+st_pg_connect(struct st_conn *c, const char *conninfo)
+{
+	char tried[sizeof(c->msg)];
+	struct pg_hosts h;
+	size_t i, len = 0;
+	int r = -1;
+
+	snprintf(c->where, sizeof(c->where), "the server named in --store");
+	if (read_timeout(c) != 0)
+		return -1;
+	hosts_read(conninfo, &h);
+	tried[0] = '\0';
+	for (i = 0; i < (h.n > 1 ? h.n : 1); i++) {
+		if (i > 0) { /* the host before failed or was silent: the next one */
+			PQfinish(c->pg);
+			c->pg = NULL;
+		}
+		if ((r = connect_start(c, conninfo, h.n > 1 ? &h : NULL, i)) == 0)
+			r = connect_wait(c);
+		if (r == 0 || h.n < 2 || c->cancelled)
+			break;
+		len += (size_t)snprintf(tried + len, sizeof(tried) - len, "%s%s", i ? "; " : "",
+					c->msg);
+		if (len >= sizeof(tried))
+			len = sizeof(tried) - 1;
+	}
+	PQconninfoFree(h.opts);
+	if (r == 0) {
+		c->heard_ms = ck_mono_ms();
+		return 0;
+	}
+	if (h.n > 1 && !c->cancelled)
+		snprintf(c->msg, sizeof(c->msg), "none of the %zu hosts answered, each tried under "
+			 "its own deadline: %s", h.n, tried);
+	return -1;
 }
 
 /*
