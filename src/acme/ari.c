@@ -8,9 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-
 #include "acme/acme_int.h"
 #include "crypto/crypto.h"
 
@@ -46,48 +43,21 @@ out:
 	return rc;
 }
 
+/* The ID's parts come from an ASN.1 read that leaves the certificate's
+ * names and public key undecoded (ck_cert_aki_serial): the plan asks this
+ * of every due lineage, and d2i_X509 costs a decoder chain in OpenSSL 3.0. */
 enum ck_code
 acme_ari_cert_id(const unsigned char *der, size_t len, char **out, struct ck_err *err)
 {
-	const unsigned char *p = der;
-	const ASN1_OCTET_STRING *kid;
-	const ASN1_INTEGER *serial;
-	unsigned char *sder = NULL, *q;
-	const unsigned char *content;
-	X509 *x = NULL;
-	long clen;
-	int slen, tag, xclass;
-	enum ck_code rc = CK_ERR_PARSE;
+	unsigned char *kid = NULL, *serial = NULL;
+	size_t kid_len = 0, serial_len = 0;
+	enum ck_code rc;
 
-	if (der == NULL || len == 0 || (x = d2i_X509(NULL, &p, (long)len)) == NULL)
-		return CK_FAIL(err, CK_ERR_PARSE, "not a certificate (DER)");
-	kid = X509_get0_authority_key_id(x);
-	if (kid == NULL || ASN1_STRING_length(kid) <= 0) {
-		rc = CK_FAIL(err, CK_ERR_UNSUPPORTED,
-			     "the certificate has no Authority Key Identifier: no ARI certificate ID");
-		goto out;
-	}
-	/* The serial's DER content octets, leading zero included (RFC 9773 4.1). */
-	serial = X509_get0_serialNumber(x);
-	if ((slen = i2d_ASN1_INTEGER((ASN1_INTEGER *)serial, NULL)) <= 0 ||
-	    (sder = malloc((size_t)slen)) == NULL) {
-		rc = slen <= 0 ? CK_FAIL(err, CK_ERR_CRYPTO, "cannot encode the serial number")
-			       : CK_OOM(err);
-		goto out;
-	}
-	q = sder;
-	i2d_ASN1_INTEGER((ASN1_INTEGER *)serial, &q);
-	content = sder;
-	if ((ASN1_get_object(&content, &clen, &tag, &xclass, slen) & 0x80) != 0 ||
-	    tag != V_ASN1_INTEGER || clen <= 0) {
-		rc = CK_FAIL(err, CK_ERR_PARSE, "the certificate's serial number does not encode");
-		goto out;
-	}
-	rc = ari_join(ASN1_STRING_get0_data(kid), (size_t)ASN1_STRING_length(kid), content,
-		      (size_t)clen, out, err);
-out:
-	free(sder);
-	X509_free(x);
+	if ((rc = ck_cert_aki_serial(der, len, &kid, &kid_len, &serial, &serial_len, err)) ==
+	    CK_OK)
+		rc = ari_join(kid, kid_len, serial, serial_len, out, err);
+	free(kid);
+	free(serial);
 	return rc;
 }
 

@@ -4,7 +4,9 @@
  * leaves), and OpenSSL 3.0 spends about 0.1 ms parsing each certificate:
  * a checker parses each distinct chain certificate once, verifies each
  * link between two chain certificates once, and parses the leaf once for
- * both its facts and its chain.
+ * both its facts and its chain.  Certificates come through this thread's
+ * decoded-certificate cache (x509_cache.c): a leaf the flow's check just
+ * decoded is not decoded again by the store, and is only read here.
  *
  * Only ever answers "the chain verifies": on any break it runs
  * ck_chain_check itself, so the error (and its words) is exactly the
@@ -74,7 +76,7 @@ checker_cert(struct ck_chain_checker *c, const struct ck_der *d, X509 **tmp)
 	for (i = 0; i < c->ncerts; i++)
 		if (c->certs[i].len == d->len && memcmp(c->certs[i].der, d->data, d->len) == 0)
 			return (int)i;
-	if (crypto_x509_from_der(d->data, d->len, tmp, NULL) != CK_OK)
+	if (crypto_x509_shared(d->data, d->len, tmp, NULL) != CK_OK)
 		return -1;
 	if (c->ncerts == CHECKER_CERTS_MAX || (c->certs[c->ncerts].der = malloc(d->len)) == NULL)
 		return -1;
@@ -140,7 +142,7 @@ ck_chain_checker_cert(struct ck_chain_checker *c, const unsigned char *der, size
 	enum ck_code rc;
 
 	*chain_rc = CK_OK;
-	if ((rc = crypto_x509_from_der(der, len, &x, err)) != CK_OK)
+	if ((rc = crypto_x509_shared(der, len, &x, err)) != CK_OK)
 		return rc;
 	if ((rc = crypto_cert_info_from_x509(x, der, len, info, err)) == CK_OK &&
 	    chain != NULL && chain->n > 0 && !checker_chain_ok(c, x, chain))

@@ -253,6 +253,16 @@ enum ck_code ck_pem_certs_parse(const char *pem, size_t len, struct ck_der_list 
  * decoded once (OpenSSL 3's decoders cost ~0.2 ms per certificate). */
 enum ck_code ck_pem_certs_split(const char *pem, size_t len, struct ck_der_list *out,
 				struct ck_err *err);
+/*
+ * The ARI certificate ID's parts (RFC 9773 4.1) of certificate der: its
+ * Authority Key Identifier's keyIdentifier and its serial number's DER
+ * content octets, malloc'd into *kid and *serial (the caller frees both),
+ * without decoding its names or public key (x509_lite.c).  CK_ERR_PARSE:
+ * not one DER certificate; CK_ERR_UNSUPPORTED: no (single) AKI keyIdentifier.
+ */
+enum ck_code ck_cert_aki_serial(const unsigned char *der, size_t len, unsigned char **kid,
+				size_t *kid_len, unsigned char **serial, size_t *serial_len,
+				struct ck_err *err);
 /* Verifies that chain[0..] signs leaf in order (issuer names and signatures),
  * not against a trust store.  An empty chain is CK_OK; a break is
  * CK_ERR_PARSE naming the position. */

@@ -16,9 +16,30 @@ typedef int (*crypto_i2d_fn)(const void *obj, unsigned char **pp);
 enum ck_code crypto_i2d(const void *obj, crypto_i2d_fn i2d, int secret, unsigned char **der,
 			size_t *len, struct ck_err *err);
 
+/* Longest public point crypto_pubkey_fill copies (P-384 uncompressed: 97). */
+#define CRYPTO_PUBKEY_POINT_MAX 133
+/*
+ * Sets pub to key's public half without OpenSSL 3.0's encoder, for EC
+ * P-256/P-384 and Ed25519 keys: 1 if set (the same DER i2d_PUBKEY writes),
+ * 0 if key is of another type or its parameters cannot be read, pub then
+ * untouched: the caller takes the encoder path (X509_PUBKEY_set).
+ */
+int crypto_pubkey_fill(EVP_PKEY *key, X509_PUBKEY *pub);
+
 /* A certificate from DER that must be consumed whole. */
 enum ck_code crypto_x509_from_der(const unsigned char *der, size_t len, X509 **out,
 				  struct ck_err *err);
+
+/*
+ * crypto_x509_from_der through this thread's cache of the last few
+ * certificates decoded (x509_cache.c): *out is shared with the cache, so
+ * it must only be read, never changed; X509_free it as usual.
+ */
+enum ck_code crypto_x509_shared(const unsigned char *der, size_t len, X509 **out,
+				struct ck_err *err);
+/* Empties this thread's certificate cache (tests; a thread's cache is also
+ * freed when the thread exits). */
+void crypto_x509_cache_clear(void);
 
 /* ck_cert_info_from_der's facts of x, parsed from der (len bytes). */
 enum ck_code crypto_cert_info_from_x509(X509 *x, const unsigned char *der, size_t len,

@@ -282,9 +282,13 @@ ck_csr_create_with(struct ck_signer *s, const char *const *names, size_t n, unsi
 		if (rc != CK_OK)
 			return rc;
 	}
+	/* X509_REQ_set_pubkey in OpenSSL 3.0 encodes the key and decodes it
+	 * again: the request's key is filled from its parameters where it can
+	 * be (the same bytes, test_crypto_fast test_csr_pubkey_identical). */
 	req = X509_REQ_new();
 	if (req == NULL || !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
-	    !X509_REQ_set_pubkey(req, ck_signer_pubkey(s))) {
+	    (!crypto_pubkey_fill(ck_signer_pubkey(s), X509_REQ_get_X509_PUBKEY(req)) &&
+	     !X509_REQ_set_pubkey(req, ck_signer_pubkey(s)))) {
 		rc = CK_FAIL_SSL(err, "building the certificate request failed");
 		goto out;
 	}

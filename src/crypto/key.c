@@ -9,6 +9,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
@@ -293,12 +294,106 @@ out:
 	return rc;
 }
 
+/* The named curve (P-256 or P-384 only) and encoded point of an EC key, in
+ * one provider query; NID_undef for any other curve, and for a key whose
+ * parameters are written out explicitly (its SPKI carries them, not an OID). */
+static int
+key_ec_parts(EVP_PKEY *key, unsigned char *pt, size_t *ptlen)
+{
+	char group[64] = "", encoding[32] = "";
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group)),
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof(encoding)),
+		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, *ptlen),
+		OSSL_PARAM_END,
+	};
+	int nid;
+
+	if (!EVP_PKEY_get_params(key, params) || !OSSL_PARAM_modified(&params[0]) ||
+	    !OSSL_PARAM_modified(&params[1]) || !OSSL_PARAM_modified(&params[2]) ||
+	    strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) != 0 || params[2].return_size == 0 ||
+	    params[2].return_size > *ptlen)
+		return NID_undef;
+	nid = OBJ_txt2nid(group);
+	if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1)
+		return NID_undef;
+	*ptlen = params[2].return_size;
+	return nid;
+}
+
+/* The parts of an EC (P-256, P-384) or Ed25519 public key's SPKI; 0 for
+ * any other key, which then takes OpenSSL's encoder path. */
+static int
+key_spki_parts(EVP_PKEY *key, int *alg, int *curve, unsigned char *pt, size_t *ptlen)
+{
+	switch (EVP_PKEY_get_base_id(key)) {
+	case EVP_PKEY_EC:
+		*alg = NID_X9_62_id_ecPublicKey;
+		*curve = key_ec_parts(key, pt, ptlen);
+		return *curve != NID_undef;
+	case EVP_PKEY_ED25519:
+		*alg = NID_ED25519;
+		*curve = NID_undef;
+		return EVP_PKEY_get_raw_public_key(key, pt, ptlen) == 1 && *ptlen == 32;
+	default:
+		return 0;
+	}
+}
+
+int
+crypto_pubkey_fill(EVP_PKEY *key, X509_PUBKEY *pub)
+{
+	unsigned char pt[CRYPTO_PUBKEY_POINT_MAX], *penc;
+	size_t ptlen = sizeof(pt);
+	int alg, curve, ok;
+
+	if (key == NULL || pub == NULL || !key_spki_parts(key, &alg, &curve, pt, &ptlen)) {
+		ERR_clear_error();
+		return 0;
+	}
+	if ((penc = OPENSSL_memdup(pt, ptlen)) == NULL)
+		return 0;
+	/* The same AlgorithmIdentifier OpenSSL's encoder writes: the named
+	 * curve's OID for EC (RFC 5480), no parameters at all for Ed25519
+	 * (RFC 8410); the BIT STRING holds the point as the key encodes it. */
+	ok = curve == NID_undef
+		? X509_PUBKEY_set0_param(pub, OBJ_nid2obj(alg), V_ASN1_UNDEF, NULL, penc,
+					 (int)ptlen)
+		: X509_PUBKEY_set0_param(pub, OBJ_nid2obj(alg), V_ASN1_OBJECT,
+					 OBJ_nid2obj(curve), penc, (int)ptlen);
+	if (!ok) {
+		OPENSSL_free(penc);
+		ERR_clear_error();
+	}
+	return ok;
+}
+
+static int
+i2d_x509_pubkey(const void *obj, unsigned char **pp)
+{
+	return i2d_X509_PUBKEY((X509_PUBKEY *)obj, pp);
+}
+
+/* OpenSSL 3.0 builds a new encoder chain for every i2d_PUBKEY (provider
+ * walks, name lookups): the keys certkeep makes most are written from
+ * their provider parameters instead, byte for byte the same DER
+ * (test_crypto_fast test_spki_fast_path_identical). */
 enum ck_code
 ck_key_spki_der(EVP_PKEY *key, unsigned char **der, size_t *len, struct ck_err *err)
 {
+	X509_PUBKEY *pub;
+	enum ck_code rc;
+
 	if (key == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no key");
-	return crypto_i2d(key, i2d_pubkey, 0, der, len, err);
+	if ((pub = X509_PUBKEY_new()) == NULL)
+		return CK_OOM(err);
+	if (crypto_pubkey_fill(key, pub))
+		rc = crypto_i2d(pub, i2d_x509_pubkey, 0, der, len, err);
+	else
+		rc = crypto_i2d(key, i2d_pubkey, 0, der, len, err);
+	X509_PUBKEY_free(pub);
+	return rc;
 }
 
 enum ck_code

@@ -117,6 +117,134 @@ test_cert_id_rfc_example(void **state)
 			 CK_ERR_PARSE);
 }
 
+/* The certificate ID through a whole d2i_X509 (how it was computed before
+ * the ASN.1 read that skips the names and public key): NULL without AKI. */
+static char *
+ref_cert_id(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der, *content;
+	const ASN1_OCTET_STRING *kid;
+	unsigned char *sder = NULL;
+	char *a = NULL, *b = NULL, *id = NULL;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	long clen;
+	int slen, tag, xclass;
+
+	assert_non_null(x);
+	kid = X509_get0_authority_key_id(x);
+	if (kid != NULL) {
+		slen = i2d_ASN1_INTEGER((ASN1_INTEGER *)X509_get0_serialNumber(x), &sder);
+		content = sder;
+		assert_int_equal(ASN1_get_object(&content, &clen, &tag, &xclass, slen) & 0x80, 0);
+		assert_int_equal(ck_b64url_encode(ASN1_STRING_get0_data(kid),
+						  (size_t)ASN1_STRING_length(kid), &a, NULL), CK_OK);
+		assert_int_equal(ck_b64url_encode(content, (size_t)clen, &b, NULL), CK_OK);
+		assert_non_null(id = malloc(strlen(a) + strlen(b) + 2));
+		sprintf(id, "%s.%s", a, b);
+	}
+	free(a);
+	free(b);
+	OPENSSL_free(sder);
+	X509_free(x);
+	return id;
+}
+
+/* A certificate issued by ca (so with an AKI keyIdentifier) with serial. */
+static unsigned char *
+issued_cert(EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, const BIGNUM *serial, size_t *len)
+{
+	X509 *x = t_make_cert(key, ca, ca_key, "leaf.ari.test", 0, "DNS:leaf.ari.test", 1,
+			      1700000000, 1800000000);
+	const EVP_MD *md = EVP_PKEY_get_base_id(ca_key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+	unsigned char *der;
+
+	assert_non_null(BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)));
+	assert_true(X509_sign(x, ca_key, md) > 0);
+	der = t_cert_der(x, len);
+	X509_free(x);
+	return der;
+}
+
+static void
+test_cert_id_same_as_full_decode(void **state)
+{
+	static const enum ck_key_type types[] = { CK_KEY_EC256, CK_KEY_ED25519, CK_KEY_RSA2048 };
+	static const char *const serials[] = { "1", "7F", "80", "FF", "0087654321",
+					       "-5", "7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF" };
+	struct env *e = *state;
+	unsigned char *der, *longer;
+	size_t i, j, len;
+	char *id, *want;
+
+	for (i = 0; i < CK_ARRAY_LEN(types); i++) {
+		EVP_PKEY *ca_key = t_key(types[i]), *key = t_key(types[(i + 1) % 3]);
+		X509 *ca = t_make_cert(ca_key, NULL, NULL, "ca.ari.test", 1, NULL, 1, 1700000000,
+				       1800000000);
+
+		for (j = 0; j < CK_ARRAY_LEN(serials) + 3; j++) {
+			BIGNUM *bn = NULL;
+
+			if (j < CK_ARRAY_LEN(serials))
+				assert_true(BN_hex2bn(&bn, serials[j]) > 0);
+			else
+				assert_true((bn = BN_new()) != NULL &&
+					    BN_rand(bn, 64 + 32 * (int)j, BN_RAND_TOP_ONE,
+						    BN_RAND_BOTTOM_ANY) == 1);
+			der = issued_cert(key, ca, ca_key, bn, &len);
+			want = ref_cert_id(der, len);
+			assert_non_null(want);
+			id = NULL;
+			assert_int_equal(acme_ari_cert_id(der, len, &id, &e->fe.err), CK_OK);
+			assert_string_equal(id, want);
+			free(id);
+			/* Trailing bytes and a cut certificate are not certificates. */
+			assert_non_null(longer = malloc(len + 1));
+			memcpy(longer, der, len);
+			longer[len] = 0;
+			assert_int_equal(acme_ari_cert_id(longer, len + 1, &id, &e->fe.err),
+					 CK_ERR_PARSE);
+			assert_int_equal(acme_ari_cert_id(der, len - 1, &id, &e->fe.err),
+					 CK_ERR_PARSE);
+			free(longer);
+			free(want);
+			free(der);
+			BN_free(bn);
+		}
+		X509_free(ca);
+		EVP_PKEY_free(key);
+		EVP_PKEY_free(ca_key);
+	}
+}
+
+/* Two AKI extensions: no ID, as OpenSSL's own reading gives none. */
+static void
+test_cert_id_two_akis(void **state)
+{
+	struct env *e = *state;
+	EVP_PKEY *ca_key = t_key(CK_KEY_EC256);
+	X509 *ca = t_make_cert(ca_key, NULL, NULL, "ca.ari.test", 1, NULL, 1, 1700000000,
+			       1800000000);
+	X509 *x = t_make_cert(e->fe.key, ca, ca_key, "two.ari.test", 0, NULL, 5, 1700000000,
+			      1800000000);
+	X509_EXTENSION *ext = X509_get_ext(x, X509_get_ext_by_NID(x, NID_authority_key_identifier,
+								  -1));
+	unsigned char *der;
+	size_t len;
+	char *id = NULL;
+
+	assert_non_null(ext);
+	assert_int_equal(X509_add_ext(x, ext, -1), 1);
+	assert_true(X509_sign(x, ca_key, EVP_sha256()) > 0);
+	der = t_cert_der(x, &len);
+	assert_null(ref_cert_id(der, len));
+	assert_int_equal(acme_ari_cert_id(der, len, &id, &e->fe.err), CK_ERR_UNSUPPORTED);
+	assert_null(id);
+	free(der);
+	X509_free(x);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
 static void
 test_fetch_window(void **state)
 {
@@ -255,6 +383,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cert_id_rfc_example, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_id_same_as_full_decode, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_id_two_akis, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_bad_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fetch_without_ari, setup, teardown),

@@ -1,0 +1,141 @@
+/*
+ * x509_cache.c - a small per-thread cache of decoded certificates, keyed
+ * by their exact DER bytes.  One renewal decodes the same certificates
+ * several times on one thread: the flow's check decodes the issued leaf
+ * and its issuer, the store decodes the leaf again to prove its facts, and
+ * every renewal of a batch brings the same issuer.  OpenSSL 3.0 spends
+ * about 0.1 ms in each d2i_X509 (a decoder chain for the public key).
+ *
+ * Why a cached object is safe:
+ * - an entry is found only by the whole DER (length and memcmp of every
+ *   byte, never a hash alone): a hit is a decode of exactly those bytes, so
+ *   the store still proves its facts from the bytes it stores (invariant 1);
+ * - objects are shared (X509_up_ref), so callers must only read them.  The
+ *   callers (audited) are chain_checker.c's ck_chain_checker_cert and
+ *   checker_cert, which pass them to crypto_cert_info_from_x509 (getters;
+ *   X509_get_ext_d2i returns copies), crypto_chain_link_ok
+ *   (X509_check_issued, X509_verify; the extension flags OpenSSL caches
+ *   inside an X509 are filled under its own lock, from the same bytes) and
+ *   keep them in a checker, which never changes them either.
+ *
+ * Must never: serve a caller that sets anything on an X509 (X509_alias_set1,
+ * X509_add1_trust_object, X509_sign, ...), hold more than X509_CACHE_MAX
+ * entries or any certificate over X509_CACHE_DER_MAX bytes, outlive its
+ * thread (a pthread key destructor frees it at thread exit).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto/crypto_int.h"
+
+#define X509_CACHE_MAX 4
+#define X509_CACHE_DER_MAX 16384
+
+struct x509_cache_entry {
+	unsigned char *der;
+	size_t len;
+	X509 *x;
+};
+
+struct x509_cache {
+	struct x509_cache_entry e[X509_CACHE_MAX];
+	size_t next; /* the entry replaced next (oldest first) */
+};
+
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static pthread_key_t cache_key;
+static int cache_key_made;
+
+static void
+cache_free(void *p)
+{
+	struct x509_cache *c = p;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < X509_CACHE_MAX; i++) {
+		X509_free(c->e[i].x);
+		free(c->e[i].der);
+	}
+	free(c);
+}
+
+static void
+cache_key_make(void)
+{
+	cache_key_made = pthread_key_create(&cache_key, cache_free) == 0;
+}
+
+/* This thread's cache, made on first use; NULL without memory (then
+ * nothing is cached and every call decodes). */
+static struct x509_cache *
+cache_get(void)
+{
+	struct x509_cache *c;
+
+	if (pthread_once(&cache_once, cache_key_make) != 0 || !cache_key_made)
+		return NULL;
+	c = pthread_getspecific(cache_key);
+	if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL &&
+	    pthread_setspecific(cache_key, c) != 0) {
+		free(c);
+		c = NULL;
+	}
+	return c;
+}
+
+/* Keeps x (one more reference) under a copy of der; nothing if no room. */
+static void
+cache_put(struct x509_cache *c, const unsigned char *der, size_t len, X509 *x)
+{
+	struct x509_cache_entry *e = &c->e[c->next];
+	unsigned char *copy = NULL;
+
+	if (len > X509_CACHE_DER_MAX || (copy = malloc(len)) == NULL || !X509_up_ref(x)) {
+		free(copy);
+		return;
+	}
+	memcpy(copy, der, len);
+	X509_free(e->x);
+	free(e->der);
+	e->der = copy;
+	e->len = len;
+	e->x = x;
+	c->next = (c->next + 1) % X509_CACHE_MAX;
+}
+
+enum ck_code
+crypto_x509_shared(const unsigned char *der, size_t len, X509 **out, struct ck_err *err)
+{
+	struct x509_cache *c = der != NULL && len > 0 ? cache_get() : NULL;
+	enum ck_code rc;
+	X509 *x = NULL;
+	size_t i;
+
+	for (i = 0; c != NULL && i < X509_CACHE_MAX; i++) {
+		if (c->e[i].x != NULL && c->e[i].len == len &&
+		    memcmp(c->e[i].der, der, len) == 0 && X509_up_ref(c->e[i].x)) {
+			*out = c->e[i].x;
+			return CK_OK;
+		}
+	}
+	if ((rc = crypto_x509_from_der(der, len, &x, err)) != CK_OK)
+		return rc;
+	if (c != NULL)
+		cache_put(c, der, len, x);
+	*out = x;
+	return CK_OK;
+}
+
+void
+crypto_x509_cache_clear(void)
+{
+	struct x509_cache *c;
+
+	if (pthread_once(&cache_once, cache_key_make) != 0 || !cache_key_made)
+		return;
+	if ((c = pthread_getspecific(cache_key)) != NULL && pthread_setspecific(cache_key, NULL) == 0)
+		cache_free(c);
+}
