@@ -1,10 +1,12 @@
 /*
  * fuzz_pem_certs.c - libFuzzer target for ck_pem_certs_parse (ACME
- * certificate downloads) and ck_cert_info_from_der: the input is read as a
- * PEM chain, and also as one DER certificate.
+ * certificate downloads), ck_cert_info_from_der and ck_cert_aki_serial (the
+ * ARI certificate ID's partial read): the input is read as a PEM chain, and
+ * also as one DER certificate.
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "crypto/crypto.h"
 
@@ -14,9 +16,15 @@ static void
 info(const unsigned char *der, size_t len)
 {
 	struct ck_cert_info ci;
+	unsigned char *kid = NULL, *serial = NULL;
+	size_t kid_len = 0, serial_len = 0;
 
 	if (ck_cert_info_from_der(der, len, &ci, NULL) == CK_OK)
 		ck_cert_info_cleanup(&ci);
+	if (ck_cert_aki_serial(der, len, &kid, &kid_len, &serial, &serial_len, NULL) == CK_OK) {
+		free(kid);
+		free(serial);
+	}
 }
 
 int
