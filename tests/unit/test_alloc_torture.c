@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include "acme/acme.h"
@@ -77,6 +79,69 @@ test_jws_sign_each_key_type(void **state)
 		assert_true(af_torture("jws kid", AF_ALL, op_jws_sign, NULL, &c) > 0);
 		EVP_PKEY_free(c.key);
 	}
+}
+
+/*
+ * OpenSSL 3.0 refreshes an RSA key's blinding at every 32nd private-key use.
+ * An allocation that fails inside that refresh must not leave the key
+ * signing wrongly without a word (a JWS the CA answers with "JWS
+ * verification error", again and again in a long-lived agent): for each
+ * allocation of the 32nd to 34th signatures in turn, a fresh copy of the
+ * key signs 36 times and every signature certkeep reports as made must
+ * verify under the key's public half.
+ */
+static void
+test_rsa_signer_after_failed_blinding_refresh(void **state)
+{
+	static const unsigned char msg[] = "protected.payload";
+	EVP_PKEY *gen = t_key(CK_KEY_RSA2048), *key = NULL;
+	unsigned char *der = NULL, *sig = NULL;
+	struct ck_signer *s = NULL;
+	size_t len = 0, siglen = 0;
+	unsigned long n;
+	EVP_MD_CTX *v;
+	int i, hit = 1, made, wrong;
+	struct ck_err e;
+
+	(void)state;
+	assert_int_equal(ck_key_to_pkcs8_der(gen, &der, &len, NULL), CK_OK);
+	for (n = 1; hit; n++) {
+		assert_int_equal(ck_key_from_pkcs8_der(der, len, &key, NULL), CK_OK);
+		assert_int_equal(ck_signer_from_key(key, &s, NULL), CK_OK);
+		made = wrong = 0;
+		for (i = 1; i <= 36; i++) {
+			if (i == 32)
+				af_arm(n, AF_OPENSSL);
+			ck_err_clear(&e);
+			if (ck_signer_sign(s, EVP_sha256(), msg, sizeof(msg), &sig, &siglen, &e) ==
+			    CK_OK) {
+				made++;
+				af_pause();
+				v = EVP_MD_CTX_new();
+				assert_non_null(v);
+				if (EVP_DigestVerifyInit(v, NULL, EVP_sha256(), NULL, gen) != 1 ||
+				    EVP_DigestVerify(v, sig, siglen, msg, sizeof(msg)) != 1)
+					wrong++;
+				EVP_MD_CTX_free(v);
+				af_resume();
+				free(sig);
+				sig = NULL;
+			} else {
+				assert_true(e.msg[0] != '\0');
+			}
+			if (i == 34)
+				hit = af_disarm();
+		}
+		ERR_clear_error();
+		if (wrong > 0)
+			fail_msg("allocation %lu of the 32nd-34th RSA signatures failed: %d of the "
+				 "%d signatures reported as made do not verify", n, wrong, made);
+		ck_signer_free(s);
+		EVP_PKEY_free(key);
+		s = NULL;
+	}
+	free(der);
+	EVP_PKEY_free(gen);
 }
 
 static enum ck_code
@@ -654,6 +719,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jws_sign_each_key_type),
 		cmocka_unit_test(test_jws_eab),
+		cmocka_unit_test(test_rsa_signer_after_failed_blinding_refresh),
 		cmocka_unit_test(test_acme_new_account),
 		cmocka_unit_test(test_acme_new_order),
 		cmocka_unit_test(test_acme_key_change),
