@@ -456,8 +456,7 @@ remove_source_key(struct ck_store *src, struct ck_store *dst, int64_t key_id,
 					       err)) != CK_OK)
 		return rc;
 	CK_FAULT("store.move.src_verified");
-	if ((rc = st_facts_forget_key_tx(src, key_id, err)) != CK_OK ||
-	    (rc = st_exec(src, err, NULL, "DELETE FROM keys WHERE id = ?", "i", key_id)) != CK_OK)
+	if ((rc = st_key_delete_tx(src, key_id, NULL, err)) != CK_OK)
 		return rc;
 	st_wal_scrub(src);
 	return CK_OK;

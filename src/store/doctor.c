@@ -352,9 +352,7 @@ prune_body(struct ck_store *st, void *arg, struct ck_err *err)
 	rc = ck_store_key_list(st, 1, &keys, err);
 	for (i = 0; rc == CK_OK && i < keys.n; i++) {
 		const struct ck_key_info *k = &keys.items[i];
-		rc = st_facts_forget_key_tx(st, k->id, err);
-		if (rc == CK_OK)
-			rc = st_exec(st, err, NULL, "DELETE FROM keys WHERE id = ?", "i", k->id);
+		rc = st_key_delete_tx(st, k->id, NULL, err);
 		if (rc == CK_OK)
 			rc = dr_fixed(f, DR_ORPHAN_KEY, 0, k->id, st_printf("key %lld", (long long)k->id),
 				      st_printf("removed unused %s key %lld (public key %.16s)",

@@ -375,6 +375,16 @@ st_key_used(struct ck_store *st, int64_t key_id, int *used, char *who, size_t n,
 	return CK_OK;
 }
 
+enum ck_code
+st_key_delete_tx(struct ck_store *st, int64_t key_id, int *changes, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_facts_forget_key_tx(st, key_id, err)) != CK_OK)
+		return rc;
+	return st_exec(st, err, changes, "DELETE FROM keys WHERE id = ?", "i", key_id);
+}
+
 /* Deletes key *(int64_t *)arg unless something uses it (st_tx_body). */
 static enum ck_code
 key_remove_body(struct ck_store *st, void *arg, struct ck_err *err)
@@ -389,8 +399,7 @@ key_remove_body(struct ck_store *st, void *arg, struct ck_err *err)
 	if (used)
 		return CK_FAIL(err, CK_ERR_IN_USE, "key %lld is used by %s; it was kept",
 			       (long long)id, who);
-	if ((rc = st_facts_forget_key_tx(st, id, err)) != CK_OK ||
-	    (rc = st_exec(st, err, &changes, "DELETE FROM keys WHERE id = ?", "i", id)) != CK_OK)
+	if ((rc = st_key_delete_tx(st, id, &changes, err)) != CK_OK)
 		return rc;
 	if (changes == 0)
 		return CK_FAIL(err, CK_ERR_NOT_FOUND, "key %lld is not in the store", (long long)id);

@@ -367,6 +367,11 @@ enum ck_code st_facts_key_moved_tx(struct ck_store *st, int64_t key_id, const ch
  * fact for a row the store no longer has. */
 enum ck_code st_facts_forget_key_tx(struct ck_store *st, int64_t key_id, struct ck_err *err);
 enum ck_code st_facts_forget_cert_tx(struct ck_store *st, int64_t cert_id, struct ck_err *err);
+/* Deletes key row key_id and its verified fact in the caller's transaction
+ * (the only way a key row is deleted); *changes (may be NULL): rows deleted.
+ * Whether the key may go is the caller's to decide. */
+enum ck_code st_key_delete_tx(struct ck_store *st, int64_t key_id, int *changes,
+			      struct ck_err *err);
 /* doctor --repair: records the fact of every certificate and software key
  * that has none for its bytes as stored, recomputing each the slow way
  * (a row that does not parse, open or match gets none); *certs, *keys:
