@@ -700,6 +700,38 @@ class AcmeProbe:
         status, _, body = self.post(url, old_key, inner, kid=kid)
         return status, body
 
+    def authorizations(self, order_url, key, kid):
+        """The order's authorizations as the server shows them (POST-as-GET):
+        [(url, body)].  Pebble shows a valid one with only the challenge
+        that validated it."""
+        status, _, order = self.post(order_url, key, None, kid=kid)
+        if status != 200:
+            raise AssertionError("order %s: %s %s" % (order_url, status, order))
+        found = []
+        for url in order["authorizations"]:
+            status, _, body = self.post(url, key, None, kid=kid)
+            if status != 200:
+                raise AssertionError("authorization %s: %s %s" % (url, status, body))
+            found.append((url, body))
+        return found
+
+    def deactivate_authorizations(self, order_url, key, kid):
+        """Deactivates the order's valid authorizations (RFC 8555 §7.5.2), so
+        the account's next order for those names must be validated again.
+        Pebble 2.4 reuses an account's valid authorization about once in 100
+        orders even with PEBBLE_AUTHZREUSE=0 (it reuses unless
+        rand.Intn(100) > percent), as Let's Encrypt does for 30 days.
+        Returns the URLs it deactivated."""
+        done = []
+        for url, body in self.authorizations(order_url, key, kid):
+            if body["status"] != "valid":
+                continue
+            status, _, after = self.post(url, key, {"status": "deactivated"}, kid=kid)
+            if status != 200 or after.get("status") != "deactivated":
+                raise AssertionError("deactivating %s: %s %s" % (url, status, after))
+            done.append(url)
+        return done
+
 
 class StaticServer:
     """python3 -m http.server serving a directory on 127.0.0.1:port (a webroot

@@ -4,7 +4,8 @@ sent; a forced renewal gives every lineage one new, linked, current
 certificate, with its own account and key type; a kill mid-batch is resumed
 with exactly one finalize per lineage; a Retry-After holds a name across
 runs and then lets it go; ARI's window decides (replaces set) and its
-moment stays put; two runs never renew one lineage twice."""
+moment stays put; two runs never renew one lineage twice; a name whose
+authorization the CA still holds is renewed without a challenge."""
 
 import calendar
 import concurrent.futures
@@ -50,7 +51,12 @@ class RenewBase(unittest.TestCase):
         self.store = os.path.join(TMP, self.id().rsplit(".", 2)[-2] + "-" +
                                   self.id().rsplit(".", 1)[-1], "store.db")
         self.ck = ckharness.Certkeep(self.store, ca_bundle=self.pebble().ca_bundle)
-        self.ck.run("account", "register", "--server", self.server(), "--agree-tos")
+        self.ck.run("account", "register", "--server", self.server(), "--agree-tos",
+                    *self.account_args())
+
+    def account_args(self):
+        """More options of the default account's `account register`."""
+        return ()
 
     def http(self):
         return ("--http-port", str(self.pebble().http_port), "--http-address", "127.0.0.1")
@@ -206,26 +212,6 @@ class TestRenew(RenewBase):
         self.renew("y.renew.test", "--force")
         self.assertEqual(self.current("y.renew.test")["key"]["algorithm"], "RSA 2048")
 
-    def test_each_lineage_proven_its_own_recorded_way(self):
-        self.ck.run("issue", "-d", "alpn.renew.test", "--challenge", "tls-alpn-01",
-                    "--tls-port", str(self.pebble().tls_port), "--tls-address", "127.0.0.1",
-                    timeout=300)
-        self.issue("http.renew.test")
-        # no challenge options: tls-alpn-01 for one, http-01 on its port for the other,
-        # both in flight at once
-        r = self.ck.run("renew", "--all", "--force", "--json", "--concurrency", "2",
-                        timeout=300)
-        out = json.loads(r.stdout)
-        self.assertEqual((out["renewed"], out["failed"]), (2, 0), out)
-        log = self.pebble().log()
-        # what Pebble tried for either name, for the message if a count is off
-        tried = "\n".join(l for l in log.splitlines()
-                          if "validate" in l and ("alpn.renew.test" in l or
-                                                  "http.renew.test" in l))
-        self.assertNotIn("http://alpn.renew.test", log, tried)  # never asked for by http-01
-        self.assertEqual(log.count("validate w/ HTTP: http://http.renew.test:%d/" %
-                                   self.pebble().http_port), 6, tried)  # issue + renew, 3 each
-
     def test_order_cap_per_server(self):
         for n in ("cap1.renew.test", "cap2.renew.test"):
             self.issue(n)
@@ -239,27 +225,6 @@ class TestRenew(RenewBase):
         waiting = [i for i in out["lineages"] if i["state"] == "waiting"][0]
         self.assertIn("cap on new orders", waiting["wait_reason"])
         self.assertEqual(self.new_orders() - orders, 1)
-
-    def test_failed_validation_backs_off(self):
-        self.issue("v.renew.test")
-        self.ck.run("revoke", "v.renew.test")  # due at once: revoked
-        self.assertEqual(self.dry("v.renew.test")["v.renew.test"]["why"], "revoked")
-        wrong = str(ckharness.free_port())  # nobody answers the CA's http-01 there
-        r = self.ck.run("renew", "v.renew.test", "--http-port", wrong, "--http-address",
-                        "127.0.0.1", "--json", check=False, timeout=300)
-        self.assertEqual(r.returncode, 1, r.stderr)
-        item = json.loads(r.stdout)["lineages"][0]
-        self.assertEqual(item["state"], "failed")
-        self.assertIn("validation", item["error"])
-        orders = self.new_orders()
-        out, r = self.renew_json("v.renew.test")
-        self.assertEqual(r.returncode, 0)
-        self.assertEqual(out["lineages"][0]["state"], "waiting")
-        self.assertIn("backoff after 1 failed attempt", out["lineages"][0]["wait_reason"])
-        self.assertEqual(self.new_orders(), orders, "retried in a tight loop")
-        failures, until = self.sql("SELECT failures, backoff_until FROM renewal")[0]
-        self.assertEqual(failures, 1)
-        self.assertGreater(until, time.time() + 60)
 
     def test_progress_line_on_a_terminal(self):
         self.issue("tty.renew.test")
@@ -294,6 +259,129 @@ class TestRenew(RenewBase):
         r = self.ck.run("renew", "no-such-lineage", check=False)
         self.assertEqual(r.returncode, 1)
         self.assertIn("no lineage is named 'no-such-lineage'", r.stderr)
+
+
+class TestRenewRevalidates(RenewBase):
+    """Against a Pebble that reuses every valid authorization of an account
+    (PEBBLE_AUTHZREUSE=100), as Let's Encrypt does for 30 days: an order
+    right after the issue has nothing to prove unless the CA forgets the
+    issue's authorizations first (forget_authorizations), which is what the
+    tests of a renewal's validation do.  The module's other Pebble reuses
+    about one in a hundred even at PEBBLE_AUTHZREUSE=0 (Pebble 2.4 reuses
+    unless rand.Intn(100) > percent): there these tests failed once in
+    about 100 runs; here, without the forgetting, they fail every run."""
+
+    reuse = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.reuse = ckharness.Pebble(os.path.join(TMP, "reuse"), name="reuse", authz_reuse=100)
+        cls.addClassCleanup(cls.reuse.stop)
+        cls.reuse.start()
+
+    def pebble(self):
+        return self.reuse
+
+    def account_args(self):
+        # a key of our own, so that the test can ask the CA as this account
+        os.makedirs(os.path.dirname(self.store))
+        self.account_key = ckharness.AcmeKey.generate(
+            os.path.join(os.path.dirname(self.store), "account.pem"))
+        return ("--key-file", self.account_key.path)
+
+    def setUp(self):
+        super().setUp()
+        self.probe = ckharness.AcmeProbe(self.server(), self.pebble().ca_bundle)
+        self.kid = self.probe.account_url(self.account_key)
+
+    def order_urls(self, lineage):
+        return [u for (u,) in self.sql("SELECT url FROM orders WHERE lineage = ? AND url "
+                                       "IS NOT NULL ORDER BY id", lineage)]
+
+    def forget_authorizations(self, lineage):
+        """The CA forgets every authorization the lineage's orders won."""
+        for url in self.order_urls(lineage):
+            self.probe.deactivate_authorizations(url, self.account_key, self.kid)
+
+    def proven(self, lineage):
+        """{authorization URL: (name, [types of the challenges that validated it])}
+        of the lineage's last order, as the CA shows them."""
+        return {u: (a["identifier"]["value"], sorted(c["type"] for c in a["challenges"]
+                                                     if c["status"] == "valid"))
+                for u, a in self.probe.authorizations(self.order_urls(lineage)[-1],
+                                                      self.account_key, self.kid)}
+
+    def test_each_lineage_proven_its_own_recorded_way(self):
+        self.ck.run("issue", "-d", "alpn.renew.test", "--challenge", "tls-alpn-01",
+                    "--tls-port", str(self.pebble().tls_port), "--tls-address", "127.0.0.1",
+                    timeout=300)
+        self.issue("http.renew.test")
+        ways = {"alpn.renew.test": "tls-alpn-01", "http.renew.test": "http-01"}
+        issued = {n: self.proven(n) for n in ways}
+        for n in ways:
+            self.assertEqual(list(issued[n].values()), [(n, [ways[n]])], issued)
+            self.forget_authorizations(n)
+        # no challenge options: tls-alpn-01 for one, http-01 on its port for the other,
+        # both in flight at once
+        r = self.ck.run("renew", "--all", "--force", "--json", "--concurrency", "2",
+                        timeout=300)
+        out = json.loads(r.stdout)
+        self.assertEqual((out["renewed"], out["failed"]), (2, 0), out)
+        # what the CA says proved each renewal: new authorizations, each by its own way
+        for n, way in ways.items():
+            renewed = self.proven(n)
+            self.assertEqual(list(renewed.values()), [(n, [way])], renewed)
+            self.assertFalse(set(renewed) & set(issued[n]), "the issue's authorization")
+        # Pebble logs each of its 3 fetches before making it and turns the
+        # authorization valid after all 3 answered: once renew saw it valid,
+        # the lines are in the file
+        log = self.pebble().log()
+        # what Pebble tried for either name, for the message if a count is off
+        tried = "\n".join(l for l in log.splitlines()
+                          if "validate" in l and ("alpn.renew.test" in l or
+                                                  "http.renew.test" in l))
+        self.assertNotIn("http://alpn.renew.test", log, tried)  # never asked for by http-01
+        self.assertEqual(log.count("validate w/ HTTP: http://http.renew.test:%d/" %
+                                   self.pebble().http_port), 6, tried)  # issue + renew, 3 each
+
+    def test_failed_validation_backs_off(self):
+        self.issue("v.renew.test")
+        self.ck.run("revoke", "v.renew.test")  # due at once: revoked
+        self.assertEqual(self.dry("v.renew.test")["v.renew.test"]["why"], "revoked")
+        self.forget_authorizations("v.renew.test")  # revoking keeps them valid
+        wrong = str(ckharness.free_port())  # nobody answers the CA's http-01 there
+        r = self.ck.run("renew", "v.renew.test", "--http-port", wrong, "--http-address",
+                        "127.0.0.1", "--json", check=False, timeout=300)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        item = json.loads(r.stdout)["lineages"][0]
+        self.assertEqual(item["state"], "failed")
+        self.assertIn("validation", item["error"])
+        orders = self.new_orders()
+        out, r = self.renew_json("v.renew.test")
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(out["lineages"][0]["state"], "waiting")
+        self.assertIn("backoff after 1 failed attempt", out["lineages"][0]["wait_reason"])
+        self.assertEqual(self.new_orders(), orders, "retried in a tight loop")
+        failures, until = self.sql("SELECT failures, backoff_until FROM renewal")[0]
+        self.assertEqual(failures, 1)
+        self.assertGreater(until, time.time() + 60)
+
+    def test_reused_authorization_renews_without_a_challenge(self):
+        # The CA still holds a valid authorization for the name: the renewal
+        # answers no challenge (a listener on a port nobody asks would fail it).
+        self.issue("reused.renew.test")
+        issued = self.proven("reused.renew.test")
+        challenges = self.pebble().count_requests("POST", "/chalZ/")
+        fetches = self.pebble().log().count("validate w/ HTTP: http://reused.renew.test:")
+        wrong = str(ckharness.free_port())
+        r = self.ck.run("renew", "reused.renew.test", "--force", "--http-port", wrong,
+                        "--http-address", "127.0.0.1", "--json", timeout=300)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["lineages"][0]["state"], "renewed", out)
+        self.assertEqual(self.proven("reused.renew.test"), issued)
+        self.assertEqual(self.pebble().count_requests("POST", "/chalZ/"), challenges)
+        self.assertEqual(self.pebble().log().count(
+            "validate w/ HTTP: http://reused.renew.test:"), fetches)
 
 
 class TestRenewProxy(RenewBase):
