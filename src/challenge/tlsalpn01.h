@@ -15,6 +15,7 @@
 #define TLSALPN_PROTO "acme-tls/1"
 #define TLSALPN_DEFAULT_PORT 443
 #define TLSALPN_SNI_MAX 80             /* an IPv6 reverse name is 72 bytes */
+#define TLSALPN_SERIAL_LEN 16          /* bytes of a validation certificate's serial */
 
 /*
  * The SNI the CA sends for identifier into out: the DNS name lower-cased,
@@ -30,6 +31,12 @@ enum ck_code tlsalpn_sni_for(const char *identifier, int is_ip, char *out, size_
  */
 enum ck_code tlsalpn_cert_new(EVP_PKEY *key, const char *identifier, int is_ip,
 			      const char *keyauth, X509 **out, struct ck_err *err);
+/* The same with the serial number made from rnd (tlsalpn_cert_new's random
+ * bytes; tests give their own). */
+enum ck_code tlsalpn_cert_new_serial(EVP_PKEY *key, const char *identifier, int is_ip,
+				     const char *keyauth,
+				     const unsigned char rnd[TLSALPN_SERIAL_LEN], X509 **out,
+				     struct ck_err *err);
 
 struct chall_responder;
 /* Handshakes completed with ALPN acme-tls/1 (tests, logs); the port bound. */

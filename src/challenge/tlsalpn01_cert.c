@@ -121,22 +121,24 @@ out:
 }
 
 enum ck_code
-tlsalpn_cert_new(EVP_PKEY *key, const char *identifier, int is_ip, const char *keyauth,
-		 X509 **out, struct ck_err *err)
+tlsalpn_cert_new_serial(EVP_PKEY *key, const char *identifier, int is_ip, const char *keyauth,
+			const unsigned char rnd[TLSALPN_SERIAL_LEN], X509 **out, struct ck_err *err)
 {
 	X509 *x = X509_new();
 	X509_NAME *nm = NULL;
 	X509_EXTENSION *ext = NULL;
 	ASN1_INTEGER *serial;
-	unsigned char rnd[16];
+	unsigned char sn[TLSALPN_SERIAL_LEN];
 	enum ck_code rc = CK_ERR_CRYPTO;
 
 	if (x == NULL || X509_set_version(x, 2) != 1 || (serial = X509_get_serialNumber(x)) == NULL)
 		goto out;
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-		goto out;
-	rnd[0] &= 0x7f; /* a positive serial */
-	if (ASN1_STRING_set(serial, rnd, sizeof(rnd)) != 1)
+	/* Positive and minimal DER whatever rnd is: the first byte in 0x40..0x7f.
+	 * A leading 00 before a byte below 0x80 is padding that strict parsers
+	 * (Go's x509, so Pebble and Boulder) refuse: the handshake fails. */
+	memcpy(sn, rnd, sizeof(sn));
+	sn[0] = (unsigned char)((sn[0] & 0x3f) | 0x40);
+	if (ASN1_STRING_set(serial, sn, sizeof(sn)) != 1)
 		goto out;
 	if ((nm = X509_NAME_new()) == NULL ||
 	    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
@@ -162,4 +164,16 @@ out:
 		return CK_FAIL(err, rc, "cannot make the tls-alpn-01 certificate for %.80s",
 			       identifier);
 	return CK_OK;
+}
+
+enum ck_code
+tlsalpn_cert_new(EVP_PKEY *key, const char *identifier, int is_ip, const char *keyauth,
+		 X509 **out, struct ck_err *err)
+{
+	unsigned char rnd[TLSALPN_SERIAL_LEN];
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return CK_FAIL(err, CK_ERR_CRYPTO, "cannot make the tls-alpn-01 certificate for "
+			       "%.80s: no random bytes", identifier);
+	return tlsalpn_cert_new_serial(key, identifier, is_ip, keyauth, rnd, out, err);
 }

@@ -5,8 +5,8 @@
  * through, files are 0644 and directories 0755 whatever the umask, and
  * everything certkeep made is gone after stop (what was there stays).
  * Also the dns-01 name/value, the tls-alpn-01 SNI of an IP and its
- * validation certificate (the acmeIdentifier extension byte for byte), and the
- * settings record round trip.
+ * validation certificate (the acmeIdentifier extension byte for byte, its
+ * serial in DER a strict parser reads), and the settings record round trip.
  */
 #include "test_store_util.h"
 
@@ -267,6 +267,53 @@ test_tlsalpn_certificate(void **state)
 	ASN1_OBJECT_free(oid);
 }
 
+/*
+ * Whatever the random bytes, the serial is a positive INTEGER in minimal
+ * DER: a CA's strict parser (Go's, in Pebble and Boulder) refuses a
+ * leading 00 before a byte below 0x80, and fails the handshake ("Failed to
+ * connect"): before, 1 validation certificate in 256.  OpenSSL's decoder
+ * refuses that padding too, so a certificate that reads back is one a CA reads.
+ */
+static void
+test_tlsalpn_certificate_serial_is_der(void **state)
+{
+	static const unsigned char first[][2] = { { 0x00, 0x01 }, { 0x00, 0x00 }, { 0x80, 0x7f },
+						  { 0x80, 0x80 }, { 0xff, 0xff }, { 0x01, 0x00 },
+						  { 0x7f, 0xff } };
+	unsigned char rnd[TLSALPN_SERIAL_LEN], *der = NULL;
+	const unsigned char *p;
+	const ASN1_INTEGER *sn;
+	EVP_PKEY *key = NULL;
+	X509 *x, *back;
+	struct ck_err err;
+	size_t i;
+	int len;
+
+	(void)state;
+	assert_int_equal(ck_key_generate(CK_KEY_EC256, &key, &err), CK_OK);
+	for (i = 0; i < CK_ARRAY_LEN(first); i++) {
+		memset(rnd, first[i][1], sizeof(rnd));
+		rnd[0] = first[i][0];
+		x = NULL;
+		assert_int_equal(tlsalpn_cert_new_serial(key, "a.example.org", 0, KEYAUTH, rnd, &x,
+							 &err), CK_OK);
+		der = NULL;
+		assert_true((len = i2d_X509(x, &der)) > 0);
+		p = der;
+		back = d2i_X509(NULL, &p, len);
+		if (back == NULL)
+			fail_msg("serial starting %02x %02x: the certificate does not read back",
+				 first[i][0], first[i][1]);
+		sn = X509_get0_serialNumber(back);
+		assert_int_equal(ASN1_STRING_type(sn), V_ASN1_INTEGER); /* positive */
+		assert_true(ASN1_STRING_length(sn) > 8);
+		X509_free(back);
+		OPENSSL_free(der);
+		X509_free(x);
+	}
+	EVP_PKEY_free(key);
+}
+
 static void
 test_settings_record_round_trip(void **state)
 {
@@ -324,6 +371,7 @@ main(void)
 		cmocka_unit_test(test_dns01_name_and_value),
 		cmocka_unit_test(test_tlsalpn_sni),
 		cmocka_unit_test(test_tlsalpn_certificate),
+		cmocka_unit_test(test_tlsalpn_certificate_serial_is_der),
 		cmocka_unit_test(test_settings_record_round_trip),
 	};
 
