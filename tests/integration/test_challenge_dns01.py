@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import threading
@@ -76,7 +77,26 @@ class DnsCase(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix=cls.__name__ + "-", dir=TMP)
         cls.store = os.path.join(cls.dir, "store", "store.db")
         cls.ck = ckharness.Certkeep(cls.store, ca_bundle=PEBBLE.ca_bundle)
-        cls.ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos")
+        # a key of our own, so that a test can ask the CA as this account
+        os.makedirs(os.path.dirname(cls.store))
+        cls.key = ckharness.AcmeKey.generate(os.path.join(cls.dir, "account.pem"))
+        cls.ck.run("account", "register", "--server", PEBBLE.directory_url, "--agree-tos",
+                   "--key-file", cls.key.path)
+
+    def forget_authorizations(self, lineage):
+        """The CA forgets the authorizations the lineage's orders won, so the
+        next order must prove its names again: Pebble reuses a valid one about
+        once in 100 orders even at PEBBLE_AUTHZREUSE=0 (tests/README.md)."""
+        probe = ckharness.AcmeProbe(PEBBLE.directory_url, PEBBLE.ca_bundle)
+        kid = probe.account_url(self.key)
+        db = sqlite3.connect(self.store)
+        try:
+            urls = db.execute("SELECT url FROM orders WHERE lineage = ? AND url IS NOT NULL",
+                              (lineage,)).fetchall()
+        finally:
+            db.close()
+        for (url,) in urls:
+            probe.deactivate_authorizations(url, self.key, kid)
 
     def challtest_hook(self, name):
         """A hook publishing through challtestsrv's management API, logging each call."""
@@ -141,6 +161,7 @@ class TestHook(DnsCase):
         self.assertEqual(shown["challenge"]["dns_hook"], hook)
         # A renewal-style issue with no challenge options: nothing listens on
         # Pebble's httpPort, so only the recorded hook can succeed.
+        self.forget_authorizations("renewdns")
         self.ck.run("issue", "-d", "renew.example.test", "--name", "renewdns", timeout=300)
         self.assertEqual(read(log).count("add "), 2,
                          "the second issue used the recorded hook without flags")
