@@ -235,6 +235,15 @@ class TestFinalizeOnFetch(IssueCase):
         self.assertEqual(self.proxy.count("/finalize-order/", "POST"), 1)
         self.assertEqual(PEBBLE.count_finalized() - finalized, 1)
 
+    def test_tls_alpn_responder_sees_the_fetch_too(self):
+        self.slow_first_poll()
+        res = self.ck.run("issue", "--name", "alpn", "-d", "alpn.example.test", "--challenge",
+                          "tls-alpn-01", "--tls-port", str(PEBBLE.tls_port), "--tls-address",
+                          "127.0.0.1", timeout=300)
+        self.assertIs(self.cert(res.stdout.strip())["key"]["linked"], True)
+        self.assertEqual(self.proxy.count("/authZ/", "POST"), 1)
+        self.assertEqual(self.proxy.count("/finalize-order/", "POST"), 1)
+
     def test_a_ca_still_deciding_is_asked_again(self):
         self.slow_first_poll()
         self.proxy.add_rule("/finalize-order/", method="POST", count=1, status=403,
