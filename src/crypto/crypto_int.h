@@ -53,6 +53,15 @@ enum ck_code crypto_x509_shared(const unsigned char *der, size_t len, X509 **out
 /* Empties this thread's certificate cache (tests; a thread's cache is also
  * freed when the thread exits). */
 void crypto_x509_cache_clear(void);
+/*
+ * 1 when this thread's cache holds the certificate der and
+ * crypto_x509_link_note said signer (exact bytes) signed it; 0 otherwise.
+ * Note only after crypto_chain_link_ok(signer, der) returned 1.
+ */
+int crypto_x509_link_known(const unsigned char *der, size_t len, const unsigned char *signer,
+			   size_t signer_len);
+void crypto_x509_link_note(const unsigned char *der, size_t len, const unsigned char *signer,
+			   size_t signer_len);
 
 /* ck_cert_info_from_der's facts of x, parsed from der (len bytes). */
 enum ck_code crypto_cert_info_from_x509(X509 *x, const unsigned char *der, size_t len,

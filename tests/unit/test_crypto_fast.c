@@ -353,6 +353,81 @@ test_cache_bounded(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* The entry in use stays while new ones come (least recently used goes):
+ * a batch's issuer is decoded once per thread, not once per few leaves. */
+static void
+test_cache_keeps_the_entry_in_use(void **state)
+{
+	EVP_PKEY *k = t_key(CK_KEY_ED25519);
+	unsigned char *der[9];
+	X509 *issuer, *again, *x;
+	size_t len[9], i;
+
+	(void)state;
+	crypto_x509_cache_clear();
+	for (i = 0; i < 9; i++)
+		der[i] = cert_der(k, (long)i + 1, &len[i]);
+	issuer = shared(der[0], len[0]);
+	for (i = 1; i < 9; i++) { /* a leaf, then the issuer again, eight times */
+		x = shared(der[i], len[i]);
+		X509_free(x);
+		again = shared(der[0], len[0]);
+		assert_ptr_equal(issuer, again);
+		X509_free(again);
+	}
+	X509_free(issuer);
+	crypto_x509_cache_clear();
+	for (i = 0; i < 9; i++)
+		free(der[i]);
+	EVP_PKEY_free(k);
+}
+
+/* A link noted as verified is known only for exactly those two certificates'
+ * bytes, on this thread, while the subject is cached. */
+static void
+test_link_known_only_for_the_same_bytes(void **state)
+{
+	EVP_PKEY *k = t_key(CK_KEY_ED25519);
+	unsigned char *sub, *iss, *other, *fill[5];
+	size_t slen, ilen, olen, flen[5], i;
+	X509 *x;
+
+	(void)state;
+	crypto_x509_cache_clear();
+	sub = cert_der(k, 1, &slen);
+	iss = cert_der(k, 2, &ilen);
+	other = cert_der(k, 3, &olen);
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	crypto_x509_link_note(sub, slen, iss, ilen); /* not cached: nothing noted */
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	x = shared(sub, slen);
+	X509_free(x);
+	crypto_x509_link_note(sub, slen, iss, ilen);
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 1);
+	assert_int_equal(crypto_x509_link_known(sub, slen, other, olen), 0);
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen - 1), 0);
+	assert_int_equal(crypto_x509_link_known(iss, ilen, sub, slen), 0);
+	iss[ilen - 1] ^= 0x01;
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	iss[ilen - 1] ^= 0x01;
+	for (i = 0; i < 5; i++) { /* the subject is pushed out: its link with it */
+		fill[i] = cert_der(k, (long)i + 10, &flen[i]);
+		x = shared(fill[i], flen[i]);
+		X509_free(x);
+	}
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	x = shared(sub, slen);
+	X509_free(x);
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	crypto_x509_cache_clear();
+	for (i = 0; i < 5; i++)
+		free(fill[i]);
+	free(sub);
+	free(iss);
+	free(other);
+	EVP_PKEY_free(k);
+}
+
 struct other_thread {
 	const unsigned char *der;
 	size_t len;
@@ -414,6 +489,8 @@ main(void)
 		cmocka_unit_test(test_csr_pubkey_identical),
 		cmocka_unit_test(test_cache_hit_only_on_same_bytes),
 		cmocka_unit_test(test_cache_bounded),
+		cmocka_unit_test(test_cache_keeps_the_entry_in_use),
+		cmocka_unit_test(test_link_known_only_for_the_same_bytes),
 		cmocka_unit_test(test_cache_per_thread),
 	};
 
