@@ -332,8 +332,8 @@ class TestRenewRevalidates(RenewBase):
             renewed = self.proven(n)
             self.assertEqual(list(renewed.values()), [(n, [way])], renewed)
             self.assertFalse(set(renewed) & set(issued[n]), "the issue's authorization")
-        # Pebble logs each of its 3 fetches before making it and turns the
-        # authorization valid after all 3 answered: once renew saw it valid,
+        # Pebble logs each of its 3 fetches before making it and accepts a
+        # finalize only after all 3 answered: once renew has the certificate,
         # the lines are in the file
         log = self.pebble().log()
         # what Pebble tried for either name, for the message if a count is off
