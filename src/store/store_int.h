@@ -183,7 +183,11 @@ typedef enum ck_code (*st_tx_body)(struct ck_store *st, void *arg, struct ck_err
  * "<name>.committed"; rolled back on any failure.  A failure the driver
  * calls ST_FAIL_RETRY (PostgreSQL: serialization failure, deadlock) runs
  * the whole transaction again, at most ST_TX_RETRY_MAX times in all,
- * waiting ST_TX_RETRY_MS, then twice as long; only at the outermost level.
+ * waiting ST_TX_RETRY_MS, then twice as long up to ST_TX_RETRY_CAP_MS,
+ * each wait between half and all of that at random (writers that collided
+ * do not collide again in step); only at the outermost level.  A fleet's
+ * nodes and workers commit at once: about 2 s of retries before the
+ * caller hears CK_ERR_BUSY.
  * SQLite never reports it: its busy timeout already waited for the lock.
  */
 enum ck_code st_tx_run(struct ck_store *st, struct ck_err *err, const char *name,
@@ -196,8 +200,9 @@ enum ck_code st_tx_run(struct ck_store *st, struct ck_err *err, const char *name
  */
 enum ck_code st_tx_exec(struct ck_store *st, struct ck_err *err, const char *name, int *changes,
 			const char *sql, const char *fmt, ...);
-#define ST_TX_RETRY_MAX 4
+#define ST_TX_RETRY_MAX 10
 #define ST_TX_RETRY_MS 20
+#define ST_TX_RETRY_CAP_MS 500
 /*
  * A read snapshot: every read until st_read_end sees the same state
  * (doctor's checks).  Inside a write transaction it is that transaction.

@@ -91,6 +91,26 @@ test_lost_race_is_run_again(void **state)
 	assert_true(gen1 == gen0); /* a lineage alone does not bump it, nor do the lost runs */
 }
 
+/* Many writers at once (a fleet's nodes times their workers): a
+ * transaction that loses six races in a row still lands, the waits
+ * between its tries growing. */
+static void
+test_six_lost_races_still_land(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_err err;
+	char *v = NULL;
+
+	ck_err_clear(&err);
+	use_flaky(e->st, 6);
+	assert_int_equal(ck_store_setting_set(e->st, "k", "v", &err), CK_OK);
+	assert_int_equal(commits_tried, 7);
+	e->st->drv = real;
+	assert_int_equal(ck_store_setting_get(e->st, "k", &v, NULL), CK_OK);
+	assert_string_equal(v, "v");
+	free(v);
+}
+
 /* Retries are bounded: the caller gets CK_ERR_BUSY and nothing changed. */
 static void
 test_lost_race_retries_are_bounded(void **state)
@@ -186,6 +206,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lost_race_is_run_again, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_six_lost_races_still_land, t_setup,
+						t_teardown),
 		cmocka_unit_test_setup_teardown(test_lost_race_retries_are_bounded, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_no_retry_inside_a_transaction, t_setup,
