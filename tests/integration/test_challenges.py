@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import tempfile
@@ -84,6 +85,17 @@ class ChallengeCase(unittest.TestCase):
 class TestTlsAlpn(ChallengeCase):
 
     def test_issue_records_and_repeats_the_method(self):
+        # The account's key is the test's, so that it can make the CA forget
+        # the first issue's authorization: Pebble reuses a valid one about
+        # once in 100 orders even at PEBBLE_AUTHZREUSE=0, and the repeat
+        # would then prove nothing.
+        store = os.path.join(self.dir, "own-key", "store.db")
+        key = ckharness.AcmeKey.generate(os.path.join(self.dir, "account.pem"))
+        self.ck = ckharness.Certkeep(store, ca_bundle=PEBBLE.ca_bundle)
+        self.ck.run("account", "register", "--server", self.server_url(), "--agree-tos",
+                    "--key-file", key.path)
+        probe = ckharness.AcmeProbe(self.server_url(), PEBBLE.ca_bundle)
+        kid = probe.account_url(key)
         before = PEBBLE.log().count("Attempting to validate w/ HTTP")
         self.ck.run("issue", "-d", "alpn.example.test", *self.tls_args(), timeout=300)
         shown = self.show("alpn.example.test")
@@ -95,11 +107,25 @@ class TestTlsAlpn(ChallengeCase):
         # A renewal-style issue with no challenge options: nothing listens on
         # Pebble's httpPort, so only the recorded tls-alpn-01 can succeed.
         first = shown["sha256"]
+        orders = [u for (u,) in sqlite3.connect(store).execute(
+            "SELECT url FROM orders WHERE url IS NOT NULL")]
+        self.assertEqual(len(orders), 1, orders)
+        forgotten = probe.deactivate_authorizations(orders[0], key, kid)
+        self.assertEqual(len(forgotten), 1)
         self.ck.run("issue", "-d", "alpn.example.test", timeout=300)
         second = self.show("alpn.example.test")
         self.assertNotEqual(second["sha256"], first)
         self.assertEqual(second["challenge"]["type"], "tls-alpn-01")
         self.assertEqual(PEBBLE.log().count("Attempting to validate w/ HTTP"), before)
+        orders = [u for (u,) in sqlite3.connect(store).execute(
+            "SELECT url FROM orders WHERE url IS NOT NULL ORDER BY id")]
+        # The repeat's authorization is a new one, validated by tls-alpn-01
+        # (Pebble shows a valid authorization with the challenge that won it).
+        proven = [(u, sorted(c["type"] for c in a["challenges"] if c["status"] == "valid"))
+                  for u, a in probe.authorizations(orders[-1], key, kid)]
+        self.assertEqual(len(proven), 1, proven)
+        self.assertNotIn(proven[0][0], forgotten)
+        self.assertEqual(proven[0][1], ["tls-alpn-01"])
 
     def test_one_listener_serves_every_name(self):
         # Three authorizations validated at once through one listener, each
