@@ -3,8 +3,9 @@
  * nonce is handed to exactly one taker, a nonce put back is drawn by a
  * waiting client instead of a HEAD, one kept too long is never handed out,
  * a forgotten directory is not served again, and the clients of a batch
- * borrow a connection per request instead of keeping one each.  (TSan is not available
- * here: the stress case runs under ASan and counts every hand-out.)
+ * borrow a connection per request instead of keeping one each.  (TSan is
+ * not available here: the stress case runs under ASan and counts every
+ * hand-out.)
  */
 #include <pthread.h>
 #include <setjmp.h>
