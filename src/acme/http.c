@@ -1,8 +1,9 @@
 /*
  * http.c - the default transport on libcurl, and struct acme_http_response.
  * Owns TLS policy (always verified, https only, no redirects), timeouts,
- * the body and header bounds, and connection reuse (one easy handle per
- * client).  Never interprets ACME: status codes are the caller's business.
+ * the body and header bounds, and connection reuse (an easy handle kept by
+ * a client, or borrowed from a batch's share for each request).  Never
+ * interprets ACME: status codes are the caller's business.
  */
 #include <errno.h>
 #include <stdlib.h>
