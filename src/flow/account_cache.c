@@ -277,7 +277,7 @@ acct_cache_prune(struct acct_cache *c, const struct ck_ctx *ctx, struct ck_store
 	struct ck_account row;
 	struct ck_err err;
 	enum ck_code rc;
-	size_t i;
+	size_t i, k;
 
 	if (c == NULL)
 		return;
@@ -299,5 +299,18 @@ acct_cache_prune(struct acct_cache *c, const struct ck_ctx *ctx, struct ck_store
 		}
 		ck_account_cleanup(&row);
 	}
+	/* A decoded key no kept session signs with (its account rolled over or
+	 * gone) is not kept in memory for the life of the process. */
+	pthread_mutex_lock(&c->key_lock);
+	for (k = 0; k < ACCT_CACHE_KEYS; k++) {
+		for (i = 0; i < ACCT_CACHE_MAX; i++)
+			if (c->e[i].used && c->e[i].s.account.key_id == c->keys[k].key_id)
+				break;
+		if (c->keys[k].pkey != NULL && i == ACCT_CACHE_MAX) {
+			EVP_PKEY_free(c->keys[k].pkey);
+			memset(&c->keys[k], 0, sizeof(c->keys[k]));
+		}
+	}
+	pthread_mutex_unlock(&c->key_lock);
 	pthread_mutex_unlock(&c->lock);
 }

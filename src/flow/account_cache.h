@@ -74,7 +74,8 @@ void acct_cache_put(struct acct_cache *c, struct ck_account_session *s, const ch
 /*
  * Drops every kept session whose account's row in st has another
  * generation, a rollover pending, or is gone (the store changed; a
- * long-lived process learns it from ck_store_wait_change).  No session may
+ * long-lived process learns it from ck_store_wait_change), and every
+ * decoded key no kept session signs with.  No session may
  * be taken out meanwhile (between runs).  A row that cannot be read keeps
  * its session: acct_cache_take reads it again before any use.
  */

@@ -673,6 +673,46 @@ test_cache_decodes_an_account_key_once_for_all_workers(void **state)
 		ck_store_close(w[i].st);
 }
 
+/*
+ * Between runs of a long-lived process, a decoded key that no kept session
+ * signs with is dropped from memory: the next open decodes it again; one a
+ * kept session signs with stays shared.
+ */
+static void
+test_cache_prune_forgets_a_decoded_key_no_session_uses(void **state)
+{
+	struct env *e = *state;
+	struct acct_cache *c = NULL;
+	struct ck_account_session s, kept;
+	EVP_PKEY *first = NULL;
+
+	memset(&s, 0, sizeof(s));
+	memset(&kept, 0, sizeof(kept));
+	assert_int_equal(acct_cache_new(&c, NULL), CK_OK);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, NULL, NULL), CK_OK);
+	first = s.key;
+	assert_int_equal(EVP_PKEY_up_ref(first), 1); /* alive: a new decode cannot reuse it */
+	acct_cache_put(c, &s, NULL, NULL, 0);        /* failed: not kept */
+	acct_cache_prune(c, &e->ctx, e->st);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, NULL, NULL), CK_OK);
+	assert_ptr_not_equal(s.key, first);          /* decoded again */
+	assert_true(ck_key_public_equal(s.key, e->oldk));
+	/* Kept with its session: the key survives the prune and is shared. */
+	acct_cache_put(c, &s, NULL, NULL, 1);
+	acct_cache_prune(c, &e->ctx, e->st);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &kept, NULL, NULL), CK_OK);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, NULL, NULL), CK_OK);
+	assert_ptr_equal(s.key, kept.key);
+	acct_cache_put(c, &s, NULL, NULL, 0);
+	acct_cache_put(c, &kept, NULL, NULL, 0);
+	EVP_PKEY_free(first);
+	acct_cache_free(c);
+}
+
 int
 main(void)
 {
@@ -681,6 +721,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cache_drops_a_session_after_a_rollover_elsewhere,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_decodes_an_account_key_once_for_all_workers,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_prune_forgets_a_decoded_key_no_session_uses,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_old_key_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_new_key_of_another_account_keeps_old,
