@@ -132,6 +132,9 @@ class Rule:
         str) and `headers`, e.g. for ARI or other canned answers.
     action "drop": close the connection without an answer.
     action "delay": wait `delay` seconds, then forward as usual.
+    action "headers": forward as usual and add `headers` to the answer
+        (replacing the upstream's of the same name), e.g. a Retry-After
+        the upstream does not send.
     action "forward_then_error": forward upstream (the upstream acts on the
         request: a keyChange commits), throw its answer away and answer the
         client `status` (default 502) instead, like a load balancer that gave
@@ -153,7 +156,8 @@ class Rule:
         if action is None:
             action = "delay" if delay is not None and status is None else (
                 "respond" if body is not None else "problem")
-        if action not in ("problem", "respond", "drop", "delay", "forward_then_error", "hold"):
+        if action not in ("problem", "respond", "drop", "delay", "forward_then_error", "hold",
+                          "headers"):
             raise ValueError("unknown action %r" % action)
         self.action = action
         if type and not type.startswith("urn:"):
@@ -220,7 +224,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        if rule is not None and rule.action in ("forward_then_error", "hold"):
+        if rule is not None and rule.action in ("forward_then_error", "hold", "headers"):
             self._forward(body, path, after=rule)
             return
         if rule is not None:
@@ -312,7 +316,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._gateway_error(after, path, status)
             return
         action = "forward"
-        if after is not None:  # hold
+        if after is not None and after.action == "headers":
+            for k, v in after.headers.items():
+                out = {h: hv for h, hv in out.items() if h.lower() != k.lower()}
+                out[k] = [v]
+            action = "rule %d (headers)" % after.id
+        elif after is not None:  # hold
             after.holding.set()
             released = after.released.wait(after.delay if after.delay is not None else 60)
             action = "rule %d (held, %s)" % (after.id, "released" if released else "timed out")

@@ -539,6 +539,16 @@ enum ck_code acme_authz_wait(struct acme_client *c, struct acme_authz *a, struct
  */
 enum ck_code acme_authz_wait_all(struct acme_client *c, struct acme_authz **v, size_t n,
 				 size_t *which, struct ck_err *err);
+/*
+ * acme_authz_wait_all that, each time a round of polls is due (after its
+ * sleep), first calls enough(arg): nonzero ends the wait at once with
+ * CK_OK and *which = n, without asking, leaving v as last heard (the
+ * caller learns the outcome another way: a finalize that the server
+ * refuses while any authorization is not valid).  enough NULL: never.
+ */
+enum ck_code acme_authz_wait_until(struct acme_client *c, struct acme_authz **v, size_t n,
+				   size_t *which, int (*enough)(void *arg), void *arg,
+				   struct ck_err *err);
 
 /* token "." base64url(JWK thumbprint of key); the token must be base64url. */
 enum ck_code acme_key_authorization(EVP_PKEY *key, const char *token, char **out,

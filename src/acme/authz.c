@@ -307,6 +307,13 @@ enum ck_code
 acme_authz_wait_all(struct acme_client *c, struct acme_authz **v, size_t n, size_t *which,
 		    struct ck_err *err)
 {
+	return acme_authz_wait_until(c, v, n, which, NULL, NULL, err);
+}
+
+enum ck_code
+acme_authz_wait_until(struct acme_client *c, struct acme_authz **v, size_t n, size_t *which,
+		      int (*enough)(void *arg), void *arg, struct ck_err *err)
+{
 	struct authz_poll p = { 0 };
 	time_t start = ck_now(c->ctx);
 	unsigned long elapsed, ms;
@@ -349,6 +356,10 @@ acme_authz_wait_all(struct acme_client *c, struct acme_authz **v, size_t n, size
 			/* The sleep ends early on a cancel: stop, the caller cleans up. */
 			if ((rc = ck_cancel_check(c->ctx, what, err)) != CK_OK)
 				break;
+		}
+		if (enough != NULL && enough(arg)) {
+			next = n;
+			break;
 		}
 		if ((rc = authz_round_fetch(c, v, n, &p, &next, err)) != CK_OK)
 			break;

@@ -151,6 +151,14 @@ chall_remove(struct chall_responder *r, const struct chall_item *it)
 		r->ops->remove(r, it);
 }
 
+int
+chall_served(struct chall_responder *r, const struct chall_item *it, long long *at)
+{
+	if (r == NULL || it == NULL || r->ops->served == NULL)
+		return -1;
+	return r->ops->served(r, it, at);
+}
+
 void
 chall_stop(struct chall_responder *r)
 {

@@ -19,8 +19,8 @@
  * yet) -> start (bind the port, open the webroot, read the TSIG file) ->
  * add (per challenge: serve it / write it / publish the record) -> ready
  * (once per round of adds: wait until what was added is visible where the
- * CA will look, e.g. DNS propagation) -> tell the server -> remove (per
- * item, when its authorization is decided) -> stop (free everything; every
+ * CA will look, e.g. DNS propagation) -> tell the server -> (served: has
+ * the CA looked?) -> remove (per item, when its authorization is decided) -> stop (free everything; every
  * file, record and listener it made is gone afterwards, on success, error
  * and cancel alike).
  *
@@ -66,6 +66,11 @@ struct chall_ops {
 	void (*remove)(struct chall_responder *r, const struct chall_item *it);
 	/* Withdraws everything still added, releases everything, frees r. */
 	void (*stop)(struct chall_responder *r);
+	/* 1 when the item has been served to someone (the CA's validation
+	 * server, as far as a responder can tell) since it was added, *at the
+	 * ck_mono_ms() of the first time; 0 when not yet.  NULL for a way that
+	 * cannot see the CA's look (a webroot another server serves, DNS). */
+	int (*served)(struct chall_responder *r, const struct chall_item *it, long long *at);
 };
 
 struct chall_responder {
@@ -90,6 +95,8 @@ enum ck_code chall_start(struct chall_responder *r, struct ck_err *err);
 enum ck_code chall_add(struct chall_responder *r, const struct chall_item *it, struct ck_err *err);
 enum ck_code chall_ready(struct chall_responder *r, struct ck_err *err);
 void chall_remove(struct chall_responder *r, const struct chall_item *it);
+/* r->ops->served: 1 served (*at set), 0 not yet, -1 the way cannot tell. */
+int chall_served(struct chall_responder *r, const struct chall_item *it, long long *at);
 /* NULL is a no-op. */
 void chall_stop(struct chall_responder *r);
 

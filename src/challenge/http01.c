@@ -30,6 +30,7 @@ static const struct chall_listen_names http01_names = { "http-01", "--http-port"
 struct http01_entry {
 	char *token;
 	char *keyauth;
+	long long served_at;  /* ck_mono_ms() of the first answer with keyauth; 0 = none yet */
 };
 
 struct http01 {
@@ -108,6 +109,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 	if (e != NULL) {
 		snprintf(keyauth, sizeof(keyauth), "%s", e->keyauth);
 		h->hits++;
+		if (e->served_at == 0)
+			e->served_at = ck_mono_ms();
 	}
 	pthread_mutex_unlock(&h->lock);
 	if (keyauth[0] == '\0')
@@ -248,6 +251,25 @@ http01_clear(struct http01 *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+int
+http01_served(struct http01 *h, const char *token, long long *at)
+{
+	struct http01_entry *e;
+	int served = 0;
+
+	if (h == NULL || token == NULL)
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	e = entry_find(h, token);
+	if (e != NULL && e->served_at != 0) {
+		served = 1;
+		if (at != NULL)
+			*at = e->served_at;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return served;
+}
+
 unsigned long
 http01_hits(const struct http01 *h)
 {
@@ -301,6 +323,12 @@ resp_remove(struct chall_responder *r, const struct chall_item *it)
 	http01_remove(r->impl, it->token);
 }
 
+static int
+resp_served(struct chall_responder *r, const struct chall_item *it, long long *at)
+{
+	return http01_served(r->impl, it->token, at);
+}
+
 static void
 resp_stop(struct chall_responder *r)
 {
@@ -309,7 +337,7 @@ resp_stop(struct chall_responder *r)
 }
 
 static const struct chall_ops http01_ops = {
-	"http-01", resp_start, resp_add, NULL, resp_remove, resp_stop,
+	"http-01", resp_start, resp_add, NULL, resp_remove, resp_stop, resp_served,
 };
 
 enum ck_code

@@ -43,6 +43,12 @@ unsigned http01_port(const struct http01 *h);
  */
 enum ck_code http01_add(struct http01 *h, const char *token, const char *keyauth,
 			struct ck_err *err);
+/*
+ * 1 when token has been answered with its key authorization since it was
+ * (last) added, *at (may be NULL) the ck_mono_ms() of the first answer; 0
+ * when not yet or unknown.  A re-add starts over.
+ */
+int http01_served(struct http01 *h, const char *token, long long *at);
 /* Stops serving token (no-op if unknown). */
 void http01_remove(struct http01 *h, const char *token);
 /* Stops serving every token. */

@@ -43,6 +43,7 @@ struct alpn_item {
 	char *token;
 	char sni[TLSALPN_SNI_MAX];
 	X509 *cert;
+	long long served_at;        /* ck_mono_ms() its certificate was first presented; 0 = not yet */
 };
 
 struct alpn {
@@ -118,9 +119,13 @@ on_sni(SSL *s, int *al, void *arg)
 	if (name == NULL)
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
 	pthread_mutex_lock(&a->lock);
-	for (i = a->n; i-- > 0 && cert == NULL;) /* the newest item for a name wins */
-		if (strcasecmp(a->items[i].sni, name) == 0 && X509_up_ref(a->items[i].cert) == 1)
+	for (i = a->n; i-- > 0 && cert == NULL;) { /* the newest item for a name wins */
+		if (strcasecmp(a->items[i].sni, name) == 0 && X509_up_ref(a->items[i].cert) == 1) {
 			cert = a->items[i].cert;
+			if (a->items[i].served_at == 0)
+				a->items[i].served_at = ck_mono_ms();
+		}
+	}
 	pthread_mutex_unlock(&a->lock);
 	if (cert == NULL)
 		return SSL_TLSEXT_ERR_ALERT_FATAL;
@@ -383,6 +388,29 @@ alpn_remove(struct chall_responder *r, const struct chall_item *it)
 	pthread_mutex_unlock(&a->lock);
 }
 
+static int
+alpn_served(struct chall_responder *r, const struct chall_item *it, long long *at)
+{
+	struct alpn *a = r->impl;
+	int served = 0;
+	size_t i;
+
+	if (a == NULL || it->token == NULL || it->identifier == NULL)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n; i++) {
+		if (strcmp(a->items[i].token, it->token) == 0 &&
+		    strcmp(a->items[i].identifier, it->identifier) == 0) {
+			served = a->items[i].served_at != 0;
+			if (served && at != NULL)
+				*at = a->items[i].served_at;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return served;
+}
+
 /* Ends the accept thread and every connection, then frees a. */
 static void
 alpn_free(struct alpn *a)
@@ -448,7 +476,7 @@ chall_tlsalpn01_port(const struct chall_responder *r)
 }
 
 static const struct chall_ops alpn_ops = {
-	"tls-alpn-01", alpn_start, alpn_add, NULL, alpn_remove, alpn_stop,
+	"tls-alpn-01", alpn_start, alpn_add, NULL, alpn_remove, alpn_stop, alpn_served,
 };
 
 enum ck_code

@@ -273,7 +273,12 @@ wr_stop(struct chall_responder *r)
 }
 
 static const struct chall_ops webroot_ops = {
-	"http-01", wr_start, wr_add, NULL, wr_remove, wr_stop,
+	.type = "http-01",
+	.start = wr_start,
+	.add = wr_add,
+	.remove = wr_remove,
+	.stop = wr_stop,
+	/* .served: another server serves the files; certkeep cannot see the CA look */
 };
 
 enum ck_code

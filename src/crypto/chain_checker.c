@@ -100,13 +100,16 @@ checker_link_known(const struct ck_chain_checker *c, int issuer, int subject)
 	return 0;
 }
 
-/* 1 if every link of leaf x's chain verifies (each fact recomputed or known). */
+/* 1 if every link of leaf x's chain verifies (each fact recomputed, or
+ * known to this checker or to this thread's certificate cache). */
 static int
-checker_chain_ok(struct ck_chain_checker *c, X509 *x, const struct ck_der_list *chain)
+checker_chain_ok(struct ck_chain_checker *c, const unsigned char *der, size_t len, X509 *x,
+		 const struct ck_der_list *chain)
 {
 	X509 *prev = x, *cur, *tmp = NULL, *prev_tmp = NULL;
+	const unsigned char *prev_der = der;
+	size_t prev_len = len, i;
 	int prev_idx = -1, idx, ok = 1;
-	size_t i;
 
 	for (i = 0; ok && i < chain->n; i++) {
 		idx = checker_cert(c, &chain->items[i], &tmp);
@@ -115,8 +118,12 @@ checker_chain_ok(struct ck_chain_checker *c, X509 *x, const struct ck_der_list *
 			ok = 0;
 			break;
 		}
-		if (!(prev_idx >= 0 && idx >= 0 && checker_link_known(c, idx, prev_idx))) {
-			ok = crypto_chain_link_ok(cur, prev);
+		if (!(prev_idx >= 0 && idx >= 0 && checker_link_known(c, idx, prev_idx)) &&
+		    !crypto_x509_link_known(prev_der, prev_len, chain->items[i].data,
+					    chain->items[i].len)) {
+			if ((ok = crypto_chain_link_ok(cur, prev)))
+				crypto_x509_link_note(prev_der, prev_len, chain->items[i].data,
+						      chain->items[i].len);
 			if (ok && prev_idx >= 0 && idx >= 0 && c->nlinks < CHECKER_LINKS_MAX) {
 				c->links[c->nlinks].issuer = (unsigned char)idx;
 				c->links[c->nlinks++].subject = (unsigned char)prev_idx;
@@ -127,6 +134,8 @@ checker_chain_ok(struct ck_chain_checker *c, X509 *x, const struct ck_der_list *
 		tmp = NULL;
 		prev = cur;
 		prev_idx = idx;
+		prev_der = chain->items[i].data;
+		prev_len = chain->items[i].len;
 	}
 	X509_free(prev_tmp);
 	X509_free(tmp);
@@ -145,7 +154,7 @@ ck_chain_checker_cert(struct ck_chain_checker *c, const unsigned char *der, size
 	if ((rc = crypto_x509_shared(der, len, &x, err)) != CK_OK)
 		return rc;
 	if ((rc = crypto_cert_info_from_x509(x, der, len, info, err)) == CK_OK &&
-	    chain != NULL && chain->n > 0 && !checker_chain_ok(c, x, chain))
+	    chain != NULL && chain->n > 0 && !checker_chain_ok(c, der, len, x, chain))
 		*chain_rc = ck_chain_check(der, len, chain, cerr);
 	X509_free(x);
 	return rc;

@@ -25,6 +25,19 @@ enum ck_code crypto_i2d(const void *obj, crypto_i2d_fn i2d, int secret, unsigned
  * untouched: the caller takes the encoder path (X509_PUBKEY_set).
  */
 int crypto_pubkey_fill(EVP_PKEY *key, X509_PUBKEY *pub);
+/*
+ * The named curve (NID_X9_62_prime256v1 or NID_secp384r1) of an EC key and
+ * its encoded public point (*ptlen in: room, out: length); NID_undef for
+ * another curve or a key with explicit parameters.
+ */
+int crypto_ec_named_point(EVP_PKEY *key, unsigned char *pt, size_t *ptlen);
+/*
+ * key's PKCS#8 PrivateKeyInfo without OpenSSL 3.0's encoder, for EC
+ * P-256/P-384 and Ed25519 keys (pkcs8_lite.c): the same DER EVP_PKEY2PKCS8
+ * writes; NULL for any other key, or when it fails (the caller then takes
+ * the encoder path, which says why).
+ */
+PKCS8_PRIV_KEY_INFO *crypto_pkcs8_lite(EVP_PKEY *key);
 
 /* A certificate from DER that must be consumed whole. */
 enum ck_code crypto_x509_from_der(const unsigned char *der, size_t len, X509 **out,
@@ -40,6 +53,15 @@ enum ck_code crypto_x509_shared(const unsigned char *der, size_t len, X509 **out
 /* Empties this thread's certificate cache (tests; a thread's cache is also
  * freed when the thread exits). */
 void crypto_x509_cache_clear(void);
+/*
+ * 1 when this thread's cache holds the certificate der and
+ * crypto_x509_link_note said signer (exact bytes) signed it; 0 otherwise.
+ * Note only after crypto_chain_link_ok(signer, der) returned 1.
+ */
+int crypto_x509_link_known(const unsigned char *der, size_t len, const unsigned char *signer,
+			   size_t signer_len);
+void crypto_x509_link_note(const unsigned char *der, size_t len, const unsigned char *signer,
+			   size_t signer_len);
 
 /* ck_cert_info_from_der's facts of x, parsed from der (len bytes). */
 enum ck_code crypto_cert_info_from_x509(X509 *x, const unsigned char *der, size_t len,

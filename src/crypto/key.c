@@ -203,7 +203,10 @@ ck_key_to_pkcs8_der(EVP_PKEY *key, unsigned char **der, size_t *len, struct ck_e
 
 	if (key == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "no key");
-	p8 = EVP_PKEY2PKCS8(key);
+	/* The encoder chain OpenSSL 3.0 builds per key is most of a renewal's
+	 * key-storing cost: the usual keys are written directly (pkcs8_lite.c). */
+	if ((p8 = crypto_pkcs8_lite(key)) == NULL)
+		p8 = EVP_PKEY2PKCS8(key);
 	if (p8 == NULL)
 		return CK_FAIL_SSL(err, "the key has no private part that can be written as PKCS#8");
 	rc = crypto_i2d(p8, i2d_p8inf, 1, der, len, err);
@@ -297,8 +300,8 @@ out:
 /* The named curve (P-256 or P-384 only) and encoded point of an EC key, in
  * one provider query; NID_undef for any other curve, and for a key whose
  * parameters are written out explicitly (its SPKI carries them, not an OID). */
-static int
-key_ec_parts(EVP_PKEY *key, unsigned char *pt, size_t *ptlen)
+int
+crypto_ec_named_point(EVP_PKEY *key, unsigned char *pt, size_t *ptlen)
 {
 	char group[64] = "", encoding[32] = "";
 	OSSL_PARAM params[] = {
@@ -329,7 +332,7 @@ key_spki_parts(EVP_PKEY *key, int *alg, int *curve, unsigned char *pt, size_t *p
 	switch (EVP_PKEY_get_base_id(key)) {
 	case EVP_PKEY_EC:
 		*alg = NID_X9_62_id_ecPublicKey;
-		*curve = key_ec_parts(key, pt, ptlen);
+		*curve = crypto_ec_named_point(key, pt, ptlen);
 		return *curve != NID_undef;
 	case EVP_PKEY_ED25519:
 		*alg = NID_ED25519;

@@ -18,6 +18,11 @@
  *   inside an X509 are filled under its own lock, from the same bytes) and
  *   keep them in a checker, which never changes them either.
  *
+ * It also remembers, per certificate, the certificate seen to sign it
+ * (crypto_x509_link_note after crypto_chain_link_ok said so): a batch's
+ * intermediate is proven signed by its root once per thread, not once per
+ * renewal.  The memory is the signer's exact bytes, dropped with the entry.
+ *
  * Must never: serve a caller that sets anything on an X509 (X509_alias_set1,
  * X509_add1_trust_object, X509_sign, ...), hold more than X509_CACHE_MAX
  * entries or any certificate over X509_CACHE_DER_MAX bytes, outlive its
@@ -36,11 +41,14 @@ struct x509_cache_entry {
 	unsigned char *der;
 	size_t len;
 	X509 *x;
+	unsigned long used;       /* the cache's clock at its last use */
+	unsigned char *signer;    /* the DER of a certificate seen to sign it, or NULL */
+	size_t signer_len;
 };
 
 struct x509_cache {
 	struct x509_cache_entry e[X509_CACHE_MAX];
-	size_t next; /* the entry replaced next (oldest first) */
+	unsigned long clock;      /* counts uses: the least recently used entry goes */
 };
 
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
@@ -58,6 +66,7 @@ cache_free(void *p)
 	for (i = 0; i < X509_CACHE_MAX; i++) {
 		X509_free(c->e[i].x);
 		free(c->e[i].der);
+		free(c->e[i].signer);
 	}
 	free(c);
 }
@@ -86,13 +95,19 @@ cache_get(void)
 	return c;
 }
 
-/* Keeps x (one more reference) under a copy of der; nothing if no room. */
+/* Keeps x (one more reference) under a copy of der in place of the least
+ * recently used entry (a batch's issuer stays while leaves come and go);
+ * nothing if no room. */
 static void
 cache_put(struct x509_cache *c, const unsigned char *der, size_t len, X509 *x)
 {
-	struct x509_cache_entry *e = &c->e[c->next];
+	struct x509_cache_entry *e = &c->e[0];
 	unsigned char *copy = NULL;
+	size_t i;
 
+	for (i = 1; i < X509_CACHE_MAX; i++)
+		if (c->e[i].used < e->used)
+			e = &c->e[i];
 	if (len > X509_CACHE_DER_MAX || (copy = malloc(len)) == NULL || !X509_up_ref(x)) {
 		free(copy);
 		return;
@@ -100,26 +115,39 @@ cache_put(struct x509_cache *c, const unsigned char *der, size_t len, X509 *x)
 	memcpy(copy, der, len);
 	X509_free(e->x);
 	free(e->der);
+	free(e->signer);
 	e->der = copy;
 	e->len = len;
 	e->x = x;
-	c->next = (c->next + 1) % X509_CACHE_MAX;
+	e->used = ++c->clock;
+	e->signer = NULL;
+	e->signer_len = 0;
+}
+
+/* The entry of exactly der, or NULL. */
+static struct x509_cache_entry *
+cache_find(struct x509_cache *c, const unsigned char *der, size_t len)
+{
+	size_t i;
+
+	for (i = 0; c != NULL && der != NULL && i < X509_CACHE_MAX; i++)
+		if (c->e[i].x != NULL && c->e[i].len == len && memcmp(c->e[i].der, der, len) == 0)
+			return &c->e[i];
+	return NULL;
 }
 
 enum ck_code
 crypto_x509_shared(const unsigned char *der, size_t len, X509 **out, struct ck_err *err)
 {
 	struct x509_cache *c = der != NULL && len > 0 ? cache_get() : NULL;
+	struct x509_cache_entry *e = cache_find(c, der, len);
 	enum ck_code rc;
 	X509 *x = NULL;
-	size_t i;
 
-	for (i = 0; c != NULL && i < X509_CACHE_MAX; i++) {
-		if (c->e[i].x != NULL && c->e[i].len == len &&
-		    memcmp(c->e[i].der, der, len) == 0 && X509_up_ref(c->e[i].x)) {
-			*out = c->e[i].x;
-			return CK_OK;
-		}
+	if (e != NULL && X509_up_ref(e->x)) {
+		e->used = ++c->clock;
+		*out = e->x;
+		return CK_OK;
 	}
 	if ((rc = crypto_x509_from_der(der, len, &x, err)) != CK_OK)
 		return rc;
@@ -127,6 +155,32 @@ crypto_x509_shared(const unsigned char *der, size_t len, X509 **out, struct ck_e
 		cache_put(c, der, len, x);
 	*out = x;
 	return CK_OK;
+}
+
+int
+crypto_x509_link_known(const unsigned char *der, size_t len, const unsigned char *signer,
+		       size_t signer_len)
+{
+	struct x509_cache_entry *e = cache_find(cache_get(), der, len);
+
+	return e != NULL && e->signer != NULL && e->signer_len == signer_len &&
+	       memcmp(e->signer, signer, signer_len) == 0;
+}
+
+void
+crypto_x509_link_note(const unsigned char *der, size_t len, const unsigned char *signer,
+		      size_t signer_len)
+{
+	struct x509_cache_entry *e = cache_find(cache_get(), der, len);
+	unsigned char *copy;
+
+	if (e == NULL || signer_len == 0 || signer_len > X509_CACHE_DER_MAX ||
+	    (copy = malloc(signer_len)) == NULL)
+		return;
+	memcpy(copy, signer, signer_len);
+	free(e->signer);
+	e->signer = copy;
+	e->signer_len = signer_len;
 }
 
 void

@@ -403,8 +403,16 @@ out:
 	return rc;
 }
 
+/*
+ * Finalizes r->order (unless a resumed order was finalized already) and
+ * waits for its certificate.  proof: the order's authorizations were not
+ * seen valid, only their proofs fetched by the CA (issue_proof_wait's
+ * served); an orderNotReady then means the CA has not decided yet: the
+ * authorizations are waited for as usual and the finalize sent again.
+ */
 static enum ck_code
-issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
+issue_finalize(struct issue_run *r, char *const *names, struct issue_proof *proof,
+	       struct ck_err *err)
 {
 	unsigned char *csr = NULL;
 	size_t csr_len = 0;
@@ -419,6 +427,15 @@ issue_finalize(struct issue_run *r, char *const *names, struct ck_err *err)
 			return rc;
 		CK_FAULT("issue.before_finalize");
 		rc = acme_order_finalize(r->sess.client, &r->order, csr, csr_len, err);
+		if (rc == CK_ERR_ACME && proof != NULL &&
+		    strcmp(ck_err_problem_short(err), "orderNotReady") == 0) {
+			ck_log(&r->ctx->log, CK_LOG_DEBUG, "the server is still deciding the "
+			       "authorizations: waiting for them");
+			ck_err_clear(err);
+			if ((rc = issue_proof_wait(proof, 0, NULL, err)) == CK_OK)
+				rc = acme_order_finalize(r->sess.client, &r->order, csr, csr_len,
+							 err);
+		}
 		if (rc == CK_ERR_ACME && strcmp(ck_err_problem_short(err), "orderNotReady") == 0) {
 			ck_err_clear(err);
 			rc = acme_order_wait(r->sess.client, &r->order, err);
@@ -633,6 +650,8 @@ issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
 	struct ck_issue_params eff; /* p with the lineage's recorded token */
 	struct ck_lineage lin;      /* what eff borrows */
 	struct ck_issue_result res;
+	struct issue_proof *proof = NULL;
+	int unconfirmed = 0;        /* the proofs were fetched; the authorizations not seen valid */
 	enum ck_key_type kt = CK_KEY_EC256;
 	char **names = NULL;
 	enum ck_code rc;
@@ -671,11 +690,17 @@ issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
 		goto out;
 	if (r.order_id == 0 && (rc = issue_order_new(&r, names, kt, err)) != CK_OK)
 		goto out;
+	/* The proofs stay served through the finalize: it may go on their
+	 * fetch alone, before the CA is asked whether it accepted them. */
 	if (r.order.state == ACME_ST_PENDING &&
-	    (rc = issue_challenges_authorize(shared != NULL ? shared : &r.chall, r.sess.client,
-					     r.sess.key, &r.order, err)) != CK_OK)
+	    ((rc = issue_challenges_answer(shared != NULL ? shared : &r.chall, r.sess.client,
+					   r.sess.key, &r.order, &proof, err)) != CK_OK ||
+	     (rc = issue_proof_wait(proof, 1, &unconfirmed, err)) != CK_OK))
 		goto fail_order;
-	if ((rc = issue_finalize(&r, names, err)) != CK_OK)
+	rc = issue_finalize(&r, names, unconfirmed ? proof : NULL, err);
+	issue_proof_release(proof);
+	proof = NULL;
+	if (rc != CK_OK)
 		goto fail_order;
 	if ((rc = issue_store(&r, names, &res, err)) != CK_OK)
 		goto out;
@@ -704,6 +729,7 @@ fail_order:
 	       r.order.state == ACME_ST_INVALID
 		       ? "closed" : "open: the next run resumes it");
 out:
+	issue_proof_release(proof); /* before the responders it was added to stop */
 	issue_challenges_stop(&r.chall);
 	chall_settings_rec_cleanup(&r.recorded);
 	ck_der_list_cleanup(&r.certs);

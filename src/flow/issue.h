@@ -53,6 +53,28 @@ enum ck_code issue_challenges_init(struct issue_challenges *c, const struct ck_c
 enum ck_code issue_challenges_authorize(struct issue_challenges *c, struct acme_client *client,
 					EVP_PKEY *account_key, const struct acme_order *order,
 					struct ck_err *err);
+
+/*
+ * The same step in three parts, so the items stay served past it:
+ * issue_challenges_answer proves every pending authorization of order up
+ * to telling the server (*out: what was added; NULL on failure, when
+ * nothing stays added); issue_proof_wait waits like
+ * issue_challenges_authorize, or, with until_served, stops at the first
+ * poll round that finds every proof fetched from its responder at least
+ * ISSUE_SETTLE_MS ago (*served = 1: the authorizations are likely valid
+ * but unconfirmed; webroot and dns-01 cannot tell, so they are polled);
+ * a second wait asks only for those not yet seen valid.
+ * issue_proof_release withdraws every item (NULL-safe).  One proof is used
+ * by one thread.
+ */
+#define ISSUE_SETTLE_MS 250   /* from the CA's look at a proof to its verdict */
+struct issue_proof;
+enum ck_code issue_challenges_answer(struct issue_challenges *c, struct acme_client *client,
+				     EVP_PKEY *account_key, const struct acme_order *order,
+				     struct issue_proof **out, struct ck_err *err);
+enum ck_code issue_proof_wait(struct issue_proof *p, int until_served, int *served,
+			      struct ck_err *err);
+void issue_proof_release(struct issue_proof *p);
 /* Stops every responder (NULL-safe, idempotent). */
 void issue_challenges_stop(struct issue_challenges *c);
 

@@ -3,11 +3,17 @@
  * authorization of an order, the challenge type its name uses (per-name
  * override, else the default), one responder per type in use (started on
  * first need, shared by every order the owner authorizes through it), and
- * add -> ready -> respond -> wait -> remove.
+ * add -> ready -> respond -> wait -> remove.  The issue flow keeps the
+ * items served until the order is finalized (issue_proof_release): when
+ * every responder has seen the CA fetch its proof, the flow finalizes
+ * instead of polling the authorizations (one request less per order), and
+ * a CA still deciding says orderNotReady; the proofs must still be there
+ * for a second look.
  *
  * Must never: answer a challenge before its responder serves it; leave an
- * item added after the step returns (success, error or cancel); answer a
- * wildcard by anything but dns-01, or an IP address by dns-01.
+ * item added after issue_proof_release or issue_challenges_authorize
+ * returns (success, error or cancel); answer a wildcard by anything but
+ * dns-01, or an IP address by dns-01.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -196,43 +202,144 @@ authz_answer(struct issue_challenges *c, struct acme_client *client, struct auth
 	return CK_OK;
 }
 
+/* One order's authorizations being proven: what issue_challenges_answer
+ * added, kept served until issue_proof_release. */
+struct issue_proof {
+	struct issue_challenges *c;
+	struct authz_work *w;
+	size_t n;
+	struct acme_client *client;   /* the order's, for the waits */
+};
+
+/*
+ * acme_authz_wait_until's "enough": every pending proof was served by its
+ * responder (the CA has looked), the newest at least ISSUE_SETTLE_MS ago
+ * (slept here if not: the CA decides after it looked).  0 when any way
+ * cannot tell (webroot, dns-01) or has not served yet.
+ */
+static int
+proof_enough(void *arg)
+{
+	struct issue_proof *p = arg;
+	long long at, newest = 0, now;
+	size_t i;
+
+	for (i = 0; i < p->n; i++) {
+		if (!p->w[i].pending)
+			continue;
+		if (chall_served(p->c->r[p->w[i].type], &p->w[i].item, &at) != 1)
+			return 0;
+		if (at > newest)
+			newest = at;
+	}
+	now = ck_mono_ms();
+	if (newest > 0 && now - newest < ISSUE_SETTLE_MS)
+		ck_sleep_ms(p->c->ctx, (unsigned)(ISSUE_SETTLE_MS - (now - newest)));
+	return 1;
+}
+
 /*
  * Waits for every pending authorization at once (acme_authz_wait_all: one
  * shared poll timeline, not one wait per name); a failure names its name,
- * its type and what to check.
+ * its type and what to check.  until_served: a poll round that finds
+ * every proof served (proof_enough) ends the wait unasked, *served = 1.
  */
-static enum ck_code
-authz_wait(struct issue_challenges *c, struct acme_client *client, struct authz_work *w,
-	   size_t n, struct ck_err *err)
+enum ck_code
+issue_proof_wait(struct issue_proof *p, int until_served, int *served, struct ck_err *err)
 {
 	struct acme_authz **v;
 	size_t *idx, m = 0, i, which = 0;
+	struct authz_work *w = p->w;
 	enum ck_code rc;
 
-	v = calloc(n, sizeof(*v));
-	idx = calloc(n, sizeof(*idx));
+	if (served != NULL)
+		*served = 0;
+	v = calloc(p->n, sizeof(*v));
+	idx = calloc(p->n, sizeof(*idx));
 	if (v == NULL || idx == NULL) {
 		rc = CK_OOM(err);
 		goto out;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < p->n; i++)
 		if (w[i].pending) {
 			idx[m] = i;
 			v[m++] = &w[i].az;
 		}
-	rc = acme_authz_wait_all(client, v, m, &which, err);
+	rc = acme_authz_wait_until(p->client, v, m, &which, until_served ? proof_enough : NULL, p,
+				   err);
 	if (rc != CK_OK && rc != CK_ERR_CANCELLED && which < m) {
 		ck_err_prefix(err, "validation of %s failed (%s)", w[idx[which]].name,
 			      ck_challenge_type_name(w[idx[which]].type));
-		authz_hint(c, &w[idx[which]], err);
+		authz_hint(p->c, &w[idx[which]], err);
 	}
-	for (i = 0; i < m && rc == CK_OK; i++)
-		ck_log(&c->ctx->log, CK_LOG_DEBUG, "%s validated by %s", w[idx[i]].name,
+	for (i = 0; i < m && rc == CK_OK; i++) {
+		if (w[idx[i]].az.state != ACME_ST_VALID) {
+			if (served != NULL)
+				*served = 1;
+			continue;
+		}
+		w[idx[i]].pending = 0; /* decided: a later wait does not ask again */
+		ck_log(&p->c->ctx->log, CK_LOG_DEBUG, "%s validated by %s", w[idx[i]].name,
 		       ck_challenge_type_name(w[idx[i]].type));
+	}
+	if (served != NULL && *served)
+		ck_log(&p->c->ctx->log, CK_LOG_DEBUG, "every proof was fetched: finalizing "
+		       "without asking for the authorizations again");
 out:
 	free(v);
 	free(idx);
 	return rc;
+}
+
+void
+issue_proof_release(struct issue_proof *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->n; i++) {
+		if (p->w[i].added)
+			chall_remove(p->c->r[p->w[i].type], &p->w[i].item);
+		free(p->w[i].keyauth);
+		free(p->w[i].ident);
+		free(p->w[i].token);
+		acme_authz_cleanup(&p->w[i].az);
+	}
+	free(p->w);
+	free(p);
+}
+
+enum ck_code
+issue_challenges_answer(struct issue_challenges *c, struct acme_client *client,
+			EVP_PKEY *account_key, const struct acme_order *order,
+			struct issue_proof **out, struct ck_err *err)
+{
+	size_t n = order->authorizations.n, i;
+	struct issue_proof *p;
+	enum ck_code rc = CK_OK;
+
+	*out = NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return CK_OOM(err);
+	p->c = c;
+	p->client = client;
+	p->n = n;
+	if (n > 0 && (p->w = calloc(n, sizeof(*p->w))) == NULL) {
+		free(p);
+		return CK_OOM(err);
+	}
+	for (i = 0; i < n && rc == CK_OK; i++)
+		rc = authz_prepare(c, client, account_key, order->authorizations.v[i], &p->w[i],
+				   err);
+	if (rc == CK_OK)
+		rc = authz_answer(c, client, p->w, n, err);
+	if (rc != CK_OK) {
+		issue_proof_release(p);
+		return rc;
+	}
+	*out = p;
+	return CK_OK;
 }
 
 enum ck_code
@@ -240,28 +347,13 @@ issue_challenges_authorize(struct issue_challenges *c, struct acme_client *clien
 			   EVP_PKEY *account_key, const struct acme_order *order,
 			   struct ck_err *err)
 {
-	size_t n = order->authorizations.n, i;
-	struct authz_work *w;
-	enum ck_code rc = CK_OK;
+	struct issue_proof *p = NULL;
+	enum ck_code rc;
 
-	if (n == 0)
+	if (order->authorizations.n == 0)
 		return CK_OK;
-	if ((w = calloc(n, sizeof(*w))) == NULL)
-		return CK_OOM(err);
-	for (i = 0; i < n && rc == CK_OK; i++)
-		rc = authz_prepare(c, client, account_key, order->authorizations.v[i], &w[i], err);
-	if (rc == CK_OK)
-		rc = authz_answer(c, client, w, n, err);
-	if (rc == CK_OK)
-		rc = authz_wait(c, client, w, n, err);
-	for (i = 0; i < n; i++) {
-		if (w[i].added)
-			chall_remove(c->r[w[i].type], &w[i].item);
-		free(w[i].keyauth);
-		free(w[i].ident);
-		free(w[i].token);
-		acme_authz_cleanup(&w[i].az);
-	}
-	free(w);
+	if ((rc = issue_challenges_answer(c, client, account_key, order, &p, err)) == CK_OK)
+		rc = issue_proof_wait(p, 0, NULL, err);
+	issue_proof_release(p);
 	return rc;
 }

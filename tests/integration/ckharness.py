@@ -60,9 +60,13 @@ EAB_KEYS = {
 REQUEST_RE = re.compile(r"^Pebble \S+ \S+ (GET|HEAD|POST) \S+ -> calling handler", re.M)
 REQUEST_LINE_RE = re.compile(r"^Pebble \S+ \S+ (GET|HEAD|POST) (\S+) -> calling handler",
                              re.M)
-# Pebble 2.4's routes that a client POSTs to once per operation.
-ONCE_PER_OPERATION = ("/sign-me-up", "/order-plz", "/chalZ/", "/finalize-order/",
-                      "/rollover-account-key")
+# Pebble's line for a finalize it accepted (the order was ready).
+FINALIZED_RE = re.compile(r"^Pebble \S+ \S+ Order \S+ is fully authorized\. Processing "
+                          r"finalization$", re.M)
+# Pebble 2.4's routes that a client POSTs to once per operation.  Not
+# finalize: certkeep may send it before the CA has decided (see
+# count_finalized) and send it again after an orderNotReady.
+ONCE_PER_OPERATION = ("/sign-me-up", "/order-plz", "/chalZ/", "/rollover-account-key")
 # A bound, not a sleep: how long Pebble may take to answer its first request.
 # It makes its CA keys at start (a chain of 3 with alternate roots: several
 # RSA keys), which took over 20 s with two test modules on each of two busy
@@ -498,9 +502,17 @@ class Pebble:
             n += 1
         return n
 
+    def count_finalized(self):
+        """Finalize requests Pebble accepted (one log line each: the order
+        was ready and issuance began).  A finalize the server refused
+        (orderNotReady: certkeep finalizes once the CA has fetched every
+        proof, and asks again if the CA was still deciding; or badNonce)
+        is a request but not a finalization."""
+        return len(FINALIZED_RE.findall(self.log()))
+
     def count_bad_nonce(self, expected_posts):
         """How many POSTs to the once-per-operation endpoints (newAccount,
-        newOrder, challenge, finalize, keyChange) Pebble handled beyond
+        newOrder, challenge, keyChange) Pebble handled beyond
         `expected_posts`.
 
         Pebble 2.4 does not log the badNonce it answers; it logs every

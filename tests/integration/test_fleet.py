@@ -132,7 +132,7 @@ class FleetCase(unittest.TestCase):
         due = [i["lineage"] for i in self.ck.json("renew", "--dry-run", "--all", "--json")
                if i["state"] == "due"]
         self.assertEqual(sorted(due), sorted(self.names), "exactly the imported lineages are due")
-        self.finalizes0 = PEBBLE.count_requests("POST", "/finalize-order/")
+        self.finalizes0 = PEBBLE.count_finalized()
 
     def sql(self, query):
         return PG.psql(self.db, query)
@@ -160,7 +160,7 @@ class FleetCase(unittest.TestCase):
     def wait_finalizes(self, procs, n, limit=300):
         """Waits until Pebble has seen n finalizes of this test's round."""
         deadline = time.monotonic() + limit
-        while PEBBLE.count_requests("POST", "/finalize-order/") - self.finalizes0 < n:
+        while PEBBLE.count_finalized() - self.finalizes0 < n:
             self.assertLess(time.monotonic(), deadline, "the nodes never reached %d finalizes" % n)
             self.assertTrue(any(p.poll() is None for p in procs),
                             "every node ended before %d finalizes" % n)
@@ -193,7 +193,7 @@ class FleetCase(unittest.TestCase):
             time.sleep(1)  # leases the cut-off nodes still hold expire in their time
 
     def assert_exactly_once_nothing_lost(self):
-        finalizes = PEBBLE.count_requests("POST", "/finalize-order/") - self.finalizes0
+        finalizes = PEBBLE.count_finalized() - self.finalizes0
         rows = self.sql(
             "SELECT l.name || ' ' || count(c.id) || ' ' || "
             "  bool_or(c.id = l.current_cert_id AND c.issuer NOT LIKE '%%%s%%' "

@@ -455,9 +455,9 @@ class TestBadNonce(unittest.TestCase):
                          str(self.pebble.http_port), "--http-address", "127.0.0.1",
                          timeout=300)
             self.assertRegex(res.stdout.strip(), HEX64)
-        # One newAccount, then per certificate one newOrder, one challenge and
-        # one finalize: any POST beyond that was a retry after badNonce.
-        expected = 1 + 3 * self.ISSUES
+        # One newAccount, then per certificate one newOrder and one
+        # challenge: any POST beyond that was a retry after badNonce.
+        expected = 1 + 2 * self.ISSUES
         self.assertIn("Configured to reject 60% of good nonces", self.pebble.log())
         surplus = self.pebble.count_bad_nonce(expected)
         self.assertGreater(surplus, 0, "Pebble's log shows no retried POST: with 60 %% of "

@@ -136,9 +136,9 @@ class TestResume(IssueCase):
         self.assertEqual(self.cert(sha)["name"], "orphan")
 
     def test_killed_after_finalize_downloads(self):
-        finalized = PEBBLE.count_requests("POST", "/finalize-order/")
+        finalized = PEBBLE.count_finalized()
         self.resumed(["fin.example.test"], "fin", "issue.after_finalize:1")
-        self.assertEqual(PEBBLE.count_requests("POST", "/finalize-order/"), finalized + 1,
+        self.assertEqual(PEBBLE.count_finalized(), finalized + 1,
                          "a finalized order is not finalized again")
 
     def test_killed_before_finalize_finalizes_with_stored_key(self):
@@ -209,6 +209,75 @@ class TestResume(IssueCase):
         sha = self.issue(["one.example.test"], "names").stdout.strip()
         self.assertEqual(self.new_orders(), placed)
         self.assertEqual(self.cert(sha)["origin"], old[1])
+
+
+class TestFinalizeOnFetch(IssueCase):
+    """certkeep finalizes once the CA has fetched every proof from its own
+    responder, instead of asking for the authorization again (one request
+    less per order); a CA that was still deciding says orderNotReady, and
+    then the authorization is asked for as usual.
+
+    The proxy gives the authorization a Retry-After of 3 s (Pebble sends
+    none), so the first poll round comes after Pebble's validation server
+    has fetched the proof: the test does not race it."""
+
+    def slow_first_poll(self):
+        self.proxy.add_rule("/authZ/", method="POST", count=1, action="headers",
+                            headers={"Retry-After": "3"})
+
+    def test_finalized_without_asking_for_the_authorization_again(self):
+        self.slow_first_poll()
+        finalized = PEBBLE.count_finalized()
+        sha = self.issue(["fetched.example.test"], "fetched").stdout.strip()
+        self.assertIs(self.cert(sha)["key"]["linked"], True)
+        self.assertEqual(self.proxy.count("/authZ/", "POST"), 1,
+                         "the authorization was fetched once, to answer its challenge")
+        self.assertEqual(self.proxy.count("/finalize-order/", "POST"), 1)
+        self.assertEqual(PEBBLE.count_finalized() - finalized, 1)
+
+    def test_tls_alpn_responder_sees_the_fetch_too(self):
+        self.slow_first_poll()
+        res = self.ck.run("issue", "--name", "alpn", "-d", "alpn.example.test", "--challenge",
+                          "tls-alpn-01", "--tls-port", str(PEBBLE.tls_port), "--tls-address",
+                          "127.0.0.1", timeout=300)
+        self.assertIs(self.cert(res.stdout.strip())["key"]["linked"], True)
+        self.assertEqual(self.proxy.count("/authZ/", "POST"), 1)
+        self.assertEqual(self.proxy.count("/finalize-order/", "POST"), 1)
+
+    def test_a_ca_still_deciding_is_asked_again(self):
+        self.slow_first_poll()
+        self.proxy.add_rule("/finalize-order/", method="POST", count=1, status=403,
+                            type="orderNotReady", detail="injected: still validating")
+        finalized = PEBBLE.count_finalized()
+        sha = self.issue(["deciding.example.test"], "deciding").stdout.strip()
+        self.assertIs(self.cert(sha)["key"]["linked"], True)
+        self.assertEqual(self.proxy.count("/authZ/", "POST"), 2,
+                         "after the refusal the authorization was asked for once")
+        self.assertEqual(self.proxy.count("/finalize-order/", "POST"), 2)
+        self.assertEqual(PEBBLE.count_finalized() - finalized, 1, "one order finalized")
+        self.assertEqual([(o[2], o[3]) for o in orders(self.store, "deciding")], [("valid", 1)])
+
+    def test_a_proof_refused_after_the_fetch_is_named_and_the_order_closed(self):
+        self.slow_first_poll()
+        self.proxy.add_rule("/finalize-order/", method="POST", count=1, status=403,
+                            type="orderNotReady", detail="injected: still validating")
+        origin = self.proxy.directory_url.rsplit("/", 1)[0]
+        self.proxy.add_rule("/authZ/", method="POST", count=1, action="respond", status=200, body={
+            "status": "invalid", "expires": "2030-01-01T00:00:00Z",
+            "identifier": {"type": "dns", "value": "refused.example.test"},
+            "challenges": [{"type": "http-01", "url": origin + "/chalZ/injected",
+                            "token": "injected", "status": "invalid",
+                            "error": {"type": "urn:ietf:params:acme:error:unauthorized",
+                                      "detail": "injected: the key authorization did not match"}}]})
+        finalized = PEBBLE.count_finalized()
+        res = self.issue(["refused.example.test"], "refused", check=False)
+        self.assertEqual(res.returncode, 1, ckharness.describe(res, "validation failure exits 1"))
+        self.assertIn("validation of refused.example.test failed (http-01)", res.stderr)
+        self.assertIn("did not match", res.stderr, "the CA's reason is shown")
+        self.assertIn("--http-port", res.stderr, "the error says what to check")
+        self.assertEqual(PEBBLE.count_finalized() - finalized, 0)
+        self.assertEqual([(o[2], o[3]) for o in orders(self.store, "refused")], [("invalid", 1)],
+                         "an order whose authorization failed is closed")
 
 
 class TestCheckedBeforeStoring(IssueCase):

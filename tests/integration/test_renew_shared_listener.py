@@ -48,11 +48,11 @@ class TestSharedListener(unittest.TestCase):
                    "--tls-port", str(ckharness.free_port()))
         records = set(r for (r,) in self.sql("SELECT challenge FROM lineages"))
         self.assertEqual(len(records), 3, "three different records: %s" % records)
-        finalizes = PEBBLE.count_requests("POST", "/finalize-order/")
+        finalizes = PEBBLE.count_finalized()
         out, r = self.renew_all()
         self.assertEqual((out.get("renewed"), out.get("failed")), (3, 0),
                          ckharness.describe(r, "renew --all"))
-        self.assertEqual(PEBBLE.count_requests("POST", "/finalize-order/") - finalizes, 3)
+        self.assertEqual(PEBBLE.count_finalized() - finalizes, 3)
 
     def test_every_address_and_one_address_on_one_port_refused(self):
         self.issue("d.shared.test", "--http-address", "127.0.0.1")

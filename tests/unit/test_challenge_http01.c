@@ -105,6 +105,7 @@ test_serves_only_registered_tokens(void **state)
 	struct http01 *h = NULL;
 	struct fetch f;
 	unsigned port;
+	long long at = 0, before;
 
 	(void)state;
 	ck_ctx_init(&ctx);
@@ -117,8 +118,13 @@ test_serves_only_registered_tokens(void **state)
 	assert_int_equal(f.status, 404); /* not registered yet */
 
 	assert_int_equal(http01_add(h, TOKEN, KEYAUTH, &err), CK_OK);
+	assert_int_equal(http01_served(h, TOKEN, &at), 0); /* a 404 before the add is no look */
+	before = ck_mono_ms();
 	fetch(port, HTTP01_PATH_PREFIX TOKEN, NULL, &f);
 	assert_int_equal(f.status, 200);
+	assert_int_equal(http01_served(h, TOKEN, &at), 1); /* the flow may finalize now */
+	assert_true(at >= before && at <= ck_mono_ms());
+	assert_int_equal(http01_served(h, "unknownToken", &at), 0);
 	assert_string_equal(f.body, KEYAUTH);
 	assert_string_equal(f.ctype, "text/plain");
 	assert_int_equal(http01_hits(h), 1);
@@ -151,6 +157,7 @@ test_serves_only_registered_tokens(void **state)
 	assert_int_equal(f.status, 404);
 
 	assert_int_equal(http01_add(h, TOKEN, KEYAUTH, &err), CK_OK);
+	assert_int_equal(http01_served(h, TOKEN, &at), 0); /* added again: not looked at yet */
 	http01_clear(h);
 	fetch(port, HTTP01_PATH_PREFIX TOKEN, NULL, &f);
 	assert_int_equal(f.status, 404);

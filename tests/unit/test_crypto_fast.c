@@ -138,6 +138,80 @@ test_spki_fast_path_identical(void **state)
 	}
 }
 
+/* ck_key_to_pkcs8_der(k) is EVP_PKEY2PKCS8's DER; fast: the lite path took it. */
+static int
+check_pkcs8(EVP_PKEY *k, int fast)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k), *lite = crypto_pkcs8_lite(k);
+	unsigned char *want = NULL, *got = NULL;
+	const unsigned char *p;
+	EVP_PKEY *back;
+	size_t len = 0;
+	int wlen, lead_zero;
+
+	assert_non_null(p8);
+	assert_true((wlen = i2d_PKCS8_PRIV_KEY_INFO(p8, &want)) > 0);
+	assert_int_equal(ck_key_to_pkcs8_der(k, &got, &len, NULL), CK_OK);
+	assert_int_equal(len, (size_t)wlen);
+	assert_memory_equal(got, want, len);
+	assert_int_equal(lite != NULL, fast);
+	/* and it reads back as the same key */
+	p = got;
+	assert_non_null(back = d2i_AutoPrivateKey(NULL, &p, (long)len));
+	assert_int_equal(EVP_PKEY_eq(back, k), 1);
+	/* P-256's scalar starts 36 bytes in: a zero there is the padding's test */
+	lead_zero = EVP_PKEY_get_base_id(k) == EVP_PKEY_EC && len > 36 && got[36] == 0;
+	EVP_PKEY_free(back);
+	PKCS8_PRIV_KEY_INFO_free(lite);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	OPENSSL_clear_free(want, (size_t)wlen);
+	ck_secure_free(got, len);
+	return lead_zero;
+}
+
+/* Private keys as PKCS#8: byte for byte the encoder's, also for a scalar
+ * with leading zero bytes (padded to the order's size); RSA and explicit
+ * parameters take the encoder; a public-only key has no PKCS#8. */
+static void
+test_pkcs8_fast_path_identical(void **state)
+{
+	static const struct { enum ck_key_type t; int fast; } types[] = {
+		{CK_KEY_EC256, 1}, {CK_KEY_EC384, 1}, {CK_KEY_ED25519, 1}, {CK_KEY_RSA2048, 0},
+	};
+	unsigned char *der = NULL;
+	size_t i, round, len = 0;
+	int zeros = 0;
+
+	(void)state;
+	for (i = 0; i < CK_ARRAY_LEN(types); i++) {
+		for (round = 0; round < 3; round++) {
+			EVP_PKEY *k = t_key(types[i].t);
+
+			check_pkcs8(k, types[i].fast);
+			EVP_PKEY_free(k);
+		}
+	}
+	for (round = 0; round < 4000 && zeros == 0; round++) {
+		EVP_PKEY *k = t_key(CK_KEY_EC256);
+
+		zeros += check_pkcs8(k, 1);
+		EVP_PKEY_free(k);
+	}
+	assert_int_equal(zeros, 1);
+	{
+		EVP_PKEY *k = explicit_p256(), *pub = NULL;
+
+		check_pkcs8(k, 0);
+		EVP_PKEY_free(k);
+		k = t_key(CK_KEY_EC256);
+		pub = token_like_pub(k);
+		assert_null(crypto_pkcs8_lite(pub));
+		assert_int_not_equal(ck_key_to_pkcs8_der(pub, &der, &len, NULL), CK_OK);
+		EVP_PKEY_free(pub);
+		EVP_PKEY_free(k);
+	}
+}
+
 /* The request's key is the encoder's bytes: setting it the old way
  * (X509_REQ_set_pubkey) on the parsed request changes no byte of its TBS. */
 static void
@@ -279,6 +353,81 @@ test_cache_bounded(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* The entry in use stays while new ones come (least recently used goes):
+ * a batch's issuer is decoded once per thread, not once per few leaves. */
+static void
+test_cache_keeps_the_entry_in_use(void **state)
+{
+	EVP_PKEY *k = t_key(CK_KEY_ED25519);
+	unsigned char *der[9];
+	X509 *issuer, *again, *x;
+	size_t len[9], i;
+
+	(void)state;
+	crypto_x509_cache_clear();
+	for (i = 0; i < 9; i++)
+		der[i] = cert_der(k, (long)i + 1, &len[i]);
+	issuer = shared(der[0], len[0]);
+	for (i = 1; i < 9; i++) { /* a leaf, then the issuer again, eight times */
+		x = shared(der[i], len[i]);
+		X509_free(x);
+		again = shared(der[0], len[0]);
+		assert_ptr_equal(issuer, again);
+		X509_free(again);
+	}
+	X509_free(issuer);
+	crypto_x509_cache_clear();
+	for (i = 0; i < 9; i++)
+		free(der[i]);
+	EVP_PKEY_free(k);
+}
+
+/* A link noted as verified is known only for exactly those two certificates'
+ * bytes, on this thread, while the subject is cached. */
+static void
+test_link_known_only_for_the_same_bytes(void **state)
+{
+	EVP_PKEY *k = t_key(CK_KEY_ED25519);
+	unsigned char *sub, *iss, *other, *fill[5];
+	size_t slen, ilen, olen, flen[5], i;
+	X509 *x;
+
+	(void)state;
+	crypto_x509_cache_clear();
+	sub = cert_der(k, 1, &slen);
+	iss = cert_der(k, 2, &ilen);
+	other = cert_der(k, 3, &olen);
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	crypto_x509_link_note(sub, slen, iss, ilen); /* not cached: nothing noted */
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	x = shared(sub, slen);
+	X509_free(x);
+	crypto_x509_link_note(sub, slen, iss, ilen);
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 1);
+	assert_int_equal(crypto_x509_link_known(sub, slen, other, olen), 0);
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen - 1), 0);
+	assert_int_equal(crypto_x509_link_known(iss, ilen, sub, slen), 0);
+	iss[ilen - 1] ^= 0x01;
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	iss[ilen - 1] ^= 0x01;
+	for (i = 0; i < 5; i++) { /* the subject is pushed out: its link with it */
+		fill[i] = cert_der(k, (long)i + 10, &flen[i]);
+		x = shared(fill[i], flen[i]);
+		X509_free(x);
+	}
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	x = shared(sub, slen);
+	X509_free(x);
+	assert_int_equal(crypto_x509_link_known(sub, slen, iss, ilen), 0);
+	crypto_x509_cache_clear();
+	for (i = 0; i < 5; i++)
+		free(fill[i]);
+	free(sub);
+	free(iss);
+	free(other);
+	EVP_PKEY_free(k);
+}
+
 struct other_thread {
 	const unsigned char *der;
 	size_t len;
@@ -336,9 +485,12 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spki_fast_path_identical),
+		cmocka_unit_test(test_pkcs8_fast_path_identical),
 		cmocka_unit_test(test_csr_pubkey_identical),
 		cmocka_unit_test(test_cache_hit_only_on_same_bytes),
 		cmocka_unit_test(test_cache_bounded),
+		cmocka_unit_test(test_cache_keeps_the_entry_in_use),
+		cmocka_unit_test(test_link_known_only_for_the_same_bytes),
 		cmocka_unit_test(test_cache_per_thread),
 	};
 

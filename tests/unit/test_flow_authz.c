@@ -32,6 +32,12 @@ struct env {
 	unsigned long not_before[NAUTHZ + 1]; /* slept ms before which it may not be asked */
 	int early;                    /* authz POSTs sent before their Retry-After */
 	int challenge_posts;
+	/* the "seen" responder (seen_ops): a challenge POST is the CA's fetch */
+	int fetch_on_post;            /* 1: each challenge POST marks its proof fetched */
+	int never_fetched;            /* 1..NAUTHZ: this one's proof is never fetched */
+	int fetched[NAUTHZ + 1];
+	long long fetched_at;
+	int removed;                  /* items withdrawn from the seen responder */
 };
 
 static int
@@ -85,6 +91,10 @@ env_hook(struct fake *f, const struct acme_http_request *req, struct acme_http_r
 	}
 	if (sscanf(path, "/chall/%d", &k) == 1 && k >= 1 && k <= NAUTHZ) {
 		e->challenge_posts++;
+		if (e->fetch_on_post && k != e->never_fetched) {
+			e->fetched[k] = 1;
+			e->fetched_at = ck_mono_ms() - 10 * ISSUE_SETTLE_MS; /* long settled */
+		}
 		fake_nonce(f, out);
 		fake_body(out, 200, "application/json", "{\"type\":\"http-01\",\"status\":"
 			  "\"processing\",\"url\":\"" FAKE_BASE "/chall/1\",\"token\":\"tok-1\"}");
@@ -144,6 +154,70 @@ authorize(struct env *e, struct ck_err *err)
 	ck_err_clear(err);
 	assert_int_equal(issue_challenges_init(&set, &e->ctx, &e->cfg, err), CK_OK);
 	rc = issue_challenges_authorize(&set, e->c, e->key, &e->order, err);
+	issue_challenges_stop(&set);
+	return rc;
+}
+
+/* ---- a responder that knows when the CA fetched a proof (http-01, tls-alpn-01) */
+
+static enum ck_code
+seen_add(struct chall_responder *r, const struct chall_item *it, struct ck_err *err)
+{
+	(void)r;
+	(void)it;
+	(void)err;
+	return CK_OK;
+}
+
+static void
+seen_remove(struct chall_responder *r, const struct chall_item *it)
+{
+	(void)it;
+	((struct env *)r->impl)->removed++;
+}
+
+static int
+seen_served(struct chall_responder *r, const struct chall_item *it, long long *at)
+{
+	struct env *e = r->impl;
+	int k = atoi(it->token + 4); /* "tok-%d" */
+
+	if (k < 1 || k > NAUTHZ || !e->fetched[k])
+		return 0;
+	*at = e->fetched_at;
+	return 1;
+}
+
+static const struct chall_ops seen_ops = {
+	.type = "http-01", .add = seen_add, .remove = seen_remove, .served = seen_served,
+};
+
+/* Answers every authorization through the seen responder, then waits
+ * until_served; *served as issue_proof_wait says. */
+static enum ck_code
+answer_and_wait(struct env *e, int until_served, int *served, struct ck_err *err)
+{
+	struct chall_responder resp = { &seen_ops, NULL, NULL, NULL };
+	struct issue_challenges set;
+	struct issue_proof *p = NULL;
+	enum ck_code rc;
+
+	ck_err_clear(err);
+	resp.ctx = &e->ctx;
+	resp.impl = e;
+	e->cfg.webroot = NULL;
+	assert_int_equal(issue_challenges_init(&set, &e->ctx, &e->cfg, err), CK_OK);
+	set.r[CK_CHALLENGE_HTTP01] = &resp;
+	set.borrowed[CK_CHALLENGE_HTTP01] = 1;
+	rc = issue_challenges_answer(&set, e->c, e->key, &e->order, &p, err);
+	if (rc == CK_OK)
+		rc = issue_proof_wait(p, until_served, served, err);
+	/* a finalize the CA refused (orderNotReady): a second wait asks again */
+	if (rc == CK_OK && *served) {
+		e->pending_answers = 0;
+		rc = issue_proof_wait(p, 0, NULL, err);
+	}
+	issue_proof_release(p);
 	issue_challenges_stop(&set);
 	return rc;
 }
@@ -224,11 +298,82 @@ test_timeout_bounds_the_whole_wait(void **state)
 	assert_non_null(strstr(err.msg, "still pending"));
 }
 
+/* Every proof fetched by the first poll round: the wait ends unasked (the
+ * flow finalizes instead: one request less per name); a second wait, after
+ * the CA said it was still deciding, asks each authorization once more. */
+static void
+test_fetched_proofs_end_the_wait_unasked(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+	int served = 0;
+	unsigned long slept;
+
+	e->fetch_on_post = 1;
+	assert_int_equal(answer_and_wait(e, 1, &served, &err), CK_OK);
+	assert_int_equal(served, 1);
+	slept = e->clk.slept_ms;
+	assert_int_equal(e->challenge_posts, NAUTHZ);
+	/* the fetches of the first wait were the ones before answering, and the
+	 * second wait's one each: no poll in the first */
+	assert_int_equal(authz_posts(e), 2 * NAUTHZ);
+	assert_int_equal(slept, 500); /* the first wait's 250 ms round, the second's 250 */
+	assert_int_equal(e->removed, NAUTHZ);
+}
+
+/* One proof the CA never fetched: the authorizations are polled as ever. */
+static void
+test_one_unfetched_proof_keeps_the_polls(void **state)
+{
+	struct env *e = *state;
+	struct ck_err err;
+	int served = 1;
+
+	e->fetch_on_post = 1;
+	e->never_fetched = 7;
+	assert_int_equal(answer_and_wait(e, 1, &served, &err), CK_OK);
+	assert_int_equal(served, 0);
+	assert_int_equal(authz_posts(e), 3 * NAUTHZ);
+	assert_int_equal(e->removed, NAUTHZ);
+}
+
+/* A way that cannot see the CA look (a webroot another server serves): polled. */
+static void
+test_webroot_cannot_tell_so_it_is_polled(void **state)
+{
+	struct env *e = *state;
+	struct issue_challenges set;
+	struct issue_proof *p = NULL;
+	struct ck_err err;
+	char files[128];
+	int served = 1;
+
+	snprintf(files, sizeof(files), "%s/.well-known/acme-challenge", e->dir);
+	ck_err_clear(&err);
+	assert_int_equal(issue_challenges_init(&set, &e->ctx, &e->cfg, &err), CK_OK);
+	assert_int_equal(issue_challenges_answer(&set, e->c, e->key, &e->order, &p, &err), CK_OK);
+	assert_int_equal(t_dir_entries(files), NAUTHZ); /* served until released */
+	assert_int_equal(issue_proof_wait(p, 1, &served, &err), CK_OK);
+	assert_int_equal(served, 0);
+	assert_int_equal(authz_posts(e), 3 * NAUTHZ);
+	assert_int_equal(t_dir_entries(files), NAUTHZ);
+	issue_proof_release(p);
+	assert_int_equal(t_dir_entries(files), 0);
+	issue_challenges_stop(&set);
+	assert_int_equal(t_dir_entries(e->dir), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_many_names_wait_together, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fetched_proofs_end_the_wait_unasked, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_one_unfetched_proof_keeps_the_polls, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_webroot_cannot_tell_so_it_is_polled, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_retry_after_per_authorization, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_invalid_named_files_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_bounds_the_whole_wait, setup,
