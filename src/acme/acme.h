@@ -143,7 +143,8 @@ void acme_client_cleanup(struct acme_client **c);
 /*
  * What the clients of one batch hand on to each other (ctx->acme_share):
  * per directory URL and CA bundle the directory, unused nonces (each given
- * to one client only) and idle libcurl handles.  Thread-safe; free it after
+ * to one client only) and idle libcurl handles, which a client of the
+ * batch borrows for one request at a time.  Thread-safe; free it after
  * the last client that used it.
  */
 enum ck_code acme_share_new(struct acme_share **out, struct ck_err *err);

@@ -27,7 +27,8 @@ struct acme_client {
 	char origin[ACME_ORIGIN_MAX];    /* the directory's origin */
 	struct ck_strv extra_origins;  /* also allowed (acme_client_allow_origin) */
 	struct acme_http_ops ops;
-	struct acme_curl *curl;          /* the default transport (ops.arg) */
+	struct acme_curl *curl;          /* the default transport without a share (ops.arg) */
+	unsigned connect_s, total_s;     /* its timeouts (with a share: each borrowed handle's) */
 	int have_directory;
 	struct acme_directory dir;
 	char *nonce;                     /* one nonce in hand, or NULL */
@@ -47,6 +48,8 @@ struct acme_client {
 };
 
 /* ---- http.c: the libcurl transport ---- */
+/* CK_ERR_IO naming the file when ca_bundle (NULL: the system's, fine) cannot be read. */
+enum ck_code acme_ca_bundle_check(const char *ca_bundle, struct ck_err *err);
 enum ck_code acme_curl_new(const char *ca_bundle, struct acme_curl **out, struct ck_err *err);
 void acme_curl_free(struct acme_curl *t);
 /* Transfers abort (CK_ERR_CANCELLED) once ctx is cancelled; ctx borrowed, may be NULL. */

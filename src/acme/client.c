@@ -18,6 +18,33 @@
 #define GRACE_BACKOFF_FIRST_MS 250
 #define GRACE_BACKOFF_MAX_MS 2000
 
+/*
+ * The transport of a client in a batch (ctx->acme_share): an idle handle
+ * of the share (its connection and TLS session live) for this one
+ * request, or a new one, given back right after.  A client waiting for a
+ * poll or Retry-After holds no connection, so the batch opens as many as
+ * it has requests in flight at once, not one per worker.
+ */
+static enum ck_code
+client_shared_request(void *arg, const struct acme_http_request *req,
+		      struct acme_http_response *out, struct ck_err *err)
+{
+	struct acme_client *c = arg;
+	struct acme_share *sh = c->ctx->acme_share;
+	struct acme_curl *t;
+	enum ck_code rc;
+
+	if ((t = acme_share_take_curl(sh, c->directory_url, c->ca_bundle)) == NULL &&
+	    (rc = acme_curl_new(c->ca_bundle, &t, err)) != CK_OK)
+		return rc;
+	acme_curl_set_timeouts(t, c->connect_s, c->total_s);
+	acme_curl_set_ctx(t, c->ctx);
+	rc = acme_curl_request(t, req, out, err);
+	acme_curl_set_ctx(t, NULL); /* this client's cancel flag is not the next one's */
+	acme_share_put_curl(sh, c->directory_url, c->ca_bundle, t);
+	return rc;
+}
+
 enum ck_code
 acme_client_new(const struct ck_ctx *ctx, const char *directory_url, const char *ca_bundle,
 		struct acme_client **out, struct ck_err *err)
@@ -47,14 +74,21 @@ acme_client_new(const struct ck_ctx *ctx, const char *directory_url, const char 
 		rc = CK_OOM(err);
 		goto out;
 	}
-	/* A handle a finished client of this batch left: its connection is live. */
-	if ((c->curl = acme_share_take_curl(ctx->acme_share, directory_url, ca_bundle)) != NULL)
-		acme_curl_set_timeouts(c->curl, ACME_CONNECT_TIMEOUT_S, ACME_TOTAL_TIMEOUT_S);
-	else if ((rc = acme_curl_new(ca_bundle, &c->curl, err)) != CK_OK)
-		goto out;
-	acme_curl_set_ctx(c->curl, ctx);
-	c->ops.request = acme_curl_request;
-	c->ops.arg = c->curl;
+	c->connect_s = ACME_CONNECT_TIMEOUT_S;
+	c->total_s = ACME_TOTAL_TIMEOUT_S;
+	if (ctx->acme_share != NULL) {
+		/* A batch: each request borrows a handle from the share (below). */
+		if ((rc = acme_ca_bundle_check(ca_bundle, err)) != CK_OK)
+			goto out;
+		c->ops.request = client_shared_request;
+		c->ops.arg = c;
+	} else {
+		if ((rc = acme_curl_new(ca_bundle, &c->curl, err)) != CK_OK)
+			goto out;
+		acme_curl_set_ctx(c->curl, ctx);
+		c->ops.request = acme_curl_request;
+		c->ops.arg = c->curl;
+	}
 	*out = c;
 	c = NULL;
 	rc = CK_OK;
@@ -105,7 +139,12 @@ acme_client_set_transport(struct acme_client *c, const struct acme_http_ops *ops
 void
 acme_client_set_timeouts(struct acme_client *c, unsigned connect_s, unsigned total_s)
 {
-	acme_curl_set_timeouts(c->curl, connect_s, total_s);
+	if (connect_s > 0)
+		c->connect_s = connect_s;
+	if (total_s > 0)
+		c->total_s = total_s;
+	if (c->curl != NULL)
+		acme_curl_set_timeouts(c->curl, connect_s, total_s);
 }
 
 void

@@ -1,8 +1,9 @@
 /*
  * http.c - the default transport on libcurl, and struct acme_http_response.
  * Owns TLS policy (always verified, https only, no redirects), timeouts,
- * the body and header bounds, and connection reuse (one easy handle per
- * client).  Never interprets ACME: status codes are the caller's business.
+ * the body and header bounds, and connection reuse (an easy handle kept by
+ * a client, or borrowed from a batch's share for each request).  Never
+ * interprets ACME: status codes are the caller's business.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -108,6 +109,17 @@ acme_http_response_cleanup(struct acme_http_response *r)
 /* ---- libcurl ------------------------------------------------------------ */
 
 enum ck_code
+acme_ca_bundle_check(const char *ca_bundle, struct ck_err *err)
+{
+	int e;
+
+	if (ca_bundle == NULL || access(ca_bundle, R_OK) == 0)
+		return CK_OK;
+	e = errno;
+	return CK_FAIL(err, CK_ERR_IO, "cannot read the CA bundle %s: %s", ca_bundle, strerror(e));
+}
+
+enum ck_code
 acme_curl_new(const char *ca_bundle, struct acme_curl **out, struct ck_err *err)
 {
 	struct acme_curl *t = calloc(1, sizeof(*t));
@@ -116,11 +128,9 @@ acme_curl_new(const char *ca_bundle, struct acme_curl **out, struct ck_err *err)
 		return CK_OOM(err);
 	t->connect_s = ACME_CONNECT_TIMEOUT_S;
 	t->total_s = ACME_TOTAL_TIMEOUT_S;
-	if (ca_bundle != NULL && access(ca_bundle, R_OK) != 0) {
-		int e = errno;
+	if (acme_ca_bundle_check(ca_bundle, err) != CK_OK) {
 		free(t);
-		return CK_FAIL(err, CK_ERR_IO, "cannot read the CA bundle %s: %s", ca_bundle,
-			       strerror(e));
+		return CK_ERR_IO;
 	}
 	if (ca_bundle != NULL && (t->ca_bundle = strdup(ca_bundle)) == NULL) {
 		free(t);

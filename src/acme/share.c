@@ -2,10 +2,11 @@
  * share.c - what the ACME clients of one batch (the renewal scheduler's
  * workers) hand on to each other instead of asking the server again: per
  * directory URL (and CA bundle) the directory's body, the unused nonces
- * of clients that are done, and their idle libcurl handles with the live
- * connection and TLS session in them.  A batch of n certificates then
- * fetches the directory once and a nonce only when none is left over,
- * not n times each.
+ * of clients that are done, and the idle libcurl handles with the live
+ * connection and TLS session in them (a client of a batch borrows one for
+ * each request: client.c).  A batch of n certificates then fetches the
+ * directory once, a nonce only when none is left over, and opens as many
+ * connections as it has requests in flight at once, not n of each.
  *
  * Nonces are a pool every client of the batch feeds and draws from: a
  * client puts back the nonce in hand when it is about to sleep (a poll, a

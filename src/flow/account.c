@@ -210,6 +210,14 @@ ck_account_open_pin(const struct ck_ctx *ctx, struct ck_store *st, const char *s
 		    const char *name, const char *ca_bundle, unsigned flags, const char *pin_file,
 		    struct ck_account_session *out, struct ck_err *err)
 {
+	return acct_open(ctx, st, server, name, ca_bundle, flags, pin_file, NULL, out, err);
+}
+
+enum ck_code
+acct_open(const struct ck_ctx *ctx, struct ck_store *st, const char *server, const char *name,
+	  const char *ca_bundle, unsigned flags, const char *pin_file, struct acct_cache *keys,
+	  struct ck_account_session *out, struct ck_err *err)
+{
 	struct ck_account_session s = { 0 };
 	char *srv = NULL;
 	enum ck_code rc;
@@ -231,7 +239,7 @@ ck_account_open_pin(const struct ck_ctx *ctx, struct ck_store *st, const char *s
 	if (s.account.pending_key_id != 0 &&
 	    (rc = acct_resolve_rollover(ctx, st, &s, pin_file, err)) != CK_OK)
 		goto out;
-	if ((rc = acct_session_key(st, &s, pin_file, err)) != CK_OK) {
+	if ((rc = acct_session_key(st, &s, pin_file, keys, err)) != CK_OK) {
 		ck_err_prefix(err, "account %s: cannot load its key", s.account.name);
 		goto out;
 	}

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "flow/account_cache.h"
+#include "flow/account_int.h"
 
 struct acct_cache_entry {
 	struct ck_account_session s;  /* s.account.generation: what it was read at */
@@ -19,9 +20,20 @@ struct acct_cache_entry {
 	int used;
 };
 
+/* A decoded software account key and the row it was decoded from. */
+struct acct_cache_key {
+	int64_t key_id;
+	char spki_sha256[65];
+	EVP_PKEY *pkey;               /* NULL: a free slot */
+};
+
 struct acct_cache {
 	pthread_mutex_t lock;         /* guards e[] */
 	struct acct_cache_entry e[ACCT_CACHE_MAX];
+	/* Guards keys[], and is held while a key is decoded, so the workers
+	 * that open one account at once wait for one decode, not make n. */
+	pthread_mutex_t key_lock;
+	struct acct_cache_key keys[ACCT_CACHE_KEYS];
 };
 
 enum ck_code
@@ -32,6 +44,11 @@ acct_cache_new(struct acct_cache **out, struct ck_err *err)
 	if (c == NULL)
 		return CK_OOM(err);
 	if (pthread_mutex_init(&c->lock, NULL) != 0) {
+		free(c);
+		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
+	}
+	if (pthread_mutex_init(&c->key_lock, NULL) != 0) {
+		pthread_mutex_destroy(&c->lock);
 		free(c);
 		return CK_FAIL(err, CK_ERR_INTERNAL, "cannot create a mutex");
 	}
@@ -58,6 +75,9 @@ acct_cache_free(struct acct_cache *c)
 	for (i = 0; i < ACCT_CACHE_MAX; i++)
 		if (c->e[i].used)
 			entry_clear(&c->e[i]);
+	for (i = 0; i < ACCT_CACHE_KEYS; i++)
+		EVP_PKEY_free(c->keys[i].pkey); /* frees (and clears) the private half */
+	pthread_mutex_destroy(&c->key_lock);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -143,7 +163,75 @@ acct_cache_take(struct acct_cache *c, const struct ck_ctx *ctx, struct ck_store 
 			*hit = 1;
 		return CK_OK;
 	}
-	return ck_account_open_pin(ctx, st, server, name, ca_bundle, flags, pin_file, out, err);
+	return acct_open(ctx, st, server, name, ca_bundle, flags, pin_file, c, out, err);
+}
+
+/*
+ * The kept key of row ki in c (key_lock held): its slot, *hit 1; else the
+ * slot a key decoded for it goes to, *hit 0: a free one, else the first
+ * (the signers made on the key it held keep their own references).
+ */
+static struct acct_cache_key *
+key_slot(struct acct_cache *c, const struct ck_key_info *ki, int *hit)
+{
+	struct acct_cache_key *free_slot = NULL;
+	size_t i;
+
+	*hit = 0;
+	for (i = 0; i < ACCT_CACHE_KEYS; i++) {
+		if (c->keys[i].pkey != NULL && c->keys[i].key_id == ki->id &&
+		    strcmp(c->keys[i].spki_sha256, ki->spki_sha256) == 0) {
+			*hit = 1;
+			return &c->keys[i];
+		}
+		if (free_slot == NULL && c->keys[i].pkey == NULL)
+			free_slot = &c->keys[i];
+	}
+	return free_slot != NULL ? free_slot : &c->keys[0];
+}
+
+enum ck_code
+acct_cache_key_load(struct acct_cache *c, struct ck_store *st, int64_t key_id,
+		    const struct flow_key_src *src, struct flow_key *k, struct ck_err *err)
+{
+	struct flow_key nk;
+	struct ck_key_info ki;
+	struct acct_cache_key *slot;
+	EVP_PKEY *pkey = NULL;
+	enum ck_code rc;
+	int hit = 0;
+
+	memset(&ki, 0, sizeof(ki));
+	memset(&nk, 0, sizeof(nk));
+	if (c == NULL || ck_store_key_info(st, key_id, &ki, NULL) != CK_OK ||
+	    ki.pkcs11_uri != NULL) {
+		/* No cache, a token key, or a row not readable: flow_key_load says
+		 * what is wrong in its own words. */
+		ck_key_info_cleanup(&ki);
+		return flow_key_load(k, st, key_id, src, err);
+	}
+	nk.key_id = key_id;
+	pthread_mutex_lock(&c->key_lock);
+	slot = key_slot(c, &ki, &hit);
+	if (hit) {
+		rc = ck_signer_from_key(slot->pkey, &nk.signer, err);
+	} else if ((rc = ck_store_key_load(st, key_id, &pkey, err)) == CK_OK &&
+		   (rc = ck_signer_from_key(pkey, &nk.signer, err)) == CK_OK) {
+		EVP_PKEY_free(slot->pkey);
+		slot->pkey = pkey; /* the cache's reference */
+		slot->key_id = key_id;
+		memcpy(slot->spki_sha256, ki.spki_sha256, sizeof(slot->spki_sha256));
+		pkey = NULL;
+	}
+	pthread_mutex_unlock(&c->key_lock);
+	EVP_PKEY_free(pkey);
+	ck_key_info_cleanup(&ki);
+	if (rc == CK_OK) {
+		*k = nk;
+		memset(&nk, 0, sizeof(nk));
+	}
+	flow_key_cleanup(&nk);
+	return rc;
 }
 
 /* A copy of an option for an entry; 0 on OOM. */
@@ -189,7 +277,7 @@ acct_cache_prune(struct acct_cache *c, const struct ck_ctx *ctx, struct ck_store
 	struct ck_account row;
 	struct ck_err err;
 	enum ck_code rc;
-	size_t i;
+	size_t i, k;
 
 	if (c == NULL)
 		return;
@@ -211,5 +299,18 @@ acct_cache_prune(struct acct_cache *c, const struct ck_ctx *ctx, struct ck_store
 		}
 		ck_account_cleanup(&row);
 	}
+	/* A decoded key no kept session signs with (its account rolled over or
+	 * gone) is not kept in memory for the life of the process. */
+	pthread_mutex_lock(&c->key_lock);
+	for (k = 0; k < ACCT_CACHE_KEYS; k++) {
+		for (i = 0; i < ACCT_CACHE_MAX; i++)
+			if (c->e[i].used && c->e[i].s.account.key_id == c->keys[k].key_id)
+				break;
+		if (c->keys[k].pkey != NULL && i == ACCT_CACHE_MAX) {
+			EVP_PKEY_free(c->keys[k].pkey);
+			memset(&c->keys[k], 0, sizeof(c->keys[k]));
+		}
+	}
+	pthread_mutex_unlock(&c->key_lock);
 	pthread_mutex_unlock(&c->lock);
 }

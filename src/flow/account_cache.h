@@ -16,13 +16,22 @@
  * A session is taken out whole (one user at a time: acme_client and token
  * sessions are not shared between threads) and put back after a success;
  * one that failed is freed, never reused.  Thread-safe.
+ *
+ * Beside the sessions, the cache keeps each software account key it
+ * decoded (one EVP_PKEY, reference-counted, never mutated: OpenSSL 3 signs
+ * with one key from several threads, each through its own signer and
+ * context), so the n workers of a batch that open one account at once
+ * decode its key once, not n times.  A kept key serves a key row only
+ * while the row's id and SPKI hash are the ones it was decoded for.
  */
 #ifndef CK_FLOW_ACCOUNT_CACHE_H
 #define CK_FLOW_ACCOUNT_CACHE_H
 
 #include "flow/account.h"
+#include "flow/certkey.h"
 
 #define ACCT_CACHE_MAX 16 /* sessions kept; more are freed when put back */
+#define ACCT_CACHE_KEYS 8 /* decoded software account keys kept */
 
 struct acct_cache;
 
@@ -45,6 +54,17 @@ enum ck_code acct_cache_take(struct acct_cache *c, const struct ck_ctx *ctx, str
 			     unsigned flags, const char *pin_file, struct ck_account_session *out,
 			     int *hit, struct ck_err *err);
 /*
+ * flow_key_load through the cache c (NULL: flow_key_load itself): a
+ * software key whose row (key_id, its SPKI hash read now from st) matches
+ * a kept decoded key gets a new signer on that key, without decoding it
+ * again; one decoded here is kept for the next.  A token key is always
+ * opened afresh (its session belongs to one thread).  OUTPUT *k only on
+ * success.
+ */
+enum ck_code acct_cache_key_load(struct acct_cache *c, struct ck_store *st, int64_t key_id,
+				 const struct flow_key_src *src, struct flow_key *k,
+				 struct ck_err *err);
+/*
  * Gives a taken session back: kept (with the generation its row was read
  * at) when c is not NULL, keep is 1 and there is room, else freed.  *s is
  * zeroed either way.
@@ -54,7 +74,8 @@ void acct_cache_put(struct acct_cache *c, struct ck_account_session *s, const ch
 /*
  * Drops every kept session whose account's row in st has another
  * generation, a rollover pending, or is gone (the store changed; a
- * long-lived process learns it from ck_store_wait_change).  No session may
+ * long-lived process learns it from ck_store_wait_change), and every
+ * decoded key no kept session signs with.  No session may
  * be taken out meanwhile (between runs).  A row that cannot be read keeps
  * its session: acct_cache_take reads it again before any use.
  */

@@ -28,14 +28,23 @@ enum ck_code acct_store_server_view(struct ck_store *st, struct ck_account *row,
 /* "default" when name is NULL. */
 const char *acct_name(const char *name);
 
+struct acct_cache;
 /*
  * The account key of s->account (key_id) as the session's key and its
  * client's signer (account_token.c): a software key from the store, or a
  * token key logged in to with pin_file (NULL: the stored URI's token then
- * needs one).  s->client must exist; s->key and s->signing are set.
+ * needs one); through keys (acct_cache_key_load; NULL: none), which keeps
+ * a software key decoded once.  s->client must exist; s->key and
+ * s->signing are set.
  */
 enum ck_code acct_session_key(struct ck_store *st, struct ck_account_session *s,
-			      const char *pin_file, struct ck_err *err);
+			      const char *pin_file, struct acct_cache *keys, struct ck_err *err);
+/* ck_account_open_pin with its account key through keys (NULL: none): a
+ * cache's decoded software key is signed with instead of decoded again. */
+enum ck_code acct_open(const struct ck_ctx *ctx, struct ck_store *st, const char *server,
+		       const char *name, const char *ca_bundle, unsigned flags,
+		       const char *pin_file, struct acct_cache *keys,
+		       struct ck_account_session *out, struct ck_err *err);
 /* ck_account_resolve_rollover with the PIN for keys on a token (rollover.c). */
 enum ck_code acct_resolve_rollover(const struct ck_ctx *ctx, struct ck_store *st,
 				   struct ck_account_session *s, const char *pin_file,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "acme/acme.h"
+#include "flow/account_cache.h"
 #include "flow/account_int.h"
 #include "flow/certkey.h"
 
@@ -23,7 +24,7 @@ acct_flow_key_free(struct flow_key *fk)
 
 enum ck_code
 acct_session_key(struct ck_store *st, struct ck_account_session *s, const char *pin_file,
-		 struct ck_err *err)
+		 struct acct_cache *keys, struct ck_err *err)
 {
 	struct flow_key_src src = { NULL, NULL, pin_file };
 	struct flow_key *fk = calloc(1, sizeof(*fk));
@@ -32,7 +33,7 @@ acct_session_key(struct ck_store *st, struct ck_account_session *s, const char *
 
 	if (fk == NULL)
 		return CK_OOM(err);
-	if ((rc = flow_key_load(fk, st, s->account.key_id, &src, err)) != CK_OK)
+	if ((rc = acct_cache_key_load(keys, st, s->account.key_id, &src, fk, err)) != CK_OK)
 		goto out;
 	if ((pub = flow_key_public(fk)) == NULL) {
 		rc = CK_OOM(err);

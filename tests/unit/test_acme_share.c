@@ -2,8 +2,10 @@
  * test_acme_share.c - the batch's nonce pool (share.c) under threads: every
  * nonce is handed to exactly one taker, a nonce put back is drawn by a
  * waiting client instead of a HEAD, one kept too long is never handed out,
- * and a forgotten directory is not served again.  (TSan is not available
- * here: the stress case runs under ASan and counts every hand-out.)
+ * a forgotten directory is not served again, and the clients of a batch
+ * borrow a connection per request instead of keeping one each.  (TSan is
+ * not available here: the stress case runs under ASan and counts every
+ * hand-out.)
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -202,6 +204,70 @@ test_forgotten_directory_not_served(void **state)
 	g_sh = NULL;
 }
 
+#define REFUSED "https://127.0.0.1:1/dir" /* nothing listens: a request fails at connect */
+
+static void
+no_sleep(void *arg, unsigned ms)
+{
+	(void)arg;
+	(void)ms;
+}
+
+/* How many idle handles the share keeps for REFUSED (taken out and freed). */
+static size_t
+idle_handles(struct acme_share *sh)
+{
+	struct acme_curl *t;
+	size_t n = 0;
+
+	while ((t = acme_share_take_curl(sh, REFUSED, NULL)) != NULL) {
+		acme_curl_free(t);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The clients of a batch (renew's workers, each with an order in flight)
+ * hold no connection between their requests: two clients alive at once
+ * whose requests do not overlap go through one libcurl handle (one TLS
+ * connection and handshake), where each had its own handle before.  Two
+ * requests at once still get two.
+ */
+static void
+test_clients_borrow_a_handle_per_request(void **state)
+{
+	struct ck_ctx ctx;
+	struct acme_client *a = NULL, *b = NULL;
+	struct acme_curl *busy = NULL;
+	const struct acme_directory *d;
+	struct ck_err err;
+
+	(void)state;
+	ck_err_clear(&err);
+	ck_ctx_init(&ctx);
+	ctx.log.level = CK_LOG_ERROR;
+	ctx.clock.sleep_ms = no_sleep;
+	assert_int_equal(acme_share_new(&ctx.acme_share, &err), CK_OK);
+	assert_int_equal(acme_client_new(&ctx, REFUSED, NULL, &a, &err), CK_OK);
+	assert_int_equal(acme_client_new(&ctx, REFUSED, NULL, &b, &err), CK_OK);
+	assert_int_equal(acme_directory_get(a, &d, &err), CK_ERR_NETWORK);
+	assert_int_equal(acme_directory_get(b, &d, &err), CK_ERR_NETWORK);
+	acme_client_free(a);
+	acme_client_free(b);
+	assert_int_equal(idle_handles(ctx.acme_share), 1);
+	/* While another request holds the one handle, a request makes a second. */
+	assert_int_equal(acme_client_new(&ctx, REFUSED, NULL, &a, &err), CK_OK);
+	assert_int_equal(acme_directory_get(a, &d, &err), CK_ERR_NETWORK);
+	busy = acme_share_take_curl(ctx.acme_share, REFUSED, NULL);
+	assert_non_null(busy);
+	assert_int_equal(acme_directory_get(a, &d, &err), CK_ERR_NETWORK);
+	acme_share_put_curl(ctx.acme_share, REFUSED, NULL, busy);
+	acme_client_free(a);
+	assert_int_equal(idle_handles(ctx.acme_share), 2);
+	acme_share_free(ctx.acme_share);
+}
+
 int
 main(void)
 {
@@ -210,6 +276,7 @@ main(void)
 		cmocka_unit_test(test_waiter_gets_the_nonce_put_back),
 		cmocka_unit_test(test_old_nonce_never_handed_out),
 		cmocka_unit_test(test_forgotten_directory_not_served),
+		cmocka_unit_test(test_clients_borrow_a_handle_per_request),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

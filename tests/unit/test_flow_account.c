@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -579,12 +580,149 @@ test_cache_drops_a_session_after_a_rollover_elsewhere(void **state)
 	EVP_PKEY_free(unrelated);
 }
 
+#define SHARE_THREADS 4
+#define SHARE_SIGNATURES 40
+
+/* One worker of a batch: its own store handle, a session taken from the
+ * shared cache, signatures made with it and checked. */
+struct share_worker {
+	struct env *e;
+	struct acct_cache *c;
+	struct ck_store *st;
+	struct ck_account_session s;
+	int hit;
+	int taken;                 /* acct_cache_take said CK_OK */
+	int verified;              /* signatures that verified under the account key */
+};
+
+static void *
+share_worker_run(void *arg)
+{
+	struct share_worker *w = arg;
+	char *jws = NULL, *payload = NULL;
+	struct flow_key *k;
+	int i;
+
+	w->taken = acct_cache_take(w->c, &w->e->ctx, w->st, FAKE_DIR, NULL, NULL,
+				   CK_ACCOUNT_REQUIRE_VALID, NULL, &w->s, &w->hit, NULL) == CK_OK;
+	k = w->s.signing;
+	for (i = 0; w->taken && i < SHARE_SIGNATURES; i++) {
+		if (ck_jws_sign_with(k->signer, ACCT_URL, "nonce", FAKE_BASE "/x", "{\"n\":1}", &jws,
+				     NULL) == CK_OK &&
+		    ck_jws_verify(jws, w->e->oldk, &payload, NULL, NULL) == CK_OK &&
+		    strcmp(payload, "{\"n\":1}") == 0)
+			w->verified++;
+		free(jws);
+		free(payload);
+		jws = payload = NULL;
+	}
+	return NULL;
+}
+
+/*
+ * The workers of a batch open one account at once (no session is kept
+ * yet): its key is decoded once and shared, each worker signing through
+ * its own signer from its own thread, every signature good; after a
+ * rollover the next open gets the new key, not the kept old one.
+ */
+static void
+test_cache_decodes_an_account_key_once_for_all_workers(void **state)
+{
+	struct env *e = *state;
+	struct share_worker w[SHARE_THREADS];
+	pthread_t tid[SHARE_THREADS];
+	struct acct_cache *c = NULL;
+	char path[128];
+	size_t i;
+
+	memset(w, 0, sizeof(w));
+	snprintf(path, sizeof(path), "%s/store.db", e->dir);
+	assert_int_equal(acct_cache_new(&c, NULL), CK_OK);
+	for (i = 0; i < SHARE_THREADS; i++) {
+		w[i].e = e;
+		w[i].c = c;
+		assert_int_equal(ck_store_open(path, &e->ctx, &w[i].st, NULL), CK_OK);
+	}
+	for (i = 0; i < SHARE_THREADS; i++)
+		assert_int_equal(pthread_create(&tid[i], NULL, share_worker_run, &w[i]), 0);
+	for (i = 0; i < SHARE_THREADS; i++)
+		assert_int_equal(pthread_join(tid[i], NULL), 0);
+	for (i = 0; i < SHARE_THREADS; i++) {
+		assert_true(w[i].taken);
+		assert_int_equal(w[i].hit, 0); /* four sessions at once: none kept to hand out */
+		assert_int_equal(w[i].verified, SHARE_SIGNATURES);
+		assert_true(ck_key_public_equal(w[i].s.key, e->oldk));
+		assert_ptr_equal(w[i].s.key, w[0].s.key); /* one decoded key ... */
+		if (i > 0)
+			assert_ptr_not_equal(w[i].s.signing, w[0].s.signing);
+	}
+	for (i = 0; i < SHARE_THREADS; i++)
+		acct_cache_put(c, &w[i].s, NULL, NULL, 0);
+	/* A rollover: the kept key is the old row's, the open reads the new one. */
+	assert_int_equal(ck_store_key_put(e->st, e->newk, &e->new_id, NULL, NULL), CK_OK);
+	assert_int_equal(ck_store_account_set_pending_key(e->st, e->acct_id, e->new_id, NULL),
+			 CK_OK);
+	assert_int_equal(ck_store_account_commit_rollover(e->st, e->acct_id, NULL), CK_OK);
+	assert_int_equal(acct_cache_take(c, &e->ctx, w[0].st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &w[0].s, &w[0].hit, NULL),
+			 CK_OK);
+	assert_true(ck_key_public_equal(w[0].s.key, e->newk));
+	acct_cache_put(c, &w[0].s, NULL, NULL, 0);
+	acct_cache_free(c);
+	for (i = 0; i < SHARE_THREADS; i++)
+		ck_store_close(w[i].st);
+}
+
+/*
+ * Between runs of a long-lived process, a decoded key that no kept session
+ * signs with is dropped from memory: the next open decodes it again; one a
+ * kept session signs with stays shared.
+ */
+static void
+test_cache_prune_forgets_a_decoded_key_no_session_uses(void **state)
+{
+	struct env *e = *state;
+	struct acct_cache *c = NULL;
+	struct ck_account_session s, kept;
+	EVP_PKEY *first = NULL;
+
+	memset(&s, 0, sizeof(s));
+	memset(&kept, 0, sizeof(kept));
+	assert_int_equal(acct_cache_new(&c, NULL), CK_OK);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, NULL, NULL), CK_OK);
+	first = s.key;
+	assert_int_equal(EVP_PKEY_up_ref(first), 1); /* alive: a new decode cannot reuse it */
+	acct_cache_put(c, &s, NULL, NULL, 0);        /* failed: not kept */
+	acct_cache_prune(c, &e->ctx, e->st);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, NULL, NULL), CK_OK);
+	assert_ptr_not_equal(s.key, first);          /* decoded again */
+	assert_true(ck_key_public_equal(s.key, e->oldk));
+	/* Kept with its session: the key survives the prune and is shared. */
+	acct_cache_put(c, &s, NULL, NULL, 1);
+	acct_cache_prune(c, &e->ctx, e->st);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &kept, NULL, NULL), CK_OK);
+	assert_int_equal(acct_cache_take(c, &e->ctx, e->st, FAKE_DIR, NULL, NULL,
+					 CK_ACCOUNT_REQUIRE_VALID, NULL, &s, NULL, NULL), CK_OK);
+	assert_ptr_equal(s.key, kept.key);
+	acct_cache_put(c, &s, NULL, NULL, 0);
+	acct_cache_put(c, &kept, NULL, NULL, 0);
+	EVP_PKEY_free(first);
+	acct_cache_free(c);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_resolve_new_key_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_drops_a_session_after_a_rollover_elsewhere,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_decodes_an_account_key_once_for_all_workers,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_prune_forgets_a_decoded_key_no_session_uses,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_old_key_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolve_new_key_of_another_account_keeps_old,
