@@ -60,6 +60,11 @@ struct alpn {
 	struct alpn_item items[TLSALPN_ITEMS_MAX];
 	size_t n;
 	int conns[TLSALPN_CONN_MAX]; /* open connection sockets, -1 = free slot */
+	/* each slot's connection thread, joined before the slot is used again
+	 * and by alpn_free: no thread of ours outlives the responder, not even
+	 * its exit (OpenSSL frees its per-thread state then) */
+	pthread_t threads[TLSALPN_CONN_MAX];
+	unsigned char joinable[TLSALPN_CONN_MAX];
 	unsigned active;
 	unsigned long hits;         /* handshakes completed */
 };
@@ -173,23 +178,17 @@ conn_main(void *arg)
 	return NULL;
 }
 
-/* Starts fn(arg) detached or joinable with every signal blocked in it. */
+/* Starts fn(arg), joinable, with every signal blocked in it. */
 static int
-tlsalpn_thread(pthread_t *t, int detached, void *(*fn)(void *), void *arg)
+tlsalpn_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 {
 	sigset_t all, old;
-	pthread_attr_t at;
 	int rc;
 
 	sigfillset(&all);
-	if (pthread_attr_init(&at) != 0)
-		return -1;
-	if (detached)
-		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(t, &at, fn, arg);
+	rc = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&at);
 	return rc;
 }
 
@@ -207,12 +206,19 @@ accept_one(struct alpn *a, int fd)
 	pthread_mutex_lock(&a->lock);
 	for (i = 0; i < TLSALPN_CONN_MAX && a->conns[i] >= 0; i++)
 		;
+	if (i < TLSALPN_CONN_MAX && a->joinable[i]) {
+		/* its last connection ended (conns[i] -1): only the thread's exit is left */
+		pthread_join(a->threads[i], NULL);
+		a->joinable[i] = 0;
+	}
 	if (i < TLSALPN_CONN_MAX && !a->stopping && (c = malloc(sizeof(*c))) != NULL) {
 		c->a = a;
 		c->fd = fd;
 		c->slot = i;
-		if (tlsalpn_thread(&t, 1, conn_main, c) == 0) {
+		if (tlsalpn_thread(&t, conn_main, c) == 0) {
 			a->conns[i] = fd;
+			a->threads[i] = t;
+			a->joinable[i] = 1;
 			a->active++;
 		} else {
 			free(c);
@@ -297,7 +303,7 @@ alpn_start(struct chall_responder *r, struct ck_err *err)
 	if ((rc = chall_listen(c->tls_address, port, &alpn_names, TLSALPN_BACKLOG, &a->fd, err)) !=
 	    CK_OK)
 		goto fail;
-	if (tlsalpn_thread(&a->acceptor, 0, accept_main, a) != 0) {
+	if (tlsalpn_thread(&a->acceptor, accept_main, a) != 0) {
 		rc = CK_FAIL(err, CK_ERR_INTERNAL, "cannot start the tls-alpn-01 listener thread");
 		goto fail;
 	}
@@ -433,6 +439,9 @@ alpn_free(struct alpn *a)
 	while (a->active > 0)
 		pthread_cond_wait(&a->idle, &a->lock);
 	pthread_mutex_unlock(&a->lock);
+	for (i = 0; i < TLSALPN_CONN_MAX; i++) /* the acceptor is gone: no new ones */
+		if (a->joinable[i])
+			pthread_join(a->threads[i], NULL);
 	if (a->fd >= 0)
 		close(a->fd);
 	if (a->wake[0] >= 0) {
