@@ -20,9 +20,9 @@
  * add (per challenge: serve it / write it / publish the record) -> ready
  * (once per round of adds: wait until what was added is visible where the
  * CA will look, e.g. DNS propagation) -> tell the server -> (served: has
- * the CA looked?) -> remove (per item, when its authorization is decided) -> stop (free everything; every
- * file, record and listener it made is gone afterwards, on success, error
- * and cancel alike).
+ * the CA looked?) -> remove (per item, when its authorization is decided)
+ * -> stop (free everything; every file, record and listener it made is
+ * gone afterwards, on success, error and cancel alike).
  *
  * Threading: add, ready and remove may be called from several threads at
  * once (one per order in flight); implementations lock what they share.

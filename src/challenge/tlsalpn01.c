@@ -43,7 +43,7 @@ struct alpn_item {
 	char *token;
 	char sni[TLSALPN_SNI_MAX];
 	X509 *cert;
-	long long served_at;        /* ck_mono_ms() its certificate was first presented; 0 = not yet */
+	long long served_at;        /* ck_mono_ms() its certificate was first shown; 0: not yet */
 };
 
 struct alpn {
@@ -317,13 +317,25 @@ fail:
 	return rc;
 }
 
+/* The index of it's (token, identifier) among a's items, or a->n (a->lock held). */
+static size_t
+item_index(const struct alpn *a, const struct chall_item *it)
+{
+	size_t i;
+
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->items[i].token, it->token) == 0 &&
+		    strcmp(a->items[i].identifier, it->identifier) == 0)
+			break;
+	return i;
+}
+
 static enum ck_code
 alpn_add(struct chall_responder *r, const struct chall_item *it, struct ck_err *err)
 {
 	struct alpn *a = r->impl;
 	struct alpn_item fresh;
 	enum ck_code rc = CK_OK;
-	size_t i;
 
 	if (a == NULL)
 		return CK_FAIL(err, CK_ERR_STATE, "the tls-alpn-01 responder is not started");
@@ -342,11 +354,7 @@ alpn_add(struct chall_responder *r, const struct chall_item *it, struct ck_err *
 		goto out;
 	}
 	pthread_mutex_lock(&a->lock);
-	for (i = 0; i < a->n; i++)
-		if (strcmp(a->items[i].token, it->token) == 0 &&
-		    strcmp(a->items[i].identifier, it->identifier) == 0)
-			break;
-	if (i < a->n) {
+	if (item_index(a, it) < a->n) {
 		rc = CK_OK; /* already served: re-adding is a no-op */
 	} else if (a->n >= TLSALPN_ITEMS_MAX) {
 		rc = CK_FAIL(err, CK_ERR_TOO_LARGE, "more than %d tls-alpn-01 challenges at once",
@@ -381,15 +389,11 @@ alpn_remove(struct chall_responder *r, const struct chall_item *it)
 	if (a == NULL || it->token == NULL || it->identifier == NULL)
 		return;
 	pthread_mutex_lock(&a->lock);
-	for (i = 0; i < a->n; i++) {
-		if (strcmp(a->items[i].token, it->token) == 0 &&
-		    strcmp(a->items[i].identifier, it->identifier) == 0) {
-			item_free(&a->items[i]);
-			memmove(&a->items[i], &a->items[i + 1], (a->n - i - 1) * sizeof(a->items[0]));
-			a->n--;
-			memset(&a->items[a->n], 0, sizeof(a->items[0]));
-			break;
-		}
+	if ((i = item_index(a, it)) < a->n) {
+		item_free(&a->items[i]);
+		memmove(&a->items[i], &a->items[i + 1], (a->n - i - 1) * sizeof(a->items[0]));
+		a->n--;
+		memset(&a->items[a->n], 0, sizeof(a->items[0]));
 	}
 	pthread_mutex_unlock(&a->lock);
 }
@@ -404,14 +408,10 @@ alpn_served(struct chall_responder *r, const struct chall_item *it, long long *a
 	if (a == NULL || it->token == NULL || it->identifier == NULL)
 		return 0;
 	pthread_mutex_lock(&a->lock);
-	for (i = 0; i < a->n; i++) {
-		if (strcmp(a->items[i].token, it->token) == 0 &&
-		    strcmp(a->items[i].identifier, it->identifier) == 0) {
-			served = a->items[i].served_at != 0;
-			if (served && at != NULL)
-				*at = a->items[i].served_at;
-			break;
-		}
+	if ((i = item_index(a, it)) < a->n && a->items[i].served_at != 0) {
+		served = 1;
+		if (at != NULL)
+			*at = a->items[i].served_at;
 	}
 	pthread_mutex_unlock(&a->lock);
 	return served;
