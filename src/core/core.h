@@ -101,6 +101,9 @@ void ck_sleep_ms(const struct ck_ctx *ctx, unsigned ms);
 /* Milliseconds of the monotonic clock (CLOCK_MONOTONIC): for deadlines and
  * elapsed time, never for dates (the context's clock is for those). */
 long long ck_mono_ms(void);
+/* A random number in [0, n) for jitter, not secrets (RAND_bytes, else the
+ * clock and the pid); 0 if n is 0. */
+unsigned long ck_random_below(unsigned long n);
 
 /* RFC 3339 UTC ("2026-11-22T10:00:00Z") into out[21]. */
 void ck_time_rfc3339(time_t t, char out[21]);

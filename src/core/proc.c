@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
+
 #include "core/core.h"
 
 #define PROC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -30,6 +32,18 @@ ck_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+unsigned long
+ck_random_below(unsigned long n)
+{
+	unsigned long v = 0;
+
+	if (n == 0)
+		return 0;
+	if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
+		v = (unsigned long)ck_mono_ms() ^ (unsigned long)getpid();
+	return v % n;
 }
 
 /* PATH from envp, else the default. */

@@ -16,9 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <openssl/rand.h>
 
 #include "flow/issue.h"
 #include "renew/renew_int.h"
@@ -51,19 +48,6 @@ struct run {
 	struct renew_leases leases;
 };
 
-/* A random number in [0, n) (jitter); 0 if n is 0. */
-static unsigned long
-run_random(unsigned long n)
-{
-	unsigned long v = 0;
-
-	if (n == 0)
-		return 0;
-	if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
-		v = (unsigned long)time(NULL) ^ (unsigned long)getpid();
-	return v % n;
-}
-
 /* base * 2^failures, at most max, with up to a quarter taken off at random. */
 static time_t
 run_backoff(int failures, time_t base, time_t max)
@@ -75,7 +59,7 @@ run_backoff(int failures, time_t base, time_t max)
 		b *= 2;
 	if (b > max)
 		b = max;
-	return b - (time_t)run_random((unsigned long)b / 4 + 1);
+	return b - (time_t)ck_random_below((unsigned long)b / 4 + 1);
 }
 
 /*

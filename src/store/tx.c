@@ -12,7 +12,6 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
-#include <openssl/rand.h>
 
 #include "store/store_int.h"
 
@@ -125,17 +124,6 @@ tx_point(const char *name, const char *step)
 #endif
 }
 
-/* Between half of ms and ms, at random. */
-static unsigned
-tx_jitter(unsigned ms)
-{
-	unsigned v = 0;
-
-	if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1)
-		v = (unsigned)ck_mono_ms();
-	return ms / 2 + v % (ms / 2 + 1);
-}
-
 /* One attempt: begin, body, commit; rolled back unless committed. */
 static enum ck_code
 tx_once(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body body, void *arg)
@@ -173,7 +161,7 @@ st_tx_run(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body 
 			break;
 		ck_log(&st->ctx->log, CK_LOG_DEBUG, "store: %s lost a race with another writer; "
 		       "running it again", name);
-		ck_sleep_ms(st->ctx, tx_jitter(wait_ms));
+		ck_sleep_ms(st->ctx, wait_ms / 2 + (unsigned)ck_random_below(wait_ms / 2 + 1));
 		wait_ms = wait_ms * 2 > ST_TX_RETRY_CAP_MS ? ST_TX_RETRY_CAP_MS : wait_ms * 2;
 	}
 	return rc;
