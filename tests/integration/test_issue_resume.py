@@ -257,6 +257,25 @@ class TestFinalizeOnFetch(IssueCase):
         self.assertEqual(PEBBLE.count_finalized() - finalized, 1, "one order finalized")
         self.assertEqual([(o[2], o[3]) for o in orders(self.store, "deciding")], [("valid", 1)])
 
+    def test_unknown_answer_to_the_early_finalize_resumes_without_a_second_one(self):
+        # The finalize sent on the fetch reaches Pebble, which accepts it, but a
+        # gateway answers 502: unknown, not "no".  The order stays open; the next
+        # run asks for it and downloads, without a second order or finalize.
+        self.slow_first_poll()
+        self.proxy.add_rule("/finalize-order/", method="POST", count=1,
+                            action="forward_then_error")
+        finalized, placed = PEBBLE.count_finalized(), self.new_orders()
+        res = self.issue(["unknown.example.test"], "unknown", check=False)
+        self.assertNotEqual(res.returncode, 0, ckharness.describe(res, "502 is not an answer"))
+        self.assertIn("open: the next run resumes it", res.stderr)
+        self.assertEqual([o[3] for o in orders(self.store, "unknown")], [0], "left open")
+        self.assertEqual(PEBBLE.count_finalized() - finalized, 1, "Pebble did finalize it")
+        sha = self.issue(["unknown.example.test"], "unknown").stdout.strip()
+        self.assertIs(self.cert(sha)["key"]["linked"], True)
+        self.assertEqual(self.new_orders() - placed, 1, "the same order, resumed")
+        self.assertEqual(PEBBLE.count_finalized() - finalized, 1, "finalized once")
+        self.assertEqual(self.proxy.count("/finalize-order/", "POST"), 1)
+
     def test_a_proof_refused_after_the_fetch_is_named_and_the_order_closed(self):
         self.slow_first_poll()
         self.proxy.add_rule("/finalize-order/", method="POST", count=1, status=403,
