@@ -71,6 +71,10 @@ ck_store_wait_change(struct ck_store *st, uint64_t known, unsigned timeout_ms, u
 	enum ck_code rc;
 	int heard = 1, notifies = st->drv->wait_notify != NULL;
 
+	/* LISTEN stays with a connection: it would go on to other handles. */
+	if (st->pool != NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a pooled store handle cannot wait for "
+			       "changes; open a handle of its own");
 	if (notifies && st->drv->listen(st->conn) != 0)
 		return ST_DB_FAIL(st, err, "listening for changes in the store");
 	for (;;) {
@@ -224,6 +228,7 @@ ck_store_close(struct ck_store *st)
 		return;
 	st_rollback(st);
 	st_read_end(st);
+	st_pool_detach(st);
 	if (st->conn != NULL)
 		st->drv->close(st->conn);
 	OPENSSL_cleanse(st->seal_key, sizeof(st->seal_key));
