@@ -26,6 +26,7 @@
 #include "store/store_int.h"
 
 struct ck_store_pool {
+	struct ck_store *parent;    /* a pooled handle itself until the pool is freed */
 	const struct st_driver_ops *drv;
 	char *path;
 	const struct ck_ctx *ctx;
@@ -41,7 +42,7 @@ struct ck_store_pool {
 };
 
 enum ck_code
-ck_store_pool_new(const struct ck_store *parent, const struct ck_ctx *ctx, unsigned max,
+ck_store_pool_new(struct ck_store *parent, const struct ck_ctx *ctx, unsigned max,
 		  struct ck_store_pool **out, struct ck_err *err)
 {
 	struct ck_store_pool *p;
@@ -49,6 +50,9 @@ ck_store_pool_new(const struct ck_store *parent, const struct ck_ctx *ctx, unsig
 	if (parent == NULL || max == 0 || max > CK_STORE_POOL_MAX)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a store pool needs an open store and "
 			       "1 to %d connections", CK_STORE_POOL_MAX);
+	if (parent->pool != NULL || parent->in_tx > 0 || parent->in_read)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a store pool needs a handle of its own "
+			       "with no transaction open");
 	if ((p = calloc(1, sizeof(*p))) == NULL || (p->path = strdup(parent->path)) == NULL) {
 		free(p);
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory for a store pool");
@@ -70,6 +74,12 @@ ck_store_pool_new(const struct ck_store *parent, const struct ck_ctx *ctx, unsig
 	memcpy(p->seal_key, parent->seal_key, sizeof(p->seal_key));
 	p->seal_have = parent->seal_have;
 	p->max = max;
+	/* The parent's own connection (its schema, statements and pages) is
+	 * closed: while the pool lives the parent borrows like the others. */
+	p->parent = parent;
+	parent->drv->close(parent->conn);
+	parent->conn = NULL;
+	parent->pool = p;
 	*out = p;
 	return CK_OK;
 }
@@ -81,6 +91,8 @@ ck_store_pool_free(struct ck_store_pool *p)
 
 	if (p == NULL)
 		return;
+	/* A handle of its own again: it connects at its next use (st_hold). */
+	p->parent->pool = NULL;
 	for (i = 0; i < p->nidle; i++)
 		p->drv->close(p->idle[i]);
 	pthread_cond_destroy(&p->freed);
@@ -179,8 +191,12 @@ st_hold(struct ck_store *st, struct ck_err *err)
 {
 	enum ck_code rc;
 
-	if (st->pool == NULL)
+	if (st->pool == NULL) {
+		/* A handle of its own whose connection a pool closed. */
+		if (st->conn == NULL)
+			return st->drv->open(st->path, st->open_flags, st->ctx, &st->conn, err);
 		return CK_OK;
+	}
 	if (st->held > 0) {
 		st->held++;
 		return CK_OK;

@@ -102,12 +102,14 @@ void ck_store_shed(struct ck_store *st);
  * store, opened on demand (CK_STORE_SMALL_CACHE) and lent to pooled
  * handles, for the workers of one batch.  ctx (NULL: parent's) is the
  * handles' context and must outlive the pool; the node key parent holds
- * is copied.  parent must stay open while the pool is used (it migrated
- * the schema); the pool never uses parent's own connection.
+ * is copied.  parent (a handle of its own, no transaction open) must stay
+ * open until the pool is freed: its connection is closed, it borrows
+ * from the pool meanwhile (one thread at a time, as ever), and connects
+ * again at its first use after ck_store_pool_free.
  */
 #define CK_STORE_POOL_MAX 16
 struct ck_store_pool;
-enum ck_code ck_store_pool_new(const struct ck_store *parent, const struct ck_ctx *ctx,
+enum ck_code ck_store_pool_new(struct ck_store *parent, const struct ck_ctx *ctx,
 			       unsigned max, struct ck_store_pool **out, struct ck_err *err);
 /*
  * A handle on the pool's store, used as any other (ck_store_close frees

@@ -29,9 +29,12 @@
 
 struct ck_store {
 	const struct st_driver_ops *drv;
-	/* The connection; for a pooled handle (pool.c) only while held > 0. */
+	/* The connection; for a pooled handle (pool.c) only while held > 0;
+	 * for a handle of its own NULL only after it lent out its pool's
+	 * place (opened again at the next use, with open_flags). */
 	struct st_conn *conn;
 	struct ck_store_pool *pool;   /* NULL: the handle owns conn */
+	unsigned open_flags;
 	int held;                 /* uses of conn now: live statements, the
 				   * transaction or read snapshot, a wait */
 	char *path;

@@ -4,7 +4,8 @@
  * connections; a handle keeps its connection for a whole transaction
  * (another handle waits, and never sees the change half-made); a failed
  * statement reports the database's own message and gives the connection
- * back; the node key reaches the pooled handles; a pooled handle refuses
+ * back; the node key reaches the pooled handles; the parent handle
+ * borrows too while the pool lives and connects anew after; a pooled handle refuses
  * to wait for changes (LISTEN would stay with a lent connection); on
  * PostgreSQL a connection the server dropped is closed, not lent again;
  * once the context is cancelled no new connection is opened.
@@ -124,6 +125,36 @@ test_a_transaction_keeps_its_connection_to_the_end(void **state)
 	ck_store_close(a);
 	ck_store_close(b);
 	ck_store_pool_free(p);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_the_parent_borrows_while_the_pool_lives(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_store_pool *p = pool_of(e, 1);
+	struct ck_store *a = pooled(p);
+	struct st_stmt *s = NULL;
+	struct reader r = { .st = e->st, .rc = -1 };
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	uint64_t g;
+	pthread_t th;
+
+	/* The parent's own connection is closed: it waits for the pool's one. */
+	assert_int_equal(st_prepare(a, "SELECT 1", &s, NULL), CK_OK);
+	assert_int_equal(pthread_create(&th, NULL, reader_run, &r), 0);
+	nap_ms(300);
+	assert_false(atomic_load(&r.done));
+	st_finalize(s);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(r.rc, CK_OK);
+	g = r.gen;
+	ck_store_close(a);
+	ck_store_pool_free(p);
+	/* A handle of its own again: it connects anew and reads and writes. */
+	assert_int_equal(t_gen(e->st), g);
+	t_put_key(e->st, k);
+	assert_true(t_gen(e->st) > g);
 	EVP_PKEY_free(k);
 }
 
@@ -293,6 +324,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_handles_take_turns_on_at_most_max_connections,
 						t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_a_transaction_keeps_its_connection_to_the_end,
+						t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_the_parent_borrows_while_the_pool_lives,
 						t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_a_rolled_back_transaction_gives_the_connection_back, t_setup, t_teardown),
