@@ -121,6 +121,19 @@ raw_ask(unsigned port, const char *req, size_t len, char *out, size_t outsz)
 	return status;
 }
 
+/* A responder on 127.0.0.1 (a free port) serving TOKEN. */
+static struct http01 *
+serving_token(struct ck_ctx *ctx)
+{
+	struct ck_err err;
+	struct http01 *h = NULL;
+
+	ck_ctx_init(ctx);
+	assert_int_equal(http01_start(ctx, "127.0.0.1", 0, &h, &err), CK_OK);
+	assert_int_equal(http01_add(h, TOKEN, KEYAUTH, &err), CK_OK);
+	return h;
+}
+
 /* Whether this machine has an IPv6 loopback at all: a socket bound to ::1.
  * Only then may the responder's IPv6 test be skipped; anything else that
  * goes wrong on ::1 is the responder's failure. */
@@ -305,16 +318,13 @@ test_oversized_headers_refused(void **state)
 {
 	static char req[24 * 1024], out[4096];
 	struct ck_ctx ctx;
-	struct ck_err err;
 	struct http01 *h = NULL;
 	struct fetch f;
 	long status;
 	int n;
 
 	(void)state;
-	ck_ctx_init(&ctx);
-	assert_int_equal(http01_start(&ctx, "127.0.0.1", 0, &h, &err), CK_OK);
-	assert_int_equal(http01_add(h, TOKEN, KEYAUTH, &err), CK_OK);
+	h = serving_token(&ctx);
 	n = snprintf(req, sizeof(req), "GET " HTTP01_PATH_PREFIX TOKEN " HTTP/1.1\r\n"
 		     "Host: 127.0.0.1\r\nConnection: close\r\nX-Big: ");
 	memset(req + n, 'a', 16 * 1024);
@@ -352,15 +362,12 @@ test_only_get_and_head_served(void **state)
 	static const char *const others[] = { "PUT", "DELETE", "OPTIONS", "PATCH" };
 	char out[4096];
 	struct ck_ctx ctx;
-	struct ck_err err;
 	struct http01 *h = NULL;
 	struct fetch f;
 	size_t i;
 
 	(void)state;
-	ck_ctx_init(&ctx);
-	assert_int_equal(http01_start(&ctx, "127.0.0.1", 0, &h, &err), CK_OK);
-	assert_int_equal(http01_add(h, TOKEN, KEYAUTH, &err), CK_OK);
+	h = serving_token(&ctx);
 	assert_int_equal(raw_ask(http01_port(h), post, sizeof(post) - 1, out, sizeof(out)), 413);
 	assert_null(strstr(out, KEYAUTH));
 	for (i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
@@ -382,13 +389,10 @@ test_head_counts_as_served(void **state)
 				   "Host: 127.0.0.1\r\nConnection: close\r\n\r\n";
 	char out[4096], clen[64];
 	struct ck_ctx ctx;
-	struct ck_err err;
 	struct http01 *h = NULL;
 
 	(void)state;
-	ck_ctx_init(&ctx);
-	assert_int_equal(http01_start(&ctx, "127.0.0.1", 0, &h, &err), CK_OK);
-	assert_int_equal(http01_add(h, TOKEN, KEYAUTH, &err), CK_OK);
+	h = serving_token(&ctx);
 	assert_int_equal(raw_ask(http01_port(h), head, sizeof(head) - 1, out, sizeof(out)), 200);
 	snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", strlen(KEYAUTH));
 	assert_non_null(strstr(out, clen));
@@ -413,7 +417,6 @@ test_connection_limit(void **state)
 	char out[4096];
 	int fds[64];
 	struct ck_ctx ctx;
-	struct ck_err err;
 	struct http01 *h = NULL;
 	struct fetch f;
 	CURL *c;
@@ -421,9 +424,7 @@ test_connection_limit(void **state)
 	size_t i;
 
 	(void)state;
-	ck_ctx_init(&ctx);
-	assert_int_equal(http01_start(&ctx, "127.0.0.1", 0, &h, &err), CK_OK);
-	assert_int_equal(http01_add(h, TOKEN, KEYAUTH, &err), CK_OK);
+	h = serving_token(&ctx);
 	for (i = 0; i < 100; i++) {
 		switch (i % 4) {
 		case 0:
