@@ -307,13 +307,16 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 		evconnlistener_enable(h->listener);
 }
 
-/* The responder's thread: the loop, until on_wake breaks it. */
+/* The responder's thread: the loop, until on_wake breaks it.  The loop
+ * failing on its own (epoll_wait) is said: validations then time out. */
 static void *
 loop_main(void *arg)
 {
 	struct http01 *h = arg;
 
-	event_base_dispatch(h->base);
+	if (event_base_dispatch(h->base) < 0)
+		ck_log(&h->ctx->log, CK_LOG_WARN,
+		       "http-01 responder: the event loop failed; it answers no more requests");
 	return NULL;
 }
 
