@@ -217,12 +217,13 @@ class TestFencing(FleetCase):
         # The heartbeat's own connection is ended by the server (an admin's
         # pg_terminate_backend, a failover): its next beat must reconnect,
         # or the lease runs out while the order is in flight.
-        # Its three connections: the run's, the worker's, and the heartbeat's,
+        # Its two connections while the batch runs: the workers' pooled one
+        # (the run's own is closed while the pool lives) and the heartbeat's,
         # opened last (at the first beat).
         sql = ("WITH c AS (SELECT pid, backend_start FROM pg_stat_activity WHERE "
                "datname = current_database() AND pid <> pg_backend_pid() AND "
                "backend_type = 'client backend') SELECT pg_terminate_backend(pid) FROM c "
-               "WHERE (SELECT count(*) FROM c) = 3 ORDER BY backend_start DESC LIMIT 1")
+               "WHERE (SELECT count(*) FROM c) = 2 ORDER BY backend_start DESC LIMIT 1")
         deadline = time.time() + 30
         killed = ""
         while "t" not in killed and time.time() < deadline:
