@@ -9,6 +9,7 @@
  * Reads the store; writes only the ARI answers it fetched (not in a dry
  * run).  Sends nothing but unauthenticated renewalInfo GETs.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,20 +29,21 @@ renew_set_text(char **slot, const char *text)
 	return 1;
 }
 
-void
-renew_job_cleanup(struct renew_job *j)
+const char *
+renew_plan_intern(struct renew_plan *p, const char *s)
 {
 	size_t i;
 
-	if (j == NULL)
-		return;
-	free(j->server);
-	free(j->account);
-	free(j->replaces);
-	for (i = 0; i < j->nnames; i++)
-		free(j->names[i]);
-	free(j->names);
-	memset(j, 0, sizeof(*j));
+	if (s == NULL)
+		return NULL;
+	for (i = 0; i < p->ninterned; i++)
+		if (strcmp(p->interned[i], s) == 0)
+			return p->interned[i];
+	if (p->ninterned == RENEW_INTERN_MAX) /* never given back, unlike the pool */
+		return renew_pool_strdup(&p->spill, s);
+	if ((p->interned[p->ninterned] = strdup(s)) == NULL)
+		return NULL;
+	return p->interned[p->ninterned++];
 }
 
 void
@@ -49,17 +51,16 @@ renew_plan_cleanup(struct renew_plan *p)
 {
 	size_t i;
 
-	for (i = 0; i < p->nservers; i++) {
-		free(p->servers[i].url);
+	for (i = 0; i < p->nservers; i++)
 		acme_client_free(p->servers[i].client);
-	}
 	p->nservers = 0;
-	free(p->acct_server);
-	free(p->acct_name);
-	p->acct_server = p->acct_name = NULL;
+	p->acct_server = p->acct_name = p->default_server = NULL;
 	p->acct_id = 0;
-	free(p->default_server);
-	p->default_server = NULL;
+	for (i = 0; i < p->ninterned; i++)
+		free(p->interned[i]);
+	p->ninterned = 0;
+	renew_pool_free(&p->pool);
+	renew_pool_free(&p->spill);
 }
 
 /*
@@ -84,7 +85,7 @@ plan_server(struct renew_plan *p, const char *url)
 			return NULL;
 		s = &p->servers[p->nservers];
 		memset(s, 0, sizeof(*s));
-		if ((s->url = strdup(url)) == NULL)
+		if ((s->url = renew_plan_intern(p, url)) == NULL)
 			return NULL;
 		p->nservers++;
 		ck_err_clear(&e);
@@ -129,7 +130,7 @@ plan_account(struct renew_plan *p, int64_t cert_id, int64_t account_id, struct r
 	     struct ck_err *err)
 {
 	struct ck_account a;
-	enum ck_code rc;
+	int oom;
 
 	memset(&a, 0, sizeof(a));
 	if (account_id < 0 && (cert_id == 0 ||
@@ -137,27 +138,22 @@ plan_account(struct renew_plan *p, int64_t cert_id, int64_t account_id, struct r
 		account_id = 0;
 	if (account_id > 0 && account_id != p->acct_id &&
 	    ck_store_account_get_id(p->st, account_id, &a, NULL) == CK_OK) {
-		free(p->acct_server);
-		free(p->acct_name);
-		p->acct_server = a.server;
-		p->acct_name = a.name;
-		a.server = NULL;
-		a.name = NULL;
-		p->acct_id = account_id;
+		p->acct_server = renew_plan_intern(p, a.server);
+		p->acct_name = renew_plan_intern(p, a.name);
+		oom = p->acct_server == NULL || p->acct_name == NULL;
+		p->acct_id = oom ? 0 : account_id;
 		ck_account_cleanup(&a);
+		if (oom)
+			return CK_OOM(err);
 	}
 	if (account_id > 0 && account_id == p->acct_id) {
-		rc = ck_strdup(p->acct_server, &j->server, err);
-		if (rc == CK_OK && p->o->account == NULL)
-			rc = ck_strdup(p->acct_name, &j->account, err);
-		if (rc != CK_OK || p->o->account == NULL)
-			return rc;
-	} else if (p->default_server != NULL &&
-		   (rc = ck_strdup(p->default_server, &j->server, err)) != CK_OK) {
-		return rc;
+		j->server = p->acct_server;
+		j->account = p->o->account == NULL ? p->acct_name : NULL;
+	} else {
+		j->server = p->default_server;
 	}
-	if (p->o->account != NULL)
-		return ck_strdup(p->o->account, &j->account, err);
+	if (p->o->account != NULL && (j->account = renew_plan_intern(p, p->o->account)) == NULL)
+		return CK_OOM(err);
 	return CK_OK;
 }
 
@@ -183,6 +179,7 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 	struct ck_renewal_ari set;
 	struct renew_server *srv;
 	unsigned char *der = NULL;
+	char *id = NULL;
 	size_t len = 0;
 	struct ck_err e;
 	int stored, have = 0;
@@ -196,7 +193,8 @@ plan_ari(struct renew_plan *p, const struct ck_cert_row *row, struct renew_job *
 		goto fallback;
 	}
 	if (ck_store_cert_der(p->st, row->id, &der, &len, NULL, &e) != CK_OK ||
-	    acme_ari_cert_id(der, len, &j->replaces, &e) != CK_OK)
+	    acme_ari_cert_id(der, len, &id, &e) != CK_OK ||
+	    (j->replaces = renew_pool_strdup(&p->pool, id)) == NULL)
 		goto fallback;
 	if ((stored && r->ari_next > p->now) || srv->ari_hold > p->now) {
 		p->ari_look = stored && r->ari_next > p->now ? r->ari_next : srv->ari_hold;
@@ -249,6 +247,7 @@ fallback:
 out:
 	acme_ari_cleanup(&a);
 	free(der);
+	free(id);
 	return have;
 }
 
@@ -298,19 +297,23 @@ plan_wait(struct renew_plan *p, struct renew_job *j, struct ck_renew_item *it,
 	return CK_OK;
 }
 
-/* Copies the lineage's identifiers into the job. */
+/* Copies the lineage's identifiers into the plan's pool for the job. */
 static enum ck_code
-plan_names(const struct ck_lineage *lin, struct renew_job *j, struct ck_err *err)
+plan_names(struct renew_plan *p, const struct ck_lineage *lin, struct renew_job *j,
+	   struct ck_err *err)
 {
-	size_t i;
+	const char **v;
+	size_t i, n = lin->nidentifiers;
 
-	if ((j->names = calloc(lin->nidentifiers + 1, sizeof(*j->names))) == NULL)
+	if (n >= SIZE_MAX / sizeof(*v) ||
+	    (v = renew_pool_alloc(&p->pool, (n + 1) * sizeof(*v), sizeof(*v))) == NULL)
 		return CK_OOM(err);
-	for (i = 0; i < lin->nidentifiers; i++) {
-		if ((j->names[i] = strdup(lin->identifiers[i])) == NULL)
+	for (i = 0; i < n; i++)
+		if ((v[i] = renew_pool_strdup(&p->pool, lin->identifiers[i])) == NULL)
 			return CK_OOM(err);
-		j->nnames = i + 1;
-	}
+	v[n] = NULL;
+	j->names = v;
+	j->nnames = n;
 	return CK_OK;
 }
 
@@ -342,7 +345,7 @@ plan_one(struct renew_plan *p, const struct ck_lineage *lin, const struct ck_lin
 
 	memset(&row, 0, sizeof(row));
 	snprintf(it->lineage, sizeof(it->lineage), "%s", lin->name);
-	if ((rc = plan_names(lin, j, err)) != CK_OK)
+	if ((rc = plan_names(p, lin, j, err)) != CK_OK)
 		return rc;
 	if (known)
 		plan_row_from_current(cur, &row);
@@ -440,13 +443,34 @@ plan_room(struct plan_out *o, struct ck_err *err)
 	return CK_OK;
 }
 
+/* The job owns nothing (its strings are the plan's). */
 static void
 plan_item_cleanup(struct ck_renew_item *it, struct renew_job *j)
 {
 	free(it->explanation_url);
 	free(it->wait_reason);
 	memset(it, 0, sizeof(*it));
-	renew_job_cleanup(j);
+	memset(j, 0, sizeof(*j));
+}
+
+/* o's arrays shrunk to exactly o->n (at least one: never a NULL array). */
+static enum ck_code
+plan_fit(struct plan_out *o, struct ck_err *err)
+{
+	size_t cap = o->n ? o->n : 1;
+	struct ck_renew_item *it;
+	struct renew_job *jb;
+
+	if (o->cap == cap)
+		return CK_OK;
+	if ((it = realloc(o->it, cap * sizeof(*it))) == NULL)
+		return o->cap > cap ? CK_OK : CK_OOM(err); /* kept as it was */
+	o->it = it;
+	if ((jb = realloc(o->jb, cap * sizeof(*jb))) == NULL)
+		return o->cap > cap ? CK_OK : CK_OOM(err);
+	o->jb = jb;
+	o->cap = cap;
+	return CK_OK;
 }
 
 static void
@@ -486,6 +510,7 @@ plan_take(struct renew_plan *p, const struct ck_lineage *lin, const struct ck_li
 	  const struct ck_renewal *row, int in_flight, int keep, struct plan_out *o, time_t *next,
 	  struct ck_err *err)
 {
+	struct renew_pool_mark mark = renew_pool_mark(&p->pool);
 	struct ck_renew_item *it;
 	struct renew_job *j;
 	enum ck_code rc;
@@ -506,6 +531,7 @@ plan_take(struct renew_plan *p, const struct ck_lineage *lin, const struct ck_li
 		*next = plan_next(p, it);
 	if (rc != CK_OK || (!keep && it->state == CK_RENEW_ST_NOT_DUE)) {
 		plan_item_cleanup(it, j);
+		renew_pool_rollback(&p->pool, mark); /* its names and ARI ID */
 		return rc;
 	}
 	o->n++;
@@ -652,13 +678,15 @@ plan_rank_cmp(const void *a, const void *b)
 	return strcmp(((const struct plan_rank *)a)->name, ((const struct plan_rank *)b)->name);
 }
 
-/* Items (with their jobs) by lineage name, as `list` orders lineages. */
+/* Items (with their jobs) by lineage name, as `list` orders lineages,
+ * into arrays of exactly o->n (at least one). */
 static enum ck_code
 plan_sort(struct plan_out *o, struct ck_err *err)
 {
-	struct plan_rank *r = calloc(o->n + 1, sizeof(*r));
-	struct ck_renew_item *it = calloc(o->cap + 1, sizeof(*it));
-	struct renew_job *jb = calloc(o->cap + 1, sizeof(*jb));
+	size_t cap = o->n ? o->n : 1;
+	struct plan_rank *r = calloc(cap, sizeof(*r));
+	struct ck_renew_item *it = calloc(cap, sizeof(*it));
+	struct renew_job *jb = calloc(cap, sizeof(*jb));
 	enum ck_code rc = CK_OK;
 	size_t i;
 
@@ -679,7 +707,7 @@ plan_sort(struct plan_out *o, struct ck_err *err)
 	free(o->jb);
 	o->it = it;
 	o->jb = jb;
-	o->cap += 1;
+	o->cap = cap;
 	it = NULL;
 	jb = NULL;
 out:
@@ -695,15 +723,18 @@ renew_plan_make(struct renew_plan *p, struct ck_renew_item **items, struct renew
 {
 	struct ck_order_list open = { NULL, 0 };
 	struct plan_out o = { NULL, NULL, 0, 0 };
-	enum ck_code rc;
+	enum ck_code rc = CK_OK;
+	char *picked = NULL;
 	size_t i;
 
 	p->now = ck_now(p->ctx);
 	if (p->page == 0)
 		p->page = renew_plan_page();
-	if (ck_server_pick(p->st, NULL, &p->default_server, NULL) != CK_OK)
-		p->default_server = NULL;
-	if ((rc = ck_store_order_list_open(p->st, &open, err)) != CK_OK ||
+	if (ck_server_pick(p->st, NULL, &picked, NULL) == CK_OK &&
+	    (p->default_server = renew_plan_intern(p, picked)) == NULL)
+		rc = CK_OOM(err);
+	free(picked);
+	if (rc != CK_OK || (rc = ck_store_order_list_open(p->st, &open, err)) != CK_OK ||
 	    (rc = ck_store_ratelimit_any(p->st, p->now, &p->limits, err)) != CK_OK)
 		goto out;
 	for (i = 0; i < p->o->nlineages && rc == CK_OK; i++)
@@ -712,9 +743,9 @@ renew_plan_make(struct renew_plan *p, struct ck_renew_item **items, struct renew
 	if (rc == CK_OK && p->o->nlineages == 0 && (rc = plan_scan(p, &open, &o, err)) == CK_OK &&
 	    (rc = plan_open(p, &open, &o, err)) == CK_OK)
 		rc = plan_sort(&o, err);
+	else if (rc == CK_OK)
+		rc = plan_fit(&o, err);
 	if (rc != CK_OK)
-		goto out;
-	if (o.n == 0 && (rc = plan_room(&o, err)) != CK_OK) /* never a NULL array */
 		goto out;
 	*items = o.it;
 	*jobs = o.jb;

@@ -1,13 +1,88 @@
 /*
  * renew.c - ck_renew (certkeep/renew.h): the plan, then the run, and the
- * report both fill.  Owns the report's memory and the stable names of
- * reasons and states (JSON contracts: values are only ever added).
+ * report both fill.  Owns the report's memory, the string pool the plan
+ * keeps its jobs' strings in, and the stable names of reasons and states
+ * (JSON contracts: values are only ever added).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "flow/account_cache.h"
 #include "renew/renew_int.h"
+
+#define RENEW_POOL_BLOCK 16384 /* bytes per pool block; a larger request gets its own */
+
+struct renew_pool_block {
+	struct renew_pool_block *next; /* allocated before this one */
+	size_t used, cap;
+	unsigned char data[];
+};
+
+void *
+renew_pool_alloc(struct renew_pool *pool, size_t size, size_t align)
+{
+	struct renew_pool_block *b = pool->head;
+	size_t at = b != NULL ? (b->used + align - 1) & ~(align - 1) : 0, cap;
+
+	if (b == NULL || at > b->cap || size > b->cap - at) {
+		if (size > SIZE_MAX - sizeof(*b) - RENEW_POOL_BLOCK)
+			return NULL;
+		cap = size > RENEW_POOL_BLOCK / 4 ? size : RENEW_POOL_BLOCK - sizeof(*b);
+		if ((b = malloc(sizeof(*b) + cap)) == NULL)
+			return NULL;
+		b->next = pool->head;
+		b->used = 0;
+		b->cap = cap;
+		pool->head = b;
+		at = 0; /* data follows the header's size_t fields: aligned for a pointer */
+	}
+	b->used = at + size;
+	return b->data + at;
+}
+
+const char *
+renew_pool_strdup(struct renew_pool *pool, const char *s)
+{
+	size_t len;
+	char *c;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s) + 1;
+	if ((c = renew_pool_alloc(pool, len, 1)) != NULL)
+		memcpy(c, s, len);
+	return c;
+}
+
+struct renew_pool_mark
+renew_pool_mark(const struct renew_pool *pool)
+{
+	struct renew_pool_mark m = { pool->head, pool->head != NULL ? pool->head->used : 0 };
+
+	return m;
+}
+
+void
+renew_pool_rollback(struct renew_pool *pool, struct renew_pool_mark m)
+{
+	struct renew_pool_block *b;
+
+	while (pool->head != m.block && (b = pool->head) != NULL) {
+		pool->head = b->next;
+		free(b);
+	}
+	if (pool->head != NULL)
+		pool->head->used = m.used;
+}
+
+void
+renew_pool_free(struct renew_pool *pool)
+{
+	struct renew_pool_mark none = { NULL, 0 };
+
+	renew_pool_rollback(pool, none);
+}
 
 const char *
 ck_renew_why_name(enum ck_renew_why w)
@@ -55,7 +130,7 @@ ck_renew(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_op
 	struct ck_ctx batch, *bctx = &batch;
 	struct ck_renew_report rep;
 	struct renew_job *jobs = NULL;
-	size_t i, njobs = 0;
+	size_t i;
 	enum ck_code rc;
 
 	if (ctx == NULL || st == NULL || opts == NULL || out == NULL)
@@ -89,7 +164,6 @@ ck_renew(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_op
 	p.o = opts;
 	if ((rc = renew_plan_make(&p, &rep.items, &jobs, &rep.n, err)) != CK_OK)
 		goto out;
-	njobs = rep.n;
 	if (opts->dry_run) {
 		for (i = 0; i < rep.n; i++) {
 			rep.counts.total += rep.items[i].state != CK_RENEW_ST_NOT_DUE;
@@ -102,9 +176,7 @@ ck_renew(const struct ck_ctx *ctx, struct ck_store *st, const struct ck_renew_op
 	*out = rep;
 	memset(&rep, 0, sizeof(rep));
 out:
-	for (i = 0; i < njobs; i++)
-		renew_job_cleanup(&jobs[i]);
-	free(jobs);
+	free(jobs); /* what the jobs point to is the plan's */
 	ck_renew_report_cleanup(&rep);
 	renew_plan_cleanup(&p);
 	acme_share_free(batch.acme_share);

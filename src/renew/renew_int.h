@@ -25,6 +25,7 @@
 #define RENEW_VALIDATION_MAX_S 86400
 #define RENEW_SERVERS_MAX 64                /* distinct ACME servers in one run */
 #define RENEW_PLAN_PAGE 250                 /* lineages read per due-scan page */
+#define RENEW_INTERN_MAX 64                 /* distinct server URLs and account names kept once */
 /* The rate_limits name under which renewalInfo's own Retry-After is kept
  * (never an identifier: '#' is not in a DNS name or an IP literal). */
 #define RENEW_ARI_HOLD "#renewalInfo"
@@ -39,28 +40,57 @@ struct ck_renew_cache {
 
 /* One ACME server the plan talks to (renewalInfo). */
 struct renew_server {
-	char *url;
+	const char *url;             /* interned in the plan (renew_plan_intern) */
 	struct acme_client *client;  /* made on first need */
 	int broken;                  /* the directory could not be read: no ARI this run */
 	time_t ari_hold;             /* renewalInfo is not asked before this (Retry-After) */
 };
 
-/* What the run needs for one item beyond the item itself. */
+/*
+ * The plan's string pool: what its jobs point to, kept in blocks that are
+ * freed all at once (no allocation, header or slack per lineage).  A mark
+ * taken before a lineage is planned gives back what it took when the
+ * lineage is not kept.
+ */
+struct renew_pool_block;
+struct renew_pool {
+	struct renew_pool_block *head; /* the block allocated from now; NULL = none yet */
+};
+struct renew_pool_mark {
+	struct renew_pool_block *block;
+	size_t used;
+};
+/* size bytes aligned to align (a power of two, at most sizeof(void *)),
+ * NULL when out of memory. */
+void *renew_pool_alloc(struct renew_pool *pool, size_t size, size_t align);
+/* A copy of s in the pool (s NULL: NULL), NULL when out of memory. */
+const char *renew_pool_strdup(struct renew_pool *pool, const char *s);
+struct renew_pool_mark renew_pool_mark(const struct renew_pool *pool);
+/* Gives back everything allocated since m was taken. */
+void renew_pool_rollback(struct renew_pool *pool, struct renew_pool_mark m);
+void renew_pool_free(struct renew_pool *pool);
+
+/* What the run needs for one item beyond the item itself.  A job owns
+ * nothing: its strings are the plan's (interned or in its pool) and live
+ * until renew_plan_cleanup, after the run. */
 struct renew_job {
-	char *server;                /* directory URL (resolved) */
-	char *account;               /* account name on it; NULL = the server's default */
-	char *replaces;              /* ARI ID of the current certificate, or NULL */
-	char **names;                /* the lineage's identifiers */
+	const char *server;          /* directory URL (resolved) */
+	const char *account;         /* account name on it; NULL = the server's default */
+	const char *replaces;        /* ARI ID of the current certificate, or NULL */
+	const char *const *names;    /* the lineage's identifiers */
 	size_t nnames;
 };
-void renew_job_cleanup(struct renew_job *j);
 
 struct renew_plan {
 	const struct ck_ctx *ctx;
 	struct ck_store *st;
 	const struct ck_renew_opts *o;
 	time_t now;
-	char *default_server;        /* NULL when the store has none */
+	const char *default_server;  /* interned; NULL when the store has none */
+	struct renew_pool pool;      /* the jobs' names and ARI IDs */
+	char *interned[RENEW_INTERN_MAX]; /* server URLs and account names, each once */
+	size_t ninterned;
+	struct renew_pool spill;     /* interned strings past RENEW_INTERN_MAX (no marks) */
 	struct renew_server servers[RENEW_SERVERS_MAX];
 	size_t nservers;
 	size_t page;                 /* lineages per due-scan page (RENEW_PLAN_PAGE) */
@@ -71,8 +101,15 @@ struct renew_plan {
 	int ari_stored;              /* this plan stored its ARI answer (due_at reset) */
 	int limits;                  /* some server's Retry-After still holds */
 	int64_t acct_id;             /* the account last read (plan_account), 0 = none */
-	char *acct_server, *acct_name;
+	const char *acct_server, *acct_name; /* interned */
 };
+
+/*
+ * s kept once per plan: the same pointer for equal strings (s NULL:
+ * NULL), valid until renew_plan_cleanup.  Past RENEW_INTERN_MAX distinct
+ * strings, a new copy each time.  NULL when out of memory.
+ */
+const char *renew_plan_intern(struct renew_plan *p, const char *s);
 
 /*
  * Fills items[i] and jobs[i] for the named lineages, due or not, or else
@@ -82,10 +119,13 @@ struct renew_plan {
  * (Retry-After, backoff).  Asks renewalInfo where the server offers it and
  * the stored answer's Retry-After has passed; stores the answer unless
  * dry_run.  Stores each not-due lineage's next look (due_at), dry run too:
- * a cache of stored facts.  Items of a scan are by lineage name.
+ * a cache of stored facts.  Items of a scan are by lineage name.  The
+ * arrays (the caller's to free) are exactly *n long (one when *n is 0);
+ * what the jobs point to is p's, so renew_plan_cleanup comes after the run.
  */
 enum ck_code renew_plan_make(struct renew_plan *p, struct ck_renew_item **items,
 			     struct renew_job **jobs, size_t *n, struct ck_err *err);
+/* Frees what the plan and its jobs hold (not the items' and jobs' arrays). */
 void renew_plan_cleanup(struct renew_plan *p);
 
 /* One worker's lease, seen by the heartbeat. */

@@ -4,11 +4,19 @@
  * that only ever moves the moment earlier, revoked, key gone, names
  * changed, no certificate, --force; a dry run writes no renewal state; a
  * named lineage that does not exist stops the run before anything; the
- * due-scan reads by the stored next-due time, page by page.
+ * due-scan reads by the stored next-due time, page by page; what the plan
+ * keeps per lineage: arrays of exactly the lineages kept, server URLs and
+ * account names once, the jobs' strings in a pool given back for a lineage
+ * not kept.
  */
 #include "test_store_util.h"
 
+#include <malloc.h>
+#include <stdint.h>
+
 #include <certkeep/renew.h>
+
+#include "renew/renew_int.h"
 
 /* A leaf for name, nb = now - age days, lifetime days long, put as lineage name. */
 static int64_t
@@ -269,6 +277,113 @@ test_unknown_lineage(void **state)
 	assert_string_equal(ck_renew_state_name(CK_RENEW_ST_WAITING), "waiting");
 }
 
+/* A plan's arrays hold exactly its lineages, not the slack of their growth
+ * (70 lineages grew them to 128): scanned and sorted, and named. */
+static void
+test_plan_arrays_exact(void **state)
+{
+	struct t_env *e = *state;
+	const char *names[] = { "l00.test", "l01.test", "l02.test" };
+	struct ck_renew_report rep;
+	struct ck_renew_opts o;
+	struct ck_err err;
+	struct t_pki p;
+	char name[40];
+	size_t i;
+
+	t_pki_init(&p, e->now);
+	for (i = 0; i < 70; i++) {
+		snprintf(name, sizeof(name), "l%02zu.test", i);
+		plan_cert(e, &p, name, 10, 90, 1, (long)i + 2);
+	}
+	plan_run_all(e, 1, 0, &rep);
+	assert_int_equal(rep.n, 70);
+	assert_true(malloc_usable_size(rep.items) < 71 * sizeof(*rep.items));
+	for (i = 0; i < rep.n; i++)
+		assert_int_equal(rep.items[i].why, CK_RENEW_FORCED);
+	ck_renew_report_cleanup(&rep);
+	memset(&o, 0, sizeof(o));
+	o.dry_run = 1;
+	o.lineages = names;
+	o.nlineages = 3;
+	ck_err_clear(&err);
+	assert_int_equal(ck_renew(&e->ctx, e->st, &o, &rep, &err), CK_OK);
+	assert_int_equal(rep.n, 3);
+	assert_string_equal(rep.items[2].lineage, "l02.test");
+	assert_true(malloc_usable_size(rep.items) < 4 * sizeof(*rep.items));
+	ck_renew_report_cleanup(&rep);
+	t_pki_cleanup(&p);
+}
+
+/* Interning: the same pointer for the same server, another for another;
+ * past RENEW_INTERN_MAX a copy each time; all freed by the cleanup. */
+static void
+test_plan_intern(void **state)
+{
+	struct renew_plan p;
+	char same[] = "https://a.test/dir", name[32];
+	const char *a, *b, *first = NULL;
+	size_t i;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	a = renew_plan_intern(&p, "https://a.test/dir");
+	assert_non_null(a);
+	assert_ptr_equal(renew_plan_intern(&p, same), a);
+	b = renew_plan_intern(&p, "https://b.test/dir");
+	assert_non_null(b);
+	assert_ptr_not_equal(a, b);
+	assert_string_equal(b, "https://b.test/dir");
+	assert_null(renew_plan_intern(&p, NULL));
+	for (i = 0; i < RENEW_INTERN_MAX + 2; i++) {
+		snprintf(name, sizeof(name), "account-%zu", i);
+		b = renew_plan_intern(&p, name);
+		assert_string_equal(b, name);
+		if (i == 0)
+			first = b;
+	}
+	assert_ptr_equal(renew_plan_intern(&p, "account-0"), first);
+	assert_ptr_equal(renew_plan_intern(&p, same), a);
+	snprintf(name, sizeof(name), "account-%d", RENEW_INTERN_MAX);
+	b = renew_plan_intern(&p, name); /* past the table: a new copy */
+	assert_string_equal(b, name);
+	assert_ptr_not_equal(renew_plan_intern(&p, name), b);
+	renew_plan_cleanup(&p);
+	assert_int_equal(p.ninterned, 0);
+}
+
+/* The pool: pointer-aligned arrays after strings, a request larger than a
+ * block, and a rollback that gives back what was taken since the mark. */
+static void
+test_plan_pool(void **state)
+{
+	struct renew_pool pool = { NULL };
+	struct renew_pool_mark m;
+	const char *s, *again;
+	char big[20000];
+	void *v;
+	size_t i;
+
+	(void)state;
+	assert_string_equal(renew_pool_strdup(&pool, "a"), "a");
+	v = renew_pool_alloc(&pool, 3 * sizeof(char *), sizeof(char *));
+	assert_non_null(v);
+	assert_int_equal((uintptr_t)v % sizeof(char *), 0);
+	assert_null(renew_pool_strdup(&pool, NULL));
+	m = renew_pool_mark(&pool);
+	s = renew_pool_strdup(&pool, "www.example.test");
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_string_equal(renew_pool_strdup(&pool, big), big);
+	for (i = 0; i < 2000; i++) /* more blocks */
+		assert_non_null(renew_pool_strdup(&pool, "name.example.test"));
+	renew_pool_rollback(&pool, m);
+	again = renew_pool_strdup(&pool, "www.example.test");
+	assert_ptr_equal(again, s);
+	renew_pool_free(&pool);
+	assert_null(pool.head);
+}
+
 int
 main(void)
 {
@@ -278,6 +393,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_due_at_decides_what_is_read, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_pages_plan_each_once, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_plan_arrays_exact, t_setup, t_teardown),
+		cmocka_unit_test(test_plan_intern),
+		cmocka_unit_test(test_plan_pool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
