@@ -3,7 +3,7 @@
  * of an identifier (RFC 8555 section 8; RFC 8737; RFC 8738).  One
  * interface, an ops table, with one implementation per way:
  *
- *   http-01 standalone   http01.c      a listener on a port (libmicrohttpd)
+ *   http-01 standalone   http01.c      a listener on a port (libevent's evhttp)
  *   http-01 webroot      webroot.c     files below a directory another server serves
  *   tls-alpn-01          tlsalpn01.c   a TLS listener answering ALPN acme-tls/1
  *   dns-01 by hook       dns01_hook.c  an operator's program adds/removes TXT records

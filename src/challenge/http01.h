@@ -1,12 +1,13 @@
 /*
  * http01.h - the http-01 standalone responder (RFC 8555 section 8.3) on
- * libmicrohttpd.  It serves only GET (and HEAD) of
+ * libevent's evhttp.  It serves only GET (and HEAD) of
  * /.well-known/acme-challenge/<token> for tokens registered for the
  * current order, answering the key authorization as text/plain; anything
- * else is 404.  It never touches files, never serves a token it was not
+ * else is 404, a request over the responder's bounds (headers, a body,
+ * connections at once: http01.c) is refused.  It never touches files, never serves a token it was not
  * given, and never logs key authorizations.
  *
- * Threading: libmicrohttpd answers from its own thread; http01_add,
+ * Threading: the responder answers from its own thread; http01_add,
  * http01_remove and http01_clear may be called from the owner's thread at
  * any time (the token table is locked).
  */
@@ -53,7 +54,8 @@ int http01_served(struct http01 *h, const char *token, long long *at);
 void http01_remove(struct http01 *h, const char *token);
 /* Stops serving every token. */
 void http01_clear(struct http01 *h);
-/* Stops the daemon, frees everything.  NULL is a no-op. */
+/* Stops serving (every connection, the socket, the thread), frees
+ * everything.  NULL is a no-op. */
 void http01_stop(struct http01 *h);
 /* Number of challenge requests answered with a key authorization (tests, logs). */
 unsigned long http01_hits(const struct http01 *h);

@@ -1,10 +1,12 @@
 /*
- * listen.c - the listening socket of the challenge listeners.  Binds and
- * listens only; never accepts (each listener does that its own way).
+ * listen.c - the listening socket of the challenge listeners and the
+ * threads they serve from.  Binds and listens only; never accepts (each
+ * listener does that its own way).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -98,4 +100,17 @@ chall_socket_port(int fd)
 	if (ss.ss_family == AF_INET)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+int
+chall_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }

@@ -1,10 +1,12 @@
 /*
  * listen.h - the listening socket the challenge listeners (http-01,
  * tls-alpn-01) share: bound here so a failure can say which port, why,
- * and which option changes it.
+ * and which option changes it; and the threads they serve from.
  */
 #ifndef CK_CHALLENGE_LISTEN_H
 #define CK_CHALLENGE_LISTEN_H
+
+#include <pthread.h>
 
 #include "certkeep.h"
 #include "core/core.h"
@@ -27,5 +29,12 @@ enum ck_code chall_listen(const char *address, unsigned port, const struct chall
 			  int backlog, int *out, struct ck_err *err);
 /* The port fd is bound to (0 if unknown). */
 unsigned chall_socket_port(int fd);
+/*
+ * Starts fn(arg) as a joinable thread with every signal blocked in it: a
+ * write to a peer that left raises SIGPIPE on the writing thread, where it
+ * stays pending instead of ending the process, and the process's signals
+ * (SIGINT, SIGTERM) go to its own threads.  0 or an errno value.
+ */
+int chall_thread(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif

@@ -163,7 +163,7 @@ conn_main(void *arg)
 	}
 	SSL_free(s);
 	/* A write to a peer that left raises SIGPIPE on this thread, where it is
-	 * blocked (tlsalpn_thread): take it, so it never reaches the process. */
+	 * blocked (chall_thread): take it, so it never reaches the process. */
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
 	while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
@@ -176,20 +176,6 @@ conn_main(void *arg)
 	pthread_mutex_unlock(&a->lock);
 	free(c);
 	return NULL;
-}
-
-/* Starts fn(arg), joinable, with every signal blocked in it. */
-static int
-tlsalpn_thread(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-	sigset_t all, old;
-	int rc;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return rc;
 }
 
 /* Hands fd to a connection thread, or closes it when TLSALPN_CONN_MAX are busy. */
@@ -215,7 +201,7 @@ accept_one(struct alpn *a, int fd)
 		c->a = a;
 		c->fd = fd;
 		c->slot = i;
-		if (tlsalpn_thread(&t, conn_main, c) == 0) {
+		if (chall_thread(&t, conn_main, c) == 0) {
 			a->conns[i] = fd;
 			a->threads[i] = t;
 			a->joinable[i] = 1;
@@ -303,7 +289,7 @@ alpn_start(struct chall_responder *r, struct ck_err *err)
 	if ((rc = chall_listen(c->tls_address, port, &alpn_names, TLSALPN_BACKLOG, &a->fd, err)) !=
 	    CK_OK)
 		goto fail;
-	if (tlsalpn_thread(&a->acceptor, accept_main, a) != 0) {
+	if (chall_thread(&a->acceptor, accept_main, a) != 0) {
 		rc = CK_FAIL(err, CK_ERR_INTERNAL, "cannot start the tls-alpn-01 listener thread");
 		goto fail;
 	}

@@ -597,6 +597,7 @@ plan_scan(struct renew_plan *p, const struct ck_order_list *open, struct plan_ou
 		if (rc == CK_OK)
 			plan_due_store(p, set, nset);
 		ck_due_page_cleanup(&pg);
+		ck_store_shed(p->st); /* SQLite's pages of a page read once */
 	}
 	free(set);
 	return rc;

@@ -24,7 +24,7 @@
 #define RENEW_VALIDATION_BASE_S 300         /* first backoff after a failed validation */
 #define RENEW_VALIDATION_MAX_S 86400
 #define RENEW_SERVERS_MAX 64                /* distinct ACME servers in one run */
-#define RENEW_PLAN_PAGE 1000                /* lineages read per due-scan page */
+#define RENEW_PLAN_PAGE 250                 /* lineages read per due-scan page */
 /* The rate_limits name under which renewalInfo's own Retry-After is kept
  * (never an identifier: '#' is not in a DNS name or an IP literal). */
 #define RENEW_ARI_HOLD "#renewalInfo"

@@ -17,6 +17,7 @@
 struct st_stmt {
 	const struct st_driver_ops *ops;
 	struct st_drv_stmt *h;
+	struct ck_store *st;      /* holds st's connection until finalized */
 };
 
 enum ck_code
@@ -43,6 +44,8 @@ st_fail_err(struct ck_err *err, const char *where, const char *what, enum st_fai
 enum ck_code
 st_db_fail(struct ck_store *st, struct ck_err *err, const char *where, const char *what)
 {
+	if (st->conn == NULL) /* a pooled handle that holds none: a bug */
+		return ck_err_set(err, CK_ERR_INTERNAL, where, "%s: no store connection", what);
 	st->last_fail = st->drv->fail_kind(st->conn);
 	return st_fail_err(err, where, what, st->last_fail, st->drv->errmsg(st->conn));
 }
@@ -51,13 +54,21 @@ enum ck_code
 st_prepare(struct ck_store *st, const char *sql, struct st_stmt **out, struct ck_err *err)
 {
 	struct st_stmt *s = calloc(1, sizeof(*s));
+	enum ck_code rc;
 
 	if (s == NULL)
 		return CK_FAIL(err, CK_ERR_NOMEM, "out of memory preparing a query");
-	s->ops = st->drv;
-	if (st->drv->prepare(st->conn, sql, &s->h) != 0) {
+	if ((rc = st_hold(st, err)) != CK_OK) {
 		free(s);
-		return ST_DB_FAIL(st, err, "preparing a query");
+		return rc;
+	}
+	s->ops = st->drv;
+	s->st = st;
+	if (st->drv->prepare(st->conn, sql, &s->h) != 0) {
+		rc = ST_DB_FAIL(st, err, "preparing a query");
+		st_let(st);
+		free(s);
+		return rc;
 	}
 	*out = s;
 	return CK_OK;
@@ -69,6 +80,7 @@ st_finalize(struct st_stmt *s)
 	if (s == NULL)
 		return;
 	s->ops->finalize(s->h);
+	st_let(s->st);
 	free(s);
 }
 
@@ -487,6 +499,7 @@ st_row_read(struct ck_store *st, struct ck_err *err, const struct st_list_spec *
 void
 ck_store_shed(struct ck_store *st)
 {
-	if (st != NULL && st->drv->shed != NULL)
+	/* A pooled handle holds no connection between uses. */
+	if (st != NULL && st->drv->shed != NULL && st->conn != NULL)
 		st->drv->shed(st->conn);
 }

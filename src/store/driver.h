@@ -126,6 +126,11 @@ struct st_driver_ops {
 	 * nothing it holds changes.  NULL: the driver keeps no such memory.
 	 */
 	void (*shed)(struct st_conn *c);
+	/*
+	 * 0 when the connection can serve no more (PostgreSQL: it was lost),
+	 * so a pool closes it instead of lending it again.  NULL: always 1.
+	 */
+	int (*usable)(struct st_conn *c);
 
 	/*
 	 * For copying a whole store (copy_store.c): SQL without parameters

@@ -71,6 +71,12 @@ ck_store_wait_change(struct ck_store *st, uint64_t known, unsigned timeout_ms, u
 	enum ck_code rc;
 	int heard = 1, notifies = st->drv->wait_notify != NULL;
 
+	/* LISTEN stays with a connection: it would go on to other handles. */
+	if (st->pool != NULL)
+		return CK_FAIL(err, CK_ERR_INVALID_ARG, "a pooled store handle cannot wait for "
+			       "changes; open a handle of its own");
+	if ((rc = st_hold(st, err)) != CK_OK) /* a pool may have closed it */
+		return rc;
 	if (notifies && st->drv->listen(st->conn) != 0)
 		return ST_DB_FAIL(st, err, "listening for changes in the store");
 	for (;;) {
@@ -200,6 +206,7 @@ ck_store_open_ex(const char *path, const struct ck_ctx *ctx, unsigned flags,
 	}
 	if ((rc = st->drv->open(path, flags, st->ctx, &st->conn, err)) != CK_OK)
 		goto out;
+	st->open_flags = flags & CK_STORE_SMALL_CACHE;
 	if (!(flags & ST_OPEN_NO_MIGRATE) && (rc = st_schema_migrate(st, err)) != CK_OK)
 		goto out;
 	*out = st;
@@ -224,6 +231,7 @@ ck_store_close(struct ck_store *st)
 		return;
 	st_rollback(st);
 	st_read_end(st);
+	st_pool_detach(st);
 	if (st->conn != NULL)
 		st->drv->close(st->conn);
 	OPENSSL_cleanse(st->seal_key, sizeof(st->seal_key));

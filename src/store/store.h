@@ -97,4 +97,32 @@ enum ck_code ck_store_due_set(struct ck_store *st, const struct ck_due_set *v, s
  */
 void ck_store_shed(struct ck_store *st);
 
+/*
+ * A pool of at most max (1..CK_STORE_POOL_MAX) connections to parent's
+ * store, opened on demand (CK_STORE_SMALL_CACHE) and lent to pooled
+ * handles, for the workers of one batch.  ctx (NULL: parent's) is the
+ * handles' context and must outlive the pool; the node key parent holds
+ * is copied.  parent (a handle of its own, no transaction open) must stay
+ * open until the pool is freed: its connection is closed, it borrows
+ * from the pool meanwhile (one thread at a time, as ever), and connects
+ * again at its first use after ck_store_pool_free.
+ */
+#define CK_STORE_POOL_MAX 16
+struct ck_store_pool;
+enum ck_code ck_store_pool_new(struct ck_store *parent, const struct ck_ctx *ctx,
+			       unsigned max, struct ck_store_pool **out, struct ck_err *err);
+/*
+ * A handle on the pool's store, used as any other (ck_store_close frees
+ * it) by one thread at a time: it borrows a connection while a statement,
+ * a transaction, a read snapshot or a wait of it is open, and gives it
+ * back when none is.  A thread must never hold two pooled handles' uses
+ * at once (it could wait for itself).
+ */
+enum ck_code ck_store_open_pooled(struct ck_store_pool *p, struct ck_store **out,
+				  struct ck_err *err);
+/* Connections open now (for tests and the batch's debug log). */
+unsigned ck_store_pool_open_count(struct ck_store_pool *p);
+/* Closes the connections; every pooled handle must be closed first.  NULL: no-op. */
+void ck_store_pool_free(struct ck_store_pool *p);
+
 #endif

@@ -29,7 +29,14 @@
 
 struct ck_store {
 	const struct st_driver_ops *drv;
+	/* The connection; for a pooled handle (pool.c) only while held > 0;
+	 * for a handle of its own NULL only after it lent out its pool's
+	 * place (opened again at the next use, with open_flags). */
 	struct st_conn *conn;
+	struct ck_store_pool *pool;   /* NULL: the handle owns conn */
+	unsigned open_flags;
+	int held;                 /* uses of conn now: live statements, the
+				   * transaction or read snapshot, a wait */
 	char *path;
 	const struct ck_ctx *ctx;
 	struct ck_ctx own_ctx;    /* used when the caller gave no ctx */
@@ -109,6 +116,20 @@ void st_list_free(void *itemsp, size_t *n, size_t elem, void (*row_free)(void *)
 
 /* Largest alternates JSON text stored with a certificate. */
 #define ST_ALTERNATES_MAX (CK_STORE_CERT_MAX * CK_STORE_CHAIN_MAX * 2)
+
+/* ---- pool.c: connections lent to pooled handles -------------------- */
+
+/*
+ * A use of st's connection begins: for a pooled handle that holds none,
+ * one is borrowed (waiting for one to be given back if the pool is at its
+ * size).  Every successful st_hold is paired with one st_let; the last
+ * st_let gives the connection back.  A handle of its own: no-ops.
+ */
+enum ck_code st_hold(struct ck_store *st, struct ck_err *err);
+void st_let(struct ck_store *st);
+/* At close: a pooled handle's connection (if a use was left open, it is
+ * closed rather than lent again) leaves the handle. */
+void st_pool_detach(struct ck_store *st);
 
 /* ---- db.c: statements -------------------------------------------- */
 

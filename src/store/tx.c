@@ -24,9 +24,16 @@
 enum ck_code
 st_begin(struct ck_store *st, struct ck_err *err)
 {
+	enum ck_code rc;
+
 	if (st->in_tx == 0) {
-		if (st->drv->begin(st->conn) != 0)
-			return ST_DB_FAIL(st, err, "starting a store transaction");
+		if ((rc = st_hold(st, err)) != CK_OK)
+			return rc;
+		if (st->drv->begin(st->conn) != 0) {
+			rc = ST_DB_FAIL(st, err, "starting a store transaction");
+			st_let(st);
+			return rc;
+		}
 	} else {
 		if (st->in_tx >= ST_TX_DEPTH_MAX)
 			return CK_FAIL(err, CK_ERR_INTERNAL, "store transactions nested too deep");
@@ -72,6 +79,7 @@ st_commit(struct ck_store *st, struct ck_err *err)
 	st->tx_committed = 1;
 	if (st->wal_scrub)
 		st_wal_scrub(st);
+	st_let(st);
 	return CK_OK;
 }
 
@@ -95,7 +103,8 @@ st_rollback(struct ck_store *st)
 		st->drv->rollback(st->conn);
 		st->wal_scrub = 0; /* nothing was deleted after all */
 	}
-	st->in_tx--;
+	if (--st->in_tx == 0)
+		st_let(st);
 }
 
 void
@@ -106,7 +115,11 @@ st_wal_scrub(struct ck_store *st)
 		return;
 	}
 	st->wal_scrub = 0;
+	/* Never fails the caller (driver.h): without a connection, no scrub. */
+	if (st_hold(st, NULL) != CK_OK)
+		return;
 	st->drv->scrub(st->conn);
+	st_let(st);
 }
 
 /* Passes the fault point "<name>.<step>" (a crash test may abort there). */
@@ -209,10 +222,17 @@ st_tx_exec(struct ck_store *st, struct ck_err *err, const char *name, int *chang
 enum ck_code
 st_read_begin(struct ck_store *st, struct ck_err *err)
 {
+	enum ck_code rc;
+
 	if (st->in_tx > 0)
 		return CK_OK; /* already inside one snapshot */
-	if (st->drv->begin_read(st->conn) != 0)
-		return ST_DB_FAIL(st, err, "reading the store");
+	if ((rc = st_hold(st, err)) != CK_OK)
+		return rc;
+	if (st->drv->begin_read(st->conn) != 0) {
+		rc = ST_DB_FAIL(st, err, "reading the store");
+		st_let(st);
+		return rc;
+	}
 	st->in_read = 1;
 	return CK_OK;
 }
@@ -224,6 +244,7 @@ st_read_end(struct ck_store *st)
 		return;
 	st->in_read = 0;
 	st->drv->rollback(st->conn); /* it read only: nothing to keep */
+	st_let(st);
 }
 
 enum ck_code

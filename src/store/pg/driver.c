@@ -529,6 +529,13 @@ pg_tx_alive(struct st_conn *c)
 	       PQtransactionStatus(c->pg) == PQTRANS_INTRANS;
 }
 
+/* A lost connection is not lent again by a pool (driver.h: usable). */
+static int
+pg_usable(struct st_conn *c)
+{
+	return PQstatus(c->pg) == CONNECTION_OK;
+}
+
 static int
 pg_savepoint(struct st_conn *c, int depth)
 {
@@ -684,6 +691,7 @@ const struct st_driver_ops st_pg_driver = {
 	.errmsg = pg_errmsg,
 	.fail_kind = pg_fail_kind,
 	.scrub = pg_scrub,
+	.usable = pg_usable,
 	.columns_sql = "SELECT table_name::text, column_name::text, data_type::text "
 		       "FROM information_schema.columns WHERE table_schema = current_schema()",
 	/* An identity column's sequence does not move for ids given explicitly. */
