@@ -169,4 +169,12 @@ enum ck_code chall_tlsalpn01_new(struct chall_responder *r, struct ck_err *err);
 enum ck_code chall_dns01_hook_new(struct chall_responder *r, struct ck_err *err);
 enum ck_code chall_dns01_update_new(struct chall_responder *r, struct ck_err *err);
 
+/*
+ * CK_OK when dns-01 as cfg sets it up can run in this process: libldns is
+ * opened now (once) when its visibility check (dns_wait != 0) or
+ * --dns-update needs it, so that a missing library is reported before any
+ * order; else CK_ERR_UNSUPPORTED naming the package to install.
+ */
+enum ck_code chall_dns01_can_run(const struct ck_challenge_settings *cfg, struct ck_err *err);
+
 #endif

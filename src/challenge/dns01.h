@@ -13,9 +13,8 @@
 
 #include <pthread.h>
 
-#include <ldns/ldns.h>
-
 #include "challenge/challenge.h"
+#include "challenge/ldns_api.h"
 
 #define DNS01_FQDN_MAX 254            /* a DNS name in text, without the final dot, + NUL */
 #define DNS01_VALUE_LEN 43            /* base64url(SHA-256) */

@@ -198,10 +198,13 @@ enum ck_code
 chall_dns01_hook_new(struct chall_responder *r, struct ck_err *err)
 {
 	struct hook *h;
+	enum ck_code rc;
 
 	if (r->cfg->dns_hook == NULL || r->cfg->dns_hook[0] == '\0')
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "dns-01 needs --dns-hook PROG or "
 			       "--dns-update SERVER");
+	if ((rc = chall_dns01_can_run(r->cfg, err)) != CK_OK)
+		return rc;
 	h = calloc(1, sizeof(*h));
 	if (h == NULL)
 		return CK_OOM(err);

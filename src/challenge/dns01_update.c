@@ -308,10 +308,13 @@ enum ck_code
 chall_dns01_update_new(struct chall_responder *r, struct ck_err *err)
 {
 	struct upd *u;
+	enum ck_code rc;
 
 	if (r->cfg->dns_update == NULL || r->cfg->dns_update[0] == '\0')
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "dns-01 needs --dns-hook PROG or "
 			       "--dns-update SERVER");
+	if ((rc = chall_dns01_can_run(r->cfg, err)) != CK_OK)
+		return rc;
 	u = calloc(1, sizeof(*u));
 	if (u == NULL)
 		return CK_OOM(err);

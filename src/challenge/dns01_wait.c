@@ -297,6 +297,8 @@ dns01_wait(struct chall_responder *r, struct dns01_set *s, const char *update,
 	rc = wait_pending(s, &w, &n, err);
 	if (rc != CK_OK || n == 0 || secs == 0)
 		goto done;
+	if ((rc = dns01_ldns_load(err)) != CK_OK)
+		goto out;
 	if (cfg->dns_resolver == NULL || cfg->dns_resolver[0] == '\0')
 		rc = update != NULL ?
 			dns01_resolver_for(update, 53, 0, "--dns-update", &walk, err) :
@@ -325,7 +327,8 @@ done:
 	if (rc == CK_OK)
 		wait_mark_visible(s, w, n);
 out:
-	ldns_resolver_deep_free(walk);
+	if (walk != NULL) /* NULL also when ldns could not be loaded */
+		ldns_resolver_deep_free(walk);
 	wait_free(w, n);
 	return rc;
 }

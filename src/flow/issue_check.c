@@ -108,6 +108,8 @@ ck_issue_check_challenge(const char *const *names, size_t n,
 	if (dns && cfg->dns_update != NULL && cfg->tsig_file == NULL)
 		return CK_FAIL(err, CK_ERR_INVALID_ARG, "--dns-update needs --tsig-file FILE (a "
 			       "key from tsig-keygen -a hmac-sha256 NAME)");
+	if (dns && (rc = chall_dns01_can_run(cfg, err)) != CK_OK)
+		return rc;
 	return CK_OK;
 }
 

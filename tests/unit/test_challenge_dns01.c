@@ -175,6 +175,10 @@ bind_start(void **state)
 	int tries;
 
 	(void)state;
+	/* The look-ups below are called directly, not through a responder,
+	 * which opens ldns first (challenge/ldns_api.h). */
+	if (dns01_ldns_load(NULL) != CK_OK)
+		return -1;
 	ck_ctx_init(&ctx);
 	ctx.log.level = CK_LOG_ERROR;
 	snprintf(B.dir, sizeof(B.dir), "/tmp/ck-bind-XXXXXX");

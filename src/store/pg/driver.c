@@ -20,10 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "store/driver.h"
 #include "store/pg/pg_int.h"
+#include "store/pg/pq_api.h"
 #include "store/store.h"
 
 #define PG_BYTEA_OID 17
@@ -186,7 +185,8 @@ pg_close(struct st_conn *c)
 	if (c->pg != NULL && PQtransactionStatus(c->pg) != PQTRANS_IDLE &&
 	    PQstatus(c->pg) == CONNECTION_OK)
 		run(c, "ROLLBACK");
-	PQfinish(c->pg);
+	if (c->pg != NULL) /* NULL also when libpq could not be loaded */
+		PQfinish(c->pg);
 	free(c);
 }
 
@@ -203,6 +203,8 @@ pg_open(const char *path, unsigned flags, const struct ck_ctx *ctx, struct st_co
 		goto out;
 	}
 	c->ctx = ctx;
+	if ((rc = st_pg_load(err)) != CK_OK)
+		goto out;
 	if (st_pg_connect(c, path) != 0) {
 		rc = CK_FAIL(err, c->cancelled ? CK_ERR_CANCELLED : CK_ERR_STORE,
 			     "cannot connect to the PostgreSQL store: %s", c->msg);

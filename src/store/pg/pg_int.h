@@ -7,9 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libpq-fe.h>
-
 #include "core/core.h"
+#include "store/pg/pq_api.h"
 
 /* How long one statement may wait for the server (CERTKEEP_STORE_TIMEOUT
  * overrides, in seconds), and a connection attempt (the URL's
