@@ -1,7 +1,7 @@
 /*
  * run.c - renews the due lineages of a plan on a small worker pool: each
  * worker has its own store handle (context.h's threading rule), pooled on
- * one connection per four workers (pool.c), and runs
+ * one connection per eight workers (pool.c), and runs
  * one lineage at a time through ck_issue, under its lease (lease.c: two
  * runs or nodes never renew one lineage twice; a run whose lease was lost
  * commits nothing), re-checking that nobody renewed it since the plan,
@@ -52,12 +52,13 @@ struct run {
 };
 
 /*
- * Store connections per worker: a renewal uses the store for about 15
- * short statements between round trips that take far longer.  Measured at
- * 1,000 renewals with 8 workers (bench/README.md): 8 connections 19.3 MiB
- * peak RSS, 3: 17.6, 2: 17.3, 1: 17.1 with 2 % more wall time; the same CPU.
+ * Workers per store connection: a renewal uses the store for about 15
+ * short statements between round trips that take far longer, and SQLite
+ * lets one writer in at a time whatever the count.  Measured at 1,000
+ * renewals with 8 workers (bench/README.md, session 8): 8 connections
+ * 19.3 MiB peak RSS, 2: 16.1-16.3 MiB, 1: 15.8 MiB, wall and CPU the same.
  */
-#define RENEW_WORKERS_PER_CONN 4
+#define RENEW_WORKERS_PER_CONN 8
 
 /* base * 2^failures, at most max, with up to a quarter taken off at random. */
 static time_t
