@@ -655,6 +655,11 @@ CK_API enum ck_code ck_store_order_get(struct ck_store *st, int64_t id, struct c
 /* Orders not closed, oldest first. */
 CK_API enum ck_code ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out,
 					     struct ck_err *err);
+/* The open orders of one lineage, oldest first (an index lookup: what an
+ * issuance resumes is chosen among these). */
+CK_API enum ck_code ck_store_order_list_open_lineage(struct ck_store *st, const char *lineage,
+						     struct ck_order_list *out,
+						     struct ck_err *err);
 /* The account that ordered certificate cert_id (the newest order that
  * produced it, by cert_id or by the certificate's origin URL) into
  * *account_id; CK_ERR_NOT_FOUND if no order with a stored account made it

@@ -231,7 +231,7 @@ ck_issue_order_find(struct ck_store *st, const char *lineage, int64_t account_id
 	int found = 0;
 	enum ck_code rc;
 
-	if ((rc = ck_store_order_list_open(st, &l, err)) != CK_OK)
+	if ((rc = ck_store_order_list_open_lineage(st, lineage, &l, err)) != CK_OK)
 		return rc;
 	/* Oldest first: the last match is the newest order. */
 	for (i = 0; i < l.n; i++) {

@@ -180,6 +180,20 @@ ck_store_order_list_open(struct ck_store *st, struct ck_order_list *out, struct 
 			    ORDER_COLS "WHERE closed = 0 ORDER BY id", "");
 }
 
+enum ck_code
+ck_store_order_list_open_lineage(struct ck_store *st, const char *lineage,
+				 struct ck_order_list *out, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_check_name("lineage", lineage, 1, err)) != CK_OK)
+		return rc;
+	/* closed = 0 as the literal the partial index orders_open names. */
+	return st_list_read(st, err, &order_spec, &out->items, &out->n,
+			    ORDER_COLS "WHERE closed = 0 AND lineage = ? ORDER BY id", "t",
+			    lineage);
+}
+
 void
 ck_order_cleanup(struct ck_order *o)
 {

@@ -485,6 +485,81 @@ test_order_key_first_and_issue(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* The query plan SQLite chose for sql (one line per step), for a test that
+ * an index is used; "" on PostgreSQL, which plans per run. */
+static void
+plan_of(const char *path, const char *sql, char *out, size_t n)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char q[512];
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (t_engine_pg())
+		return;
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW && len + 2 < n)
+		len += (size_t)snprintf(out + len, n - len, "%s\n",
+					(const char *)sqlite3_column_text(s, 3));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+/* An issuance resumes one of its lineage's open orders: they are read by
+ * lineage, through an index, never by reading every order ever placed. */
+static void
+test_order_list_open_lineage(void **state)
+{
+	struct t_env *e = *state;
+	EVP_PKEY *k = t_key(CK_KEY_EC256);
+	const char *names[] = { "a.test" };
+	struct ck_order_new on;
+	struct ck_order_list ol;
+	int64_t ids[4];
+	char plan[1024];
+	int i;
+
+	memset(&on, 0, sizeof(on));
+	on.identifiers = names;
+	on.nidentifiers = 1;
+	on.key_id = t_put_key(e->st, k);
+	for (i = 0; i < 4; i++) {
+		char url[64];
+
+		snprintf(url, sizeof(url), "https://acme.test/order/%d", i);
+		on.url = url;
+		on.lineage = i == 2 ? "b" : "a";
+		assert_int_equal(ck_store_order_put(e->st, &on, &ids[i], NULL), CK_OK);
+	}
+	assert_int_equal(ck_store_order_update(e->st, ids[0], "invalid", NULL, NULL, 1, NULL),
+			 CK_OK);
+	assert_int_equal(ck_store_order_list_open_lineage(e->st, "a", &ol, NULL), CK_OK);
+	assert_int_equal(ol.n, 2);                   /* not the closed one, not b's */
+	assert_int_equal(ol.items[0].id, ids[1]);    /* oldest first */
+	assert_int_equal(ol.items[1].id, ids[3]);
+	assert_string_equal(ol.items[1].url, "https://acme.test/order/3");
+	ck_order_list_cleanup(&ol);
+	assert_int_equal(ck_store_order_list_open_lineage(e->st, "b", &ol, NULL), CK_OK);
+	assert_int_equal(ol.n, 1);
+	assert_int_equal(ol.items[0].id, ids[2]);
+	ck_order_list_cleanup(&ol);
+	assert_int_equal(ck_store_order_list_open_lineage(e->st, "c", &ol, NULL), CK_OK);
+	assert_int_equal(ol.n, 0);
+	ck_order_list_cleanup(&ol);
+	assert_int_equal(ck_store_order_list_open_lineage(e->st, "no/such", &ol, NULL),
+			 CK_ERR_INVALID_ARG);
+	plan_of(e->path, "SELECT id FROM orders WHERE closed = 0 AND lineage = 'a' ORDER BY id",
+		plan, sizeof(plan));
+	if (!t_engine_pg()) {
+		assert_non_null(strstr(plan, "orders_open"));
+		assert_null(strstr(plan, "SCAN"));
+	}
+	EVP_PKEY_free(k);
+}
+
 static void
 test_rm_refused_by_binding_and_repoints_lineage(void **state)
 {
@@ -750,6 +825,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_modes, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_order_list_open_lineage, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_open_twice_idempotent, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_open_newer_schema_refused, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_open_without_create, t_setup, t_teardown),

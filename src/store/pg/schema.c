@@ -228,6 +228,8 @@ static const char *const migrations[] = {
 	 "  not_after bigint,"
 	 "  created bigint NOT NULL);"
 	 "CREATE INDEX facts_key ON facts(key_id);"),
+	/* 17: a lineage's open orders without a scan of every order */
+	("CREATE INDEX orders_open ON orders(lineage, id) WHERE closed = 0;"),
 };
 
 static const char schema_init[] =
