@@ -67,7 +67,8 @@ struct ck_store;
 /* ck_store_open_ex flags. */
 #define CK_STORE_CREATE 0x1 /* create the store if the path does not exist */
 #define CK_STORE_SMALL_CACHE 0x2 /* one of many handles of a process (renew's workers):
-				   * SQLite keeps at most 64 KiB of pages (not 2 MiB) */
+				   * SQLite keeps at most 64 KiB of pages (not 2 MiB)
+				   * and its temporary files in memory */
 
 /* PRAGMA application_id of a certkeep store ("CkSt" = 1131107188), set by
  * migration 2 (tests/unit/test_store_core.c checks the two agree). */

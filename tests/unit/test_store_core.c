@@ -3,6 +3,7 @@
  * certificates linked or labelled (invariant 1), generation counter,
  * lineages, pending requests, orders, removal refused by bindings.
  */
+#include <dirent.h>
 #include <sys/wait.h>
 
 #include "test_store_util.h"
@@ -560,6 +561,70 @@ test_order_list_open_lineage(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* How many of this process's open files are SQLite temporary files. */
+static int
+open_temp_files(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	char link[PATH_MAX], path[300];
+	int n = 0;
+	ssize_t len;
+
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		if ((len = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[len] = '\0';
+		n += strstr(link, "etilqs_") != NULL;
+	}
+	closedir(d);
+	return n;
+}
+
+/* A renewal worker's connection (CK_STORE_SMALL_CACHE) keeps a
+ * transaction's statement journal in memory: a certificate's commit, which
+ * changes more pages than its 64 KiB cache, made a file in /var/tmp. */
+static void
+test_small_cache_no_temp_files(void **state)
+{
+	struct t_env *e = *state;
+	struct ck_store *st = NULL;
+	struct ck_cert_put_result r;
+	struct ck_cert_new in;
+	struct t_pki p;
+	int i;
+
+	T_SQLITE_ONLY(); /* SQLite's temporary files */
+	t_pki_init(&p, e->now);
+	assert_int_equal(ck_store_open_ex(e->path, &e->ctx, CK_STORE_SMALL_CACHE, &st, NULL),
+			 CK_OK);
+	assert_int_equal(ck_store_tx_begin(st, NULL), CK_OK);
+	for (i = 0; i < 40; i++) {
+		EVP_PKEY *k = t_key(CK_KEY_EC256);
+		char name[32], lin[32];
+		struct ck_der d;
+
+		snprintf(name, sizeof(name), "s%d.test", i);
+		snprintf(lin, sizeof(lin), "s%d", i);
+		t_put_key(st, k);
+		t_leaf(&p, k, name, 100 + i, e->now, 90, &d);
+		memset(&in, 0, sizeof(in));
+		in.der = d.data;
+		in.len = d.len;
+		in.chain = &p.chain;
+		in.lineage = lin;
+		assert_int_equal(ck_store_cert_put(st, &in, &r, NULL), CK_OK);
+		free(d.data);
+		EVP_PKEY_free(k);
+	}
+	assert_int_equal(open_temp_files(), 0);
+	assert_int_equal(ck_store_tx_commit(st, NULL), CK_OK);
+	ck_store_close(st);
+	t_pki_cleanup(&p);
+}
+
 static void
 test_rm_refused_by_binding_and_repoints_lineage(void **state)
 {
@@ -826,6 +891,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_modes, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_order_list_open_lineage, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_small_cache_no_temp_files, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_open_twice_idempotent, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_open_newer_schema_refused, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_open_without_create, t_setup, t_teardown),
