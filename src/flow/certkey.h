@@ -83,16 +83,16 @@ struct ck_der;
 struct ck_lineage;
 /*
  * The token settings issuance uses: *eff is *p, except that with no
- * p->token_uri the lineage's recorded token is used (its module and PIN
- * file unless p gives them; strings borrowed from *lin, which the caller
- * cleans up in every case), and p->token_uri "" means software keys.  A
- * recorded token with no PIN file (given, recorded, or the URI's
+ * p->token_uri the token recorded in lin (the lineage's row, NULL for a
+ * new lineage) is used (its module and PIN file unless p gives them;
+ * strings borrowed from *lin), and p->token_uri "" means software keys.
+ * A recorded token with no PIN file (given, recorded, or the URI's
  * pin-source) is CK_ERR_INVALID_ARG naming --pin-file, before anything
  * changes.
  */
-enum ck_code issue_token_resolve(struct ck_store *st, const char *lineage,
+enum ck_code issue_token_resolve(const char *lineage, const struct ck_lineage *lin,
 				 const struct ck_issue_params *p, struct ck_issue_params *eff,
-				 struct ck_lineage *lin, struct ck_err *err);
+				 struct ck_err *err);
 /*
  * Records p's token on the lineage (unless p->run_only or p gives none):
  * its URI and module, its PIN file only as a path (fd:N is not recorded);

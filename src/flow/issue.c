@@ -41,6 +41,10 @@ struct issue_run {
 	struct acme_cert cert;
 	struct ck_der_list certs;
 	char lineage[CK_STORE_NAME_MAX + 1];
+	/* The lineage's row as this issuance began (NULL: a new lineage): its
+	 * recorded token, profile, challenge settings and key type are read
+	 * from this one snapshot, so one issuance never mixes two versions. */
+	const struct ck_lineage *lin;
 	char profile[CK_STORE_NAME_MAX + 1]; /* ACME profile asked for, "" = none */
 };
 
@@ -114,16 +118,12 @@ issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
 	      struct ck_err *err)
 {
 	enum ck_key_type kt = r->p->key_type;
-	struct ck_lineage lin;
 	enum ck_code rc;
 
-	memset(&lin, 0, sizeof(lin));
 	if (kt == CK_KEY_NONE) {
 		kt = CK_KEY_EC256;
-		if (ck_store_lineage_get(r->st, r->lineage, &lin, NULL) == CK_OK &&
-		    lin.key_type[0] != '\0')
-			(void)ck_key_type_parse(lin.key_type, &kt, NULL);
-		ck_lineage_cleanup(&lin);
+		if (r->lin != NULL && r->lin->key_type[0] != '\0')
+			(void)ck_key_type_parse(r->lin->key_type, &kt, NULL);
 	}
 	*kt_out = kt;
 	rc = ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, r->p->nnames,
@@ -151,33 +151,22 @@ issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
 static enum ck_code
 issue_challenge_settings(struct issue_run *r, struct ck_err *err)
 {
-	struct ck_lineage lin;
 	enum ck_code rc;
 
-	memset(&lin, 0, sizeof(lin));
 	r->fallback.type = CK_CHALLENGE_HTTP01;
 	r->fallback.http_address = r->p->http_address;
 	r->fallback.http_port = r->p->http_port;
 	r->fallback.dns_wait = -1;
 	r->cfg = r->p->challenge != NULL ? r->p->challenge : &r->fallback;
-	if (r->p->challenge == NULL) {
-		rc = ck_store_lineage_get(r->st, r->lineage, &lin, err);
-		if (rc == CK_ERR_NOT_FOUND)
-			ck_err_clear(err);
-		else if (rc != CK_OK)
-			return rc;
-		if (rc == CK_OK && lin.challenge != NULL) {
-			rc = chall_settings_decode(lin.challenge, &r->recorded, err);
-			if (rc != CK_OK) {
-				ck_err_prefix(err, "lineage %s: its recorded challenge settings "
-					      "cannot be read (pass --challenge and its options to "
-					      "record new ones)", r->lineage);
-				ck_lineage_cleanup(&lin);
-				return CK_ERR_CORRUPT;
-			}
-			r->cfg = &r->recorded.s;
+	if (r->p->challenge == NULL && r->lin != NULL && r->lin->challenge != NULL) {
+		rc = chall_settings_decode(r->lin->challenge, &r->recorded, err);
+		if (rc != CK_OK) {
+			ck_err_prefix(err, "lineage %s: its recorded challenge settings cannot be "
+				      "read (pass --challenge and its options to record new ones)",
+				      r->lineage);
+			return CK_ERR_CORRUPT;
 		}
-		ck_lineage_cleanup(&lin);
+		r->cfg = &r->recorded.s;
 	}
 	return ck_issue_check_challenge(r->p->names, r->p->nnames, r->cfg, err);
 }
@@ -190,7 +179,6 @@ static enum ck_code
 issue_profile_check(struct issue_run *r, struct ck_err *err)
 {
 	const struct acme_directory *d;
-	struct ck_lineage lin;
 	enum ck_code rc;
 
 	if (r->p->profile != NULL) {
@@ -198,13 +186,8 @@ issue_profile_check(struct issue_run *r, struct ck_err *err)
 			return CK_FAIL(err, CK_ERR_INVALID_ARG, "a profile name is at most %d bytes",
 				       CK_STORE_NAME_MAX);
 		snprintf(r->profile, sizeof(r->profile), "%s", r->p->profile);
-	} else if ((rc = ck_store_lineage_get(r->st, r->lineage, &lin, err)) == CK_OK) {
-		snprintf(r->profile, sizeof(r->profile), "%s", lin.profile);
-		ck_lineage_cleanup(&lin);
-	} else if (rc != CK_ERR_NOT_FOUND) {
-		return rc; /* not knowing the recorded profile is no reason to drop it */
-	} else {
-		ck_err_clear(err); /* a new lineage: no profile recorded */
+	} else if (r->lin != NULL) {
+		snprintf(r->profile, sizeof(r->profile), "%s", r->lin->profile);
 	}
 	if (r->profile[0] == '\0')
 		return CK_OK;
@@ -666,7 +649,16 @@ issue_with_challenges(const struct ck_ctx *ctx, struct ck_store *st,
 		return rc;
 	if ((rc = issue_lineage_name(p, r.lineage, err)) != CK_OK)
 		return rc;
-	if ((rc = issue_token_resolve(st, r.lineage, p, &eff, &lin, err)) != CK_OK)
+	/* Not knowing the recorded settings is no reason to drop them: an
+	 * error other than "no such lineage" stops the issue. */
+	rc = ck_store_lineage_get(st, r.lineage, &lin, err);
+	if (rc == CK_ERR_NOT_FOUND)
+		ck_err_clear(err); /* a new lineage: nothing recorded */
+	else if (rc != CK_OK)
+		goto out;
+	else
+		r.lin = &lin;
+	if ((rc = issue_token_resolve(r.lineage, r.lin, p, &eff, err)) != CK_OK)
 		goto out;
 	if ((rc = names_lower(p->names, p->nnames, &names, err)) != CK_OK)
 		goto out;

@@ -15,25 +15,20 @@
 #include "flow/certkey.h"
 
 enum ck_code
-issue_token_resolve(struct ck_store *st, const char *lineage, const struct ck_issue_params *p,
-		    struct ck_issue_params *eff, struct ck_lineage *lin, struct ck_err *err)
+issue_token_resolve(const char *lineage, const struct ck_lineage *lin,
+		    const struct ck_issue_params *p, struct ck_issue_params *eff,
+		    struct ck_err *err)
 {
 	struct ck_pkcs11_uri u;
-	enum ck_code rc;
 
 	*eff = *p;
-	memset(lin, 0, sizeof(*lin));
 	if (p->token_uri != NULL) {
 		if (p->token_uri[0] == '\0')
 			eff->token_uri = eff->pkcs11_module = NULL; /* back to software keys */
 		return CK_OK;
 	}
-	if ((rc = ck_store_lineage_get(st, lineage, lin, err)) == CK_ERR_NOT_FOUND) {
-		ck_err_clear(err); /* a new lineage: nothing recorded */
-		return CK_OK;
-	}
-	if (rc != CK_OK || lin->token_uri == NULL)
-		return rc;
+	if (lin == NULL || lin->token_uri == NULL)
+		return CK_OK; /* a new lineage, or software keys: nothing recorded */
 	eff->token_uri = lin->token_uri;
 	if (eff->pkcs11_module == NULL)
 		eff->pkcs11_module = lin->token_module;

@@ -266,9 +266,12 @@ default_name(struct ck_store *st, const char *server, char *out, size_t n, struc
 	return rc;
 }
 
+/* One account row; is_default from known_default (the server's default
+ * account's name, just read by the caller) or, when NULL, read here. */
 static enum ck_code
-account_one(struct ck_store *st, struct ck_err *err, struct ck_account *out, const char *sql,
-	    const char *fmt, int64_t id, const char *a, const char *b)
+account_one(struct ck_store *st, struct ck_err *err, struct ck_account *out,
+	    const char *known_default, const char *sql, const char *fmt, int64_t id, const char *a,
+	    const char *b)
 {
 	struct ck_account acc;
 	char def[CK_STORE_NAME_MAX + 1];
@@ -282,7 +285,9 @@ account_one(struct ck_store *st, struct ck_err *err, struct ck_account *out, con
 			       "account register'");
 	if (rc != CK_OK)
 		return rc;
-	if (default_name(st, acc.server, def, sizeof(def), NULL) == CK_OK)
+	if (known_default != NULL)
+		acc.is_default = strcmp(known_default, acc.name) == 0;
+	else if (default_name(st, acc.server, def, sizeof(def), NULL) == CK_OK)
 		acc.is_default = strcmp(def, acc.name) == 0;
 	*out = acc;
 	return CK_OK;
@@ -293,6 +298,7 @@ ck_store_account_get(struct ck_store *st, const char *server, const char *name,
 		     struct ck_account *out, struct ck_err *err)
 {
 	char def[CK_STORE_NAME_MAX + 1];
+	const char *known = NULL;
 	enum ck_code rc;
 
 	if ((rc = st_check_text("server URL", server, CK_STORE_URL_MAX, 1, err)) != CK_OK ||
@@ -305,17 +311,17 @@ ck_store_account_get(struct ck_store *st, const char *server, const char *name,
 			return CK_FAIL(err, CK_ERR_NOT_FOUND,
 				       "no ACME account for this server in the store: register one "
 				       "with 'certkeep account register'");
-		name = def;
+		name = known = def;
 	}
-	return account_one(st, err, out, ACCOUNT_COLS "WHERE server = ? AND name = ?", "tt", 0,
-			   server, name);
+	return account_one(st, err, out, known, ACCOUNT_COLS "WHERE server = ? AND name = ?", "tt",
+			   0, server, name);
 }
 
 enum ck_code
 ck_store_account_get_id(struct ck_store *st, int64_t id, struct ck_account *out,
 			struct ck_err *err)
 {
-	return account_one(st, err, out, ACCOUNT_COLS "WHERE id = ?", "i", id, NULL, NULL);
+	return account_one(st, err, out, NULL, ACCOUNT_COLS "WHERE id = ?", "i", id, NULL, NULL);
 }
 
 enum ck_code
