@@ -120,7 +120,7 @@ enum ck_code ck_store_pool_new(struct ck_store *parent, const struct ck_ctx *ctx
  */
 enum ck_code ck_store_open_pooled(struct ck_store_pool *p, struct ck_store **out,
 				  struct ck_err *err);
-/* Connections open now (for tests and the batch's debug log). */
+/* Connections open now (for the tests). */
 unsigned ck_store_pool_open_count(struct ck_store_pool *p);
 /* Closes the connections; every pooled handle must be closed first.  NULL: no-op. */
 void ck_store_pool_free(struct ck_store_pool *p);

@@ -21,19 +21,34 @@
  * operation (an import of several keys and certificates) built from
  * single-step calls commits as one.
  */
+/* Holds a connection and opens a transaction on it with begin (the
+ * driver's begin or begin_read); on failure the message is read before
+ * the connection goes back. */
+static enum ck_code
+hold_and_begin(struct ck_store *st, int (*begin)(struct st_conn *), const char *what,
+	       struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if ((rc = st_hold(st, err)) != CK_OK)
+		return rc;
+	if (begin(st->conn) != 0) {
+		rc = ST_DB_FAIL(st, err, what);
+		st_let(st);
+		return rc;
+	}
+	return CK_OK;
+}
+
 enum ck_code
 st_begin(struct ck_store *st, struct ck_err *err)
 {
 	enum ck_code rc;
 
 	if (st->in_tx == 0) {
-		if ((rc = st_hold(st, err)) != CK_OK)
+		if ((rc = hold_and_begin(st, st->drv->begin, "starting a store transaction",
+					 err)) != CK_OK)
 			return rc;
-		if (st->drv->begin(st->conn) != 0) {
-			rc = ST_DB_FAIL(st, err, "starting a store transaction");
-			st_let(st);
-			return rc;
-		}
 	} else {
 		if (st->in_tx >= ST_TX_DEPTH_MAX)
 			return CK_FAIL(err, CK_ERR_INTERNAL, "store transactions nested too deep");
@@ -226,13 +241,8 @@ st_read_begin(struct ck_store *st, struct ck_err *err)
 
 	if (st->in_tx > 0)
 		return CK_OK; /* already inside one snapshot */
-	if ((rc = st_hold(st, err)) != CK_OK)
+	if ((rc = hold_and_begin(st, st->drv->begin_read, "reading the store", err)) != CK_OK)
 		return rc;
-	if (st->drv->begin_read(st->conn) != 0) {
-		rc = ST_DB_FAIL(st, err, "reading the store");
-		st_let(st);
-		return rc;
-	}
 	st->in_read = 1;
 	return CK_OK;
 }
