@@ -33,9 +33,7 @@ ldns_load_once(void)
 enum ck_code
 dns01_ldns_load(struct ck_err *err)
 {
-	if (pthread_once(&ldns_dl.once, ldns_load_once) != 0)
-		return CK_FAIL(err, CK_ERR_INTERNAL, "pthread_once failed loading libldns");
-	return ck_dl_result(&ldns_dl, err);
+	return ck_dl_load(&ldns_dl, ldns_load_once, err);
 }
 
 enum ck_code

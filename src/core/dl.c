@@ -76,6 +76,14 @@ ck_dl_done(struct ck_dl *d, void *h, int ok)
 }
 
 enum ck_code
+ck_dl_load(struct ck_dl *d, void (*load_once)(void), struct ck_err *err)
+{
+	if (pthread_once(&d->once, load_once) != 0)
+		return CK_FAIL(err, CK_ERR_INTERNAL, "pthread_once failed loading %s", d->soname);
+	return ck_dl_result(d, err);
+}
+
+enum ck_code
 ck_dl_result(const struct ck_dl *d, struct ck_err *err)
 {
 	if (d->handle != NULL)

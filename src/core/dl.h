@@ -6,8 +6,9 @@
  *
  * A module lists the functions it calls in an X-macro and keeps one typed
  * table of pointers (each member __typeof__ the library's own prototype, so
- * the compiler checks every call), filled once under pthread_once by
- * ck_dl_open + ck_dl_sym + ck_dl_done; its callers ask ck_dl_result first.
+ * the compiler checks every call), filled by a routine of its own with
+ * ck_dl_open + ck_dl_sym + ck_dl_done; its callers ask ck_dl_load, which
+ * runs that routine once.
  * The state lives in the module that loads (core keeps no mutable globals).
  */
 #ifndef CK_CORE_DL_H
@@ -49,5 +50,9 @@ void ck_dl_done(struct ck_dl *d, void *h, int ok);
  * after pthread_once(&d->once, ...) returned.
  */
 enum ck_code ck_dl_result(const struct ck_dl *d, struct ck_err *err);
+
+/* Runs load_once (the module's ck_dl_open ... ck_dl_done) once per
+ * process under d->once, then ck_dl_result. */
+enum ck_code ck_dl_load(struct ck_dl *d, void (*load_once)(void), struct ck_err *err);
 
 #endif

@@ -35,9 +35,9 @@ libc_load_once(void)
 static void *
 load_thread(void *arg)
 {
-	(void)arg;
-	pthread_once(&libc_dl.once, libc_load_once);
-	return ck_dl_result(&libc_dl, NULL) == CK_OK && dl_strlen("four") == 4 ? arg : NULL;
+	if (ck_dl_load(&libc_dl, libc_load_once, NULL) != CK_OK)
+		return NULL;
+	return dl_strlen("four") == 4 ? arg : NULL;
 }
 
 static void

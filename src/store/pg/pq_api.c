@@ -30,7 +30,5 @@ pq_load_once(void)
 enum ck_code
 st_pg_load(struct ck_err *err)
 {
-	if (pthread_once(&pq_dl.once, pq_load_once) != 0)
-		return CK_FAIL(err, CK_ERR_INTERNAL, "pthread_once failed loading libpq");
-	return ck_dl_result(&pq_dl, err);
+	return ck_dl_load(&pq_dl, pq_load_once, err);
 }
