@@ -487,7 +487,7 @@ test_order_key_first_and_issue(void **state)
 }
 
 /* The query plan SQLite chose for sql (one line per step), for a test that
- * an index is used; "" on PostgreSQL, which plans per run. */
+ * an index is used. */
 static void
 plan_of(const char *path, const char *sql, char *out, size_t n)
 {
@@ -497,8 +497,6 @@ plan_of(const char *path, const char *sql, char *out, size_t n)
 	size_t len = 0;
 
 	out[0] = '\0';
-	if (t_engine_pg())
-		return;
 	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &s, NULL), SQLITE_OK);
@@ -552,9 +550,9 @@ test_order_list_open_lineage(void **state)
 	ck_order_list_cleanup(&ol);
 	assert_int_equal(ck_store_order_list_open_lineage(e->st, "no/such", &ol, NULL),
 			 CK_ERR_INVALID_ARG);
-	plan_of(e->path, "SELECT id FROM orders WHERE closed = 0 AND lineage = 'a' ORDER BY id",
-		plan, sizeof(plan));
-	if (!t_engine_pg()) {
+	if (!t_engine_pg()) { /* PostgreSQL plans per run, by its statistics */
+		plan_of(e->path, "SELECT id FROM orders WHERE closed = 0 AND lineage = 'a' "
+			"ORDER BY id", plan, sizeof(plan));
 		assert_non_null(strstr(plan, "orders_open"));
 		assert_null(strstr(plan, "SCAN"));
 	}
