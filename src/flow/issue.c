@@ -118,16 +118,21 @@ issue_lineage(struct issue_run *r, char *const *names, enum ck_key_type *kt_out,
 	      struct ck_err *err)
 {
 	enum ck_key_type kt = r->p->key_type;
+	int recorded = 0; /* kt is the lineage's own, read from r->lin */
 	enum ck_code rc;
 
 	if (kt == CK_KEY_NONE) {
 		kt = CK_KEY_EC256;
-		if (r->lin != NULL && r->lin->key_type[0] != '\0')
-			(void)ck_key_type_parse(r->lin->key_type, &kt, NULL);
+		recorded = r->lin != NULL && r->lin->key_type[0] != '\0' &&
+			   ck_key_type_parse(r->lin->key_type, &kt, NULL) == CK_OK;
 	}
 	*kt_out = kt;
+	/* A key type read from r->lin is not written back: r->lin was read
+	 * before this run's round trips to the server, and another process may
+	 * have changed it since (NULL keeps the row's). */
 	rc = ck_store_lineage_put(r->st, r->lineage, (const char *const *)names, r->p->nnames,
-				  r->p->run_only ? NULL : ck_key_type_name(kt), NULL, err);
+				  r->p->run_only || recorded ? NULL : ck_key_type_name(kt), NULL,
+				  err);
 	if (r->p->run_only)
 		return rc; /* the overrides are for this issuance only */
 	if (rc == CK_OK && r->p->profile != NULL)
