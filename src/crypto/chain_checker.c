@@ -147,13 +147,24 @@ ck_chain_checker_cert(struct ck_chain_checker *c, const unsigned char *der, size
 		      const struct ck_der_list *chain, struct ck_cert_info *info,
 		      enum ck_code *chain_rc, struct ck_err *cerr, struct ck_err *err)
 {
+	return ck_chain_checker_leaf(c, der, len, chain, NULL, info, chain_rc, cerr, err);
+}
+
+enum ck_code
+ck_chain_checker_leaf(struct ck_chain_checker *c, const unsigned char *der, size_t len,
+		      const struct ck_der_list *chain, const struct ck_known_spki *known,
+		      struct ck_cert_info *info, enum ck_code *chain_rc, struct ck_err *cerr,
+		      struct ck_err *err)
+{
+	char key_desc[CK_KEY_DESC_MAX];
 	X509 *x = NULL;
 	enum ck_code rc;
 
 	*chain_rc = CK_OK;
-	if ((rc = crypto_x509_shared(der, len, &x, err)) != CK_OK)
+	/* The leaf is only ever the subject of a link (crypto_x509_leaf). */
+	if ((rc = crypto_x509_leaf(der, len, known, &x, key_desc, err)) != CK_OK)
 		return rc;
-	if ((rc = crypto_cert_info_from_x509(x, der, len, info, err)) == CK_OK &&
+	if ((rc = crypto_cert_info_from_x509(x, der, len, key_desc, info, err)) == CK_OK &&
 	    chain != NULL && chain->n > 0 && !checker_chain_ok(c, der, len, x, chain))
 		*chain_rc = ck_chain_check(der, len, chain, cerr);
 	X509_free(x);

@@ -216,6 +216,8 @@ int ck_identifier_valid(const char *s, int wildcard_ok);
 
 /* ---- X.509 facts ------------------------------------------------------ */
 
+#define CK_KEY_DESC_MAX 32
+
 struct ck_cert_info {
 	char sha256[65];         /* hex thumbprint of the DER */
 	char sha1[41];
@@ -227,7 +229,7 @@ struct ck_cert_info {
 	size_t nsans;
 	time_t not_before;
 	time_t not_after;
-	char key_desc[32];       /* ck_key_describe of the public key */
+	char key_desc[CK_KEY_DESC_MAX]; /* ck_key_describe of the public key */
 	int is_ca;
 	int self_signed;
 };
@@ -284,6 +286,30 @@ enum ck_code ck_chain_checker_cert(struct ck_chain_checker *c, const unsigned ch
 				   size_t len, const struct ck_der_list *chain,
 				   struct ck_cert_info *info, enum ck_code *chain_rc,
 				   struct ck_err *cerr, struct ck_err *err);
+/*
+ * A public key the caller holds, as its SPKI DER and its ck_key_describe
+ * text (ck_known_spki_of fills both; ck_known_spki_cleanup frees der).
+ */
+struct ck_known_spki {
+	unsigned char *der;
+	size_t len;
+	char desc[CK_KEY_DESC_MAX];
+};
+enum ck_code ck_known_spki_of(EVP_PKEY *key, struct ck_known_spki *out, struct ck_err *err);
+void ck_known_spki_cleanup(struct ck_known_spki *k);
+/*
+ * ck_chain_checker_cert for a certificate expected to be known's (known
+ * may be NULL): when its SPKI is exactly known's bytes, its public key is
+ * described from known and not decoded (OpenSSL 3.0 builds a decoder chain
+ * for every certificate's key, about 90 us), and this thread's next
+ * ck_chain_checker_cert of the same bytes (the store proving the facts the
+ * flow just checked) does not decode it either.  The facts are the same
+ * either way: the same SPKI bytes are the same key.
+ */
+enum ck_code ck_chain_checker_leaf(struct ck_chain_checker *c, const unsigned char *der,
+				   size_t len, const struct ck_der_list *chain,
+				   const struct ck_known_spki *known, struct ck_cert_info *info,
+				   enum ck_code *chain_rc, struct ck_err *cerr, struct ck_err *err);
 void ck_chain_checker_free(struct ck_chain_checker *c);
 
 /* ---- import parser: PEM / DER / PKCS#12 -------------------------------- */

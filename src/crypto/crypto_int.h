@@ -50,6 +50,17 @@ enum ck_code crypto_x509_from_der(const unsigned char *der, size_t len, X509 **o
  */
 enum ck_code crypto_x509_shared(const unsigned char *der, size_t len, X509 **out,
 				struct ck_err *err);
+/*
+ * The leaf der for ck_chain_checker_leaf, through the same cache: when
+ * known (may be NULL) describes its key, *out may be "lite", its public key
+ * left undecoded (X509_get0_pubkey answers NULL), and key_desc is then its
+ * key's description; else key_desc is "" and *out is crypto_x509_shared's.
+ * A lite X509 may be read for its names, serial, validity, extensions and
+ * SPKI bytes, and be the subject of crypto_chain_link_ok; never an issuer.
+ */
+enum ck_code crypto_x509_leaf(const unsigned char *der, size_t len,
+			      const struct ck_known_spki *known, X509 **out,
+			      char key_desc[CK_KEY_DESC_MAX], struct ck_err *err);
 /* Empties this thread's certificate cache (tests; a thread's cache is also
  * freed when the thread exits). */
 void crypto_x509_cache_clear(void);
@@ -63,9 +74,11 @@ int crypto_x509_link_known(const unsigned char *der, size_t len, const unsigned 
 void crypto_x509_link_note(const unsigned char *der, size_t len, const unsigned char *signer,
 			   size_t signer_len);
 
-/* ck_cert_info_from_der's facts of x, parsed from der (len bytes). */
+/* ck_cert_info_from_der's facts of x, parsed from der (len bytes); the key's
+ * description is key_desc when that is not NULL or "" (a lite X509). */
 enum ck_code crypto_cert_info_from_x509(X509 *x, const unsigned char *der, size_t len,
-					struct ck_cert_info *out, struct ck_err *err);
+					const char *key_desc, struct ck_cert_info *out,
+					struct ck_err *err);
 /* 1 if issuer issued and signed subject (names and signature). */
 int crypto_chain_link_ok(X509 *issuer, X509 *subject);
 

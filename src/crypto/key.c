@@ -415,6 +415,27 @@ ck_key_spki_sha256(EVP_PKEY *key, char out[65], struct ck_err *err)
 }
 
 enum ck_code
+ck_known_spki_of(EVP_PKEY *key, struct ck_known_spki *out, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = ck_key_spki_der(key, &out->der, &out->len, err)) != CK_OK)
+		return rc;
+	ck_key_describe(key, out->desc, sizeof(out->desc));
+	return CK_OK;
+}
+
+void
+ck_known_spki_cleanup(struct ck_known_spki *k)
+{
+	if (k == NULL)
+		return;
+	free(k->der);
+	memset(k, 0, sizeof(*k));
+}
+
+enum ck_code
 ck_key_from_spki_der(const unsigned char *der, size_t len, EVP_PKEY **out, struct ck_err *err)
 {
 	const unsigned char *p = der;

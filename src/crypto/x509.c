@@ -187,9 +187,10 @@ i2d_x509_pubkey(const void *obj, unsigned char **pp)
 	return i2d_X509_PUBKEY((X509_PUBKEY *)obj, pp);
 }
 
-/* Fills everything but the thumbprints. */
+/* Fills everything but the thumbprints (key_desc: as for
+ * crypto_cert_info_from_x509). */
 static enum ck_code
-cert_facts(X509 *x, struct ck_cert_info *info, struct ck_err *err)
+cert_facts(X509 *x, const char *key_desc, struct ck_cert_info *info, struct ck_err *err)
 {
 	unsigned char *spki = NULL;
 	size_t spki_len = 0;
@@ -210,8 +211,9 @@ cert_facts(X509 *x, struct ck_cert_info *info, struct ck_err *err)
 	    (rc = cert_time(X509_get0_notBefore(x), &info->not_before, "not-before", err)) != CK_OK ||
 	    (rc = cert_time(X509_get0_notAfter(x), &info->not_after, "not-after", err)) != CK_OK)
 		return rc;
-	pub = X509_get0_pubkey(x);
-	if (pub != NULL)
+	if (key_desc != NULL && key_desc[0] != '\0')
+		snprintf(info->key_desc, sizeof(info->key_desc), "%s", key_desc);
+	else if ((pub = X509_get0_pubkey(x)) != NULL)
 		ck_key_describe(pub, info->key_desc, sizeof(info->key_desc));
 	else
 		snprintf(info->key_desc, sizeof(info->key_desc), "unknown");
@@ -222,7 +224,7 @@ cert_facts(X509 *x, struct ck_cert_info *info, struct ck_err *err)
 }
 
 enum ck_code
-crypto_cert_info_from_x509(X509 *x, const unsigned char *der, size_t len,
+crypto_cert_info_from_x509(X509 *x, const unsigned char *der, size_t len, const char *key_desc,
 			   struct ck_cert_info *out, struct ck_err *err)
 {
 	struct ck_cert_info info;
@@ -231,7 +233,7 @@ crypto_cert_info_from_x509(X509 *x, const unsigned char *der, size_t len,
 	memset(&info, 0, sizeof(info));
 	ck_sha256_hex(der, len, info.sha256);
 	ck_sha1_hex(der, len, info.sha1);
-	rc = cert_facts(x, &info, err);
+	rc = cert_facts(x, key_desc, &info, err);
 	if (rc != CK_OK) {
 		ck_cert_info_cleanup(&info);
 		return rc;
@@ -250,7 +252,7 @@ ck_cert_info_from_der(const unsigned char *der, size_t len, struct ck_cert_info 
 	rc = crypto_x509_from_der(der, len, &x, err);
 	if (rc != CK_OK)
 		return rc;
-	rc = crypto_cert_info_from_x509(x, der, len, out, err);
+	rc = crypto_cert_info_from_x509(x, der, len, NULL, out, err);
 	X509_free(x);
 	return rc;
 }

@@ -18,6 +18,17 @@
  *   inside an X509 are filled under its own lock, from the same bytes) and
  *   keep them in a checker, which never changes them either.
  *
+ * A leaf may be held "lite" (crypto_x509_leaf): decoded by the same
+ * template, but in a library context with no decoders, so OpenSSL leaves
+ * its public key undecoded (X509_get0_pubkey answers NULL).  Everything
+ * else of the certificate is there: names, serial, validity, extensions,
+ * the SPKI's bytes, and it can be the subject of X509_check_issued and
+ * X509_verify (which use the issuer's key).  A lite entry is handed only to
+ * crypto_x509_leaf's callers; crypto_x509_shared decodes it in full and
+ * takes its place.  With a lite entry goes the description of its key
+ * (ck_key_describe text), noted only from a key whose SPKI DER is exactly
+ * the certificate's SPKI DER (the same bytes decode to the same key).
+ *
  * It also remembers, per certificate, the certificate seen to sign it
  * (crypto_x509_link_note after crypto_chain_link_ok said so): a batch's
  * intermediate is proven signed by its root once per thread, not once per
@@ -32,6 +43,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include <openssl/x509v3.h>
+
 #include "crypto/crypto_int.h"
 
 #define X509_CACHE_MAX 4
@@ -44,6 +59,8 @@ struct x509_cache_entry {
 	unsigned long used;       /* the cache's clock at its last use */
 	unsigned char *signer;    /* the DER of a certificate seen to sign it, or NULL */
 	size_t signer_len;
+	int lite;                 /* x's public key is not decoded (crypto_x509_leaf) */
+	char key_desc[CK_KEY_DESC_MAX]; /* a lite entry's key description, or "" */
 };
 
 struct x509_cache {
@@ -98,16 +115,33 @@ cache_get(void)
 /* Keeps x (one more reference) under a copy of der in place of the least
  * recently used entry (a batch's issuer stays while leaves come and go);
  * nothing if no room. */
-static void
-cache_put(struct x509_cache *c, const unsigned char *der, size_t len, X509 *x)
+/* The entry of exactly der, or NULL. */
+static struct x509_cache_entry *
+cache_find(struct x509_cache *c, const unsigned char *der, size_t len)
 {
-	struct x509_cache_entry *e = &c->e[0];
+	size_t i;
+
+	for (i = 0; c != NULL && der != NULL && i < X509_CACHE_MAX; i++)
+		if (c->e[i].x != NULL && c->e[i].len == len && memcmp(c->e[i].der, der, len) == 0)
+			return &c->e[i];
+	return NULL;
+}
+
+/* Keeps x (one more reference, lite: its key undecoded) under a copy of
+ * der, in place of der's lite entry if there is one (a full decode
+ * replaces it), else of the least recently used entry (a batch's issuer
+ * stays while leaves come and go); nothing if no room. */
+static void
+cache_put(struct x509_cache *c, const unsigned char *der, size_t len, X509 *x, int lite)
+{
+	struct x509_cache_entry *e = cache_find(c, der, len);
 	unsigned char *copy = NULL;
 	size_t i;
 
-	for (i = 1; i < X509_CACHE_MAX; i++)
-		if (c->e[i].used < e->used)
-			e = &c->e[i];
+	if (e == NULL)
+		for (e = &c->e[0], i = 1; i < X509_CACHE_MAX; i++)
+			if (c->e[i].used < e->used)
+				e = &c->e[i];
 	if (len > X509_CACHE_DER_MAX || (copy = malloc(len)) == NULL || !X509_up_ref(x)) {
 		free(copy);
 		return;
@@ -122,18 +156,8 @@ cache_put(struct x509_cache *c, const unsigned char *der, size_t len, X509 *x)
 	e->used = ++c->clock;
 	e->signer = NULL;
 	e->signer_len = 0;
-}
-
-/* The entry of exactly der, or NULL. */
-static struct x509_cache_entry *
-cache_find(struct x509_cache *c, const unsigned char *der, size_t len)
-{
-	size_t i;
-
-	for (i = 0; c != NULL && der != NULL && i < X509_CACHE_MAX; i++)
-		if (c->e[i].x != NULL && c->e[i].len == len && memcmp(c->e[i].der, der, len) == 0)
-			return &c->e[i];
-	return NULL;
+	e->lite = lite;
+	e->key_desc[0] = '\0';
 }
 
 enum ck_code
@@ -144,7 +168,7 @@ crypto_x509_shared(const unsigned char *der, size_t len, X509 **out, struct ck_e
 	enum ck_code rc;
 	X509 *x = NULL;
 
-	if (e != NULL && X509_up_ref(e->x)) {
+	if (e != NULL && !e->lite && X509_up_ref(e->x)) {
 		e->used = ++c->clock;
 		*out = e->x;
 		return CK_OK;
@@ -152,7 +176,104 @@ crypto_x509_shared(const unsigned char *der, size_t len, X509 **out, struct ck_e
 	if ((rc = crypto_x509_from_der(der, len, &x, err)) != CK_OK)
 		return rc;
 	if (c != NULL)
-		cache_put(c, der, len, x);
+		cache_put(c, der, len, x, 0);
+	*out = x;
+	return CK_OK;
+}
+
+/* The library context lite decodes run in: only the built-in null
+ * provider, so there is no decoder for a public key (and no default
+ * provider loaded behind our back); NULL if it could not be made. */
+static OSSL_LIB_CTX *lite_ctx;
+static pthread_once_t lite_once = PTHREAD_ONCE_INIT;
+
+static void
+lite_ctx_make(void)
+{
+	OSSL_LIB_CTX *l = OSSL_LIB_CTX_new();
+
+	if (l != NULL && OSSL_PROVIDER_load(l, "null") == NULL) {
+		OSSL_LIB_CTX_free(l);
+		l = NULL;
+	}
+	ERR_clear_error();
+	lite_ctx = l;
+}
+
+/* der decoded with its public key left undecoded, consumed whole; NULL if
+ * it does not parse (the caller's full decode then says why). */
+static X509 *
+lite_decode(const unsigned char *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x;
+
+	if (pthread_once(&lite_once, lite_ctx_make) != 0 || lite_ctx == NULL ||
+	    len > CK_PEM_MAX)
+		return NULL;
+	x = (X509 *)ASN1_item_d2i_ex(NULL, &p, (long)len, ASN1_ITEM_rptr(X509), lite_ctx, NULL);
+	if (x != NULL && p != der + len) {
+		X509_free(x);
+		x = NULL;
+	}
+	ERR_clear_error();
+	return x;
+}
+
+/* 1 if x's SPKI, as DER, is exactly known's bytes. */
+static int
+lite_spki_is(X509 *x, const struct ck_known_spki *known)
+{
+	unsigned char *spki = NULL;
+	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
+	int same = n > 0 && (size_t)n == known->len && memcmp(spki, known->der, known->len) == 0;
+
+	OPENSSL_free(spki);
+	return same;
+}
+
+enum ck_code
+crypto_x509_leaf(const unsigned char *der, size_t len, const struct ck_known_spki *known,
+		 X509 **out, char key_desc[CK_KEY_DESC_MAX], struct ck_err *err)
+{
+	struct x509_cache *c = der != NULL && len > 0 ? cache_get() : NULL;
+	struct x509_cache_entry *e = cache_find(c, der, len);
+	X509 *x = NULL;
+
+	key_desc[0] = '\0';
+	if (e != NULL && (!e->lite || e->key_desc[0] != '\0') && X509_up_ref(e->x)) {
+		e->used = ++c->clock;
+		snprintf(key_desc, CK_KEY_DESC_MAX, "%s", e->lite ? e->key_desc : "");
+		*out = e->x;
+		return CK_OK;
+	}
+	/* A lite decode serves only when known describes the key it leaves
+	 * undecoded (the same SPKI bytes) and that key is needed for nothing
+	 * else: a self-issued certificate's self-signature is checked with its
+	 * own key (X509_self_signed), so it takes the full decode. */
+	if (c != NULL && known != NULL && known->der != NULL && known->desc[0] != '\0') {
+		if (e != NULL)
+			x = X509_up_ref(e->x) ? e->x : NULL;
+		else
+			x = lite_decode(der, len);
+	}
+	if (x != NULL && ((X509_get_extension_flags(x) & (EXFLAG_SI | EXFLAG_INVALID)) != 0 ||
+			  !lite_spki_is(x, known))) {
+		X509_free(x);
+		x = NULL;
+	}
+	ERR_clear_error();
+	if (x == NULL)
+		return crypto_x509_shared(der, len, out, err);
+	if (e == NULL) {
+		cache_put(c, der, len, x, 1);
+		e = cache_find(c, der, len);
+	}
+	if (e != NULL && e->x == x) {
+		snprintf(e->key_desc, sizeof(e->key_desc), "%s", known->desc);
+		e->used = ++c->clock;
+	}
+	snprintf(key_desc, CK_KEY_DESC_MAX, "%s", known->desc);
 	*out = x;
 	return CK_OK;
 }

@@ -167,6 +167,7 @@ issue_check_cert_info(const struct ck_der_list *certs, EVP_PKEY *key, const char
 		      size_t n, struct ck_cert_info *info_out, struct ck_err *err)
 {
 	struct ck_chain_checker *cc = NULL;
+	struct ck_known_spki known;
 	struct ck_cert_info info;
 	struct ck_der_list chain;
 	struct ck_err cerr;
@@ -177,16 +178,20 @@ issue_check_cert_info(const struct ck_der_list *certs, EVP_PKEY *key, const char
 		return CK_FAIL(err, CK_ERR_PARSE, "the server sent an empty certificate chain");
 	memset(&info, 0, sizeof(info));
 	ck_err_clear(&cerr);
-	if ((rc = ck_key_spki_sha256(key, key_spki, err)) != CK_OK ||
-	    (rc = ck_chain_checker_new(&cc, err)) != CK_OK)
+	if ((rc = ck_known_spki_of(key, &known, err)) != CK_OK)
 		return rc;
+	ck_sha256_hex(known.der, known.len, key_spki);
+	if ((rc = ck_chain_checker_new(&cc, err)) != CK_OK)
+		goto out;
 	/* Each certificate must be signed by the next.  The last one is not
 	 * checked against anything: it may be a root (self-signed) or be signed
 	 * by a root the server does not send; trust is the relying party's. */
 	chain.items = certs->items + 1;
 	chain.n = certs->n - 1;
-	if ((rc = ck_chain_checker_cert(cc, certs->items[0].data, certs->items[0].len, &chain,
-					&info, &chain_rc, &cerr, err)) != CK_OK) {
+	/* The leaf's key is expected to be the order's: then it is described
+	 * from key, not decoded (ck_chain_checker_leaf). */
+	if ((rc = ck_chain_checker_leaf(cc, certs->items[0].data, certs->items[0].len, &chain,
+					&known, &info, &chain_rc, &cerr, err)) != CK_OK) {
 		ck_err_prefix(err, "the issued certificate does not parse");
 		goto out;
 	}
@@ -211,6 +216,7 @@ issue_check_cert_info(const struct ck_der_list *certs, EVP_PKEY *key, const char
 	}
 out:
 	ck_chain_checker_free(cc);
+	ck_known_spki_cleanup(&known);
 	ck_cert_info_cleanup(&info);
 	return rc;
 }

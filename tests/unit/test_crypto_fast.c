@@ -4,7 +4,10 @@
  * the key's parameters must be byte for byte what OpenSSL's encoder writes,
  * for every key type certkeep makes and for a token's public keys (built
  * from CKA_EC_POINT / raw bytes); the per-thread decoded-certificate cache
- * answers only for exactly the same bytes, per thread, within its bound.
+ * answers only for exactly the same bytes, per thread, within its bound;
+ * a leaf whose key the caller knows is read without decoding that key
+ * ("lite"), with every fact and every chain verdict of the full decode,
+ * and never handed to a caller that needs its key.
  */
 #include <pthread.h>
 
@@ -480,6 +483,201 @@ test_cache_per_thread(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* Every fact of a equals b's. */
+static void
+info_equal(const struct ck_cert_info *a, const struct ck_cert_info *b)
+{
+	size_t i;
+
+	assert_string_equal(a->sha256, b->sha256);
+	assert_string_equal(a->sha1, b->sha1);
+	assert_string_equal(a->spki_sha256, b->spki_sha256);
+	assert_string_equal(a->subject, b->subject);
+	assert_string_equal(a->issuer, b->issuer);
+	assert_string_equal(a->serial, b->serial);
+	assert_int_equal(a->nsans, b->nsans);
+	for (i = 0; i < a->nsans; i++)
+		assert_string_equal(a->sans[i], b->sans[i]);
+	assert_int_equal(a->not_before, b->not_before);
+	assert_int_equal(a->not_after, b->not_after);
+	assert_string_equal(a->key_desc, b->key_desc);
+	assert_int_equal(a->is_ca, b->is_ca);
+	assert_int_equal(a->self_signed, b->self_signed);
+}
+
+/* The checker's facts and verdict for leaf (known may be NULL) equal the
+ * one-at-a-time answers (ck_cert_info_from_der, ck_chain_check). */
+static void
+leaf_same(const unsigned char *der, size_t len, const struct ck_der_list *chain,
+	  const struct ck_known_spki *known, enum ck_code want_chain)
+{
+	struct ck_chain_checker *c = NULL;
+	struct ck_cert_info got, want;
+	struct ck_err cerr, werr;
+	enum ck_code chain_rc = CK_ERR_INTERNAL;
+
+	ck_err_clear(&cerr);
+	ck_err_clear(&werr);
+	assert_int_equal(ck_chain_checker_new(&c, NULL), CK_OK);
+	assert_int_equal(ck_cert_info_from_der(der, len, &want, NULL), CK_OK);
+	assert_int_equal(ck_chain_checker_leaf(c, der, len, chain, known, &got, &chain_rc, &cerr,
+					       NULL), CK_OK);
+	info_equal(&got, &want);
+	assert_int_equal(chain_rc, want_chain);
+	assert_int_equal(ck_chain_check(der, len, chain, &werr), want_chain);
+	assert_string_equal(cerr.msg, werr.msg);
+	ck_cert_info_cleanup(&got);
+	ck_cert_info_cleanup(&want);
+	ck_chain_checker_free(c);
+}
+
+/* 1 if this thread's cache serves der to a leaf caller without its key
+ * decoded (a lite entry), with key description desc. */
+static int
+leaf_is_lite(const unsigned char *der, size_t len, const char *desc)
+{
+	char got[CK_KEY_DESC_MAX];
+	X509 *x = NULL;
+	int lite;
+
+	assert_int_equal(crypto_x509_leaf(der, len, NULL, &x, got, NULL), CK_OK);
+	lite = X509_get0_pubkey(x) == NULL;
+	ERR_clear_error();
+	if (lite)
+		assert_string_equal(got, desc);
+	else
+		assert_string_equal(got, "");
+	X509_free(x);
+	return lite;
+}
+
+static void
+test_leaf_lite_same_facts(void **state)
+{
+	static const enum ck_key_type types[] = { CK_KEY_EC256, CK_KEY_EC384, CK_KEY_RSA2048,
+						  CK_KEY_ED25519 };
+	EVP_PKEY *ca_key = t_key(CK_KEY_EC256);
+	X509 *ca = t_make_cert(ca_key, NULL, NULL, "lite ca", 1, NULL, 1, 1700000000, 1900000000);
+	struct ck_der ca_der;
+	struct ck_der_list chain = { &ca_der, 1 };
+	size_t i;
+
+	(void)state;
+	ca_der.data = t_cert_der(ca, &ca_der.len);
+	for (i = 0; i < CK_ARRAY_LEN(types); i++) {
+		EVP_PKEY *k = t_key(types[i]);
+		X509 *leaf = t_make_cert(k, ca, ca_key, "leaf.example", 0,
+					 "DNS:leaf.example,DNS:www.leaf.example,IP:192.0.2.7,"
+					 "IP:2001:db8::7", 40 + (long)i, 1700000000, 1800000000);
+		struct ck_known_spki known;
+		unsigned char *der;
+		size_t len;
+		X509 *x;
+
+		der = t_cert_der(leaf, &len);
+		assert_int_equal(ck_known_spki_of(k, &known, NULL), CK_OK);
+		crypto_x509_cache_clear();
+		leaf_same(der, len, &chain, &known, CK_OK);
+		/* It was read lite, and the store's second look (no key given)
+		 * is served the same way, with the same facts. */
+		assert_true(leaf_is_lite(der, len, known.desc));
+		leaf_same(der, len, &chain, NULL, CK_OK);
+		/* A caller that needs the key gets it decoded, and the lite entry
+		 * is gone: the next leaf caller without a key gets the full one. */
+		x = shared(der, len);
+		assert_non_null(X509_get0_pubkey(x));
+		X509_free(x);
+		assert_false(leaf_is_lite(der, len, known.desc));
+		crypto_x509_cache_clear();
+		ck_known_spki_cleanup(&known);
+		X509_free(leaf);
+		free(der);
+		EVP_PKEY_free(k);
+	}
+	crypto_x509_cache_clear();
+	free(ca_der.data);
+	X509_free(ca);
+	EVP_PKEY_free(ca_key);
+}
+
+static void
+test_leaf_lite_only_for_its_key(void **state)
+{
+	EVP_PKEY *ca_key = t_key(CK_KEY_EC256), *other_ca_key = t_key(CK_KEY_EC256);
+	EVP_PKEY *k = t_key(CK_KEY_EC256), *other = t_key(CK_KEY_EC384);
+	X509 *ca = t_make_cert(ca_key, NULL, NULL, "lite ca", 1, NULL, 1, 1700000000, 1900000000);
+	X509 *other_ca = t_make_cert(other_ca_key, NULL, NULL, "lite ca", 1, NULL, 2, 1700000000,
+				     1900000000);
+	X509 *leaf = t_make_cert(k, ca, ca_key, "leaf.example", 0, "DNS:leaf.example", 5,
+				 1700000000, 1800000000);
+	X509 *stranger = t_make_cert(k, other_ca, other_ca_key, "leaf.example", 0,
+				     "DNS:leaf.example", 6, 1700000000, 1800000000);
+	X509 *self = t_make_cert(k, NULL, NULL, "self.example", 0, "DNS:self.example", 7,
+				 1700000000, 1800000000);
+	struct ck_known_spki known, wrong;
+	struct ck_der ca_der;
+	struct ck_der_list chain = { &ca_der, 1 };
+	unsigned char *der, *sder, *xder, *broken;
+	size_t len, slen, xlen;
+
+	(void)state;
+	ca_der.data = t_cert_der(ca, &ca_der.len);
+	der = t_cert_der(leaf, &len);
+	sder = t_cert_der(self, &slen);
+	xder = t_cert_der(stranger, &xlen);
+	assert_int_equal(ck_known_spki_of(k, &known, NULL), CK_OK);
+	assert_int_equal(ck_known_spki_of(other, &wrong, NULL), CK_OK);
+	/* Another key's description is never taken: the key is decoded. */
+	crypto_x509_cache_clear();
+	leaf_same(der, len, &chain, &wrong, CK_OK);
+	assert_false(leaf_is_lite(der, len, wrong.desc));
+	/* A self-issued certificate needs its own key for its self-signature. */
+	crypto_x509_cache_clear();
+	leaf_same(sder, slen, NULL, &known, CK_OK);
+	assert_false(leaf_is_lite(sder, slen, known.desc));
+	/* Read lite, a leaf is still checked link by link: a damaged signature
+	 * and a leaf of another CA (same issuer name, other key) are refused
+	 * in ck_chain_check's words. */
+	broken = malloc(len);
+	assert_non_null(broken);
+	memcpy(broken, der, len);
+	broken[len - 3] ^= 0x01;
+	crypto_x509_cache_clear();
+	leaf_same(broken, len, &chain, &known, CK_ERR_PARSE);
+	assert_true(leaf_is_lite(broken, len, known.desc));
+	crypto_x509_cache_clear();
+	leaf_same(xder, xlen, &chain, &known, CK_ERR_PARSE);
+	assert_true(leaf_is_lite(xder, xlen, known.desc));
+	/* An unreadable leaf: the full decode's error. */
+	{
+		struct ck_chain_checker *c = NULL;
+		struct ck_cert_info info;
+		enum ck_code chain_rc = CK_OK;
+
+		assert_int_equal(ck_chain_checker_new(&c, NULL), CK_OK);
+		assert_int_equal(ck_chain_checker_leaf(c, der, len - 1, &chain, &known, &info,
+						       &chain_rc, NULL, NULL), CK_ERR_PARSE);
+		ck_chain_checker_free(c);
+	}
+	crypto_x509_cache_clear();
+	ck_known_spki_cleanup(&known);
+	ck_known_spki_cleanup(&wrong);
+	free(broken);
+	free(der);
+	free(sder);
+	free(xder);
+	free(ca_der.data);
+	X509_free(ca);
+	X509_free(other_ca);
+	X509_free(leaf);
+	X509_free(stranger);
+	X509_free(self);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(other_ca_key);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(other);
+}
+
 int
 main(void)
 {
@@ -492,6 +690,8 @@ main(void)
 		cmocka_unit_test(test_cache_keeps_the_entry_in_use),
 		cmocka_unit_test(test_link_known_only_for_the_same_bytes),
 		cmocka_unit_test(test_cache_per_thread),
+		cmocka_unit_test(test_leaf_lite_same_facts),
+		cmocka_unit_test(test_leaf_lite_only_for_its_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
