@@ -91,6 +91,17 @@ struct st_driver_ops {
 	/* A write transaction that holds the write lock from its start, so it
 	 * never fails half-way for want of it. */
 	int (*begin)(struct st_conn *c);
+	/*
+	 * begin() for a transaction whose commit need not reach the disk
+	 * before it returns: lost only if the machine itself stops before a
+	 * later synced commit, which makes it durable, since every commit after
+	 * it includes it (a write-ahead log is written in order).  Only where
+	 * every process that shares the store runs on the one machine, so no
+	 * process outlives such a loss (SQLite; not PostgreSQL, whose server
+	 * may restart under a fleet's live nodes).  Every transaction begin()
+	 * opens afterwards commits synced again.  NULL: begin() is used.
+	 */
+	int (*begin_unsynced)(struct st_conn *c);
 	/* A read-only transaction: one consistent snapshot for several reads. */
 	int (*begin_read)(struct st_conn *c);
 	int (*commit)(struct st_conn *c);

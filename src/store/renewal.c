@@ -328,7 +328,7 @@ ck_store_renewal_claim(struct ck_store *st, const char *lineage, const char *own
 	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK ||
 	    (rc = st_check_text("claim owner", owner, CK_RENEWAL_OWNER_MAX, 1, err)) != CK_OK)
 		return rc;
-	if ((rc = st_tx_run(st, err, "store.renewal_claim", claim_body, &a)) == CK_OK &&
+	if ((rc = st_tx_run_unsynced(st, err, "store.renewal_claim", claim_body, &a)) == CK_OK &&
 	    token != NULL)
 		*token = a.token;
 	return rc;
@@ -376,7 +376,7 @@ ck_store_renewal_claim_after(struct ck_store *st, const char *release, const cha
 	    (rc = st_check_name("lineage name", release, 1, err)) != CK_OK ||
 	    (rc = st_check_text("claim owner", owner, CK_RENEWAL_OWNER_MAX, 1, err)) != CK_OK)
 		return rc;
-	if ((rc = st_tx_run(st, err, "store.renewal_claim", claim_after_body, &a)) != CK_OK)
+	if ((rc = st_tx_run_unsynced(st, err, "store.renewal_claim", claim_after_body, &a)) != CK_OK)
 		return rc;
 	if (a.claim_rc == CK_OK && token != NULL)
 		*token = a.claim.token;
@@ -416,7 +416,7 @@ ck_store_renewal_extend(struct ck_store *st, const char *lineage, const char *ow
 	if ((rc = st_check_name("lineage name", lineage, 1, err)) != CK_OK ||
 	    (rc = st_check_text("claim owner", owner, CK_RENEWAL_OWNER_MAX, 1, err)) != CK_OK)
 		return rc;
-	return st_tx_run(st, err, "store.renewal_extend", extend_body, &a);
+	return st_tx_run_unsynced(st, err, "store.renewal_extend", extend_body, &a);
 }
 
 enum ck_code

@@ -214,6 +214,15 @@ typedef enum ck_code (*st_tx_body)(struct ck_store *st, void *arg, struct ck_err
 enum ck_code st_tx_run(struct ck_store *st, struct ck_err *err, const char *name,
 		       st_tx_body body, void *arg);
 /*
+ * st_tx_run for a change that only coordinates processes that are running
+ * now (a renewal lease: claim, extend, release), whose outermost commit
+ * need not wait for the disk where the driver allows it (driver.h:
+ * begin_unsynced; SQLite, whose processes all share one machine).  Inside
+ * a caller's transaction it is that transaction, synced as it is.
+ */
+enum ck_code st_tx_run_unsynced(struct ck_store *st, struct ck_err *err, const char *name,
+				st_tx_body body, void *arg);
+/*
  * One statement in its own transaction (st_tx_run with fault points
  * "<name>.begin", ".commit", ".committed").  *changes (may be NULL): rows
  * changed; a caller that needs a row to change checks it (nothing changed

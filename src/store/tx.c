@@ -40,14 +40,17 @@ hold_and_begin(struct ck_store *st, int (*begin)(struct st_conn *), const char *
 	return CK_OK;
 }
 
-enum ck_code
-st_begin(struct ck_store *st, struct ck_err *err)
+/* st_begin; unsynced: the outermost transaction's commit need not reach
+ * the disk (st_tx_run_unsynced), where the driver can do that. */
+static enum ck_code
+tx_begin(struct ck_store *st, int unsynced, struct ck_err *err)
 {
 	enum ck_code rc;
 
 	if (st->in_tx == 0) {
-		if ((rc = hold_and_begin(st, st->drv->begin, "starting a store transaction",
-					 err)) != CK_OK)
+		if ((rc = hold_and_begin(st, unsynced && st->drv->begin_unsynced != NULL
+					 ? st->drv->begin_unsynced : st->drv->begin,
+					 "starting a store transaction", err)) != CK_OK)
 			return rc;
 	} else {
 		if (st->in_tx >= ST_TX_DEPTH_MAX)
@@ -58,6 +61,12 @@ st_begin(struct ck_store *st, struct ck_err *err)
 	st->in_tx++;
 	st->tx_committed = 0;
 	return CK_OK;
+}
+
+enum ck_code
+st_begin(struct ck_store *st, struct ck_err *err)
+{
+	return tx_begin(st, 0, err);
 }
 
 enum ck_code
@@ -154,11 +163,12 @@ tx_point(const char *name, const char *step)
 
 /* One attempt: begin, body, commit; rolled back unless committed. */
 static enum ck_code
-tx_once(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body body, void *arg)
+tx_once(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body body, void *arg,
+	int unsynced)
 {
 	enum ck_code rc;
 
-	if ((rc = st_begin(st, err)) != CK_OK)
+	if ((rc = tx_begin(st, unsynced, err)) != CK_OK)
 		return rc;
 	tx_point(name, "begin");
 	if ((rc = body(st, arg, err)) != CK_OK)
@@ -172,8 +182,9 @@ out:
 	return rc;
 }
 
-enum ck_code
-st_tx_run(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body body, void *arg)
+static enum ck_code
+tx_run(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body body, void *arg,
+       int unsynced)
 {
 	int outermost = st->in_tx == 0;
 	unsigned attempt, wait_ms = ST_TX_RETRY_MS;
@@ -181,7 +192,7 @@ st_tx_run(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body 
 
 	for (attempt = 0; attempt < ST_TX_RETRY_MAX; attempt++) {
 		st->last_fail = ST_FAIL_OTHER;
-		rc = tx_once(st, err, name, body, arg);
+		rc = tx_once(st, err, name, body, arg, unsynced);
 		/* A lost race changed nothing: the whole transaction may run again,
 		 * but only at the outermost level (a savepoint's enclosing
 		 * transaction is aborted on a database that reports it). */
@@ -193,6 +204,19 @@ st_tx_run(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body 
 		wait_ms = wait_ms * 2 > ST_TX_RETRY_CAP_MS ? ST_TX_RETRY_CAP_MS : wait_ms * 2;
 	}
 	return rc;
+}
+
+enum ck_code
+st_tx_run(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body body, void *arg)
+{
+	return tx_run(st, err, name, body, arg, 0);
+}
+
+enum ck_code
+st_tx_run_unsynced(struct ck_store *st, struct ck_err *err, const char *name, st_tx_body body,
+		   void *arg)
+{
+	return tx_run(st, err, name, body, arg, 1);
 }
 
 /* One statement, its bindings and its result, for st_tx_exec. */

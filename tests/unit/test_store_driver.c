@@ -7,11 +7,16 @@
  * a given number of times, the way PostgreSQL reports a serialization
  * failure, and check what a user of the store would see: the change lands
  * once after a bounded number of runs, or not at all with CK_ERR_BUSY.
+ * A renewal lease's transactions (claim, claim-after-release, extend)
+ * begin unsynced where the driver can (SQLite: synchronous NORMAL for that
+ * transaction only); every other write, and a lease change inside a
+ * caller's transaction, commits synced (FULL).
  */
 #include "test_store_util.h"
 
 #include <sqlite3.h>
 
+#include "store/renewal.h"
 #include "store/store_int.h"
 
 /* How the flaky driver behaves; one test at a time. */
@@ -201,6 +206,110 @@ test_shed_gives_back_cached_pages(void **state)
 	assert_int_equal(total, 400 * 1000);
 }
 
+/* Which begin the store called, through a wrapped driver. */
+static int begins, begins_unsynced;
+static struct st_driver_ops counting;
+
+static int
+counting_begin(struct st_conn *c)
+{
+	begins++;
+	return real->begin(c);
+}
+
+static int
+counting_begin_unsynced(struct st_conn *c)
+{
+	begins_unsynced++;
+	return real->begin_unsynced(c);
+}
+
+static void
+use_counting(struct ck_store *st)
+{
+	real = st->drv;
+	counting = *real;
+	counting.begin = counting_begin;
+	/* PostgreSQL has none: the store then begins as always. */
+	counting.begin_unsynced = real->begin_unsynced ? counting_begin_unsynced : NULL;
+	st->drv = &counting;
+	begins = begins_unsynced = 0;
+}
+
+/* SQLite's synchronous level now: 1 NORMAL, 2 FULL. */
+static int64_t
+sync_level(struct ck_store *st)
+{
+	int64_t v = -1;
+
+	assert_int_equal(st_query_int(st, NULL, &v, "PRAGMA synchronous", ""), CK_OK);
+	return v;
+}
+
+static enum ck_code
+read_sync_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	(void)err;
+	*(int64_t *)arg = sync_level(st);
+	return CK_OK;
+}
+
+static enum ck_code
+failing_body(struct ck_store *st, void *arg, struct ck_err *err)
+{
+	(void)st;
+	(void)arg;
+	return CK_FAIL(err, CK_ERR_INVALID_ARG, "the body refuses");
+}
+
+/* Lease changes begin unsynced where the driver can; nothing else does. */
+static void
+test_lease_commits_unsynced(void **state)
+{
+	struct t_env *e = *state;
+	int unsynced = !t_engine_pg();
+	int64_t tok = 0, level = 0;
+	struct ck_err err;
+
+	ck_err_clear(&err);
+	assert_int_equal(ck_store_lineage_put(e->st, "www", NULL, 0, "ec256", NULL, &err), CK_OK);
+	assert_int_equal(ck_store_lineage_put(e->st, "api", NULL, 0, "ec256", NULL, &err), CK_OK);
+	use_counting(e->st);
+	assert_int_equal(ck_store_renewal_claim(e->st, "www", "host pid 1 run a", e->now + 60, NULL,
+						&tok, &err), CK_OK);
+	assert_int_equal(ck_store_renewal_extend(e->st, "www", "host pid 1 run a", tok,
+						 e->now + 120, &err), CK_OK);
+	assert_int_equal(ck_store_renewal_claim_after(e->st, "www", "api", "host pid 1 run a",
+						      e->now + 60, NULL, &tok, &err), CK_OK);
+	assert_int_equal(begins_unsynced, unsynced ? 3 : 0);
+	assert_int_equal(begins, unsynced ? 0 : 3);
+	/* Any other write is synced. */
+	assert_int_equal(ck_store_lineage_put(e->st, "mail", NULL, 0, "ec256", NULL, &err), CK_OK);
+	assert_int_equal(begins_unsynced, unsynced ? 3 : 0);
+	assert_int_equal(begins, unsynced ? 1 : 4);
+	e->st->drv = real;
+	if (!unsynced)
+		return;
+	/* On SQLite: NORMAL inside an unsynced transaction only; FULL after it,
+	 * after one whose body failed, and for one inside a synced caller's. */
+	assert_int_equal(st_tx_run_unsynced(e->st, &err, "test.unsynced", read_sync_body, &level),
+			 CK_OK);
+	assert_int_equal(level, 1);
+	assert_int_equal(sync_level(e->st), 2);
+	assert_int_equal(st_tx_run(e->st, &err, "test.synced", read_sync_body, &level), CK_OK);
+	assert_int_equal(level, 2);
+	assert_int_equal(st_tx_run_unsynced(e->st, &err, "test.unsynced", failing_body, NULL),
+			 CK_ERR_INVALID_ARG);
+	assert_int_equal(st_tx_run(e->st, &err, "test.synced", read_sync_body, &level), CK_OK);
+	assert_int_equal(level, 2);
+	assert_int_equal(st_begin(e->st, &err), CK_OK);
+	assert_int_equal(st_tx_run_unsynced(e->st, &err, "test.nested", read_sync_body, &level),
+			 CK_OK);
+	assert_int_equal(level, 2);
+	assert_int_equal(st_commit(e->st, &err), CK_OK);
+	st_rollback(e->st);
+}
+
 int
 main(void)
 {
@@ -213,6 +322,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_retry_inside_a_transaction, t_setup,
 						t_teardown),
 		cmocka_unit_test_setup_teardown(test_insert_returns_the_new_id, t_setup, t_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_commits_unsynced, t_setup, t_teardown),
 		cmocka_unit_test_setup_teardown(test_shed_gives_back_cached_pages, t_setup,
 						t_teardown),
 	};

@@ -46,6 +46,7 @@ struct st_conn {
 	const struct ck_ctx *ctx;
 	struct sq_stmt *idle[SQ_CACHE_MAX]; /* reset, unbound; the newest last */
 	size_t nidle;
+	int unsynced;             /* synchronous is NORMAL (sqlite_begin_unsynced) */
 };
 
 #define STMT(s) (((struct sq_stmt *)(void *)(s))->s)
@@ -503,10 +504,42 @@ sqlite_exec_script(struct st_conn *c, const char *sql)
 	return ok(sqlite3_exec(c->db, sql, NULL, NULL, NULL));
 }
 
+/* FULL again once an unsynced transaction ended, so nothing else (not even
+ * a statement outside a transaction) commits unsynced; if that fails,
+ * sqlite_begin tries again and fails in its turn. */
+static void
+sq_synced_again(struct st_conn *c)
+{
+	if (c->unsynced && sqlite3_get_autocommit(c->db) &&
+	    sqlite3_exec(c->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) == SQLITE_OK)
+		c->unsynced = 0;
+}
+
 static int
 sqlite_begin(struct st_conn *c)
 {
+	/* After an unsynced transaction, FULL again before anything else is
+	 * written (SQLite cannot change it inside a transaction); a begin that
+	 * cannot restore it fails rather than commit unsynced. */
+	if (c->unsynced) {
+		if (sqlite_exec_script(c, "PRAGMA synchronous = FULL") != 0)
+			return -1;
+		c->unsynced = 0;
+	}
 	/* IMMEDIATE takes the write lock now (waiting up to the busy timeout). */
+	return sqlite_exec_script(c, "BEGIN IMMEDIATE");
+}
+
+static int
+sqlite_begin_unsynced(struct st_conn *c)
+{
+	/* NORMAL in WAL mode: the commit is written to the WAL, not synced;
+	 * the next FULL commit's sync covers it (driver.h: begin_unsynced). */
+	if (sqlite_exec_script(c, "PRAGMA synchronous = NORMAL") != 0)
+		return -1;
+	c->unsynced = 1;
+	/* If BEGIN fails, its error is the caller's to read: the next
+	 * transaction's begin (or commit/rollback) sets FULL again. */
 	return sqlite_exec_script(c, "BEGIN IMMEDIATE");
 }
 
@@ -520,13 +553,18 @@ sqlite_begin_read(struct st_conn *c)
 static int
 sqlite_commit(struct st_conn *c)
 {
-	return sqlite_exec_script(c, "COMMIT");
+	int rc = sqlite_exec_script(c, "COMMIT");
+
+	if (rc == 0) /* a failure's message is the caller's to read first */
+		sq_synced_again(c);
+	return rc;
 }
 
 static void
 sqlite_rollback(struct st_conn *c)
 {
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	sq_synced_again(c);
 }
 
 static int
@@ -622,6 +660,7 @@ const struct st_driver_ops st_sqlite_driver = {
 	.reset = sqlite_reset,
 	.finalize = sqlite_finalize,
 	.begin = sqlite_begin,
+	.begin_unsynced = sqlite_begin_unsynced,
 	.begin_read = sqlite_begin_read,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
