@@ -329,7 +329,8 @@ loop_setup(struct http01 *h, int fd, struct ck_err *err)
 
 	/* EVENT_* environment variables (EVENT_SHOW_METHOD prints to stderr)
 	 * change nothing here. */
-	if (cfg != NULL && event_config_set_flag(cfg, EVENT_BASE_FLAG_IGNORE_ENV) == 0)
+	if (cfg != NULL && event_config_set_flag(cfg, EVENT_BASE_FLAG_IGNORE_ENV |
+						   EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
 		h->base = event_base_new_with_config(cfg);
 	if (cfg != NULL)
 		event_config_free(cfg);
