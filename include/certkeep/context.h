@@ -94,6 +94,17 @@ CK_API void ck_ctx_set_clock(struct ck_ctx *ctx, time_t (*now)(void *arg),
  * turns it off.  The flag is borrowed and read only.
  */
 CK_API void ck_ctx_set_cancel(struct ck_ctx *ctx, const volatile sig_atomic_t *flag);
+/*
+ * Optional, beside ck_ctx_set_cancel: a descriptor that becomes readable
+ * once the cancel flag is set, such as the read end of a pipe that the
+ * same signal handler writes one byte to (write(2) is async-signal-safe).
+ * Waits then sleep on it and end as soon as it is readable, instead of
+ * waking every 100 ms to look at the flag: fewer wake-ups for a batch's
+ * many short waits, and an at-once cancel.  Nothing reads from it (it
+ * stays readable).  -1 (the default) turns it off; borrowed, it must stay
+ * open while the context is used.
+ */
+CK_API void ck_ctx_set_cancel_fd(struct ck_ctx *ctx, int fd);
 /* 1 once the context's cancel flag is set; 0 without one. */
 CK_API int ck_ctx_cancelled(const struct ck_ctx *ctx);
 

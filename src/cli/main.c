@@ -2,6 +2,8 @@
  * main.c - global options, the command table, and dispatch.  Owns the
  * one struct cli of the process; decides nothing about certificates.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -174,13 +176,20 @@ default_store_key(struct cli *cli)
 }
 
 static volatile sig_atomic_t cli_cancel_flag;
+/* A pipe the handler writes a byte to: waits sleep on its read end
+ * (ck_ctx_set_cancel_fd) and end at once on a cancel. */
+static int cli_cancel_pipe[2] = { -1, -1 };
 
 static void
 cli_on_signal(int sig)
 {
 	struct sigaction dfl;
+	int saved = errno;
 
 	cli_cancel_flag = 1;
+	if (cli_cancel_pipe[1] >= 0)
+		(void)!write(cli_cancel_pipe[1], "x", 1);
+	errno = saved;
 	/* The next one takes the default action: a user who presses Ctrl-C
 	 * twice gets the process ended at once. */
 	memset(&dfl, 0, sizeof(dfl));
@@ -198,9 +207,13 @@ cli_cancel_on_signal(struct cli *cli)
 	sa.sa_handler = cli_on_signal;
 	sigemptyset(&sa.sa_mask);
 	/* No SA_RESTART: a blocking poll or sleep returns EINTR and sees the flag. */
+	/* Without the pipe (no descriptors left), waits wake every 100 ms. */
+	if (cli_cancel_pipe[0] < 0 && pipe2(cli_cancel_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		cli_cancel_pipe[0] = cli_cancel_pipe[1] = -1;
 	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	ck_ctx_set_cancel(&cli->ctx, &cli_cancel_flag);
+	ck_ctx_set_cancel_fd(&cli->ctx, cli_cancel_pipe[0]);
 }
 
 int

@@ -84,6 +84,8 @@ struct ck_ctx {
 	struct acme_share *acme_share;
 	/* Set by a signal handler to stop long waits (ck_ctx_set_cancel); NULL = never. */
 	const volatile sig_atomic_t *cancel;
+	/* Readable once cancel is set (ck_ctx_set_cancel_fd); -1 = none. */
+	int cancel_fd;
 	/* This node's name in a fleet (ck_ctx_set_node; default the host name). */
 	char node[CK_NODE_MAX + 1];
 };

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,65 @@ sleep_sees_cancel(void **state)
 	assert_false(ck_ctx_cancelled(&ctx));
 }
 
+/* What the canceller thread sets and writes, as a signal handler would. */
+struct canceller {
+	volatile sig_atomic_t *flag;
+	int fd;
+};
+
+static void *
+cancel_later(void *arg)
+{
+	struct canceller *k = arg;
+
+	ck_sleep_ms(NULL, 150);
+	*k->flag = 1;
+	assert_int_equal(write(k->fd, "x", 1), 1);
+	return NULL;
+}
+
+/* With a cancel descriptor, a wait is one sleep on it: it ends when the
+ * handler writes to it, and a descriptor readable without the flag set
+ * (a misuse) neither ends the wait early nor spins past its end. */
+static void
+sleep_on_cancel_fd(void **state)
+{
+	static volatile sig_atomic_t flag;
+	struct canceller k;
+	struct ck_ctx c = ctx;
+	pthread_t t;
+	int p[2];
+	long long t0, took;
+
+	(void)state;
+	flag = 0;
+	assert_int_equal(pipe(p), 0);
+	ck_ctx_set_cancel(&c, &flag);
+	ck_ctx_set_cancel_fd(&c, p[0]);
+	k.flag = &flag;
+	k.fd = p[1];
+	t0 = ck_mono_ms();
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, &k), 0);
+	ck_sleep_ms(&c, 10000);
+	took = ck_mono_ms() - t0;
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_true(ck_ctx_cancelled(&c));
+	assert_true(took >= 100 && took < 2000);
+	/* Readable, but nobody cancelled: the whole wait still happens. */
+	flag = 0;
+	t0 = ck_mono_ms();
+	ck_sleep_ms(&c, 300);
+	took = ck_mono_ms() - t0;
+	assert_true(took >= 300 && took < 3000);
+	/* -1 turns it off: the 100 ms slices again. */
+	ck_ctx_set_cancel_fd(&c, -1);
+	t0 = ck_mono_ms();
+	ck_sleep_ms(&c, 120);
+	assert_true(ck_mono_ms() - t0 >= 120);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void
 not_found_and_not_executable(void **state)
 {
@@ -226,6 +286,7 @@ main(void)
 		cmocka_unit_test(timeout_ends_group),
 		cmocka_unit_test(cancel_ends),
 		cmocka_unit_test(sleep_sees_cancel),
+		cmocka_unit_test(sleep_on_cancel_fd),
 		cmocka_unit_test(not_found_and_not_executable),
 		cmocka_unit_test(no_leaked_fds),
 	};
