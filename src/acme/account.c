@@ -344,6 +344,8 @@ key_switch(struct acme_client *c, struct ck_signer *new_key, int *own, struct ck
 		return CK_FAIL(err, CK_ERR_CRYPTO,
 			       "the server accepted the new key but it cannot be referenced");
 	EVP_PKEY_free(c->key);
+	free(c->thumbprint);
+	c->thumbprint = NULL;
 	c->key = pub;
 	acme_client_signer_set(c, new_key, *own);
 	*own = 0;

@@ -553,6 +553,11 @@ enum ck_code acme_authz_wait_until(struct acme_client *c, struct acme_authz **v,
 /* token "." base64url(JWK thumbprint of key); the token must be base64url. */
 enum ck_code acme_key_authorization(EVP_PKEY *key, const char *token, char **out,
 				    struct ck_err *err);
+/* acme_key_authorization for key; when key is the client's account key
+ * (acme_client_key) its thumbprint is computed once per key, not once per
+ * challenge. */
+enum ck_code acme_client_key_authorization(struct acme_client *c, EVP_PKEY *key,
+					   const char *token, char **out, struct ck_err *err);
 
 /* ---- certificate (RFC 8555 section 7.4.2) ------------------------------- */
 

@@ -43,6 +43,8 @@ struct acme_client {
 	unsigned poll_interval_ms;       /* when no Retry-After */
 	unsigned grace_s;
 	EVP_PKEY *grace_key;             /* key the rollover grace applies to */
+	char *thumbprint;                /* key's JWK thumbprint once computed; NULL after a
+					  * key change (acme_client_key_authorization) */
 	time_t grace_until;
 	unsigned long nrequests;
 };

@@ -379,24 +379,46 @@ acme_authz_wait(struct acme_client *c, struct acme_authz *a, struct ck_err *err)
 	return acme_authz_wait_all(c, &a, 1, NULL, err);
 }
 
+/* token "." tp, the token checked first. */
+static enum ck_code
+keyauth_join(const char *token, const char *tp, char **out, struct ck_err *err)
+{
+	size_t n = strlen(token) + 1 + strlen(tp) + 1;
+	char *ka;
+
+	if ((ka = malloc(n)) == NULL)
+		return CK_OOM(err);
+	snprintf(ka, n, "%s.%s", token, tp);
+	*out = ka;
+	return CK_OK;
+}
+
 enum ck_code
 acme_key_authorization(EVP_PKEY *key, const char *token, char **out, struct ck_err *err)
 {
-	char *tp = NULL, *ka = NULL;
-	size_t n;
+	char *tp = NULL;
 	enum ck_code rc;
 
 	if (!ck_str_is_b64url(token, ACME_TOKEN_MAX))
 		return CK_FAIL(err, CK_ERR_PARSE, "the challenge token is not base64url; refusing it");
 	if ((rc = ck_key_thumbprint(key, &tp, err)) != CK_OK)
 		return rc;
-	n = strlen(token) + 1 + strlen(tp) + 1;
-	if ((ka = malloc(n)) == NULL) {
-		free(tp);
-		return CK_OOM(err);
-	}
-	snprintf(ka, n, "%s.%s", token, tp);
+	rc = keyauth_join(token, tp, out, err);
 	free(tp);
-	*out = ka;
-	return CK_OK;
+	return rc;
+}
+
+enum ck_code
+acme_client_key_authorization(struct acme_client *c, EVP_PKEY *key, const char *token,
+			      char **out, struct ck_err *err)
+{
+	enum ck_code rc;
+
+	if (c == NULL || key == NULL || key != c->key)
+		return acme_key_authorization(key, token, out, err);
+	if (!ck_str_is_b64url(token, ACME_TOKEN_MAX))
+		return CK_FAIL(err, CK_ERR_PARSE, "the challenge token is not base64url; refusing it");
+	if (c->thumbprint == NULL && (rc = ck_key_thumbprint(key, &c->thumbprint, err)) != CK_OK)
+		return rc;
+	return keyauth_join(token, c->thumbprint, out, err);
 }

@@ -118,6 +118,7 @@ acme_client_free(struct acme_client *c)
 		ck_signer_free(c->signer);
 	EVP_PKEY_free(c->key);
 	EVP_PKEY_free(c->grace_key);
+	free(c->thumbprint);
 	free(c);
 }
 
@@ -188,6 +189,8 @@ client_account(struct acme_client *c, struct ck_signer *s, int own, const char *
 	}
 	EVP_PKEY_free(c->key);
 	free(c->kid);
+	free(c->thumbprint);
+	c->thumbprint = NULL;
 	c->key = key;
 	c->kid = k;
 	acme_client_signer_set(c, s, own);

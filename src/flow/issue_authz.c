@@ -165,7 +165,8 @@ authz_prepare(struct issue_challenges *c, struct acme_client *client, EVP_PKEY *
 	if (w->ch == NULL || w->ch->token == NULL)
 		return CK_FAIL(err, CK_ERR_UNSUPPORTED, "the server offers no %s challenge for %s",
 			       tname, w->name);
-	if ((rc = acme_key_authorization(account_key, w->ch->token, &w->keyauth, err)) != CK_OK)
+	if ((rc = acme_client_key_authorization(client, account_key, w->ch->token,
+						 &w->keyauth, err)) != CK_OK)
 		return rc;
 	if ((w->token = strdup(w->ch->token)) == NULL)
 		return CK_OOM(err);

@@ -511,6 +511,39 @@ test_key_change_shape(void **state)
 	free(payload);
 }
 
+/* The key authorization the client computes equals the one-off one for
+ * whichever key is asked, before and after the client's key changed (its
+ * cached thumbprint never outlives its key). */
+static void
+keyauth_is(struct acme_client *c, EVP_PKEY *key)
+{
+	char *got = NULL, *want = NULL;
+
+	assert_int_equal(acme_client_key_authorization(c, key, "tok_-1", &got, NULL), CK_OK);
+	assert_int_equal(acme_key_authorization(key, "tok_-1", &want, NULL), CK_OK);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+}
+
+static void
+test_key_authorization_follows_the_key(void **state)
+{
+	struct fake_env *e = *state;
+	char *ka = NULL;
+
+	keyauth_is(e->c, e->key);
+	keyauth_is(e->c, e->key); /* the cached thumbprint */
+	keyauth_is(e->c, e->key2); /* not the client's key */
+	assert_int_equal(acme_client_key_authorization(e->c, e->key, "../x", &ka, &e->err),
+			 CK_ERR_PARSE);
+	assert_null(ka);
+	assert_int_equal(acme_account_key_change(e->c, e->key2, &e->err), CK_OK);
+	keyauth_is(e->c, e->key2);
+	keyauth_is(e->c, e->key);
+	keyauth_is(e->c, e->key2);
+}
+
 static int
 hook_conflict(struct fake *f, const struct acme_http_request *req, struct acme_http_response *out)
 {
@@ -775,6 +808,7 @@ main(void)
 		FAKE_ENV_TEST(test_account_lookup_missing),
 		FAKE_ENV_TEST(test_eab_shape),
 		FAKE_ENV_TEST(test_account_update_deactivate),
+		FAKE_ENV_TEST(test_key_authorization_follows_the_key),
 		FAKE_ENV_TEST(test_key_change_shape),
 		FAKE_ENV_TEST(test_key_change_conflict),
 		FAKE_ENV_TEST(test_key_change_taken_key),
