@@ -11,8 +11,8 @@
  *   byte, never a hash alone): a hit is a decode of exactly those bytes, so
  *   the store still proves its facts from the bytes it stores (invariant 1);
  * - objects are shared (X509_up_ref), so callers must only read them.  The
- *   callers (audited) are chain_checker.c's ck_chain_checker_cert and
- *   checker_cert, which pass them to crypto_cert_info_from_x509 (getters;
+ *   callers (audited) are chain_checker.c's ck_chain_checker_leaf (through
+ *   crypto_x509_leaf) and checker_cert, which pass them to crypto_cert_info_from_x509 (getters;
  *   X509_get_ext_d2i returns copies), crypto_chain_link_ok
  *   (X509_check_issued, X509_verify; the extension flags OpenSSL caches
  *   inside an X509 are filled under its own lock, from the same bytes) and
