@@ -3,6 +3,7 @@
  * that carries it with the clock.  Must never be handed a secret.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,7 +159,7 @@ fd_sleep_ms(const struct ck_ctx *ctx, unsigned ms)
 		p.fd = ctx->cancel_fd;
 		p.events = POLLIN;
 		p.revents = 0;
-		n = poll(&p, 1, (int)left);
+		n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
 		if (n < 0 && errno == EINTR)
 			continue; /* the signal's handler may have set the flag */
 		if (n < 0)

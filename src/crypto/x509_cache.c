@@ -12,11 +12,12 @@
  *   the store still proves its facts from the bytes it stores (invariant 1);
  * - objects are shared (X509_up_ref), so callers must only read them.  The
  *   callers (audited) are chain_checker.c's ck_chain_checker_leaf (through
- *   crypto_x509_leaf) and checker_cert, which pass them to crypto_cert_info_from_x509 (getters;
- *   X509_get_ext_d2i returns copies), crypto_chain_link_ok
- *   (X509_check_issued, X509_verify; the extension flags OpenSSL caches
- *   inside an X509 are filled under its own lock, from the same bytes) and
- *   keep them in a checker, which never changes them either.
+ *   crypto_x509_leaf) and checker_cert, which pass them to
+ *   crypto_cert_info_from_x509 (getters; X509_get_ext_d2i returns copies),
+ *   crypto_chain_link_ok (X509_check_issued, X509_verify; the extension
+ *   flags OpenSSL caches inside an X509 are filled under its own lock, from
+ *   the same bytes) and keep them in a checker, which never changes them
+ *   either.
  *
  * A leaf may be held "lite" (crypto_x509_leaf): decoded by the same
  * template, but in a library context with no decoders, so OpenSSL leaves
@@ -112,9 +113,6 @@ cache_get(void)
 	return c;
 }
 
-/* Keeps x (one more reference) under a copy of der in place of the least
- * recently used entry (a batch's issuer stays while leaves come and go);
- * nothing if no room. */
 /* The entry of exactly der, or NULL. */
 static struct x509_cache_entry *
 cache_find(struct x509_cache *c, const unsigned char *der, size_t len)
