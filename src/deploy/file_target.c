@@ -47,7 +47,7 @@ enum ck_code
 dep_file_validate(struct dep_job *job, struct ck_err *err)
 {
 	char root[DEP_PATH_MAX], want[DEP_PATH_MAX], buf[DEP_PATH_MAX];
-	const char *file = job->spec->path, *base;
+	const char *file = job->spec->path, *base = NULL;
 	struct dep_spec rspec = *job->spec;
 	struct dep_job rjob = *job;
 	struct stat sb;
@@ -83,7 +83,7 @@ dep_file_swap(struct dep_job *job, const struct dep_files *files, struct ck_err 
 {
 	char root[DEP_PATH_MAX], target[DEP_PATH_MAX];
 	char gen[DEP_GEN_NAME_MAX + 1], prev[DEP_GEN_NAME_MAX + 1];
-	const char *base;
+	const char *base = NULL;
 	enum ck_code rc;
 
 	if ((rc = dep_file_root(job->spec->path, root, &base, err)) != CK_OK)
