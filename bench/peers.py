@@ -111,7 +111,7 @@ def current_certs(ck):
     return {r["name"]: r["sha256"] for r in json.loads(res.stdout) if r["current"]}
 
 
-def top_up(bench, ck, have, want):
+def top_up(ck, have, want):
     """Issues lineages batch-N.certkeep.bench.test (not timed) until certkeep's
     store has `want`."""
     missing = want - have
@@ -140,7 +140,7 @@ def step_batch(bench, tools, result, batch):
                            "reason": "not measured: no renew command in this build"}
         return
     try:
-        top_up(bench, ck, len(current_certs(ck)), batch)
+        top_up(ck, len(current_certs(ck)), batch)
         before = current_certs(ck)
         ib.progress("certkeep: renew --all --force --concurrency %d of %d lineages" % (
             CONCURRENCY, len(before)))

@@ -555,7 +555,7 @@ enum ck_code acme_key_authorization(EVP_PKEY *key, const char *token, char **out
 				    struct ck_err *err);
 /* acme_key_authorization for key; when key is the client's account key
  * (acme_client_key) its thumbprint is computed once per key, not once per
- * challenge. */
+ * challenge.  c NULL: acme_key_authorization. */
 enum ck_code acme_client_key_authorization(struct acme_client *c, EVP_PKEY *key,
 					   const char *token, char **out, struct ck_err *err);
 

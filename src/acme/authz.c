@@ -379,7 +379,7 @@ acme_authz_wait(struct acme_client *c, struct acme_authz *a, struct ck_err *err)
 	return acme_authz_wait_all(c, &a, 1, NULL, err);
 }
 
-/* token "." tp, the token checked first. */
+/* token "." tp into *out. */
 static enum ck_code
 keyauth_join(const char *token, const char *tp, char **out, struct ck_err *err)
 {
@@ -396,29 +396,28 @@ keyauth_join(const char *token, const char *tp, char **out, struct ck_err *err)
 enum ck_code
 acme_key_authorization(EVP_PKEY *key, const char *token, char **out, struct ck_err *err)
 {
-	char *tp = NULL;
-	enum ck_code rc;
-
-	if (!ck_str_is_b64url(token, ACME_TOKEN_MAX))
-		return CK_FAIL(err, CK_ERR_PARSE, "the challenge token is not base64url; refusing it");
-	if ((rc = ck_key_thumbprint(key, &tp, err)) != CK_OK)
-		return rc;
-	rc = keyauth_join(token, tp, out, err);
-	free(tp);
-	return rc;
+	return acme_client_key_authorization(NULL, key, token, out, err);
 }
 
 enum ck_code
 acme_client_key_authorization(struct acme_client *c, EVP_PKEY *key, const char *token,
 			      char **out, struct ck_err *err)
 {
+	char *tp = NULL;
 	enum ck_code rc;
 
-	if (c == NULL || key == NULL || key != c->key)
-		return acme_key_authorization(key, token, out, err);
 	if (!ck_str_is_b64url(token, ACME_TOKEN_MAX))
 		return CK_FAIL(err, CK_ERR_PARSE, "the challenge token is not base64url; refusing it");
-	if (c->thumbprint == NULL && (rc = ck_key_thumbprint(key, &c->thumbprint, err)) != CK_OK)
+	/* The client's own key: its thumbprint is kept until the key changes. */
+	if (c != NULL && key != NULL && key == c->key) {
+		if (c->thumbprint == NULL &&
+		    (rc = ck_key_thumbprint(key, &c->thumbprint, err)) != CK_OK)
+			return rc;
+		return keyauth_join(token, c->thumbprint, out, err);
+	}
+	if ((rc = ck_key_thumbprint(key, &tp, err)) != CK_OK)
 		return rc;
-	return keyauth_join(token, c->thumbprint, out, err);
+	rc = keyauth_join(token, tp, out, err);
+	free(tp);
+	return rc;
 }

@@ -164,8 +164,10 @@ fd_sleep_ms(const struct ck_ctx *ctx, unsigned ms)
 			continue; /* the signal's handler may have set the flag */
 		if (n < 0)
 			return (unsigned)left;
-		if (n > 0 && !ck_ctx_cancelled(ctx))
-			return (unsigned)(end - ck_mono_ms() > 0 ? end - ck_mono_ms() : 0);
+		if (n > 0 && !ck_ctx_cancelled(ctx)) {
+			left = end - ck_mono_ms();
+			return left > 0 ? (unsigned)left : 0;
+		}
 	}
 	return 0;
 }

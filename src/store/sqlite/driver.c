@@ -505,14 +505,17 @@ sqlite_exec_script(struct st_conn *c, const char *sql)
 }
 
 /* FULL again once an unsynced transaction ended, so nothing else (not even
- * a statement outside a transaction) commits unsynced; if that fails,
- * sqlite_begin tries again and fails in its turn. */
-static void
+ * a statement outside a transaction) commits unsynced.  0 when the
+ * connection is synced; -1 if it still is not (the error is the
+ * connection's), and sqlite_begin then refuses to begin. */
+static int
 sq_synced_again(struct st_conn *c)
 {
-	if (c->unsynced && sqlite3_get_autocommit(c->db) &&
+	/* Inside a transaction SQLite refuses it, and says so. */
+	if (c->unsynced &&
 	    sqlite3_exec(c->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) == SQLITE_OK)
 		c->unsynced = 0;
+	return c->unsynced ? -1 : 0;
 }
 
 static int
@@ -521,11 +524,8 @@ sqlite_begin(struct st_conn *c)
 	/* After an unsynced transaction, FULL again before anything else is
 	 * written (SQLite cannot change it inside a transaction); a begin that
 	 * cannot restore it fails rather than commit unsynced. */
-	if (c->unsynced) {
-		if (sqlite_exec_script(c, "PRAGMA synchronous = FULL") != 0)
-			return -1;
-		c->unsynced = 0;
-	}
+	if (sq_synced_again(c) != 0)
+		return -1;
 	/* IMMEDIATE takes the write lock now (waiting up to the busy timeout). */
 	return sqlite_exec_script(c, "BEGIN IMMEDIATE");
 }
@@ -556,7 +556,7 @@ sqlite_commit(struct st_conn *c)
 	int rc = sqlite_exec_script(c, "COMMIT");
 
 	if (rc == 0) /* a failure's message is the caller's to read first */
-		sq_synced_again(c);
+		(void)sq_synced_again(c);
 	return rc;
 }
 
@@ -564,7 +564,7 @@ static void
 sqlite_rollback(struct st_conn *c)
 {
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-	sq_synced_again(c);
+	(void)sq_synced_again(c);
 }
 
 static int
